@@ -1,0 +1,32 @@
+# Order Desk: `make run` brings up the whole stack, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export DJANGO_DEBUG ?= 1
+
+.PHONY: run test install worker migrate seed clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## Temporal dev server + worker + web on embedded defaults (SQLite under var/)
+	$(PY) manage.py devstack
+
+test: install  ## the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+worker: install  ## one more worker against the running stack
+	$(PY) manage.py runworker
+
+migrate: install
+	$(PY) manage.py migrate
+
+seed: install
+	$(PY) manage.py seed_demo
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from orders.views import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="orders:list", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("orders/", include("orders.urls")),
+    path("approvals/", include("approvals.urls")),
+    path("admin/", admin.site.urls),
+]

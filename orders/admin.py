@@ -1,0 +1,222 @@
+"""The Django admin for orders: the same orders, the same rules.
+
+Admin actions go through the same services as the pages (so the same
+permission checks and the same workflow signals); the status and timeline
+are read-only because only the workflow changes them.
+"""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
+from django.utils.html import format_html, format_html_join
+
+from approvals.services import APPROVE, REJECT, approval_decide
+from orders import services
+from orders.exceptions import OrderError
+from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Product, StockReservation
+from orders.selectors import order_live_state
+from temporal_bridge import client as temporal
+
+
+class ReasonActionForm(ActionForm):
+    reason = forms.CharField(required=False, max_length=500, label="Reason / comment",
+                             help_text="Required to reject or cancel.")
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ["product", "quantity", "unit_price"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "message", "actor"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = PaymentTransaction
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "amount", "currency", "provider_reference"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["number", "customer", "status", "total", "currency", "priority", "created_by", "created_at"]
+    list_filter = ["status", "priority", "requires_approval"]
+    search_fields = ["number", "customer__name"]
+    list_select_related = ["customer", "created_by"]
+    # A COUNT(*) over the whole table on every changelist page costs more than it tells.
+    show_full_result_count = False
+    list_per_page = 50
+    ordering = ["-id"]
+    inlines = [OrderLineInline, PaymentInline, OrderEventInline]
+    action_form = ReasonActionForm
+    actions = ["approve_orders", "reject_orders", "cancel_orders"]
+    readonly_fields = [
+        "number", "customer", "created_by", "status", "total", "currency", "requires_approval", "approval_deadline",
+        "progress", "tracking_number", "failure_reason", "workflow_link", "workflow_started_at", "live_state",
+        "created_at", "updated_at",
+    ]
+    fields = [
+        ("number", "status"), ("customer", "created_by"), ("total", "currency"), "priority", "shipping_address", "note",
+        ("requires_approval", "approval_deadline"), ("progress", "tracking_number"), "failure_reason",
+        ("workflow_link", "workflow_started_at"), "live_state", ("created_at", "updated_at"),
+    ]
+
+    def has_add_permission(self, request):
+        # New orders go through the order form, which starts their workflow.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """Edits to priority, address or note become an update signal, not a write."""
+        changed = {name: form.cleaned_data[name] for name in form.changed_data if name in ("priority", "shipping_address", "note")}
+        if not changed:
+            return
+        original = Order.objects.get(pk=obj.pk)
+        try:
+            services.order_request_update(order=original, user=request.user, request_id=services.new_request_id(), **changed)
+        except (OrderError, PermissionDenied) as err:
+            self.message_user(request, f"Not changed: {getattr(err, 'message', err)}", messages.ERROR)
+        else:
+            self.message_user(request, "The change was sent to the order's workflow; it appears once the workflow has applied it.")
+
+    @admin.display(description="Workflow")
+    def workflow_link(self, obj: Order):
+        if not obj.workflow_id:
+            return "—"
+        return format_html('<a href="{}" target="_blank" rel="noopener">{} in the Temporal UI</a>', temporal.workflow_ui_url(obj.workflow_id), obj.workflow_id)
+
+    @admin.display(description="Live workflow state")
+    def live_state(self, obj: Order):
+        live = order_live_state(obj)
+        snap = live.snapshot
+        source = "live from the workflow" if live.source == "workflow" else "from the database mirror"
+        rows = format_html_join("", "<li>{} — {}</li>", ((entry.at[:19], entry.message) for entry in snap.timeline[-8:]))
+        return format_html(
+            "<strong>{}</strong> · {} · {}% <small>({})</small>{}<ul>{}</ul>",
+            live.state_label, snap.step, snap.progress, source,
+            format_html("<br><em>{}</em>", live.notice) if live.notice else "", rows,
+        )
+
+    def _act(self, request, queryset, action: str) -> None:
+        reason = request.POST.get("reason", "").strip()
+        if action in ("reject", "cancel") and not reason:
+            self.message_user(request, f"A reason is required to {action} orders. Nothing was sent.", messages.ERROR)
+            return
+        done, refused = [], []
+        for order in queryset.select_related("created_by"):
+            request_id = services.new_request_id()
+            try:
+                if action == "cancel":
+                    services.order_request_cancel(order=order, user=request.user, reason=reason, request_id=request_id)
+                else:
+                    decision = APPROVE if action == "approve" else REJECT
+                    approval_decide(order=order, user=request.user, decision=decision, comment=reason, request_id=request_id)
+            except (OrderError, PermissionDenied) as err:
+                refused.append(f"{order.number}: {getattr(err, 'message', err)}")
+            else:
+                done.append(order.number)
+        if done:
+            self.message_user(request, f"{action.capitalize()} sent for {', '.join(done)}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, f"Not sent: {line}", messages.ERROR)
+
+    @admin.action(description="Approve selected orders", permissions=["approve"])
+    def approve_orders(self, request, queryset):
+        self._act(request, queryset, "approve")
+
+    @admin.action(description="Reject selected orders (reason required)", permissions=["approve"])
+    def reject_orders(self, request, queryset):
+        self._act(request, queryset, "reject")
+
+    @admin.action(description="Cancel selected orders (reason required)", permissions=["cancel"])
+    def cancel_orders(self, request, queryset):
+        self._act(request, queryset, "cancel")
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("orders.approve_order")
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("orders.cancel_order")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "price", "stock_on_hand", "stock_reserved", "active"]
+    search_fields = ["sku", "name"]
+    list_filter = ["active"]
+    readonly_fields = ["stock_reserved"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "credit_limit", "created_at"]
+    search_fields = ["name", "email"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Ledgers are written by the workflow only."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaymentTransaction)
+class PaymentTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["order", "kind", "amount", "currency", "provider_reference", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["order__number", "provider_reference"]
+    list_select_related = ["order"]
+
+
+@admin.register(StockReservation)
+class StockReservationAdmin(ReadOnlyAdmin):
+    list_display = ["order", "product", "quantity", "status", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["order__number", "product__sku"]
+    list_select_related = ["order", "product"]
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "order", "kind", "message", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["order__number", "message"]
+    list_select_related = ["order"]
+    show_full_result_count = False
+
+
+@admin.register(CustomerNotification)
+class CustomerNotificationAdmin(ReadOnlyAdmin):
+    list_display = ["sent_at", "order", "kind", "recipient", "subject"]
+    list_filter = ["kind"]
+    search_fields = ["order__number", "recipient"]
+    list_select_related = ["order"]

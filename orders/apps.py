@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class OrdersConfig(AppConfig):
+    name = "orders"
+    verbose_name = "Orders"
+
+    def ready(self) -> None:
+        from orders.roles import ensure_roles
+
+        post_migrate.connect(ensure_roles, sender=self)

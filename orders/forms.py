@@ -1,0 +1,79 @@
+"""Forms for the order pages. All validation happens here, on the server."""
+from __future__ import annotations
+
+from django import forms
+from django.forms import formset_factory
+
+from orders.models import Customer, OrderStatus, Priority, Product
+
+MAX_QUANTITY = 10_000
+
+
+def request_id_field() -> forms.CharField:
+    """The id a form carries so that submitting it twice counts once."""
+    return forms.RegexField(regex=r"^[A-Za-z0-9-]{8,64}$", required=False, widget=forms.HiddenInput)
+
+
+class OrderFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "All states"), *OrderStatus.choices], required=False)
+    q = forms.CharField(required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"placeholder": "Order number or customer"}))
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    after = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+class OrderForm(forms.Form):
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all())
+    priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL)
+    shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
+
+
+class OrderLineForm(forms.Form):
+    product = forms.ModelChoiceField(queryset=Product.objects.filter(active=True), required=False)
+    quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        product, quantity = cleaned.get("product"), cleaned.get("quantity")
+        if product and not quantity and "quantity" not in self.errors:
+            self.add_error("quantity", "Enter a quantity for this product.")
+        if quantity and not product and "product" not in self.errors:
+            self.add_error("product", "Choose a product for this quantity.")
+        return cleaned
+
+
+class BaseOrderLineFormSet(forms.BaseFormSet):
+    def clean(self):
+        if any(self.errors):
+            return
+        if not self.filled_lines():
+            raise forms.ValidationError("Add at least one line with a product and a quantity.")
+
+    def filled_lines(self) -> list[tuple[Product, int]]:
+        return [(f.cleaned_data["product"], f.cleaned_data["quantity"]) for f in self.forms if f.cleaned_data.get("product")]
+
+
+OrderLineFormSet = formset_factory(OrderLineForm, formset=BaseOrderLineFormSet, extra=4, max_num=50, validate_max=True)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, label="Reason", error_messages={"required": "A reason is required."})
+    request_id = request_id_field()
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required.")
+        return reason
+
+
+class ApproveForm(forms.Form):
+    comment = forms.CharField(max_length=500, required=False, label="Comment")
+    request_id = request_id_field()
+
+
+class UpdateForm(forms.Form):
+    priority = forms.ChoiceField(choices=Priority.choices)
+    shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
+    request_id = request_id_field()

@@ -1,0 +1,250 @@
+"""Order records: the database mirror of what the workflows decide.
+
+The workflow owns each order's lifecycle; these tables hold what it has
+recorded (status, events, payments, reservations) so list pages, the admin and
+reports read PostgreSQL and never call Temporal per row.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from temporal_bridge import states
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    # The simulated payment provider declines a charge above this amount
+    # (see orders.payments); it stands in for a card's available credit.
+    credit_limit = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("100000.00"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["name"], name="customer_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    sku = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    stock_on_hand = models.PositiveIntegerField(default=0)
+    # Units promised to orders that are paid for but not yet shipped.
+    stock_reserved = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(condition=Q(stock_reserved__lte=F("stock_on_hand")), name="product_reserved_within_on_hand"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} · {self.name}"
+
+    @property
+    def stock_available(self) -> int:
+        return self.stock_on_hand - self.stock_reserved
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_APPROVAL = states.PENDING_APPROVAL, states.LABELS[states.PENDING_APPROVAL]
+    APPROVED = states.APPROVED, states.LABELS[states.APPROVED]
+    PROCESSING = states.PROCESSING, states.LABELS[states.PROCESSING]
+    FULFILLING = states.FULFILLING, states.LABELS[states.FULFILLING]
+    FULFILLED = states.FULFILLED, states.LABELS[states.FULFILLED]
+    REJECTED = states.REJECTED, states.LABELS[states.REJECTED]
+    CANCELLED = states.CANCELLED, states.LABELS[states.CANCELLED]
+    EXPIRED = states.EXPIRED, states.LABELS[states.EXPIRED]
+    FAILED = states.FAILED, states.LABELS[states.FAILED]
+
+
+class Order(models.Model):
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_created")
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_APPROVAL)
+    total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="USD")
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    shipping_address = models.TextField()
+    note = models.TextField(blank=True)
+    requires_approval = models.BooleanField(default=True)
+    approval_deadline = models.DateTimeField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    tracking_number = models.CharField(max_length=40, blank=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    workflow_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # Null until the workflow start succeeded; reconcile_orders starts the rest.
+    workflow_started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [
+            ("approve_order", "Can approve or reject orders"),
+            ("cancel_order", "Can cancel orders"),
+        ]
+        indexes = [
+            # The list page: newest first, optionally filtered by status.
+            models.Index(fields=["status", "-id"], name="order_status_id_idx"),
+            models.Index(fields=["customer", "-id"], name="order_customer_id_idx"),
+            models.Index(fields=["workflow_started_at"], name="order_wf_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Order #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("orders:detail", args=[self.pk])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in states.TERMINAL
+
+    @property
+    def status_label(self) -> str:
+        return states.LABELS.get(self.status, self.status)
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="orderline_one_per_product"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product.sku}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    """One entry of an order's audit trail.
+
+    Written by idempotent activities: the (order, idempotency_key) pair is
+    unique, so a retried or replayed activity never writes an entry twice.
+    """
+
+    class Kind(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        STATUS = "status", "Status change"
+        DECISION = "decision", "Decision"
+        UPDATE = "update", "Update"
+        STOCK = "stock", "Stock"
+        PAYMENT = "payment", "Payment"
+        FULFILMENT = "fulfilment", "Fulfilment"
+        SHIPMENT = "shipment", "Shipment"
+        NOTIFICATION = "notification", "Notification"
+        COMPENSATION = "compensation", "Compensation"
+        NOTE = "note", "Note"
+        ERROR = "error", "Error"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.CharField(max_length=500)
+    actor = models.CharField(max_length=150, blank=True)
+    idempotency_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "idempotency_key"], name="orderevent_once_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order} {self.kind}: {self.message}"
+
+
+class PaymentTransaction(models.Model):
+    """The payment ledger: captures and refunds, each at most once per order."""
+
+    class Kind(models.TextChoices):
+        CAPTURE = "capture", "Capture"
+        REFUND = "refund", "Refund"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    provider_reference = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "kind"], name="payment_one_capture_one_refund_per_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} for {self.order}"
+
+
+class StockReservation(models.Model):
+    class Status(models.TextChoices):
+        HELD = "held", "Held"
+        RELEASED = "released", "Released"
+        SHIPPED = "shipped", "Shipped"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="reservations")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reservations")
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.HELD)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="reservation_one_per_order_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product.sku} for {self.order} ({self.status})"
+
+
+class CustomerNotification(models.Model):
+    """The emails sent to customers, one per order and idempotency key."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20)
+    idempotency_key = models.CharField(max_length=100)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=200)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "idempotency_key"], name="notification_once_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.recipient}"

@@ -1,0 +1,28 @@
+"""The roles of the desk as Django groups, with their permissions.
+
+Created after every migrate (idempotently), so a fresh database, the test
+database and production all have them without a seed.
+"""
+from __future__ import annotations
+
+CLERKS = "Clerks"
+MANAGERS = "Managers"
+SENIOR_MANAGERS = "Senior managers"
+
+ROLE_PERMISSIONS = {
+    CLERKS: ["orders.view_order", "orders.add_order", "orders.change_order"],
+    MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order"],
+    SENIOR_MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order"],
+}
+
+
+def ensure_roles(**kwargs) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    for group_name, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+        group.permissions.add(*wanted)

@@ -1,0 +1,355 @@
+"""Order services: every write to order records goes through here.
+
+Two kinds of callers: people (views, admin, commands), whose requests become
+workflow starts and signals, and the workflow's activities, which record what
+the workflow decided. Each activity-facing service is idempotent, so a retried
+activity never writes twice.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from orders.exceptions import ActionNotAllowed, OrderError, OrderNotFound, OutOfStock, WorkflowUnavailable
+from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Priority, Product, StockReservation
+from orders.payments import gateway
+from temporal_bridge import client as temporal
+from temporal_bridge import messages as m
+from temporal_bridge import states
+
+log = logging.getLogger(__name__)
+
+SUBMITTED_EVENT_KEY = "0000-submitted"
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    product: Product
+    quantity: int
+
+
+# --- Submission --------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_submit(
+    *,
+    customer: Customer,
+    lines: Sequence[LineRequest],
+    created_by: AbstractBaseUser,
+    shipping_address: str,
+    priority: str = Priority.NORMAL,
+    note: str = "",
+) -> Order:
+    """Write a new order and, once committed, start its workflow."""
+    if not created_by.has_perm("orders.add_order"):
+        raise PermissionDenied("You are not allowed to create orders.")
+    merged = _merge_lines(lines)
+    if not shipping_address.strip():
+        raise OrderError("A shipping address is required.")
+    if priority not in Priority.values:
+        raise OrderError(f"Unknown priority {priority!r}.")
+
+    total = sum((line.product.price * line.quantity for line in merged), Decimal("0"))
+    order = Order.objects.create(
+        customer=customer,
+        created_by=created_by,
+        total=total,
+        currency=settings.ORDER_CURRENCY,
+        priority=priority,
+        shipping_address=shipping_address.strip(),
+        note=note.strip(),
+        requires_approval=total >= settings.ORDER_AUTO_APPROVE_BELOW,
+        status=states.PENDING_APPROVAL,
+    )
+    order.number = f"OD-{order.pk:06d}"
+    order.workflow_id = m.workflow_id_for(order.pk)
+    order.save(update_fields=["number", "workflow_id"])
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, product=line.product, quantity=line.quantity, unit_price=line.product.price) for line in merged
+    )
+    OrderEvent.objects.create(
+        order=order, kind=OrderEvent.Kind.SUBMITTED, idempotency_key=SUBMITTED_EVENT_KEY,
+        message=f"Order {order.number} submitted ({total} {order.currency})", actor=created_by.get_username(),
+    )
+    # Never start the workflow before the row is committed: its first activity
+    # reads the order. A failed start leaves workflow_started_at empty for
+    # reconcile_orders to pick up.
+    transaction.on_commit(lambda: order_start_workflow(order_id=order.pk))
+    return order
+
+
+def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
+    if not lines:
+        raise OrderError("An order needs at least one line.")
+    by_product: OrderedDict[int, LineRequest] = OrderedDict()
+    for line in lines:
+        if line.quantity < 1:
+            raise OrderError(f"Quantity for {line.product.sku} must be at least 1.")
+        if not line.product.active:
+            raise OrderError(f"{line.product.sku} is no longer sold.")
+        previous = by_product.get(line.product.pk)
+        quantity = line.quantity + (previous.quantity if previous else 0)
+        by_product[line.product.pk] = LineRequest(line.product, quantity)
+    return list(by_product.values())
+
+
+def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
+    return m.OrderWorkflowInput(
+        order_id=order.pk,
+        order_number=order.number or "",
+        total=str(order.total),
+        currency=order.currency,
+        requested_by=order.created_by.get_username(),
+        requires_approval=order.requires_approval,
+        approval_deadline_seconds=settings.ORDER_APPROVAL_DEADLINE_HOURS * 3600,
+        fulfilment_steps=settings.ORDER_FULFILMENT_STEPS,
+        fulfilment_step_seconds=settings.ORDER_FULFILMENT_STEP_SECONDS,
+        priority=order.priority,
+        shipping_address=order.shipping_address,
+        note=order.note,
+    )
+
+
+def order_start_workflow(*, order_id: int) -> bool:
+    """Start the order's workflow if it is not running yet. True when it runs now."""
+    order = Order.objects.select_related("created_by").get(pk=order_id)
+    if order.workflow_started_at is not None:
+        return True
+    try:
+        temporal.start_order_workflow(workflow_input_for(order))
+    except temporal.TemporalUnavailable as err:
+        log.warning("Workflow start for %s failed; reconcile_orders will retry: %s", order.number, err)
+        return False
+    Order.objects.filter(pk=order.pk, workflow_started_at__isnull=True).update(workflow_started_at=timezone.now())
+    return True
+
+
+# --- Requests from people: become signals ---------------------------------------------
+
+
+def order_signal(order: Order, signal: str, payload: object) -> None:
+    """Send a signal to the order's workflow, turning Temporal errors into user errors."""
+    try:
+        temporal.signal_order(order.pk, signal, payload)
+    except temporal.WorkflowNotFound as err:
+        raise ActionNotAllowed(f"Order {order.number} is no longer running; nothing was changed.") from err
+    except temporal.TemporalUnavailable as err:
+        raise WorkflowUnavailable("The workflow service is unavailable; nothing was changed. Try again shortly.") from err
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def order_request_cancel(*, order: Order, user: AbstractBaseUser, reason: str, request_id: str) -> None:
+    if not user.has_perm("orders.cancel_order"):
+        raise PermissionDenied("You are not allowed to cancel orders.")
+    if not reason.strip():
+        raise OrderError("A reason is required to cancel an order.")
+    if order.status not in states.CANCELLABLE:
+        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()} and can no longer be cancelled.")
+    order_signal(order, m.SIGNAL_CANCEL, m.CancelSignal(actor=user.get_username(), request_id=request_id, reason=reason.strip()))
+
+
+def order_request_update(
+    *, order: Order, user: AbstractBaseUser, request_id: str,
+    priority: str | None = None, shipping_address: str | None = None, note: str | None = None,
+) -> None:
+    if not user.has_perm("orders.change_order"):
+        raise PermissionDenied("You are not allowed to change orders.")
+    if order.status not in states.CANCELLABLE:
+        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()} and can no longer be changed.")
+    if priority is not None and priority not in Priority.values:
+        raise OrderError(f"Unknown priority {priority!r}.")
+    if shipping_address is not None and not shipping_address.strip():
+        raise OrderError("The shipping address cannot be empty.")
+    order_signal(order, m.SIGNAL_UPDATE, m.UpdateSignal(
+        actor=user.get_username(), request_id=request_id, priority=priority,
+        shipping_address=shipping_address.strip() if shipping_address is not None else None,
+        note=note.strip() if note is not None else None,
+    ))
+
+
+# --- Records written by the workflow's activities ----------------------------------------
+
+
+@transaction.atomic
+def order_record_transition(entry: m.MirrorInput) -> bool:
+    """Mirror one timeline entry (and any state change). False if already written."""
+    order = _locked_order(entry.order_id)
+    try:
+        with transaction.atomic():
+            OrderEvent.objects.create(
+                order=order, idempotency_key=entry.idempotency_key, kind=entry.kind,
+                message=entry.message[:500], actor=entry.actor,
+            )
+    except IntegrityError:
+        return False
+    fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
+              "failure_reason": entry.failure_reason[:300] if entry.failure_reason else entry.failure_reason,
+              "approval_deadline": datetime.fromisoformat(entry.approval_deadline) if entry.approval_deadline else None}
+    changed = {name: value for name, value in fields.items() if value is not None}
+    if changed:
+        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
+    return True
+
+
+def order_record_progress(*, order_id: int, percent: int) -> None:
+    """Fulfilment progress for the DB mirror; never moves backwards."""
+    Order.objects.filter(pk=order_id, progress__lt=percent).update(progress=percent, updated_at=timezone.now())
+
+
+@transaction.atomic
+def order_apply_update(update: m.UpdateInput) -> None:
+    order = _locked_order(update.order_id)
+    changed = {}
+    if update.priority is not None:
+        changed["priority"] = update.priority
+    if update.shipping_address is not None:
+        changed["shipping_address"] = update.shipping_address
+    if update.note is not None:
+        changed["note"] = update.note
+    if changed:
+        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
+
+
+@transaction.atomic
+def stock_reserve(*, order_id: int) -> tuple[int, int]:
+    """Reserve every line's units, all or nothing. Returns (lines, units)."""
+    order = _locked_order(order_id)
+    existing = {r.product_id: r for r in order.reservations.all()}
+    lines = list(order.lines.select_related("product").order_by("product_id"))
+    units = 0
+    for line in lines:
+        units += line.quantity
+        if line.product_id in existing:
+            continue
+        # Lock products in a fixed order (by id) so concurrent orders never deadlock.
+        product = Product.objects.select_for_update().get(pk=line.product_id)
+        if product.stock_available < line.quantity:
+            raise OutOfStock(f"Out of stock: {product.sku} has {product.stock_available} available, the order needs {line.quantity}")
+        Product.objects.filter(pk=product.pk).update(stock_reserved=F("stock_reserved") + line.quantity)
+        StockReservation.objects.create(order=order, product=product, quantity=line.quantity)
+    return len(lines), units
+
+
+@transaction.atomic
+def stock_release(*, order_id: int) -> int:
+    """Give back the units an order holds. Returns how many were released now."""
+    _locked_order(order_id)
+    released = 0
+    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
+        Product.objects.filter(pk=reservation.product_id).update(stock_reserved=F("stock_reserved") - reservation.quantity)
+        reservation.status = StockReservation.Status.RELEASED
+        reservation.save(update_fields=["status", "updated_at"])
+        released += reservation.quantity
+    return released
+
+
+@transaction.atomic
+def order_ship(*, order_id: int) -> tuple[str, str]:
+    """Hand the reserved units to the carrier. Returns (tracking number, carrier)."""
+    order = _locked_order(order_id)
+    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
+        Product.objects.filter(pk=reservation.product_id).update(
+            stock_on_hand=F("stock_on_hand") - reservation.quantity,
+            stock_reserved=F("stock_reserved") - reservation.quantity,
+        )
+        reservation.status = StockReservation.Status.SHIPPED
+        reservation.save(update_fields=["status", "updated_at"])
+    if not order.tracking_number:
+        order.tracking_number = f"1Z{order.pk:08d}{secrets.token_hex(4).upper()}"
+        Order.objects.filter(pk=order.pk).update(tracking_number=order.tracking_number, updated_at=timezone.now())
+    return order.tracking_number, "Order Desk Freight"
+
+
+@transaction.atomic
+def payment_capture(*, order_id: int, idempotency_key: str) -> PaymentTransaction:
+    order = _locked_order(order_id)
+    existing = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.CAPTURE).first()
+    if existing:
+        return existing
+    reference = gateway().capture(
+        customer_credit_limit=order.customer.credit_limit, amount=order.total, currency=order.currency, idempotency_key=idempotency_key,
+    )
+    return PaymentTransaction.objects.create(
+        order=order, kind=PaymentTransaction.Kind.CAPTURE, amount=order.total, currency=order.currency,
+        idempotency_key=idempotency_key, provider_reference=reference,
+    )
+
+
+@transaction.atomic
+def payment_refund(*, order_id: int, idempotency_key: str) -> PaymentTransaction | None:
+    """Refund the order's capture, once. None when nothing was captured."""
+    order = _locked_order(order_id)
+    capture = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.CAPTURE).first()
+    if capture is None:
+        return None
+    existing = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.REFUND).first()
+    if existing:
+        return existing
+    reference = gateway().refund(amount=capture.amount, currency=capture.currency, idempotency_key=idempotency_key)
+    return PaymentTransaction.objects.create(
+        order=order, kind=PaymentTransaction.Kind.REFUND, amount=capture.amount, currency=capture.currency,
+        idempotency_key=idempotency_key, provider_reference=reference,
+    )
+
+
+NOTIFICATION_SUBJECTS = {
+    "fulfilled": "Your order {number} has shipped",
+    "rejected": "Your order {number} was not approved",
+    "cancelled": "Your order {number} was cancelled",
+    "expired": "Your order {number} expired",
+    "failed": "We could not complete your order {number}",
+}
+
+
+def customer_notify(*, order_id: int, kind: str, idempotency_key: str) -> bool:
+    """Email the customer about their order, at most once per key.
+
+    The marker row and the email share one transaction: if sending fails the
+    marker is rolled back and the activity's retry sends again.
+    """
+    if kind not in NOTIFICATION_SUBJECTS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    with transaction.atomic():
+        order = _locked_order(order_id)
+        subject = NOTIFICATION_SUBJECTS[kind].format(number=order.number)
+        try:
+            with transaction.atomic():
+                CustomerNotification.objects.create(
+                    order=order, kind=kind, idempotency_key=idempotency_key, recipient=order.customer.email, subject=subject,
+                )
+        except IntegrityError:
+            return False
+        context = {"order": order, "kind": kind, "lines": order.lines.select_related("product")}
+        send_mail(
+            subject=subject,
+            message=render_to_string("emails/order_notification.txt", context),
+            from_email=None,
+            recipient_list=[order.customer.email],
+        )
+    return True
+
+
+def _locked_order(order_id: int) -> Order:
+    try:
+        return Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+    except Order.DoesNotExist as err:
+        raise OrderNotFound(f"Order {order_id} does not exist") from err

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from orders.views import actions, pages
+
+app_name = "orders"
+urlpatterns = [
+    path("", pages.order_list, name="list"),
+    path("new/", pages.order_new, name="new"),
+    path("<int:pk>/", pages.order_detail, name="detail"),
+    path("<int:pk>/panel/", pages.order_panel, name="panel"),
+    path("<int:pk>/approve/", actions.order_approve, name="approve"),
+    path("<int:pk>/reject/", actions.order_reject, name="reject"),
+    path("<int:pk>/cancel/", actions.order_cancel, name="cancel"),
+    path("<int:pk>/update/", actions.order_update, name="update"),
+]

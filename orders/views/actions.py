@@ -1,0 +1,108 @@
+"""Approve / reject / cancel / update: POSTs that become workflow signals.
+
+Each checks permission on the server (in the service), carries the request id
+its form was rendered with (a double submit counts once), and answers htmx
+with the fresh panel, or a full page redirect without htmx. Refusals are 4xx
+with the reason shown in the panel; nothing is sent to the workflow then.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from approvals.services import APPROVE, REJECT, approval_check_eligible, approval_decide
+from orders import services
+from orders.exceptions import OrderError
+from orders.forms import ApproveForm, ReasonForm, UpdateForm
+from orders.models import Order
+from orders.views.pages import _get_order
+from orders.views.panel import panel_context, render_panel
+
+
+def _act(
+    request: HttpRequest, pk: int, form: forms.Form, form_key: str,
+    may: Callable[[Order], None], perform: Callable[[Order, dict, str], None], done: str,
+) -> HttpResponse:
+    order = _get_order(pk)
+    try:
+        may(order)  # permission first: a user without it learns nothing from validation
+    except PermissionDenied as err:
+        return _refuse(request, order, 403, str(err) or "You are not allowed to do that.", {})
+    if not form.is_valid():
+        error = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        return _refuse(request, order, 400, error, {form_key: form})
+    request_id = form.cleaned_data.get("request_id") or services.new_request_id()
+    try:
+        perform(order, form.cleaned_data, request_id)
+    except PermissionDenied as err:
+        return _refuse(request, order, 403, str(err) or "You are not allowed to do that.", {form_key: form})
+    except OrderError as err:
+        return _refuse(request, order, err.status_code, err.message, {form_key: form})
+    if request.htmx:
+        return render_panel(request, _get_order(pk))
+    messages.success(request, done.format(number=order.number))
+    return redirect(order)
+
+
+def _refuse(request: HttpRequest, order: Order, status: int, error: str, forms_in_error: dict) -> HttpResponse:
+    if request.htmx:
+        return render_panel(request, order, status=status, error=error, forms=forms_in_error)
+    context = {"order": order, **panel_context(request, order, error=error, forms=forms_in_error)}
+    return render(request, "orders/detail.html", context, status=status)
+
+
+def _eligible(request: HttpRequest) -> Callable[[Order], None]:
+    return lambda order: approval_check_eligible(order=order, user=request.user)
+
+
+def _needs(request: HttpRequest, permission: str, message: str) -> Callable[[Order], None]:
+    def check(order: Order) -> None:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied(message)
+
+    return check
+
+
+@require_POST
+def order_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(order, data, request_id):
+        approval_decide(order=order, user=request.user, decision=APPROVE, comment=data["comment"], request_id=request_id)
+
+    may = _eligible(request)
+    return _act(request, pk, ApproveForm(request.POST), "approve_form", may, perform, "Approval sent for {number}.")
+
+
+@require_POST
+def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(order, data, request_id):
+        approval_decide(order=order, user=request.user, decision=REJECT, comment=data["reason"], request_id=request_id)
+
+    may = _eligible(request)
+    return _act(request, pk, ReasonForm(request.POST, prefix="reject"), "reject_form", may, perform, "Rejection sent for {number}.")
+
+
+@require_POST
+def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(order, data, request_id):
+        services.order_request_cancel(order=order, user=request.user, reason=data["reason"], request_id=request_id)
+
+    may = _needs(request, "orders.cancel_order", "You are not allowed to cancel orders.")
+    return _act(request, pk, ReasonForm(request.POST, prefix="cancel"), "cancel_form", may, perform, "Cancel requested for {number}.")
+
+
+@require_POST
+def order_update(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(order, data, request_id):
+        services.order_request_update(
+            order=order, user=request.user, request_id=request_id,
+            priority=data["priority"], shipping_address=data["shipping_address"], note=data["note"],
+        )
+
+    may = _needs(request, "orders.change_order", "You are not allowed to change orders.")
+    return _act(request, pk, UpdateForm(request.POST), "update_form", may, perform, "Changes sent for {number}.")

@@ -1,0 +1,37 @@
+"""/healthz: liveness, with the state of the database, Temporal and the workers."""
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from temporal_bridge import client as temporal
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    """200 while this process serves; the body says what else is up.
+
+    Liveness must not fail because a dependency is down (a restart would not
+    help), so the dependencies are reported, not enforced.
+    """
+    body = {"status": "ok", "database": _database(), "temporal": "ok", "workers": None}
+    try:
+        pollers = temporal.task_queue_pollers()
+        body["workers"] = {"workflow_pollers": pollers.workflow_pollers, "activity_pollers": pollers.activity_pollers}
+    except Exception as err:  # noqa: BLE001 - any failure means "not reachable" here
+        body["temporal"] = f"unavailable: {err}"
+    return JsonResponse(body)
+
+
+def _database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as err:  # noqa: BLE001
+        return f"unavailable: {err}"

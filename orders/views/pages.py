@@ -1,0 +1,73 @@
+"""Order pages: list, new-order form, detail with its live panel."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from orders import selectors, services
+from orders.exceptions import OrderError
+from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
+from orders.models import Order
+from orders.views.panel import panel_context, render_panel
+
+
+@require_GET
+@permission_required("orders.view_order", raise_exception=True)
+def order_list(request: HttpRequest) -> HttpResponse:
+    form = OrderFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "orders/list.html", {"filter_form": form, "page": None}, status=400)
+    data = form.cleaned_data
+    page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"])
+    template = "orders/_list_rows.html" if request.htmx and request.htmx.target == "order-rows" else "orders/list.html"
+    return render(request, template, {"filter_form": form, "page": page})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("orders.add_order", raise_exception=True)
+def order_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form, lines = OrderForm(request.POST), OrderLineFormSet(request.POST, prefix="lines")
+        if form.is_valid() and lines.is_valid():
+            try:
+                order = services.order_submit(
+                    customer=form.cleaned_data["customer"],
+                    lines=[services.LineRequest(product, quantity) for product, quantity in lines.filled_lines()],
+                    created_by=request.user,
+                    shipping_address=form.cleaned_data["shipping_address"],
+                    priority=form.cleaned_data["priority"],
+                    note=form.cleaned_data["note"],
+                )
+            except OrderError as err:
+                form.add_error(None, err.message)
+            else:
+                messages.success(request, f"Order {order.number} submitted.")
+                return redirect(order)
+        return render(request, "orders/new.html", {"form": form, "lines": lines}, status=400)
+    return render(request, "orders/new.html", {"form": OrderForm(), "lines": OrderLineFormSet(prefix="lines")})
+
+
+def _get_order(pk: int) -> Order:
+    try:
+        return selectors.order_detail(pk)
+    except Order.DoesNotExist as err:
+        raise Http404("No such order.") from err
+
+
+@require_GET
+@permission_required("orders.view_order", raise_exception=True)
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = _get_order(pk)
+    return render(request, "orders/detail.html", {"order": order, **panel_context(request, order)})
+
+
+@require_GET
+@permission_required("orders.view_order", raise_exception=True)
+def order_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live panel fragment polled by the detail page; a full page without htmx."""
+    if not request.htmx:
+        return redirect("orders:detail", pk=pk)
+    return render_panel(request, _get_order(pk))

@@ -1,0 +1,150 @@
+"""Activities: thin adapters from the workflow to the services.
+
+Each takes one dataclass of ids, calls one service and returns one dataclass.
+They are plain `def` functions run on the worker's thread pool, so the ORM is
+used normally (never from the event loop). Stale database connections are
+closed before and after each run, because a long-lived worker has no request
+cycle to do it. Business errors become non-retryable ApplicationErrors.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from approvals import services as approval_services
+from orders import services
+from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
+from temporal_bridge import messages as m
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable)
+
+BUSINESS_ERRORS = {OutOfStock: m.ERR_OUT_OF_STOCK, PaymentDeclined: m.ERR_PAYMENT_DECLINED, OrderNotFound: m.ERR_ORDER_NOT_FOUND}
+
+
+def db_activity(func: F) -> F:
+    """Run `func` with fresh DB connections; map business errors to non-retryable ones."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        except tuple(BUSINESS_ERRORS) as err:
+            raise ApplicationError(err.message, type=BUSINESS_ERRORS[type(err)], non_retryable=True) from err
+        finally:
+            close_old_connections()
+
+    return wrapper  # type: ignore[return-value]
+
+
+@activity.defn(name=m.ACT_MIRROR)
+@db_activity
+def mirror_order(entry: m.MirrorInput) -> None:
+    services.order_record_transition(entry)
+
+
+@activity.defn(name=m.ACT_RECORD_DECISION)
+@db_activity
+def record_decision(decision: m.DecisionInput) -> None:
+    approval_services.decision_record(decision)
+
+
+@activity.defn(name=m.ACT_APPLY_UPDATE)
+@db_activity
+def apply_order_update(update: m.UpdateInput) -> None:
+    services.order_apply_update(update)
+
+
+@activity.defn(name=m.ACT_RESERVE_STOCK)
+@db_activity
+def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:
+    lines, units = services.stock_reserve(order_id=ref.order_id)
+    return m.ReserveResult(lines_reserved=lines, units_reserved=units)
+
+
+@activity.defn(name=m.ACT_RELEASE_STOCK)
+@db_activity
+def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
+    return m.ReleaseResult(units_released=services.stock_release(order_id=ref.order_id))
+
+
+@activity.defn(name=m.ACT_CHARGE_PAYMENT)
+@db_activity
+def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
+    capture = services.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+    return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference)
+
+
+@activity.defn(name=m.ACT_REFUND_PAYMENT)
+@db_activity
+def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
+    refund = services.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+    if refund is None:
+        return m.PaymentResult(amount="0.00", currency="", provider_reference="none: nothing was captured")
+    return m.PaymentResult(amount=str(refund.amount), currency=refund.currency, provider_reference=refund.provider_reference)
+
+
+@activity.defn(name=m.ACT_SHIP)
+@db_activity
+def ship_order(ref: m.OrderRef) -> m.ShipResult:
+    tracking_number, carrier = services.order_ship(order_id=ref.order_id)
+    return m.ShipResult(tracking_number=tracking_number, carrier=carrier)
+
+
+@activity.defn(name=m.ACT_NOTIFY)
+@db_activity
+def notify_customer(notice: m.NotifyInput) -> m.NotifyResult:
+    return m.NotifyResult(sent=services.customer_notify(order_id=notice.order_id, kind=notice.kind, idempotency_key=notice.idempotency_key))
+
+
+FULFILMENT_STEPS = ("Picking items", "Packing", "Quality check", "Printing labels", "Loading")
+
+
+@activity.defn(name=m.ACT_FULFIL)
+async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
+    """Simulated warehouse work, step by step, heartbeating its progress.
+
+    Async (unlike the others) because it must use the activity's client to
+    report progress to its workflow and be cancellable at once; its database
+    writes go through sync_to_async onto a worker thread. A retry resumes from
+    the last heartbeated step.
+    """
+    info = activity.info()
+    done = int(info.heartbeat_details[0]) if info.heartbeat_details else 0
+    record_progress = sync_to_async(db_activity(services.order_record_progress), thread_sensitive=False)
+    for step in range(done, job.steps):
+        # Cancellation arrives as CancelledError raised here.
+        await asyncio.sleep(job.step_seconds)
+        done = step + 1
+        percent = round(100 * done / job.steps)
+        activity.heartbeat(done)
+        await record_progress(order_id=job.order_id, percent=percent)
+        await _report_progress(info.workflow_id, m.FulfilmentProgress(percent, FULFILMENT_STEPS[step * len(FULFILMENT_STEPS) // job.steps]))
+    return m.FulfilResult(steps_done=done)
+
+
+async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgress) -> None:
+    # Progress on the live panel is a courtesy: losing one report must not
+    # fail the fulfilment, whose real progress is the heartbeat.
+    if not workflow_id:
+        return
+    try:
+        await activity.client().get_workflow_handle(workflow_id).signal(m.SIGNAL_PROGRESS, progress)
+    except Exception as err:  # noqa: BLE001 - see above
+        log.warning("Progress report for %s failed: %s", workflow_id, err)
+
+
+SYNC_ACTIVITIES = [
+    mirror_order, record_decision, apply_order_update, reserve_stock, release_stock,
+    charge_payment, refund_payment, ship_order, notify_customer,
+]
+ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TemporalBridgeConfig(AppConfig):
+    name = "temporal_bridge"
+    verbose_name = "Temporal bridge"

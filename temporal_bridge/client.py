@@ -1,0 +1,179 @@
+"""The one Temporal client of a process, and the calls Django makes through it.
+
+The SDK client is bound to the event loop that created it and is not
+thread-safe (sdk-python#147), while Django's views, admin and commands are
+synchronous and run on many threads. So each process owns one client on one
+background event-loop thread; callers hand it coroutines and wait on the
+result. Nothing connects per request. After a fork (e.g. a preloading app
+server) the child builds its own loop and client.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from temporal_bridge import messages as m
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class TemporalUnavailable(Exception):
+    """Temporal did not answer (server down, no worker for a query, timeout)."""
+
+
+class WorkflowNotFound(Exception):
+    """The order has no running workflow (never started, or already finished)."""
+
+
+class _LoopThread:
+    """An asyncio loop on a daemon thread, holding the process's client."""
+
+    def __init__(self, address: str, namespace: str) -> None:
+        self.address, self.namespace = address, namespace
+        self.loop = asyncio.new_event_loop()
+        self._client: Client | None = None
+        self._connect_lock: asyncio.Lock | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal-bridge", daemon=True)
+        self.thread.start()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            if self._connect_lock is None:
+                self._connect_lock = asyncio.Lock()
+            async with self._connect_lock:
+                if self._client is None:
+                    self._client = await Client.connect(self.address, namespace=self.namespace)
+        return self._client
+
+
+class TemporalBridge:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop_thread: _LoopThread | None = None
+        self._pid: int | None = None
+
+    def _ensure_loop(self) -> _LoopThread:
+        with self._lock:
+            if self._loop_thread is None or self._pid != os.getpid():
+                self._loop_thread = _LoopThread(settings.TEMPORAL_ADDRESS, settings.TEMPORAL_NAMESPACE)
+                self._pid = os.getpid()
+            return self._loop_thread
+
+    def call(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
+        """Run `operation(client)` on the bridge's loop and wait for its result."""
+        loop_thread = self._ensure_loop()
+
+        async def run() -> T:
+            client = await asyncio.wait_for(loop_thread.client(), timeout)
+            return await operation(client)
+
+        future = asyncio.run_coroutine_threadsafe(run(), loop_thread.loop)
+        try:
+            return future.result(timeout + 1)
+        except (TimeoutError, asyncio.TimeoutError) as err:
+            future.cancel()
+            raise TemporalUnavailable(f"Temporal did not answer within {timeout:g}s") from err
+        except RuntimeError as err:  # connection refused surfaces as RuntimeError from the core SDK
+            raise TemporalUnavailable(f"Cannot reach Temporal at {loop_thread.address}: {err}") from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise WorkflowNotFound(err.message) from err
+            if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise TemporalUnavailable(err.message) from err
+            raise
+
+    async def acall(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
+        """The same, for async callers: the work still runs on the bridge's loop."""
+        return await asyncio.to_thread(self.call, operation, timeout=timeout)
+
+
+bridge = TemporalBridge()
+
+
+# --- The calls the application makes --------------------------------------------------
+
+
+def start_order_workflow(inp: m.OrderWorkflowInput) -> bool:
+    """Start the order's workflow; False when it already exists (nothing to do)."""
+
+    async def start(client: Client) -> bool:
+        try:
+            await client.start_workflow(
+                m.WORKFLOW_NAME,
+                inp,
+                id=m.workflow_id_for(inp.order_id),
+                task_queue=settings.TEMPORAL_TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
+
+    return bridge.call(start)
+
+
+def signal_order(order_id: int, signal: str, payload: Any) -> None:
+    async def send(client: Client) -> None:
+        await client.get_workflow_handle(m.workflow_id_for(order_id)).signal(signal, payload, rpc_timeout=timedelta(seconds=5))
+
+    bridge.call(send)
+
+
+def query_order(order_id: int, *, timeout: float | None = None) -> m.OrderSnapshot:
+    """The workflow's live snapshot. Raises TemporalUnavailable when no worker answers."""
+    timeout = timeout if timeout is not None else settings.TEMPORAL_QUERY_TIMEOUT
+
+    async def query(client: Client) -> m.OrderSnapshot:
+        handle = client.get_workflow_handle(m.workflow_id_for(order_id))
+        try:
+            return await handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot, rpc_timeout=timedelta(seconds=timeout))
+        except WorkflowQueryFailedError as err:
+            raise TemporalUnavailable(f"The workflow could not answer: {err}") from err
+
+    return bridge.call(query, timeout=timeout)
+
+
+@dataclass
+class PollerStatus:
+    workflow_pollers: int
+    activity_pollers: int
+    identities: list[str]
+
+
+def task_queue_pollers(task_queue: str | None = None, *, timeout: float = 2.0) -> PollerStatus:
+    """Who is polling the task queue, from Temporal's task-queue description."""
+    task_queue = task_queue or settings.TEMPORAL_TASK_QUEUE
+
+    async def describe(client: Client) -> PollerStatus:
+        counts, identities = [], set()
+        for queue_type in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+            response = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=queue_type),
+                timeout=timedelta(seconds=timeout),
+            )
+            counts.append(len(response.pollers))
+            identities.update(p.identity for p in response.pollers)
+        return PollerStatus(counts[0], counts[1], sorted(identities))
+
+    return bridge.call(describe, timeout=timeout)
+
+
+def workflow_ui_url(workflow_id: str) -> str:
+    return f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"

