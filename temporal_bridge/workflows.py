@@ -69,7 +69,7 @@ class OrderWorkflow:
         self._failure_reason = ""
         self._priority = inp.priority
         self._shipping_address = inp.shipping_address
-        self._note = inp.note
+        self._order_note = inp.note
 
     # --- Main flow ------------------------------------------------------------------
 
@@ -231,8 +231,9 @@ class OrderWorkflow:
             return await self._note(f"Cancel by {signal.actor} ignored: a cancel is already under way", signal.actor)
         if self._state not in states.CANCELLABLE or self._fulfilment_done:
             return await self._note(f"Cancel by {signal.actor} refused: the order is {self._state} and fulfilment has ended", signal.actor)
+        entry = self._append("note", f"Cancel requested by {signal.actor}: {signal.reason}", actor=signal.actor)
         self._cancel = signal
-        await self._note(f"Cancel requested by {signal.actor}: {signal.reason}", signal.actor)
+        await self._mirror(entry)
 
     @workflow.signal(name=m.SIGNAL_UPDATE)
     async def update(self, signal: m.UpdateSignal) -> None:
@@ -247,8 +248,8 @@ class OrderWorkflow:
         if signal.shipping_address is not None and signal.shipping_address != self._shipping_address:
             self._shipping_address = signal.shipping_address
             changes.append("shipping address changed")
-        if signal.note is not None and signal.note != self._note:
-            self._note = signal.note
+        if signal.note is not None and signal.note != self._order_note:
+            self._order_note = signal.note
             changes.append("note changed")
         if not changes:
             return
@@ -280,7 +281,7 @@ class OrderWorkflow:
             approval_deadline=self._deadline,
             priority=self._priority,
             shipping_address=self._shipping_address,
-            note=self._note,
+            note=self._order_note,
             tracking_number=self._tracking_number,
             failure_reason=self._failure_reason,
             cancel_requested=self._cancel is not None,
@@ -332,6 +333,18 @@ class OrderWorkflow:
                       tracking_number: str | None = None, failure_reason: str | None = None,
                       approval_deadline: str | None = None) -> None:
         """Append a timeline entry (and maybe a state change) and mirror it."""
+        entry = self._append(kind, message, actor=actor, status=status, progress=progress, tracking_number=tracking_number,
+                             failure_reason=failure_reason, approval_deadline=approval_deadline)
+        await self._mirror(entry)
+
+    def _append(self, kind: str, message: str, *, actor: str = "", status: str | None = None, progress: int | None = None,
+                tracking_number: str | None = None, failure_reason: str | None = None,
+                approval_deadline: str | None = None) -> m.MirrorInput:
+        """Append to the timeline now; the returned entry is for the mirror.
+
+        Signal handlers append before they change state, so the entry lands
+        on the timeline before anything the main flow does in response.
+        """
         if status is not None:
             self._state = status
             self._step = states.LABELS[status]
@@ -339,10 +352,10 @@ class OrderWorkflow:
             self._progress = progress
         key = f"{len(self._timeline):04d}-{kind}"
         self._timeline.append(m.TimelineEntry(self._now(), kind, message, actor))
-        await self._mirror(m.MirrorInput(
+        return m.MirrorInput(
             self._input.order_id, key, kind, message, actor=actor, status=status, progress=progress,
             tracking_number=tracking_number, failure_reason=failure_reason, approval_deadline=approval_deadline,
-        ))
+        )
 
     async def _note(self, message: str, actor: str, kind: str = "note") -> None:
         await self._record(kind, message, actor=actor)
