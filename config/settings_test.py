@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real settings with fast, local pieces."""
+import os
+
+os.environ.setdefault("ORDER_DESK_TESTING", "1")
+os.environ.setdefault("ORDER_DESK_VAR_DIR", str(__import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "test"))
+
+from config.settings import *  # noqa: E402,F403
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ORDER_FULFILMENT_STEPS = 4
+ORDER_FULFILMENT_STEP_SECONDS = 0.05
+# Tests that need a live Temporal point these at their own server.
+TEMPORAL_QUERY_TIMEOUT = 2.0
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
