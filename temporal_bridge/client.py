@@ -98,6 +98,16 @@ class TemporalBridge:
                 raise TemporalUnavailable(err.message) from err
             raise
 
+    def reset(self) -> None:
+        """Drop the client and its loop; the next call connects anew from settings.
+
+        For tests and tools that point the process at another server.
+        """
+        with self._lock:
+            old, self._loop_thread = self._loop_thread, None
+        if old is not None:
+            old.loop.call_soon_threadsafe(old.loop.stop)
+
     async def acall(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
         """The same, for async callers: the work still runs on the bridge's loop."""
         return await asyncio.to_thread(self.call, operation, timeout=timeout)

@@ -1,0 +1,98 @@
+"""A real stack for integration tests: a Temporal CLI dev server in a
+subprocess and an order worker (real activities, real database) on a thread."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from temporalio.client import Client
+
+from temporal_bridge import devserver
+from temporal_bridge.client import bridge
+from temporal_bridge.worker import build_worker
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def dev_server() -> Iterator[str]:
+    """A fresh, in-memory Temporal dev server; yields its address."""
+    port, ui_port = free_port(), free_port()
+    process = devserver.start_dev_server(host="127.0.0.1", port=port, ui_port=ui_port, db_file=None)
+    try:
+        devserver.wait_for_port("127.0.0.1", port, timeout=60, process=process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            process.kill()
+
+
+class WorkerThread:
+    """Runs the real order worker on its own event loop until stopped."""
+
+    def __init__(self, address: str, task_queue: str) -> None:
+        self.address, self.task_queue = address, task_queue
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="test-worker", daemon=True)
+
+    def start(self) -> WorkerThread:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise TimeoutError("worker did not start")
+        if self._error:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._stop:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as err:  # noqa: BLE001 - surfaced by start()
+            self._error = err
+            self._ready.set()
+
+    async def _run(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        client = await Client.connect(self.address)
+        worker, executor = build_worker(client, task_queue=self.task_queue, max_concurrent_activities=8, graceful_shutdown_seconds=2)
+        async with worker:
+            self._ready.set()
+            await self._stop.wait()
+        executor.shutdown(wait=True)
+
+
+@contextmanager
+def live_stack(address: str, django_settings) -> Iterator[WorkerThread]:
+    """Point Django's bridge at `address` with a fresh task queue and a running worker."""
+    task_queue = f"it-{uuid.uuid4().hex[:8]}"
+    django_settings.TEMPORAL_ADDRESS = address
+    django_settings.TEMPORAL_TASK_QUEUE = task_queue
+    bridge.reset()
+    worker = WorkerThread(address, task_queue).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        bridge.reset()
+
+
+__all__ = ["dev_server", "live_stack", "WorkerThread", "settings"]

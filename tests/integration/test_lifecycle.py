@@ -1,0 +1,137 @@
+"""End to end through a real Temporal dev server, a real worker and Django.
+
+Submit through the service, decide through the views as a manager would, and
+check that the database mirror tells the same story as the workflow's query.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from approvals.models import ApprovalDecision
+from approvals.services import APPROVE, approval_decide
+from orders import services
+from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
+from temporal_bridge import client as temporal
+from temporal_bridge import states
+from tests.integration.stack import dev_server, live_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def temporal_address():
+    with dev_server() as address:
+        yield address
+
+
+@pytest.fixture
+def stack(temporal_address, settings):
+    with live_stack(temporal_address, settings) as worker:
+        yield worker
+
+
+def wait_for(predicate, *, timeout: float = 40.0, every: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def snapshot_state(order_id: int, wanted: str):
+    snap = temporal.query_order(order_id)
+    return snap if snap.state == wanted else None
+
+
+def submit(clerk, customer, product, quantity) -> Order:
+    return services.order_submit(
+        customer=customer, lines=[services.LineRequest(product, quantity)], created_by=clerk,
+        shipping_address="1 Main Street\nSpringfield",
+    )
+
+
+def test_manager_approval_takes_an_order_to_fulfilled_and_the_mirror_matches_the_query(stack, clerk, manager, customer, server):
+    order = submit(clerk, customer, server, 2)  # 2000.00: above the auto-approval threshold
+    assert order.requires_approval
+    wait_for(lambda: snapshot_state(order.pk, states.PENDING_APPROVAL), what="pending approval")
+
+    order.refresh_from_db()
+    approval_decide(order=order, user=manager, decision=APPROVE, comment="Looks right", request_id="it-approve-0001")
+    snapshot = wait_for(lambda: snapshot_state(order.pk, states.FULFILLED), what="fulfilled")
+
+    order.refresh_from_db()
+    assert order.status == states.FULFILLED
+    assert order.tracking_number and order.tracking_number == snapshot.tracking_number
+    assert order.progress == 100
+    # The mirror's timeline is the workflow's timeline, entry for entry.
+    assert list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True)) == [
+        entry.message for entry in snapshot.timeline
+    ]
+    assert [d.actor for d in snapshot.decisions] == ["manager"]
+    assert ApprovalDecision.objects.get(order=order).approver == manager
+    assert PaymentTransaction.objects.filter(order=order, kind="capture").count() == 1
+    server.refresh_from_db()
+    assert (server.stock_on_hand, server.stock_reserved) == (3, 0)
+    assert [m.subject for m in mail.outbox] == [f"Your order {order.number} has shipped"]
+
+
+def test_small_order_is_auto_approved_and_fulfilled_without_a_manager(stack, clerk, customer, widget):
+    order = submit(clerk, customer, widget, 2)  # 20.00
+    assert not order.requires_approval
+    snapshot = wait_for(lambda: snapshot_state(order.pk, states.FULFILLED), what="fulfilled")
+    assert snapshot.decisions[0].actor == "system"
+    order.refresh_from_db()
+    assert order.status == states.FULFILLED
+
+
+def test_cancel_during_fulfilment_from_the_browser_refunds_and_releases_stock(stack, settings, clerk, manager, customer, server):
+    settings.ORDER_FULFILMENT_STEPS = 20
+    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.5
+    order = submit(clerk, customer, server, 1)
+    wait_for(lambda: snapshot_state(order.pk, states.PENDING_APPROVAL), what="pending approval")
+
+    browser = Client()
+    browser.force_login(manager)
+    response = browser.post(f"/orders/{order.pk}/approve/", {"request_id": "it-approve-0002"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    wait_for(lambda: temporal.query_order(order.pk).progress > 0, what="fulfilment progress")
+
+    response = browser.post(
+        f"/orders/{order.pk}/cancel/", {"cancel-reason": "Customer changed their mind", "cancel-request_id": "it-cancel-0001"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert b"Cancel requested by manager" in response.content
+    snapshot = wait_for(lambda: snapshot_state(order.pk, states.CANCELLED), what="cancelled")
+
+    messages = [entry.message for entry in snapshot.timeline]
+    refund = next(i for i, msg in enumerate(messages) if msg.startswith("Refunded"))
+    release = next(i for i, msg in enumerate(messages) if msg.startswith("Released"))
+    assert refund < release, "compensation runs in reverse: refund before the stock release"
+    assert PaymentTransaction.objects.filter(order=order, kind="refund").count() == 1
+    assert set(StockReservation.objects.filter(order=order).values_list("status", flat=True)) == {"released"}
+    server.refresh_from_db()
+    assert (server.stock_on_hand, server.stock_reserved) == (5, 0)
+    order.refresh_from_db()
+    assert order.status == states.CANCELLED and order.progress < 100
+
+    page = browser.get(f"/orders/{order.pk}/")
+    assert b"Refunded" in page.content and b"hx-trigger" not in page.content
+
+
+def test_detail_page_shows_the_live_workflow_state(stack, clerk, manager, customer, server):
+    order = submit(clerk, customer, server, 1)
+    wait_for(lambda: snapshot_state(order.pk, states.PENDING_APPROVAL), what="pending approval")
+    browser = Client()
+    browser.force_login(manager)
+    response = browser.get(f"/orders/{order.pk}/panel/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert b'data-source="workflow"' in response.content
+    assert b">Approve</button>" in response.content
+    assert Product.objects.get(pk=server.pk).stock_reserved == 0
