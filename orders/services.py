@@ -320,7 +320,7 @@ NOTIFICATION_SUBJECTS = {
 }
 
 
-def customer_notify(*, order_id: int, kind: str, idempotency_key: str) -> bool:
+def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: str = "") -> bool:
     """Email the customer about their order, at most once per key.
 
     The marker row and the email share one transaction: if sending fails the
@@ -338,7 +338,7 @@ def customer_notify(*, order_id: int, kind: str, idempotency_key: str) -> bool:
                 )
         except IntegrityError:
             return False
-        context = {"order": order, "kind": kind, "lines": order.lines.select_related("product")}
+        context = {"order": order, "kind": kind, "reason": reason, "lines": order.lines.select_related("product")}
         send_mail(
             subject=subject,
             message=render_to_string("emails/order_notification.txt", context),

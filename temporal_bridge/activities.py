@@ -103,7 +103,9 @@ def ship_order(ref: m.OrderRef) -> m.ShipResult:
 @activity.defn(name=m.ACT_NOTIFY)
 @db_activity
 def notify_customer(notice: m.NotifyInput) -> m.NotifyResult:
-    return m.NotifyResult(sent=services.customer_notify(order_id=notice.order_id, kind=notice.kind, idempotency_key=notice.idempotency_key))
+    return m.NotifyResult(sent=services.customer_notify(
+        order_id=notice.order_id, kind=notice.kind, idempotency_key=notice.idempotency_key, reason=notice.reason,
+    ))
 
 
 FULFILMENT_STEPS = ("Picking items", "Packing", "Quality check", "Printing labels", "Loading")

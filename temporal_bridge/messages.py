@@ -231,6 +231,7 @@ class NotifyInput:
     order_id: int
     kind: str
     idempotency_key: str
+    reason: str = ""
 
 
 @dataclass

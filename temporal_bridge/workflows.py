@@ -82,13 +82,12 @@ class OrderWorkflow:
                 await self._process(inp)
         except OrderCancelled:
             await self._compensate("cancelled")
-            await self._finish(states.CANCELLED, f"Cancelled: {self._cancel.reason}" if self._cancel else "Cancelled", actor=self._cancel.actor if self._cancel else "")
-            await self._notify("cancelled")
+            await self._finish(states.CANCELLED, f"Cancelled: {self._cancel.reason}" if self._cancel else "Cancelled",
+                               notify="cancelled", actor=self._cancel.actor if self._cancel else "")
         except OrderFailed as failure:
             self._failure_reason = str(failure)
             await self._compensate("failed")
-            await self._finish(states.FAILED, f"Failed: {failure}", failure_reason=str(failure))
-            await self._notify("failed")
+            await self._finish(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
 
         # Signal handlers may still be writing notes to the mirror.
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -111,8 +110,7 @@ class OrderWorkflow:
                 timeout=max(deadline - workflow.now(), timedelta(milliseconds=1)),
             )
         except asyncio.TimeoutError:
-            await self._finish(states.EXPIRED, "Expired: no decision before the approval deadline")
-            await self._notify("expired")
+            await self._finish(states.EXPIRED, "Expired: no decision before the approval deadline", notify="expired")
             return False
 
         if self._cancel is not None:
@@ -120,8 +118,7 @@ class OrderWorkflow:
         assert self._decision is not None
         verdict, signal = self._decision
         if verdict == "rejected":
-            await self._finish(states.REJECTED, f"Rejected by {signal.actor}: {signal.comment}", actor=signal.actor)
-            await self._notify("rejected")
+            await self._finish(states.REJECTED, f"Rejected by {signal.actor}: {signal.comment}", notify="rejected", actor=signal.actor)
             return False
         await self._record("status", f"Approved by {signal.actor}" + (f": {signal.comment}" if signal.comment else ""), actor=signal.actor, status=states.APPROVED)
         return True
@@ -152,8 +149,7 @@ class OrderWorkflow:
         self._tracking_number = shipped.tracking_number
         self._compensations.clear()
         await self._record("shipment", f"Shipped with {shipped.carrier}, tracking number {shipped.tracking_number}", tracking_number=shipped.tracking_number)
-        await self._finish(states.FULFILLED, "Fulfilled: the customer has been notified", progress=100)
-        await self._notify("fulfilled")
+        await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
 
     async def _fulfil(self, inp: m.OrderWorkflowInput) -> None:
         """Run the fulfilment activity, racing it against a cancel request."""
@@ -360,16 +356,19 @@ class OrderWorkflow:
     async def _note(self, message: str, actor: str, kind: str = "note") -> None:
         await self._record(kind, message, actor=actor)
 
-    async def _finish(self, status: str, message: str, *, actor: str = "", failure_reason: str | None = None, progress: int | None = None) -> None:
-        await self._record("status", message, actor=actor, status=status, failure_reason=failure_reason, progress=progress)
+    async def _finish(self, status: str, message: str, *, notify: str, actor: str = "", failure_reason: str | None = None,
+                      progress: int | None = None) -> None:
+        """Notify the customer, then enter the terminal state.
 
-    async def _notify(self, kind: str) -> None:
-        inp = self._input
+        The terminal entry comes last on purpose: the live page stops polling
+        when it sees a terminal state, so nothing may be appended after it.
+        """
         await workflow.execute_activity(
-            m.ACT_NOTIFY, m.NotifyInput(inp.order_id, kind, f"notify-{kind}"), result_type=m.NotifyResult,
-            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+            m.ACT_NOTIFY, m.NotifyInput(self._input.order_id, notify, f"notify-{notify}", reason=failure_reason or ""),
+            result_type=m.NotifyResult, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
         )
-        await self._record("notification", f"Customer notified ({kind})")
+        await self._record("notification", f"Customer emailed ({notify})")
+        await self._record("status", message, actor=actor, status=status, failure_reason=failure_reason, progress=progress)
 
     async def _mirror(self, entry: m.MirrorInput) -> None:
         await workflow.execute_activity(m.ACT_MIRROR, entry, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY)

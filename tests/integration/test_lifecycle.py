@@ -135,3 +135,34 @@ def test_detail_page_shows_the_live_workflow_state(stack, clerk, manager, custom
     assert b'data-source="workflow"' in response.content
     assert b">Approve</button>" in response.content
     assert Product.objects.get(pk=server.pk).stock_reserved == 0
+
+
+def test_reconcile_orders_starts_the_workflow_of_an_order_whose_start_failed(stack, settings, clerk, customer, widget):
+    from django.core.management import call_command
+
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"  # Temporal unreachable while the order is submitted
+    temporal.bridge.reset()
+    order = submit(clerk, customer, widget, 1)
+    order.refresh_from_db()
+    assert order.workflow_started_at is None
+
+    settings.TEMPORAL_ADDRESS = stack.address
+    temporal.bridge.reset()
+    call_command("reconcile_orders", min_age=0)
+    order.refresh_from_db()
+    assert order.workflow_started_at is not None
+    wait_for(lambda: snapshot_state(order.pk, states.FULFILLED), what="fulfilled")
+    call_command("reconcile_orders", min_age=0)  # idempotent: nothing left to start
+
+
+def test_seed_demo_submits_orders_with_real_workflows(stack):
+    from django.core.management import call_command
+
+    call_command("seed_demo", orders=4)
+    orders = list(Order.objects.all())
+    assert len(orders) == 4 and all(o.workflow_started_at for o in orders)
+    for order in orders:
+        expected = states.PENDING_APPROVAL if order.requires_approval else states.FULFILLED
+        wait_for(lambda: snapshot_state(order.pk, expected), what=f"{order.number} {expected}")
+    call_command("seed_demo", orders=4, if_empty=True)
+    assert Order.objects.count() == 4
