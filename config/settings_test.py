@@ -20,3 +20,8 @@ STORAGES = {
 # Worker threads in the integration tests must not keep connections open past
 # an activity, or the test database cannot be dropped at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# One SQLite test database per test process, so two runs (a developer's and a
+# helper's, or xdist workers) never share a file.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}  # noqa: F405

@@ -17,21 +17,8 @@ from orders import services
 from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
 from temporal_bridge import client as temporal
 from temporal_bridge import states
-from tests.integration.stack import dev_server, live_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def temporal_address():
-    with dev_server() as address:
-        yield address
-
-
-@pytest.fixture
-def stack(temporal_address, settings):
-    with live_stack(temporal_address, settings) as worker:
-        yield worker
 
 
 def wait_for(predicate, *, timeout: float = 40.0, every: float = 0.2, what: str = "condition"):
@@ -42,6 +29,18 @@ def wait_for(predicate, *, timeout: float = 40.0, every: float = 0.2, what: str 
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def finished(order_id: int):
+    """Wait for the workflow to complete and return its final snapshot."""
+    from temporalio.client import Client
+
+    from temporal_bridge import messages as m
+
+    async def result(client: Client):
+        return await client.get_workflow_handle(m.workflow_id_for(order_id), result_type=m.OrderSnapshot).result()
+
+    return temporal.bridge.call(result, timeout=40)
 
 
 def snapshot_state(order_id: int, wanted: str):
@@ -63,7 +62,8 @@ def test_manager_approval_takes_an_order_to_fulfilled_and_the_mirror_matches_the
 
     order.refresh_from_db()
     approval_decide(order=order, user=manager, decision=APPROVE, comment="Looks right", request_id="it-approve-0001")
-    snapshot = wait_for(lambda: snapshot_state(order.pk, states.FULFILLED), what="fulfilled")
+    snapshot = finished(order.pk)
+    assert snapshot.state == states.FULFILLED
 
     order.refresh_from_db()
     assert order.status == states.FULFILLED
@@ -84,7 +84,8 @@ def test_manager_approval_takes_an_order_to_fulfilled_and_the_mirror_matches_the
 def test_small_order_is_auto_approved_and_fulfilled_without_a_manager(stack, clerk, customer, widget):
     order = submit(clerk, customer, widget, 2)  # 20.00
     assert not order.requires_approval
-    snapshot = wait_for(lambda: snapshot_state(order.pk, states.FULFILLED), what="fulfilled")
+    snapshot = finished(order.pk)
+    assert snapshot.state == states.FULFILLED
     assert snapshot.decisions[0].actor == "system"
     order.refresh_from_db()
     assert order.status == states.FULFILLED
@@ -108,7 +109,8 @@ def test_cancel_during_fulfilment_from_the_browser_refunds_and_releases_stock(st
     )
     assert response.status_code == 200
     assert b"Cancel requested by manager" in response.content
-    snapshot = wait_for(lambda: snapshot_state(order.pk, states.CANCELLED), what="cancelled")
+    snapshot = finished(order.pk)
+    assert snapshot.state == states.CANCELLED
 
     messages = [entry.message for entry in snapshot.timeline]
     refund = next(i for i, msg in enumerate(messages) if msg.startswith("Refunded"))
