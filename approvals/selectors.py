@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from orders.models import Order
 from temporal_bridge import states
@@ -14,7 +14,10 @@ def awaiting_decision(user: AbstractBaseUser) -> QuerySet[Order]:
         Order.objects.filter(status=states.PENDING_APPROVAL, requires_approval=True)
         .exclude(created_by=user)
         .select_related("customer", "created_by")
-        .order_by("approval_deadline", "id")
+        # An order whose workflow has not recorded its deadline yet is not the
+        # most urgent; say so explicitly, as SQLite and PostgreSQL place NULLs
+        # at opposite ends by default.
+        .order_by(F("approval_deadline").asc(nulls_last=True), "id")
     )
 
 

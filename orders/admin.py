@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
 from approvals.services import APPROVE, REJECT, approval_decide
@@ -98,9 +99,22 @@ class OrderAdmin(admin.ModelAdmin):
         try:
             services.order_request_update(order=original, user=request.user, request_id=services.new_request_id(), **changed)
         except (OrderError, PermissionDenied) as err:
+            request._order_update_refused = True
             self.message_user(request, f"Not changed: {getattr(err, 'message', err)}", messages.ERROR)
         else:
             self.message_user(request, "The change was sent to the order's workflow; it appears once the workflow has applied it.")
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "_order_update_refused", False):
+            return None  # nothing changed: the history must not say otherwise
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        # A refused edit stays on the page with its error, without Django's
+        # "was changed successfully", which would contradict it.
+        if getattr(request, "_order_update_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     @admin.display(description="Workflow")
     def workflow_link(self, obj: Order):

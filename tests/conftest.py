@@ -76,3 +76,11 @@ def make_order(db, customer, clerk, widget):
         return order
 
     return make
+
+
+@pytest.fixture
+def fake_temporal(monkeypatch):
+    """The Temporal boundary replaced by a recording fake (see tests/fakes.py)."""
+    from tests.fakes import FakeTemporal
+
+    return FakeTemporal().install(monkeypatch)

@@ -1,0 +1,86 @@
+"""Test doubles for the Temporal boundary.
+
+View and admin tests run without a Temporal server: the calls the services
+make through `temporal_bridge.client` are replaced by a FakeTemporal that
+records what was sent and answers queries from a snapshot the test controls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporal_bridge import messages as m
+from temporal_bridge.client import PollerStatus, TemporalUnavailable, WorkflowNotFound
+
+
+@dataclass
+class SentSignal:
+    order_id: int
+    name: str
+    payload: Any
+
+
+@dataclass
+class FakeTemporal:
+    """Records starts, signals and queries; answers like a running worker would.
+
+    - `snapshot`: the query answer. None answers with the order's DB mirror
+      (as if the workflow agreed with the database), a callable is called with
+      the order id, an OrderSnapshot is returned as is.
+    - `unavailable`: every call raises TemporalUnavailable (server or worker down).
+    - `not_found`: signals and queries raise WorkflowNotFound (workflow finished).
+    """
+
+    snapshot: Any = None
+    unavailable: bool = False
+    not_found: bool = False
+    starts: list[m.OrderWorkflowInput] = field(default_factory=list)
+    signals: list[SentSignal] = field(default_factory=list)
+    queries: list[int] = field(default_factory=list)
+    poller_checks: int = 0
+    pollers: PollerStatus = field(default_factory=lambda: PollerStatus(workflow_pollers=1, activity_pollers=1, identities=["fake-worker"]))
+
+    @property
+    def calls(self) -> int:
+        return len(self.starts) + len(self.signals) + len(self.queries) + self.poller_checks
+
+    def _check(self, *, may_be_missing: bool = True) -> None:
+        if self.unavailable:
+            raise TemporalUnavailable("fake: Temporal is not reachable")
+        if may_be_missing and self.not_found:
+            raise WorkflowNotFound("fake: workflow not found")
+
+    # The functions of temporal_bridge.client, same signatures.
+
+    def start_order_workflow(self, inp: m.OrderWorkflowInput) -> bool:
+        self._check(may_be_missing=False)
+        self.starts.append(inp)
+        return True
+
+    def signal_order(self, order_id: int, signal: str, payload: Any) -> None:
+        self._check()
+        self.signals.append(SentSignal(order_id, signal, payload))
+
+    def query_order(self, order_id: int, *, timeout: float | None = None) -> m.OrderSnapshot:
+        self.queries.append(order_id)
+        self._check()
+        if self.snapshot is None:
+            from orders.models import Order
+            from orders.selectors import mirror_snapshot
+
+            return mirror_snapshot(Order.objects.get(pk=order_id))
+        if callable(self.snapshot):
+            return self.snapshot(order_id)
+        return self.snapshot
+
+    def task_queue_pollers(self, task_queue: str | None = None, *, timeout: float = 2.0) -> PollerStatus:
+        self.poller_checks += 1
+        self._check(may_be_missing=False)
+        return self.pollers
+
+    def install(self, monkeypatch) -> FakeTemporal:
+        from temporal_bridge import client
+
+        for name in ("start_order_workflow", "signal_order", "query_order", "task_queue_pollers"):
+            monkeypatch.setattr(client, name, getattr(self, name))
+        return self
