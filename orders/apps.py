@@ -9,4 +9,5 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         from orders.roles import ensure_roles
 
-        post_migrate.connect(ensure_roles, sender=self)
+        # After every app, not just this one: the roles include other apps' permissions.
+        post_migrate.connect(ensure_roles, dispatch_uid="orders.ensure_roles")

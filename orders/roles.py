@@ -9,10 +9,15 @@ CLERKS = "Clerks"
 MANAGERS = "Managers"
 SENIOR_MANAGERS = "Senior managers"
 
+# What a manager reads in the admin around an order: its lines, ledgers and trail.
+ORDER_RECORDS_VIEW = [
+    "orders.view_orderline", "orders.view_orderevent", "orders.view_paymenttransaction", "orders.view_stockreservation",
+    "orders.view_customernotification", "orders.view_product", "orders.view_customer", "approvals.view_approvaldecision",
+]
 ROLE_PERMISSIONS = {
-    CLERKS: ["orders.view_order", "orders.add_order", "orders.change_order"],
-    MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order"],
-    SENIOR_MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order"],
+    CLERKS: ["orders.view_order", "orders.add_order", "orders.change_order", "orders.view_product", "orders.view_customer"],
+    MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW],
+    SENIOR_MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW],
 }
 
 

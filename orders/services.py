@@ -145,6 +145,8 @@ def order_start_workflow(*, order_id: int) -> bool:
 
 def order_signal(order: Order, signal: str, payload: object) -> None:
     """Send a signal to the order's workflow, turning Temporal errors into user errors."""
+    if order.workflow_started_at is None:
+        raise WorkflowUnavailable(f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
     try:
         temporal.signal_order(order.pk, signal, payload)
     except temporal.WorkflowNotFound as err:

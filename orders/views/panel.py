@@ -39,7 +39,6 @@ def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
 def panel_context(request: HttpRequest, order: Order, *, error: str = "", forms: dict | None = None) -> dict:
     live = order_live_state(order)
     snapshot = live.snapshot
-    request_id = new_request_id()
     context = {
         "order": order,
         "live": live,
@@ -47,11 +46,13 @@ def panel_context(request: HttpRequest, order: Order, *, error: str = "", forms:
         "actions": user_actions(request.user, order, snapshot.allowed_actions),
         "poll_every": None if live.is_terminal else (LIVE_POLL if live.source == "workflow" else FALLBACK_POLL),
         "error": error,
-        "approve_form": ApproveForm(initial={"request_id": request_id}),
-        "reject_form": ReasonForm(initial={"request_id": request_id}, prefix="reject"),
-        "cancel_form": ReasonForm(initial={"request_id": request_id}, prefix="cancel"),
+        # Each form its own request id: the workflow ignores a repeated id,
+        # whatever the signal, so two actions must never share one.
+        "approve_form": ApproveForm(initial={"request_id": new_request_id()}),
+        "reject_form": ReasonForm(initial={"request_id": new_request_id()}, prefix="reject"),
+        "cancel_form": ReasonForm(initial={"request_id": new_request_id()}, prefix="cancel"),
         "update_form": UpdateForm(initial={
-            "request_id": request_id, "priority": snapshot.priority,
+            "request_id": new_request_id(), "priority": snapshot.priority,
             "shipping_address": snapshot.shipping_address, "note": snapshot.note,
         }),
         "workflow_url": temporal.workflow_ui_url(order.workflow_id) if order.workflow_id else "",

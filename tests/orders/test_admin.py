@@ -21,6 +21,19 @@ def change_url(order: Order) -> str:
     return f"/admin/orders/order/{order.pk}/change/"
 
 
+def edit_form_data(client, order: Order, **changes) -> dict:
+    """What a browser posts from the change page: its hidden inputs (the
+    inlines' management forms) plus the editable fields, with `changes`."""
+    import re
+
+    body = client.get(change_url(order)).content.decode()
+    data = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
+    data.pop("csrfmiddlewaretoken", None)
+    data.update({"priority": order.priority, "shipping_address": order.shipping_address, "note": order.note, "_save": "Save"})
+    data.update(changes)
+    return data
+
+
 def run_action(client, action: str, orders, reason: str = ""):
     data = {"action": action, "_selected_action": [o.pk for o in orders], "index": 0, "reason": reason}
     return client.post(CHANGELIST, data, follow=True)
@@ -129,8 +142,7 @@ def test_staff_without_approve_permission_gets_no_approve_action(client, fake_te
 def test_admin_edit_becomes_an_update_signal_not_a_write(client, manager, fake_temporal, make_order):
     order = make_order()
     client.force_login(manager)
-    data = {"priority": "urgent", "shipping_address": order.shipping_address, "note": "", "_save": "Save"}
-    response = client.post(change_url(order), data, follow=True)
+    response = client.post(change_url(order), edit_form_data(client, order, priority="urgent"), follow=True)
     assert response.status_code == 200
     [sent] = fake_temporal.signals
     assert sent.name == m.SIGNAL_UPDATE
@@ -150,11 +162,18 @@ def test_non_staff_cannot_open_the_admin(client, clerk, fake_temporal):
 def test_admin_edit_of_a_finished_order_is_refused_with_a_message(client, manager, fake_temporal, make_order):
     order = make_order(status=states.FULFILLED)
     client.force_login(manager)
-    data = {"priority": "urgent", "shipping_address": order.shipping_address, "note": "", "_save": "Save"}
-    response = client.post(change_url(order), data, follow=True)
+    response = client.post(change_url(order), edit_form_data(client, order, priority="urgent"), follow=True)
     assert fake_temporal.signals == []
     assert response.redirect_chain == [(change_url(order), 302)]  # stays on the page, with the error
     texts = message_texts(response)
     assert any(text.startswith("Not changed:") and "can no longer be changed" in text for text in texts)
     assert not any("changed successfully" in text for text in texts)
     assert not LogEntry.objects.filter(object_id=str(order.pk)).exists()
+
+
+def test_manager_sees_the_order_lines_payments_and_events_in_the_admin(client, manager, fake_temporal, make_order):
+    order = make_order()
+    client.force_login(manager)
+    body = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    assert "Widget" in body  # the line's product, from the lines inline
+    assert "Order events" in body or "order events" in body.lower()

@@ -612,3 +612,22 @@ def _snapshot(order: Order, **changes) -> m.OrderSnapshot:
     from orders.selectors import mirror_snapshot
 
     return replace(mirror_snapshot(order), **changes)
+
+
+def test_each_action_form_carries_its_own_request_id(client, manager, fake_temporal, make_order):
+    """The workflow ignores a repeated request id whatever the signal, so an
+    approve and a cancel rendered together must never share one."""
+    import re
+
+    order = make_order()
+    body = logged_in(client, manager).get(url("detail", order)).content.decode()
+    ids = re.findall(r'name="(?:\w+-)?request_id" value="([^"]+)"', body)
+    assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_acting_on_an_order_whose_workflow_has_not_started_says_so(client, manager, fake_temporal, make_order):
+    order = make_order(started=False)
+    response = logged_in(client, manager).post(url("approve", order), {"request_id": "abcdef123456"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 503
+    assert b"has not started" in response.content
+    assert fake_temporal.signals == []
