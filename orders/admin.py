@@ -26,37 +26,33 @@ class ReasonActionForm(ActionForm):
                              help_text="Required to reject or cancel.")
 
 
-class OrderLineInline(admin.TabularInline):
-    model = OrderLine
+class ReadOnlyInline(admin.TabularInline):
+    """Lines, ledgers and events are written by the order's services and workflow only."""
+
     extra = 0
     can_delete = False
-    readonly_fields = ["product", "quantity", "unit_price"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
     def has_add_permission(self, request, obj=None):
         return False
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = ["product", "quantity", "unit_price"]
+
+
+class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    extra = 0
-    can_delete = False
     fields = ["created_at", "kind", "message", "actor"]
-    readonly_fields = fields
     ordering = ["created_at", "id"]
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class PaymentInline(admin.TabularInline):
+class PaymentInline(ReadOnlyInline):
     model = PaymentTransaction
-    extra = 0
-    can_delete = False
     fields = ["created_at", "kind", "amount", "currency", "provider_reference"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)
