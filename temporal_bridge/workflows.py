@@ -100,7 +100,9 @@ class OrderWorkflow:
             await self._record("status", "Auto-approved: total is below the approval threshold", status=states.APPROVED)
             return True
 
-        deadline = workflow.info().start_time + timedelta(seconds=inp.approval_deadline_seconds)
+        # From submission (the workflow's start), not from info().start_time, the
+        # first task's time: that is later by however long no worker was polling.
+        deadline = workflow.info().workflow_start_time + timedelta(seconds=inp.approval_deadline_seconds)
         self._deadline = deadline.isoformat()
         await self._record("note", f"Awaiting a manager's decision, due by {self._deadline}", approval_deadline=self._deadline)
         self._step = "Waiting for a manager's decision"

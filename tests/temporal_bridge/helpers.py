@@ -1,0 +1,296 @@
+"""Harness for OrderWorkflow tests: one time-skipping server, activities mocked by name.
+
+The time-skipping server costs a second or two to start, so a module shares one.
+Its client belongs to one event loop (the SDK client is not thread-safe), so the
+environment lives on a background thread that owns that loop, and each sync
+test hands its scenario coroutine to it. Every scenario gets its own task queue
+and worker, so workflows and mock activities of different tests never meet.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from temporal_bridge import devserver
+from temporal_bridge import messages as m
+from temporal_bridge import states
+from temporal_bridge.workflows import OrderWorkflow
+
+T = TypeVar("T")
+
+REQUESTER = "clerk"
+MANAGER = "manager"
+ORDER_ID = 42
+DAY = 24 * 3600
+
+
+def order_input(**overrides: Any) -> m.OrderWorkflowInput:
+    """A submitted order needing a manager's approval within 48 hours."""
+    inp = m.OrderWorkflowInput(
+        order_id=ORDER_ID, order_number="OD-000042", total="1250.00", currency="EUR", requested_by=REQUESTER,
+        requires_approval=True, approval_deadline_seconds=2 * DAY, fulfilment_steps=4, fulfilment_step_seconds=0.05,
+        priority="normal", shipping_address="1 Main Street", note="",
+    )
+    return replace(inp, **overrides)
+
+
+@dataclass
+class Call:
+    name: str
+    arg: Any
+
+
+@dataclass
+class ActivityMocks:
+    """Stand-ins for the real activities, registered under the same names.
+
+    They record every call (in the order they ran) and return the result
+    dataclasses; the knobs below script business failures and the timing a
+    scenario needs.
+    """
+
+    out_of_stock: str | None = None
+    payment_declined: str | None = None
+    # Progress reports the fulfilment sends to its workflow before going on.
+    fulfil_progress: list[tuple[int, str]] = field(default_factory=list)
+    # Heartbeat and wait until cancelled instead of finishing.
+    fulfil_blocks: bool = False
+    # Hold the shipment until the test sets ship_released.
+    ship_blocks: bool = False
+    ship_released: bool = False
+    calls: list[Call] = field(default_factory=list)
+    # What the workflow's query showed while the fulfilment was running.
+    snapshot_during_fulfilment: m.OrderSnapshot | None = None
+
+    FULFIL_CANCELLED = "fulfil_order (cancelled)"
+
+    def names(self, *, mirror: bool = False, decisions: bool = False) -> list[str]:
+        """Activity names in the order they ran; bookkeeping ones only if asked."""
+        hidden = set()
+        if not mirror:
+            hidden.add(m.ACT_MIRROR)
+        if not decisions:
+            hidden.add(m.ACT_RECORD_DECISION)
+        return [c.name for c in self.calls if c.name not in hidden]
+
+    def args(self, name: str) -> list[Any]:
+        return [c.arg for c in self.calls if c.name == name]
+
+    def notified(self) -> list[str]:
+        return [notice.kind for notice in self.args(m.ACT_NOTIFY)]
+
+    def activities(self) -> list[Callable]:
+        mocks = self
+
+        def record(name: str, arg: Any) -> None:
+            mocks.calls.append(Call(name, arg))
+
+        @activity.defn(name=m.ACT_MIRROR)
+        async def mirror_order(entry: m.MirrorInput) -> None:
+            record(m.ACT_MIRROR, entry)
+
+        @activity.defn(name=m.ACT_RECORD_DECISION)
+        async def record_decision(decision: m.DecisionInput) -> None:
+            record(m.ACT_RECORD_DECISION, decision)
+
+        @activity.defn(name=m.ACT_APPLY_UPDATE)
+        async def apply_order_update(update: m.UpdateInput) -> None:
+            record(m.ACT_APPLY_UPDATE, update)
+
+        @activity.defn(name=m.ACT_RESERVE_STOCK)
+        async def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:
+            record(m.ACT_RESERVE_STOCK, ref)
+            if mocks.out_of_stock:
+                raise ApplicationError(mocks.out_of_stock, type=m.ERR_OUT_OF_STOCK, non_retryable=True)
+            return m.ReserveResult(lines_reserved=1, units_reserved=3)
+
+        @activity.defn(name=m.ACT_RELEASE_STOCK)
+        async def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
+            record(m.ACT_RELEASE_STOCK, ref)
+            return m.ReleaseResult(units_released=3)
+
+        @activity.defn(name=m.ACT_CHARGE_PAYMENT)
+        async def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
+            record(m.ACT_CHARGE_PAYMENT, payment)
+            if mocks.payment_declined:
+                raise ApplicationError(mocks.payment_declined, type=m.ERR_PAYMENT_DECLINED, non_retryable=True)
+            return m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1")
+
+        @activity.defn(name=m.ACT_REFUND_PAYMENT)
+        async def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
+            record(m.ACT_REFUND_PAYMENT, payment)
+            return m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="ref-1")
+
+        @activity.defn(name=m.ACT_FULFIL)
+        async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
+            record(m.ACT_FULFIL, job)
+            info = activity.info()
+            handle = activity.client().get_workflow_handle(info.workflow_id)
+            for percent, step in mocks.fulfil_progress:
+                await handle.signal(m.SIGNAL_PROGRESS, m.FulfilmentProgress(percent, step))
+            if mocks.fulfil_progress:
+                last = mocks.fulfil_progress[-1][0]
+                mocks.snapshot_during_fulfilment = await poll(
+                    lambda: handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot),
+                    lambda snap: snap.progress == last, what=f"progress {last}%",
+                )
+            if not mocks.fulfil_blocks:
+                return m.FulfilResult(steps_done=job.steps)
+            try:
+                while True:
+                    # Cancellation is delivered through the heartbeat's answer.
+                    activity.heartbeat(len(mocks.fulfil_progress))
+                    await asyncio.sleep(0.02)
+            except asyncio.CancelledError:
+                record(ActivityMocks.FULFIL_CANCELLED, job)
+                raise
+
+        @activity.defn(name=m.ACT_SHIP)
+        async def ship_order(ref: m.OrderRef) -> m.ShipResult:
+            record(m.ACT_SHIP, ref)
+            while mocks.ship_blocks and not mocks.ship_released:
+                await asyncio.sleep(0.01)
+            return m.ShipResult(tracking_number="TRK-0042", carrier="ParcelCo")
+
+        @activity.defn(name=m.ACT_NOTIFY)
+        async def notify_customer(notice: m.NotifyInput) -> m.NotifyResult:
+            record(m.ACT_NOTIFY, notice)
+            return m.NotifyResult(sent=True)
+
+        return [mirror_order, record_decision, apply_order_update, reserve_stock, release_stock, charge_payment,
+                refund_payment, fulfil_order, ship_order, notify_customer]
+
+
+async def poll(fetch: Callable[[], Awaitable[T]], ready: Callable[[T], bool], *, what: str, timeout: float = 10.0) -> T:
+    """Fetch until ready (in real time, without skipping time); fail saying what never happened."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await fetch()
+        if ready(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"Timed out waiting for {what}; last seen: {value!r}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Scenario:
+    """One test's view of the shared server: its own task queue, worker and mocks."""
+
+    env: WorkflowEnvironment
+    task_queue: str
+    mocks: ActivityMocks
+    handles: list[WorkflowHandle] = field(default_factory=list)
+
+    async def start(self, inp: m.OrderWorkflowInput) -> WorkflowHandle:
+        handle = await self.env.client.start_workflow(
+            m.WORKFLOW_NAME, inp, id=f"{m.workflow_id_for(inp.order_id)}-{uuid.uuid4().hex[:8]}",
+            task_queue=self.task_queue, result_type=m.OrderSnapshot,
+        )
+        self.handles.append(handle)
+        return handle
+
+    async def snapshot(self, handle: WorkflowHandle) -> m.OrderSnapshot:
+        return await handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot)
+
+    async def wait_for(self, handle: WorkflowHandle, ready: Callable[[m.OrderSnapshot], bool], what: str) -> m.OrderSnapshot:
+        """Poll the query (time is not skipped meanwhile) until `ready`."""
+        return await poll(lambda: self.snapshot(handle), ready, what=what)
+
+    async def wait_for_state(self, handle: WorkflowHandle, state: str) -> m.OrderSnapshot:
+        return await self.wait_for(handle, lambda snap: snap.state == state, f"state {state}")
+
+    async def wait_for_message(self, handle: WorkflowHandle, fragment: str) -> m.OrderSnapshot:
+        return await self.wait_for(handle, lambda snap: any(fragment in e.message for e in snap.timeline), f"timeline entry {fragment!r}")
+
+    async def wait_for_terminal(self, handle: WorkflowHandle) -> m.OrderSnapshot:
+        """The final snapshot, reached in real time (for scenarios with a running activity)."""
+        await self.wait_for(handle, lambda snap: snap.state in states.TERMINAL, "a terminal state")
+        return await handle.result()
+
+    async def wait_for_call(self, name: str) -> None:
+        async def calls() -> list[str]:
+            return [c.name for c in self.mocks.calls]
+
+        await poll(calls, lambda names: name in names, what=f"activity {name}")
+
+    def worker(self) -> Worker:
+        """The order worker for this scenario: the real workflow, the mock activities."""
+        return Worker(
+            self.env.client, task_queue=self.task_queue, workflows=[OrderWorkflow], activities=self.mocks.activities(),
+            # Heartbeats reach the server at once, so a cancel reaches the activity at once.
+            max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+            default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        )
+
+    async def _stop_leftovers(self) -> None:
+        # A failed test must not leave timers that fire while later tests skip time.
+        for handle in self.handles:
+            try:
+                if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    await handle.terminate("test finished")
+            except Exception:  # noqa: BLE001 - best effort clean-up
+                pass
+
+
+class SharedTimeSkippingEnv:
+    """A started time-skipping environment owned by a background event loop thread."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="temporal-test-env", daemon=True)
+        self._thread.start()
+        self.env: WorkflowEnvironment = self._run(
+            WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path()), timeout=60
+        )
+
+    def _run(self, coro: Awaitable[T], *, timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def play(self, body: Callable[[Scenario], Awaitable[T]], mocks: ActivityMocks | None = None, *, timeout: float = 45.0,
+             start_worker: bool = True) -> tuple[T, ActivityMocks]:
+        """Run `body` against a fresh worker on its own task queue; return its result and the mocks.
+
+        With start_worker=False the body starts `scenario.worker()` itself, e.g. to
+        show what happens to orders submitted while no worker runs.
+        """
+        scenario = Scenario(self.env, f"orders-test-{uuid.uuid4().hex}", mocks or ActivityMocks())
+
+        async def guarded() -> T:
+            try:
+                return await body(scenario)
+            finally:
+                await scenario._stop_leftovers()
+
+        async def run() -> T:
+            if not start_worker:
+                return await guarded()
+            async with scenario.worker():
+                return await guarded()
+
+        return self._run(run(), timeout=timeout), scenario.mocks
+
+    def close(self) -> None:
+        try:
+            self._run(self.env.shutdown(), timeout=30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
