@@ -104,8 +104,8 @@ class OrderWorkflow:
         # first task's time: that is later by however long no worker was polling.
         deadline = workflow.info().workflow_start_time + timedelta(seconds=inp.approval_deadline_seconds)
         self._deadline = deadline.isoformat()
-        await self._record("note", f"Awaiting a manager's decision, due by {self._deadline}", approval_deadline=self._deadline)
         self._step = "Waiting for a manager's decision"
+        await self._record("note", f"Awaiting a manager's decision, due by {deadline:%Y-%m-%d %H:%M} UTC", approval_deadline=self._deadline)
         try:
             await workflow.wait_condition(
                 lambda: self._decision is not None or self._cancel is not None,
@@ -169,8 +169,13 @@ class OrderWorkflow:
         )
         cancel_requested = asyncio.ensure_future(workflow.wait_condition(lambda: self._cancel is not None))
         await workflow.wait([fulfilment, cancel_requested], return_when=asyncio.FIRST_COMPLETED)
-        if not fulfilment.done():
-            fulfilment.cancel()
+        # A cancel accepted before the fulfilment's end was processed is
+        # honoured even if the activity finished in the same instant: nothing
+        # has shipped yet, and the timeline must not say "Cancel requested"
+        # for an order that then ships.
+        if self._cancel is not None:
+            if not fulfilment.done():
+                fulfilment.cancel()
             try:
                 await fulfilment
             except (ActivityError, CancelledError, asyncio.CancelledError):
@@ -237,8 +242,9 @@ class OrderWorkflow:
     async def update(self, signal: m.UpdateSignal) -> None:
         if self._is_repeat(signal.request_id, m.SIGNAL_UPDATE):
             return
-        if self._state not in states.CANCELLABLE or self._fulfilment_done:
-            return await self._note(f"Update by {signal.actor} refused: the order is {self._state}", signal.actor)
+        if self._state not in states.CANCELLABLE or self._fulfilment_done or self._cancel is not None:
+            why = "it is being cancelled" if self._cancel is not None else f"the order is {self._state}"
+            return await self._note(f"Update by {signal.actor} refused: {why}", signal.actor)
         changes = []
         if signal.priority is not None and signal.priority != self._priority:
             self._priority = signal.priority

@@ -198,6 +198,23 @@ def test_cancel_during_fulfilment_stops_it_then_refunds_before_releasing_stock(t
     assert final.tracking_number == ""
 
 
+def test_update_while_a_cancel_is_under_way_is_refused_and_noted(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(order_input(requires_approval=False))
+        await s.wait_for(handle, lambda snap: snap.state == states.FULFILLING and snap.progress == 25, "fulfilment at 25%")
+        await handle.signal(m.SIGNAL_CANCEL, cancel())
+        await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(MANAGER, "update-9", priority="urgent"))
+        return await s.wait_for_terminal(handle)
+
+    mocks = ActivityMocks(fulfil_progress=[(25, "Picking items")], fulfil_blocks=True)
+    final, mocks = temporal.play(story, mocks)
+
+    assert final.state == states.CANCELLED
+    assert final.priority == "normal"
+    assert mocks.args(m.ACT_APPLY_UPDATE) == []
+    assert "Update by manager refused: it is being cancelled" in messages(final)
+
+
 def test_cancel_after_fulfilment_finished_is_refused_and_the_order_is_fulfilled(temporal: SharedTimeSkippingEnv):
     async def story(s: Scenario):
         handle = await s.start(order_input(requires_approval=False))
