@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import connections
 from temporalio.client import Client
 
 from temporal_bridge.worker import build_worker
@@ -29,6 +32,15 @@ class Command(BaseCommand):
             self.stderr.write("--concurrency and --workflow-concurrency must be at least 1")
             raise SystemExit(2)
         asyncio.run(self._run(options))
+        # Everything is shut down by now (worker drained, activity pool joined).
+        # Skip interpreter finalization: the SDK's Rust runtime threads can
+        # call into Python while it is finalizing, which aborts the process
+        # (SIGABRT, "PyGILState_Release ... must be current") and turns a clean
+        # stop into a crash that supervisors report and restart.
+        connections.close_all()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     async def _run(self, options) -> None:
         client = await Client.connect(options["address"], namespace=options["namespace"])
