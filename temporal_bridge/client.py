@@ -161,6 +161,42 @@ def query_order(order_id: int, *, timeout: float | None = None) -> m.OrderSnapsh
 
 
 @dataclass
+class PendingActivity:
+    name: str
+    attempt: int
+    last_failure: str
+
+
+@dataclass
+class WorkflowStatus:
+    """What reconciliation needs to know about one order's workflow."""
+
+    running: bool
+    status: str
+    pending_activities: list[PendingActivity]
+    result: m.OrderSnapshot | None  # the final snapshot, once completed
+
+
+def describe_order(order_id: int, *, timeout: float = 5.0) -> WorkflowStatus:
+    """Describe the order's workflow from the server (no worker needed)."""
+
+    async def describe(client: Client) -> WorkflowStatus:
+        handle = client.get_workflow_handle(m.workflow_id_for(order_id), result_type=m.OrderSnapshot)
+        description = await handle.describe(rpc_timeout=timedelta(seconds=timeout))
+        status = description.status.name if description.status else "UNKNOWN"
+        pending = [
+            PendingActivity(p.activity_type.name, p.attempt, p.last_failure.message)
+            for p in description.raw_description.pending_activities
+        ]
+        result = None
+        if status == "COMPLETED":
+            result = await handle.result(rpc_timeout=timedelta(seconds=timeout))
+        return WorkflowStatus(running=status == "RUNNING", status=status, pending_activities=pending, result=result)
+
+    return bridge.call(describe, timeout=timeout * 2)
+
+
+@dataclass
 class PollerStatus:
     workflow_pollers: int
     activity_pollers: int

@@ -1,37 +1,41 @@
-"""manage.py reconcile_orders: no order without a workflow survives.
+"""manage.py reconcile_orders: no order without a workflow, no mirror drift.
 
-Finds orders whose workflow start failed (the web process died between the
-commit and the start, or Temporal was down) and starts them. Idempotent and
-safe to run on a schedule: a workflow that already exists is left alone.
+Starts missing workflows, repairs mirrors of finished workflows, lists stuck
+orders with the reason. Idempotent; safe to run on a schedule (exit 1 when an
+order could not be started or is stuck, so a scheduler can alert).
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
-from orders import services
-from orders.models import Order
+from orders.reconcile import reconcile
 
 
 class Command(BaseCommand):
-    help = "Start workflows for orders that have none."
+    help = "Start workflows for orders that have none, repair mirror drift, list stuck orders."
 
     def add_arguments(self, parser):
         parser.add_argument("--min-age", type=float, default=30.0,
                             help="Only orders older than this many seconds, so in-flight submissions are left alone (default: %(default)s).")
+        parser.add_argument("--limit", type=int, default=1000, help="At most this many orders per step (default: %(default)s).")
 
     def handle(self, *args, **options):
-        cutoff = timezone.now() - timedelta(seconds=options["min_age"])
-        missing = Order.objects.filter(workflow_started_at__isnull=True, created_at__lte=cutoff).order_by("id")
-        started, failed = [], []
-        for order_id, number in missing.values_list("id", "number"):
-            (started if services.order_start_workflow(order_id=order_id) else failed).append(number)
-        self.stdout.write(f"Orders without a workflow: {len(started) + len(failed)}; started: {len(started)}; still failing: {len(failed)}")
-        for number in started:
-            self.stdout.write(f"  started {number}")
-        for number in failed:
+        report = reconcile(min_age=timedelta(seconds=options["min_age"]), limit=options["limit"])
+        self.stdout.write(
+            f"Started {len(report.started)} missing workflows; checked {report.checked} orders in flight; "
+            f"repaired {len(report.repaired)} mirrors; {len(report.stuck)} stuck; {len(report.start_failed)} could not be started."
+        )
+        for number in report.started:
+            self.stdout.write(f"  started   {number}")
+        for number in report.repaired:
+            self.stdout.write(f"  repaired  {number}")
+        for number, why in report.stuck:
+            self.stdout.write(f"  STUCK     {number}: {why}")
+        for number in report.start_failed:
             self.stderr.write(f"  could not start {number} (Temporal unavailable?)")
-        if failed:
+        if report.no_worker:
+            self.stderr.write("No worker is polling the task queue: orders will not move until one runs (manage.py runworker).")
+        if report.start_failed or report.stuck:
             raise SystemExit(1)
