@@ -12,6 +12,9 @@ from temporalio.worker import Worker
 from temporal_bridge.activities import ALL_ACTIVITIES
 from temporal_bridge.workflows import OrderWorkflow
 
+# Every workflow this worker runs; check_replay replays histories against these.
+WORKFLOWS: list[type] = [OrderWorkflow]
+
 
 def build_worker(
     client: Client,
@@ -31,7 +34,7 @@ def build_worker(
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
+        workflows=WORKFLOWS,
         activities=ALL_ACTIVITIES,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
