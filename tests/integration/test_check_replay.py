@@ -1,0 +1,22 @@
+"""manage.py check_replay against a real server's histories."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from tests.integration.test_lifecycle import finished, submit
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_check_replay_replays_the_servers_recent_histories_against_the_current_code(stack, clerk, customer, widget):
+    for _ in range(2):
+        finished(submit(clerk, customer, widget, 1).pk)
+    out = io.StringIO()
+    call_command("check_replay", address=stack.address, limit=50, stdout=out)
+    summary = out.getvalue()
+    replayed = int(summary.split("Replayed ")[1].split(" ")[0])
+    assert replayed >= 2
+    assert f"{replayed} ok, 0 failed" in summary
