@@ -153,6 +153,16 @@ TEMPORAL_TASK_QUEUE = os.environ.get("TEMPORAL_TASK_QUEUE", "order-desk")
 TEMPORAL_UI_URL = os.environ.get("TEMPORAL_UI_URL", f"http://127.0.0.1:{os.environ.get('TEMPORAL_UI_PORT', '8233')}")
 # How long a page waits for a workflow query before it falls back to the mirror.
 TEMPORAL_QUERY_TIMEOUT = env_float("TEMPORAL_QUERY_TIMEOUT", 2.0)
+# A remote cluster or Temporal Cloud (applied by temporal_bridge/connection.py
+# for the web process and the workers alike): mutual TLS from PEM files, and/or
+# an API key. TEMPORAL_TLS=1 forces TLS with the system's roots, 0 forbids it;
+# unset, TLS follows the other settings (on with an API key or a certificate).
+TEMPORAL_TLS = env_bool("TEMPORAL_TLS") if os.environ.get("TEMPORAL_TLS", "").strip() else None
+TEMPORAL_TLS_CERT = os.environ.get("TEMPORAL_TLS_CERT", "")
+TEMPORAL_TLS_KEY = os.environ.get("TEMPORAL_TLS_KEY", "")
+TEMPORAL_TLS_CA = os.environ.get("TEMPORAL_TLS_CA", "")
+TEMPORAL_TLS_SERVER_NAME = os.environ.get("TEMPORAL_TLS_SERVER_NAME", "")
+TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY", "")
 
 # --- Order rules -----------------------------------------------------------------
 # Orders whose total is below this pass the approval gate without waiting.

@@ -28,6 +28,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge import messages as m
+from temporal_bridge.connection import connect_kwargs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,7 +59,7 @@ class _LoopThread:
                 self._connect_lock = asyncio.Lock()
             async with self._connect_lock:
                 if self._client is None:
-                    self._client = await Client.connect(self.address, namespace=self.namespace)
+                    self._client = await Client.connect(self.address, **connect_kwargs(namespace=self.namespace))
         return self._client
 
 

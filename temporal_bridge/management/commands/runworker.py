@@ -8,10 +8,12 @@ import signal
 import sys
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand
 from django.db import connections
 from temporalio.client import Client
 
+from temporal_bridge.connection import connect_kwargs
 from temporal_bridge.worker import build_worker
 
 log = logging.getLogger("temporal_bridge.worker")
@@ -31,6 +33,11 @@ class Command(BaseCommand):
         if options["concurrency"] < 1 or options["workflow_concurrency"] < 1:
             self.stderr.write("--concurrency and --workflow-concurrency must be at least 1")
             raise SystemExit(2)
+        try:
+            options["connect_kwargs"] = connect_kwargs(namespace=options["namespace"])
+        except ImproperlyConfigured as err:  # a TLS/API key setting an operator must fix
+            self.stderr.write(f"Cannot connect to Temporal: {err}")
+            raise SystemExit(2) from err
         asyncio.run(self._run(options))
         # Everything is shut down by now (worker drained, activity pool joined).
         # Skip interpreter finalization: the SDK's Rust runtime threads can
@@ -43,7 +50,7 @@ class Command(BaseCommand):
         os._exit(0)
 
     async def _run(self, options) -> None:
-        client = await Client.connect(options["address"], namespace=options["namespace"])
+        client = await Client.connect(options["address"], **options["connect_kwargs"])
         worker, executor = build_worker(
             client,
             task_queue=options["task_queue"],

@@ -1,0 +1,61 @@
+"""How this deployment connects to Temporal: namespace, TLS and API key.
+
+The one place that turns the TEMPORAL_* settings into `Client.connect`
+arguments, used by the web process's bridge (client.py) and by every
+`manage.py runworker`, so a web server and its workers can never disagree on
+how to reach a remote cluster or Temporal Cloud:
+
+- plain TCP to a local dev server (no TLS settings: the default);
+- mutual TLS: TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY (PEM files), with
+  TEMPORAL_TLS_CA for a private CA and TEMPORAL_TLS_SERVER_NAME when the
+  certificate's name differs from the address;
+- an API key (Temporal Cloud): TEMPORAL_API_KEY, which implies TLS with the
+  system's roots unless TEMPORAL_TLS=0 says otherwise.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from temporalio.service import TLSConfig
+
+
+def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for `temporalio.client.Client.connect(address, **kwargs)`."""
+    kwargs: dict[str, Any] = {"namespace": namespace or settings.TEMPORAL_NAMESPACE}
+    if settings.TEMPORAL_API_KEY:
+        kwargs["api_key"] = settings.TEMPORAL_API_KEY
+    tls = _tls()
+    if tls is not None:
+        kwargs["tls"] = tls
+    return kwargs
+
+
+def _tls() -> TLSConfig | bool | None:
+    cert, key, ca = settings.TEMPORAL_TLS_CERT, settings.TEMPORAL_TLS_KEY, settings.TEMPORAL_TLS_CA
+    server_name = settings.TEMPORAL_TLS_SERVER_NAME
+    wanted = settings.TEMPORAL_TLS  # True / False when set, None when left to the defaults
+    if bool(cert) != bool(key):
+        raise ImproperlyConfigured("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both (mutual TLS) or neither.")
+    if not (cert or ca or server_name):
+        # None lets the SDK decide: TLS with the system's roots when an API key is set, none otherwise.
+        return wanted
+    if wanted is False:
+        raise ImproperlyConfigured("TEMPORAL_TLS=0 contradicts TEMPORAL_TLS_CERT/KEY/CA/SERVER_NAME: drop one or the other.")
+    return TLSConfig(
+        client_cert=_read("TEMPORAL_TLS_CERT", cert),
+        client_private_key=_read("TEMPORAL_TLS_KEY", key),
+        server_root_ca_cert=_read("TEMPORAL_TLS_CA", ca),
+        domain=server_name or None,
+    )
+
+
+def _read(variable: str, path: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise ImproperlyConfigured(f"{variable}: cannot read {path}: {err.strerror or err}") from err
