@@ -1,0 +1,438 @@
+"""Fault injection: 100+ orders in flight while workers, Temporal and the
+database are killed under them. Nothing may be lost, charged twice or drift.
+
+    make chaos                                  # full: 120 orders, every fault
+    .venv/bin/python -m tests.chaos.run --orders 30   # CI size
+
+Real components only: a Temporal CLI dev server persisted to a file, real
+`manage.py runworker` processes, Django on PostgreSQL (DATABASE_URL; the
+database restart fault needs a local Debian cluster and root) or SQLite.
+Faults, in order, while orders move:
+  1. SIGKILL a worker at a random moment, three times, restarting it each time;
+  2. stop the Temporal dev server (SIGKILL) and start it again on the same file;
+  3. kill a submitting process between the database commit and the workflow
+     start (reconcile_orders must start those orders);
+  4. restart PostgreSQL, dropping every worker's connections.
+Then it waits for every order to finish and checks the invariants, printing
+the counts. Exit 1 if any invariant is broken.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Plan:
+    """What the chaos run does to each order and what it expects."""
+
+    kind: str  # auto, approve, reject, cancel_pending, cancel_fulfilment, declined, scarce, orphan
+    order_id: int = 0
+    number: str = ""
+
+
+@dataclass
+class Results:
+    counts: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(problem)
+
+
+class Stack:
+    """Temporal dev server (persisted) and worker processes, restartable."""
+
+    def __init__(self, workdir: Path, env: dict, workers: int) -> None:
+        self.workdir, self.env = workdir, env
+        self.port, self.ui_port = free_port(), free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.env["TEMPORAL_ADDRESS"] = self.address
+        self.server: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen | None] = [None] * workers
+        self.log = open(workdir / "stack.log", "ab")
+
+    def start_server(self) -> None:
+        from temporal_bridge import devserver
+
+        self.server = devserver.start_dev_server(
+            host="127.0.0.1", port=self.port, ui_port=self.ui_port, db_file=self.workdir / "temporal.db", log_file=self.workdir / "temporal.log",
+        )
+        devserver.wait_for_port("127.0.0.1", self.port, timeout=60, process=self.server)
+
+    def kill_server(self) -> None:
+        assert self.server is not None
+        self.server.send_signal(signal.SIGKILL)
+        self.server.wait(30)
+
+    def start_worker(self, index: int) -> None:
+        self.workers[index] = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "--concurrency", "10"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log,
+        )
+
+    def kill_worker(self, index: int) -> None:
+        worker = self.workers[index]
+        assert worker is not None
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            if worker and worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            if worker:
+                try:
+                    worker.wait(30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+        if self.server and self.server.poll() is None:
+            self.server.terminate()
+            self.server.wait(30)
+
+
+def setup_django(database_url: str, workdir: Path) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "ORDER_DESK_VAR_DIR": str(workdir),
+        "ORDER_FULFILMENT_STEPS": "5",
+        "ORDER_FULFILMENT_STEP_SECONDS": "0.4",
+        "TEMPORAL_TASK_QUEUE": "chaos",
+        "LOG_LEVEL": "WARNING",
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    else:
+        env.pop("DATABASE_URL", None)
+    os.environ.update({k: v for k, v in env.items() if k != "DATABASE_URL"})
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # config.settings_test pins fast fulfilment; the chaos run wants it slow
+    # enough that faults land mid-fulfilment.
+    settings.ORDER_FULFILMENT_STEPS = 5
+    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.4
+    return env
+
+
+def prepare_database(database_url: str) -> None:
+    """A fresh database for the run: PostgreSQL's is dropped and created, SQLite's file removed."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    if database_url:
+        import psycopg
+
+        name = connection.settings_dict["NAME"]
+        admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def seed(n_orders: int, rng: random.Random) -> list[Plan]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from orders import roles
+    from orders.models import Customer, Product
+
+    User = get_user_model()
+    clerk = User.objects.create_user("clerk", password="x")
+    clerk.groups.set(Group.objects.filter(name=roles.CLERKS))
+    manager = User.objects.create_user("manager", password="x")
+    manager.groups.set(Group.objects.filter(name=roles.MANAGERS))
+    Product.objects.create(sku="CHEAP", name="Cheap thing", price=Decimal("10.00"), stock_on_hand=100_000)
+    Product.objects.create(sku="DEAR", name="Dear thing", price=Decimal("800.00"), stock_on_hand=100_000)
+    # Scarce: fewer units than the orders that want them; some must fail.
+    Product.objects.create(sku="SCARCE", name="Scarce thing", price=Decimal("5.00"), stock_on_hand=12)
+    Customer.objects.create(name="Solvent Ltd", email="solvent@example.com", credit_limit=Decimal("1000000"))
+    Customer.objects.create(name="Broke Ltd", email="broke@example.com", credit_limit=Decimal("1.00"))
+
+    kinds = ["auto"] * 5 + ["approve"] * 4 + ["reject", "cancel_pending", "cancel_fulfilment", "cancel_fulfilment", "declined", "scarce", "scarce"]
+    plans = [Plan(kinds[i % len(kinds)]) for i in range(n_orders)]
+    rng.shuffle(plans)
+    return plans
+
+
+def submit(plan: Plan) -> None:
+    from django.contrib.auth import get_user_model
+
+    from orders import services
+    from orders.models import Customer, Product
+
+    clerk = get_user_model().objects.get(username="clerk")
+    product = {"scarce": "SCARCE", "auto": "CHEAP", "declined": "CHEAP"}.get(plan.kind, "DEAR")
+    quantity = {"scarce": 4, "auto": 2, "declined": 3}.get(plan.kind, 1)
+    customer = "Broke Ltd" if plan.kind == "declined" else "Solvent Ltd"
+    order = services.order_submit(
+        customer=Customer.objects.get(name=customer), created_by=clerk, shipping_address="1 Chaos Street",
+        lines=[services.LineRequest(Product.objects.get(sku=product), quantity)],
+    )
+    plan.order_id, plan.number = order.pk, order.number
+
+
+def submit_and_die_before_start(env: dict) -> None:
+    """A submitting process killed between the commit and the workflow start."""
+    script = (
+        "import os, signal, django; django.setup()\n"
+        "from temporal_bridge import client\n"
+        "client.start_order_workflow = lambda inp: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from orders import services\n"
+        "from orders.models import Customer, Product\n"
+        "services.order_submit(customer=Customer.objects.get(name='Solvent Ltd'),"
+        " created_by=get_user_model().objects.get(username='clerk'), shipping_address='1 Crash Lane',"
+        " lines=[services.LineRequest(Product.objects.get(sku='CHEAP'), 1)])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL, result.stderr.decode()[-500:]
+
+
+def drive(plans: list[Plan], deadline: float) -> None:
+    """Send each order's decisions and cancels when its workflow is ready for them."""
+    from approvals.services import APPROVE, REJECT, approval_decide
+    from django.contrib.auth import get_user_model
+
+    from orders import services
+    from orders.exceptions import OrderError
+    from orders.models import Order
+    from temporal_bridge import client as temporal
+    from temporal_bridge import states
+
+    manager = get_user_model().objects.get(username="manager")
+    pending = [p for p in plans if p.kind in ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce")]
+    done: set[int] = set()
+    while pending and time.monotonic() < deadline:
+        for plan in pending:
+            order = Order.objects.get(pk=plan.order_id)
+            try:
+                if order.status == states.PENDING_APPROVAL and order.requires_approval and order.workflow_started_at:
+                    if plan.kind == "reject":
+                        approval_decide(order=order, user=manager, decision=REJECT, comment="chaos says no", request_id=f"rej-{plan.order_id}")
+                        done.add(plan.order_id)
+                    elif plan.kind == "cancel_pending":
+                        services.order_request_cancel(order=order, user=manager, reason="chaos cancel", request_id=f"can-{plan.order_id}")
+                        done.add(plan.order_id)
+                    elif plan.kind in ("approve", "cancel_fulfilment", "declined", "scarce"):
+                        approval_decide(order=order, user=manager, decision=APPROVE, comment="", request_id=f"app-{plan.order_id}")
+                        if plan.kind != "cancel_fulfilment":
+                            done.add(plan.order_id)
+                elif plan.kind == "cancel_fulfilment" and order.status == states.FULFILLING and order.progress >= 20:
+                    services.order_request_cancel(order=order, user=manager, reason="chaos cancel mid-fulfilment", request_id=f"can-{plan.order_id}")
+                    done.add(plan.order_id)
+                elif order.status in states.TERMINAL:
+                    done.add(plan.order_id)
+            except (OrderError, temporal.TemporalUnavailable):
+                pass  # the stack is being hurt; try again on the next pass
+        pending = [p for p in pending if p.order_id not in done]
+        time.sleep(0.3)
+
+
+def wait_until_finished(deadline: float, reconcile_every: float = 5.0) -> None:
+    from datetime import timedelta
+
+    from orders.models import Order
+    from orders.reconcile import reconcile
+    from temporal_bridge import states
+
+    last_reconcile = 0.0
+    while time.monotonic() < deadline:
+        if not Order.objects.exclude(status__in=states.TERMINAL).exists():
+            return
+        if time.monotonic() - last_reconcile > reconcile_every:
+            try:
+                reconcile(min_age=timedelta(seconds=2))
+            except Exception as err:  # noqa: BLE001 - reported, the run goes on
+                print(f"  reconcile failed (will retry): {err}")
+            last_reconcile = time.monotonic()
+        time.sleep(1)
+
+
+def restart_postgres() -> str:
+    clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True)
+    if clusters.returncode != 0 or not clusters.stdout.strip():
+        return "skipped: no local Debian PostgreSQL cluster"
+    version, name = clusters.stdout.split()[:2]
+    subprocess.run(["pg_ctlcluster", version, name, "restart", "-m", "fast"], check=True, timeout=120)
+    return f"restarted cluster {version}/{name}"
+
+
+def verify(plans: list[Plan]) -> Results:
+    from django.db.models import Sum
+
+    from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
+    from temporal_bridge import client as temporal
+    from temporal_bridge import states
+
+    results = Results()
+    orders = list(Order.objects.all())
+    results.counts["orders"] = len(orders)
+    for order in orders:
+        results.counts[f"state {order.status}"] += 1
+        if order.status not in states.TERMINAL or order.workflow_started_at is None:
+            results.counts["LOST"] += 1
+            results.problems.append(f"{order.number} lost: {order.status}, workflow started {order.workflow_started_at}")
+            continue
+        status = temporal.describe_order(order.pk, timeout=10)
+        final = status.result
+        if final is None:
+            results.problems.append(f"{order.number}: workflow {status.status} without a result")
+            continue
+        events = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
+        drift = order.status != final.state or order.tracking_number != final.tracking_number or events != [e.message for e in final.timeline]
+        results.counts["DRIFT"] += drift
+        results.check(not drift, f"{order.number}: mirror {order.status} ≠ workflow {final.state} or timelines differ")
+        messages = [e.message for e in final.timeline]
+        captures = PaymentTransaction.objects.filter(order=order, kind="capture").count()
+        refunds = PaymentTransaction.objects.filter(order=order, kind="refund").count()
+        charged = any(msg.startswith("Charged") for msg in messages)
+        results.counts["captures"] += captures
+        results.counts["refunds"] += refunds
+        results.check(captures == (1 if charged else 0), f"{order.number}: {captures} captures, charged in timeline: {charged}")
+        results.check(refunds == (1 if charged and final.state in (states.CANCELLED, states.FAILED) else 0),
+                      f"{order.number}: {refunds} refunds for a {final.state} order (charged: {charged})")
+        if any(msg.startswith("Cancel requested") for msg in messages):
+            results.check(final.state == states.CANCELLED, f"{order.number}: cancel accepted but ended {final.state}")
+        results.counts["duplicated events"] += len(events) - len(set(OrderEvent.objects.filter(order=order).values_list("idempotency_key", flat=True)))
+
+    by_number = {o.number: o for o in orders}
+    expected = {"auto": {states.FULFILLED}, "approve": {states.FULFILLED}, "reject": {states.REJECTED},
+                "cancel_pending": {states.CANCELLED}, "cancel_fulfilment": {states.CANCELLED, states.FULFILLED},
+                "declined": {states.FAILED}, "scarce": {states.FULFILLED, states.FAILED}}
+    for plan in plans:
+        order = by_number.get(plan.number)
+        if order and order.status in states.TERMINAL:
+            results.check(order.status in expected[plan.kind], f"{plan.number} ({plan.kind}) ended {order.status}")
+
+    for product in Product.objects.all():
+        held = StockReservation.objects.filter(product=product, status="held").aggregate(n=Sum("quantity"))["n"] or 0
+        shipped = StockReservation.objects.filter(product=product, status="shipped").aggregate(n=Sum("quantity"))["n"] or 0
+        initial = {"CHEAP": 100_000, "DEAR": 100_000, "SCARCE": 12}[product.sku]
+        results.check(product.stock_reserved == held, f"{product.sku}: reserved {product.stock_reserved} ≠ held reservations {held}")
+        results.check(product.stock_on_hand == initial - shipped, f"{product.sku}: on hand {product.stock_on_hand} ≠ {initial} - shipped {shipped}")
+        results.check(held == 0, f"{product.sku}: {held} units still held after every order finished")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=120)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    base_url = os.environ.get("DATABASE_URL", "")
+    database_url = base_url.rsplit("/", 1)[0] + "/orderdesk_chaos" if base_url else ""
+    workdir = Path(tempfile.mkdtemp(prefix="chaos-"))
+    env = setup_django(database_url, workdir)
+    prepare_database(database_url)
+    plans = seed(args.orders, rng)
+
+    stack = Stack(workdir, env, args.workers)
+    os.environ["TEMPORAL_ADDRESS"] = stack.address
+    from django.conf import settings
+
+    settings.TEMPORAL_ADDRESS = stack.address
+    started = time.monotonic()
+    faults: list[str] = []
+    try:
+        stack.start_server()
+        for index in range(args.workers):
+            stack.start_worker(index)
+        from temporal_bridge.client import bridge
+
+        bridge.reset()
+        deadline = time.monotonic() + args.timeout
+
+        half = len(plans) // 2
+        for plan in plans[:half]:
+            submit(plan)
+        for round_ in range(3):
+            time.sleep(rng.uniform(0.5, 2.0))
+            victim = rng.randrange(args.workers)
+            stack.kill_worker(victim)
+            faults.append(f"SIGKILL worker {victim} (round {round_ + 1}), restarted")
+            drive(plans[:half], time.monotonic() + 1.0)
+            stack.start_worker(victim)
+
+        stack.kill_server()
+        time.sleep(1)
+        stack.start_server()
+        bridge.reset()
+        faults.append("SIGKILL Temporal dev server, restarted on the same file")
+
+        for plan in plans[half:]:
+            submit(plan)
+        for _ in range(3):
+            submit_and_die_before_start(env)
+        faults.append("3 submitting processes SIGKILLed between commit and workflow start")
+
+        drive(plans, time.monotonic() + 3.0)
+        if database_url:
+            faults.append(f"PostgreSQL {restart_postgres()}")
+        else:
+            faults.append("PostgreSQL restart skipped: running on SQLite")
+        from django.db import connections
+
+        connections.close_all()
+        drive(plans, deadline)
+        wait_until_finished(deadline)
+        results = verify(plans)
+    finally:
+        stack.stop()
+
+    elapsed = time.monotonic() - started
+    print(f"\nChaos run: {args.orders} planned orders (+3 orphaned submissions), {args.workers} workers, "
+          f"{'PostgreSQL' if database_url else 'SQLite'}, {elapsed:.0f}s")
+    print("Faults:")
+    for fault in faults:
+        print(f"  - {fault}")
+    print("Counts:")
+    for key in ["orders", "LOST", "DRIFT", "duplicated events", "captures", "refunds"] + sorted(k for k in results.counts if k.startswith("state ")):
+        print(f"  {key:<24} {results.counts.get(key, 0)}")
+    if results.problems:
+        print(f"\n{len(results.problems)} invariant(s) broken:")
+        for problem in results.problems[:50]:
+            print(f"  ✗ {problem}")
+        print(f"Logs: {workdir}")
+        return 1
+    print("\nAll invariants hold: 0 lost, 0 duplicated, 0 drift; one capture per paid order, a refund for each paid-then-cancelled/failed one, stock consistent.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
