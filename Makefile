@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= 1
 
-.PHONY: run test install worker migrate seed clean
+.PHONY: run test install worker migrate seed clean serve
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ run: install  ## Temporal dev server + worker + web on embedded defaults (SQLite
 
 test: install  ## the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+serve: install  ## production web server: collectstatic + gunicorn (config/gunicorn.conf.py); see DEPLOYMENT.md
+	$(PY) manage.py collectstatic --noinput -v 0
+	HOST=$${HOST:-127.0.0.1} PORT=$${PORT:-8000} $(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.conf.py
 
 worker: install  ## one more worker against the running stack
 	$(PY) manage.py runworker

@@ -60,6 +60,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the app server (hashed names, compressed,
+    # cached for a year), before anything that touches the session or the DB.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,6 +136,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+# `manage.py collectstatic` at build time writes hashed, compressed copies that
+# WhiteNoise serves; with DEBUG the files come straight from the app folders.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
@@ -145,6 +154,19 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    # HTTPS only. Behind a TLS-terminating proxy or load balancer, set
+    # DJANGO_SECURE_PROXY_SSL_HEADER=1 so Django trusts its X-Forwarded-Proto
+    # (only when the proxy overwrites that header from clients).
+    if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER"):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # Health probes from the orchestrator talk plain HTTP to the container.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # HSTS: a year, subdomains, preload-ready. Start lower (e.g. 3600) on a
+    # domain that is not yet HTTPS everywhere: browsers remember it.
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 
 # --- Temporal ------------------------------------------------------------------
 TEMPORAL_ADDRESS = os.environ.get("TEMPORAL_ADDRESS", f"127.0.0.1:{os.environ.get('TEMPORAL_PORT', '7233')}")

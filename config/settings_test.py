@@ -17,6 +17,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# The test client and the browser tests' live server speak plain HTTP; the
+# production redirect to HTTPS is covered by tests/deploy against gunicorn.
+SECURE_SSL_REDIRECT = False
+# No collectstatic before tests: WhiteNoise finds files in the app folders, as with DEBUG.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
+
 # Worker threads in the integration tests must not keep connections open past
 # an activity, or the test database cannot be dropped at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

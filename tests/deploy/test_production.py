@@ -1,0 +1,141 @@
+"""The production configuration as an operator runs it: settings from the
+environment pass Django's deployment checks, and gunicorn serves the app with
+its static files, HTTPS headers, plain-HTTP health probes and a graceful stop."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+
+from tests.integration.stack import free_port
+
+ROOT = settings.BASE_DIR
+
+
+def production_env(tmp_path, **extra) -> dict:
+    """What a production process sees: no DEBUG, a real secret, its own state dir."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "ORDER_DESK_TESTING", "DJANGO_DEBUG"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        ORDER_DESK_VAR_DIR=str(tmp_path / "var"),
+        DJANGO_STATIC_ROOT=str(tmp_path / "static"),
+        TEMPORAL_ADDRESS="127.0.0.1:1",  # no Temporal here: the web process must still serve
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_deploy_checks_pass_without_a_single_warning(tmp_path):
+    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_deploy_checks_flag_an_operator_who_turns_hsts_off(tmp_path):
+    result = manage(production_env(tmp_path, DJANGO_SECURE_HSTS_SECONDS="0"), "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr + result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = production_env(tmp_path)
+    del env["DJANGO_SECRET_KEY"]
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert "Set DJANGO_SECRET_KEY" in result.stderr
+
+
+def get(port: int, path: str, *, https: bool = True, headers: dict | None = None) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    # The TLS-terminating proxy in front of gunicorn says the client used HTTPS.
+    conn.request("GET", path, headers={**({"X-Forwarded-Proto": "https"} if https else {}), **(headers or {})})
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+def wait_until_serving(process: subprocess.Popen, port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            get(port, "/healthz", https=False)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("gunicorn did not serve in time")
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """`make serve` as production runs it: collectstatic, then gunicorn behind a proxy."""
+    port = free_port()
+    env = production_env(tmp_path, PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="1", GUNICORN_THREADS="2",
+                         DJANGO_SECURE_PROXY_SSL_HEADER="1")
+    collected = manage(env, "collectstatic", "--noinput", "-v", "0")
+    assert collected.returncode == 0, collected.stderr
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn") if (ROOT / ".venv" / "bin" / "gunicorn").exists() else "gunicorn",
+         "config.wsgi", "--config", "config/gunicorn.conf.py"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        wait_until_serving(process, port)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def test_gunicorn_serves_the_app_and_its_static_files_over_https_only(gunicorn):
+    process, port = gunicorn
+
+    # Plain HTTP is sent to HTTPS...
+    plain = get(port, "/login/", https=False)
+    assert plain.status == 301 and plain.getheader("Location") == f"https://127.0.0.1:{port}/login/"
+    # ...except the health probe, which the orchestrator sends to the container directly.
+    health = get(port, "/healthz", https=False)
+    assert health.status == 200 and json.loads(health.body)["status"] == "ok"
+
+    page = get(port, "/login/")
+    assert page.status == 200
+    assert page.getheader("Strict-Transport-Security") == "max-age=31536000; includeSubDomains; preload"
+    assert "Secure" in page.getheader("Set-Cookie")  # the CSRF cookie never travels over plain HTTP
+    css = re.search(rb'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page.body)
+    assert css, "the page links the hashed stylesheet that collectstatic wrote"
+
+    stylesheet = get(port, css.group(1).decode(), headers={"Accept-Encoding": "gzip"})
+    assert stylesheet.status == 200
+    assert stylesheet.getheader("Content-Type").startswith("text/css")
+    assert stylesheet.getheader("Content-Encoding") == "gzip"
+    assert "immutable" in stylesheet.getheader("Cache-Control")  # hashed name: cached for good
+
+    htmx = re.search(rb'src="(/static/django_htmx/htmx[^"]*\.[0-9a-f]{12}\.js)"', page.body)
+    assert htmx and get(port, htmx.group(1).decode()).status == 200, "htmx comes from our own static files, no CDN"
+
+
+def test_gunicorn_stops_gracefully_on_sigterm(gunicorn):
+    process, port = gunicorn
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=40)
+    assert process.returncode == 0, output
+    assert "Shutting down: Master" in output
+    assert "Traceback" not in output
