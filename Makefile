@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= 1
+# Worker processes `make run` starts on the task queue (`make run WORKERS=3`).
+WORKERS ?= 1
 
 .PHONY: run test install worker migrate seed clean serve
 
@@ -14,7 +16,7 @@ $(VENV)/.installed: requirements.txt
 install: $(VENV)/.installed
 
 run: install  ## Temporal dev server + worker + web on embedded defaults (SQLite under var/)
-	$(PY) manage.py devstack
+	$(PY) manage.py devstack --workers $(WORKERS)
 
 test: install  ## the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
 	$(PY) -m pytest $(PYTEST_ARGS)

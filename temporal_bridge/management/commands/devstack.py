@@ -1,6 +1,7 @@
 """manage.py devstack: the whole development stack in one terminal (what `make run` runs).
 
-Migrates, starts the Temporal dev server (persisted under var/), one worker,
+Migrates, starts the Temporal dev server (persisted under var/), the workers
+(one by default; `--workers N` or `make run WORKERS=N` for more),
 seeds demo data on an empty database, and serves the web app. Ctrl-C stops all.
 """
 from __future__ import annotations
@@ -26,8 +27,13 @@ class Command(BaseCommand):
         parser.add_argument("--temporal-port", type=int, default=int(os.environ.get("TEMPORAL_PORT", 7233)))
         parser.add_argument("--temporal-ui-port", type=int, default=int(os.environ.get("TEMPORAL_UI_PORT", 8233)))
         parser.add_argument("--seed-orders", type=int, default=12)
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 1)),
+                            help="Worker processes on the task queue (default: %(default)s); they share the load, and any may die.")
 
     def handle(self, *args, **options):
+        if options["workers"] < 0:
+            self.stderr.write("--workers must be 0 or more")
+            raise SystemExit(2)
         self.children: list[tuple[str, subprocess.Popen]] = []
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         started = time.monotonic()
@@ -36,7 +42,8 @@ class Command(BaseCommand):
             self.stdout.write("Database migrated.")
             self._start_temporal(options)
             env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS}
-            self._spawn("worker", [sys.executable, "manage.py", "runworker"], env)
+            for n in range(1, options["workers"] + 1):
+                self._spawn(f"worker-{n}", [sys.executable, "manage.py", "runworker"], env)
             call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
             self._spawn("web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}"], env)
             devserver.wait_for_port("127.0.0.1", options["port"], timeout=60)
@@ -44,6 +51,7 @@ class Command(BaseCommand):
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
                 f"  Web:         http://127.0.0.1:{options['port']}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
                 f"  Temporal UI: {settings.TEMPORAL_UI_URL}\n"
+                f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'\n"
                 f"Ctrl-C stops everything.\n"
             ))
             self._watch()
@@ -72,11 +80,20 @@ class Command(BaseCommand):
         self.children.append((name, subprocess.Popen(args, env=env, cwd=settings.BASE_DIR)))
 
     def _watch(self) -> None:
+        # A worker may die (try `kill -9` on one of several): the others take
+        # over its work, so the stack goes on while any worker is left.
+        workers = [process for name, process in self.children if name.startswith("worker-")]
+        reported: set[str] = set()
         while True:
             for name, process in self.children:
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping the stack.")
-                    return
+                if process.poll() is None or name in reported:
+                    continue
+                if name.startswith("worker-") and any(w.poll() is None for w in workers):
+                    reported.add(name)
+                    self.stderr.write(f"{name} exited with code {process.returncode}; the other workers carry on.")
+                    continue
+                self.stderr.write(f"{name} exited with code {process.returncode}; stopping the stack.")
+                return
             time.sleep(0.5)
 
     def _stop_all(self) -> None:
