@@ -63,7 +63,7 @@ def make_order(db, customer, clerk, widget):
         total = product.price * quantity
         order = Order.objects.create(
             customer=fields.pop("customer", customer), created_by=created_by or clerk, status=status, total=total,
-            shipping_address="1 Main Street", requires_approval=fields.pop("requires_approval", True), **fields,
+            shipping_address=fields.pop("shipping_address", "1 Main Street"), requires_approval=fields.pop("requires_approval", True), **fields,
         )
         order.number = f"OD-{order.pk:06d}"
         order.workflow_id = f"order-{order.pk}"
