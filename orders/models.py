@@ -87,6 +87,14 @@ class Order(models.Model):
     note = models.TextField(blank=True)
     requires_approval = models.BooleanField(default=True)
     approval_deadline = models.DateTimeField(null=True, blank=True)
+    # The approval policy in force at submission, frozen as the workflow got it
+    # (messages.ApprovalRule as a dict): editing a policy changes no order in flight.
+    approval_rule = models.JSONField(default=dict, blank=True)
+    # From the rule, as columns, so the inbox can filter on them.
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    requires_senior = models.BooleanField(default=False)
+    # Set by the workflow when the decision is overdue past the escalation time.
+    escalated = models.BooleanField(default=False)
     progress = models.PositiveSmallIntegerField(default=0)
     tracking_number = models.CharField(max_length=40, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
@@ -122,6 +130,15 @@ class Order(models.Model):
     @property
     def status_label(self) -> str:
         return states.LABELS.get(self.status, self.status)
+
+    @property
+    def approval_rule_text(self) -> str:
+        """Which approval rule applies, in words; empty for orders from before policies."""
+        from temporal_bridge import approval_rules, messages
+
+        if not self.approval_rule:
+            return ""
+        return approval_rules.describe_rule(messages.ApprovalRule(**self.approval_rule))
 
 
 class OrderLine(models.Model):
@@ -165,6 +182,8 @@ class OrderEvent(models.Model):
         COMPENSATION = "compensation", "Compensation"
         NOTE = "note", "Note"
         ERROR = "error", "Error"
+        REMINDER = "reminder", "Reminder"
+        ESCALATION = "escalation", "Escalation"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -13,11 +13,17 @@ SENIOR_MANAGERS = "Senior managers"
 ORDER_RECORDS_VIEW = [
     "orders.view_orderline", "orders.view_orderevent", "orders.view_paymenttransaction", "orders.view_stockreservation",
     "orders.view_customernotification", "orders.view_product", "orders.view_customer", "approvals.view_approvaldecision",
+    "approvals.view_approvalpolicy",
 ]
 ROLE_PERMISSIONS = {
     CLERKS: ["orders.view_order", "orders.add_order", "orders.change_order", "orders.view_product", "orders.view_customer"],
     MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW],
-    SENIOR_MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW],
+    SENIOR_MANAGERS: [
+        "orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW,
+        # Satisfies a policy's "at least one senior approver"; may tune the policies.
+        "approvals.approve_senior", "approvals.view_approvalpolicy", "approvals.add_approvalpolicy",
+        "approvals.change_approvalpolicy", "approvals.view_approvalnotice",
+    ],
 }
 
 
