@@ -6,7 +6,7 @@ export DJANGO_DEBUG ?= 1
 # Worker processes `make run` starts on the task queue (`make run WORKERS=3`).
 WORKERS ?= 1
 
-.PHONY: run test install worker migrate seed clean serve
+.PHONY: run test install worker migrate seed clean serve chaos chaos-smoke
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: install  ## the whole suite (PostgreSQL when DATABASE_URL is set, SQLite o
 serve: install  ## production web server: collectstatic + gunicorn (config/gunicorn.conf.py); see DEPLOYMENT.md
 	$(PY) manage.py collectstatic --noinput -v 0
 	HOST=$${HOST:-127.0.0.1} PORT=$${PORT:-8000} $(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.conf.py
+
+chaos: install  ## fault injection over 120 orders (PostgreSQL via DATABASE_URL restarts the local cluster); prints the counts
+	$(PY) -m tests.chaos.run --orders 120
+
+chaos-smoke: install  ## the same faults over 30 orders, as CI runs it
+	$(PY) -m tests.chaos.run --orders 30
 
 worker: install  ## one more worker against the running stack
 	$(PY) manage.py runworker
