@@ -187,10 +187,16 @@ TEMPORAL_TLS_SERVER_NAME = os.environ.get("TEMPORAL_TLS_SERVER_NAME", "")
 TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY", "")
 
 # --- Order rules -----------------------------------------------------------------
-# Orders whose total is below this pass the approval gate without waiting.
+# Approval rules live in approvals.ApprovalPolicy (edited in the admin). These two
+# are the fallback for an order no active policy covers: below the threshold it
+# is approved automatically, else one manager decides before the deadline.
 ORDER_AUTO_APPROVE_BELOW = Decimal(os.environ.get("ORDER_AUTO_APPROVE_BELOW", "500"))
-# An undecided order expires after this many hours (the approval deadline).
 ORDER_APPROVAL_DEADLINE_HOURS = env_float("ORDER_APPROVAL_DEADLINE_HOURS", 48)
+# The daily digest of pending approvals (a Temporal Schedule; `manage.py
+# ensure_schedules` creates or updates it): cron in TIME_ZONE.
+APPROVAL_DIGEST_CRON = os.environ.get("APPROVAL_DIGEST_CRON", "0 8 * * *")
+# Where links in emails to approvers point.
+ORDER_DESK_BASE_URL = os.environ.get("ORDER_DESK_BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
 # Fulfilment is simulated warehouse work: this many steps, this long each.
 ORDER_FULFILMENT_STEPS = env_int("ORDER_FULFILMENT_STEPS", 10)
 ORDER_FULFILMENT_STEP_SECONDS = env_float("ORDER_FULFILMENT_STEP_SECONDS", 1.5)
