@@ -267,3 +267,7 @@ class CustomerNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.recipient}"
+
+
+# The intake API's tables belong to this app; they live beside the API's code.
+from orders.api.models import ApiKey, IdempotencyRecord  # noqa: E402,F401
