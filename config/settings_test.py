@@ -12,6 +12,9 @@ ORDER_FULFILMENT_STEPS = 4
 ORDER_FULFILMENT_STEP_SECONDS = 0.05
 # Tests that need a live Temporal point these at their own server.
 TEMPORAL_QUERY_TIMEOUT = 2.0
+# The snapshot cache outlives a test (and SQLite reuses primary keys after a
+# rollback): off by default, on in the tests that are about it.
+ORDER_SNAPSHOT_CACHE_SECONDS = 0
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
