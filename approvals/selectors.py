@@ -1,19 +1,129 @@
-"""Reads for the approvals screens (from the DB mirror, never Temporal per row)."""
+"""Reads for approvals: which policy applies, who may still decide, what awaits whom.
+
+All from the database mirror, never Temporal per row. The quorum arithmetic
+is the workflow's own (temporal_bridge.approval_rules), applied to the
+decisions the workflow has recorded.
+"""
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, QuerySet
+from decimal import Decimal
 
-from orders.models import Order
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from approvals.models import SENIOR_PERMISSION, ApprovalDecision, ApprovalPolicy
+from orders.models import Customer, Order
+from temporal_bridge import approval_rules
+from temporal_bridge import messages as m
 from temporal_bridge import states
+
+APPROVE_PERMISSION = "orders.approve_order"
+
+
+def policy_for(*, total: Decimal, customer: Customer | None) -> ApprovalPolicy | None:
+    """The active policy for an order of `total` by `customer`: the customer's own first."""
+    candidates = ApprovalPolicy.objects.filter(active=True, min_total__lte=total).filter(Q(max_total__isnull=True) | Q(max_total__gt=total))
+    candidates = candidates.filter(Q(customer=customer) | Q(customer__isnull=True)) if customer else candidates.filter(customer__isnull=True)
+    return candidates.order_by(F("customer_id").asc(nulls_last=True), "-min_total", "id").first()
+
+
+def approval_rule_for(*, total: Decimal, customer: Customer | None) -> m.ApprovalRule:
+    """The rule an order submitted now gets: its policy's, else the settings' fallback.
+
+    The fallback (ORDER_AUTO_APPROVE_BELOW, ORDER_APPROVAL_DEADLINE_HOURS) only
+    applies when no active policy covers the total.
+    """
+    policy = policy_for(total=total, customer=customer)
+    if policy is not None:
+        return policy.as_rule()
+    return m.ApprovalRule(
+        policy_name="", auto_approve=total < settings.ORDER_AUTO_APPROVE_BELOW,
+        expire_after_seconds=float(settings.ORDER_APPROVAL_DEADLINE_HOURS) * 3600,
+    )
+
+
+def order_rule(order: Order) -> m.ApprovalRule:
+    """The rule frozen on `order` at submission (or the one its old fields imply)."""
+    if order.approval_rule:
+        return m.ApprovalRule(**order.approval_rule)
+    return approval_rules.legacy_rule(
+        requires_approval=order.requires_approval, approval_deadline_seconds=float(settings.ORDER_APPROVAL_DEADLINE_HOURS) * 3600,
+    )
+
+
+def is_senior(user: AbstractBaseUser) -> bool:
+    return user.has_perm(SENIOR_PERMISSION)
+
+
+def recorded_approvals(order: Order) -> list[ApprovalDecision]:
+    return list(ApprovalDecision.objects.filter(order=order, decision=ApprovalDecision.Decision.APPROVED).order_by("created_at", "id"))
+
+
+def has_decided(order: Order, user: AbstractBaseUser) -> bool:
+    return ApprovalDecision.objects.filter(order=order, approver_username=user.get_username()).exists()
+
+
+def senior_slot_only(order: Order) -> bool:
+    """Whether only a senior approver's approval can still count on `order`."""
+    if not order.requires_senior:
+        return False
+    return approval_rules.senior_slot_only(order_rule(order), [d.senior for d in recorded_approvals(order)])
+
+
+def mirror_progress(order: Order) -> m.ApprovalProgress | None:
+    """The approval gate as the mirror records it, shaped like the query's."""
+    if not order.approval_rule:
+        return None
+    rule = order_rule(order)
+    approvals = recorded_approvals(order)
+    flags = [d.senior for d in approvals]
+    pending = order.status == states.PENDING_APPROVAL and not rule.auto_approve
+    return m.ApprovalProgress(
+        rule=approval_rules.describe_rule(rule), required=0 if rule.auto_approve else rule.approvals_required,
+        approved=len(approvals), approved_by=[d.approver_username for d in approvals], requires_senior=rule.requires_senior,
+        senior_approved=any(flags), still_needed=approval_rules.still_needed(rule, flags) if pending else "",
+        expire_at=order.approval_deadline.isoformat() if order.approval_deadline else None,
+        escalated=order.escalated, auto_approve=rule.auto_approve,
+    )
+
+
+# --- Who decides -------------------------------------------------------------------------
+
+
+def approvers() -> QuerySet:
+    """Active users who may approve orders (through a group, directly, or as superusers)."""
+    return get_user_model().objects.with_perm(APPROVE_PERMISSION).filter(is_active=True).order_by("username")
+
+
+def senior_approvers() -> QuerySet:
+    return approvers().filter(pk__in=get_user_model().objects.with_perm(SENIOR_PERMISSION).values("pk"))
 
 
 def awaiting_decision(user: AbstractBaseUser) -> QuerySet[Order]:
-    """Orders waiting for a decision `user` may take: not their own, soonest due first."""
-    return (
+    """Orders awaiting a decision from `user`, soonest due first.
+
+    Pending, not their own, not already approved by them, and, for a user
+    without the senior permission, not an order that only a senior approval
+    can still move.
+    """
+    decided = ApprovalDecision.objects.filter(order=OuterRef("pk"), approver_username=user.get_username())
+    queryset = (
         Order.objects.filter(status=states.PENDING_APPROVAL, requires_approval=True)
         .exclude(created_by=user)
-        .select_related("customer", "created_by")
+        .exclude(Exists(decided))
+    )
+    if not is_senior(user):
+        approvals = ApprovalDecision.objects.filter(order=OuterRef("pk"), decision=ApprovalDecision.Decision.APPROVED)
+        approved_count = approvals.order_by().values("order").annotate(n=Count("pk")).values("n")
+        queryset = queryset.annotate(
+            approved_count=Coalesce(Subquery(approved_count, output_field=IntegerField()), Value(0)),
+            senior_approved=Exists(approvals.filter(senior=True)),
+        ).exclude(requires_senior=True, senior_approved=False, approved_count__gte=F("approvals_required") - 1)
+    return (
+        queryset.select_related("customer", "created_by")
         # An order whose workflow has not recorded its deadline yet is not the
         # most urgent; say so explicitly, as SQLite and PostgreSQL place NULLs
         # at opposite ends by default.
@@ -23,3 +133,12 @@ def awaiting_decision(user: AbstractBaseUser) -> QuerySet[Order]:
 
 def awaiting_decision_count(user: AbstractBaseUser) -> int:
     return awaiting_decision(user).count()
+
+
+def approval_counts(orders: list[Order]) -> dict[int, tuple[int, bool]]:
+    """order id -> (approvals recorded, any senior) for a page of orders, in one query."""
+    rows = (
+        ApprovalDecision.objects.filter(order__in=orders, decision=ApprovalDecision.Decision.APPROVED)
+        .values("order_id").annotate(n=Count("pk"), seniors=Count("pk", filter=Q(senior=True)))
+    )
+    return {row["order_id"]: (row["n"], row["seniors"] > 0) for row in rows}

@@ -1,47 +1,68 @@
 """Approval decisions: the checks made before a decision reaches the workflow,
-and the record written once the workflow has accepted it.
+the records written once the workflow has accepted it, the emails to
+approvers, and bulk decisions.
 
 Every rule is enforced twice: here (so the person gets a clear 403/4xx at
-once) and in the workflow (so no other path, e.g. a raw signal, bypasses it).
+once) and in the workflow (so no other path, e.g. a raw signal or a stale
+page, bypasses it). Here the rules read the database mirror; the workflow
+applies the same arithmetic (temporal_bridge.approval_rules) to its own state.
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 
-from approvals.models import ApprovalDecision
-from orders.exceptions import ActionNotAllowed, OrderError
+from approvals import selectors
+from approvals.models import ApprovalDecision, ApprovalNotice
+from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_signal
+from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
 
+log = logging.getLogger(__name__)
+
 APPROVE = ApprovalDecision.Decision.APPROVED
 REJECT = ApprovalDecision.Decision.REJECTED
+MAX_BULK_ORDERS = 200
 
 
-def approval_check_eligible(*, order: Order, user: AbstractBaseUser) -> None:
-    """Raise PermissionDenied unless `user` may decide on `order`."""
-    if not user.has_perm("orders.approve_order"):
+def approval_check_eligible(*, order: Order, user: AbstractBaseUser, decision: str | None = None) -> None:
+    """Raise PermissionDenied unless `user` may take `decision` (either, if None) on `order`."""
+    if not user.has_perm(selectors.APPROVE_PERMISSION):
         raise PermissionDenied("You are not allowed to approve or reject orders.")
     if order.created_by_id == user.pk:
         raise PermissionDenied("You cannot decide on an order you created.")
+    if selectors.has_decided(order, user):
+        raise PermissionDenied("You have already decided on this order; one person counts once.")
+    if decision == APPROVE and not selectors.is_senior(user) and selectors.senior_slot_only(order):
+        raise PermissionDenied("The remaining approval must come from a senior approver.")
 
 
 def approval_decide(*, order: Order, user: AbstractBaseUser, decision: str, comment: str, request_id: str) -> None:
     """Send an approve or reject decision to the order's workflow."""
-    approval_check_eligible(order=order, user=user)
     if decision not in (APPROVE, REJECT):
         raise OrderError(f"Unknown decision {decision!r}.")
+    approval_check_eligible(order=order, user=user, decision=decision)
     comment = comment.strip()
     if decision == REJECT and not comment:
         raise OrderError("A reason is required to reject an order.")
     if order.status != states.PENDING_APPROVAL:
         raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
     signal = m.SIGNAL_APPROVE if decision == APPROVE else m.SIGNAL_REJECT
-    order_signal(order, signal, m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment))
+    order_signal(order, signal, m.DecisionSignal(
+        actor=user.get_username(), request_id=request_id, comment=comment, senior=selectors.is_senior(user),
+    ))
 
 
 @transaction.atomic
@@ -52,7 +73,149 @@ def decision_record(decision: m.DecisionInput) -> bool:
         request_id=decision.request_id,
         defaults={
             "order_id": decision.order_id, "approver": approver, "approver_username": decision.actor,
-            "decision": decision.decision, "comment": decision.comment,
+            "decision": decision.decision, "comment": decision.comment, "senior": decision.senior,
         },
     )
     return created
+
+
+# --- Emails to approvers ------------------------------------------------------------------
+
+
+def approvers_notify(notice: m.ApproverNoticeInput) -> list[str]:
+    """Email a reminder to the order's eligible approvers, or an escalation to
+    the senior ones, at most once per key. Returns the usernames emailed.
+
+    The marker row and the emails share a transaction: if sending fails the
+    marker is rolled back and the activity's retry sends again.
+    """
+    kind = ApprovalNotice.Kind(notice.kind)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("customer").get(pk=notice.order_id)
+        existing = ApprovalNotice.objects.filter(idempotency_key=notice.idempotency_key).first()
+        if existing is not None:
+            return [name for name in existing.recipients.split(",") if name]
+        people = selectors.senior_approvers() if notice.senior_only else selectors.approvers()
+        people = [u for u in people.exclude(username__in=[notice.requested_by, *notice.already_decided]) if u.email]
+        try:
+            with transaction.atomic():
+                ApprovalNotice.objects.create(
+                    kind=kind, order=order, idempotency_key=notice.idempotency_key, recipients=",".join(u.username for u in people),
+                )
+        except IntegrityError:  # a concurrent retry got there first
+            return [u.username for u in people]
+        subject = {
+            ApprovalNotice.Kind.REMINDER: f"Reminder: order {order.number} awaits your approval",
+            ApprovalNotice.Kind.ESCALATION: f"Escalated: order {order.number} is still undecided",
+        }[kind]
+        context = {
+            "order": order, "kind": kind.value, "still_needed": notice.still_needed, "rule": order.approval_rule_text,
+            "due": datetime.fromisoformat(notice.due) if notice.due else None, "url": absolute_url(order.get_absolute_url()),
+        }
+        body = render_to_string("emails/approval_notice.txt", context)
+        _send_each(subject, body, people)
+    return [u.username for u in people]
+
+
+def digests_send(*, digest_date: date) -> list[str]:
+    """Email each approver the orders awaiting their decision, once per day each.
+
+    Approvers with nothing waiting get no email. Returns the usernames emailed
+    (now or by an earlier run of the same day).
+    """
+    emailed = []
+    for user in selectors.approvers():
+        if not user.email:
+            continue
+        key = f"digest-{digest_date.isoformat()}-{user.username}"
+        orders = list(selectors.awaiting_decision(user)[:100])
+        if not orders:
+            continue
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    ApprovalNotice.objects.create(kind=ApprovalNotice.Kind.DIGEST, idempotency_key=key, recipients=user.username)
+            except IntegrityError:
+                emailed.append(user.username)
+                continue
+            total = selectors.awaiting_decision_count(user)
+            subject = f"{total} order{'s' if total != 1 else ''} awaiting your approval"
+            body = render_to_string("emails/approval_digest.txt", {
+                "user": user, "orders": orders, "total": total, "date": digest_date, "url": absolute_url("/approvals/"),
+            })
+            _send_each(subject, body, [user])
+        emailed.append(user.username)
+    return emailed
+
+
+def _send_each(subject: str, body: str, people: Sequence[AbstractBaseUser]) -> None:
+    """One email per person: approvers do not see each other's addresses."""
+    if not people:
+        return
+    messages = [EmailMessage(subject=subject, body=body, to=[user.email]) for user in people]
+    get_connection(fail_silently=False).send_messages(messages)
+
+
+def absolute_url(path: str) -> str:
+    return settings.ORDER_DESK_BASE_URL.rstrip("/") + path
+
+
+# --- Bulk decisions ------------------------------------------------------------------------
+
+
+def bulk_decision_start(
+    *, user: AbstractBaseUser, order_ids: Sequence[int], decision: str, comment: str, batch_id: str,
+) -> str:
+    """Start a durable batch that sends `decision` on each order; returns the batch id.
+
+    The batch runs in Temporal (BulkDecisionWorkflow): once started, a web
+    process dying loses nothing. Each order's decision is checked again when
+    it is sent, and refusals are reported per order. Submitting the same
+    batch id twice starts one batch.
+    """
+    if not user.has_perm(selectors.APPROVE_PERMISSION):
+        raise PermissionDenied("You are not allowed to approve or reject orders.")
+    if decision not in (APPROVE, REJECT):
+        raise OrderError(f"Unknown decision {decision!r}.")
+    comment = comment.strip()
+    if decision == REJECT and not comment:
+        raise OrderError("A reason is required to reject orders.")
+    ids = list(dict.fromkeys(int(i) for i in order_ids))
+    if not ids:
+        raise OrderError("Select at least one order.")
+    if len(ids) > MAX_BULK_ORDERS:
+        raise OrderError(f"Select at most {MAX_BULK_ORDERS} orders at a time.")
+    known = set(Order.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    if missing := [i for i in ids if i not in known]:
+        raise OrderError(f"Unknown order id(s): {', '.join(map(str, missing))}.")
+    try:
+        temporal.start_bulk_decision(m.BulkDecisionInput(
+            batch_id=batch_id, actor=user.get_username(), decision=decision, comment=comment, order_ids=ids,
+        ))
+    except temporal.TemporalUnavailable as err:
+        raise WorkflowUnavailable("The workflow service is unavailable; no decision was sent. Try again shortly.") from err
+    return batch_id
+
+
+def bulk_send_one(request: m.BulkOrderRequest) -> m.BulkOrderResult:
+    """Send one order's decision of a batch, with the same checks as a single POST."""
+    order = Order.objects.select_related("created_by").filter(pk=request.order_id).first()
+    if order is None:
+        return m.BulkOrderResult(request.order_id, f"#{request.order_id}", m.BULK_REFUSED, "The order does not exist.")
+    number = order.number or f"#{order.pk}"
+    # A retry after the signal went out: the workflow has it already.
+    if ApprovalDecision.objects.filter(request_id=request.request_id).exists():
+        return m.BulkOrderResult(order.pk, number, m.BULK_SENT, "Recorded by the order's workflow.")
+    user = get_user_model().objects.filter(username=request.actor, is_active=True).first()
+    if user is None:
+        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, f"User {request.actor} no longer exists or is inactive.")
+    try:
+        approval_decide(order=order, user=user, decision=request.decision, comment=request.comment, request_id=request.request_id)
+    except WorkflowUnavailable:
+        raise  # transient: the activity is retried
+    except PermissionDenied as err:
+        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, str(err) or "Not allowed.")
+    except OrderError as err:
+        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, err.message)
+    verb = "Approval" if request.decision == APPROVE else "Rejection"
+    return m.BulkOrderResult(order.pk, number, m.BULK_SENT, f"{verb} sent to the order's workflow.")

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -25,6 +25,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from approvals.selectors import approval_rule_for
 from orders.exceptions import ActionNotAllowed, OrderError, OrderNotFound, OutOfStock, WorkflowUnavailable
 from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Priority, Product, StockReservation
 from orders.payments import gateway
@@ -66,6 +67,8 @@ def order_submit(
         raise OrderError(f"Unknown priority {priority!r}.")
 
     total = sum((line.product.price * line.quantity for line in merged), Decimal("0"))
+    # The approval rule is frozen now: a policy edited later changes no order in flight.
+    rule = approval_rule_for(total=total, customer=customer)
     order = Order.objects.create(
         customer=customer,
         created_by=created_by,
@@ -74,7 +77,10 @@ def order_submit(
         priority=priority,
         shipping_address=shipping_address.strip(),
         note=note.strip(),
-        requires_approval=total >= settings.ORDER_AUTO_APPROVE_BELOW,
+        requires_approval=not rule.auto_approve,
+        approval_rule=asdict(rule),
+        approvals_required=rule.approvals_required,
+        requires_senior=rule.requires_senior,
         status=states.PENDING_APPROVAL,
     )
     order.number = f"OD-{order.pk:06d}"
@@ -110,6 +116,8 @@ def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
 
 
 def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
+    """The workflow input, from the order as submitted (its frozen approval rule included)."""
+    rule = m.ApprovalRule(**order.approval_rule) if order.approval_rule else None
     return m.OrderWorkflowInput(
         order_id=order.pk,
         order_number=order.number or "",
@@ -117,12 +125,13 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
         currency=order.currency,
         requested_by=order.created_by.get_username(),
         requires_approval=order.requires_approval,
-        approval_deadline_seconds=settings.ORDER_APPROVAL_DEADLINE_HOURS * 3600,
+        approval_deadline_seconds=rule.expire_after_seconds if rule else settings.ORDER_APPROVAL_DEADLINE_HOURS * 3600,
         fulfilment_steps=settings.ORDER_FULFILMENT_STEPS,
         fulfilment_step_seconds=settings.ORDER_FULFILMENT_STEP_SECONDS,
         priority=order.priority,
         shipping_address=order.shipping_address,
         note=order.note,
+        approval_rule=rule,
     )
 
 
@@ -205,7 +214,8 @@ def order_record_transition(entry: m.MirrorInput) -> bool:
         return False
     fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
               "failure_reason": entry.failure_reason[:300] if entry.failure_reason else entry.failure_reason,
-              "approval_deadline": datetime.fromisoformat(entry.approval_deadline) if entry.approval_deadline else None}
+              "approval_deadline": datetime.fromisoformat(entry.approval_deadline) if entry.approval_deadline else None,
+              "escalated": entry.escalated}
     changed = {name: value for name, value in fields.items() if value is not None}
     if changed:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)

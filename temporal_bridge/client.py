@@ -224,3 +224,68 @@ def task_queue_pollers(task_queue: str | None = None, *, timeout: float = 2.0) -
 
 def workflow_ui_url(workflow_id: str) -> str:
     return f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"
+
+
+# --- Approvals: bulk decisions and the digest schedule (issue 3) ---------------------------
+
+
+def start_bulk_decision(inp: m.BulkDecisionInput) -> bool:
+    """Start the batch's workflow; False when a batch with this id exists (a repeated submit)."""
+
+    async def start(client: Client) -> bool:
+        try:
+            await client.start_workflow(
+                m.BULK_WORKFLOW_NAME, inp, id=m.bulk_workflow_id(inp.batch_id), task_queue=settings.TEMPORAL_TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
+
+    return bridge.call(start)
+
+
+def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.BulkDecisionProgress:
+    """Where a batch stands: its result once finished (no worker needed), else its live query."""
+    timeout = timeout if timeout is not None else settings.TEMPORAL_QUERY_TIMEOUT
+
+    async def progress(client: Client) -> m.BulkDecisionProgress:
+        handle = client.get_workflow_handle(m.bulk_workflow_id(batch_id), result_type=m.BulkDecisionProgress)
+        description = await handle.describe(rpc_timeout=timedelta(seconds=timeout))
+        if description.status and description.status.name == "COMPLETED":
+            return await handle.result(rpc_timeout=timedelta(seconds=timeout))
+        try:
+            return await handle.query(m.QUERY_BULK_PROGRESS, result_type=m.BulkDecisionProgress, rpc_timeout=timedelta(seconds=timeout))
+        except WorkflowQueryFailedError as err:
+            raise TemporalUnavailable(f"The batch could not answer: {err}") from err
+
+    return bridge.call(progress, timeout=timeout * 2)
+
+
+def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None = None) -> str:
+    """Create the daily-digest schedule, or bring an existing one up to date. Returns "created" or "updated"."""
+    from temporalio.client import (
+        Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy, SchedulePolicy,
+        ScheduleSpec, ScheduleUpdate,
+    )
+
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            m.DIGEST_WORKFLOW_NAME, m.DigestInput(), id=m.DIGEST_SCHEDULE_ID, task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
+            execution_timeout=timedelta(hours=6),
+        ),
+        spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=time_zone),
+        # One digest a day: a digest still running when the next is due is
+        # not doubled, and a server down at digest time catches up the same day.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=6)),
+    )
+
+    async def ensure(client: Client) -> str:
+        try:
+            await client.create_schedule(m.DIGEST_SCHEDULE_ID, schedule)
+            return "created"
+        except ScheduleAlreadyRunningError:
+            await client.get_schedule_handle(m.DIGEST_SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
+            return "updated"
+
+    return bridge.call(ensure)

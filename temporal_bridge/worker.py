@@ -10,10 +10,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from temporal_bridge.activities import ALL_ACTIVITIES
+from temporal_bridge.activities_approvals import APPROVAL_ACTIVITIES
 from temporal_bridge.workflows import OrderWorkflow
+from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
 
 # Every workflow this worker runs; check_replay replays histories against these.
-WORKFLOWS: list[type] = [OrderWorkflow]
+WORKFLOWS: list[type] = [OrderWorkflow, *APPROVAL_WORKFLOWS]
+ACTIVITIES: list = [*ALL_ACTIVITIES, *APPROVAL_ACTIVITIES]
 
 
 def build_worker(
@@ -35,7 +38,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=ALL_ACTIVITIES,
+        activities=ACTIVITIES,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,

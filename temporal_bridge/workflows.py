@@ -17,8 +17,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import approval_rules as rules
     from temporal_bridge import messages as m
     from temporal_bridge import states
+
+# Issue 3: quorum approvals, reminders and escalation. Histories recorded
+# before it (v1) have no marker for this patch and replay the old single
+# decision gate; every new run records the marker and takes the quorum gate.
+QUORUM_PATCH = "approval-quorum-v2"
 
 # Writes to our own database: retried until they succeed (a database restart
 # must not fail an order), with backoff so a long outage costs little.
@@ -35,6 +41,10 @@ STEP_RETRY = RetryPolicy(
 )
 SHORT_STEP = timedelta(seconds=30)
 FULFIL_HEARTBEAT = timedelta(seconds=5)
+# Reminder and escalation emails: a mail outage must not hold the approval
+# gate for long (decisions and the expiry wait behind it), so they give up
+# after about a minute and the timeline says so.
+NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=20), maximum_attempts=5)
 
 
 class OrderFailed(Exception):
@@ -70,15 +80,28 @@ class OrderWorkflow:
         self._priority = inp.priority
         self._shipping_address = inp.shipping_address
         self._order_note = inp.note
+        # Quorum gate (v2). The rule is the policy snapshot taken at submission;
+        # inputs from before policies imply one manager and one deadline.
+        self._quorum_flag: bool | None = None
+        self._rule = inp.approval_rule or rules.legacy_rule(
+            requires_approval=inp.requires_approval, approval_deadline_seconds=inp.approval_deadline_seconds)
+        self._approvals: list[tuple[str, bool]] = []  # (approver, senior), in the order accepted
+        self._rejection: m.DecisionSignal | None = None
+        self._remind_at: str | None = None
+        self._escalate_at: str | None = None
+        self._reminded = False
+        self._escalated = False
 
     # --- Main flow ------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
+        quorum = self._quorum()
         await self._record("submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})", actor=inp.requested_by, status=states.PENDING_APPROVAL)
 
         try:
-            if await self._approval_gate(inp):
+            gate = self._quorum_gate if quorum else self._approval_gate
+            if await gate(inp):
                 await self._process(inp)
         except OrderCancelled:
             await self._compensate("cancelled")
@@ -124,6 +147,99 @@ class OrderWorkflow:
             return False
         await self._record("status", f"Approved by {signal.actor}" + (f": {signal.comment}" if signal.comment else ""), actor=signal.actor, status=states.APPROVED)
         return True
+
+    async def _quorum_gate(self, inp: m.OrderWorkflowInput) -> bool:
+        """The v2 gate: N approvals from distinct eligible people, reminder at T1,
+        escalation at T2, expiry at T3 (all from submission). True to proceed."""
+        rule = self._rule
+        if rule.auto_approve:
+            why = f"policy “{rule.policy_name}”" if rule.policy_name else "total is below the approval threshold"
+            self._decisions.append(m.DecisionRecord("system", "approved", f"Auto-approved: {why}", self._now(), "auto"))
+            await self._record("status", f"Auto-approved: {why}", status=states.APPROVED)
+            return True
+
+        # From submission (the workflow's start), not from the first task.
+        submitted = workflow.info().workflow_start_time
+        expire_at = submitted + timedelta(seconds=rule.expire_after_seconds)
+        milestones: list[tuple[Any, str]] = []
+        for seconds, kind in ((rule.remind_after_seconds, "reminder"), (rule.escalate_after_seconds, "escalation")):
+            if seconds and submitted + timedelta(seconds=seconds) < expire_at:
+                milestones.append((submitted + timedelta(seconds=seconds), kind))
+        milestones.sort(key=lambda item: item[0])
+        self._deadline = expire_at.isoformat()
+        self._remind_at = next((at.isoformat() for at, kind in milestones if kind == "reminder"), None)
+        self._escalate_at = next((at.isoformat() for at, kind in milestones if kind == "escalation"), None)
+        self._step = self._waiting_step()
+        policy = f" under policy “{rule.policy_name}”" if rule.policy_name else ""
+        await self._record("note", f"Awaiting {rules.awaiting_text(rule)}{policy}, due by {expire_at:%Y-%m-%d %H:%M} UTC", approval_deadline=self._deadline)
+
+        while True:
+            due = milestones[0][0] if milestones else expire_at
+            try:
+                await workflow.wait_condition(
+                    lambda: self._gate_decided() or self._cancel is not None,
+                    timeout=max(due - workflow.now(), timedelta(milliseconds=1)),
+                )
+                break
+            except asyncio.TimeoutError:
+                if not milestones:
+                    await self._finish(states.EXPIRED, "Expired: no decision before the approval deadline", notify="expired")
+                    return False
+                _, kind = milestones.pop(0)
+                await self._nudge_approvers(kind)
+
+        if self._cancel is not None:
+            raise OrderCancelled()
+        if self._rejection is not None:
+            signal = self._rejection
+            await self._finish(states.REJECTED, f"Rejected by {signal.actor}: {signal.comment}", notify="rejected", actor=signal.actor)
+            return False
+        approvers = [actor for actor, _ in self._approvals]
+        if len(approvers) == 1:
+            comment = next((d.comment for d in self._decisions if d.actor == approvers[0] and d.decision == "approved"), "")
+            message = f"Approved by {approvers[0]}" + (f": {comment}" if comment else "")
+        else:
+            message = f"Approved: {len(approvers)} of {rule.approvals_required} approvals ({', '.join(approvers)})"
+        await self._record("status", message, actor=approvers[-1], status=states.APPROVED)
+        return True
+
+    async def _nudge_approvers(self, kind: str) -> None:
+        """T1: remind the eligible approvers; T2: escalate to the senior ones."""
+        inp = self._input
+        if kind == "escalation":
+            self._escalated = True
+        notice = m.ApproverNoticeInput(
+            order_id=inp.order_id, kind=kind, idempotency_key=f"{kind}-{inp.order_id}", requested_by=inp.requested_by,
+            already_decided=[actor for actor, _ in self._approvals],
+            senior_only=kind == "escalation" or rules.senior_slot_only(self._rule, self._senior_flags()),
+            still_needed=rules.still_needed(self._rule, self._senior_flags()), due=self._deadline,
+        )
+        try:
+            sent: m.ApproverNoticeResult = await workflow.execute_activity(
+                m.ACT_NOTIFY_APPROVERS, notice, result_type=m.ApproverNoticeResult,
+                start_to_close_timeout=SHORT_STEP, retry_policy=NOTICE_RETRY,
+            )
+            recipients = ", ".join(sent.recipients) if sent.recipients else "nobody (no eligible approver has an email address)"
+            outcome = f"emailed {recipients}"
+        except ActivityError as err:
+            outcome = f"the email could not be sent ({_cause(err)})"
+        if kind == "reminder":
+            self._reminded = True
+            await self._record("reminder", f"Reminder: {notice.still_needed or 'a decision is due'}; {outcome}")
+        else:
+            await self._record("escalation", f"Escalated to the senior approvers: {notice.still_needed or 'a decision is due'}; {outcome}", escalated=True)
+
+    def _senior_flags(self) -> list[bool]:
+        return [senior for _, senior in self._approvals]
+
+    def _gate_decided(self) -> bool:
+        return self._rejection is not None or (bool(self._approvals) and rules.quorum_met(self._rule, self._senior_flags()))
+
+    def _waiting_step(self) -> str:
+        rule = self._rule
+        if rule.approvals_required == 1 and not rule.requires_senior:
+            return "Waiting for a manager's decision"
+        return f"Waiting for approvals ({len(self._approvals)} of {rule.approvals_required}): {rules.still_needed(rule, self._senior_flags())}"
 
     async def _process(self, inp: m.OrderWorkflowInput) -> None:
         ref = m.OrderRef(inp.order_id)
@@ -220,11 +336,11 @@ class OrderWorkflow:
 
     @workflow.signal(name=m.SIGNAL_APPROVE)
     async def approve(self, signal: m.DecisionSignal) -> None:
-        await self._decide("approved", signal)
+        await (self._decide_v2 if self._quorum() else self._decide)("approved", signal)
 
     @workflow.signal(name=m.SIGNAL_REJECT)
     async def reject(self, signal: m.DecisionSignal) -> None:
-        await self._decide("rejected", signal)
+        await (self._decide_v2 if self._quorum() else self._decide)("rejected", signal)
 
     @workflow.signal(name=m.SIGNAL_CANCEL)
     async def cancel(self, signal: m.CancelSignal) -> None:
@@ -292,6 +408,21 @@ class OrderWorkflow:
             decisions=list(self._decisions),
             timeline=list(self._timeline),
             allowed_actions=self._allowed_actions(),
+            approval=self._approval_progress(),
+        )
+
+    def _approval_progress(self) -> m.ApprovalProgress | None:
+        if not self._quorum_flag:
+            return None  # a v1 run: one decision, shown in `decisions`
+        rule, flags = self._rule, self._senior_flags()
+        pending = self._state == states.PENDING_APPROVAL and not self._gate_decided()
+        return m.ApprovalProgress(
+            rule=rules.describe_rule(rule), required=0 if rule.auto_approve else rule.approvals_required,
+            approved=len(self._approvals), approved_by=[actor for actor, _ in self._approvals],
+            requires_senior=rule.requires_senior, senior_approved=any(flags),
+            still_needed=rules.still_needed(rule, flags) if pending and not rule.auto_approve else "",
+            remind_at=self._remind_at, escalate_at=self._escalate_at, expire_at=self._deadline,
+            reminded=self._reminded, escalated=self._escalated, auto_approve=rule.auto_approve,
         )
 
     # --- Helpers ------------------------------------------------------------------
@@ -315,6 +446,52 @@ class OrderWorkflow:
             start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
         )
 
+    async def _decide_v2(self, verdict: str, signal: m.DecisionSignal) -> None:
+        """Accept a decision that counts; ignore (and note why) one that does not."""
+        inp, rule, actor = self._input, self._rule, signal.actor
+        word = "Approval" if verdict == "approved" else "Rejection"
+        if self._is_repeat(signal.request_id, m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT):
+            return await self._note(f"{word} by {actor} ignored: request {signal.request_id} was already received", actor)
+        if self._state != states.PENDING_APPROVAL or self._gate_decided() or self._cancel is not None or rule.auto_approve:
+            return await self._note(f"Decision by {actor} ignored: the order is no longer awaiting approval", actor)
+        if actor == inp.requested_by:
+            return await self._note(f"Decision by {actor} ignored: the requester cannot decide on their own order", actor)
+        if any(approver == actor for approver, _ in self._approvals):
+            return await self._note(f"{word} by {actor} ignored: {actor} has already approved; one person counts once", actor)
+        if verdict == "rejected" and not signal.comment.strip():
+            return await self._note(f"Rejection by {actor} ignored: a reason is required", actor)
+        if verdict == "approved" and not signal.senior and rules.senior_slot_only(rule, self._senior_flags()):
+            return await self._note(f"Approval by {actor} ignored: the remaining approval must come from a senior approver", actor)
+
+        self._decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=signal.senior))
+        entry = None
+        if verdict == "rejected":
+            self._rejection = signal
+        else:
+            self._approvals.append((actor, signal.senior))
+            if rule.approvals_required > 1 or rule.requires_senior:
+                # The tally goes on the timeline before the gate reacts to it.
+                k, n = len(self._approvals), rule.approvals_required
+                needed = rules.still_needed(rule, self._senior_flags())
+                entry = self._append(
+                    "decision", f"Approval {k} of {n} by {actor}{' (senior)' if signal.senior else ''}"
+                    + (f": {signal.comment}" if signal.comment else "") + (f"; {needed}" if needed else ""), actor=actor,
+                )
+                self._step = self._waiting_step() if needed else self._step
+        await workflow.execute_activity(
+            m.ACT_RECORD_DECISION,
+            m.DecisionInput(inp.order_id, actor, verdict, signal.comment, signal.request_id, senior=signal.senior),
+            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+        )
+        if entry is not None:
+            await self._mirror(entry)
+
+    def _quorum(self) -> bool:
+        """Whether this run uses the v2 (quorum) gate; decided once, at first use."""
+        if self._quorum_flag is None:
+            self._quorum_flag = workflow.patched(QUORUM_PATCH)
+        return self._quorum_flag
+
     def _is_repeat(self, request_id: str, name: str) -> bool:
         if request_id in self._seen_requests:
             return True
@@ -329,21 +506,21 @@ class OrderWorkflow:
         if self._state in states.TERMINAL or self._cancel is not None or self._fulfilment_done:
             return []
         actions = [m.ACTION_CANCEL, m.ACTION_UPDATE]
-        if self._state == states.PENDING_APPROVAL and self._decision is None:
+        if self._state == states.PENDING_APPROVAL and self._decision is None and not self._gate_decided():
             actions = [m.ACTION_APPROVE, m.ACTION_REJECT] + actions
         return actions
 
     async def _record(self, kind: str, message: str, *, actor: str = "", status: str | None = None, progress: int | None = None,
                       tracking_number: str | None = None, failure_reason: str | None = None,
-                      approval_deadline: str | None = None) -> None:
+                      approval_deadline: str | None = None, escalated: bool | None = None) -> None:
         """Append a timeline entry (and maybe a state change) and mirror it."""
         entry = self._append(kind, message, actor=actor, status=status, progress=progress, tracking_number=tracking_number,
-                             failure_reason=failure_reason, approval_deadline=approval_deadline)
+                             failure_reason=failure_reason, approval_deadline=approval_deadline, escalated=escalated)
         await self._mirror(entry)
 
     def _append(self, kind: str, message: str, *, actor: str = "", status: str | None = None, progress: int | None = None,
                 tracking_number: str | None = None, failure_reason: str | None = None,
-                approval_deadline: str | None = None) -> m.MirrorInput:
+                approval_deadline: str | None = None, escalated: bool | None = None) -> m.MirrorInput:
         """Append to the timeline now; the returned entry is for the mirror.
 
         Signal handlers append before they change state, so the entry lands
@@ -359,6 +536,7 @@ class OrderWorkflow:
         return m.MirrorInput(
             self._input.order_id, key, kind, message, actor=actor, status=status, progress=progress,
             tracking_number=tracking_number, failure_reason=failure_reason, approval_deadline=approval_deadline,
+            escalated=escalated,
         )
 
     async def _note(self, message: str, actor: str, kind: str = "note") -> None:

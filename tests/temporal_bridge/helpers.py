@@ -72,6 +72,8 @@ class ActivityMocks:
     calls: list[Call] = field(default_factory=list)
     # What the workflow's query showed while the fulfilment was running.
     snapshot_during_fulfilment: m.OrderSnapshot | None = None
+    # Who a reminder or escalation reaches; None makes the email fail.
+    approver_recipients: list[str] | None = field(default_factory=lambda: ["manager", "senior"])
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -168,8 +170,15 @@ class ActivityMocks:
             record(m.ACT_NOTIFY, notice)
             return m.NotifyResult(sent=True)
 
+        @activity.defn(name=m.ACT_NOTIFY_APPROVERS)
+        async def notify_approvers(notice: m.ApproverNoticeInput) -> m.ApproverNoticeResult:
+            record(m.ACT_NOTIFY_APPROVERS, notice)
+            if mocks.approver_recipients is None:
+                raise ApplicationError("SMTP server down", non_retryable=True)
+            return m.ApproverNoticeResult(recipients=list(mocks.approver_recipients))
+
         return [mirror_order, record_decision, apply_order_update, reserve_stock, release_stock, charge_payment,
-                refund_payment, fulfil_order, ship_order, notify_customer]
+                refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers]
 
 
 async def poll(fetch: Callable[[], Awaitable[T]], ready: Callable[[T], bool], *, what: str, timeout: float = 10.0) -> T:

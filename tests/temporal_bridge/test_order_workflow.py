@@ -332,5 +332,8 @@ def test_requester_cannot_approve_own_order_and_a_repeated_approval_counts_once(
     assert [(d.actor, d.request_id) for d in final.decisions] == [(MANAGER, "approve-1")]
     assert len(mocks.args(m.ACT_RECORD_DECISION)) == 1
     assert [msg for msg in messages(final) if msg.startswith("Approved by")] == ["Approved by manager"]
-    assert [msg for msg in messages(final) if "ignored" in msg] == ["Decision by clerk ignored: the requester cannot decide on their own order"]
+    assert [msg for msg in messages(final) if "ignored" in msg] == [
+        "Decision by clerk ignored: the requester cannot decide on their own order",
+        "Approval by manager ignored: request approve-1 was already received",
+    ]
     assert mocks.names() == PROCESS_STEPS

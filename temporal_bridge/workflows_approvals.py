@@ -1,0 +1,81 @@
+"""Workflows around approvals: bulk decisions and the daily digest.
+
+Deterministic and free of Django, like OrderWorkflow: activities by name,
+dataclass arguments, time from workflow.now().
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import messages as m
+
+# Sending one order's decision is a database read and a signal. Temporal being
+# briefly unreachable is retried for about two minutes; after that the order
+# is reported as failed and the batch goes on with the next one.
+SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30), maximum_attempts=8)
+DIGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5), maximum_attempts=20)
+
+
+@workflow.defn(name=m.BULK_WORKFLOW_NAME)
+class BulkDecisionWorkflow:
+    """Send one manager's decision to each selected order, one order at a time.
+
+    The batch is durable: whatever happens to the web process that started
+    it, every order gets its decision sent (or a reason why not), and the
+    query shows the results so far.
+    """
+
+    @workflow.init
+    def __init__(self, inp: m.BulkDecisionInput) -> None:
+        self._input = inp
+        self._results: list[m.BulkOrderResult] = []
+        self._finished = False
+
+    @workflow.run
+    async def run(self, inp: m.BulkDecisionInput) -> m.BulkDecisionProgress:
+        for order_id in inp.order_ids:
+            request = m.BulkOrderRequest(
+                batch_id=inp.batch_id, order_id=order_id, actor=inp.actor, decision=inp.decision, comment=inp.comment,
+                # Stable per batch and order: a retried send is the same decision to the order's workflow.
+                request_id=f"bulk-{inp.batch_id}-{order_id}"[:64],
+            )
+            try:
+                result: m.BulkOrderResult = await workflow.execute_activity(
+                    m.ACT_SEND_BULK_DECISION, request, result_type=m.BulkOrderResult,
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=SEND_RETRY,
+                )
+            except ActivityError as err:
+                cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
+                result = m.BulkOrderResult(order_id, f"#{order_id}", m.BULK_FAILED, f"Not sent after several attempts: {cause}")
+            self._results.append(result)
+        self._finished = True
+        return self.progress()
+
+    @workflow.query(name=m.QUERY_BULK_PROGRESS)
+    def progress(self) -> m.BulkDecisionProgress:
+        inp = self._input
+        return m.BulkDecisionProgress(
+            batch_id=inp.batch_id, actor=inp.actor, decision=inp.decision, total=len(inp.order_ids),
+            results=list(self._results), finished=self._finished,
+        )
+
+
+@workflow.defn(name=m.DIGEST_WORKFLOW_NAME)
+class ApprovalDigestWorkflow:
+    """One day's digest of pending approvals, emailed to each approver (started by a Schedule)."""
+
+    @workflow.run
+    async def run(self, inp: m.DigestInput) -> m.DigestResult:
+        digest_date = inp.digest_date or workflow.now().date().isoformat()
+        return await workflow.execute_activity(
+            m.ACT_SEND_DIGESTS, m.DigestInput(digest_date), result_type=m.DigestResult,
+            start_to_close_timeout=timedelta(minutes=10), retry_policy=DIGEST_RETRY,
+        )
+
+
+APPROVAL_WORKFLOWS: list[type] = [BulkDecisionWorkflow, ApprovalDigestWorkflow]
