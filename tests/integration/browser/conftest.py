@@ -1,0 +1,84 @@
+"""Real-browser fixtures: Debian's chromium driven by Playwright against
+pytest-django's live server, the real Temporal dev server and a real worker.
+
+Nothing is downloaded: Playwright's own browser builds are never installed
+(`playwright install` is not run anywhere); it drives /usr/bin/chromium.
+A failing test leaves a screenshot and the page's HTML in test-artifacts/.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.integration.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+PHASE_REPORTS = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One chromium per module: starting it is the slow part (about 2 s)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps its event loop "running" on this thread (in
+    # another greenlet), which Django would take for an async context and
+    # refuse ORM calls from the test body. They are plain sync calls here.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def open_browser(browser, live_server, request):
+    """`open_browser()` gives a fresh page (own cookies) on the live server; kept on failure."""
+    contexts = []
+
+    def open_page():
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+
+    call = request.node.stash.get(PHASE_REPORTS, {}).get("call")
+    if call is not None and call.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.nodeid.split("::")[-1])
+        for n, context in enumerate(contexts):
+            for m, page in enumerate(context.pages):
+                stem = ARTIFACTS / f"{name}-{n}{m}"
+                page.screenshot(path=f"{stem}.png", full_page=True)
+                Path(f"{stem}.html").write_text(page.content())
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def log_in(open_browser):
+    """`log_in(user)`: a page logged in through the real login form (password "pw", as tests/conftest.py makes users)."""
+
+    def log_in_as(user):
+        page = open_browser()
+        page.goto("/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill("pw")
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/orders/$"))
+        return page
+
+    return log_in_as
