@@ -35,3 +35,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # helper's, or xdist workers) never share a file.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}  # noqa: F405
+
+# `manage.py runworker` processes that an integration test starts work on that
+# test's database (the test run passes its name), not on the development one.
+if os.environ.get("ORDER_DESK_TEST_DATABASE"):
+    DATABASES["default"]["NAME"] = os.environ["ORDER_DESK_TEST_DATABASE"]  # noqa: F405
