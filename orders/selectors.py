@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from approvals.models import ApprovalDecision
+from approvals.selectors import mirror_progress
 from orders.models import Order, OrderEvent
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
@@ -80,18 +83,47 @@ class LiveState:
         return states.LABELS.get(self.snapshot.state, self.snapshot.state)
 
 
-def order_live_state(order: Order) -> LiveState:
+def order_for_panel(pk: int) -> Order:
+    """The order as the live panel needs it: one query, no lines (the detail page shows those)."""
+    return Order.objects.get(pk=pk)
+
+
+def _snapshot_cache_key(order_id: int) -> str:
+    return f"orders:live-snapshot:{order_id}"
+
+
+def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
+    """The order's live state: the workflow's snapshot, or the mirror when that is final or unavailable.
+
+    Snapshots are cached per order for ORDER_SNAPSHOT_CACHE_SECONDS, shared by
+    every request of the process: many open pages of one order cost one query
+    per period, not one each. `fresh` skips the cache (after an action).
+    """
     if order.is_terminal or order.workflow_started_at is None:
         notice = "" if order.is_terminal else "The workflow for this order has not started yet; it will be started shortly."
         return LiveState(mirror_snapshot(order), "mirror", notice)
+    ttl = settings.ORDER_SNAPSHOT_CACHE_SECONDS
+    key = _snapshot_cache_key(order.pk)
+    if ttl > 0 and not fresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return LiveState(cached, "workflow")
     try:
-        return LiveState(temporal.query_order(order.pk), "workflow")
+        snapshot = temporal.query_order(order.pk)
     except (temporal.TemporalUnavailable, temporal.WorkflowNotFound) as err:
         return LiveState(
             mirror_snapshot(order), "mirror",
             f"Live state unavailable ({_short(err)}): showing the last recorded state from the database. "
             "Approvals and processing resume when a worker is running.",
         )
+    if ttl > 0:
+        cache.set(key, snapshot, ttl)
+    return LiveState(snapshot, "workflow")
+
+
+def order_live_state_forget(order_id: int) -> None:
+    """Drop the cached snapshot, so the next read asks the workflow (after an action on it)."""
+    cache.delete(_snapshot_cache_key(order_id))
 
 
 def mirror_snapshot(order: Order) -> m.OrderSnapshot:
@@ -111,9 +143,11 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         note=order.note,
         tracking_number=order.tracking_number,
         failure_reason=order.failure_reason,
-        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id) for d in decisions],
+        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior)
+                   for d in decisions],
         timeline=[m.TimelineEntry(e.created_at.isoformat(), e.kind, e.message, e.actor) for e in events],
         allowed_actions=mirror_allowed_actions(order.status),
+        approval=mirror_progress(order),
     )
 
 

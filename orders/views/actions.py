@@ -21,6 +21,7 @@ from orders import services
 from orders.exceptions import OrderError
 from orders.forms import ApproveForm, ReasonForm, UpdateForm
 from orders.models import Order
+from orders.selectors import order_live_state_forget
 from orders.views.pages import _get_order
 from orders.views.panel import panel_context, render_panel
 
@@ -44,8 +45,11 @@ def _act(
         return _refuse(request, order, 403, str(err) or "You are not allowed to do that.", {form_key: form})
     except OrderError as err:
         return _refuse(request, order, err.status_code, err.message, {form_key: form})
+    # Whoever looks next (this answer included) must see the workflow's reply
+    # to the action, not a snapshot cached before it.
+    order_live_state_forget(pk)
     if request.htmx:
-        return render_panel(request, _get_order(pk))
+        return render_panel(request, _get_order(pk), fresh=True)
     messages.success(request, done.format(number=order.number))
     return redirect(order)
 

@@ -11,7 +11,7 @@ from orders import selectors, services
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
 from orders.models import Order
-from orders.views.panel import panel_context, render_panel
+from orders.views.panel import panel_context, render_panel_poll
 
 
 @require_GET
@@ -67,7 +67,15 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @permission_required("orders.view_order", raise_exception=True)
 def order_panel(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live panel fragment polled by the detail page; a full page without htmx."""
+    """The live panel fragment polled by the detail page; a full page without htmx.
+
+    Polled every 1.5 s by every open page, so it reads the order alone (no
+    lines) and answers 204 when the page already shows the current version.
+    """
     if not request.htmx:
         return redirect("orders:detail", pk=pk)
-    return render_panel(request, _get_order(pk))
+    try:
+        order = selectors.order_for_panel(pk)
+    except Order.DoesNotExist as err:
+        raise Http404("No such order.") from err
+    return render_panel_poll(request, order)

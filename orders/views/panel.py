@@ -2,11 +2,14 @@
 with the actions the current user may take on it."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import asdict
+
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from approvals.services import approval_check_eligible
+from approvals.services import APPROVE, REJECT, approval_check_eligible
 from orders.forms import ApproveForm, ReasonForm, UpdateForm
 from orders.models import Order
 from orders.selectors import order_live_state
@@ -17,18 +20,23 @@ from temporal_bridge import messages as m
 # Poll fast while the workflow answers, slower while it does not.
 LIVE_POLL = "1500ms"
 FALLBACK_POLL = "5s"
+# The polling panel sends back the version it shows; an unchanged panel is
+# answered 204 (htmx swaps nothing) instead of being rendered and sent again.
+VERSION_HEADER = "X-Panel-Version"
 
 
 def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
     """The actions of `allowed` (from the workflow) that `user` may take."""
     actions = set()
-    if m.ACTION_APPROVE in allowed or m.ACTION_REJECT in allowed:
+    for action, decision in ((m.ACTION_APPROVE, APPROVE), (m.ACTION_REJECT, REJECT)):
+        if action not in allowed:
+            continue
         try:
-            approval_check_eligible(order=order, user=user)
+            approval_check_eligible(order=order, user=user, decision=decision)
         except PermissionDenied:
-            pass  # no buttons; a POST anyway would answer 403
+            pass  # no button; a POST anyway would answer 403
         else:
-            actions |= {a for a in (m.ACTION_APPROVE, m.ACTION_REJECT) if a in allowed}
+            actions.add(action)
     if m.ACTION_CANCEL in allowed and user.has_perm("orders.cancel_order"):
         actions.add(m.ACTION_CANCEL)
     if m.ACTION_UPDATE in allowed and user.has_perm("orders.change_order"):
@@ -36,16 +44,32 @@ def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
     return actions
 
 
-def panel_context(request: HttpRequest, order: Order, *, error: str = "", forms: dict | None = None) -> dict:
-    live = order_live_state(order)
+def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: bool = False) -> dict:
+    """What the panel shows, without its forms, and a version that changes whenever that does."""
+    live = order_live_state(order, fresh=fresh)
     snapshot = live.snapshot
-    context = {
+    actions = user_actions(request.user, order, snapshot.allowed_actions)
+    poll_every = None if live.is_terminal else (LIVE_POLL if live.source == "workflow" else FALLBACK_POLL)
+    shown = repr((asdict(snapshot), live.source, live.notice, sorted(actions), poll_every, error, order.workflow_id))
+    return {
         "order": order,
         "live": live,
         "snapshot": snapshot,
-        "actions": user_actions(request.user, order, snapshot.allowed_actions),
-        "poll_every": None if live.is_terminal else (LIVE_POLL if live.source == "workflow" else FALLBACK_POLL),
+        "actions": actions,
+        "poll_every": poll_every,
         "error": error,
+        "panel_version": hashlib.blake2b(shown.encode(), digest_size=12).hexdigest(),
+    }
+
+
+def panel_context(request: HttpRequest, order: Order, *, error: str = "", forms: dict | None = None, fresh: bool = False) -> dict:
+    return _with_forms(panel_state(request, order, error=error, fresh=fresh), order, forms)
+
+
+def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
+    context = dict(state)
+    snapshot = context["snapshot"]
+    context.update({
         # Each form its own request id: the workflow ignores a repeated id,
         # whatever the signal, so two actions must never share one.
         "approve_form": ApproveForm(initial={"request_id": new_request_id()}),
@@ -56,10 +80,23 @@ def panel_context(request: HttpRequest, order: Order, *, error: str = "", forms:
             "shipping_address": snapshot.shipping_address, "note": snapshot.note,
         }),
         "workflow_url": temporal.workflow_ui_url(order.workflow_id) if order.workflow_id else "",
-    }
+    })
     context.update(forms or {})
     return context
 
 
-def render_panel(request: HttpRequest, order: Order, *, status: int = 200, error: str = "", forms: dict | None = None) -> HttpResponse:
-    return render(request, "orders/_panel.html", panel_context(request, order, error=error, forms=forms), status=status)
+def render_panel(request: HttpRequest, order: Order, *, status: int = 200, error: str = "", forms: dict | None = None,
+                 fresh: bool = False) -> HttpResponse:
+    context = panel_context(request, order, error=error, forms=forms, fresh=fresh)
+    return render(request, "orders/_panel.html", context, status=status)
+
+
+def render_panel_poll(request: HttpRequest, order: Order) -> HttpResponse:
+    """A poll of the panel: 204 when the page already shows this version, else the fragment."""
+    state = panel_state(request, order)
+    if request.headers.get(VERSION_HEADER) == state["panel_version"]:
+        response = HttpResponse(status=204)
+    else:
+        response = render(request, "orders/_panel.html", _with_forms(state, order, None))
+    response[VERSION_HEADER] = state["panel_version"]
+    return response
