@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from config.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ORDER_DESK_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -60,6 +62,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Every request starts with an empty order context for its log lines.
+    "config.logs.LogContextMiddleware",
     # Static files straight from the app server (hashed names, compressed,
     # cached for a year), before anything that touches the session or the DB.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -88,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "approvals.context_processors.approvals_badge",
+                "orders.context_processors.worker_banner",
             ],
         },
     },
@@ -205,11 +210,20 @@ ORDER_FULFILMENT_STEPS = env_int("ORDER_FULFILMENT_STEPS", 10)
 ORDER_FULFILMENT_STEP_SECONDS = env_float("ORDER_FULFILMENT_STEP_SECONDS", 1.5)
 ORDER_CURRENCY = os.environ.get("ORDER_CURRENCY", "USD")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Operations ------------------------------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (web and worker), with order_number
+# and workflow_id where known; plain is for people reading a terminal.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+LOGGING = logging_config(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+# The "no worker is running" banner and /readyz reuse one worker check for this
+# long (per process, in the default cache), so pages do not each ask Temporal.
+WORKER_STATUS_CACHE_SECONDS = env_float("WORKER_STATUS_CACHE_SECONDS", 5.0)
+# Workers report to Temporal this often (worker heartbeats); one silent for
+# three intervals counts as gone. The banner relies on it to notice a stopped worker.
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
+# Port of runworker's Prometheus endpoint (SDK and desk metrics); 0 = off.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_HOST = os.environ.get("WORKER_METRICS_HOST", "0.0.0.0")
+# OpenTelemetry tracing through the Temporal SDK's interceptor (web and worker).
+# Needs the opentelemetry packages, which requirements.txt does not install.
+OTEL_ENABLED = env_bool("OTEL_ENABLED", False)

@@ -4,13 +4,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from orders.views import health
+from orders.views import health, ops
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(extra_context={"show_demo_users": settings.DEBUG}), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("ops/", ops.operations, name="ops"),
+    path("api/v1/", include("orders.api.urls")),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),
     path("admin/", admin.site.urls),

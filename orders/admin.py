@@ -230,3 +230,7 @@ class CustomerNotificationAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["order__number", "recipient"]
     list_select_related = ["order"]
+
+
+# API keys are registered beside the API's code.
+import orders.api.admin  # noqa: E402,F401

@@ -42,7 +42,12 @@ class FakeTemporal:
 
     @property
     def calls(self) -> int:
-        return len(self.starts) + len(self.signals) + len(self.queries) + self.poller_checks
+        """Calls about orders (starts, signals, queries).
+
+        The worker check behind the "no worker" banner is counted apart, in
+        `poller_checks`: it is one cached call per few seconds, not per order.
+        """
+        return len(self.starts) + len(self.signals) + len(self.queries)
 
     def _check(self, *, may_be_missing: bool = True) -> None:
         if self.unavailable:
@@ -83,4 +88,8 @@ class FakeTemporal:
 
         for name in ("start_order_workflow", "signal_order", "query_order", "task_queue_pollers"):
             monkeypatch.setattr(client, name, getattr(self, name))
+        # A fresh fake starts without a worker check cached from an earlier test.
+        from temporal_bridge.worker_status import forget_worker_check
+
+        forget_worker_check()
         return self

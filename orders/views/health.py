@@ -35,3 +35,27 @@ def _database() -> str:
         return "ok"
     except Exception as err:  # noqa: BLE001
         return f"unavailable: {err}"
+
+
+@login_not_required
+@never_cache
+@require_GET
+def readyz(request):
+    """Readiness: 200 when the database, Temporal and a worker are all up, else 503.
+
+    The body names each dependency's state and lists the failing ones. The
+    worker check is the one the banner uses (cached for a few seconds), so a
+    load balancer probing often costs Temporal one call per interval.
+    """
+    from temporal_bridge.worker_status import cached_worker_check
+
+    check = cached_worker_check()
+    checks = {
+        "database": _database(),
+        "temporal": "ok" if check.reachable else f"unavailable: {check.detail}",
+        "workers": "ok" if check.running else ("unknown: Temporal unavailable" if not check.reachable else check.detail),
+    }
+    failing = [name for name, state in checks.items() if state != "ok"]
+    body = {"status": "not ready" if failing else "ready", "checks": checks, "failing": failing,
+            "workers_checked_at": check.checked_at.isoformat()}
+    return JsonResponse(body, status=503 if failing else 200)
