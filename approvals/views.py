@@ -1,17 +1,91 @@
-"""The manager inbox: orders awaiting my decision, soonest due first."""
+"""The manager inbox (orders awaiting my decision, soonest due first), bulk
+decisions, and the page that follows a bulk decision's batch."""
 from __future__ import annotations
 
+import re
+
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
-from approvals.selectors import awaiting_decision
+from approvals import selectors, services
+from approvals.forms import BulkDecisionForm
+from orders.exceptions import OrderError
+from orders.models import Order
+from orders.services import new_request_id
+from temporal_bridge import client as temporal
+from temporal_bridge import messages as m
+
+BATCH_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+BATCH_POLL = "1s"
+
+
+def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None) -> dict:
+    page = Paginator(selectors.awaiting_decision(request.user), 50).get_page(request.GET.get("page"))
+    counts = selectors.approval_counts(list(page))
+    rows = [(order, counts.get(order.pk, (0, False))[0]) for order in page]
+    return {
+        "page": page, "rows": rows, "now": timezone.now(), "is_senior": selectors.is_senior(request.user),
+        "form": form or BulkDecisionForm(initial={"request_id": new_request_id()}),
+    }
 
 
 @require_GET
 @permission_required("orders.approve_order", raise_exception=True)
 def inbox(request: HttpRequest) -> HttpResponse:
-    page = Paginator(awaiting_decision(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "approvals/inbox.html", {"page": page})
+    return render(request, "approvals/inbox.html", _inbox_context(request))
+
+
+@require_POST
+@permission_required("orders.approve_order", raise_exception=True)
+def bulk_decide(request: HttpRequest) -> HttpResponse:
+    """Start a durable batch for the ticked orders, then follow it on its own page."""
+    form = BulkDecisionForm(request.POST)
+    if not form.is_valid():
+        return render(request, "approvals/inbox.html", _inbox_context(request, form), status=400)
+    batch_id = form.cleaned_data["request_id"] or new_request_id()
+    try:
+        services.bulk_decision_start(
+            user=request.user, order_ids=form.cleaned_data["orders"], decision=form.decision_value,
+            comment=form.comment_value, batch_id=batch_id,
+        )
+    except OrderError as err:
+        form.add_error(None, err.message)
+        return render(request, "approvals/inbox.html", _inbox_context(request, form), status=err.status_code)
+    verb = "Approving" if form.cleaned_data["decision"] == "approve" else "Rejecting"
+    messages.info(request, f"{verb} {len(form.cleaned_data['orders'])} orders: the batch runs in the background and finishes even if you leave this page.")
+    return redirect("approvals:batch", batch_id=batch_id)
+
+
+@require_GET
+@permission_required("orders.approve_order", raise_exception=True)
+def batch(request: HttpRequest, batch_id: str) -> HttpResponse:
+    """A bulk decision's per-order results, live while it runs (polled with htmx)."""
+    if not BATCH_ID.match(batch_id):
+        raise Http404("No such batch.")
+    progress, notice = None, ""
+    try:
+        progress = temporal.bulk_decision_progress(batch_id)
+    except temporal.WorkflowNotFound as err:
+        raise Http404("No such batch.") from err
+    except temporal.TemporalUnavailable as err:
+        notice = f"The batch's progress is unavailable right now ({err}); it goes on in the background. This page retries."
+    if progress is not None and progress.actor != request.user.get_username():
+        raise Http404("No such batch.")  # another manager's batch: not theirs to see
+    context = {"batch_id": batch_id, "progress": progress, "notice": notice, **_results(progress)}
+    context["poll_every"] = None if progress is not None and progress.finished else BATCH_POLL
+    template = "approvals/_batch.html" if request.htmx else "approvals/batch.html"
+    return render(request, template, context)
+
+
+def _results(progress: m.BulkDecisionProgress | None) -> dict:
+    if progress is None:
+        return {"rows": [], "counts": {}}
+    orders = Order.objects.in_bulk([r.order_id for r in progress.results])
+    rows = [(result, orders.get(result.order_id)) for result in progress.results]
+    counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in (m.BULK_SENT, m.BULK_REFUSED, m.BULK_FAILED)}
+    return {"rows": rows, "counts": counts, "waiting": progress.total - len(progress.results)}

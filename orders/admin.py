@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
+from approvals.models import ApprovalDecision
 from approvals.services import APPROVE, REJECT, approval_decide
 from orders import services
 from orders.exceptions import OrderError
@@ -50,6 +51,15 @@ class OrderEventInline(ReadOnlyInline):
     ordering = ["created_at", "id"]
 
 
+class DecisionInline(ReadOnlyInline):
+    """The decisions the workflow accepted, with who counted as senior."""
+
+    model = ApprovalDecision
+    fields = ["created_at", "decision", "approver_username", "senior", "comment", "request_id"]
+    ordering = ["created_at", "id"]
+    verbose_name_plural = "approval decisions"
+
+
 class PaymentInline(ReadOnlyInline):
     model = PaymentTransaction
     fields = ["created_at", "kind", "amount", "currency", "provider_reference"]
@@ -58,24 +68,25 @@ class PaymentInline(ReadOnlyInline):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "customer", "status", "total", "currency", "priority", "created_by", "created_at"]
-    list_filter = ["status", "priority", "requires_approval"]
+    list_filter = ["status", "priority", "requires_approval", "escalated"]
     search_fields = ["number", "customer__name"]
     list_select_related = ["customer", "created_by"]
     # A COUNT(*) over the whole table on every changelist page costs more than it tells.
     show_full_result_count = False
     list_per_page = 50
     ordering = ["-id"]
-    inlines = [OrderLineInline, PaymentInline, OrderEventInline]
+    inlines = [OrderLineInline, DecisionInline, PaymentInline, OrderEventInline]
     action_form = ReasonActionForm
     actions = ["approve_orders", "reject_orders", "cancel_orders"]
     readonly_fields = [
         "number", "customer", "created_by", "status", "total", "currency", "requires_approval", "approval_deadline",
+        "rule_in_force", "escalated",
         "progress", "tracking_number", "failure_reason", "workflow_link", "workflow_started_at", "live_state",
         "created_at", "updated_at",
     ]
     fields = [
         ("number", "status"), ("customer", "created_by"), ("total", "currency"), "priority", "shipping_address", "note",
-        ("requires_approval", "approval_deadline"), ("progress", "tracking_number"), "failure_reason",
+        ("requires_approval", "approval_deadline"), ("rule_in_force", "escalated"), ("progress", "tracking_number"), "failure_reason",
         ("workflow_link", "workflow_started_at"), "live_state", ("created_at", "updated_at"),
     ]
 
@@ -111,6 +122,10 @@ class OrderAdmin(admin.ModelAdmin):
         if getattr(request, "_order_update_refused", False):
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
+
+    @admin.display(description="Approval rule")
+    def rule_in_force(self, obj: Order):
+        return obj.approval_rule_text or ("A manager must approve" if obj.requires_approval else "Approved automatically")
 
     @admin.display(description="Workflow")
     def workflow_link(self, obj: Order):

@@ -1,0 +1,52 @@
+"""Forms of the approvals pages; all validation on the server."""
+from __future__ import annotations
+
+from django import forms
+
+from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
+from orders.forms import request_id_field
+
+
+class OrderIdsField(forms.Field):
+    """The ids of the orders ticked in the inbox (one `orders` value per box)."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"required": "Select at least one order.", "invalid": "Invalid order selection."}
+
+    def to_python(self, value):
+        if not value:
+            return []
+        try:
+            ids = [int(v) for v in value]
+        except (TypeError, ValueError) as err:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from err
+        if any(i < 1 for i in ids):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return list(dict.fromkeys(ids))
+
+    def validate(self, value):
+        super().validate(value)
+        if len(value) > MAX_BULK_ORDERS:
+            raise forms.ValidationError(f"Select at most {MAX_BULK_ORDERS} orders at a time.")
+
+
+class BulkDecisionForm(forms.Form):
+    orders = OrderIdsField()
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    comment = forms.CharField(max_length=500, required=False, label="Comment")
+    reason = forms.CharField(max_length=500, required=False, label="Reason")
+    request_id = request_id_field()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("decision") == "reject" and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", "A reason is required to reject orders.")
+        return cleaned
+
+    @property
+    def decision_value(self) -> str:
+        return APPROVE if self.cleaned_data["decision"] == "approve" else REJECT
+
+    @property
+    def comment_value(self) -> str:
+        return (self.cleaned_data["reason"] if self.cleaned_data["decision"] == "reject" else self.cleaned_data["comment"]).strip()
