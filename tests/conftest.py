@@ -34,6 +34,28 @@ def manager2(db):
 
 
 @pytest.fixture
+def senior(db):
+    """A manager who also holds the senior-approver permission (as seed_demo's `senior`)."""
+    return make_user("senior", roles.MANAGERS, roles.SENIOR_MANAGERS, is_staff=True)
+
+
+@pytest.fixture
+def policies(db):
+    """The default approval policies, stated here (a transactional test's flush
+    removes what the data migration seeded): below 500 automatic, one manager
+    up to 10,000, above that two managers including a senior; 24/36/48 h."""
+    from approvals.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.all().delete()
+    times = {"remind_after_hours": Decimal("24"), "escalate_after_hours": Decimal("36"), "expire_after_hours": Decimal("48")}
+    return {
+        "small": ApprovalPolicy.objects.create(name="Small orders", min_total=Decimal("0"), max_total=Decimal("500"), auto_approve=True, **times),
+        "standard": ApprovalPolicy.objects.create(name="Standard orders", min_total=Decimal("500"), max_total=Decimal("10000"), **times),
+        "large": ApprovalPolicy.objects.create(name="Large orders", min_total=Decimal("10000"), approvals_required=2, requires_senior=True, **times),
+    }
+
+
+@pytest.fixture
 def outsider(db):
     """Logged in, but in no role."""
     return make_user("outsider")

@@ -38,6 +38,10 @@ class FakeTemporal:
     signals: list[SentSignal] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
     poller_checks: int = 0
+    # Bulk decisions: the batches started, and what their query answers
+    # (None: the batch as started, nothing processed yet).
+    batches: list[m.BulkDecisionInput] = field(default_factory=list)
+    batch_progress: dict[str, m.BulkDecisionProgress] = field(default_factory=dict)
     pollers: PollerStatus = field(default_factory=lambda: PollerStatus(workflow_pollers=1, activity_pollers=1, identities=["fake-worker"]))
 
     @property
@@ -83,10 +87,27 @@ class FakeTemporal:
         self._check(may_be_missing=False)
         return self.pollers
 
+    def start_bulk_decision(self, inp: m.BulkDecisionInput) -> bool:
+        self._check(may_be_missing=False)
+        if any(batch.batch_id == inp.batch_id for batch in self.batches):
+            return False
+        self.batches.append(inp)
+        return True
+
+    def bulk_decision_progress(self, batch_id: str, *, timeout: float | None = None) -> m.BulkDecisionProgress:
+        self._check(may_be_missing=False)
+        if batch_id in self.batch_progress:
+            return self.batch_progress[batch_id]
+        for batch in self.batches:
+            if batch.batch_id == batch_id:
+                return m.BulkDecisionProgress(batch.batch_id, batch.actor, batch.decision, len(batch.order_ids))
+        raise WorkflowNotFound(f"fake: no batch {batch_id}")
+
     def install(self, monkeypatch) -> FakeTemporal:
         from temporal_bridge import client
 
-        for name in ("start_order_workflow", "signal_order", "query_order", "task_queue_pollers"):
+        for name in ("start_order_workflow", "signal_order", "query_order", "task_queue_pollers",
+                     "start_bulk_decision", "bulk_decision_progress"):
             monkeypatch.setattr(client, name, getattr(self, name))
         # A fresh fake starts without a worker check cached from an earlier test.
         from temporal_bridge.worker_status import forget_worker_check
