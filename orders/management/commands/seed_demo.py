@@ -69,7 +69,7 @@ class Command(BaseCommand):
         for index in range(options["orders"]):
             order = self._submit(rng, index, users["clerk"], products, customers)
             self.stdout.write(f"  {order.number}  {order.customer.name:<18} {order.total:>10} {order.currency}  "
-                              f"{'needs approval' if order.requires_approval else 'auto-approved'}")
+                              f"{order.approval_rule_text or ('needs approval' if order.requires_approval else 'auto-approved')}")
         self.stdout.write(self.style.SUCCESS(
             f"Demo data ready: {len(users)} users (password '{DEMO_PASSWORD}'), {len(products)} products, "
             f"{len(customers)} customers, {options['orders']} new orders."
@@ -101,10 +101,14 @@ class Command(BaseCommand):
         ]
 
     def _submit(self, rng: random.Random, index: int, clerk, products, customers) -> Order:
-        # Alternate small (auto-approved) and large (needs a manager) orders.
+        # Alternate small (auto-approved) and larger (needs a manager) orders; every sixth is large.
         cheap = [p for p in products if p.price < Decimal("50")]
         pricey = [p for p in products if Decimal("150") <= p.price < Decimal("1000") and p.stock_on_hand >= 20]
-        if index % 2 == 0:
+        servers = [p for p in products if p.price >= Decimal("1000") and p.stock_on_hand >= 10]
+        if index % 6 == 5 and servers:
+            # Large: above the "Large orders" policy's 10,000, so two managers, one of them senior.
+            picks = [(rng.choice(servers), 3)]
+        elif index % 2 == 0:
             picks = [(rng.choice(cheap), rng.randint(1, 8))]
         else:
             picks = [(rng.choice(pricey), rng.randint(2, 6)), (rng.choice(cheap), rng.randint(1, 20))]

@@ -1,8 +1,8 @@
 """manage.py devstack: the whole development stack in one terminal (what `make run` runs).
 
 Migrates, starts the Temporal dev server (persisted under var/), the workers
-(one by default; `--workers N` or `make run WORKERS=N` for more),
-seeds demo data on an empty database, and serves the web app. Ctrl-C stops all.
+(one by default; `--workers N` or `make run WORKERS=N` for more), ensures the
+Temporal Schedules (the daily approvals digest), seeds demo data on an empty database, and serves the web app. Ctrl-C stops all.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from temporal_bridge import devserver
 
@@ -44,6 +44,7 @@ class Command(BaseCommand):
             env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS}
             for n in range(1, options["workers"] + 1):
                 self._spawn(f"worker-{n}", [sys.executable, "manage.py", "runworker"], env)
+            self._ensure_schedules()
             call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
             self._spawn("web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}"], env)
             devserver.wait_for_port("127.0.0.1", options["port"], timeout=60)
@@ -75,6 +76,13 @@ class Command(BaseCommand):
         self.children.append(("temporal", process))
         devserver.wait_for_port(host, port, timeout=60, process=process)
         self.stdout.write(f"Temporal dev server on {host}:{port} (UI :{options['temporal_ui_port']}, data in var/temporal.db).")
+
+    def _ensure_schedules(self) -> None:
+        # The daily approvals digest; a failure here must not keep the desk down.
+        try:
+            call_command("ensure_schedules", stdout=self.stdout)
+        except CommandError as err:
+            self.stderr.write(f"Schedules not ensured ({err}); run `manage.py ensure_schedules` later.")
 
     def _spawn(self, name: str, args: list[str], env: dict) -> None:
         self.children.append((name, subprocess.Popen(args, env=env, cwd=settings.BASE_DIR)))
