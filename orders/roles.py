@@ -8,6 +8,8 @@ from __future__ import annotations
 CLERKS = "Clerks"
 MANAGERS = "Managers"
 SENIOR_MANAGERS = "Senior managers"
+# The users intake API keys act as: submit orders, follow them, cancel them.
+STOREFRONTS = "Storefronts"
 
 # What a manager reads in the admin around an order: its lines, ledgers and trail.
 ORDER_RECORDS_VIEW = [
@@ -24,6 +26,7 @@ ROLE_PERMISSIONS = {
         "approvals.approve_senior", "approvals.view_approvalpolicy", "approvals.add_approvalpolicy",
         "approvals.change_approvalpolicy", "approvals.view_approvalnotice",
     ],
+    STOREFRONTS: ["orders.view_order", "orders.add_order", "orders.cancel_order"],
 }
 
 

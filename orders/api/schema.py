@@ -30,7 +30,7 @@ AUTH_ERRORS = {
 }
 ORDER_NUMBER = {
     "name": "number", "in": "path", "required": True, "description": "The order number, e.g. OD-000042.",
-    "schema": {"type": "string", "pattern": r"^OD-\d{1,18}$"},
+    "schema": {"type": "string", "pattern": r"^OD-\d{1,18}$"}, "example": "OD-000001",
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -123,6 +123,10 @@ def document() -> dict:
                     "additionalProperties": False,
                     "required": ["lines", "shipping_address"],
                     "description": "Name the customer by exactly one of customer_id and customer_email.",
+                    "example": {
+                        "customer_email": "buyer@acme.example", "lines": [{"sku": "WID-1", "quantity": 2}],
+                        "shipping_address": "1 Main Street, Springfield", "priority": "normal", "note": "Leave at the back door",
+                    },
                     "properties": {
                         "customer_id": {"type": "integer", "minimum": 1, "maximum": v.MAX_ID},
                         "customer_email": {"type": "string", "format": "email", "maxLength": v.MAX_EMAIL},
@@ -145,6 +149,7 @@ def document() -> dict:
                 "CancelOrder": {
                     "type": "object", "additionalProperties": False, "required": ["reason"],
                     "properties": {"reason": _text(v.MAX_REASON, "Why; required, not blank.", min_length=1)},
+                    "example": {"reason": "The customer cancelled the purchase."},
                 },
                 "Order": {
                     "type": "object",

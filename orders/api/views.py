@@ -75,6 +75,14 @@ def _json_body(request: HttpRequest) -> Any:
         raise ApiError(400, "invalid_json", "The body is not valid JSON.", fields={"body": [f"Invalid JSON: {err}"[:200]]}) from err
 
 
+def _idempotency_key(request: HttpRequest) -> str | None:
+    value = request.headers.get("Idempotency-Key")
+    if value is not None and not IDEMPOTENCY_KEY.match(value):
+        raise ApiError(400, "validation_failed", "The request is not valid; see fields.",
+                       fields={"Idempotency-Key": ["1 to 255 printable ASCII characters, no spaces."]})
+    return value
+
+
 def _invalid(errors: Errors) -> ApiError:
     return ApiError(400, "validation_failed", "The request is not valid; see fields.", fields=errors.fields)
 
@@ -96,10 +104,7 @@ def _order_for(key: ApiKey, number: str) -> Order:
 @api_view("POST")
 def order_create(request: HttpRequest, key: ApiKey) -> HttpResponse:
     auth.require_perm(key, "orders.add_order", "This API key's user may not create orders.")
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
-        raise ApiError(400, "validation_failed", "The request is not valid; see fields.",
-                       fields={"Idempotency-Key": ["1 to 255 printable ASCII characters, no spaces."]})
+    idempotency_key = _idempotency_key(request)
     data = _json_body(request)
     cleaned, errors = clean_create(data)
     if errors:
@@ -132,7 +137,7 @@ def order_cancel(request: HttpRequest, key: ApiKey, number: str) -> HttpResponse
         raise _invalid(errors)
     # A retried cancel with the same Idempotency-Key carries the same request
     # id, and the workflow ignores a request id it has seen.
-    idempotency_key = request.headers.get("Idempotency-Key")
+    idempotency_key = _idempotency_key(request)
     request_id = f"api-{key.pk}-{request_fingerprint(idempotency_key)[:32]}" if idempotency_key else services.new_request_id()
     services.order_request_cancel(order=order, user=key.user, reason=reason, request_id=request_id)
     log.info("Cancel of %s requested through the API by key %s", order.number, key.prefix)
