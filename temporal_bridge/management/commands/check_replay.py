@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
+from temporal_bridge.connection import connect_kwargs
 from temporal_bridge.worker import WORKFLOWS
 
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
             raise SystemExit(1)
 
     async def _replay(self, options) -> tuple[int, list[tuple[str, str]]]:
-        client = await Client.connect(options["address"], namespace=options["namespace"])
+        client = await Client.connect(options["address"], **connect_kwargs(namespace=options["namespace"]))
         names = [getattr(w, "__temporal_workflow_definition").name for w in WORKFLOWS]
         types = " OR ".join(f"WorkflowType = '{name}'" for name in names)
         query = options["query"] or f"({types})"
