@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import django
@@ -20,7 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 django.setup()
 
 from temporal_bridge import messages as m  # noqa: E402
-from tests.temporal_bridge.helpers import MANAGER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input  # noqa: E402
+from tests.temporal_bridge.helpers import MANAGER, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input  # noqa: E402
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -68,6 +69,68 @@ async def payment_declined(s: Scenario):
     return handle
 
 
+# --- v2 (issue 3): policy snapshot, quorum, reminder / escalation / expiry --------------
+
+HOUR = 3600
+
+
+def large_order(**changes):
+    """Submitted under "Large orders": two approvals, one senior; reminder 24 h, escalation 36 h, expiry 48 h."""
+    rule = m.ApprovalRule(policy_id=3, policy_name="Large orders", approvals_required=2, requires_senior=True,
+                          remind_after_seconds=24 * HOUR, escalate_after_seconds=36 * HOUR, expire_after_seconds=48 * HOUR)
+    return order_input(total="50000.00", approval_rule=rule, approval_deadline_seconds=rule.expire_after_seconds, **changes)
+
+
+async def quorum_approved(s: Scenario):
+    handle = await s.start(large_order())
+    await s.wait_for_message(handle, "Awaiting 2 approvals")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(REQUESTER, "approve-0", "", senior=True))
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", "ok"))
+    await s.wait_for_message(handle, "Approval 1 of 2")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", "ok"))
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-2", "again"))
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-3", ""))
+    await s.wait_for_message(handle, "must come from a senior approver")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("senior", "approve-4", "signed off", senior=True))
+    await handle.result()
+    return handle
+
+
+async def quorum_rejected(s: Scenario):
+    handle = await s.start(large_order())
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("senior", "approve-1", "", senior=True))
+    await s.wait_for_message(handle, "Approval 1 of 2")
+    await handle.signal(m.SIGNAL_REJECT, m.DecisionSignal("manager2", "reject-1", "Over budget"))
+    await handle.result()
+    return handle
+
+
+async def reminded_escalated_expired(s: Scenario):
+    handle = await s.start(large_order())
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", ""))
+    await s.wait_for_message(handle, "Approval 1 of 2")
+    await handle.result()  # time skipping runs 24 h, 36 h and 48 h out
+    return handle
+
+
+async def escalated_then_approved(s: Scenario):
+    rule = m.ApprovalRule(policy_id=2, policy_name="Standard orders", remind_after_seconds=24 * HOUR,
+                          escalate_after_seconds=36 * HOUR, expire_after_seconds=48 * HOUR)
+    handle = await s.start(order_input(approval_rule=rule))
+    await s.env.sleep(timedelta(hours=40))
+    await s.wait_for(handle, lambda snap: snap.approval.escalated, "the escalation")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", "late but fine"))
+    await handle.result()
+    return handle
+
+
+async def policy_auto_approved(s: Scenario):
+    rule = m.ApprovalRule(policy_id=1, policy_name="Small orders", auto_approve=True)
+    handle = await s.start(order_input(total="120.00", requires_approval=False, approval_rule=rule))
+    await handle.result()
+    return handle
+
+
 STORIES = {
     "approved_and_fulfilled": (approved_and_fulfilled, ActivityMocks()),
     "auto_approved": (auto_approved, ActivityMocks()),
@@ -76,6 +139,14 @@ STORIES = {
     "cancelled_during_fulfilment": (cancelled_during_fulfilment, ActivityMocks(fulfil_progress=[(25, "Picking items")], fulfil_blocks=True)),
     "payment_declined": (payment_declined, ActivityMocks(payment_declined="Payment declined: 1250.00 EUR exceeds the credit limit")),
 }
+# Added with v2; older versions' histories are never re-recorded.
+V2_STORIES = {
+    "quorum_approved": (quorum_approved, ActivityMocks()),
+    "quorum_rejected": (quorum_rejected, ActivityMocks()),
+    "reminded_escalated_expired": (reminded_escalated_expired, ActivityMocks()),
+    "escalated_then_approved": (escalated_then_approved, ActivityMocks()),
+    "policy_auto_approved": (policy_auto_approved, ActivityMocks()),
+}
 
 
 def main(version: str) -> None:
@@ -83,7 +154,8 @@ def main(version: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
     env = SharedTimeSkippingEnv()
     try:
-        for name, (story, mocks) in STORIES.items():
+        stories = STORIES if version == "v1" else {**STORIES, **V2_STORIES}
+        for name, (story, mocks) in stories.items():
             async def record(s: Scenario, story=story):
                 handle = await story(s)
                 history = await handle.fetch_history()
