@@ -18,6 +18,7 @@ from approvals.services import APPROVE, REJECT, approval_decide
 from orders import services
 from orders.exceptions import OrderError
 from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Product, StockReservation
+from orders.pagination import EstimatedCountPaginator
 from orders.selectors import order_live_state
 from temporal_bridge import client as temporal
 
@@ -73,6 +74,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "created_by"]
     # A COUNT(*) over the whole table on every changelist page costs more than it tells.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_per_page = 50
     ordering = ["-id"]
     inlines = [OrderLineInline, DecisionInline, PaymentInline, OrderEventInline]
@@ -237,6 +239,7 @@ class OrderEventAdmin(ReadOnlyAdmin):
     search_fields = ["order__number", "message"]
     list_select_related = ["order"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(CustomerNotification)
