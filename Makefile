@@ -6,7 +6,7 @@ export DJANGO_DEBUG ?= 1
 # Worker processes `make run` starts on the task queue (`make run WORKERS=3`).
 WORKERS ?= 1
 
-.PHONY: run test install worker migrate seed clean serve scale-demo chaos chaos-smoke
+.PHONY: run test install worker migrate seed clean serve scale-demo chaos chaos-smoke bench bench-smoke
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ chaos: install  ## fault injection over 120 orders (PostgreSQL via DATABASE_URL 
 
 chaos-smoke: install  ## the same faults over 30 orders, as CI runs it
 	$(PY) -m tests.chaos.run --orders 30
+
+bench: install  ## throughput, latency, polling and 100k-row list figures in one table (own Temporal, workers, web, DB); see BENCHMARKS.md
+	$(PY) -m tests.bench
+
+bench-smoke: install  ## the same table at tiny sizes, as CI runs it: fails on errors, never on timings
+	$(PY) -m tests.bench --smoke
 
 scale-demo: install  ## three runworker processes share 60 orders, one is SIGKILLed mid-fulfilment; prints the figures
 	SCALE_OUT_ORDERS=$${SCALE_OUT_ORDERS:-60} SCALE_OUT_INTERVAL=$${SCALE_OUT_INTERVAL:-0.2} \

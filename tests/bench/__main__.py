@@ -1,0 +1,122 @@
+"""`python -m tests.bench [--smoke]`: run every bench section and print one table.
+
+See BENCHMARKS.md for what each figure means and what limits it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.bench import env
+from tests.bench.procs import BASE_DIR, processes
+from tests.bench.report import Table
+
+
+@dataclass
+class Sizes:
+    orders: int  # per throughput run
+    tuning_orders: int  # per tuning variant
+    approvals: int  # approve-to-visible samples
+    panel_samples: int
+    list_rows: int
+    list_samples: int
+    pages: int  # simulated open detail pages
+    poll_seconds: float
+    http_connections: int
+    timeout: float
+
+
+FULL = Sizes(orders=200, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
+             poll_seconds=20, http_connections=16, timeout=600)
+SMOKE = Sizes(orders=6, tuning_orders=0, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
+              poll_seconds=3, http_connections=4, timeout=60)
+
+# Fulfilment as short as it goes, so the ceiling is the engine and not the
+# simulated warehouse: one step, no sleep (still one heartbeat, one progress
+# signal and one progress write per order).
+FULFILMENT_STEPS = 1
+FULFILMENT_STEP_SECONDS = 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: fails on errors, never on timings")
+    parser.add_argument("--only", default="", help="comma-separated sections: throughput,tuning,approve,panel,polling,lists")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
+    args = parser.parse_args(argv)
+    # A stopped bench still stops what it started (see procs.processes).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sizes = SMOKE if args.smoke else FULL
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+
+    var_dir = BASE_DIR / "var" / "bench"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    db = env.choose_database()
+    env.create_database(db, var_dir)
+    env.configure(db, var_dir, steps=FULFILMENT_STEPS, step_seconds=FULFILMENT_STEP_SECONDS)
+
+    table = Table(_title(args.smoke, db))
+    started = time.monotonic()
+    with processes(var_dir / "logs") as procs:
+        address, temporal_process = procs.dev_server()
+        os.environ["TEMPORAL_ADDRESS"] = address
+        os.environ["TEMPORAL_TASK_QUEUE"] = f"bench-{uuid.uuid4().hex[:6]}"
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        from django.conf import settings
+
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process test client's host
+        from tests.bench import sections
+
+        ctx = sections.Context(table=table, procs=procs, sizes=sizes, db=db, address=address, temporal_pid=temporal_process.pid,
+                               steps=FULFILMENT_STEPS, step_seconds=FULFILMENT_STEP_SECONDS, smoke=args.smoke)
+        for name, run in sections.ALL:
+            if only and name not in only:
+                continue
+            if args.smoke and name == "tuning":
+                continue
+            t0 = time.monotonic()
+            try:
+                run(ctx)
+            except Exception as err:  # noqa: BLE001 - reported in the table, and fails the run
+                traceback.print_exc()
+                table.errors.append(f"{name}: {type(err).__name__}: {err}")
+            print(f"[bench] {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
+        ctx.close()
+    from django.db import connections
+
+    connections.close_all()
+    if not args.keep_db:
+        env.drop_database(db)
+    table.notes.append(f"Whole run: {time.monotonic() - started:.0f}s. Logs of the processes: {var_dir / 'logs'}.")
+    print(table.render())
+    return 1 if table.errors else 0
+
+
+def _title(smoke: bool, db: env.BenchDatabase) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = cpu
+    kind = "SMOKE (tiny sizes: proves the bench runs; timings mean nothing)" if smoke else "full"
+    return (f"Order Desk bench, {kind} — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores ({model}), "
+            f"Python {platform.python_version()}, database: {db.label}, Temporal CLI dev server (in memory), "
+            f"fulfilment {FULFILMENT_STEPS} step × {FULFILMENT_STEP_SECONDS:g} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Lifecycle throughput through the real path, and the bare-SDK baseline beside it."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models import Q
+
+from approvals.services import APPROVE, approval_decide
+from orders import roles, services
+from orders.models import Customer, Order, Product
+from temporal_bridge import client as temporal
+from temporal_bridge import messages as m
+from temporal_bridge import states
+from tests.bench import baseline
+
+
+@dataclass
+class Fixtures:
+    clerk: object
+    manager: object
+    customer: Customer
+    cheap: Product  # below the auto-approval threshold
+    dear: Product  # needs a manager
+
+
+def seed() -> Fixtures:
+    User = get_user_model()
+
+    def user(name: str, group: str, **extra):
+        u, _ = User.objects.get_or_create(username=name, defaults=extra)
+        u.set_password("bench")
+        u.save()
+        u.groups.set([Group.objects.get(name=group)])
+        return User.objects.get(pk=u.pk)  # fresh, without cached permissions
+
+    return Fixtures(
+        clerk=user("bench-clerk", roles.CLERKS),
+        manager=user("bench-manager", roles.MANAGERS, is_staff=True),
+        customer=Customer.objects.get_or_create(name="Bench Buyer", defaults={"email": "bench@example.com", "credit_limit": Decimal("1e9")})[0],
+        cheap=Product.objects.get_or_create(sku="BENCH-10", defaults={"name": "Bench widget", "price": Decimal("10.00"), "stock_on_hand": 2_000_000_000})[0],
+        dear=Product.objects.get_or_create(sku="BENCH-1000", defaults={"name": "Bench server", "price": Decimal("1000.00"), "stock_on_hand": 2_000_000_000})[0],
+    )
+
+
+def submit(fx: Fixtures, count: int, *, requires_approval: bool) -> list[int]:
+    product = fx.dear if requires_approval else fx.cheap
+    ids = []
+    for _ in range(count):
+        order = services.order_submit(customer=fx.customer, lines=[services.LineRequest(product, 1)], created_by=fx.clerk,
+                                      shipping_address="1 Bench Street")
+        ids.append(order.pk)
+    return ids
+
+
+def approve_all(fx: Fixtures, ids: list[int]) -> None:
+    for order in Order.objects.filter(pk__in=ids).order_by("id"):
+        approval_decide(order=order, user=fx.manager, decision=APPROVE, comment="", request_id=uuid.uuid4().hex)
+
+
+def wait_terminal(ids: list[int], timeout: float) -> tuple[float, int]:
+    """Wait until every order is terminal in the DB mirror; (when, how many did not end fulfilled)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        open_left = Order.objects.filter(pk__in=ids).exclude(status__in=states.TERMINAL).count()
+        if open_left == 0:
+            done = time.monotonic()
+            return done, Order.objects.filter(pk__in=ids).filter(~Q(status=states.FULFILLED)).count()
+        time.sleep(0.05)
+    raise TimeoutError(f"{open_left} of {len(ids)} orders still open after {timeout:g}s")
+
+
+def real_throughput(fx: Fixtures, count: int, *, requires_approval: bool, timeout: float) -> tuple[float, int]:
+    """Orders per second, submit → fulfilled in the mirror; and failures."""
+    t0 = time.monotonic()
+    ids = submit(fx, count, requires_approval=requires_approval)
+    if requires_approval:
+        approve_all(fx, ids)
+    done, failures = wait_terminal(ids, timeout)
+    return count / (done - t0), failures
+
+
+def baseline_throughput(address: str, task_queue: str, count: int, *, requires_approval: bool, steps: int, step_seconds: float,
+                        timeout: float) -> tuple[float, int]:
+    async def go():
+        from temporalio.client import Client
+
+        client = await Client.connect(address)
+        return await baseline.drive(client, task_queue=task_queue, count=count, requires_approval=requires_approval, steps=steps,
+                                    step_seconds=step_seconds, prefix=f"base-{uuid.uuid4().hex[:6]}", timeout=timeout)
+
+    seconds, failures = asyncio.run(go())
+    return count / seconds, failures
+
+
+@contextmanager
+def starting_as(workflow_name: str | None):
+    """order_submit starts `workflow_name` (same input, same id) instead of OrderWorkflow; None changes nothing."""
+    if workflow_name is None:
+        yield
+        return
+    original = temporal.start_order_workflow
+
+    def start(inp: m.OrderWorkflowInput) -> bool:
+        async def go(client) -> bool:
+            await client.start_workflow(workflow_name, inp, id=m.workflow_id_for(inp.order_id), task_queue=settings.TEMPORAL_TASK_QUEUE)
+            return True
+
+        return temporal.bridge.call(go)
+
+    temporal.start_order_workflow = start
+    try:
+        yield
+    finally:
+        temporal.start_order_workflow = original

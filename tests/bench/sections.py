@@ -1,0 +1,309 @@
+"""The bench sections, each adding its rows to the table (Django is set up by now)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from orders.models import Order
+from temporal_bridge.client import bridge
+from tests.bench import lifecycle, lists, web
+from tests.bench.env import BenchDatabase
+from tests.bench.http import Browser
+from tests.bench.local_mirror import WORKFLOW_NAME as LOCAL_MIRROR_WORKFLOW
+from tests.bench.procs import Procs
+from tests.bench.report import Table, at_least, at_most
+from tests.bench.stats import CpuMeter, ms
+
+THROUGHPUT_GOAL = 0.8
+APPROVE_P95_GOAL = 0.250
+LIST_P95_GOAL = 0.100
+CHANGELIST_P95_GOAL = 0.300
+POLL_EVERY = 1.5  # the panel's LIVE_POLL
+
+
+@dataclass
+class Context:
+    table: Table
+    procs: Procs
+    sizes: object
+    db: BenchDatabase
+    address: str
+    temporal_pid: int
+    steps: int
+    step_seconds: float
+    smoke: bool
+    fixtures: lifecycle.Fixtures | None = None
+    worker_pids: list[int] = field(default_factory=list)
+    _worker: object = None
+    _web: dict = field(default_factory=dict)
+
+    def fx(self) -> lifecycle.Fixtures:
+        if self.fixtures is None:
+            self.fixtures = lifecycle.seed()
+        return self.fixtures
+
+    def use_task_queue(self, name: str) -> str:
+        settings.TEMPORAL_TASK_QUEUE = name
+        return name
+
+    def app_worker(self) -> None:
+        """One `manage.py runworker` (default slots) on the app's task queue, for the web sections."""
+        if self._worker is None:
+            self.use_task_queue(f"bench-app-{uuid.uuid4().hex[:6]}")
+            self._worker = self.procs.runworker("worker-app", address=self.address, task_queue=settings.TEMPORAL_TASK_QUEUE, concurrency=20)
+            self.worker_pids = [self._worker.pid]
+        else:
+            self.use_task_queue(self._app_queue)
+        self._app_queue = settings.TEMPORAL_TASK_QUEUE
+
+    def web(self, *, cache_seconds: float | None = None) -> tuple[str, int]:
+        """A web server process (runserver, threaded); one per snapshot-cache setting."""
+        key = "default" if cache_seconds is None else f"cache{cache_seconds:g}"
+        if key not in self._web:
+            env = {} if cache_seconds is None else {"ORDER_SNAPSHOT_CACHE_SECONDS": str(cache_seconds)}
+            address, process = self.procs.web(f"web-{key}", env)
+            self._web[key] = (address, process.pid)
+        return self._web[key]
+
+    def close(self) -> None:
+        bridge.reset()
+
+
+def pg_backend_pids() -> list[int]:
+    """The PostgreSQL backends serving the bench database (none on SQLite)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@contextmanager
+def meters(groups: dict):
+    """CPU (in cores) used by each named group of processes during the block."""
+    result: dict[str, float] = {}
+    started = {name: CpuMeter(fn) for name, fn in groups.items()}
+    for meter in started.values():
+        meter.start()
+    try:
+        yield result
+    finally:
+        for name, meter in started.items():
+            result[name] = meter.stop()
+
+
+def cores(used: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in used.items())
+
+
+# --- Lifecycle throughput -----------------------------------------------------------------
+
+
+def throughput(ctx: Context) -> None:
+    s, t = ctx.sizes, ctx.table
+    fx = ctx.fx()
+    section = "Lifecycle throughput"
+    me = os.getpid()
+    base_q = ctx.use_task_queue(f"bench-base-{uuid.uuid4().hex[:6]}")
+    base_worker = ctx.procs.baseline_worker("worker-baseline", address=ctx.address, task_queue=base_q, concurrency=20)
+    base, base_cpu = {}, {}
+    try:
+        for approval in (False, True):
+            with meters({"worker": lambda: [base_worker.pid], "Temporal": lambda: [ctx.temporal_pid], "driver": lambda: [me]}) as used:
+                base[approval] = lifecycle.baseline_throughput(ctx.address, base_q, s.orders, requires_approval=approval, steps=ctx.steps,
+                                                               step_seconds=ctx.step_seconds, timeout=s.timeout)
+            base_cpu[approval] = used
+    finally:
+        ctx.procs.stop(base_worker)
+
+    real_q = ctx.use_task_queue(f"bench-real-{uuid.uuid4().hex[:6]}")
+    worker = ctx.procs.runworker("worker-throughput", address=ctx.address, task_queue=real_q, concurrency=20)
+    try:
+        for approval, label in ((False, "auto-approved"), (True, "manager-approved")):
+            with meters({"worker": lambda: [worker.pid], "Temporal": lambda: [ctx.temporal_pid], "submitter": lambda: [me],
+                         "PostgreSQL": pg_backend_pids}) as used:
+                rate, failures = lifecycle.real_throughput(fx, s.orders, requires_approval=approval, timeout=s.timeout)
+            base_rate, base_failures = base[approval]
+            ratio = rate / base_rate
+            t.add(section, f"{label}: real path, {s.orders} orders (1 runworker, 20 slots)", f"{rate:.1f} orders/s", "", f"CPU cores: {cores(used)}")
+            t.add(section, f"{label}: bare-SDK baseline, same shape", f"{base_rate:.1f} orders/s", "", f"CPU cores: {cores(base_cpu[approval])}")
+            t.add(section, f"{label}: ratio real / baseline", f"{ratio:.2f}", f"≥ {THROUGHPUT_GOAL}", at_least(ratio, THROUGHPUT_GOAL))
+            if failures or base_failures:
+                t.errors.append(f"{label}: {failures} real and {base_failures} baseline orders did not end fulfilled")
+    finally:
+        ctx.procs.stop(worker)
+
+
+def tuning(ctx: Context) -> None:
+    """The knobs, each against the default, on the same auto-approved load."""
+    s, t = ctx.sizes, ctx.table
+    fx = ctx.fx()
+    section = "Tuning (auto-approved)"
+    variants = [
+        ("runworker --concurrency 20 (default)", "runworker", 1, ["20"], None),
+        ("runworker --concurrency 5", "runworker", 1, ["5"], None),
+        ("runworker --concurrency 50", "runworker", 1, ["50"], None),
+        ("2 × runworker --concurrency 20", "runworker", 2, ["20"], None),
+        ("sticky cache off (max_cached_workflows=0)", "tuning", 1, ["--max-cached-workflows", "0"], None),
+        ("mirror writes as local activities (bench copy of the workflow)", "tuning", 1, [], LOCAL_MIRROR_WORKFLOW),
+    ]
+    for label, kind, count, args, workflow_name in variants:
+        q = ctx.use_task_queue(f"bench-tune-{uuid.uuid4().hex[:6]}")
+        if kind == "tuning":
+            workers = [ctx.procs.tuning_worker("worker-tune", address=ctx.address, task_queue=q, extra=args)]
+        else:
+            workers = [ctx.procs.runworker(f"worker-tune-{i}", address=ctx.address, task_queue=q, concurrency=int(args[0])) for i in range(count)]
+        try:
+            with meters({"workers": lambda: [w.pid for w in workers], "Temporal": lambda: [ctx.temporal_pid]}) as used, \
+                    lifecycle.starting_as(workflow_name):
+                rate, failures = lifecycle.real_throughput(fx, s.tuning_orders, requires_approval=False, timeout=s.timeout)
+        finally:
+            for w in workers:
+                ctx.procs.stop(w)
+        t.add(section, f"{label}, {s.tuning_orders} orders", f"{rate:.1f} orders/s", "", f"CPU cores: {cores(used)}")
+        if failures:
+            t.errors.append(f"tuning {label}: {failures} orders did not end fulfilled")
+
+
+# --- The web: approve-to-visible, live panel, polling -----------------------------------------
+
+
+def _pending_orders(ctx: Context, count: int) -> list[int]:
+    ctx.app_worker()
+    ids = lifecycle.submit(ctx.fx(), count, requires_approval=True)
+    web.wait_awaiting_decision(ids, ctx.sizes.timeout)
+    return ids
+
+
+def approve(ctx: Context) -> None:
+    s, t = ctx.sizes, ctx.table
+    ids = _pending_orders(ctx, s.approvals)
+    address, _ = ctx.web()
+    browser = Browser(web.session_for(ctx.fx().manager))
+    latencies, direct = asyncio.run(web.approve_to_visible(address, browser, ids))
+    p50, p95 = web.p50_p95(latencies)
+    section = "Approve-to-visible (HTTP, runserver)"
+    t.add(section, f"approve POST (htmx) → fragment shows the new state, {len(ids)} orders, p50", ms(p50))
+    t.add(section, "  p95", ms(p95), "≤ 250 ms", at_most(p95, APPROVE_P95_GOAL))
+    t.add(section, "  shown by the POST's own answer (no extra poll)", f"{direct} of {len(ids)}")
+
+
+def panel(ctx: Context) -> None:
+    s, t = ctx.sizes, ctx.table
+    section = "Live panel cost"
+    open_ids = _pending_orders(ctx, min(s.panel_samples, 50))
+    done_ids = lifecycle.submit(ctx.fx(), 5, requires_approval=False)
+    lifecycle.wait_terminal(done_ids, s.timeout)
+
+    p50, p95 = web.p50_p95(web.query_latencies(open_ids, s.panel_samples))
+    t.add(section, "workflow query, open workflow (in the worker's cache), p50 / p95", f"{ms(p50)} / {ms(p95)}")
+    p50, p95 = web.p50_p95(web.query_latencies(done_ids, max(3, s.panel_samples // 10)))
+    t.add(section, "workflow query, finished workflow (replayed), p50 / p95", f"{ms(p50)} / {ms(p95)}", "",
+          "the panel reads the mirror instead")
+
+    client = Client()
+    client.force_login(ctx.fx().manager)
+    paths = [f"/orders/{pk}/panel/" for pk in open_ids]
+    old_ttl = settings.ORDER_SNAPSHOT_CACHE_SECONDS
+    try:
+        settings.ORDER_SNAPSHOT_CACHE_SECONDS = 0
+        miss = web.server_times(client, paths, s.panel_samples, htmx=True)
+        settings.ORDER_SNAPSHOT_CACHE_SECONDS = 3600
+        hit = web.server_times(client, paths[:1], s.panel_samples, htmx=True)
+        version = client.get(paths[0], HTTP_HX_REQUEST="true")["X-Panel-Version"]
+        unchanged = web.server_times(client, paths[:1], s.panel_samples, htmx=True, headers={"HTTP_X_PANEL_VERSION": version})
+    finally:
+        settings.ORDER_SNAPSHOT_CACHE_SECONDS = old_ttl
+    done = web.server_times(client, [f"/orders/{pk}/panel/" for pk in done_ids], s.panel_samples, htmx=True)
+    for label, r in (("one poll, open order, asks the workflow", miss), ("one poll, open order, snapshot cached", hit),
+                     ("one poll, unchanged (204)", unchanged), ("one poll, finished order (mirror)", done)):
+        p50, p95 = web.p50_p95(r.seconds)
+        t.add(section, f"server time: {label}, p50 / p95", f"{ms(p50)} / {ms(p95)}", "",
+              f"{max(r.queries)} SQL queries, HTTP {sorted(r.statuses)}")
+
+
+def polling(ctx: Context) -> None:
+    s, t = ctx.sizes, ctx.table
+    section = f"Polling load ({s.pages} pages, every {POLL_EVERY:g} s, {s.http_connections} HTTP connections)"
+    ids = _pending_orders(ctx, s.pages)
+    browser = Browser(web.session_for(ctx.fx().manager))
+    few = ids[: max(1, s.pages // 10)]
+    variants = [
+        (f"{s.pages} pages on {len(ids)} orders: no snapshot cache, no 204 (as before)", 0.0, False, ids),
+        (f"{s.pages} pages on {len(ids)} orders: cache + 204 (now)", None, True, ids),
+        (f"{s.pages} pages on {len(few)} orders: no snapshot cache, no 204 (as before)", 0.0, False, few),
+        (f"{s.pages} pages on {len(few)} orders: cache + 204 (now)", None, True, few),
+    ]
+    for label, cache_seconds, conditional, watched in variants:
+        address, web_pid = ctx.web(cache_seconds=cache_seconds)
+        groups = {"web": lambda: [web_pid], "worker": lambda: list(ctx.worker_pids), "Temporal": lambda: [ctx.temporal_pid],
+                  "PostgreSQL": pg_backend_pids}
+        with meters(groups) as used:
+            result = asyncio.run(web.poll_load(address, browser, watched, pages=s.pages, seconds=s.poll_seconds, every=POLL_EVERY,
+                                               connections=s.http_connections, conditional=conditional))
+        p50, p95 = web.p50_p95(result.latencies)
+        offered = s.pages / POLL_EVERY
+        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(result.statuses.items()))
+        t.add(section, label, f"{result.rps:.0f} req/s (of {offered:.0f} offered), p50 {ms(p50)}, p95 {ms(p95)}", "",
+              f"HTTP {statuses}; {result.bytes_in / max(1, len(result.latencies)) / 1024:.1f} KiB/answer")
+        t.add(section, "  CPU during it (cores)", cores(used))
+        if set(result.statuses) - {200, 204}:
+            t.errors.append(f"polling {label}: unexpected statuses {result.statuses}")
+
+
+# --- List pages at 100k --------------------------------------------------------------------
+
+
+def list_pages(ctx: Context) -> None:
+    s, t = ctx.sizes, ctx.table
+    section = f"List pages at {s.list_rows:,} orders"
+    if ctx.db.engine != "postgresql":
+        t.add(section, "skipped", "needs PostgreSQL", "", "not measured (SQLite fallback)")
+        return
+    fx = ctx.fx()
+    t0 = time.monotonic()
+    lists.generate(s.list_rows, created_by_id=fx.clerk.pk)
+    total = Order.objects.count()
+    t.add(section, "bulk-generated rows (SQL, one statement)", f"{total:,} orders in {time.monotonic() - t0:.1f}s")
+    newest = Order.objects.order_by("-id").values_list("id", flat=True).first()
+    middle = newest - total // 2
+    deep_page = max(1, total // 50 // 2)  # half-way down, 50 orders a page
+    client = Client()
+    client.force_login(fx.manager)
+    groups = [
+        ("order list: first page, a page half-way down, status filters", [
+            "/orders/", f"/orders/?before={middle}", "/orders/?status=pending_approval", f"/orders/?status=fulfilled&before={middle}",
+        ], LIST_P95_GOAL),
+        ("order list: search by number or customer", ["/orders/?q=OD-0500", "/orders/?q=Customer+0042"], LIST_P95_GOAL),
+        (f"admin changelist: first page, page {deep_page:,}, status filter", [
+            "/admin/orders/order/", f"/admin/orders/order/?p={deep_page}", "/admin/orders/order/?status__exact=pending_approval",
+        ], CHANGELIST_P95_GOAL),
+        ("admin changelist: search", ["/admin/orders/order/?q=OD-0500"], CHANGELIST_P95_GOAL),
+    ]
+    for label, paths, goal in groups:
+        r = web.server_times(client, paths, s.list_samples * len(paths))
+        p50, p95 = web.p50_p95(r.seconds)
+        t.add(section, f"{label}, p50 / p95", f"{ms(p50)} / {ms(p95)}", f"p95 ≤ {goal * 1000:.0f} ms", at_most(p95, goal))
+        counts = f"{len(r.count_queries)} in {len(r.seconds)} pages"
+        t.add(section, "  SQL queries per page; full-table COUNTs", f"{min(r.queries)}–{max(r.queries)}; {counts}", "none",
+              "met" if not r.count_queries else "MISSED")
+        if r.statuses - {200}:
+            t.errors.append(f"{label}: HTTP {sorted(r.statuses - {200})}")
+
+
+ALL = [
+    ("throughput", throughput),
+    ("tuning", tuning),
+    ("approve", approve),
+    ("panel", panel),
+    ("polling", polling),
+    ("lists", list_pages),
+]

@@ -1,0 +1,63 @@
+"""A worker like `manage.py runworker`, with the knobs the bench tunes exposed.
+
+python -m tests.bench.tuning_worker --address A --task-queue Q [--concurrency N]
+    [--max-cached-workflows N] [--local-mirror]
+Everything not named here is as temporal_bridge.worker.build_worker sets it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+
+async def run(args) -> None:
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from temporal_bridge.worker import ACTIVITIES, WORKFLOWS
+    from tests.bench.local_mirror import LocalMirrorOrderWorkflow
+
+    client = await Client.connect(args.address)
+    executor = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="activity")
+    options = {}
+    if args.max_cached_workflows is not None:
+        options["max_cached_workflows"] = args.max_cached_workflows
+    worker = Worker(
+        client, task_queue=args.task_queue, workflows=[*WORKFLOWS, LocalMirrorOrderWorkflow], activities=ACTIVITIES,
+        activity_executor=executor, max_concurrent_activities=args.concurrency, max_concurrent_local_activities=args.concurrency,
+        max_concurrent_workflow_tasks=args.workflow_concurrency, graceful_shutdown_timeout=timedelta(seconds=5), **options,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with worker:
+        print("tuning worker polling", flush=True)
+        await stop.wait()
+    executor.shutdown(wait=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--workflow-concurrency", type=int, default=20)
+    parser.add_argument("--max-cached-workflows", type=int, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    asyncio.run(run(args))
+    sys.stdout.flush()
+    os._exit(0)  # as runworker: skip finalization, the SDK's runtime threads may still call in
+
+
+if __name__ == "__main__":
+    main()

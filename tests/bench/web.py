@@ -1,0 +1,177 @@
+"""The live panel, approve-to-visible and polling load, measured against real servers."""
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from orders.models import Order
+from temporal_bridge import client as temporal
+from temporal_bridge import states
+from tests.bench.http import Browser, Pool
+from tests.bench.stats import percentile
+
+STATE_RE = re.compile(rb'id="live-panel"[^>]*data-state="([a-z_]+)"')
+VERSION_RE = re.compile(rb'"X-Panel-Version": *"([0-9a-f]+)"')
+
+
+def wait_awaiting_decision(ids: list[int], timeout: float) -> None:
+    """Until every order's workflow has recorded its approval deadline (it is waiting for a decision)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Order.objects.filter(pk__in=ids, approval_deadline__isnull=True).exists():
+            return
+        time.sleep(0.1)
+    raise TimeoutError("orders did not reach the approval wait in time")
+
+
+def session_for(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+# --- Live panel cost ----------------------------------------------------------------
+
+
+def query_latencies(ids: list[int], samples: int) -> list[float]:
+    """The bridge's query_order, one order after another, round robin."""
+    out = []
+    for i in range(samples):
+        t0 = time.perf_counter()
+        temporal.query_order(ids[i % len(ids)], timeout=10)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+@dataclass
+class ServerTimes:
+    seconds: list[float]
+    queries: list[int]
+    statuses: set[int] = field(default_factory=set)
+    count_queries: list[str] = field(default_factory=list)
+
+
+def server_times(client: Client, paths: list[str], samples: int, *, htmx: bool = False, headers: dict | None = None,
+                 table: str = "orders_order") -> ServerTimes:
+    """Time spent inside Django per request (no network), and the SQL it ran."""
+    extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    extra.update(headers or {})
+    result = ServerTimes([], [])
+    client.get(paths[0], **extra)  # warm: templates, permissions, connection
+    for i in range(samples):
+        with CaptureQueriesContext(connection) as ctx:
+            t0 = time.perf_counter()
+            response = client.get(paths[i % len(paths)], **extra)
+            result.seconds.append(time.perf_counter() - t0)
+        result.statuses.add(response.status_code)
+        result.queries.append(len(ctx.captured_queries))
+        for q in ctx.captured_queries:
+            sql = q["sql"]
+            if "COUNT(" in sql.upper() and f'FROM "{table}"' in sql and " WHERE " not in sql.upper():
+                result.count_queries.append(sql)
+    return result
+
+
+# --- Approve to visible -------------------------------------------------------------------
+
+
+async def approve_to_visible(address: str, browser: Browser, ids: list[int], gap: float = 0.05) -> tuple[list[float], int]:
+    """Per order: approve POST (htmx) until a fragment shows it past pending; (latencies, shown by the POST's own answer)."""
+    pool = Pool(address, 1)
+    latencies, direct = [], 0
+    try:
+        for pk in ids:
+            headers, body = browser.post_headers({"request_id": uuid.uuid4().hex, "comment": ""})
+            t0 = time.perf_counter()
+            response = await pool.request("POST", reverse("orders:approve", args=[pk]), headers, body)
+            if response.status != 200:
+                raise RuntimeError(f"approve answered {response.status}: {response.text[:300]}")
+            shown = _state(response.body)
+            polls = 0
+            while shown == states.PENDING_APPROVAL:
+                polls += 1
+                if polls > 200:
+                    raise RuntimeError(f"order {pk} still shows pending approval after {polls} polls")
+                await asyncio.sleep(0.01)
+                response = await pool.request("GET", reverse("orders:panel", args=[pk]), browser.headers())
+                shown = _state(response.body) if response.status == 200 else shown
+            latencies.append(time.perf_counter() - t0)
+            direct += polls == 0
+            await asyncio.sleep(gap)
+    finally:
+        pool.close()
+    return latencies, direct
+
+
+def _state(body: bytes) -> str:
+    match = STATE_RE.search(body)
+    return match.group(1).decode() if match else ""
+
+
+# --- Polling load -------------------------------------------------------------------------
+
+
+@dataclass
+class PollResult:
+    latencies: list[float]
+    statuses: dict[int, int]
+    bytes_in: int
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+async def poll_load(address: str, browser: Browser, ids: list[int], *, pages: int, seconds: float, every: float, connections: int,
+                    conditional: bool) -> PollResult:
+    """`pages` open detail pages, each polling its order's panel every `every` seconds, as htmx does.
+
+    With `conditional`, a page sends back the version its last panel carried
+    (the panel's hx-headers), so an unchanged panel can answer 204.
+    """
+    pool = Pool(address, connections)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    received = 0
+    end = time.monotonic() + seconds
+
+    async def page(i: int) -> None:
+        nonlocal received
+        pk = ids[i % len(ids)]
+        path = reverse("orders:panel", args=[pk])
+        version = ""
+        await asyncio.sleep(random.uniform(0, every))  # pages were opened at different times
+        while time.monotonic() < end:
+            started = time.monotonic()
+            extra = {"X-Panel-Version": version} if conditional and version else {}
+            t0 = time.perf_counter()
+            response = await pool.request("GET", path, browser.headers(extra=extra))
+            latencies.append(time.perf_counter() - t0)
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+            received += len(response.body)
+            if response.status == 200:
+                match = VERSION_RE.search(response.body)
+                version = match.group(1).decode() if match else ""
+            # htmx's `every` fires on a timer; a slow answer delays the next one.
+            await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
+
+    t0 = time.monotonic()
+    try:
+        await asyncio.gather(*(page(i) for i in range(pages)))
+    finally:
+        pool.close()
+    return PollResult(latencies, statuses, received, time.monotonic() - t0)
+
+
+def p50_p95(values: list[float]) -> tuple[float, float]:
+    return percentile(values, 50), percentile(values, 95)
