@@ -23,6 +23,7 @@ from approvals import services as approval_services
 from orders import services
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from temporal_bridge import messages as m
+from temporal_bridge import metrics
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
@@ -49,7 +50,8 @@ def db_activity(func: F) -> F:
 @activity.defn(name=m.ACT_MIRROR)
 @db_activity
 def mirror_order(entry: m.MirrorInput) -> None:
-    services.order_record_transition(entry)
+    if services.order_record_transition(entry):
+        metrics.order_transition_recorded(entry)
 
 
 @activity.defn(name=m.ACT_RECORD_DECISION)

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class TemporalBridgeConfig(AppConfig):
     name = "temporal_bridge"
     verbose_name = "Temporal bridge"
+
+    def ready(self) -> None:
+        from temporal_bridge.telemetry import check_tracing_available
+
+        # OTEL_ENABLED without the packages: say what to install when the
+        # process starts, not with an ImportError at the first workflow call.
+        check_tracing_available()

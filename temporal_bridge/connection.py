@@ -30,6 +30,12 @@ def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
     tls = _tls()
     if tls is not None:
         kwargs["tls"] = tls
+    # OpenTelemetry tracing (OTEL_ENABLED): on the client, so workers built on it trace too.
+    from temporal_bridge.telemetry import tracing_interceptors
+
+    interceptors = tracing_interceptors()
+    if interceptors:
+        kwargs["interceptors"] = interceptors
     return kwargs
 
 

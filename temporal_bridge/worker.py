@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from temporal_bridge.activities import ALL_ACTIVITIES
 from temporal_bridge.activities_approvals import APPROVAL_ACTIVITIES
+from temporal_bridge.metrics import MetricsInterceptor
 from temporal_bridge.workflows import OrderWorkflow
 from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
 
@@ -45,5 +46,7 @@ def build_worker(
         identity=identity or f"order-desk@{socket.gethostname()}:{os.getpid()}",
         # Let running activities (a fulfilment step, a payment) finish on SIGTERM.
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
+        # Counts failed activity attempts for the worker's metrics.
+        interceptors=[MetricsInterceptor()],
     )
     return worker, executor

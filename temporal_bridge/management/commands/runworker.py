@@ -14,6 +14,8 @@ from django.db import connections
 from temporalio.client import Client
 
 from temporal_bridge.connection import connect_kwargs
+from temporal_bridge.metrics import MetricsServer
+from temporal_bridge.telemetry import build_runtime, free_loopback_port
 from temporal_bridge.worker import build_worker
 
 log = logging.getLogger("temporal_bridge.worker")
@@ -28,10 +30,16 @@ class Command(BaseCommand):
         parser.add_argument("--workflow-concurrency", type=int, default=20, help="Workflow task slots (default: %(default)s).")
         parser.add_argument("--address", default=settings.TEMPORAL_ADDRESS, help="Temporal frontend host:port (default: %(default)s).")
         parser.add_argument("--namespace", default=settings.TEMPORAL_NAMESPACE, help="Temporal namespace (default: %(default)s).")
+        parser.add_argument("--metrics-port", type=int, default=settings.WORKER_METRICS_PORT,
+                            help="Serve Prometheus metrics (SDK and desk) on this port; 0 = off (default: %(default)s, from WORKER_METRICS_PORT).")
+        parser.add_argument("--metrics-host", default=settings.WORKER_METRICS_HOST, help="Address the metrics endpoint binds to (default: %(default)s).")
 
     def handle(self, *args, **options):
         if options["concurrency"] < 1 or options["workflow_concurrency"] < 1:
             self.stderr.write("--concurrency and --workflow-concurrency must be at least 1")
+            raise SystemExit(2)
+        if not 0 <= options["metrics_port"] <= 65535:
+            self.stderr.write("--metrics-port must be a port number, or 0 for no metrics endpoint")
             raise SystemExit(2)
         try:
             options["connect_kwargs"] = connect_kwargs(namespace=options["namespace"])
@@ -50,7 +58,19 @@ class Command(BaseCommand):
         os._exit(0)
 
     async def _run(self, options) -> None:
-        client = await Client.connect(options["address"], **options["connect_kwargs"])
+        metrics_server = None
+        sdk_port = free_loopback_port() if options["metrics_port"] else None
+        # One runtime per worker process: SDK metrics, worker heartbeats (how the
+        # pages notice a stopped worker), the core's logs through Python logging.
+        runtime = build_runtime(sdk_metrics_port=sdk_port, heartbeat_seconds=settings.WORKER_HEARTBEAT_SECONDS)
+        client = await Client.connect(options["address"], runtime=runtime, **options["connect_kwargs"])
+        if options["metrics_port"]:
+            try:
+                metrics_server = MetricsServer(options["metrics_host"], options["metrics_port"], sdk_metrics_url=f"http://127.0.0.1:{sdk_port}/metrics").start()
+            except OSError as err:
+                self.stderr.write(f"Cannot serve metrics on {options['metrics_host']}:{options['metrics_port']}: {err}")
+                raise SystemExit(2) from err
+            self.stdout.write(f"Metrics on http://{options['metrics_host']}:{metrics_server.port}/metrics")
         worker, executor = build_worker(
             client,
             task_queue=options["task_queue"],
@@ -70,4 +90,6 @@ class Command(BaseCommand):
             await stop.wait()
             self.stdout.write("Stopping: finishing running activities…")
         executor.shutdown(wait=True)
+        if metrics_server is not None:
+            metrics_server.stop()
         self.stdout.write("Worker stopped.")
