@@ -1,3 +1,5 @@
+from django.utils.functional import SimpleLazyObject
+
 from approvals.selectors import awaiting_decision_count
 
 
@@ -6,4 +8,6 @@ def approvals_badge(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.has_perm("orders.approve_order"):
         return {}
-    return {"approvals_waiting": awaiting_decision_count(user)}
+    # Lazy: counted only where a template shows the badge (full pages), not
+    # for every htmx fragment, e.g. the live panel each open page polls.
+    return {"approvals_waiting": SimpleLazyObject(lambda: awaiting_decision_count(user))}

@@ -103,16 +103,32 @@ def test_pages_of_one_order_share_one_workflow_query_within_the_cache_period(
     assert fake_temporal.queries == [order.pk]
 
 
-def test_the_cached_snapshot_is_refreshed_once_its_period_is_over(settings, clerk, fake_temporal, make_order):
-    settings.ORDER_SNAPSHOT_CACHE_SECONDS = 0.2
+class CacheClock:
+    """The cache's clock, moved by the test (the locmem cache reads time.time())."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_the_cached_snapshot_is_refreshed_once_its_period_is_over(settings, monkeypatch, clerk, fake_temporal, make_order):
+    from django.core.cache.backends import base, locmem
+
+    clock = CacheClock()
+    monkeypatch.setattr(locmem, "time", clock)
+    monkeypatch.setattr(base, "time", clock)
+    settings.ORDER_SNAPSHOT_CACHE_SECONDS = 1.0
     order = make_order(status=states.FULFILLING)
     fake_temporal.snapshot = replace(mirror_snapshot(order), progress=20)
     client = as_user(clerk)
     poll(client, order)
     fake_temporal.snapshot = replace(mirror_snapshot(order), progress=70)
+    clock.now += 0.9
     assert 'value="20"' in poll(client, order).content.decode()  # still the cached one
 
-    time.sleep(0.3)
+    clock.now += 0.2
     assert 'value="70"' in poll(client, order).content.decode()
     assert fake_temporal.queries == [order.pk, order.pk]
 
@@ -140,3 +156,19 @@ def test_a_poll_costs_a_handful_of_queries(clerk, fake_temporal, make_order, dja
     poll(client, order)
     with django_assert_max_num_queries(5):
         assert poll(client, order).status_code == 200
+
+
+def test_a_managers_poll_does_not_count_the_approval_inbox(manager, fake_temporal, make_order):
+    """The nav badge's count is for full pages; the polled fragment has no nav."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    order = make_order()
+    fake_temporal.snapshot = mirror_snapshot(order)
+    client = as_user(manager)
+    with CaptureQueriesContext(connection) as ctx:
+        assert poll(client, order).status_code == 200
+    assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    # The full page still shows it.
+    make_order()
+    assert 'class="badge"' in client.get(url("detail", order)).content.decode()
