@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from temporal_bridge import devserver
 from temporal_bridge.client import bridge
+from temporal_bridge.connection import connect_kwargs
 from temporal_bridge.worker import build_worker
 
 
@@ -72,7 +73,8 @@ class WorkerThread:
 
     async def _run(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        client = await Client.connect(self.address)
+        # Connected as runworker connects (namespace, TLS, tracing interceptors from settings).
+        client = await Client.connect(self.address, **connect_kwargs())
         worker, executor = build_worker(client, task_queue=self.task_queue, max_concurrent_activities=8, graceful_shutdown_seconds=2)
         async with worker:
             self._ready.set()
