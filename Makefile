@@ -38,7 +38,7 @@ bench-smoke: install  ## the same table at tiny sizes, as CI runs it: fails on e
 	$(PY) -m tests.bench --smoke
 
 scale-demo: install  ## three runworker processes share 60 orders, one is SIGKILLed mid-fulfilment; prints the figures
-	SCALE_OUT_ORDERS=$${SCALE_OUT_ORDERS:-60} SCALE_OUT_INTERVAL=$${SCALE_OUT_INTERVAL:-0.2} \
+	SCALE_OUT_ORDERS=$${SCALE_OUT_ORDERS:-60} SCALE_OUT_INTERVAL=$${SCALE_OUT_INTERVAL:-0.5} \
 	  $(PY) -m pytest tests/integration/test_scale_out.py -q -s -p no:cacheprovider -o log_cli=false --show-capture=no
 
 worker: install  ## one more worker against the running stack

@@ -67,11 +67,13 @@ def identity_pid(identity: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def work_by_identity(order_ids: list[int]) -> tuple[Counter, Counter, int]:
-    """Completed activity executions and workflow tasks per worker identity, and retried activities, from the histories."""
+def work_by_identity(order_ids: list[int], *, finished_before: float = float("inf")) -> tuple[Counter, Counter, int, Counter]:
+    """From the histories, per worker identity: activity executions and workflow
+    tasks completed, how many activities were retries, and the activities
+    completed before `finished_before` (a Unix time)."""
 
     async def read(client):
-        activities, workflow_tasks, retried = Counter(), Counter(), 0
+        activities, workflow_tasks, retried, early = Counter(), Counter(), 0, Counter()
         for order_id in order_ids:
             history = await client.get_workflow_handle(m.workflow_id_for(order_id)).fetch_history()
             for event in history.events:
@@ -79,9 +81,12 @@ def work_by_identity(order_ids: list[int]) -> tuple[Counter, Counter, int]:
                     started = event.activity_task_started_event_attributes
                     activities[started.identity] += 1
                     retried += started.attempt > 1
+                elif event.HasField("activity_task_completed_event_attributes"):
+                    if event.event_time.ToSeconds() < finished_before:
+                        early[event.activity_task_completed_event_attributes.identity] += 1
                 elif event.HasField("workflow_task_started_event_attributes"):
                     workflow_tasks[event.workflow_task_started_event_attributes.identity] += 1
-        return activities, workflow_tasks, retried
+        return activities, workflow_tasks, retried, early
 
     return temporal.bridge.call(read, timeout=60)
 
@@ -190,7 +195,8 @@ def test_three_workers_share_the_orders_and_killing_one_loses_nothing(workers, s
             interrupted, victim_pid = found
             victim_name = names[victim_pid]
             workers[victim_name].send_signal(signal.SIGKILL)
-            killed_at, submitted_at_kill, done_at_kill = time.monotonic() - started, len(order_ids), fulfilled_count(order_ids)
+            killed_at, killed_wall = time.monotonic() - started, time.time()
+            submitted_at_kill, done_at_kill = len(order_ids), fulfilled_count(order_ids)
             workers[victim_name].wait(10)
         time.sleep(0.02)
     assert not Order.objects.filter(pk__in=order_ids, requires_approval=True).exists(), "the batch must be auto-approved"
@@ -212,12 +218,13 @@ def test_three_workers_share_the_orders_and_killing_one_loses_nothing(workers, s
     assert (product.stock_on_hand, product.stock_reserved) == (stock - ORDERS, 0)
 
     # Shared load: every worker, the killed one included, ran part of the batch.
-    activities, workflow_tasks, retried = work_by_identity(order_ids)
+    activities, workflow_tasks, retried, before_kill = work_by_identity(order_ids, finished_before=killed_wall)
     interrupted_attempts = [(names.get(identity_pid(i), i), attempt) for i, attempt in fulfilment_attempts(interrupted)]
     by_worker = Counter({names.get(identity_pid(i), i): n for i, n in activities.items()})
     tasks_by_worker = Counter({names.get(identity_pid(i), i): n for i, n in workflow_tasks.items()})
+    before_kill = Counter({names.get(identity_pid(i), i): n for i, n in before_kill.items()})
     assert set(by_worker) == set(workers), f"activities ran outside the three workers: {by_worker}"
-    assert all(by_worker[name] > 0 for name in workers), f"a worker took no share: {by_worker}"
+    assert all(before_kill[name] > 0 for name in workers), f"a worker took no share while all three ran: {before_kill}"
     late = Counter({names.get(identity_pid(i), i): n for i, n in work_by_identity(late_ids)[0].items()})
     assert late and victim_name not in late, f"orders submitted after the kill ran on {late}"
     # The fulfilment the victim was running finished on a survivor, as its second attempt.
@@ -235,8 +242,10 @@ def test_three_workers_share_the_orders_and_killing_one_loses_nothing(workers, s
         f"  all {ORDERS} fulfilled after {elapsed:.1f}s; lost=0, charged twice=0, captures={ORDERS}, stock exact",
         f"  activity executions {total} (retried after the kill: {retried}); workflow tasks {sum(tasks_by_worker.values())}",
     ]
+    early_total = sum(before_kill.values())
+    lines.append(f"    {'activities by':18} {'before the kill':>18}  {'whole run':>18}  {'workflow tasks':>14}")
     for name in sorted(workers):
-        share = by_worker[name]
-        lines.append(f"    {name}{' (killed)' if name == victim_name else '         '}  activities {share:4d} ({100 * share / total:4.1f}%)  "
-                     f"workflow tasks {tasks_by_worker[name]:4d}")
+        label = f"{name}{' (killed)' if name == victim_name else ''}"
+        lines.append(f"    {label:18} {before_kill[name]:5d} act. ({100 * before_kill[name] / early_total:4.1f}%)  "
+                     f"{by_worker[name]:5d} act. ({100 * by_worker[name] / total:4.1f}%)  {tasks_by_worker[name]:14d}")
     print("\n".join(lines))
