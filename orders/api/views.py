@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -70,7 +70,11 @@ def _json_body(request: HttpRequest) -> Any:
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
     try:
-        return json.loads(request.body or b"null")
+        body = request.body
+    except RequestDataTooBig as err:
+        raise ApiError(413, "too_large", "The body is too large.") from err
+    try:
+        return json.loads(body or b"null")
     except (ValueError, RecursionError) as err:
         raise ApiError(400, "invalid_json", "The body is not valid JSON.", fields={"body": [f"Invalid JSON: {err}"[:200]]}) from err
 

@@ -138,6 +138,12 @@ def test_malformed_json_is_400_and_another_content_type_415(api, fake_temporal):
     assert form.status_code == 415
 
 
+def test_an_oversized_body_is_413_in_json(api, settings, fake_temporal):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post("/orders", {"note": "x" * 2000})
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+
+
 def test_a_product_no_longer_sold_is_refused(api, customer, widget, fake_temporal):
     widget.active = False
     widget.save()
