@@ -170,7 +170,7 @@ class OrderWorkflow:
         self._remind_at = next((at.isoformat() for at, kind in milestones if kind == "reminder"), None)
         self._escalate_at = next((at.isoformat() for at, kind in milestones if kind == "escalation"), None)
         self._step = self._waiting_step()
-        policy = f" under policy “{rule.policy_name}”" if rule.policy_name else ""
+        policy = f" (policy “{rule.policy_name}”)" if rule.policy_name else ""
         await self._record("note", f"Awaiting {rules.awaiting_text(rule)}{policy}, due by {expire_at:%Y-%m-%d %H:%M} UTC", approval_deadline=self._deadline)
 
         while True:
