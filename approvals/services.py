@@ -39,14 +39,34 @@ MAX_BULK_ORDERS = 200
 
 def approval_check_eligible(*, order: Order, user: AbstractBaseUser, decision: str | None = None) -> None:
     """Raise PermissionDenied unless `user` may take `decision` (either, if None) on `order`."""
+    reason = _refusal(order, user)
+    if reason is None and decision == APPROVE:
+        reason = _senior_refusal(order, user)
+    if reason is not None:
+        raise PermissionDenied(reason)
+
+
+def approval_decisions_allowed(*, order: Order, user: AbstractBaseUser) -> set[str]:
+    """The decisions `user` may take on `order` (for the buttons), by the same rules."""
+    if _refusal(order, user) is not None:
+        return set()
+    return {REJECT} if _senior_refusal(order, user) else {APPROVE, REJECT}
+
+
+def _refusal(order: Order, user: AbstractBaseUser) -> str | None:
     if not user.has_perm(selectors.APPROVE_PERMISSION):
-        raise PermissionDenied("You are not allowed to approve or reject orders.")
+        return "You are not allowed to approve or reject orders."
     if order.created_by_id == user.pk:
-        raise PermissionDenied("You cannot decide on an order you created.")
+        return "You cannot decide on an order you created."
     if selectors.has_decided(order, user):
-        raise PermissionDenied("You have already decided on this order; one person counts once.")
-    if decision == APPROVE and not selectors.is_senior(user) and selectors.senior_slot_only(order):
-        raise PermissionDenied("The remaining approval must come from a senior approver.")
+        return "You have already decided on this order; one person counts once."
+    return None
+
+
+def _senior_refusal(order: Order, user: AbstractBaseUser) -> str | None:
+    if not selectors.is_senior(user) and selectors.senior_slot_only(order):
+        return "The remaining approval must come from a senior approver."
+    return None
 
 
 def approval_decide(*, order: Order, user: AbstractBaseUser, decision: str, comment: str, request_id: str) -> None:
