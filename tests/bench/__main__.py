@@ -23,6 +23,7 @@ from tests.bench.report import Table
 @dataclass
 class Sizes:
     orders: int  # per throughput run
+    throughput_rounds: int  # real and baseline alternate this many times
     tuning_orders: int  # per tuning variant
     approvals: int  # approve-to-visible samples
     panel_samples: int
@@ -34,9 +35,9 @@ class Sizes:
     timeout: float
 
 
-FULL = Sizes(orders=200, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
+FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
              poll_seconds=20, http_connections=16, timeout=600)
-SMOKE = Sizes(orders=6, tuning_orders=0, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
+SMOKE = Sizes(orders=6, throughput_rounds=1, tuning_orders=4, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
               poll_seconds=3, http_connections=4, timeout=60)
 
 # Fulfilment as short as it goes, so the ceiling is the engine and not the
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, run in sections.ALL:
             if only and name not in only:
                 continue
-            if args.smoke and name == "tuning":
+            if args.smoke and name == "tuning" and not only:
                 continue
             t0 = time.monotonic()
             try:

@@ -6,13 +6,18 @@ for the mirror would pay before anyone changes the real workflow (which
 would need a workflow.patched() gate for the histories already running).
 No Django here: the workflow sandbox imports this module.
 """
-from __future__ import annotations
+
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge import messages as m
-    from temporal_bridge.workflows import MIRROR_RETRY, SHORT_STEP, OrderWorkflow
+    # By its full name, so the sandbox registers the module: the SDK resolves
+    # the input dataclass's (string) annotations in it.
+    import temporal_bridge.messages as m
+
+# Imported normally (as the worker imports workflows.py), so the sandbox
+# re-imports it per run just as it does for OrderWorkflow.
+from temporal_bridge.workflows import MIRROR_RETRY, SHORT_STEP, OrderWorkflow  # noqa: E402
 
 WORKFLOW_NAME = "BenchOrderWorkflowLocalMirror"
 

@@ -70,6 +70,15 @@ class Procs:
         devserver.wait_for_port("127.0.0.1", port, timeout=60, process=process)
         return f"127.0.0.1:{port}", process
 
+    def gunicorn(self, name: str = "gunicorn", env: dict | None = None) -> tuple[str, subprocess.Popen]:
+        """The production web server as `make serve` runs it (config/gunicorn.conf.py: gthread workers)."""
+        port = free_port()
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        process = self.spawn(name, [str(gunicorn), "config.wsgi", "--config", "config/gunicorn.conf.py"],
+                             {"HOST": "127.0.0.1", "PORT": str(port), **(env or {})})
+        devserver.wait_for_port("127.0.0.1", port, timeout=60, process=process)
+        return f"127.0.0.1:{port}", process
+
     def stop(self, process: subprocess.Popen, timeout: float = 20) -> None:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -103,3 +112,15 @@ def processes(log_dir: Path):
         yield procs
     finally:
         procs.stop_all()
+
+
+def with_children(pid: int) -> list[int]:
+    """A process and its direct children (gunicorn's master and workers)."""
+    pids = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return pids

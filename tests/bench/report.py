@@ -1,6 +1,7 @@
 """The one table a bench run prints."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 
@@ -22,6 +23,8 @@ class Table:
 
     def add(self, section: str, measure: str, value: str, goal: str = "", verdict: str = "") -> None:
         self.rows.append(Row(section, measure, value, goal, verdict))
+        # As it is measured too, so a long run shows where it is.
+        print(f"[bench] {section} | {measure} | {value} | {goal} | {verdict}", file=sys.stderr, flush=True)
 
     def render(self) -> str:
         header = ("section", "measure", "value", "goal", "verdict")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -13,14 +15,15 @@ from django.db import connection
 from django.test import Client
 
 from orders.models import Order
+from orders.pagination import EXACT_COUNT_BELOW
 from temporal_bridge.client import bridge
 from tests.bench import lifecycle, lists, web
 from tests.bench.env import BenchDatabase
 from tests.bench.http import Browser
 from tests.bench.local_mirror import WORKFLOW_NAME as LOCAL_MIRROR_WORKFLOW
-from tests.bench.procs import Procs
+from tests.bench.procs import Procs, with_children
 from tests.bench.report import Table, at_least, at_most
-from tests.bench.stats import CpuMeter, ms
+from tests.bench.stats import CpuMeter, MachineMeter, ms
 
 THROUGHPUT_GOAL = 0.8
 APPROVE_P95_GOAL = 0.250
@@ -73,6 +76,15 @@ class Context:
             self._web[key] = (address, process.pid)
         return self._web[key]
 
+    def gunicorn(self) -> tuple[str, int] | None:
+        """The production web server (`make serve`'s gunicorn config), if installed."""
+        if shutil.which("gunicorn", path=os.path.dirname(sys.executable)) is None:
+            return None
+        if "gunicorn" not in self._web:
+            address, process = self.procs.gunicorn("web-gunicorn")
+            self._web["gunicorn"] = (address, process.pid)
+        return self._web["gunicorn"]
+
     def close(self) -> None:
         bridge.reset()
 
@@ -88,9 +100,12 @@ def pg_backend_pids() -> list[int]:
 
 @contextmanager
 def meters(groups: dict):
-    """CPU (in cores) used by each named group of processes during the block."""
+    """CPU (in cores) used by each named group of processes during the block, and by
+    everything else on the machine ("other": other people's work shares the cores)."""
     result: dict[str, float] = {}
     started = {name: CpuMeter(fn) for name, fn in groups.items()}
+    machine = MachineMeter()
+    machine.start()
     for meter in started.values():
         meter.start()
     try:
@@ -98,6 +113,7 @@ def meters(groups: dict):
     finally:
         for name, meter in started.items():
             result[name] = meter.stop()
+        result["other"] = max(0.0, machine.stop() - sum(result.values()))
 
 
 def cores(used: dict[str, float]) -> str:
@@ -108,38 +124,72 @@ def cores(used: dict[str, float]) -> str:
 
 
 def throughput(ctx: Context) -> None:
+    """The real path and the bare-SDK baseline in alternating rounds on the same server.
+
+    Both workers poll all along (an idle worker costs nothing measurable), and
+    the rounds alternate, so a burst of other work on the shared machine hits
+    both sides alike instead of deciding the ratio.
+    """
     s, t = ctx.sizes, ctx.table
     fx = ctx.fx()
     section = "Lifecycle throughput"
     me = os.getpid()
-    base_q = ctx.use_task_queue(f"bench-base-{uuid.uuid4().hex[:6]}")
+    base_q = f"bench-base-{uuid.uuid4().hex[:6]}"
+    real_q = f"bench-real-{uuid.uuid4().hex[:6]}"
     base_worker = ctx.procs.baseline_worker("worker-baseline", address=ctx.address, task_queue=base_q, concurrency=20)
-    base, base_cpu = {}, {}
-    try:
-        for approval in (False, True):
-            with meters({"worker": lambda: [base_worker.pid], "Temporal": lambda: [ctx.temporal_pid], "driver": lambda: [me]}) as used:
-                base[approval] = lifecycle.baseline_throughput(ctx.address, base_q, s.orders, requires_approval=approval, steps=ctx.steps,
-                                                               step_seconds=ctx.step_seconds, timeout=s.timeout)
-            base_cpu[approval] = used
-    finally:
-        ctx.procs.stop(base_worker)
-
-    real_q = ctx.use_task_queue(f"bench-real-{uuid.uuid4().hex[:6]}")
     worker = ctx.procs.runworker("worker-throughput", address=ctx.address, task_queue=real_q, concurrency=20)
+    rounds = s.throughput_rounds
+    per_round = max(1, s.orders // rounds)
     try:
         for approval, label in ((False, "auto-approved"), (True, "manager-approved")):
-            with meters({"worker": lambda: [worker.pid], "Temporal": lambda: [ctx.temporal_pid], "submitter": lambda: [me],
-                         "PostgreSQL": pg_backend_pids}) as used:
-                rate, failures = lifecycle.real_throughput(fx, s.orders, requires_approval=approval, timeout=s.timeout)
-            base_rate, base_failures = base[approval]
-            ratio = rate / base_rate
-            t.add(section, f"{label}: real path, {s.orders} orders (1 runworker, 20 slots)", f"{rate:.1f} orders/s", "", f"CPU cores: {cores(used)}")
-            t.add(section, f"{label}: bare-SDK baseline, same shape", f"{base_rate:.1f} orders/s", "", f"CPU cores: {cores(base_cpu[approval])}")
+            totals = {"real": [0.0, {}], "base": [0.0, {}]}
+            failures = {"real": 0, "base": 0}
+            for _ in range(rounds):
+                with meters({"worker": lambda: [base_worker.pid], "Temporal": lambda: [ctx.temporal_pid], "driver": lambda: [me]}) as used:
+                    rate, failed = lifecycle.baseline_throughput(ctx.address, base_q, per_round, requires_approval=approval, steps=ctx.steps,
+                                                                 step_seconds=ctx.step_seconds, timeout=s.timeout)
+                _accumulate(totals["base"], per_round / rate, used)
+                failures["base"] += failed
+                ctx.use_task_queue(real_q)
+                with meters({"worker": lambda: [worker.pid], "Temporal": lambda: [ctx.temporal_pid], "submitter": lambda: [me],
+                             "PostgreSQL": pg_backend_pids}) as used:
+                    rate, failed = lifecycle.real_throughput(fx, per_round, requires_approval=approval, timeout=s.timeout)
+                _accumulate(totals["real"], per_round / rate, used)
+                failures["real"] += failed
+            n = per_round * rounds
+            real_rate, base_rate = n / totals["real"][0], n / totals["base"][0]
+            real_used, base_used = _average(totals["real"]), _average(totals["base"])
+            ratio = real_rate / base_rate
+            how = f"{n} orders in {rounds} alternating rounds"
+            t.add(section, f"{label}: real path (1 runworker, 20 slots), {how}", f"{real_rate:.1f} orders/s", "", f"CPU cores: {cores(real_used)}")
+            t.add(section, f"{label}: bare-SDK baseline, same shape", f"{base_rate:.1f} orders/s", "", f"CPU cores: {cores(base_used)}")
             t.add(section, f"{label}: ratio real / baseline", f"{ratio:.2f}", f"≥ {THROUGHPUT_GOAL}", at_least(ratio, THROUGHPUT_GOAL))
-            if failures or base_failures:
-                t.errors.append(f"{label}: {failures} real and {base_failures} baseline orders did not end fulfilled")
+            # Wall-clock rates move with whatever else the machine runs; CPU per
+            # order much less, so the ratio in CPU is shown beside it.
+            real_cpu, base_cpu = _cpu_per_order(real_used, real_rate), _cpu_per_order(base_used, base_rate)
+            t.add(section, f"{label}: CPU per order, real / baseline (all our processes)",
+                  f"{real_cpu * 1000:.0f} ms / {base_cpu * 1000:.0f} ms", "", f"ratio {base_cpu / real_cpu:.2f} if CPU-bound")
+            if failures["real"] or failures["base"]:
+                t.errors.append(f"{label}: {failures['real']} real and {failures['base']} baseline orders did not end fulfilled")
     finally:
         ctx.procs.stop(worker)
+        ctx.procs.stop(base_worker)
+
+
+def _accumulate(total: list, seconds: float, used: dict[str, float]) -> None:
+    """Add a round: its seconds, and its core-seconds per process group."""
+    total[0] += seconds
+    for name, value in used.items():
+        total[1][name] = total[1].get(name, 0.0) + value * seconds
+
+
+def _average(total: list) -> dict[str, float]:
+    return {name: core_seconds / total[0] for name, core_seconds in total[1].items()}
+
+
+def _cpu_per_order(used: dict[str, float], rate: float) -> float:
+    """CPU seconds per order from the cores our processes used at `rate` orders/s."""
+    return sum(v for k, v in used.items() if k != "other") / rate
 
 
 def tuning(ctx: Context) -> None:
@@ -162,13 +212,19 @@ def tuning(ctx: Context) -> None:
         else:
             workers = [ctx.procs.runworker(f"worker-tune-{i}", address=ctx.address, task_queue=q, concurrency=int(args[0])) for i in range(count)]
         try:
-            with meters({"workers": lambda: [w.pid for w in workers], "Temporal": lambda: [ctx.temporal_pid]}) as used, \
+            with meters({"workers": lambda: [w.pid for w in workers], "Temporal": lambda: [ctx.temporal_pid],
+                         "submitter": lambda: [os.getpid()], "PostgreSQL": pg_backend_pids}) as used, \
                     lifecycle.starting_as(workflow_name):
-                rate, failures = lifecycle.real_throughput(fx, s.tuning_orders, requires_approval=False, timeout=s.timeout)
+                rate, failures = lifecycle.real_throughput(fx, s.tuning_orders, requires_approval=False, timeout=min(s.timeout, 60 + 3 * s.tuning_orders))
+        except TimeoutError as err:  # one variant failing must not hide the others
+            t.add(section, f"{label}, {s.tuning_orders} orders", "failed", "", str(err))
+            t.errors.append(f"tuning {label}: {err}")
+            continue
         finally:
             for w in workers:
                 ctx.procs.stop(w)
-        t.add(section, f"{label}, {s.tuning_orders} orders", f"{rate:.1f} orders/s", "", f"CPU cores: {cores(used)}")
+        t.add(section, f"{label}, {s.tuning_orders} orders", f"{rate:.1f} orders/s", "",
+              f"CPU {_cpu_per_order(used, rate) * 1000:.0f} ms/order; cores: {cores(used)}")
         if failures:
             t.errors.append(f"tuning {label}: {failures} orders did not end fulfilled")
 
@@ -237,15 +293,27 @@ def polling(ctx: Context) -> None:
     browser = Browser(web.session_for(ctx.fx().manager))
     few = ids[: max(1, s.pages // 10)]
     variants = [
-        (f"{s.pages} pages on {len(ids)} orders: no snapshot cache, no 204 (as before)", 0.0, False, ids),
-        (f"{s.pages} pages on {len(ids)} orders: cache + 204 (now)", None, True, ids),
-        (f"{s.pages} pages on {len(few)} orders: no snapshot cache, no 204 (as before)", 0.0, False, few),
-        (f"{s.pages} pages on {len(few)} orders: cache + 204 (now)", None, True, few),
+        (f"runserver, {len(ids)} orders: no snapshot cache, no 204 (as before)", 0.0, False, ids),
+        (f"runserver, {len(ids)} orders: cache + 204 (now)", None, True, ids),
+        (f"runserver, {len(few)} orders (10 pages each): no cache, no 204", 0.0, False, few),
+        (f"runserver, {len(few)} orders (10 pages each): cache + 204 (now)", None, True, few),
+        (f"gunicorn (make serve: 2 × 8 threads), {len(ids)} orders: cache + 204", "gunicorn", True, ids),
     ]
     for label, cache_seconds, conditional, watched in variants:
-        address, web_pid = ctx.web(cache_seconds=cache_seconds)
-        groups = {"web": lambda: [web_pid], "worker": lambda: list(ctx.worker_pids), "Temporal": lambda: [ctx.temporal_pid],
+        if cache_seconds == "gunicorn":
+            server = ctx.gunicorn()
+            if server is None:
+                t.add(section, label, "skipped: gunicorn not installed")
+                continue
+            address, web_pid = server
+        else:
+            address, web_pid = ctx.web(cache_seconds=cache_seconds)
+        groups = {"web": lambda: with_children(web_pid), "worker": lambda: list(ctx.worker_pids), "Temporal": lambda: [ctx.temporal_pid],
                   "PostgreSQL": pg_backend_pids}
+        # One poll period unmeasured first: a fresh server process loads its
+        # templates and connects to the database and to Temporal.
+        asyncio.run(web.poll_load(address, browser, watched, pages=s.pages, seconds=POLL_EVERY, every=POLL_EVERY,
+                                  connections=s.http_connections, conditional=conditional))
         with meters(groups) as used:
             result = asyncio.run(web.poll_load(address, browser, watched, pages=s.pages, seconds=s.poll_seconds, every=POLL_EVERY,
                                                connections=s.http_connections, conditional=conditional))
@@ -293,8 +361,13 @@ def list_pages(ctx: Context) -> None:
         p50, p95 = web.p50_p95(r.seconds)
         t.add(section, f"{label}, p50 / p95", f"{ms(p50)} / {ms(p95)}", f"p95 ≤ {goal * 1000:.0f} ms", at_most(p95, goal))
         counts = f"{len(r.count_queries)} in {len(r.seconds)} pages"
-        t.add(section, "  SQL queries per page; full-table COUNTs", f"{min(r.queries)}–{max(r.queries)}; {counts}", "none",
-              "met" if not r.count_queries else "MISSED")
+        if not r.count_queries:
+            verdict = "met"
+        elif total < EXACT_COUNT_BELOW:
+            verdict = f"by design: exact below {EXACT_COUNT_BELOW:,} rows"
+        else:
+            verdict = "MISSED"
+        t.add(section, "  SQL queries per page; full-table COUNTs", f"{min(r.queries)}–{max(r.queries)}; {counts}", "none", verdict)
         if r.statuses - {200}:
             t.errors.append(f"{label}: HTTP {sorted(r.statuses - {200})}")
 

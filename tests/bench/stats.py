@@ -62,3 +62,21 @@ class CpuMeter:
             if now is not None:
                 used += now - self._start.get(pid, 0.0)
         return used / elapsed
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores, from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+
+
+class MachineMeter:
+    """Cores busy on the whole machine over a window (ours and everybody else's)."""
+
+    def start(self) -> None:
+        self._busy, self._t0 = machine_busy_seconds(), time.monotonic()
+
+    def stop(self) -> float:
+        return (machine_busy_seconds() - self._busy) / max(1e-9, time.monotonic() - self._t0)
