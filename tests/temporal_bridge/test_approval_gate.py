@@ -239,7 +239,7 @@ def play_approval_workflow(temporal: SharedTimeSkippingEnv, workflow: str, arg: 
     return temporal.play(story, start_worker=False)[0]
 
 
-def test_bulk_decision_sends_each_order_in_turn_and_reports_refusals_and_failures_per_order(temporal: SharedTimeSkippingEnv):
+def test_bulk_decision_sends_every_order_and_reports_refusals_and_failures_per_order(temporal: SharedTimeSkippingEnv):
     sent: list[m.BulkOrderRequest] = []
 
     @activity.defn(name=m.ACT_SEND_BULK_DECISION)
