@@ -75,6 +75,36 @@ class OrderWorkflowInput:
     # The approval policy in force at submission (see ApprovalRule). None in
     # inputs of orders submitted before policies existed.
     approval_rule: ApprovalRule | None = None
+    # Continue-as-new: the state of the previous run (None on the first run),
+    # and a history length at which to continue even before the server
+    # suggests it (0 = only when the server suggests; tests set it low).
+    carried: CarriedState | None = None
+    continue_as_new_after_events: int = 0
+
+
+@dataclass
+class CarriedApproval:
+    actor: str
+    senior: bool
+
+
+@dataclass
+class CarriedState:
+    """An order's workflow state, handed to its next run by continue-as-new
+    while the order waits for approval. Everything the query shows and every
+    rule needs: a new run must be indistinguishable from the old one."""
+
+    submitted_at: str
+    timeline: list[TimelineEntry]
+    decisions: list[DecisionRecord]
+    seen_requests: dict[str, str]
+    approvals: list[CarriedApproval]
+    priority: str
+    shipping_address: str
+    note: str
+    reminded: bool = False
+    escalated: bool = False
+    runs: int = 1
 
 
 @dataclass

@@ -9,7 +9,8 @@ query tell the same story.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -40,6 +41,9 @@ STEP_RETRY = RetryPolicy(
     non_retryable_error_types=[m.ERR_OUT_OF_STOCK, m.ERR_PAYMENT_DECLINED, m.ERR_ORDER_NOT_FOUND],
 )
 SHORT_STEP = timedelta(seconds=30)
+# Activities that only write our own database finish in milliseconds; a short
+# timeout means a worker killed mid-write is retried elsewhere within seconds.
+DB_STEP = timedelta(seconds=10)
 FULFIL_HEARTBEAT = timedelta(seconds=5)
 # Reminder and escalation emails: a mail outage must not hold the approval
 # gate for long (decisions and the expiry wait behind it), so they give up
@@ -91,13 +95,25 @@ class OrderWorkflow:
         self._escalate_at: str | None = None
         self._reminded = False
         self._escalated = False
+        if inp.carried is not None:
+            self._restore(inp.carried)
+
+    def _restore(self, carried: m.CarriedState) -> None:
+        """Pick up where the previous run (before continue-as-new) stopped."""
+        self._timeline = list(carried.timeline)
+        self._decisions = list(carried.decisions)
+        self._seen_requests = dict(carried.seen_requests)
+        self._approvals = [(a.actor, a.senior) for a in carried.approvals]
+        self._priority, self._shipping_address, self._order_note = carried.priority, carried.shipping_address, carried.note
+        self._reminded, self._escalated = carried.reminded, carried.escalated
 
     # --- Main flow ------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
         quorum = self._quorum()
-        await self._record("submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})", actor=inp.requested_by, status=states.PENDING_APPROVAL)
+        if inp.carried is None:
+            await self._record("submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})", actor=inp.requested_by, status=states.PENDING_APPROVAL)
 
         try:
             gate = self._quorum_gate if quorum else self._approval_gate
@@ -158,12 +174,13 @@ class OrderWorkflow:
             await self._record("status", f"Auto-approved: {why}", status=states.APPROVED)
             return True
 
-        # From submission (the workflow's start), not from the first task.
-        submitted = workflow.info().workflow_start_time
+        # From submission (the first run's start), not from the first task.
+        submitted = self._submitted_at()
         expire_at = submitted + timedelta(seconds=rule.expire_after_seconds)
         milestones: list[tuple[Any, str]] = []
+        done = {"reminder": self._reminded, "escalation": self._escalated}
         for seconds, kind in ((rule.remind_after_seconds, "reminder"), (rule.escalate_after_seconds, "escalation")):
-            if seconds and submitted + timedelta(seconds=seconds) < expire_at:
+            if seconds and submitted + timedelta(seconds=seconds) < expire_at and not done[kind]:
                 milestones.append((submitted + timedelta(seconds=seconds), kind))
         milestones.sort(key=lambda item: item[0])
         self._deadline = expire_at.isoformat()
@@ -171,15 +188,18 @@ class OrderWorkflow:
         self._escalate_at = next((at.isoformat() for at, kind in milestones if kind == "escalation"), None)
         self._step = self._waiting_step()
         policy = f" (policy “{rule.policy_name}”)" if rule.policy_name else ""
-        await self._record("note", f"Awaiting {rules.awaiting_text(rule)}{policy}, due by {expire_at:%Y-%m-%d %H:%M} UTC", approval_deadline=self._deadline)
+        if inp.carried is None:
+            await self._record("note", f"Awaiting {rules.awaiting_text(rule)}{policy}, due by {expire_at:%Y-%m-%d %H:%M} UTC", approval_deadline=self._deadline)
 
         while True:
             due = milestones[0][0] if milestones else expire_at
             try:
                 await workflow.wait_condition(
-                    lambda: self._gate_decided() or self._cancel is not None,
+                    lambda: self._gate_decided() or self._cancel is not None or self._history_too_long(),
                     timeout=max(due - workflow.now(), timedelta(milliseconds=1)),
                 )
+                if not (self._gate_decided() or self._cancel is not None):
+                    await self._continue_as_new()
                 break
             except asyncio.TimeoutError:
                 if not milestones:
@@ -202,6 +222,30 @@ class OrderWorkflow:
             message = f"Approved: {len(approvers)} of {rule.approvals_required} approvals ({', '.join(approvers)})"
         await self._record("status", message, actor=approvers[-1], status=states.APPROVED)
         return True
+
+    def _submitted_at(self) -> datetime:
+        carried = self._input.carried
+        return datetime.fromisoformat(carried.submitted_at) if carried else workflow.info().workflow_start_time
+
+    def _history_too_long(self) -> bool:
+        """An order waiting on approval can collect many updates; its history
+        must not grow without bound. The server suggests when to continue."""
+        info, limit = workflow.info(), self._input.continue_as_new_after_events
+        return info.is_continue_as_new_suggested() or bool(limit and info.get_current_history_length() >= limit)
+
+    async def _continue_as_new(self) -> None:
+        """Hand the whole state to a fresh run of this workflow (same id)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        runs = (self._input.carried.runs if self._input.carried else 0) + 1
+        length = workflow.info().get_current_history_length()
+        await self._record("note", f"History compacted after {length} events: the order continues in run {runs + 1} of its workflow")
+        carried = m.CarriedState(
+            submitted_at=self._submitted_at().isoformat(), timeline=self._timeline, decisions=self._decisions,
+            seen_requests=self._seen_requests, approvals=[m.CarriedApproval(actor, senior) for actor, senior in self._approvals],
+            priority=self._priority, shipping_address=self._shipping_address, note=self._order_note,
+            reminded=self._reminded, escalated=self._escalated, runs=runs,
+        )
+        workflow.continue_as_new(replace(self._input, carried=carried))
 
     async def _nudge_approvers(self, kind: str) -> None:
         """T1: remind the eligible approvers; T2: escalate to the senior ones."""
@@ -262,7 +306,7 @@ class OrderWorkflow:
 
         self._step = "Shipping"
         shipped: m.ShipResult = await workflow.execute_activity(
-            m.ACT_SHIP, ref, result_type=m.ShipResult, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY
+            m.ACT_SHIP, ref, result_type=m.ShipResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY
         )
         self._tracking_number = shipped.tracking_number
         self._compensations.clear()
@@ -328,7 +372,7 @@ class OrderWorkflow:
             elif name == m.ACT_RELEASE_STOCK:
                 self._step = "Releasing stock"
                 released: m.ReleaseResult = await workflow.execute_activity(
-                    name, m.OrderRef(inp.order_id), result_type=m.ReleaseResult, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY
+                    name, m.OrderRef(inp.order_id), result_type=m.ReleaseResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY
                 )
                 await self._record("compensation", f"Released {released.units_released} reserved units")
 
@@ -557,7 +601,7 @@ class OrderWorkflow:
         await self._record("status", message, actor=actor, status=status, failure_reason=failure_reason, progress=progress)
 
     async def _mirror(self, entry: m.MirrorInput) -> None:
-        await workflow.execute_activity(m.ACT_MIRROR, entry, start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY)
+        await workflow.execute_activity(m.ACT_MIRROR, entry, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
 
     def _now(self) -> str:
         return workflow.now().isoformat()

@@ -1,0 +1,84 @@
+"""Continue-as-new: an order waiting on approval that receives many updates
+hands its whole state to a fresh run instead of growing its history forever."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from temporal_bridge import messages as m
+from temporal_bridge import states
+from tests.temporal_bridge.helpers import MANAGER, ActivityMocks, Scenario, SharedTimeSkippingEnv
+from tests.temporal_bridge.test_approval_gate import SENIOR, approve, large_order, messages
+
+UPDATES = 25
+
+
+@pytest.fixture(scope="module")
+def temporal():
+    shared = SharedTimeSkippingEnv()
+    yield shared
+    shared.close()
+
+
+def test_an_order_with_many_updates_continues_as_new_and_carries_its_whole_state(temporal: SharedTimeSkippingEnv):
+    inp = replace(large_order(), continue_as_new_after_events=80)
+
+    async def story(s: Scenario):
+        handle = await s.start(inp)
+        first_run = (await handle.describe()).run_id
+        await s.wait_for_message(handle, "Awaiting")
+        await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-manager"))
+        await s.wait_for(handle, lambda snap: snap.approval and snap.approval.approved == 1, "the first approval")
+        for i in range(UPDATES):
+            await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(MANAGER, f"update-{i}", note=f"Note {i}"))
+            await s.wait_for(handle, lambda snap, i=i: snap.note == f"Note {i}", f"update {i}")
+        # Repeats from before the continuation are still recognised after it.
+        await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(MANAGER, "update-0", note="A replayed old POST"))
+        await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-manager-again"))
+        mid = await s.wait_for(handle, lambda snap: any("already approved" in e.message for e in snap.timeline), "the repeat noted")
+        await handle.signal(m.SIGNAL_APPROVE, approve(SENIOR, "approve-senior", senior=True))
+        final = await handle.result()
+        first = await s.env.client.get_workflow_handle(handle.id, run_id=first_run).describe()
+        latest = await handle.describe()
+        return mid, final, first, latest
+
+    (mid, final, first, latest), mocks = temporal.play(story, ActivityMocks())
+
+    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    assert latest.run_id != first.run_id
+    compacted = [msg for msg in messages(final) if msg.startswith("History compacted")]
+    assert compacted, "the order never continued as new"
+    assert final.state == states.FULFILLED
+    assert final.note == f"Note {UPDATES - 1}"  # every update kept; the replayed old POST ignored
+    assert mid.approval.approved == 1 and final.decisions[0].actor == MANAGER
+    assert "Approved: 2 of 2 approvals (manager, senior)" in messages(final)
+    # One timeline across the runs: submitted once, every entry mirrored once under its own key.
+    assert [e.kind for e in final.timeline].count("submitted") == 1
+    keys = [entry.idempotency_key for entry in mocks.args(m.ACT_MIRROR)]
+    assert sorted(keys) == [f"{i:04d}-{e.kind}" for i, e in enumerate(final.timeline)]
+    assert len(mocks.args(m.ACT_APPLY_UPDATE)) == UPDATES
+
+
+def test_a_continued_order_keeps_its_deadline_from_submission(temporal: SharedTimeSkippingEnv):
+    inp = replace(large_order(), continue_as_new_after_events=40)
+
+    async def story(s: Scenario):
+        handle = await s.start(inp)
+        submitted = (await handle.describe()).start_time
+        await s.wait_for_message(handle, "Awaiting")
+        for i in range(8):
+            await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(MANAGER, f"u-{i}", note=f"n{i}"))
+            await s.wait_for(handle, lambda snap, i=i: snap.note == f"n{i}", f"update {i}")
+        return submitted, await handle.result()  # nobody decides: time skips to expiry
+
+    (submitted, final), _ = temporal.play(story, ActivityMocks())
+
+    assert any(msg.startswith("History compacted") for msg in messages(final))
+    assert final.state == states.EXPIRED
+    expired_at = datetime.fromisoformat(next(e.at for e in final.timeline if e.message.startswith("Expired")))
+    assert submitted + timedelta(hours=48) <= expired_at < submitted + timedelta(hours=48, minutes=5)
+    # Reminded and escalated once each, not again after the continuation.
+    assert len(messages(final, "reminder")) == 1 and len(messages(final, "escalation")) == 1
