@@ -105,6 +105,9 @@ class CarriedState:
     reminded: bool = False
     escalated: bool = False
     runs: int = 1
+    # A rejection or cancel that arrived while the run was handing over.
+    rejection: DecisionSignal | None = None
+    cancel: CancelSignal | None = None
 
 
 @dataclass

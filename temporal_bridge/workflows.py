@@ -97,6 +97,16 @@ class OrderWorkflow:
         self._escalated = False
         if inp.carried is not None:
             self._restore(inp.carried)
+            self._submitted_entry = None
+        else:
+            # Entry 0 of the timeline, before any signal handler can run: a
+            # signal delivered with the first task (a cancel sent while no
+            # worker ran) must not take its place, or the mirror, which wrote
+            # "0000-submitted" at submission, would hold the entry twice.
+            self._submitted_entry = self._append(
+                "submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})",
+                actor=inp.requested_by, status=states.PENDING_APPROVAL,
+            )
 
     def _restore(self, carried: m.CarriedState) -> None:
         """Pick up where the previous run (before continue-as-new) stopped."""
@@ -106,14 +116,15 @@ class OrderWorkflow:
         self._approvals = [(a.actor, a.senior) for a in carried.approvals]
         self._priority, self._shipping_address, self._order_note = carried.priority, carried.shipping_address, carried.note
         self._reminded, self._escalated = carried.reminded, carried.escalated
+        self._rejection, self._cancel = carried.rejection, carried.cancel
 
     # --- Main flow ------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
         quorum = self._quorum()
-        if inp.carried is None:
-            await self._record("submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})", actor=inp.requested_by, status=states.PENDING_APPROVAL)
+        if self._submitted_entry is not None:
+            await self._mirror(self._submitted_entry)
 
         try:
             gate = self._quorum_gate if quorum else self._approval_gate
@@ -235,15 +246,18 @@ class OrderWorkflow:
 
     async def _continue_as_new(self) -> None:
         """Hand the whole state to a fresh run of this workflow (same id)."""
-        await workflow.wait_condition(workflow.all_handlers_finished)
         runs = (self._input.carried.runs if self._input.carried else 0) + 1
         length = workflow.info().get_current_history_length()
         await self._record("note", f"History compacted after {length} events: the order continues in run {runs + 1} of its workflow")
+        # Last, with nothing awaited after it: a signal handled meanwhile
+        # (its timeline entry, decision record and mirror write) must finish
+        # in this run, or its writes would be lost while its state is carried.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         carried = m.CarriedState(
             submitted_at=self._submitted_at().isoformat(), timeline=self._timeline, decisions=self._decisions,
             seen_requests=self._seen_requests, approvals=[m.CarriedApproval(actor, senior) for actor, senior in self._approvals],
             priority=self._priority, shipping_address=self._shipping_address, note=self._order_note,
-            reminded=self._reminded, escalated=self._escalated, runs=runs,
+            reminded=self._reminded, escalated=self._escalated, runs=runs, rejection=self._rejection, cancel=self._cancel,
         )
         workflow.continue_as_new(replace(self._input, carried=carried))
 

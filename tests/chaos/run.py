@@ -50,6 +50,8 @@ class Plan:
     kind: str  # auto, approve, reject, cancel_pending, cancel_fulfilment, declined, scarce, orphan
     order_id: int = 0
     number: str = ""
+    approval_sent: bool = False
+    driven: bool = False  # every decision or cancel the plan calls for is sent
 
 
 @dataclass
@@ -232,7 +234,7 @@ def drive(plans: list[Plan], deadline: float) -> None:
     from temporal_bridge import states
 
     manager = get_user_model().objects.get(username="manager")
-    pending = [p for p in plans if p.kind in ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce")]
+    pending = [p for p in plans if p.kind in ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce") and not p.driven]
     done: set[int] = set()
     while pending and time.monotonic() < deadline:
         for plan in pending:
@@ -245,8 +247,9 @@ def drive(plans: list[Plan], deadline: float) -> None:
                     elif plan.kind == "cancel_pending":
                         services.order_request_cancel(order=order, user=manager, reason="chaos cancel", request_id=f"can-{plan.order_id}")
                         done.add(plan.order_id)
-                    elif plan.kind in ("approve", "cancel_fulfilment", "declined", "scarce"):
+                    elif plan.kind in ("approve", "cancel_fulfilment", "declined", "scarce") and not plan.approval_sent:
                         approval_decide(order=order, user=manager, decision=APPROVE, comment="", request_id=f"app-{plan.order_id}")
+                        plan.approval_sent = True  # the mirror may not show it yet
                         if plan.kind != "cancel_fulfilment":
                             done.add(plan.order_id)
                 elif plan.kind == "cancel_fulfilment" and order.status == states.FULFILLING and order.progress >= 20:
@@ -256,7 +259,9 @@ def drive(plans: list[Plan], deadline: float) -> None:
                     done.add(plan.order_id)
             except (OrderError, temporal.TemporalUnavailable):
                 pass  # the stack is being hurt; try again on the next pass
-        pending = [p for p in pending if p.order_id not in done]
+        for plan in pending:
+            plan.driven = plan.driven or plan.order_id in done
+        pending = [p for p in pending if not p.driven]
         time.sleep(0.3)
 
 

@@ -82,3 +82,32 @@ def test_a_continued_order_keeps_its_deadline_from_submission(temporal: SharedTi
     assert submitted + timedelta(hours=48) <= expired_at < submitted + timedelta(hours=48, minutes=5)
     # Reminded and escalated once each, not again after the continuation.
     assert len(messages(final, "reminder")) == 1 and len(messages(final, "escalation")) == 1
+
+
+@pytest.mark.parametrize("carried_signal", ["cancel", "rejection"])
+def test_a_cancel_or_rejection_that_arrived_during_the_hand_over_is_honoured_by_the_next_run(temporal: SharedTimeSkippingEnv, carried_signal):
+    """The next run starts from the carried state alone: a cancel or rejection
+    taken in while the previous run handed over must not be forgotten."""
+    earlier = [
+        m.TimelineEntry("2026-01-01T00:00:00+00:00", "submitted", "Order OD-000042 submitted (50000.00 EUR)", "clerk"),
+        m.TimelineEntry("2026-01-01T00:00:01+00:00", "note", "Awaiting 2 approvals", ""),
+        m.TimelineEntry("2026-01-01T00:00:02+00:00", "note", "Cancel requested by manager: Customer withdrew", "manager"),
+    ]
+    carried = m.CarriedState(
+        submitted_at="2026-01-01T00:00:00+00:00", timeline=earlier, decisions=[], seen_requests={"cancel-1": m.SIGNAL_CANCEL},
+        approvals=[], priority="normal", shipping_address="1 Main Street", note="", runs=1,
+        cancel=m.CancelSignal(MANAGER, "cancel-1", "Customer withdrew") if carried_signal == "cancel" else None,
+        rejection=m.DecisionSignal(MANAGER, "reject-1", "Too dear") if carried_signal == "rejection" else None,
+    )
+
+    async def story(s: Scenario):
+        handle = await s.start(replace(large_order(), carried=carried))
+        return await handle.result()
+
+    final, mocks = temporal.play(story, ActivityMocks())
+
+    assert final.state == (states.CANCELLED if carried_signal == "cancel" else states.REJECTED)
+    assert [e.message for e in final.timeline[:3]] == [e.message for e in earlier]
+    assert mocks.names() == [m.ACT_NOTIFY]  # nothing reserved or charged
+    # The next run mirrors only its own entries, numbered after the carried ones.
+    assert sorted(entry.idempotency_key for entry in mocks.args(m.ACT_MIRROR))[0].startswith("0003-")

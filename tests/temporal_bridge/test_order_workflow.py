@@ -337,3 +337,26 @@ def test_requester_cannot_approve_own_order_and_a_repeated_approval_counts_once(
         "Approval by manager ignored: request approve-1 was already received",
     ]
     assert mocks.names() == PROCESS_STEPS
+
+
+def test_a_cancel_delivered_with_the_first_task_comes_after_submitted_on_the_timeline(temporal: SharedTimeSkippingEnv):
+    """Found by the chaos run: a cancel sent while no worker ran used to take
+    timeline entry 0, so the mirror (which wrote 0000-submitted at submission)
+    held the submission twice and drifted from the workflow."""
+
+    async def story(s: Scenario):
+        handle = await s.env.client.start_workflow(
+            m.WORKFLOW_NAME, order_input(), id=f"order-first-task-{time.monotonic_ns()}", task_queue=s.task_queue,
+            result_type=m.OrderSnapshot, start_signal=m.SIGNAL_CANCEL, start_signal_args=[cancel()],
+        )
+        s.handles.append(handle)
+        return await handle.result()
+
+    final, mocks = temporal.play(story)
+
+    assert final.state == states.CANCELLED
+    assert [e.kind for e in final.timeline][:2] == ["submitted", "note"]
+    assert [e.kind for e in final.timeline].count("submitted") == 1
+    keys = sorted(entry.idempotency_key for entry in mocks.args(m.ACT_MIRROR))
+    assert keys[0] == "0000-submitted"
+    assert keys == [f"{i:04d}-{e.kind}" for i, e in enumerate(final.timeline)]
