@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         from django.conf import settings
 
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process test client's host
+        from django.db import OperationalError, connections
+
         from tests.bench import sections
 
         ctx = sections.Context(table=table, procs=procs, sizes=sizes, db=db, address=address, temporal_pid=temporal_process.pid,
@@ -90,11 +92,27 @@ def main(argv: list[str] | None = None) -> int:
             if args.smoke and name == "tuning" and not only:
                 continue
             t0 = time.monotonic()
-            try:
-                run(ctx)
-            except Exception as err:  # noqa: BLE001 - reported in the table, and fails the run
-                traceback.print_exc()
-                table.errors.append(f"{name}: {type(err).__name__}: {err}")
+            for attempt in (1, 2):
+                rows = len(table.rows)
+                try:
+                    run(ctx)
+                    break
+                except OperationalError as err:
+                    # The database went away under us (the machine's PostgreSQL is
+                    # shared, and restarted by other tools): reconnect, run the
+                    # section once more from scratch, and say so.
+                    traceback.print_exc()
+                    connections.close_all()
+                    del table.rows[rows:]
+                    if attempt == 2:
+                        table.errors.append(f"{name}: {type(err).__name__}: {err}")
+                    else:
+                        table.notes.append(f"Section {name} was run twice: the database connection was lost the first time ({err}).")
+                except Exception as err:  # noqa: BLE001 - reported in the table, and fails the run
+                    traceback.print_exc()
+                    table.errors.append(f"{name}: {type(err).__name__}: {err}")
+                    connections.close_all()
+                    break
             print(f"[bench] {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
         ctx.close()
     from django.db import connections

@@ -250,6 +250,14 @@ def approve(ctx: Context) -> None:
     t.add(section, f"approve POST (htmx) → fragment shows the new state, {len(ids)} orders, p50", ms(p50))
     t.add(section, "  p95", ms(p95), "≤ 250 ms", at_most(p95, APPROVE_P95_GOAL))
     t.add(section, "  shown by the POST's own answer (no extra poll)", f"{direct} of {len(ids)}")
+    # The same POST in this process, timed by part, to say where the time goes.
+    more = _pending_orders(ctx, max(3, s.approvals // 2))
+    parts = web.approve_breakdown(ctx.fx().manager, more)
+    p = {name: web.p50_p95(values) for name, values in parts.items()}
+    rest = [t_ - s_ - q_ for t_, s_, q_ in zip(parts["total"], parts["signal"], parts["query"])]
+    t.add(section, f"  where it goes (in-process, {len(more)} more orders), p50 / p95",
+          f"signal RPC {ms(p['signal'][0])} / {ms(p['signal'][1])}; query after it {ms(p['query'][0])} / {ms(p['query'][1])}; "
+          f"Django {ms(web.p50_p95(rest)[0])} / {ms(web.p50_p95(rest)[1])}", "", f"POST total {ms(p['total'][0])} / {ms(p['total'][1])}")
 
 
 def panel(ctx: Context) -> None:
