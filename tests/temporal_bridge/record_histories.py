@@ -149,12 +149,46 @@ V2_STORIES = {
 }
 
 
+# --- v3: continue-as-new while waiting on approval; a cancel in the first task --------
+
+
+async def continued_as_new(s: Scenario):
+    """The first run's history: many updates, then the hand-over to a new run."""
+    handle = await s.start(large_order(continue_as_new_after_events=60))
+    await s.wait_for_message(handle, "Awaiting 2 approvals")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", ""))
+    for i in range(12):
+        await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(MANAGER, f"update-{i}", note=f"note {i}"))
+        await s.wait_for(handle, lambda snap, i=i: snap.note == f"note {i}", f"update {i}")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("senior", "approve-2", "", senior=True))
+    await handle.result()
+    return handle
+
+
+async def cancelled_in_first_task(s: Scenario):
+    handle = await s.env.client.start_workflow(
+        m.WORKFLOW_NAME, order_input(), id=f"order-first-task-{s.task_queue}", task_queue=s.task_queue,
+        result_type=m.OrderSnapshot, start_signal=m.SIGNAL_CANCEL,
+        start_signal_args=[m.CancelSignal(MANAGER, "cancel-1", "Customer withdrew")],
+    )
+    s.handles.append(handle)
+    await handle.result()
+    return handle
+
+
+# Added with v3: only the new paths are recorded for it.
+V3_STORIES = {
+    "continued_as_new": (continued_as_new, ActivityMocks()),
+    "cancelled_in_first_task": (cancelled_in_first_task, ActivityMocks()),
+}
+
+
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
     env = SharedTimeSkippingEnv()
     try:
-        stories = STORIES if version == "v1" else {**STORIES, **V2_STORIES}
+        stories = {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES}[version]
         for name, (story, mocks) in stories.items():
             async def record(s: Scenario, story=story):
                 handle = await story(s)
