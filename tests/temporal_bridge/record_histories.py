@@ -152,9 +152,12 @@ V2_STORIES = {
 # --- v3: continue-as-new while waiting on approval; a cancel in the first task --------
 
 
-async def continued_as_new(s: Scenario):
-    """The first run's history: many updates, then the hand-over to a new run."""
+async def continued_as_new(s: Scenario, *, run: str = "first"):
+    """Many updates while waiting for approval, a hand-over to a new run, then
+    the quorum completes there. `run` picks whose history is recorded: the
+    first run's (ends in ContinueAsNew) or the last one's (starts from the carried state)."""
     handle = await s.start(large_order(continue_as_new_after_events=60))
+    first_run = (await handle.describe()).run_id
     await s.wait_for_message(handle, "Awaiting 2 approvals")
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", ""))
     for i in range(12):
@@ -162,7 +165,11 @@ async def continued_as_new(s: Scenario):
         await s.wait_for(handle, lambda snap, i=i: snap.note == f"note {i}", f"update {i}")
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("senior", "approve-2", "", senior=True))
     await handle.result()
-    return handle
+    return s.env.client.get_workflow_handle(handle.id, run_id=first_run) if run == "first" else handle
+
+
+async def continued_as_new_last_run(s: Scenario):
+    return await continued_as_new(s, run="last")
 
 
 async def cancelled_in_first_task(s: Scenario):
@@ -179,6 +186,7 @@ async def cancelled_in_first_task(s: Scenario):
 # Added with v3: only the new paths are recorded for it.
 V3_STORIES = {
     "continued_as_new": (continued_as_new, ActivityMocks()),
+    "continued_as_new_last_run": (continued_as_new_last_run, ActivityMocks()),
     "cancelled_in_first_task": (cancelled_in_first_task, ActivityMocks()),
 }
 
