@@ -38,7 +38,7 @@ class Sizes:
 FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
              poll_seconds=20, http_connections=16, timeout=600)
 SMOKE = Sizes(orders=6, throughput_rounds=1, tuning_orders=4, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
-              poll_seconds=3, http_connections=4, timeout=60)
+              poll_seconds=2, http_connections=4, timeout=60)
 
 # Fulfilment as short as it goes, so the ceiling is the engine and not the
 # simulated warehouse: one step, no sleep (still one heartbeat, one progress
