@@ -631,3 +631,18 @@ def test_acting_on_an_order_whose_workflow_has_not_started_says_so(client, manag
     assert response.status_code == 503
     assert b"has not started" in response.content
     assert fake_temporal.signals == []
+
+
+def test_panel_shows_workflow_times_as_readable_dates_in_the_site_time_zone(client, manager, fake_temporal, make_order, settings):
+    """Found by looking at the page: the deadline read '2026-11-2303:01 UTC'."""
+    settings.TIME_ZONE = "Europe/Paris"
+    order = make_order()
+    fake_temporal.snapshot = m.OrderSnapshot(
+        order_id=order.pk, number=order.number, state=states.PENDING_APPROVAL, step="Waiting", progress=0,
+        requires_approval=True, approval_deadline="2026-11-24T03:01:52.123456+00:00", priority="normal",
+        shipping_address="1 Main", note="",
+        timeline=[m.TimelineEntry("2026-11-22T03:01:52.5+00:00", "submitted", "Order submitted", "clerk")],
+    )
+    body = logged_in(client, manager).get(url("panel", order), HTTP_HX_REQUEST="true").content.decode()
+    assert "2026-11-24 04:01 CET" in body
+    assert ">04:01:52</time>" in body

@@ -1,0 +1,26 @@
+"""Template filters for values that come from the workflow as ISO strings."""
+from __future__ import annotations
+
+from datetime import datetime, timezone as dt_timezone
+
+from django import template
+from django.utils import dateformat, timezone
+
+register = template.Library()
+
+
+@register.filter
+def isotime(value: str | None, fmt: str = "Y-m-d H:i T") -> str:
+    """An ISO-8601 timestamp from a snapshot, in the site's time zone.
+
+    Anything unparsable is shown as it came, rather than failing the page.
+    """
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt_timezone.utc)
+    return dateformat.format(timezone.localtime(moment), fmt)
