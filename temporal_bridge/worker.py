@@ -1,8 +1,11 @@
 """Building the order worker: workflows, activities and the thread pool they need."""
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -50,3 +53,20 @@ def build_worker(
         interceptors=[MetricsInterceptor()],
     )
     return worker, executor
+
+
+async def run_until_stopped(worker: Worker, executor: ThreadPoolExecutor, *, on_stopping: Callable[[], None] | None = None) -> None:
+    """Run `worker` until SIGINT or SIGTERM, then drain it and its thread pool.
+
+    Stopping lets running activities finish (up to the worker's graceful
+    shutdown timeout) before the pool's threads are joined.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with worker:
+        await stop.wait()
+        if on_stopping is not None:
+            on_stopping()
+    executor.shutdown(wait=True)

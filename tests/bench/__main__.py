@@ -13,7 +13,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+
 
 from tests.bench import env
 from tests.bench.procs import BASE_DIR, processes

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -19,7 +18,7 @@ async def run(args) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from temporal_bridge.worker import ACTIVITIES, WORKFLOWS
+    from temporal_bridge.worker import ACTIVITIES, WORKFLOWS, run_until_stopped
     from tests.bench.local_mirror import LocalMirrorOrderWorkflow
 
     client = await Client.connect(args.address)
@@ -32,14 +31,8 @@ async def run(args) -> None:
         activity_executor=executor, max_concurrent_activities=args.concurrency, max_concurrent_local_activities=args.concurrency,
         max_concurrent_workflow_tasks=args.workflow_concurrency, graceful_shutdown_timeout=timedelta(seconds=5), **options,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with worker:
-        print("tuning worker polling", flush=True)
-        await stop.wait()
-    executor.shutdown(wait=True)
+    print("tuning worker polling", flush=True)
+    await run_until_stopped(worker, executor)
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -25,13 +24,6 @@ HOUR = 3600
 SENIOR = "senior"
 MANAGER2 = "manager2"
 PROCESS_STEPS = [m.ACT_RESERVE_STOCK, m.ACT_CHARGE_PAYMENT, m.ACT_FULFIL, m.ACT_SHIP, m.ACT_NOTIFY]
-
-
-@pytest.fixture(scope="module")
-def temporal():
-    shared = SharedTimeSkippingEnv()
-    yield shared
-    shared.close()
 
 
 def large_order(**rule_changes: Any) -> m.OrderWorkflowInput:

@@ -16,13 +16,6 @@ from tests.temporal_bridge.test_approval_gate import SENIOR, approve, large_orde
 UPDATES = 25
 
 
-@pytest.fixture(scope="module")
-def temporal():
-    shared = SharedTimeSkippingEnv()
-    yield shared
-    shared.close()
-
-
 def test_an_order_with_many_updates_continues_as_new_and_carries_its_whole_state(temporal: SharedTimeSkippingEnv):
     inp = replace(large_order(), continue_as_new_after_events=80)
 

@@ -10,20 +10,12 @@ import asyncio
 import time
 from datetime import datetime, timedelta
 
-import pytest
 
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from tests.temporal_bridge.helpers import DAY, MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
 
 PROCESS_STEPS = [m.ACT_RESERVE_STOCK, m.ACT_CHARGE_PAYMENT, m.ACT_FULFIL, m.ACT_SHIP, m.ACT_NOTIFY]
-
-
-@pytest.fixture(scope="module")
-def temporal():
-    shared = SharedTimeSkippingEnv()
-    yield shared
-    shared.close()
 
 
 def approve(actor: str = MANAGER, request_id: str = "approve-1", comment: str = "") -> m.DecisionSignal:

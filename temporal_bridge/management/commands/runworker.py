@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 from django.conf import settings
@@ -16,7 +15,7 @@ from temporalio.client import Client
 from temporal_bridge.connection import connect_kwargs
 from temporal_bridge.metrics import MetricsServer
 from temporal_bridge.telemetry import build_runtime, free_loopback_port
-from temporal_bridge.worker import build_worker
+from temporal_bridge.worker import build_worker, run_until_stopped
 
 log = logging.getLogger("temporal_bridge.worker")
 
@@ -77,19 +76,11 @@ class Command(BaseCommand):
             max_concurrent_activities=options["concurrency"],
             max_concurrent_workflow_tasks=options["workflow_concurrency"],
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-
         self.stdout.write(
             f"Worker polling task queue '{options['task_queue']}' on {options['address']} "
             f"(namespace {options['namespace']}, {options['concurrency']} activity slots). Ctrl-C stops."
         )
-        async with worker:
-            await stop.wait()
-            self.stdout.write("Stopping: finishing running activities…")
-        executor.shutdown(wait=True)
+        await run_until_stopped(worker, executor, on_stopping=lambda: self.stdout.write("Stopping: finishing running activities…"))
         if metrics_server is not None:
             metrics_server.stop()
         self.stdout.write("Worker stopped.")
