@@ -16,11 +16,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from orders import services
-from orders.models import Order, OrderEvent
+from orders.models import Order
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
@@ -99,15 +99,8 @@ def order_repair_from_snapshot(*, order_id: int, snapshot: m.OrderSnapshot) -> b
     order = Order.objects.select_for_update().get(pk=order_id)
     changed = False
     for index, entry in enumerate(snapshot.timeline):
-        try:
-            with transaction.atomic():
-                OrderEvent.objects.create(
-                    order=order, idempotency_key=f"{index:04d}-{entry.kind}", kind=entry.kind,
-                    message=entry.message[:500], actor=entry.actor,
-                )
-            changed = True
-        except IntegrityError:
-            pass
+        key = m.timeline_key(index, entry.kind)
+        changed |= services.order_event_write(order=order, key=key, kind=entry.kind, message=entry.message, actor=entry.actor)
     fields = {
         "status": snapshot.state, "progress": snapshot.progress,
         "tracking_number": snapshot.tracking_number, "failure_reason": snapshot.failure_reason[:300],

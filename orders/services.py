@@ -35,7 +35,7 @@ from temporal_bridge import states
 
 log = logging.getLogger(__name__)
 
-SUBMITTED_EVENT_KEY = "0000-submitted"
+SUBMITTED_EVENT_KEY = m.timeline_key(0, "submitted")
 
 
 @dataclass(frozen=True)
@@ -200,17 +200,21 @@ def order_request_update(
 # --- Records written by the workflow's activities ----------------------------------------
 
 
+def order_event_write(*, order: Order, key: str, kind: str, message: str, actor: str = "") -> bool:
+    """Write one timeline entry under its key, once. False if the key was already written."""
+    try:
+        with transaction.atomic():
+            OrderEvent.objects.create(order=order, idempotency_key=key, kind=kind, message=message[:500], actor=actor)
+    except IntegrityError:
+        return False
+    return True
+
+
 @transaction.atomic
 def order_record_transition(entry: m.MirrorInput) -> bool:
     """Mirror one timeline entry (and any state change). False if already written."""
     order = _locked_order(entry.order_id)
-    try:
-        with transaction.atomic():
-            OrderEvent.objects.create(
-                order=order, idempotency_key=entry.idempotency_key, kind=entry.kind,
-                message=entry.message[:500], actor=entry.actor,
-            )
-    except IntegrityError:
+    if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor):
         return False
     fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
               "failure_reason": entry.failure_reason[:300] if entry.failure_reason else entry.failure_reason,

@@ -55,6 +55,14 @@ def workflow_id_for(order_id: int) -> str:
     return f"order-{order_id}"
 
 
+def timeline_key(index: int, kind: str) -> str:
+    """The mirror's idempotency key of the timeline entry at `index`.
+
+    Entry 0 is always the submission, which order_submit writes itself.
+    """
+    return f"{index:04d}-{kind}"
+
+
 # --- Workflow input and signals -------------------------------------------------
 
 

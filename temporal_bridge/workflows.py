@@ -589,7 +589,7 @@ class OrderWorkflow:
             self._step = states.LABELS[status]
         if progress is not None:
             self._progress = progress
-        key = f"{len(self._timeline):04d}-{kind}"
+        key = m.timeline_key(len(self._timeline), kind)
         self._timeline.append(m.TimelineEntry(self._now(), kind, message, actor))
         return m.MirrorInput(
             self._input.order_id, key, kind, message, actor=actor, status=status, progress=progress,
