@@ -22,7 +22,7 @@ from orders.exceptions import OrderError
 from orders.forms import ApproveForm, ReasonForm, UpdateForm
 from orders.models import Order
 from orders.selectors import order_live_state_forget
-from orders.views.pages import _get_order
+from orders.views.pages import order_or_404
 from orders.views.panel import panel_context, render_panel
 
 
@@ -30,7 +30,7 @@ def _act(
     request: HttpRequest, pk: int, form: forms.Form, form_key: str,
     may: Callable[[Order], None], perform: Callable[[Order, dict, str], None], done: str,
 ) -> HttpResponse:
-    order = _get_order(pk)
+    order = order_or_404(pk)
     try:
         may(order)  # permission first: a user without it learns nothing from validation
     except PermissionDenied as err:
@@ -49,7 +49,7 @@ def _act(
     # to the action, not a snapshot cached before it.
     order_live_state_forget(pk)
     if request.htmx:
-        return render_panel(request, _get_order(pk), fresh=True)
+        return render_panel(request, order_or_404(pk), fresh=True)
     messages.success(request, done.format(number=order.number))
     return redirect(order)
 

@@ -50,7 +50,7 @@ def order_new(request: HttpRequest) -> HttpResponse:
     return render(request, "orders/new.html", {"form": OrderForm(), "lines": OrderLineFormSet(prefix="lines")})
 
 
-def _get_order(pk: int) -> Order:
+def order_or_404(pk: int) -> Order:
     try:
         return selectors.order_detail(pk)
     except Order.DoesNotExist as err:
@@ -60,7 +60,7 @@ def _get_order(pk: int) -> Order:
 @require_GET
 @permission_required("orders.view_order", raise_exception=True)
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    order = _get_order(pk)
+    order = order_or_404(pk)
     return render(request, "orders/detail.html", {"order": order, **panel_context(request, order)})
 
 
