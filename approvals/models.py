@@ -140,12 +140,17 @@ class ApprovalDecision(models.Model):
     senior = models.BooleanField(default=False)
     comment = models.TextField(blank=True)
     # The request id the browser sent: a repeated POST is the same decision.
-    request_id = models.CharField(max_length=64, unique=True)
+    # Unique per order only: an id sent to another order is another decision.
+    request_id = models.CharField(max_length=64)
+    # The shipping address changed after this approval: it no longer counts
+    # (the order went back through its rule) but stays in the audit trail.
+    superseded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["order", "created_at"], name="decision_order_time_idx")]
+        constraints = [models.UniqueConstraint(fields=["order", "request_id"], name="decision_request_once_per_order")]
 
     def __str__(self) -> str:
         return f"{self.order} {self.decision} by {self.approver_username}"

@@ -58,12 +58,17 @@ def is_senior(user: AbstractBaseUser) -> bool:
     return user.has_perm(SENIOR_PERMISSION)
 
 
+def counting_decisions() -> QuerySet[ApprovalDecision]:
+    """Decisions that still count: not voided by a later change of address."""
+    return ApprovalDecision.objects.filter(superseded=False)
+
+
 def recorded_approvals(order: Order) -> list[ApprovalDecision]:
-    return list(ApprovalDecision.objects.filter(order=order, decision=ApprovalDecision.Decision.APPROVED).order_by("created_at", "id"))
+    return list(counting_decisions().filter(order=order, decision=ApprovalDecision.Decision.APPROVED).order_by("created_at", "id"))
 
 
 def has_decided(order: Order, user: AbstractBaseUser) -> bool:
-    return ApprovalDecision.objects.filter(order=order, approver_username=user.get_username()).exists()
+    return counting_decisions().filter(order=order, approver_username=user.get_username()).exists()
 
 
 def senior_slot_only(order: Order) -> bool:
@@ -109,14 +114,14 @@ def awaiting_decision(user: AbstractBaseUser) -> QuerySet[Order]:
     without the senior permission, not an order that only a senior approval
     can still move.
     """
-    decided = ApprovalDecision.objects.filter(order=OuterRef("pk"), approver_username=user.get_username())
+    decided = counting_decisions().filter(order=OuterRef("pk"), approver_username=user.get_username())
     queryset = (
         Order.objects.filter(status=states.PENDING_APPROVAL, requires_approval=True)
         .exclude(created_by=user)
         .exclude(Exists(decided))
     )
     if not is_senior(user):
-        approvals = ApprovalDecision.objects.filter(order=OuterRef("pk"), decision=ApprovalDecision.Decision.APPROVED)
+        approvals = counting_decisions().filter(order=OuterRef("pk"), decision=ApprovalDecision.Decision.APPROVED)
         approved_count = approvals.order_by().values("order").annotate(n=Count("pk")).values("n")
         queryset = queryset.annotate(
             approved_count=Coalesce(Subquery(approved_count, output_field=IntegerField()), Value(0)),
@@ -138,7 +143,7 @@ def awaiting_decision_count(user: AbstractBaseUser) -> int:
 def approval_counts(orders: list[Order]) -> dict[int, tuple[int, bool]]:
     """order id -> (approvals recorded, any senior) for a page of orders, in one query."""
     rows = (
-        ApprovalDecision.objects.filter(order__in=orders, decision=ApprovalDecision.Decision.APPROVED)
+        counting_decisions().filter(order__in=orders, decision=ApprovalDecision.Decision.APPROVED)
         .values("order_id").annotate(n=Count("pk"), seniors=Count("pk", filter=Q(senior=True)))
     )
     return {row["order_id"]: (row["n"], row["seniors"] > 0) for row in rows}

@@ -69,8 +69,8 @@ def _senior_refusal(order: Order, user: AbstractBaseUser) -> str | None:
     return None
 
 
-def approval_decide(*, order: Order, user: AbstractBaseUser, decision: str, comment: str, request_id: str) -> None:
-    """Send an approve or reject decision to the order's workflow."""
+def approval_decide(*, order: Order, user: AbstractBaseUser, decision: str, comment: str, request_id: str) -> m.RequestVerdict:
+    """Send an approve or reject decision to the order's workflow; return its verdict."""
     if decision not in (APPROVE, REJECT):
         raise OrderError(f"Unknown decision {decision!r}.")
     approval_check_eligible(order=order, user=user, decision=decision)
@@ -80,9 +80,7 @@ def approval_decide(*, order: Order, user: AbstractBaseUser, decision: str, comm
     if order.status != states.PENDING_APPROVAL:
         raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
     signal = m.SIGNAL_APPROVE if decision == APPROVE else m.SIGNAL_REJECT
-    order_signal(order, signal, m.DecisionSignal(
-        actor=user.get_username(), request_id=request_id, comment=comment, senior=selectors.is_senior(user),
-    ))
+    return order_signal(order, signal, m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment))
 
 
 @transaction.atomic
@@ -90,13 +88,45 @@ def decision_record(decision: m.DecisionInput) -> bool:
     """Mirror a decision the workflow accepted. False if already recorded."""
     approver = get_user_model().objects.filter(username=decision.actor).first()
     _, created = ApprovalDecision.objects.get_or_create(
-        request_id=decision.request_id,
+        order_id=decision.order_id, request_id=decision.request_id,
         defaults={
-            "order_id": decision.order_id, "approver": approver, "approver_username": decision.actor,
+            "approver": approver, "approver_username": decision.actor,
             "decision": decision.decision, "comment": decision.comment, "senior": decision.senior,
         },
     )
     return created
+
+
+# What each action a person sends to a workflow requires, checked by the
+# workflow (through actor_verify) before the message counts.
+ACTION_PERMISSIONS = {
+    m.SIGNAL_APPROVE: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
+    m.SIGNAL_REJECT: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
+    m.SIGNAL_CANCEL: ("orders.cancel_order", "cancel orders"),
+    m.SIGNAL_UPDATE: ("orders.change_order", "change orders"),
+}
+
+
+def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
+    """Whether the person a message names may take its action on the order now.
+
+    The workflow asks before anything a message says counts: the message's
+    own claims (who sent it, whether they are senior) are never trusted.
+    """
+    required = ACTION_PERMISSIONS.get(check.action)
+    if required is None:
+        return m.ActorCheckResult(False, f"{check.action!r} is not an action a person can take")
+    permission, what = required
+    user = get_user_model().objects.filter(username=check.actor).first()
+    if user is None:
+        return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
+    if not user.is_active:
+        return m.ActorCheckResult(False, f"{check.actor}'s account is inactive")
+    if not user.has_perm(permission):
+        return m.ActorCheckResult(False, f"{check.actor} is not allowed to {what}")
+    if check.action in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT) and Order.objects.filter(pk=check.order_id, created_by=user).exists():
+        return m.ActorCheckResult(False, "the requester cannot decide on their own order")
+    return m.ActorCheckResult(True, senior=selectors.is_senior(user))
 
 
 # --- Emails to approvers ------------------------------------------------------------------
@@ -224,13 +254,13 @@ def bulk_send_one(request: m.BulkOrderRequest) -> m.BulkOrderResult:
         return m.BulkOrderResult(request.order_id, f"#{request.order_id}", m.BULK_REFUSED, "The order does not exist.")
     number = order.number or f"#{order.pk}"
     # A retry after the signal went out: the workflow has it already.
-    if ApprovalDecision.objects.filter(request_id=request.request_id).exists():
+    if ApprovalDecision.objects.filter(order=order, request_id=request.request_id).exists():
         return m.BulkOrderResult(order.pk, number, m.BULK_SENT, "Recorded by the order's workflow.")
     user = get_user_model().objects.filter(username=request.actor, is_active=True).first()
     if user is None:
         return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, f"User {request.actor} no longer exists or is inactive.")
     try:
-        approval_decide(order=order, user=user, decision=request.decision, comment=request.comment, request_id=request.request_id)
+        verdict = approval_decide(order=order, user=user, decision=request.decision, comment=request.comment, request_id=request.request_id)
     except WorkflowUnavailable:
         raise  # transient: the activity is retried
     except PermissionDenied as err:
@@ -238,4 +268,20 @@ def bulk_send_one(request: m.BulkOrderRequest) -> m.BulkOrderResult:
     except OrderError as err:
         return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, err.message)
     verb = "Approval" if request.decision == APPROVE else "Rejection"
-    return m.BulkOrderResult(order.pk, number, m.BULK_SENT, f"{verb} sent to the order's workflow.")
+    # "Sent" only for what the workflow accepted (and so records).
+    if verdict.status == m.VERDICT_ACCEPTED:
+        return m.BulkOrderResult(order.pk, number, m.BULK_SENT, f"{verb} accepted by the order's workflow.")
+    if verdict.status == m.VERDICT_REFUSED:
+        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, f"Refused by the order's workflow: {verdict.reason}")
+    return m.BulkOrderResult(order.pk, number, m.BULK_QUEUED, f"{verb} queued: {verdict_text(verdict)}")
+
+
+def verdict_text(verdict: m.RequestVerdict) -> str:
+    """The workflow's verdict on a request, in words for the page that sent it."""
+    if verdict.status == m.VERDICT_ACCEPTED:
+        return "accepted by the order's workflow"
+    if verdict.status == m.VERDICT_REFUSED:
+        return f"refused by the order's workflow: {verdict.reason}"
+    if verdict.status == m.VERDICT_CHECKING:
+        return "received; the order's workflow is still checking it and will apply or refuse it shortly"
+    return "no worker has processed it yet; it will be applied, or refused with its reason, when workers return"

@@ -180,6 +180,9 @@ TEMPORAL_TASK_QUEUE = os.environ.get("TEMPORAL_TASK_QUEUE", "order-desk")
 TEMPORAL_UI_URL = os.environ.get("TEMPORAL_UI_URL", f"http://127.0.0.1:{os.environ.get('TEMPORAL_UI_PORT', '8233')}")
 # How long a page waits for a workflow query before it falls back to the mirror.
 TEMPORAL_QUERY_TIMEOUT = env_float("TEMPORAL_QUERY_TIMEOUT", 2.0)
+# How long an approve/reject/cancel/update POST waits for the workflow's own
+# verdict on it (identity checked, rules applied) before answering "queued".
+TEMPORAL_VERDICT_WAIT = env_float("TEMPORAL_VERDICT_WAIT", 3.0)
 # How long a workflow's live snapshot is reused for the pages polling it (per
 # process, in the default cache); 0 asks the workflow on every poll. See BENCHMARKS.md.
 ORDER_SNAPSHOT_CACHE_SECONDS = env_float("ORDER_SNAPSHOT_CACHE_SECONDS", 1.0)

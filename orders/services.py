@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -152,8 +153,14 @@ def order_start_workflow(*, order_id: int) -> bool:
 # --- Requests from people: become signals ---------------------------------------------
 
 
-def order_signal(order: Order, signal: str, payload: object) -> None:
-    """Send a signal to the order's workflow, turning Temporal errors into user errors."""
+def order_signal(order: Order, signal: str, payload: Any) -> m.RequestVerdict:
+    """Send a person's request to the order's workflow and return its verdict.
+
+    Temporal errors become user errors. The verdict is the workflow's own,
+    read back by request id: accepted, refused (with the reason), still being
+    checked, or unknown when no worker has processed the request yet (it is
+    queued in the workflow's history and will be applied or refused then).
+    """
     if order.workflow_started_at is None:
         raise WorkflowUnavailable(f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
     try:
@@ -162,26 +169,27 @@ def order_signal(order: Order, signal: str, payload: object) -> None:
         raise ActionNotAllowed(f"Order {order.number} is no longer running; nothing was changed.") from err
     except temporal.TemporalUnavailable as err:
         raise WorkflowUnavailable("The workflow service is unavailable; nothing was changed. Try again shortly.") from err
+    return temporal.request_verdict(order.pk, payload.request_id, wait=settings.TEMPORAL_VERDICT_WAIT)
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def order_request_cancel(*, order: Order, user: AbstractBaseUser, reason: str, request_id: str) -> None:
+def order_request_cancel(*, order: Order, user: AbstractBaseUser, reason: str, request_id: str) -> m.RequestVerdict:
     if not user.has_perm("orders.cancel_order"):
         raise PermissionDenied("You are not allowed to cancel orders.")
     if not reason.strip():
         raise OrderError("A reason is required to cancel an order.")
     if order.status not in states.CANCELLABLE:
         raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()} and can no longer be cancelled.")
-    order_signal(order, m.SIGNAL_CANCEL, m.CancelSignal(actor=user.get_username(), request_id=request_id, reason=reason.strip()))
+    return order_signal(order, m.SIGNAL_CANCEL, m.CancelSignal(actor=user.get_username(), request_id=request_id, reason=reason.strip()))
 
 
 def order_request_update(
     *, order: Order, user: AbstractBaseUser, request_id: str,
     priority: str | None = None, shipping_address: str | None = None, note: str | None = None,
-) -> None:
+) -> m.RequestVerdict:
     if not user.has_perm("orders.change_order"):
         raise PermissionDenied("You are not allowed to change orders.")
     if order.status not in states.CANCELLABLE:
@@ -190,7 +198,10 @@ def order_request_update(
         raise OrderError(f"Unknown priority {priority!r}.")
     if shipping_address is not None and not shipping_address.strip():
         raise OrderError("The shipping address cannot be empty.")
-    order_signal(order, m.SIGNAL_UPDATE, m.UpdateSignal(
+    if (shipping_address is not None and shipping_address.strip() != order.shipping_address
+            and order.status not in (states.PENDING_APPROVAL, states.APPROVED, states.PROCESSING)):
+        raise ActionNotAllowed(f"Order {order.number} is being fulfilled: its shipping address is locked.")
+    return order_signal(order, m.SIGNAL_UPDATE, m.UpdateSignal(
         actor=user.get_username(), request_id=request_id, priority=priority,
         shipping_address=shipping_address.strip() if shipping_address is not None else None,
         note=note.strip() if note is not None else None,
@@ -243,6 +254,10 @@ def order_apply_update(update: m.UpdateInput) -> None:
         changed["note"] = update.note
     if changed:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
+    if update.reapproval:
+        from approvals.models import ApprovalDecision
+
+        ApprovalDecision.objects.filter(order_id=order.pk).update(superseded=True)
 
 
 @transaction.atomic

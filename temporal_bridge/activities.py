@@ -60,6 +60,12 @@ def record_decision(decision: m.DecisionInput) -> None:
     approval_services.decision_record(decision)
 
 
+@activity.defn(name=m.ACT_VERIFY_ACTOR)
+@db_activity
+def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
+    return approval_services.actor_verify(check)
+
+
 @activity.defn(name=m.ACT_APPLY_UPDATE)
 @db_activity
 def apply_order_update(update: m.UpdateInput) -> None:
@@ -148,7 +154,7 @@ async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgre
 
 
 SYNC_ACTIVITIES = [
-    mirror_order, record_decision, apply_order_update, reserve_stock, release_stock,
+    mirror_order, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
     charge_payment, refund_payment, ship_order, notify_customer,
 ]
 ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

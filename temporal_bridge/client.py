@@ -395,3 +395,37 @@ def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None 
             return "updated"
 
     return bridge.call(ensure)
+
+
+def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.RequestVerdict:
+    """The workflow's verdict on a request just sent, waiting up to `wait` seconds
+    for it to become final (accepted or refused).
+
+    Never raises: a workflow that cannot answer (no worker polling, a run from
+    before verdicts existed, Temporal unreachable) gives an `unknown` verdict,
+    which the page shows as queued.
+    """
+    unknown = m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
+
+    async def ask(client: Client) -> m.RequestVerdict:
+        handle = client.get_workflow_handle(m.workflow_id_for(order_id))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        verdict = unknown
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                verdict = await handle.query(
+                    m.QUERY_VERDICT, request_id, result_type=m.RequestVerdict,
+                    rpc_timeout=timedelta(seconds=max(0.2, remaining)),
+                )
+            except (WorkflowQueryFailedError, RPCError):
+                return verdict
+            if verdict.status in (m.VERDICT_ACCEPTED, m.VERDICT_REFUSED) or loop.time() >= deadline:
+                return verdict
+            await asyncio.sleep(0.05)
+
+    try:
+        return bridge.call(ask, timeout=wait + 1)
+    except (TemporalUnavailable, WorkflowNotFound, RPCError):
+        return unknown

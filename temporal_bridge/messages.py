@@ -16,6 +16,8 @@ WORKFLOW_NAME = "OrderWorkflow"
 ACT_MIRROR = "mirror_order"
 ACT_RECORD_DECISION = "record_decision"
 ACT_APPLY_UPDATE = "apply_order_update"
+# Who may act, read from the database before a person's message counts.
+ACT_VERIFY_ACTOR = "verify_actor"
 ACT_RESERVE_STOCK = "reserve_stock"
 ACT_RELEASE_STOCK = "release_stock"
 ACT_CHARGE_PAYMENT = "charge_payment"
@@ -38,6 +40,29 @@ SIGNAL_CANCEL = "cancel"
 SIGNAL_UPDATE = "update"
 SIGNAL_PROGRESS = "report_progress"
 QUERY_SNAPSHOT = "snapshot"
+# The workflow's verdict on one request id (a RequestVerdict).
+QUERY_VERDICT = "verdict"
+
+# Verdicts on a person's request, as the POST's answer shows them.
+VERDICT_ACCEPTED = "accepted"
+VERDICT_REFUSED = "refused"
+# Received; the actor's identity is being checked against the database.
+VERDICT_CHECKING = "checking"
+# Not (yet) seen by the workflow: no worker has processed it.
+VERDICT_UNKNOWN = "unknown"
+# The most verdicts a run keeps (and carries over continue-as-new): a sender
+# repeating requests must not grow the state without bound.
+MAX_VERDICTS = 500
+
+# Caps on the text a message may carry, equal to what the models and forms
+# allow (tests/temporal_bridge/test_message_checks.py holds them together):
+# no activity input or query result can approach the payload limit.
+MAX_ACTOR = 150
+MAX_REQUEST_ID = 64
+MAX_COMMENT = 500
+MAX_ADDRESS = 500
+MAX_NOTE = 1000
+PRIORITIES = ("low", "normal", "high", "urgent")
 
 # Error types raised by activities as non-retryable business failures.
 ERR_OUT_OF_STOCK = "OutOfStock"
@@ -116,6 +141,8 @@ class CarriedState:
     # A rejection or cancel that arrived while the run was handing over.
     rejection: DecisionSignal | None = None
     cancel: CancelSignal | None = None
+    # The verdicts given so far, newest last (issue 9).
+    verdicts: list[RequestVerdict] = field(default_factory=list)
 
 
 @dataclass
@@ -165,6 +192,17 @@ class TimelineEntry:
     kind: str
     message: str
     actor: str = ""
+
+
+@dataclass
+class RequestVerdict:
+    """What the workflow made of one request id: accepted, refused (and why),
+    still being checked, or unknown (not received yet)."""
+
+    request_id: str
+    status: str
+    reason: str = ""
+    action: str = ""
 
 
 @dataclass
@@ -235,6 +273,23 @@ class DecisionInput:
 
 
 @dataclass
+class ActorCheckInput:
+    """Ask the database whether `actor` may take `action` on the order now."""
+
+    order_id: int
+    actor: str
+    action: str  # one of the ACTION_* names
+
+
+@dataclass
+class ActorCheckResult:
+    allowed: bool
+    reason: str = ""
+    # Holds the senior-approver permission now (the message's claim is ignored).
+    senior: bool = False
+
+
+@dataclass
 class UpdateInput:
     order_id: int
     actor: str
@@ -242,6 +297,8 @@ class UpdateInput:
     priority: str | None = None
     shipping_address: str | None = None
     note: str | None = None
+    # The address changed after approvals were given: those no longer count.
+    reapproval: bool = False
 
 
 @dataclass
@@ -381,7 +438,7 @@ class BulkOrderRequest:
 class BulkOrderResult:
     order_id: int
     number: str
-    outcome: str  # "sent", "refused" or "failed"
+    outcome: str  # "sent", "refused", "queued" or "failed"
     message: str = ""
 
 
@@ -410,6 +467,8 @@ class DigestResult:
 BULK_SENT = "sent"
 BULK_REFUSED = "refused"
 BULK_FAILED = "failed"
+# Sent, but no worker has given the workflow's verdict yet.
+BULK_QUEUED = "queued"
 
 
 def bulk_workflow_id(batch_id: str) -> str:

@@ -21,35 +21,13 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge import approval_rules as rules
     from temporal_bridge import messages as m
     from temporal_bridge import states
+    from temporal_bridge.workflow_messages import PeoplesMessages
+    from temporal_bridge.workflow_policies import DB_STEP, FULFIL_HEARTBEAT, MIRROR_RETRY, NOTICE_RETRY, SHORT_STEP, STEP_RETRY
 
 # Issue 3: quorum approvals, reminders and escalation. Histories recorded
 # before it (v1) have no marker for this patch and replay the old single
 # decision gate; every new run records the marker and takes the quorum gate.
 QUORUM_PATCH = "approval-quorum-v2"
-
-# Writes to our own database: retried until they succeed (a database restart
-# must not fail an order), with backoff so a long outage costs little.
-MIRROR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30))
-# Steps with business outcomes: business errors are non-retryable (raised as
-# such by the activities); anything else is retried for about ten minutes
-# before the order fails with compensation.
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=15,
-    non_retryable_error_types=[m.ERR_OUT_OF_STOCK, m.ERR_PAYMENT_DECLINED, m.ERR_ORDER_NOT_FOUND],
-)
-SHORT_STEP = timedelta(seconds=30)
-# Activities that only write our own database finish in milliseconds; a short
-# timeout means a worker killed mid-write is retried elsewhere within seconds.
-DB_STEP = timedelta(seconds=10)
-FULFIL_HEARTBEAT = timedelta(seconds=5)
-# Reminder and escalation emails: a mail outage must not hold the approval
-# gate for long (decisions and the expiry wait behind it), so they give up
-# after about a minute and the timeline says so.
-NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=20), maximum_attempts=5)
-
 
 class OrderFailed(Exception):
     """A business failure that ends the order in `failed` after compensation."""
@@ -60,7 +38,7 @@ class OrderCancelled(Exception):
 
 
 @workflow.defn(name=m.WORKFLOW_NAME)
-class OrderWorkflow:
+class OrderWorkflow(PeoplesMessages):
     @workflow.init
     def __init__(self, inp: m.OrderWorkflowInput) -> None:
         # Set here, not in run(), so signals and queries delivered with the
@@ -76,6 +54,10 @@ class OrderWorkflow:
         self._timeline: list[m.TimelineEntry] = []
         # request_id -> signal name; a repeated POST is recognised and ignored.
         self._seen_requests: dict[str, str] = {}
+        # request_id -> the workflow's verdict on it, for the page that sent it.
+        self._verdicts: dict[str, m.RequestVerdict] = {}
+        # Set when the address changes after the approval: approve again before shipping.
+        self._reapproval_reason = ""
         # Compensations for the steps done so far, run in reverse on cancel/failure.
         self._compensations: list[str] = []
         self._fulfilment_done = False
@@ -113,6 +95,7 @@ class OrderWorkflow:
         self._timeline = list(carried.timeline)
         self._decisions = list(carried.decisions)
         self._seen_requests = dict(carried.seen_requests)
+        self._verdicts = {v.request_id: v for v in carried.verdicts}
         self._approvals = [(a.actor, a.senior) for a in carried.approvals]
         self._priority, self._shipping_address, self._order_note = carried.priority, carried.shipping_address, carried.note
         self._reminded, self._escalated = carried.reminded, carried.escalated
@@ -175,10 +158,12 @@ class OrderWorkflow:
         await self._record("status", f"Approved by {signal.actor}" + (f": {signal.comment}" if signal.comment else ""), actor=signal.actor, status=states.APPROVED)
         return True
 
-    async def _quorum_gate(self, inp: m.OrderWorkflowInput) -> bool:
+    async def _quorum_gate(self, inp: m.OrderWorkflowInput, *, round_started: datetime | None = None) -> bool:
         """The v2 gate: N approvals from distinct eligible people, reminder at T1,
-        escalation at T2, expiry at T3 (all from submission). True to proceed."""
+        escalation at T2, expiry at T3 (all from submission, or from the start
+        of a re-approval round). True to proceed."""
         rule = self._rule
+        reapproval = round_started is not None
         if rule.auto_approve:
             why = f"policy “{rule.policy_name}”" if rule.policy_name else "total is below the approval threshold"
             self._decisions.append(m.DecisionRecord("system", "approved", f"Auto-approved: {why}", self._now(), "auto"))
@@ -186,7 +171,7 @@ class OrderWorkflow:
             return True
 
         # From submission (the first run's start), not from the first task.
-        submitted = self._submitted_at()
+        submitted = round_started or self._submitted_at()
         expire_at = submitted + timedelta(seconds=rule.expire_after_seconds)
         milestones: list[tuple[Any, str]] = []
         done = {"reminder": self._reminded, "escalation": self._escalated}
@@ -199,14 +184,16 @@ class OrderWorkflow:
         self._escalate_at = next((at.isoformat() for at, kind in milestones if kind == "escalation"), None)
         self._step = self._waiting_step()
         policy = f" (policy “{rule.policy_name}”)" if rule.policy_name else ""
-        if inp.carried is None:
+        if inp.carried is None or reapproval:
             await self._record("note", f"Awaiting {rules.awaiting_text(rule)}{policy}, due by {expire_at:%Y-%m-%d %H:%M} UTC", approval_deadline=self._deadline)
 
         while True:
             due = milestones[0][0] if milestones else expire_at
             try:
+                # A re-approval round never continues as new: the next run
+                # would start again at the first gate, before stock and payment.
                 await workflow.wait_condition(
-                    lambda: self._gate_decided() or self._cancel is not None or self._history_too_long(),
+                    lambda: self._gate_decided() or self._cancel is not None or (not reapproval and self._history_too_long()),
                     timeout=max(due - workflow.now(), timedelta(milliseconds=1)),
                 )
                 if not (self._gate_decided() or self._cancel is not None):
@@ -214,6 +201,7 @@ class OrderWorkflow:
                 break
             except asyncio.TimeoutError:
                 if not milestones:
+                    await self._compensate("expired")  # only a re-approval round has anything to undo
                     await self._finish(states.EXPIRED, "Expired: no decision before the approval deadline", notify="expired")
                     return False
                 _, kind = milestones.pop(0)
@@ -223,6 +211,7 @@ class OrderWorkflow:
             raise OrderCancelled()
         if self._rejection is not None:
             signal = self._rejection
+            await self._compensate("rejected")  # only a re-approval round has anything to undo
             await self._finish(states.REJECTED, f"Rejected by {signal.actor}: {signal.comment}", notify="rejected", actor=signal.actor)
             return False
         approvers = [actor for actor, _ in self._approvals]
@@ -258,6 +247,7 @@ class OrderWorkflow:
             seen_requests=self._seen_requests, approvals=[m.CarriedApproval(actor, senior) for actor, senior in self._approvals],
             priority=self._priority, shipping_address=self._shipping_address, note=self._order_note,
             reminded=self._reminded, escalated=self._escalated, runs=runs, rejection=self._rejection, cancel=self._cancel,
+            verdicts=list(self._verdicts.values()),
         )
         workflow.continue_as_new(replace(self._input, carried=carried))
 
@@ -316,6 +306,11 @@ class OrderWorkflow:
         await self._record("payment", f"Charged {paid.amount} {paid.currency} (ref {paid.provider_reference})")
         self._check_cancel()
 
+        # The shipping address changed after the approval: the approvers must
+        # see the new one before anything ships (stock and payment stay held).
+        while self._reapproval_reason:
+            if not await self._reapprove(inp):
+                return
         await self._fulfil(inp)
 
         self._step = "Shipping"
@@ -326,6 +321,19 @@ class OrderWorkflow:
         self._compensations.clear()
         await self._record("shipment", f"Shipped with {shipped.carrier}, tracking number {shipped.tracking_number}", tracking_number=shipped.tracking_number)
         await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
+
+    async def _reapprove(self, inp: m.OrderWorkflowInput) -> bool:
+        """Send the order back through its approval rule; True when approved again."""
+        reason, self._reapproval_reason = self._reapproval_reason, ""
+        self._approvals, self._rejection = [], None
+        self._reminded = self._escalated = False
+        await self._record("status", f"Back to approval: {reason}; stock and payment stay held meanwhile",
+                           status=states.PENDING_APPROVAL)
+        if not await self._quorum_gate(inp, round_started=workflow.now()):
+            return False
+        await self._record("status", "Processing resumes after the re-approval", status=states.PROCESSING)
+        self._check_cancel()
+        return True
 
     async def _fulfil(self, inp: m.OrderWorkflowInput) -> None:
         """Run the fulfilment activity, racing it against a cancel request."""
@@ -390,61 +398,7 @@ class OrderWorkflow:
                 )
                 await self._record("compensation", f"Released {released.units_released} reserved units")
 
-    # --- Signals and query ------------------------------------------------------------
-
-    @workflow.signal(name=m.SIGNAL_APPROVE)
-    async def approve(self, signal: m.DecisionSignal) -> None:
-        await (self._decide_v2 if self._quorum() else self._decide)("approved", signal)
-
-    @workflow.signal(name=m.SIGNAL_REJECT)
-    async def reject(self, signal: m.DecisionSignal) -> None:
-        await (self._decide_v2 if self._quorum() else self._decide)("rejected", signal)
-
-    @workflow.signal(name=m.SIGNAL_CANCEL)
-    async def cancel(self, signal: m.CancelSignal) -> None:
-        if self._is_repeat(signal.request_id, m.SIGNAL_CANCEL):
-            return
-        if self._cancel is not None:
-            return await self._note(f"Cancel by {signal.actor} ignored: a cancel is already under way", signal.actor)
-        if self._state not in states.CANCELLABLE or self._fulfilment_done:
-            return await self._note(f"Cancel by {signal.actor} refused: the order is {self._state} and fulfilment has ended", signal.actor)
-        entry = self._append("note", f"Cancel requested by {signal.actor}: {signal.reason}", actor=signal.actor)
-        self._cancel = signal
-        await self._mirror(entry)
-
-    @workflow.signal(name=m.SIGNAL_UPDATE)
-    async def update(self, signal: m.UpdateSignal) -> None:
-        if self._is_repeat(signal.request_id, m.SIGNAL_UPDATE):
-            return
-        if self._state not in states.CANCELLABLE or self._fulfilment_done or self._cancel is not None:
-            why = "it is being cancelled" if self._cancel is not None else f"the order is {self._state}"
-            return await self._note(f"Update by {signal.actor} refused: {why}", signal.actor)
-        changes = []
-        if signal.priority is not None and signal.priority != self._priority:
-            self._priority = signal.priority
-            changes.append(f"priority → {signal.priority}")
-        if signal.shipping_address is not None and signal.shipping_address != self._shipping_address:
-            self._shipping_address = signal.shipping_address
-            changes.append("shipping address changed")
-        if signal.note is not None and signal.note != self._order_note:
-            self._order_note = signal.note
-            changes.append("note changed")
-        if not changes:
-            return
-        inp = self._input
-        await workflow.execute_activity(
-            m.ACT_APPLY_UPDATE,
-            m.UpdateInput(inp.order_id, signal.actor, signal.request_id, signal.priority, signal.shipping_address, signal.note),
-            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
-        )
-        await self._note(f"Updated by {signal.actor}: " + ", ".join(changes), signal.actor, kind="update")
-
-    @workflow.signal(name=m.SIGNAL_PROGRESS)
-    def report_progress(self, progress: m.FulfilmentProgress) -> None:
-        # Late reports (after a cancel or the end) must not move the bar back.
-        if self._state == states.FULFILLING and not self._fulfilment_done:
-            self._progress = max(self._progress, min(100, progress.percent))
-            self._step = progress.step
+    # --- Query (the signals people send are in workflow_messages) --------------------------
 
     @workflow.query(name=m.QUERY_SNAPSHOT)
     def snapshot(self) -> m.OrderSnapshot:
@@ -485,76 +439,11 @@ class OrderWorkflow:
 
     # --- Helpers ------------------------------------------------------------------
 
-    async def _decide(self, verdict: str, signal: m.DecisionSignal) -> None:
-        inp = self._input
-        name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
-        if self._is_repeat(signal.request_id, name):
-            return
-        if self._state != states.PENDING_APPROVAL or self._decision is not None or self._cancel is not None:
-            return await self._note(f"Decision by {signal.actor} ignored: the order is no longer awaiting approval", signal.actor)
-        if signal.actor == inp.requested_by:
-            return await self._note(f"Decision by {signal.actor} ignored: the requester cannot decide on their own order", signal.actor)
-        if verdict == "rejected" and not signal.comment.strip():
-            return await self._note(f"Rejection by {signal.actor} ignored: a reason is required", signal.actor)
-        self._decision = (verdict, signal)
-        self._decisions.append(m.DecisionRecord(signal.actor, verdict, signal.comment, self._now(), signal.request_id))
-        await workflow.execute_activity(
-            m.ACT_RECORD_DECISION,
-            m.DecisionInput(inp.order_id, signal.actor, verdict, signal.comment, signal.request_id),
-            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
-        )
-
-    async def _decide_v2(self, verdict: str, signal: m.DecisionSignal) -> None:
-        """Accept a decision that counts; ignore (and note why) one that does not."""
-        inp, rule, actor = self._input, self._rule, signal.actor
-        word = "Approval" if verdict == "approved" else "Rejection"
-        if self._is_repeat(signal.request_id, m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT):
-            return await self._note(f"{word} by {actor} ignored: request {signal.request_id} was already received", actor)
-        if self._state != states.PENDING_APPROVAL or self._gate_decided() or self._cancel is not None or rule.auto_approve:
-            return await self._note(f"Decision by {actor} ignored: the order is no longer awaiting approval", actor)
-        if actor == inp.requested_by:
-            return await self._note(f"Decision by {actor} ignored: the requester cannot decide on their own order", actor)
-        if any(approver == actor for approver, _ in self._approvals):
-            return await self._note(f"{word} by {actor} ignored: {actor} has already approved; one person counts once", actor)
-        if verdict == "rejected" and not signal.comment.strip():
-            return await self._note(f"Rejection by {actor} ignored: a reason is required", actor)
-        if verdict == "approved" and not signal.senior and rules.senior_slot_only(rule, self._senior_flags()):
-            return await self._note(f"Approval by {actor} ignored: the remaining approval must come from a senior approver", actor)
-
-        self._decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=signal.senior))
-        entry = None
-        if verdict == "rejected":
-            self._rejection = signal
-        else:
-            self._approvals.append((actor, signal.senior))
-            if rule.approvals_required > 1 or rule.requires_senior:
-                # The tally goes on the timeline before the gate reacts to it.
-                k, n = len(self._approvals), rule.approvals_required
-                needed = rules.still_needed(rule, self._senior_flags())
-                entry = self._append(
-                    "decision", f"Approval {k} of {n} by {actor}{' (senior)' if signal.senior else ''}"
-                    + (f": {signal.comment}" if signal.comment else "") + (f"; {needed}" if needed else ""), actor=actor,
-                )
-                self._step = self._waiting_step() if needed else self._step
-        await workflow.execute_activity(
-            m.ACT_RECORD_DECISION,
-            m.DecisionInput(inp.order_id, actor, verdict, signal.comment, signal.request_id, senior=signal.senior),
-            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
-        )
-        if entry is not None:
-            await self._mirror(entry)
-
     def _quorum(self) -> bool:
         """Whether this run uses the v2 (quorum) gate; decided once, at first use."""
         if self._quorum_flag is None:
             self._quorum_flag = workflow.patched(QUORUM_PATCH)
         return self._quorum_flag
-
-    def _is_repeat(self, request_id: str, name: str) -> bool:
-        if request_id in self._seen_requests:
-            return True
-        self._seen_requests[request_id] = name
-        return False
 
     def _check_cancel(self) -> None:
         if self._cancel is not None:

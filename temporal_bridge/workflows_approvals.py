@@ -6,6 +6,7 @@ dataclass arguments, time from workflow.now().
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -52,8 +53,7 @@ class BulkDecisionWorkflow:
     async def _send(self, inp: m.BulkDecisionInput, order_id: int) -> m.BulkOrderResult:
         request = m.BulkOrderRequest(
             batch_id=inp.batch_id, order_id=order_id, actor=inp.actor, decision=inp.decision, comment=inp.comment,
-            # Stable per batch and order: a retried send is the same decision to the order's workflow.
-            request_id=f"bulk-{inp.batch_id}-{order_id}"[:64],
+            request_id=bulk_request_id(inp.batch_id, order_id),
         )
         try:
             return await workflow.execute_activity(
@@ -71,6 +71,14 @@ class BulkDecisionWorkflow:
             batch_id=inp.batch_id, actor=inp.actor, decision=inp.decision, total=len(inp.order_ids),
             results=list(self._results), finished=self._finished,
         )
+
+
+def bulk_request_id(batch_id: str, order_id: int) -> str:
+    """Stable per batch and order, so a retried send is the same decision to the
+    order's workflow; a digest, never a truncation, so a long batch id cannot
+    give two orders one id (43 characters, within the 64 a request id may have)."""
+    digest = hashlib.sha256(f"{batch_id}\n{order_id}".encode()).hexdigest()[:32]
+    return f"bulk-{digest}-{order_id}"
 
 
 @workflow.defn(name=m.DIGEST_WORKFLOW_NAME)

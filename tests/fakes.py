@@ -43,6 +43,10 @@ class FakeTemporal:
     batches: list[m.BulkDecisionInput] = field(default_factory=list)
     batch_progress: dict[str, m.BulkDecisionProgress] = field(default_factory=dict)
     pollers: PollerStatus = field(default_factory=lambda: PollerStatus(workflow_pollers=1, activity_pollers=1, identities=["fake-worker"]))
+    # The workflow's verdict on each request sent: `verdict` for every request
+    # id, unless `verdicts` names one (e.g. a refusal with its reason).
+    verdict: str = m.VERDICT_ACCEPTED
+    verdicts: dict[str, m.RequestVerdict] = field(default_factory=dict)
 
     @property
     def calls(self) -> int:
@@ -82,6 +86,11 @@ class FakeTemporal:
             return self.snapshot(order_id)
         return self.snapshot
 
+    def request_verdict(self, order_id: int, request_id: str, *, wait: float) -> m.RequestVerdict:
+        if self.unavailable:
+            return m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
+        return self.verdicts.get(request_id) or m.RequestVerdict(request_id, self.verdict)
+
     def task_queue_pollers(self, task_queue: str | None = None, *, timeout: float = 2.0) -> PollerStatus:
         self.poller_checks += 1
         self._check(may_be_missing=False)
@@ -106,7 +115,7 @@ class FakeTemporal:
     def install(self, monkeypatch) -> FakeTemporal:
         from temporal_bridge import client
 
-        for name in ("start_order_workflow", "signal_order", "query_order", "task_queue_pollers",
+        for name in ("start_order_workflow", "signal_order", "query_order", "request_verdict", "task_queue_pollers",
                      "start_bulk_decision", "bulk_decision_progress"):
             monkeypatch.setattr(client, name, getattr(self, name))
         # A fresh fake starts without a worker check cached from an earlier test.

@@ -9,3 +9,11 @@ def temporal():
     shared = SharedTimeSkippingEnv()
     yield shared
     shared.close()
+
+
+@pytest.fixture(scope="session")
+def temporal_dev_server():
+    """The same harness on a real dev server, for scenarios that skip no time."""
+    shared = SharedTimeSkippingEnv(real_server=True)
+    yield shared
+    shared.close()

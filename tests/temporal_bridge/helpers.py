@@ -51,6 +51,17 @@ class Call:
     arg: Any
 
 
+MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE})
+
+
+def desk_people() -> dict[str, tuple[frozenset[str], bool]]:
+    """Who the database knows, as the demo roles have it: username -> (actions, senior)."""
+    return {
+        "manager": (MANAGER_ACTIONS, False), "manager2": (MANAGER_ACTIONS, False), "senior": (MANAGER_ACTIONS, True),
+        REQUESTER: (frozenset({m.SIGNAL_UPDATE}), False),
+    }
+
+
 @dataclass
 class ActivityMocks:
     """Stand-ins for the real activities, registered under the same names.
@@ -74,6 +85,8 @@ class ActivityMocks:
     snapshot_during_fulfilment: m.OrderSnapshot | None = None
     # Who a reminder or escalation reaches; None makes the email fail.
     approver_recipients: list[str] | None = field(default_factory=lambda: ["manager", "senior"])
+    # The users the verify_actor stand-in knows (see desk_people).
+    people: dict[str, tuple[frozenset[str], bool]] = field(default_factory=desk_people)
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -83,7 +96,7 @@ class ActivityMocks:
         if not mirror:
             hidden.add(m.ACT_MIRROR)
         if not decisions:
-            hidden.add(m.ACT_RECORD_DECISION)
+            hidden |= {m.ACT_RECORD_DECISION, m.ACT_VERIFY_ACTOR}
         return [c.name for c in self.calls if c.name not in hidden]
 
     def args(self, name: str) -> list[Any]:
@@ -105,6 +118,17 @@ class ActivityMocks:
         @activity.defn(name=m.ACT_RECORD_DECISION)
         async def record_decision(decision: m.DecisionInput) -> None:
             record(m.ACT_RECORD_DECISION, decision)
+
+        @activity.defn(name=m.ACT_VERIFY_ACTOR)
+        async def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
+            # As approvals.services.actor_verify answers from the database.
+            record(m.ACT_VERIFY_ACTOR, check)
+            if check.actor not in mocks.people:
+                return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
+            actions, senior = mocks.people[check.actor]
+            if check.action not in actions:
+                return m.ActorCheckResult(False, f"{check.actor} is not allowed to {check.action} orders")
+            return m.ActorCheckResult(True, senior=senior)
 
         @activity.defn(name=m.ACT_APPLY_UPDATE)
         async def apply_order_update(update: m.UpdateInput) -> None:
@@ -177,7 +201,7 @@ class ActivityMocks:
                 raise ApplicationError("SMTP server down", non_retryable=True)
             return m.ApproverNoticeResult(recipients=list(mocks.approver_recipients))
 
-        return [mirror_order, record_decision, apply_order_update, reserve_stock, release_stock, charge_payment,
+        return [mirror_order, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock, charge_payment,
                 refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers]
 
 
@@ -257,13 +281,17 @@ class Scenario:
 class SharedTimeSkippingEnv:
     """A started time-skipping environment owned by a background event loop thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, real_server: bool = False) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="temporal-test-env", daemon=True)
         self._thread.start()
-        self.env: WorkflowEnvironment = self._run(
-            WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path()), timeout=60
-        )
+        # The time-skipping server does not model every server behaviour: a
+        # continue-as-new racing a stream of signals and queries can leave it
+        # unanswering. Scenarios that need no skipped time may use the real
+        # dev server instead.
+        start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path()) if real_server
+                 else WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path()))
+        self.env: WorkflowEnvironment = self._run(start, timeout=60)
 
     def _run(self, coro: Awaitable[T], *, timeout: float) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)

@@ -262,12 +262,12 @@ def test_out_of_stock_fails_the_order_without_charging(temporal: SharedTimeSkipp
 
 
 def test_update_changes_priority_address_and_note_once_per_request_id(temporal: SharedTimeSkippingEnv):
-    update = m.UpdateSignal(MANAGER, "update-1", priority="rush", shipping_address="2 Harbour Road", note="Call before delivery")
+    update = m.UpdateSignal(MANAGER, "update-1", priority="urgent", shipping_address="2 Harbour Road", note="Call before delivery")
 
     async def story(s: Scenario):
         handle = await s.start(order_input())
         await handle.signal(m.SIGNAL_UPDATE, update)
-        updated = await s.wait_for(handle, lambda snap: snap.priority == "rush", "the update")
+        updated = await s.wait_for(handle, lambda snap: snap.priority == "urgent", "the update")
         # The same POST again, even with other values, is recognised by its request id.
         await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(MANAGER, "update-1", priority="low", note="Changed again"))
         await handle.signal(m.SIGNAL_REJECT, m.DecisionSignal(MANAGER, "reject-1", "Closing the test order"))
@@ -275,12 +275,13 @@ def test_update_changes_priority_address_and_note_once_per_request_id(temporal: 
 
     (updated, final), mocks = temporal.play(story)
 
-    assert (updated.priority, updated.shipping_address, updated.note) == ("rush", "2 Harbour Road", "Call before delivery")
-    assert (final.priority, final.shipping_address, final.note) == ("rush", "2 Harbour Road", "Call before delivery")
+    assert (updated.priority, updated.shipping_address, updated.note) == ("urgent", "2 Harbour Road", "Call before delivery")
+    assert (final.priority, final.shipping_address, final.note) == ("urgent", "2 Harbour Road", "Call before delivery")
     assert mocks.args(m.ACT_APPLY_UPDATE) == [
-        m.UpdateInput(ORDER_ID, MANAGER, "update-1", priority="rush", shipping_address="2 Harbour Road", note="Call before delivery")
+        m.UpdateInput(ORDER_ID, MANAGER, "update-1", priority="urgent", shipping_address="2 Harbour Road", note="Call before delivery")
     ]
-    assert messages(final, "update") == ["Updated by manager: priority → rush, shipping address changed, note changed"]
+    assert messages(final, "update") == [
+        "Updated by manager: priority → urgent, shipping address “1 Main Street” → “2 Harbour Road”, note changed"]
 
 
 def test_snapshot_query_offers_the_pending_actions_deadline_and_decisions(temporal: SharedTimeSkippingEnv):

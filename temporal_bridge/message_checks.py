@@ -1,0 +1,130 @@
+"""Decoding of the messages anyone can send to an order's workflow.
+
+The Temporal frontend is reachable by more than our views: a signal may come
+with no payload, two payloads, a string where an object belongs, nulls,
+unknown fields or megabyte strings. The workflow's handlers take whatever
+arrived (the SDK decodes JSON without a type), and these functions turn it
+into the dataclass the rules need or raise `Refused` with a reason a person
+can read on the timeline. Nothing here raises anything else, so no message
+can fail a workflow task.
+
+Free of Django and I/O: the workflow sandbox imports it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from temporal_bridge import messages as m
+
+
+class Refused(Exception):
+    """A message that cannot count; `reason` goes on the timeline."""
+
+    def __init__(self, reason: str, *, actor: str = "", request_id: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.actor = actor
+        self.request_id = request_id
+
+
+def display(value: Any, limit: int = 40) -> str:
+    """A short, printable rendering of an untrusted value for the timeline."""
+    text = value if isinstance(value, str) else repr(value)
+    text = "".join(ch if ch.isprintable() else "?" for ch in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _single_object(args: Sequence[Any], what: str) -> dict[str, Any]:
+    if len(args) != 1:
+        raise Refused(f"{what} refused: expected one message, got {len(args)}")
+    payload = args[0]
+    if not isinstance(payload, dict):
+        raise Refused(f"{what} refused: the message is a {type(payload).__name__}, not an object")
+    return payload
+
+
+def _text(payload: dict[str, Any], name: str, limit: int, *, required: bool = False, optional: bool = False) -> str | None:
+    value = payload.get(name)
+    if value is None and optional:
+        return None
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise Refused(f"field {name!r} must be text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise Refused(f"field {name!r} is longer than {limit} characters")
+    if required and not value.strip():
+        raise Refused(f"field {name!r} is missing")
+    return value
+
+
+def _identity(payload: dict[str, Any], what: str) -> tuple[str, str]:
+    """Actor and request id, checked first so that later refusals can name them."""
+    actor = payload.get("actor")
+    request_id = payload.get("request_id")
+    shown_actor = display(actor) if actor is not None else "an unnamed sender"
+    try:
+        actor = _text(payload, "actor", m.MAX_ACTOR, required=True)
+        request_id = _text(payload, "request_id", m.MAX_REQUEST_ID, required=True)
+    except Refused as err:
+        raise Refused(f"{what} from {shown_actor} refused: {err.reason}", actor=display(actor) if isinstance(actor, str) else "") from None
+    assert actor is not None and request_id is not None
+    return actor.strip(), request_id
+
+
+def _fields(payload: dict[str, Any], what: str, actor: str, request_id: str, read: Any) -> Any:
+    try:
+        return read()
+    except Refused as err:
+        raise Refused(f"{what} by {display(actor)} refused: {err.reason}", actor=actor, request_id=request_id) from None
+
+
+def parse_decision(args: Sequence[Any], word: str) -> m.DecisionSignal:
+    """An approve or reject signal. `senior` is read but never trusted: the
+    workflow asks the database who is senior."""
+    payload = _single_object(args, word)
+    actor, request_id = _identity(payload, word)
+
+    def read() -> m.DecisionSignal:
+        comment = _text(payload, "comment", m.MAX_COMMENT) or ""
+        return m.DecisionSignal(actor=actor, request_id=request_id, comment=comment, senior=payload.get("senior") is True)
+
+    return _fields(payload, word, actor, request_id, read)
+
+
+def parse_cancel(args: Sequence[Any]) -> m.CancelSignal:
+    payload = _single_object(args, "Cancel")
+    actor, request_id = _identity(payload, "Cancel")
+    reason = _fields(payload, "Cancel", actor, request_id, lambda: _text(payload, "reason", m.MAX_COMMENT, required=True))
+    return m.CancelSignal(actor=actor, request_id=request_id, reason=reason.strip())
+
+
+def parse_update(args: Sequence[Any]) -> m.UpdateSignal:
+    payload = _single_object(args, "Update")
+    actor, request_id = _identity(payload, "Update")
+
+    def read() -> m.UpdateSignal:
+        priority = _text(payload, "priority", 10, optional=True)
+        if priority is not None and priority not in m.PRIORITIES:
+            raise Refused(f"unknown priority {display(priority)!r}")
+        address = _text(payload, "shipping_address", m.MAX_ADDRESS, optional=True)
+        if address is not None and not address.strip():
+            raise Refused("the shipping address cannot be empty")
+        note = _text(payload, "note", m.MAX_NOTE, optional=True)
+        return m.UpdateSignal(actor=actor, request_id=request_id, priority=priority,
+                              shipping_address=address.strip() if address is not None else None,
+                              note=note.strip() if note is not None else None)
+
+    return _fields(payload, "Update", actor, request_id, read)
+
+
+def parse_progress(args: Sequence[Any]) -> m.FulfilmentProgress | None:
+    """A fulfilment progress report, or None for anything that is not one
+    (a courtesy for the live panel: bad reports are dropped, never noted)."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        return None
+    percent, step = args[0].get("percent"), args[0].get("step")
+    if isinstance(percent, bool) or not isinstance(percent, int) or not isinstance(step, str):
+        return None
+    return m.FulfilmentProgress(percent=max(0, min(100, percent)), step=step[:80])

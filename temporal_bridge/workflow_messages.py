@@ -1,0 +1,303 @@
+"""The messages people send to an order's workflow, and the rules that decide
+whether each one counts: a mixin of OrderWorkflow.
+
+Anyone who reaches the Temporal frontend can send any signal, so every
+handler here (1) decodes its message defensively (temporal_bridge.
+message_checks: no shape of message can fail a workflow task), (2) refuses
+what cannot count and notes why on the timeline, (3) from v4 on, confirms the
+sender's identity and permissions against the database through an activity
+before anything counts, never from the message, and (4) records its verdict
+per request id, which the `verdict` query returns to the page that sent it.
+
+Deterministic and free of Django, like the workflow itself.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import approval_rules as rules
+    from temporal_bridge import message_checks as checks
+    from temporal_bridge import messages as m
+    from temporal_bridge import states
+    from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY, SHORT_STEP
+
+# Issue 9: identities checked against the database, the address locked once
+# fulfilment starts, re-approval after an address change. Runs whose history
+# has no marker (v1-v3, or a v3 run that already handled a message before its
+# worker was upgraded) keep their old rules, so their histories replay.
+ENGINE_RULES_PATCH = "engine-rules-v4"
+
+
+class PeoplesMessages:
+    """Signal handlers and the verdict query of OrderWorkflow (see module doc)."""
+
+    _verdicts: dict[str, m.RequestVerdict]
+
+    # --- Signals ------------------------------------------------------------------------
+
+    # Every handler takes *args: the SDK then decodes the payloads as plain
+    # JSON, whatever their number, and message_checks validates the shape.
+    @workflow.signal(name=m.SIGNAL_APPROVE)
+    async def approve(self, *args: Any) -> None:
+        await self._take(args, lambda a: checks.parse_decision(a, "Approval"), lambda s: self._on_decision("approved", s))
+
+    @workflow.signal(name=m.SIGNAL_REJECT)
+    async def reject(self, *args: Any) -> None:
+        await self._take(args, lambda a: checks.parse_decision(a, "Rejection"), lambda s: self._on_decision("rejected", s))
+
+    @workflow.signal(name=m.SIGNAL_CANCEL)
+    async def cancel(self, *args: Any) -> None:
+        await self._take(args, checks.parse_cancel, self._cancel_request)
+
+    @workflow.signal(name=m.SIGNAL_UPDATE)
+    async def update(self, *args: Any) -> None:
+        await self._take(args, checks.parse_update, self._update_request)
+
+    @workflow.signal(name=m.SIGNAL_PROGRESS)
+    def report_progress(self, *args: Any) -> None:
+        progress = checks.parse_progress(args)
+        # Late reports (after a cancel or the end) must not move the bar back.
+        if progress is not None and self._state == states.FULFILLING and not self._fulfilment_done:
+            self._progress = max(self._progress, progress.percent)
+            self._step = progress.step
+
+    @workflow.signal(dynamic=True)
+    async def unknown_message(self, name: str, args: Sequence[RawValue]) -> None:
+        # Without this, the SDK would buffer unknown signals in memory forever.
+        await self._note(f"Message {checks.display(name)!r} ignored: the order workflow has no such message", "")
+
+    @workflow.query(name=m.QUERY_VERDICT)
+    def verdict(self, request_id: str) -> m.RequestVerdict:
+        return self._verdicts.get(request_id) or m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
+
+    # --- Shared steps ----------------------------------------------------------------------
+
+    async def _take(self, args: Sequence[Any], parse: Callable[[Sequence[Any]], Any], handle: Callable[[Any], Awaitable[None]]) -> None:
+        try:
+            message = parse(args)
+        except checks.Refused as refused:
+            # A malformed message claims no request id: an attacker must not be
+            # able to burn the id a real page is about to send.
+            return await self._note(refused.reason, refused.actor)
+        await handle(message)
+
+    def _set_verdict(self, request_id: str, status: str, reason: str = "", action: str = "") -> None:
+        self._verdicts.pop(request_id, None)
+        self._verdicts[request_id] = m.RequestVerdict(request_id, status, reason, action)
+        while len(self._verdicts) > m.MAX_VERDICTS:
+            self._verdicts.pop(next(iter(self._verdicts)))
+
+    async def _refuse(self, request_id: str, text: str, actor: str, action: str) -> None:
+        """Note a refusal on the timeline; the verdict carries the reason alone."""
+        self._set_verdict(request_id, m.VERDICT_REFUSED, text.split(": ", 1)[-1], action)
+        await self._note(text, actor)
+
+    def _is_repeat(self, request_id: str, name: str) -> bool:
+        if request_id in self._seen_requests:
+            return True
+        self._seen_requests[request_id] = name
+        return False
+
+    async def _verified(self, action: str, actor: str, request_id: str) -> m.ActorCheckResult:
+        """Ask the database who `actor` is and what they may do (v4 runs)."""
+        self._set_verdict(request_id, m.VERDICT_CHECKING, action=action)
+        check: m.ActorCheckResult = await workflow.execute_activity(
+            m.ACT_VERIFY_ACTOR, m.ActorCheckInput(self._input.order_id, actor, action), result_type=m.ActorCheckResult,
+            start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
+        )
+        return check
+
+    # --- Approve and reject --------------------------------------------------------------
+
+    async def _on_decision(self, verdict: str, signal: m.DecisionSignal) -> None:
+        if self._quorum():
+            await self._decide_v2(verdict, signal)
+        else:
+            await self._decide(verdict, signal)
+
+    async def _decide(self, verdict: str, signal: m.DecisionSignal) -> None:
+        """The v1 gate (one decision), for runs started before approval policies."""
+        inp = self._input
+        name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
+        if self._is_repeat(signal.request_id, name):
+            return
+        if self._state != states.PENDING_APPROVAL or self._decision is not None or self._cancel is not None:
+            return await self._refuse(signal.request_id, f"Decision by {signal.actor} ignored: the order is no longer awaiting approval", signal.actor, name)
+        if signal.actor == inp.requested_by:
+            return await self._refuse(signal.request_id, f"Decision by {signal.actor} ignored: the requester cannot decide on their own order", signal.actor, name)
+        if verdict == "rejected" and not signal.comment.strip():
+            return await self._refuse(signal.request_id, f"Rejection by {signal.actor} ignored: a reason is required", signal.actor, name)
+        self._decision = (verdict, signal)
+        self._decisions.append(m.DecisionRecord(signal.actor, verdict, signal.comment, self._now(), signal.request_id))
+        self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=name)
+        await self._record_decision(verdict, signal, senior=False)
+
+    async def _decide_v2(self, verdict: str, signal: m.DecisionSignal) -> None:
+        """Accept a decision that counts; refuse (and note why) one that does not."""
+        actor, request_id = signal.actor, signal.request_id
+        name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
+        word = "Approval" if verdict == "approved" else "Rejection"
+        if self._is_repeat(request_id, name):
+            return await self._note(f"{word} by {actor} ignored: request {request_id} was already received", actor)
+        if not workflow.patched(ENGINE_RULES_PATCH):
+            senior = signal.senior  # v3: the sender's word, as it was then
+            refusal = self._decision_refusal(verdict, signal, senior)
+        else:
+            # The cheap checks first, then the database, then all checks again:
+            # other messages may have changed the order while it answered.
+            senior, refusal = None, self._decision_refusal(verdict, signal, None)
+            if refusal is None:
+                check = await self._verified(name, actor, request_id)
+                senior = check.senior
+                refusal = f"{word} by {actor} refused: {check.reason}" if not check.allowed else self._decision_refusal(verdict, signal, senior)
+        if refusal is not None:
+            return await self._refuse(request_id, refusal, actor, name)
+        await self._accept_decision(verdict, signal, bool(senior))
+
+    def _decision_refusal(self, verdict: str, signal: m.DecisionSignal, senior: bool | None) -> str | None:
+        """Why this decision cannot count now (None: it can). `senior` None: not known yet."""
+        rule, actor = self._rule, signal.actor
+        word = "Approval" if verdict == "approved" else "Rejection"
+        if self._state != states.PENDING_APPROVAL or self._gate_decided() or self._cancel is not None or rule.auto_approve:
+            return f"Decision by {actor} ignored: the order is no longer awaiting approval"
+        if actor == self._input.requested_by:
+            return f"Decision by {actor} ignored: the requester cannot decide on their own order"
+        if any(approver == actor for approver, _ in self._approvals):
+            return f"{word} by {actor} ignored: {actor} has already approved; one person counts once"
+        if verdict == "rejected" and not signal.comment.strip():
+            return f"Rejection by {actor} ignored: a reason is required"
+        if verdict == "approved" and senior is False and rules.senior_slot_only(rule, self._senior_flags()):
+            return f"Approval by {actor} ignored: the remaining approval must come from a senior approver"
+        return None
+
+    async def _accept_decision(self, verdict: str, signal: m.DecisionSignal, senior: bool) -> None:
+        rule, actor = self._rule, signal.actor
+        self._decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=senior))
+        self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT)
+        entry = None
+        if verdict == "rejected":
+            self._rejection = signal
+        else:
+            self._approvals.append((actor, senior))
+            if rule.approvals_required > 1 or rule.requires_senior:
+                # The tally goes on the timeline before the gate reacts to it.
+                k, n = len(self._approvals), rule.approvals_required
+                needed = rules.still_needed(rule, self._senior_flags())
+                entry = self._append(
+                    "decision", f"Approval {k} of {n} by {actor}{' (senior)' if senior else ''}"
+                    + (f": {signal.comment}" if signal.comment else "") + (f"; {needed}" if needed else ""), actor=actor,
+                )
+                self._step = self._waiting_step() if needed else self._step
+        await self._record_decision(verdict, signal, senior=senior)
+        if entry is not None:
+            await self._mirror(entry)
+
+    async def _record_decision(self, verdict: str, signal: m.DecisionSignal, *, senior: bool) -> None:
+        await workflow.execute_activity(
+            m.ACT_RECORD_DECISION,
+            m.DecisionInput(self._input.order_id, signal.actor, verdict, signal.comment, signal.request_id, senior=senior),
+            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+        )
+
+    # --- Cancel ------------------------------------------------------------------------
+
+    async def _cancel_request(self, signal: m.CancelSignal) -> None:
+        actor, request_id = signal.actor, signal.request_id
+        if self._is_repeat(request_id, m.SIGNAL_CANCEL):
+            return
+        refusal = self._cancel_refusal(actor)
+        if refusal is None and workflow.patched(ENGINE_RULES_PATCH):
+            check = await self._verified(m.SIGNAL_CANCEL, actor, request_id)
+            refusal = f"Cancel by {actor} refused: {check.reason}" if not check.allowed else self._cancel_refusal(actor)
+        if refusal is not None:
+            return await self._refuse(request_id, refusal, actor, m.SIGNAL_CANCEL)
+        entry = self._append("note", f"Cancel requested by {actor}: {signal.reason}", actor=actor)
+        self._cancel = signal
+        self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_CANCEL)
+        await self._mirror(entry)
+
+    def _cancel_refusal(self, actor: str) -> str | None:
+        if self._cancel is not None:
+            return f"Cancel by {actor} ignored: a cancel is already under way"
+        if self._state not in states.CANCELLABLE or self._fulfilment_done:
+            return f"Cancel by {actor} refused: the order is {self._state} and fulfilment has ended"
+        return None
+
+    # --- Update ------------------------------------------------------------------------
+
+    async def _update_request(self, signal: m.UpdateSignal) -> None:
+        actor, request_id = signal.actor, signal.request_id
+        if self._is_repeat(request_id, m.SIGNAL_UPDATE):
+            return
+        v4 = workflow.patched(ENGINE_RULES_PATCH)
+        refusal = self._update_refusal(signal, v4)
+        if refusal is None and v4:
+            check = await self._verified(m.SIGNAL_UPDATE, actor, request_id)
+            refusal = f"Update by {actor} refused: {check.reason}" if not check.allowed else self._update_refusal(signal, v4)
+        if refusal is not None:
+            return await self._refuse(request_id, refusal, actor, m.SIGNAL_UPDATE)
+        self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_UPDATE)
+
+        changes = []
+        if signal.priority is not None and signal.priority != self._priority:
+            self._priority = signal.priority
+            changes.append(f"priority → {signal.priority}")
+        reapproval = False
+        if signal.shipping_address is not None and signal.shipping_address != self._shipping_address:
+            if v4:
+                changes.append(f"shipping address “{checks.display(self._shipping_address, 120)}” → “{checks.display(signal.shipping_address, 120)}”")
+                consequence = self._address_consequence()
+                reapproval = bool(consequence)
+                if consequence:
+                    changes.append(consequence)
+            else:
+                changes.append("shipping address changed")
+            self._shipping_address = signal.shipping_address
+        if signal.note is not None and signal.note != self._order_note:
+            self._order_note = signal.note
+            changes.append("note changed")
+        if not changes:
+            return
+        inp = self._input
+        await workflow.execute_activity(
+            m.ACT_APPLY_UPDATE,
+            m.UpdateInput(inp.order_id, actor, request_id, signal.priority, signal.shipping_address, signal.note, reapproval=reapproval),
+            start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
+        )
+        await self._note(f"Updated by {actor}: " + ", ".join(changes), actor, kind="update")
+
+    def _update_refusal(self, signal: m.UpdateSignal, v4: bool) -> str | None:
+        actor = signal.actor
+        if self._state not in states.CANCELLABLE or self._fulfilment_done or self._cancel is not None:
+            why = "it is being cancelled" if self._cancel is not None else f"the order is {self._state}"
+            return f"Update by {actor} refused: {why}"
+        address_changes = signal.shipping_address is not None and signal.shipping_address != self._shipping_address
+        if v4 and address_changes and self._state == states.FULFILLING:
+            return f"Update by {actor} refused: the shipping address is locked once fulfilment has started"
+        return None
+
+    def _address_consequence(self) -> str:
+        """A changed address voids what the approvers said about the old one.
+
+        After the approval, the order goes back through its rule before it
+        ships; while approvals are still being collected, those given so far
+        no longer count. Auto-approved orders pass their rule again at once.
+        Returns what follows, for the timeline ("" when nothing does).
+        """
+        if not self._quorum():
+            return ""
+        decided = self._state in (states.APPROVED, states.PROCESSING) or (
+            self._state == states.PENDING_APPROVAL and self._rejection is None and self._gate_decided())
+        if decided:
+            self._reapproval_reason = "the shipping address changed after the approval"
+            return "the order goes back for approval before it ships"
+        if self._state == states.PENDING_APPROVAL and self._approvals:
+            self._approvals = []
+            self._step = self._waiting_step()
+            return "the approvals given so far no longer count"
+        return ""
