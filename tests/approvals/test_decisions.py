@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals import services
 from approvals.models import ApprovalDecision
 from orders import roles
 from temporal_bridge import messages as m
@@ -84,14 +85,45 @@ def test_when_only_a_senior_can_still_count_a_manager_may_reject_but_not_approve
     assert (sent.name, sent.payload.actor, sent.payload.comment) == (m.SIGNAL_REJECT, "manager", "Over budget")
 
 
-def test_the_signal_says_whether_the_approver_is_senior(client, manager, senior, fake_temporal, large_order):
+def test_the_signal_claims_no_seniority_the_workflow_asks_the_database(client, manager, senior, fake_temporal, large_order):
     first, second = large_order(), large_order()
     assert post(client, manager, first, "approve").status_code == 200
     approved_by(second, "manager")
     assert post(client, senior, second, "approve", {"comment": "Signed off"}).status_code == 200
     assert [(s.order_id, s.payload.actor, s.payload.senior) for s in fake_temporal.signals] == [
-        (first.pk, "manager", False), (second.pk, "senior", True),
+        (first.pk, "manager", False), (second.pk, "senior", False),
     ]
+    check = services.actor_verify(m.ActorCheckInput(second.pk, "senior", m.SIGNAL_APPROVE))
+    assert (check.allowed, check.senior) == (True, True)
+
+
+@pytest.mark.parametrize(("actor", "action", "reason"), [
+    ("nobody", m.SIGNAL_APPROVE, "nobody is not a user of the desk"),
+    ("gone", m.SIGNAL_APPROVE, "gone's account is inactive"),
+    ("clerk", m.SIGNAL_APPROVE, "clerk is not allowed to approve or reject orders"),
+    ("clerk", m.SIGNAL_CANCEL, "clerk is not allowed to cancel orders"),
+    ("manager", "erase", "'erase' is not an action a person can take"),
+])
+def test_the_database_refuses_unknown_inactive_or_unauthorised_actors(db, clerk, manager, large_order, actor, action, reason):
+    make_user("gone", roles.MANAGERS, is_active=False)
+    check = services.actor_verify(m.ActorCheckInput(large_order().pk, actor, action))
+    assert (check.allowed, check.reason, check.senior) == (False, reason, False)
+
+
+def test_the_requester_is_refused_even_holding_the_approve_permission(db, large_order):
+    order = large_order()
+    order.created_by.groups.add(*__import__("django.contrib.auth.models", fromlist=["Group"]).Group.objects.filter(name=roles.MANAGERS))
+    check = services.actor_verify(m.ActorCheckInput(order.pk, order.created_by.username, m.SIGNAL_APPROVE))
+    assert (check.allowed, check.reason) == (False, "the requester cannot decide on their own order")
+
+
+def test_a_request_id_is_scoped_to_its_order(db, manager, large_order):
+    """Order B's approval sent with order A's request id used to leave B without a record."""
+    a, b = large_order(), large_order()
+    for order in (a, b):
+        assert services.decision_record(m.DecisionInput(order.pk, "manager", "approved", "", "same-id")) is True
+    assert services.decision_record(m.DecisionInput(b.pk, "manager", "approved", "", "same-id")) is False
+    assert sorted(ApprovalDecision.objects.filter(request_id="same-id").values_list("order_id", flat=True)) == sorted([a.pk, b.pk])
 
 
 def test_panel_shows_k_of_n_who_approved_and_what_is_still_needed(client, manager, fake_temporal, large_order):

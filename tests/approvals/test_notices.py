@@ -114,7 +114,18 @@ def test_bulk_send_signals_the_order_with_the_same_checks_as_a_click(people, mak
     result = services.bulk_send_one(request(order, actor="senior", comment="ok"))
     assert (result.outcome, result.number) == (m.BULK_SENT, order.number)
     [sent] = fake_temporal.signals
-    assert (sent.name, sent.payload) == (m.SIGNAL_APPROVE, m.DecisionSignal("senior", f"bulk-b1-{order.pk}", "ok", senior=True))
+    # No seniority claim travels: the workflow asks the database who is senior.
+    assert (sent.name, sent.payload) == (m.SIGNAL_APPROVE, m.DecisionSignal("senior", f"bulk-b1-{order.pk}", "ok"))
+
+
+@pytest.mark.parametrize(("verdict", "outcome"), [
+    (m.VERDICT_REFUSED, m.BULK_REFUSED), (m.VERDICT_UNKNOWN, m.BULK_QUEUED), (m.VERDICT_CHECKING, m.BULK_QUEUED),
+])
+def test_a_batch_shows_sent_only_for_what_the_workflow_accepted(people, make_order, fake_temporal, verdict, outcome):
+    order = make_order()
+    fake_temporal.verdict = verdict
+    result = services.bulk_send_one(request(order, actor="senior", comment="ok"))
+    assert result.outcome == outcome
 
 
 @pytest.mark.parametrize(("case", "expected"), [

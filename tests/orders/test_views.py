@@ -295,8 +295,21 @@ def test_approve_without_htmx_redirects_to_the_order_with_a_message(client, mana
     order = make_order()
     response = logged_in(client, manager).post(url("approve", order), {"request_id": REQUEST_ID}, follow=True)
     assert response.redirect_chain == [(url("detail", order), 302)]
-    assert f"Approval sent for {order.number}." in response.content.decode()
+    assert f"Approval of {order.number}: Accepted by the order&#x27;s workflow." in response.content.decode()
     assert len(fake_temporal.signals) == 1
+
+
+def test_the_answer_to_a_decision_is_the_workflows_own_verdict(client, manager, fake_temporal, make_order):
+    order = make_order()
+    fake_temporal.verdicts[REQUEST_ID] = m.RequestVerdict(REQUEST_ID, m.VERDICT_REFUSED, "manager is not allowed to approve or reject orders")
+    refused = logged_in(client, manager).post(url("approve", order), {"request_id": REQUEST_ID}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 409
+    assert "Refused by the order&#x27;s workflow: manager is not allowed to approve or reject orders" in refused.content.decode()
+
+    fake_temporal.verdict = m.VERDICT_UNKNOWN  # no worker has processed it yet
+    queued = client.post(url("approve", order), {"request_id": "b" * 32}, HTTP_HX_REQUEST="true")
+    assert queued.status_code == 202
+    assert "Queued: no worker has processed it yet; it will be applied, or refused with its reason, when workers return" in queued.content.decode()
 
 
 def test_approve_without_request_id_gets_a_fresh_one(client, manager, fake_temporal, make_order):
