@@ -17,7 +17,7 @@ from temporal_bridge import states
 # Display order: the way an order travels, then the other endings.
 STATE_ORDER = [
     states.PENDING_APPROVAL, states.APPROVED, states.PROCESSING, states.FULFILLING, states.FULFILLED,
-    states.REJECTED, states.CANCELLED, states.EXPIRED, states.FAILED,
+    states.REJECTED, states.CANCELLED, states.EXPIRED, states.FAILED, states.STOPPED,
 ]
 HOUR = timedelta(hours=1)
 # Pending approvals by time since submission; the default deadline is 48 hours.
