@@ -140,14 +140,14 @@ def start_order_workflow(inp: m.OrderWorkflowInput) -> bool:
             return False
         return True
 
-    return bridge.call(start)
+    return bridge.call(_mapped(start))
 
 
 def signal_order(order_id: int, signal: str, payload: Any) -> None:
     async def send(client: Client) -> None:
         await client.get_workflow_handle(m.workflow_id_for(order_id)).signal(signal, payload, rpc_timeout=timedelta(seconds=5))
 
-    bridge.call(send)
+    bridge.call(_mapped(send))
 
 
 def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
@@ -471,7 +471,7 @@ def task_queue_pollers(task_queue: str | None = None, *, timeout: float = 2.0) -
                 backlog = None
         return PollerStatus(counts[0], counts[1], sorted(identities), pollers, backlog, await _heartbeats(client, task_queue, timeout))
 
-    return bridge.call(describe, timeout=timeout)
+    return bridge.call(_mapped(describe), timeout=timeout)
 
 
 async def _heartbeats(client: Client, task_queue: str, timeout: float) -> list[WorkerHeartbeat] | None:
@@ -519,7 +519,7 @@ def start_bulk_decision(inp: m.BulkDecisionInput) -> bool:
             return False
         return True
 
-    return bridge.call(start)
+    return bridge.call(_mapped(start))
 
 
 def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.BulkDecisionProgress:
@@ -536,7 +536,7 @@ def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.
         except WorkflowQueryFailedError as err:
             raise TemporalUnavailable(f"The batch could not answer: {err}") from err
 
-    return bridge.call(progress, timeout=timeout * 2)
+    return bridge.call(_mapped(progress), timeout=timeout * 2)
 
 
 def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None = None) -> str:
