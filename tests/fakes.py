@@ -140,4 +140,10 @@ class FakeTemporal:
         from temporal_bridge.worker_status import forget_worker_check
 
         forget_worker_check()
+        # Nor with live failures recorded by an earlier test (SQLite reuses primary keys).
+        from django.core.cache import cache
+
+        from orders.selectors import LIVE_FAILURES_KEY
+
+        cache.delete(LIVE_FAILURES_KEY)
         return self
