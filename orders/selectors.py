@@ -165,8 +165,10 @@ def _still_not_live(order: Order) -> LiveState | None:
     """The fallback, if a describe shows the workflow still cannot answer; None to query it."""
     try:
         status = temporal.describe_order(order.pk, timeout=2.0)
-    except (temporal.TemporalUnavailable, temporal.WorkflowNotFound):
+    except temporal.WorkflowNotFound:
         return None
+    except temporal.TemporalUnavailable as err:
+        return _fallback(order, _short(err))  # the server itself does not answer: a query would not either
     known = _from_description(order, status)
     if known is not None:
         return known

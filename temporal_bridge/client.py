@@ -535,6 +535,10 @@ def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.
             return await handle.query(m.QUERY_BULK_PROGRESS, result_type=m.BulkDecisionProgress, rpc_timeout=timedelta(seconds=timeout))
         except WorkflowQueryFailedError as err:
             raise TemporalUnavailable(f"The batch could not answer: {err}") from err
+        except RPCError:
+            raise  # _mapped names it
+        except Exception as err:  # noqa: BLE001 - an answer we cannot read: the page retries, it does not fail
+            raise TemporalUnavailable(f"the batch's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from err
 
     return bridge.call(_mapped(progress), timeout=timeout * 2)
 

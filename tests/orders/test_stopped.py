@@ -253,3 +253,11 @@ def test_query_order_open_only_reports_the_close_status(monkeypatch):
     assert raised.value.status == "TERMINATED"
     with pytest.raises(temporal.WorkflowNotFound):
         _query_with(monkeypatch, RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b""))
+
+
+def test_while_temporal_is_down_a_poll_costs_one_failed_call_not_a_query_timeout_each(fake_temporal, make_order):
+    order = make_order()
+    fake_temporal.unavailable = True
+    assert "Temporal is not reachable" in order_live_state(order).notice
+    assert "Temporal is not reachable" in order_live_state(order).notice
+    assert len(fake_temporal.queries) == 1  # the second poll asked describe (fast) and stopped there
