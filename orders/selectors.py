@@ -22,6 +22,7 @@ from orders.models import Order, OrderEvent
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
+from temporal_bridge.worker_status import cached_worker_check
 
 PAGE_SIZE = 25
 
@@ -193,8 +194,6 @@ def _from_description(order: Order, status: temporal.WorkflowStatus) -> LiveStat
 
 def workflow_problem(status: temporal.WorkflowStatus) -> str:
     """Why a running workflow cannot answer, as far as the server can tell; empty when nothing is visibly wrong."""
-    from temporal_bridge.worker_status import cached_worker_check
-
     task = status.workflow_task
     if task is not None and task.failing:
         return f"the workflow's task is failing (attempt {task.attempt}): {task.last_failure or 'no failure message recorded'}"
