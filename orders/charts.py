@@ -19,6 +19,7 @@ STATE_COLOURS = {
     states.CANCELLED: "#7c7c7c",
     states.EXPIRED: "#a8a29e",
     states.FAILED: "#b91c1c",
+    states.STOPPED: "#44403c",
 }
 
 

@@ -73,6 +73,7 @@ class OrderStatus(models.TextChoices):
     CANCELLED = states.CANCELLED, states.LABELS[states.CANCELLED]
     EXPIRED = states.EXPIRED, states.LABELS[states.EXPIRED]
     FAILED = states.FAILED, states.LABELS[states.FAILED]
+    STOPPED = states.STOPPED, states.LABELS[states.STOPPED]
 
 
 class Order(models.Model):

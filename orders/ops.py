@@ -1,23 +1,29 @@
-"""Reads for the operations page: orders by state, approvals by age, the last 24 hours.
+"""Reads for the operations page: orders by state, approvals by age, the last
+24 hours, and the orders that need an operator.
 
-Database only (the mirror), a handful of aggregate queries whatever the number
-of orders; the worker side comes from temporal_bridge.worker_status.
+The aggregates read the database only (the mirror), a handful of queries
+whatever the number of orders; the worker side comes from
+temporal_bridge.worker_status. Orders needing an operator cost at most
+ATTENTION_DESCRIBE_LIMIT describe calls per page view (see there).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
-from django.db.models import Count, Q
+from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.db.models.functions import TruncHour
 
+from orders import selectors, services
 from orders.models import Order
+from temporal_bridge import client as temporal
 from temporal_bridge import states
 
 # Display order: the way an order travels, then the other endings.
 STATE_ORDER = [
     states.PENDING_APPROVAL, states.APPROVED, states.PROCESSING, states.FULFILLING, states.FULFILLED,
-    states.REJECTED, states.CANCELLED, states.EXPIRED, states.FAILED,
+    states.REJECTED, states.CANCELLED, states.EXPIRED, states.FAILED, states.STOPPED,
 ]
 HOUR = timedelta(hours=1)
 # Pending approvals by time since submission; the default deadline is 48 hours.
@@ -83,3 +89,80 @@ def orders_by_hour(*, now: datetime, hours: int = 24) -> list[HourCounts]:
         if bucket is not None:
             bucket.counts[status] = bucket.counts.get(status, 0) + n
     return list(buckets.values())
+
+
+# --- Orders that need an operator ---------------------------------------------------------
+
+# Stopped orders (workflow closed outside the desk) stay listed this long.
+STOPPED_RECENTLY = timedelta(days=7)
+# Describing a workflow is one cheap server call (no worker), but one per order
+# in flight would grow with the business. So one view describes at most this
+# many: first the orders whose page, panel or API fell back lately (recorded
+# in the cache by orders.selectors, free to read), then the in-flight orders
+# whose mirror has been idle longest, those past approval first (they should
+# never sit still; an approval may wait days). What a view misses, the next
+# one (every 10 s) or `reconcile_orders` (every order in flight) finds.
+ATTENTION_DESCRIBE_LIMIT = 10
+
+
+@dataclass
+class AttentionRow:
+    order_id: int
+    number: str
+    state: str
+    state_label: str
+    problem: str
+    since: datetime | None
+    workflow_url: str
+    stopped: bool
+
+
+def orders_needing_attention(*, now: datetime, limit: int = ATTENTION_DESCRIBE_LIMIT) -> tuple[list[AttentionRow], str]:
+    """In-flight orders whose workflow cannot answer, and orders stopped recently; and a note when the check was cut short."""
+    rows, note = _frozen_orders(limit), ""
+    if rows and rows[-1] is None:
+        rows.pop()
+        note = "Temporal did not answer: the orders in flight could not be checked."
+    stopped = (
+        Order.objects.filter(status=states.STOPPED, updated_at__gte=now - STOPPED_RECENTLY)
+        .order_by("-updated_at").only("id", "number", "status", "failure_reason", "updated_at", "workflow_id")[:50]
+    )
+    rows += [
+        AttentionRow(o.pk, o.number or str(o.pk), o.status, o.status_label, f"workflow {o.failure_reason or 'closed outside the desk'}", o.updated_at,
+                     temporal.workflow_ui_url(o.workflow_id) if o.workflow_id else "", True)
+        for o in stopped
+    ]
+    return rows, note
+
+
+def _frozen_orders(limit: int) -> list[AttentionRow | None]:
+    in_flight = Order.objects.filter(workflow_started_at__isnull=False).exclude(status__in=states.TERMINAL)
+    failures = selectors.live_failures()
+    recent = list(in_flight.filter(pk__in=list(failures)).order_by("-updated_at")[:limit])
+    idle = list(
+        in_flight.exclude(pk__in=[o.pk for o in recent])
+        .annotate(waits_on_people=Case(When(status=states.PENDING_APPROVAL, then=Value(1)), default=Value(0), output_field=IntegerField()))
+        .order_by("waits_on_people", "updated_at")[: max(0, limit - len(recent))]
+    )
+    rows: list[AttentionRow | None] = []
+    for order in recent + idle:
+        try:
+            status = temporal.describe_order(order.pk, timeout=2.0)
+        except temporal.WorkflowNotFound:
+            problem = "its workflow does not exist on the Temporal server"
+        except temporal.TemporalUnavailable:
+            rows.append(None)  # the server is down: the banner says so, the rest would wait in vain
+            break
+        else:
+            if status.stop is not None:
+                services.order_record_stop(order_id=order.pk, cause=status.stop)  # listed below, with the stopped
+                continue
+            problem = "" if status.result is not None else selectors.workflow_problem(status)
+        if problem:
+            seen = failures.get(order.pk)
+            rows.append(AttentionRow(
+                order.pk, order.number or str(order.pk), order.status, order.status_label, problem,
+                datetime.fromtimestamp(seen.at, tz=dt_timezone.utc) if seen else None,
+                temporal.workflow_ui_url(order.workflow_id) if order.workflow_id else "", False,
+            ))
+    return rows

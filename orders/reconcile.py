@@ -7,8 +7,11 @@ idempotent. Three jobs:
 2. repair mirror drift: an order whose workflow has finished but whose mirror
    says otherwise (e.g. the last mirror write was lost with a database) is
    rewritten from the workflow's final snapshot;
-3. list stuck orders with the reason: a workflow that is missing or ended
-   abnormally, an activity failing again and again, no worker polling.
+3. record stops: an order in flight whose workflow was closed from outside
+   (terminated or cancelled by an operator, timed out, failed) becomes
+   `stopped`, with the cause, through the same service the pages use;
+4. list stuck orders with the reason: a workflow that is missing, a workflow
+   task or an activity failing again and again, no worker polling.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ class ReconcileReport:
     started: list[str] = field(default_factory=list)
     start_failed: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    stopped: list[tuple[str, str]] = field(default_factory=list)
     stuck: list[tuple[str, str]] = field(default_factory=list)
     checked: int = 0
     no_worker: bool = False
@@ -79,8 +83,14 @@ def _check_in_flight(report: ReconcileReport, cutoff, limit: int) -> None:
         if status.result is not None:
             if order_repair_from_snapshot(order_id=order.pk, snapshot=status.result):
                 report.repaired.append(order.number)
+        elif status.stop is not None:
+            if services.order_record_stop(order_id=order.pk, cause=status.stop):
+                report.stopped.append((order.number, status.stop.summary))
         elif not status.running:
             report.stuck.append((order.number, f"its workflow ended as {status.status.lower()} without a final state"))
+        elif status.workflow_task is not None and status.workflow_task.failing:
+            task = status.workflow_task
+            report.stuck.append((order.number, f"its workflow task is failing (attempt {task.attempt}): {task.last_failure}"))
         else:
             failing = [p for p in status.pending_activities if p.attempt >= STUCK_AFTER_ATTEMPTS]
             for activity in failing:

@@ -8,6 +8,7 @@ its whole history.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,10 +17,12 @@ from django.db.models import Q, QuerySet
 
 from approvals.models import ApprovalDecision
 from approvals.selectors import mirror_progress
+from orders import services
 from orders.models import Order, OrderEvent
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
+from temporal_bridge.worker_status import cached_worker_check
 
 PAGE_SIZE = 25
 
@@ -73,6 +76,9 @@ class LiveState:
     snapshot: m.OrderSnapshot
     source: str  # "workflow" or "mirror"
     notice: str = ""
+    # Why the workflow did not answer, for people ("no worker is polling the
+    # task queue", "the workflow's task is failing ..."); empty when it did.
+    problem: str = ""
 
     @property
     def is_terminal(self) -> bool:
@@ -98,32 +104,160 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
     Snapshots are cached per order for ORDER_SNAPSHOT_CACHE_SECONDS, shared by
     every request of the process: many open pages of one order cost one query
     per period, not one each. `fresh` skips the cache (after an action).
+
+    Never raises because of Temporal. When the workflow does not answer, the
+    server is asked (describe, no worker needed) why: a workflow closed from
+    outside (terminated, timed out, failed, cancelled) is recorded as a stop
+    in the mirror at once, so the list shows it too; a workflow that cannot
+    answer is shown from the mirror with the reason named.
     """
-    if order.is_terminal or order.workflow_started_at is None:
-        notice = "" if order.is_terminal else "The workflow for this order has not started yet; it will be started shortly."
-        return LiveState(mirror_snapshot(order), "mirror", notice)
+    if order.workflow_started_at is None and not order.is_terminal:
+        return LiveState(mirror_snapshot(order), "mirror", "The workflow for this order has not started yet; it will be started shortly.")
+    if order.is_terminal:
+        return LiveState(mirror_snapshot(order), "mirror", stopped_notice(order))
     ttl = settings.ORDER_SNAPSHOT_CACHE_SECONDS
     key = _snapshot_cache_key(order.pk)
     if ttl > 0 and not fresh:
         cached = cache.get(key)
         if cached is not None:
             return LiveState(cached, "workflow")
+    if order.pk in live_failures():
+        # It failed moments ago: ask the server (milliseconds) whether it
+        # still does before a query that would wait its whole timeout again.
+        known = _still_not_live(order)
+        if known is not None:
+            return known
     try:
-        snapshot = temporal.query_order(order.pk)
+        # open_only: a closed workflow is refused at once, not replayed to
+        # answer with the state it was in when somebody terminated it.
+        snapshot = temporal.query_order(order.pk, open_only=True)
     except (temporal.TemporalUnavailable, temporal.WorkflowNotFound) as err:
-        return LiveState(
-            mirror_snapshot(order), "mirror",
-            f"Live state unavailable ({_short(err)}): showing the last recorded state from the database. "
-            "Approvals and processing resume when a worker is running.",
-        )
+        return _not_live(order, err)
     if ttl > 0:
         cache.set(key, snapshot, ttl)
+    _live_failure_clear(order.pk)
     return LiveState(snapshot, "workflow")
 
 
 def order_live_state_forget(order_id: int) -> None:
     """Drop the cached snapshot, so the next read asks the workflow (after an action on it)."""
     cache.delete(_snapshot_cache_key(order_id))
+
+
+def stopped_notice(order: Order) -> str:
+    if order.status != states.STOPPED:
+        return ""
+    return (f"This order's workflow was stopped outside the desk ({order.failure_reason or 'no cause recorded'}). "
+            "No action is possible here; an operator can see it in the Temporal UI.")
+
+
+def _not_live(order: Order, err: Exception) -> LiveState:
+    """The workflow did not answer the query: find out why, record a stop, fall back to the mirror."""
+    try:
+        status = temporal.describe_order(order.pk, timeout=2.0)
+    except temporal.WorkflowNotFound:
+        return _fallback(order, "its workflow does not exist on the Temporal server")
+    except temporal.TemporalUnavailable:
+        return _fallback(order, _short(err))
+    return _from_description(order, status) or _fallback(order, workflow_problem(status) or _short(err))
+
+
+def _still_not_live(order: Order) -> LiveState | None:
+    """The fallback, if a describe shows the workflow still cannot answer; None to query it."""
+    try:
+        status = temporal.describe_order(order.pk, timeout=2.0)
+    except temporal.WorkflowNotFound:
+        return None
+    except temporal.TemporalUnavailable as err:
+        return _fallback(order, _short(err))  # the server itself does not answer: a query would not either
+    known = _from_description(order, status)
+    if known is not None:
+        return known
+    problem = workflow_problem(status)
+    return _fallback(order, problem) if problem else None
+
+
+def _from_description(order: Order, status: temporal.WorkflowStatus) -> LiveState | None:
+    """What a described closed workflow shows: its stop (recorded now) or its final result."""
+    if status.stop is not None:
+        services.order_record_stop(order_id=order.pk, cause=status.stop)
+        order_live_state_forget(order.pk)
+        _live_failure_clear(order.pk)
+        order.refresh_from_db()
+        return LiveState(mirror_snapshot(order), "mirror", stopped_notice(order))
+    if status.result is not None:
+        # Finished on its own a moment ago; the mirror's last writes are on their way.
+        _live_failure_clear(order.pk)
+        return LiveState(status.result, "workflow")
+    return None
+
+
+def workflow_problem(status: temporal.WorkflowStatus) -> str:
+    """Why a running workflow cannot answer, as far as the server can tell; empty when nothing is visibly wrong."""
+    task = status.workflow_task
+    if task is not None and task.failing:
+        return f"the workflow's task is failing (attempt {task.attempt}): {task.last_failure or 'no failure message recorded'}"
+    if not cached_worker_check().running:
+        return "no worker is polling the task queue"
+    if task is not None and not task.started and task.waiting_seconds > NO_PICKUP_SECONDS:
+        return f"no worker has picked up the workflow's task for {task.waiting_seconds:.0f} s"
+    return ""
+
+
+# A workflow task waiting this long while workers run: none of them takes it
+# (another task queue, a worker without this workflow, all slots busy).
+NO_PICKUP_SECONDS = 10.0
+
+
+def _fallback(order: Order, problem: str) -> LiveState:
+    _live_failure_record(order, problem)
+    return LiveState(
+        mirror_snapshot(order), "mirror",
+        f"Live state unavailable ({problem}): showing the last recorded state from the database. "
+        "Approvals and processing resume when the workflow answers again.",
+        problem=problem,
+    )
+
+
+# --- Recent live failures, for the operations page ---------------------------------------
+#
+# Which in-flight orders could not answer lately, kept in the cache (one small
+# dict, newest LIVE_FAILURES_KEEP entries, each LIVE_FAILURE_SECONDS) when a
+# page, the panel or the API fell back. It costs nothing on a healthy poll but
+# one cache read, and lets /ops/ list frozen orders without describing every
+# order in flight. The default cache is per process, so /ops/ also describes a
+# bounded number of the stalest in-flight orders itself (orders.ops).
+
+LIVE_FAILURES_KEY = "orders:live-failures"
+LIVE_FAILURES_KEEP = 50
+LIVE_FAILURE_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class LiveFailure:
+    order_id: int
+    number: str
+    problem: str
+    at: float  # time.time()
+
+
+def live_failures() -> dict[int, LiveFailure]:
+    now = time.time()
+    return {pk: f for pk, f in (cache.get(LIVE_FAILURES_KEY) or {}).items() if now - f.at <= LIVE_FAILURE_SECONDS}
+
+
+def _live_failure_record(order: Order, problem: str) -> None:
+    failures = live_failures()
+    failures[order.pk] = LiveFailure(order.pk, order.number or "", problem, time.time())
+    newest = dict(sorted(failures.items(), key=lambda item: item[1].at)[-LIVE_FAILURES_KEEP:])
+    cache.set(LIVE_FAILURES_KEY, newest, LIVE_FAILURE_SECONDS)
+
+
+def _live_failure_clear(order_id: int) -> None:
+    failures = cache.get(LIVE_FAILURES_KEY) or {}
+    if order_id in failures:
+        del failures[order_id]
+        cache.set(LIVE_FAILURES_KEY, failures, LIVE_FAILURE_SECONDS)
 
 
 def mirror_snapshot(order: Order) -> m.OrderSnapshot:

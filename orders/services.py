@@ -166,10 +166,26 @@ def order_signal(order: Order, signal: str, payload: Any) -> m.RequestVerdict:
     try:
         temporal.signal_order(order.pk, signal, payload)
     except temporal.WorkflowNotFound as err:
+        cause = order_detect_stop(order_id=order.pk)
+        if cause is not None:
+            raise ActionNotAllowed(
+                f"Order {order.number} was stopped outside the desk ({cause.summary}); nothing was changed and no action is possible."
+            ) from err
         raise ActionNotAllowed(f"Order {order.number} is no longer running; nothing was changed.") from err
     except temporal.TemporalUnavailable as err:
         raise WorkflowUnavailable("The workflow service is unavailable; nothing was changed. Try again shortly.") from err
     return temporal.request_verdict(order.pk, payload.request_id, wait=settings.TEMPORAL_VERDICT_WAIT)
+
+
+def order_detect_stop(*, order_id: int) -> temporal.StopCause | None:
+    """Ask Temporal whether the order's workflow was closed from outside; if so, record it. The cause, or None."""
+    try:
+        status = temporal.describe_order(order_id)
+    except (temporal.TemporalUnavailable, temporal.WorkflowNotFound):
+        return None
+    if status.stop is not None:
+        order_record_stop(order_id=order_id, cause=status.stop)
+    return status.stop
 
 
 def new_request_id() -> str:
@@ -234,6 +250,29 @@ def order_record_transition(entry: m.MirrorInput) -> bool:
     changed = {name: value for name, value in fields.items() if value is not None}
     if changed:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
+    return True
+
+
+@transaction.atomic
+def order_record_stop(*, order_id: int, cause: temporal.StopCause) -> bool:
+    """Record that the order's workflow was closed from outside (an operator, a timeout, a failure).
+
+    The order becomes `stopped`, with the cause as its failure reason and one
+    timeline entry per stopped run, e.g. "Stopped by an operator: terminated
+    by ops@host: duplicate order". Idempotent: True only when this call changed
+    the mirror. An order that already ended on its own (fulfilled, rejected...)
+    keeps its ending: a business end is never overwritten by a later close.
+    """
+    order = _locked_order(order_id)
+    if order.is_terminal:
+        return False
+    summary = cause.summary
+    by_operator = cause.status in ("TERMINATED", "CANCELED")
+    message = f"Stopped by an operator: {summary}" if by_operator else f"Stopped: the workflow {summary}"
+    order_event_write(order=order, key=f"stopped:{cause.run_id}"[:100], kind=OrderEvent.Kind.STATUS, message=message,
+                      actor=cause.identity[:150])
+    Order.objects.filter(pk=order.pk).update(status=states.STOPPED, failure_reason=summary[:300], updated_at=timezone.now())
+    log.warning("Order %s stopped: its workflow was %s", order.number, summary)
     return True
 
 

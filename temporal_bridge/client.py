@@ -19,11 +19,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from django.conf import settings
-from temporalio.api.enums.v1 import TaskQueueType, WorkerStatus
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import HistoryEventFilterType, PendingWorkflowTaskState, TaskQueueType, WorkerStatus
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
-from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest, GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryReverseRequest, ListWorkersRequest,
+)
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -137,28 +140,70 @@ def start_order_workflow(inp: m.OrderWorkflowInput) -> bool:
             return False
         return True
 
-    return bridge.call(start)
+    return bridge.call(_mapped(start))
 
 
 def signal_order(order_id: int, signal: str, payload: Any) -> None:
     async def send(client: Client) -> None:
         await client.get_workflow_handle(m.workflow_id_for(order_id)).signal(signal, payload, rpc_timeout=timedelta(seconds=5))
 
-    bridge.call(send)
+    bridge.call(_mapped(send))
 
 
-def query_order(order_id: int, *, timeout: float | None = None) -> m.OrderSnapshot:
-    """The workflow's live snapshot. Raises TemporalUnavailable when no worker answers."""
+def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
+    """The workflow's live snapshot.
+
+    Raises WorkflowNotFound when the workflow does not exist and
+    TemporalUnavailable, with a message for the page, for every other way the
+    query can fail: no worker answering, a workflow task that keeps failing,
+    a rejected or failed query, an RPC error, an answer that does not decode.
+    Pages call this, and a page must never answer 500 because a workflow
+    cannot answer.
+
+    `open_only`: a closed workflow (terminated, timed out, completed...) is
+    not asked at all: the server refuses at once with its close status
+    (WorkflowClosed) instead of a worker replaying the history to answer with
+    the state it was in when it closed, which would look live.
+    """
     timeout = timeout if timeout is not None else settings.TEMPORAL_QUERY_TIMEOUT
 
     async def query(client: Client) -> m.OrderSnapshot:
         handle = client.get_workflow_handle(m.workflow_id_for(order_id))
         try:
-            return await handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot, rpc_timeout=timedelta(seconds=timeout))
+            return await handle.query(
+                m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot, rpc_timeout=timedelta(seconds=timeout),
+                reject_condition=QueryRejectCondition.NOT_OPEN if open_only else None,
+            )
+        except WorkflowQueryRejectedError as err:
+            status = err.status.name if err.status is not None else "UNKNOWN"
+            raise WorkflowClosed(status, f"the workflow is no longer running ({status.lower()})") from err
         except WorkflowQueryFailedError as err:
             raise TemporalUnavailable(f"The workflow could not answer: {err}") from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise WorkflowNotFound(err.message) from err
+            if err.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                # What a query waiting on a worker that never answers ends with.
+                raise TemporalUnavailable(f"no answer from the workflow within {timeout:g}s") from err
+            raise TemporalUnavailable(f"Temporal refused the query ({err.status.name if err.status else 'error'}: {err.message})") from err
+        except Exception as err:  # noqa: BLE001 - an answer we cannot read: the page falls back, it does not fail
+            raise TemporalUnavailable(f"the workflow's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from err
 
     return bridge.call(query, timeout=timeout)
+
+
+# Close statuses that are not the workflow's own business ending: somebody
+# (or a timeout, or a bug) closed it from outside. CONTINUED_AS_NEW is not
+# one: the next run goes on under the same workflow id.
+STOP_STATUSES = frozenset({"TERMINATED", "TIMED_OUT", "FAILED", "CANCELED"})
+
+
+class WorkflowClosed(TemporalUnavailable):
+    """The workflow is closed, so there is no live state to ask for (see `status`)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -169,32 +214,158 @@ class PendingActivity:
 
 
 @dataclass
+class StopCause:
+    """Why a workflow was closed from outside, as Temporal recorded it."""
+
+    status: str  # one of STOP_STATUSES
+    run_id: str
+    identity: str = ""  # who terminated or cancelled it (the client's identity)
+    reason: str = ""  # the terminate reason, the failure's message
+
+    @property
+    def summary(self) -> str:
+        """One line for people: "terminated by ops@host: customer called"."""
+        if self.status == "TERMINATED":
+            text = "terminated" + (f" by {self.identity}" if self.identity else "")
+        elif self.status == "CANCELED":
+            text = "cancelled as a workflow execution" + (f" by {self.identity}" if self.identity else "")
+        elif self.status == "TIMED_OUT":
+            text = "timed out (its run or execution timeout passed)"
+        else:
+            text = "failed"
+        return f"{text}: {self.reason}" if self.reason else text
+
+
+@dataclass
+class WorkflowTask:
+    """The workflow task the server waits on, when there is one (describe's pending_workflow_task)."""
+
+    attempt: int
+    started: bool  # a worker picked it up (and has not answered yet)
+    waiting_seconds: float  # since it was first scheduled
+    last_failure: str = ""  # the last WorkflowTaskFailed's message, when it keeps failing
+
+    @property
+    def failing(self) -> bool:
+        return self.attempt > 1
+
+
+@dataclass
 class WorkflowStatus:
-    """What reconciliation needs to know about one order's workflow."""
+    """What the desk needs to know about one order's workflow (its latest run)."""
 
     running: bool
     status: str
     pending_activities: list[PendingActivity]
     result: m.OrderSnapshot | None  # the final snapshot, once completed
+    run_id: str = ""
+    stop: StopCause | None = None  # set when closed with one of STOP_STATUSES
+    workflow_task: WorkflowTask | None = None
+    task_queue: str = ""
 
 
 def describe_order(order_id: int, *, timeout: float = 5.0) -> WorkflowStatus:
-    """Describe the order's workflow from the server (no worker needed)."""
+    """Describe the order's workflow from the server (no worker needed).
+
+    Without a run id, so the latest run is described: after a reset or a
+    continue-as-new that is the run that goes on, not the one that ended.
+    A closed run's cause (who terminated it and why, the failure) is read
+    from its close event; a failing workflow task's message from the last
+    WorkflowTaskFailed event. Both read one short page of history.
+    """
 
     async def describe(client: Client) -> WorkflowStatus:
         handle = client.get_workflow_handle(m.workflow_id_for(order_id), result_type=m.OrderSnapshot)
-        description = await handle.describe(rpc_timeout=timedelta(seconds=timeout))
+        rpc_timeout = timedelta(seconds=timeout)
+        description = await handle.describe(rpc_timeout=rpc_timeout)
+        raw = description.raw_description
         status = description.status.name if description.status else "UNKNOWN"
         pending = [
             PendingActivity(p.activity_type.name, p.attempt, p.last_failure.message)
-            for p in description.raw_description.pending_activities
+            for p in raw.pending_activities
         ]
-        result = None
+        info = WorkflowStatus(
+            running=status == "RUNNING", status=status, pending_activities=pending, result=None,
+            run_id=description.run_id, task_queue=description.task_queue,
+        )
         if status == "COMPLETED":
-            result = await handle.result(rpc_timeout=timedelta(seconds=timeout))
-        return WorkflowStatus(running=status == "RUNNING", status=status, pending_activities=pending, result=result)
+            info.result = await handle.result(rpc_timeout=rpc_timeout)
+        elif status in STOP_STATUSES:
+            info.stop = await _stop_cause(client, handle.id, description.run_id, status, rpc_timeout)
+        if status == "RUNNING" and raw.HasField("pending_workflow_task"):
+            task = raw.pending_workflow_task
+            first = task.original_scheduled_time if task.HasField("original_scheduled_time") else task.scheduled_time
+            info.workflow_task = WorkflowTask(
+                attempt=task.attempt,
+                started=task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED,
+                waiting_seconds=max(0.0, (datetime.now(timezone.utc) - first.ToDatetime(tzinfo=timezone.utc)).total_seconds()),
+            )
+            if info.workflow_task.failing:
+                info.workflow_task.last_failure = await _last_task_failure(client, handle.id, description.run_id, rpc_timeout)
+        return info
 
-    return bridge.call(describe, timeout=timeout * 2)
+    return bridge.call(_mapped(describe), timeout=timeout * 3)
+
+
+def _mapped(operation: Callable[[Client], Awaitable[T]]) -> Callable[[Client], Awaitable[T]]:
+    """Any RPC error but a missing workflow becomes TemporalUnavailable: callers show it, they do not fail on it."""
+
+    async def run(client: Client) -> T:
+        try:
+            return await operation(client)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise WorkflowNotFound(err.message) from err
+            raise TemporalUnavailable(f"Temporal refused ({err.status.name if err.status else 'error'}: {err.message})") from err
+
+    return run
+
+
+async def _stop_cause(client: Client, workflow_id: str, run_id: str, status: str, rpc_timeout: timedelta) -> StopCause:
+    cause = StopCause(status=status, run_id=run_id)
+    response = await client.workflow_service.get_workflow_execution_history(
+        GetWorkflowExecutionHistoryRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            history_event_filter_type=HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+        ),
+        timeout=rpc_timeout,
+    )
+    for event in response.history.events:
+        if event.HasField("workflow_execution_terminated_event_attributes"):
+            attributes = event.workflow_execution_terminated_event_attributes
+            cause.identity, cause.reason = attributes.identity, attributes.reason
+        elif event.HasField("workflow_execution_failed_event_attributes"):
+            cause.reason = event.workflow_execution_failed_event_attributes.failure.message
+    if status == "CANCELED":
+        # The cancel request, not the close event, names who asked: a few events before the end.
+        response = await client.workflow_service.get_workflow_execution_history_reverse(
+            GetWorkflowExecutionHistoryReverseRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id), maximum_page_size=50,
+            ),
+            timeout=rpc_timeout,
+        )
+        for event in response.history.events:
+            if event.HasField("workflow_execution_cancel_requested_event_attributes"):
+                attributes = event.workflow_execution_cancel_requested_event_attributes
+                cause.identity, cause.reason = attributes.identity, attributes.cause
+                break
+    cause.identity, cause.reason = cause.identity[:100], cause.reason[:200]
+    return cause
+
+
+async def _last_task_failure(client: Client, workflow_id: str, run_id: str, rpc_timeout: timedelta) -> str:
+    # A failing task is retried without new history events, so the last
+    # WorkflowTaskFailed is near the end: one page read backwards finds it.
+    response = await client.workflow_service.get_workflow_execution_history_reverse(
+        GetWorkflowExecutionHistoryReverseRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id), maximum_page_size=50,
+        ),
+        timeout=rpc_timeout,
+    )
+    for event in response.history.events:
+        if event.HasField("workflow_task_failed_event_attributes"):
+            return event.workflow_task_failed_event_attributes.failure.message[:300]
+    return ""
 
 
 @dataclass
@@ -300,7 +471,7 @@ def task_queue_pollers(task_queue: str | None = None, *, timeout: float = 2.0) -
                 backlog = None
         return PollerStatus(counts[0], counts[1], sorted(identities), pollers, backlog, await _heartbeats(client, task_queue, timeout))
 
-    return bridge.call(describe, timeout=timeout)
+    return bridge.call(_mapped(describe), timeout=timeout)
 
 
 async def _heartbeats(client: Client, task_queue: str, timeout: float) -> list[WorkerHeartbeat] | None:
@@ -348,7 +519,7 @@ def start_bulk_decision(inp: m.BulkDecisionInput) -> bool:
             return False
         return True
 
-    return bridge.call(start)
+    return bridge.call(_mapped(start))
 
 
 def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.BulkDecisionProgress:
@@ -364,8 +535,12 @@ def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.
             return await handle.query(m.QUERY_BULK_PROGRESS, result_type=m.BulkDecisionProgress, rpc_timeout=timedelta(seconds=timeout))
         except WorkflowQueryFailedError as err:
             raise TemporalUnavailable(f"The batch could not answer: {err}") from err
+        except RPCError:
+            raise  # _mapped names it
+        except Exception as err:  # noqa: BLE001 - an answer we cannot read: the page retries, it does not fail
+            raise TemporalUnavailable(f"the batch's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from err
 
-    return bridge.call(progress, timeout=timeout * 2)
+    return bridge.call(_mapped(progress), timeout=timeout * 2)
 
 
 def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None = None) -> str:

@@ -13,6 +13,10 @@ REJECTED = "rejected"
 CANCELLED = "cancelled"
 EXPIRED = "expired"
 FAILED = "failed"
+# The workflow was closed by something other than its own logic: an operator
+# terminated or cancelled it, a run timeout passed, it failed. The desk can do
+# nothing more with it; the cause is in the order's timeline.
+STOPPED = "stopped"
 
 LABELS = {
     PENDING_APPROVAL: "Pending approval",
@@ -24,8 +28,9 @@ LABELS = {
     CANCELLED: "Cancelled",
     EXPIRED: "Expired",
     FAILED: "Failed",
+    STOPPED: "Stopped",
 }
 
-TERMINAL = frozenset({FULFILLED, REJECTED, CANCELLED, EXPIRED, FAILED})
+TERMINAL = frozenset({FULFILLED, REJECTED, CANCELLED, EXPIRED, FAILED, STOPPED})
 # Cancel is accepted until fulfilment ends.
 CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING})

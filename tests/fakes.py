@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporal_bridge import messages as m
-from temporal_bridge.client import PollerStatus, TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.client import (
+    PollerStatus, StopCause, TemporalUnavailable, WorkflowClosed, WorkflowNotFound, WorkflowStatus, WorkflowTask,
+)
 
 
 @dataclass
@@ -29,11 +31,21 @@ class FakeTemporal:
       the order id, an OrderSnapshot is returned as is.
     - `unavailable`: every call raises TemporalUnavailable (server or worker down).
     - `not_found`: signals and queries raise WorkflowNotFound (workflow finished).
+    - `stop`: the workflow was closed from outside (e.g. terminated by an
+      operator): signals raise WorkflowNotFound, queries that only ask open
+      workflows are refused (WorkflowClosed), describe reports the cause.
+    - `workflow_task`: what describe reports of a running workflow's pending
+      task (e.g. one failing again and again); `query_error` makes queries
+      raise it (a worker that cannot answer).
     """
 
     snapshot: Any = None
     unavailable: bool = False
     not_found: bool = False
+    stop: StopCause | None = None
+    workflow_task: WorkflowTask | None = None
+    query_error: Exception | None = None
+    describes: list[int] = field(default_factory=list)
     starts: list[m.OrderWorkflowInput] = field(default_factory=list)
     signals: list[SentSignal] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
@@ -72,11 +84,17 @@ class FakeTemporal:
 
     def signal_order(self, order_id: int, signal: str, payload: Any) -> None:
         self._check()
+        if self.stop is not None:
+            raise WorkflowNotFound("fake: workflow execution already completed")
         self.signals.append(SentSignal(order_id, signal, payload))
 
-    def query_order(self, order_id: int, *, timeout: float | None = None) -> m.OrderSnapshot:
+    def query_order(self, order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
         self.queries.append(order_id)
         self._check()
+        if self.stop is not None and open_only:
+            raise WorkflowClosed(self.stop.status, f"the workflow is no longer running ({self.stop.status.lower()})")
+        if self.query_error is not None:
+            raise self.query_error
         if self.snapshot is None:
             from orders.models import Order
             from orders.selectors import mirror_snapshot
@@ -90,6 +108,15 @@ class FakeTemporal:
         if self.unavailable:
             return m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
         return self.verdicts.get(request_id) or m.RequestVerdict(request_id, self.verdict)
+
+    def describe_order(self, order_id: int, *, timeout: float = 5.0) -> WorkflowStatus:
+        self.describes.append(order_id)
+        self._check()
+        if self.stop is not None:
+            return WorkflowStatus(running=False, status=self.stop.status, pending_activities=[], result=None,
+                                  run_id=self.stop.run_id, stop=self.stop)
+        return WorkflowStatus(running=True, status="RUNNING", pending_activities=[], result=None, run_id="fake-run",
+                              workflow_task=self.workflow_task, task_queue="order-desk")
 
     def task_queue_pollers(self, task_queue: str | None = None, *, timeout: float = 2.0) -> PollerStatus:
         self.poller_checks += 1
@@ -115,11 +142,17 @@ class FakeTemporal:
     def install(self, monkeypatch) -> FakeTemporal:
         from temporal_bridge import client
 
-        for name in ("start_order_workflow", "signal_order", "query_order", "request_verdict", "task_queue_pollers",
+        for name in ("start_order_workflow", "signal_order", "query_order", "request_verdict", "describe_order", "task_queue_pollers",
                      "start_bulk_decision", "bulk_decision_progress"):
             monkeypatch.setattr(client, name, getattr(self, name))
         # A fresh fake starts without a worker check cached from an earlier test.
         from temporal_bridge.worker_status import forget_worker_check
 
         forget_worker_check()
+        # Nor with live failures recorded by an earlier test (SQLite reuses primary keys).
+        from django.core.cache import cache
+
+        from orders.selectors import LIVE_FAILURES_KEY
+
+        cache.delete(LIVE_FAILURES_KEY)
         return self

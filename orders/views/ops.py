@@ -26,10 +26,13 @@ def operations(request: HttpRequest) -> HttpResponse:
     # checks, and its answer refreshes the banner on every other page.
     check = cached_worker_check(refresh=True)
     hours = ops.orders_by_hour(now=now)
+    attention, attention_note = ops.orders_needing_attention(now=now)
     by_state = ops.orders_by_state()
     context = {
         "check": check,
         "temporal_status": check.status,
+        "attention": attention,
+        "attention_note": attention_note,
         "by_state": by_state,
         "orders_total": sum(row.count for row in by_state),
         "approvals_by_age": ops.pending_approvals_by_age(now=now),

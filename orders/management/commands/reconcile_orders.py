@@ -14,7 +14,7 @@ from orders.reconcile import reconcile
 
 
 class Command(BaseCommand):
-    help = "Start workflows for orders that have none, repair mirror drift, list stuck orders."
+    help = "Start workflows for orders that have none, repair mirror drift, record stopped workflows, list stuck orders."
 
     def add_arguments(self, parser):
         parser.add_argument("--min-age", type=float, default=30.0,
@@ -25,12 +25,14 @@ class Command(BaseCommand):
         report = reconcile(min_age=timedelta(seconds=options["min_age"]), limit=options["limit"])
         self.stdout.write(
             f"Started {len(report.started)} missing workflows; checked {report.checked} orders in flight; "
-            f"repaired {len(report.repaired)} mirrors; {len(report.stuck)} stuck; {len(report.start_failed)} could not be started."
+            f"repaired {len(report.repaired)} mirrors; {len(report.stopped)} stopped outside the desk; {len(report.stuck)} stuck; {len(report.start_failed)} could not be started."
         )
         for number in report.started:
             self.stdout.write(f"  started   {number}")
         for number in report.repaired:
             self.stdout.write(f"  repaired  {number}")
+        for number, why in report.stopped:
+            self.stdout.write(f"  stopped   {number}: workflow {why}")
         for number, why in report.stuck:
             self.stdout.write(f"  STUCK     {number}: {why}")
         for number in report.start_failed:
