@@ -109,7 +109,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "config.db.sqlite3",  # Django's, reading too-wide numbers safely
             "NAME": VAR_DIR / "db.sqlite3",
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",

@@ -4,9 +4,8 @@ from __future__ import annotations
 from django import forms
 from django.forms import formset_factory
 
+from orders.amounts import MAX_QUANTITY
 from orders.models import Customer, OrderStatus, Priority, Product
-
-MAX_QUANTITY = 10_000
 
 
 def request_id_field() -> forms.CharField:

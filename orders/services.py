@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,6 +25,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from approvals.selectors import approval_rule_for
+from orders import amounts
 from orders.exceptions import ActionNotAllowed, OrderError, OrderNotFound, OutOfStock, WorkflowUnavailable
 from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Priority, Product, StockReservation
 from orders.payments import gateway
@@ -66,7 +66,8 @@ def order_submit(
     if priority not in Priority.values:
         raise OrderError(f"Unknown priority {priority!r}.")
 
-    total = sum((line.product.price * line.quantity for line in merged), Decimal("0"))
+    # Every quantity, price and the total within its column, before anything is written.
+    total = amounts.order_total((line.product.sku, line.product.price, line.quantity) for line in merged)
     # The approval rule is frozen now: a policy edited later changes no order in flight.
     rule = approval_rule_for(total=total, customer=customer)
     order = Order.objects.create(

@@ -12,10 +12,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from orders.amounts import MAX_QUANTITY
 from orders.models import Customer, Priority, Product
 
 MAX_LINES = 50
-MAX_QUANTITY = 10_000
 MAX_ADDRESS = 500
 MAX_NOTE = 1000
 MAX_REASON = 500
