@@ -15,6 +15,9 @@ from django.core.exceptions import ValidationError
 
 from orders.exceptions import OrderError
 
+# The largest primary key (a bigint): a larger number names no row, and on
+# SQLite it cannot even be sent to the database.
+MAX_ID = 2**63 - 1
 # Units of one product in one order (after repeated lines are merged).
 MAX_QUANTITY = 10_000
 # Every amount column (prices, line prices, totals) is numeric(MONEY_DIGITS, MONEY_PLACES).
