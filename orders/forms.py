@@ -29,6 +29,8 @@ class OrderForm(forms.Form):
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL)
     shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
+    # Made when the form is shown: posting the same form twice makes one order.
+    request_id = request_id_field()
 
 
 class OrderLineForm(forms.Form):

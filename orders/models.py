@@ -101,6 +101,9 @@ class Order(models.Model):
     tracking_number = models.CharField(max_length=40, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
     workflow_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # The request id the new-order form carried: the same form posted twice
+    # (a double click, a re-sent POST) makes one order. Unique per creator.
+    submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
     # Null until the workflow start succeeded; reconcile_orders starts the rest.
     workflow_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,6 +124,7 @@ class Order(models.Model):
         constraints = [
             # orders.amounts checks before writing; this keeps anything else from storing the impossible.
             models.CheckConstraint(condition=Q(total__gte=0, total__lte=MAX_AMOUNT), name="order_total_in_range"),
+            models.UniqueConstraint(fields=["created_by", "submission_key"], name="order_submitted_once_per_key"),
         ]
 
     def __str__(self) -> str:

@@ -56,6 +56,7 @@ def order_submit(
     shipping_address: str,
     priority: str = Priority.NORMAL,
     note: str = "",
+    submission_key: str | None = None,
 ) -> Order:
     """Write a new order and, once committed, start its workflow."""
     if not created_by.has_perm("orders.add_order"):
@@ -83,6 +84,7 @@ def order_submit(
         approvals_required=rule.approvals_required,
         requires_senior=rule.requires_senior,
         status=states.PENDING_APPROVAL,
+        submission_key=submission_key or None,
     )
     order.number = f"OD-{order.pk:06d}"
     order.workflow_id = m.workflow_id_for(order.pk)
@@ -99,6 +101,33 @@ def order_submit(
     # reconcile_orders to pick up.
     transaction.on_commit(lambda: order_start_workflow(order_id=order.pk))
     return order
+
+
+def order_submit_once(*, submission_key: str | None, created_by: AbstractBaseUser, **submission) -> tuple[Order, bool]:
+    """order_submit, once per (creator, submission key): (order, created).
+
+    A repeated key answers with the order the first submission made. Two
+    submissions racing past the lookup both insert; the unique constraint
+    refuses the second, whose savepoint (and its workflow start) is rolled
+    back, and it answers with the first.
+    """
+    if not submission_key:
+        return order_submit(created_by=created_by, **submission), True
+    earlier = _submitted_with(created_by=created_by, submission_key=submission_key)
+    if earlier is not None:
+        return earlier, False
+    try:
+        with transaction.atomic():
+            return order_submit(created_by=created_by, submission_key=submission_key, **submission), True
+    except IntegrityError:
+        earlier = _submitted_with(created_by=created_by, submission_key=submission_key)
+        if earlier is None:
+            raise
+        return earlier, False
+
+
+def _submitted_with(*, created_by: AbstractBaseUser, submission_key: str) -> Order | None:
+    return Order.objects.filter(created_by=created_by, submission_key=submission_key).first()
 
 
 def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
