@@ -3,11 +3,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 
 from orders.amounts import MAX_ID
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address a login attempt came from, for throttling.
+
+    Behind the TLS proxy (DJANGO_SECURE_PROXY_SSL_HEADER=1), REMOTE_ADDR is the
+    proxy's own: the client is the last address the proxy appended to
+    X-Forwarded-For (earlier entries come from the client and prove nothing).
+    """
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def _is_id(value: str) -> bool:
@@ -36,3 +51,17 @@ class AdminSelectionGuard:
                     content_type="text/plain; charset=utf-8",
                 )
         return self.get_response(request)
+
+
+def login_locked_out(request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None) -> HttpResponse:
+    """The page a locked-out login gets (django-axes' AXES_LOCKOUT_CALLABLE): 429, and when to try again."""
+    from axes.helpers import get_client_username, get_cool_off, get_failure_limit
+    from django.shortcuts import render
+
+    cool_off = get_cool_off(request)
+    context = {
+        "failure_limit": get_failure_limit(request, credentials),
+        "username": get_client_username(request, credentials) or "",
+        "cooloff_minutes": max(1, round(cool_off.total_seconds() / 60)) if cool_off else None,
+    }
+    return render(request, "registration/locked_out.html", context, status=429)

@@ -7,6 +7,7 @@ development stack: SQLite under var/, a local Temporal dev server.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "axes",
     "orders",
     "approvals",
     "temporal_bridge",
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "config.middleware.AdminSelectionGuard",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -131,6 +135,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Login throttling (django-axes) ------------------------------------------------
+# The site's login and the admin's: after LOGIN_FAILURE_LIMIT wrong passwords
+# for one username from one address, that login is refused (429, the lockout
+# page) for LOGIN_COOLOFF_MINUTES, or until an admin deletes the attempt in
+# the admin (Axes → Access attempts) or runs `manage.py axes_reset`.
+# axes' backend must come first and needs the request: use force_login in tests.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15)) if env_float("LOGIN_COOLOFF_MINUTES", 15) > 0 else None
+# Per username and address: a guesser locks out the account from their address,
+# not the user everywhere. LOGIN_LOCKOUT_BY=username locks the account from everywhere.
+AXES_LOCKOUT_PARAMETERS = (
+    ["username"] if os.environ.get("LOGIN_LOCKOUT_BY", "").strip() == "username" else [["username", "ip_address"]]
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.middleware.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"
