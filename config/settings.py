@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # Every request starts with an empty order context for its log lines.
     "config.logs.LogContextMiddleware",
     # Static files straight from the app server (hashed names, compressed,
@@ -135,6 +137,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Content-Security-Policy (django-csp) ----------------------------------------------
+# Every script, style, image and request from this origin only: no inline
+# script, no inline style, no eval. htmx is served from our static files, its
+# indicator <style> is off (htmx-config in base.html) and lives in app.css.
+# Links to the Temporal UI are plain navigations, which CSP does not govern.
+# DJANGO_CSP_REPORT_ONLY=1 sends the same policy as report-only (to try a change).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+if env_bool("DJANGO_CSP_REPORT_ONLY"):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, None
+
 # --- Login throttling (django-axes) ------------------------------------------------
 # The site's login and the admin's: after LOGIN_FAILURE_LIMIT wrong passwords
 # for one username from one address, that login is refused (429, the lockout
