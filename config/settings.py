@@ -164,8 +164,8 @@ if env_bool("DJANGO_CSP_REPORT_ONLY"):
 # for one username from one address, that login is refused (429, the lockout
 # page) for LOGIN_COOLOFF_MINUTES, or until an admin deletes the attempt in
 # the admin (Axes → Access attempts) or runs `manage.py axes_reset`.
-# axes' backend must come first and needs the request: use force_login in tests.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# One backend: axes' lockout check, then Django's password check (config/auth.py).
+AUTHENTICATION_BACKENDS = ["config.auth.LockoutModelBackend"]
 AXES_ENABLED = env_bool("LOGIN_THROTTLING", True)
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15)) if env_float("LOGIN_COOLOFF_MINUTES", 15) > 0 else None
