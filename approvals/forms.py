@@ -4,6 +4,7 @@ from __future__ import annotations
 from django import forms
 
 from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
+from orders.amounts import MAX_ID
 from orders.forms import request_id_field
 
 
@@ -20,7 +21,7 @@ class OrderIdsField(forms.Field):
             ids = [int(v) for v in value]
         except (TypeError, ValueError) as err:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from err
-        if any(i < 1 for i in ids):
+        if any(not 1 <= i <= MAX_ID for i in ids):  # beyond a bigint names no order (and breaks SQLite)
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return list(dict.fromkeys(ids))
 
@@ -28,6 +29,13 @@ class OrderIdsField(forms.Field):
         super().validate(value)
         if len(value) > MAX_BULK_ORDERS:
             raise forms.ValidationError(f"Select at most {MAX_BULK_ORDERS} orders at a time.")
+
+
+class PageForm(forms.Form):
+    """A page number of a paginated list: a whole number from 1 (past the last shows the last)."""
+
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, error_messages={
+        key: "Page must be a whole number from 1." for key in ("invalid", "min_value", "max_value")})
 
 
 class BulkDecisionForm(forms.Form):

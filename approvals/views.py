@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
-from approvals.forms import BulkDecisionForm
+from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
 from orders.models import Order
 from orders.services import new_request_id
@@ -24,8 +24,8 @@ BATCH_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 BATCH_POLL = "1s"
 
 
-def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None) -> dict:
-    page = Paginator(selectors.awaiting_decision(request.user), 50).get_page(request.GET.get("page"))
+def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None, page_number: int | None = None) -> dict:
+    page = Paginator(selectors.awaiting_decision(request.user), 50).get_page(page_number)
     counts = selectors.approval_counts(list(page))
     rows = [(order, counts.get(order.pk, (0, False))[0]) for order in page]
     return {
@@ -37,7 +37,12 @@ def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None) -
 @require_GET
 @permission_required("orders.approve_order", raise_exception=True)
 def inbox(request: HttpRequest) -> HttpResponse:
-    return render(request, "approvals/inbox.html", _inbox_context(request))
+    paging = PageForm(request.GET)
+    if not paging.is_valid():
+        context = _inbox_context(request)
+        context["page_error"] = paging.errors["page"][0]
+        return render(request, "approvals/inbox.html", context, status=400)
+    return render(request, "approvals/inbox.html", _inbox_context(request, page_number=paging.cleaned_data["page"]))
 
 
 @require_POST

@@ -7,6 +7,7 @@ development stack: SQLite under var/, a local Temporal dev server.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "axes",
     "orders",
     "approvals",
     "temporal_bridge",
@@ -62,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # Every request starts with an empty order context for its log lines.
     "config.logs.LogContextMiddleware",
     # Static files straight from the app server (hashed names, compressed,
@@ -73,8 +77,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An admin action on ids no row can have is a 400, not a database error.
+    "config.middleware.AdminSelectionGuard",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -109,7 +117,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "config.db.sqlite3",  # Django's, reading too-wide numbers safely
             "NAME": VAR_DIR / "db.sqlite3",
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
@@ -129,6 +137,48 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Content-Security-Policy (django-csp) ----------------------------------------------
+# Every script, style, image and request from this origin only: no inline
+# script, no inline style, no eval. htmx is served from our static files, its
+# indicator <style> is off (htmx-config in base.html) and lives in app.css.
+# Links to the Temporal UI are plain navigations, which CSP does not govern.
+# DJANGO_CSP_REPORT_ONLY=1 sends the same policy as report-only (to try a change).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+if env_bool("DJANGO_CSP_REPORT_ONLY"):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, None
+
+# --- Login throttling (django-axes) ------------------------------------------------
+# The site's login and the admin's: after LOGIN_FAILURE_LIMIT wrong passwords
+# for one username from one address, that login is refused (429, the lockout
+# page) for LOGIN_COOLOFF_MINUTES, or until an admin deletes the attempt in
+# the admin (Axes → Access attempts) or runs `manage.py axes_reset`.
+# One backend: axes' lockout check, then Django's password check (config/auth.py).
+AUTHENTICATION_BACKENDS = ["config.auth.LockoutModelBackend"]
+AXES_ENABLED = env_bool("LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15)) if env_float("LOGIN_COOLOFF_MINUTES", 15) > 0 else None
+# Per username and address: a guesser locks out the account from their address,
+# not the user everywhere. LOGIN_LOCKOUT_BY=username locks the account from everywhere.
+AXES_LOCKOUT_PARAMETERS = (
+    ["username"] if os.environ.get("LOGIN_LOCKOUT_BY", "").strip() == "username" else [["username", "ip_address"]]
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.middleware.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"

@@ -4,9 +4,8 @@ from __future__ import annotations
 from django import forms
 from django.forms import formset_factory
 
+from orders.amounts import MAX_ID, MAX_QUANTITY
 from orders.models import Customer, OrderStatus, Priority, Product
-
-MAX_QUANTITY = 10_000
 
 
 def request_id_field() -> forms.CharField:
@@ -14,11 +13,15 @@ def request_id_field() -> forms.CharField:
     return forms.RegexField(regex=r"^[A-Za-z0-9-]{8,64}$", required=False, widget=forms.HiddenInput)
 
 
+# A keyset cursor is an order id: whatever else arrives was not made by our links.
+CURSOR_ERRORS = {key: "Not a position in the list." for key in ("invalid", "min_value", "max_value")}
+
+
 class OrderFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "All states"), *OrderStatus.choices], required=False)
     q = forms.CharField(required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"placeholder": "Order number or customer"}))
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    after = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    before = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
+    after = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
 
 
 class OrderForm(forms.Form):
@@ -26,6 +29,8 @@ class OrderForm(forms.Form):
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL)
     shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
+    # Made when the form is shown: posting the same form twice makes one order.
+    request_id = request_id_field()
 
 
 class OrderLineForm(forms.Form):

@@ -9,11 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
+from orders.amounts import MAX_AMOUNT, MAX_QUANTITY, MONEY_DIGITS, MONEY_PLACES, validate_price
 from temporal_bridge import states
 
 
@@ -36,7 +37,7 @@ class Customer(models.Model):
 class Product(models.Model):
     sku = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
-    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    price = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, validators=[validate_price])
     stock_on_hand = models.PositiveIntegerField(default=0)
     # Units promised to orders that are paid for but not yet shipped.
     stock_reserved = models.PositiveIntegerField(default=0)
@@ -46,6 +47,7 @@ class Product(models.Model):
         ordering = ["sku"]
         constraints = [
             models.CheckConstraint(condition=Q(stock_reserved__lte=F("stock_on_hand")), name="product_reserved_within_on_hand"),
+            models.CheckConstraint(condition=Q(price__gte=0, price__lte=MAX_AMOUNT), name="product_price_in_range"),
         ]
 
     def __str__(self) -> str:
@@ -81,7 +83,7 @@ class Order(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_created")
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_APPROVAL)
-    total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    total = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=Decimal("0"))
     currency = models.CharField(max_length=3, default="USD")
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     shipping_address = models.TextField()
@@ -100,6 +102,9 @@ class Order(models.Model):
     tracking_number = models.CharField(max_length=40, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
     workflow_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # The request id the new-order form carried: the same form posted twice
+    # (a double click, a re-sent POST) makes one order. Unique per creator.
+    submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
     # Null until the workflow start succeeded; reconcile_orders starts the rest.
     workflow_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -116,6 +121,11 @@ class Order(models.Model):
             models.Index(fields=["status", "-id"], name="order_status_id_idx"),
             models.Index(fields=["customer", "-id"], name="order_customer_id_idx"),
             models.Index(fields=["workflow_started_at"], name="order_wf_started_idx"),
+        ]
+        constraints = [
+            # orders.amounts checks before writing; this keeps anything else from storing the impossible.
+            models.CheckConstraint(condition=Q(total__gte=0, total__lte=MAX_AMOUNT), name="order_total_in_range"),
+            models.UniqueConstraint(fields=["created_by", "submission_key"], name="order_submitted_once_per_key"),
         ]
 
     def __str__(self) -> str:
@@ -145,14 +155,16 @@ class Order(models.Model):
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
-    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_QUANTITY)])
+    unit_price = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, validators=[validate_price])
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["order", "product"], name="orderline_one_per_product"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+            models.CheckConstraint(condition=Q(quantity__lte=MAX_QUANTITY), name="orderline_quantity_at_most_max"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0, unit_price__lte=MAX_AMOUNT), name="orderline_unit_price_in_range"),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from approvals.selectors import approval_rule_for
+from orders import amounts
 from orders.exceptions import ActionNotAllowed, OrderError, OrderNotFound, OutOfStock, WorkflowUnavailable
 from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Priority, Product, StockReservation
 from orders.payments import gateway
@@ -57,6 +57,7 @@ def order_submit(
     shipping_address: str,
     priority: str = Priority.NORMAL,
     note: str = "",
+    submission_key: str | None = None,
 ) -> Order:
     """Write a new order and, once committed, start its workflow."""
     if not created_by.has_perm("orders.add_order"):
@@ -67,7 +68,8 @@ def order_submit(
     if priority not in Priority.values:
         raise OrderError(f"Unknown priority {priority!r}.")
 
-    total = sum((line.product.price * line.quantity for line in merged), Decimal("0"))
+    # Every quantity, price and the total within its column, before anything is written.
+    total = amounts.order_total((line.product.sku, line.product.price, line.quantity) for line in merged)
     # The approval rule is frozen now: a policy edited later changes no order in flight.
     rule = approval_rule_for(total=total, customer=customer)
     order = Order.objects.create(
@@ -83,6 +85,7 @@ def order_submit(
         approvals_required=rule.approvals_required,
         requires_senior=rule.requires_senior,
         status=states.PENDING_APPROVAL,
+        submission_key=submission_key or None,
     )
     order.number = f"OD-{order.pk:06d}"
     order.workflow_id = m.workflow_id_for(order.pk)
@@ -99,6 +102,33 @@ def order_submit(
     # reconcile_orders to pick up.
     transaction.on_commit(lambda: order_start_workflow(order_id=order.pk))
     return order
+
+
+def order_submit_once(*, submission_key: str | None, created_by: AbstractBaseUser, **submission) -> tuple[Order, bool]:
+    """order_submit, once per (creator, submission key): (order, created).
+
+    A repeated key answers with the order the first submission made. Two
+    submissions racing past the lookup both insert; the unique constraint
+    refuses the second, whose savepoint (and its workflow start) is rolled
+    back, and it answers with the first.
+    """
+    if not submission_key:
+        return order_submit(created_by=created_by, **submission), True
+    earlier = _submitted_with(created_by=created_by, submission_key=submission_key)
+    if earlier is not None:
+        return earlier, False
+    try:
+        with transaction.atomic():
+            return order_submit(created_by=created_by, submission_key=submission_key, **submission), True
+    except IntegrityError:
+        earlier = _submitted_with(created_by=created_by, submission_key=submission_key)
+        if earlier is None:
+            raise
+        return earlier, False
+
+
+def _submitted_with(*, created_by: AbstractBaseUser, submission_key: str) -> Order | None:
+    return Order.objects.filter(created_by=created_by, submission_key=submission_key).first()
 
 
 def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:

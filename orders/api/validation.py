@@ -12,16 +12,15 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from orders.amounts import MAX_ID, MAX_QUANTITY
 from orders.models import Customer, Priority, Product
 
 MAX_LINES = 50
-MAX_QUANTITY = 10_000
 MAX_ADDRESS = 500
 MAX_NOTE = 1000
 MAX_REASON = 500
 MAX_SKU = 40
 MAX_EMAIL = 254
-MAX_ID = 2**63 - 1  # a database bigint: anything larger cannot name a row
 CREATE_FIELDS = {"customer_id", "customer_email", "lines", "shipping_address", "priority", "note"}
 LINE_FIELDS = {"sku", "quantity"}
 

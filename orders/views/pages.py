@@ -33,7 +33,8 @@ def order_new(request: HttpRequest) -> HttpResponse:
         form, lines = OrderForm(request.POST), OrderLineFormSet(request.POST, prefix="lines")
         if form.is_valid() and lines.is_valid():
             try:
-                order = services.order_submit(
+                order, created = services.order_submit_once(
+                    submission_key=form.cleaned_data["request_id"] or None,
                     customer=form.cleaned_data["customer"],
                     lines=[services.LineRequest(product, quantity) for product, quantity in lines.filled_lines()],
                     created_by=request.user,
@@ -44,10 +45,14 @@ def order_new(request: HttpRequest) -> HttpResponse:
             except OrderError as err:
                 form.add_error(None, err.message)
             else:
-                messages.success(request, f"Order {order.number} submitted.")
+                if created:
+                    messages.success(request, f"Order {order.number} submitted.")
+                else:
+                    messages.info(request, f"This form was already submitted as order {order.number}; no second order was made.")
                 return redirect(order)
         return render(request, "orders/new.html", {"form": form, "lines": lines}, status=400)
-    return render(request, "orders/new.html", {"form": OrderForm(), "lines": OrderLineFormSet(prefix="lines")})
+    form = OrderForm(initial={"request_id": services.new_request_id()})
+    return render(request, "orders/new.html", {"form": form, "lines": OrderLineFormSet(prefix="lines")})
 
 
 def order_or_404(pk: int) -> Order:

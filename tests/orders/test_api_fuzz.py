@@ -68,3 +68,36 @@ def test_api_conforms_to_its_schema_and_never_fails_with_a_server_error(case, st
     assert response.status_code < 500 or response.status_code in server_errors_allowed, (response.status_code, response.text[:500])
     case.validate_response(response, checks=CHECKS)
 
+
+
+# Numbers at and beyond what an id, a quantity or an amount column can hold, in every numeric field.
+NUMBERS = ["9223372036854775807", "9223372036854775808", "99999999999999999999999", "-9223372036854775809", "0", "-1",
+           "1e400", "-1e400", "1.5", "10001", "1e19", "NaN", "Infinity", "9" * 5000, "true", '"7"']
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["customer_id", "quantity"])
+@pytest.mark.parametrize("number", NUMBERS)
+def test_every_numeric_field_beyond_its_column_is_a_json_400_and_writes_nothing(storefront_key, customer, widget, field, number):
+    from django.test import Client
+
+    customer_id = number if field == "customer_id" else str(customer.pk)
+    quantity = number if field == "quantity" else "1"
+    body = f'{{"customer_id": {customer_id}, "lines": [{{"sku": "{widget.sku}", "quantity": {quantity}}}], "shipping_address": "1 Main St"}}'
+    before = Order.objects.count()
+    response = Client().post("/api/v1/orders", body, content_type="application/json", headers={"Authorization": f"Bearer {storefront_key}"})
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["code"] in ("validation_failed", "invalid_json")
+    assert Order.objects.count() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", ["OD-" + "9" * 18, "OD-" + "9" * 19, "OD-" + "9" * 30, "OD--1", "9" * 23])
+def test_order_numbers_beyond_any_order_are_a_json_404(storefront_key, number):
+    from django.test import Client
+
+    headers = {"Authorization": f"Bearer {storefront_key}"}
+    assert Client().get(f"/api/v1/orders/{number}", headers=headers).status_code == 404
+    response = Client().post(f"/api/v1/orders/{number}/cancel", '{"reason": "x"}', content_type="application/json", headers=headers)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

@@ -101,3 +101,104 @@ def test_signals_to_a_finished_or_unreachable_workflow_answer_a_clear_message(fa
     body = response.content.decode()
     assert "Traceback" not in body
     assert ("unavailable" in body) if state == "unavailable" else ("no longer running" in body)
+
+
+# --- Numbers beyond what a column can hold: a 4xx with a clear message, never a 500 ---
+
+BEYOND_INT64 = "9" * 23  # a 23-digit id: no bigint primary key can hold it
+JUST_BEYOND_INT64 = str(2**63)
+
+
+@pytest.mark.parametrize("value", [BEYOND_INT64, JUST_BEYOND_INT64, "0", "-3", "1e3", "abc"])
+def test_bulk_decision_with_an_impossible_order_id_is_a_400_and_sends_nothing(client, manager, fake_temporal, orders, value):
+    client.force_login(manager)
+    response = client.post("/approvals/bulk/", {"orders": [str(orders["pending"]), value], "decision": "approve"})
+    assert response.status_code == 400
+    assert "Invalid order selection." in response.content.decode()
+    assert fake_temporal.starts == [] and fake_temporal.signals == []
+
+
+@pytest.mark.parametrize("param", ["before", "after"])
+@pytest.mark.parametrize("value", [BEYOND_INT64, JUST_BEYOND_INT64, "0", "-1", "x"])
+def test_list_cursor_beyond_any_order_id_is_a_400_with_a_message(client, clerk, fake_temporal, orders, param, value):
+    client.force_login(clerk)
+    response = client.get("/orders/", {param: value})
+    assert response.status_code == 400
+    assert "Invalid filter" in response.content.decode()
+    assert "Not a position in the list." in response.content.decode()
+
+
+@pytest.mark.parametrize("value", [BEYOND_INT64, "0", "-1", "abc", "1.5"])
+def test_inbox_page_that_is_no_page_number_is_a_400_with_a_message(client, manager, fake_temporal, orders, value):
+    client.force_login(manager)
+    response = client.get("/approvals/", {"page": value})
+    assert response.status_code == 400
+    assert "Page must be a whole number" in response.content.decode()
+
+
+def test_inbox_page_past_the_last_shows_the_last(client, manager, fake_temporal, orders):
+    client.force_login(manager)
+    response = client.get("/approvals/", {"page": "7"})
+    assert response.status_code == 200
+    assert response.context["page"].number == 1
+
+
+@pytest.mark.parametrize("path", ["/orders/{pk}/", "/orders/{pk}/approve/", "/orders/{pk}/reject/", "/orders/{pk}/cancel/", "/orders/{pk}/update/"])
+@pytest.mark.parametrize("pk", [BEYOND_INT64, JUST_BEYOND_INT64])
+def test_an_order_id_beyond_int64_in_the_url_is_no_such_order(client, manager, fake_temporal, path, pk):
+    client.force_login(manager)
+    method = client.get if path == "/orders/{pk}/" else client.post
+    response = method(path.format(pk=pk), {"reject-reason": "x", "cancel-reason": "x"})
+    assert response.status_code == 404
+    assert fake_temporal.signals == []
+
+
+@pytest.mark.parametrize("model, action", [("order", "approve_orders"), ("order", "cancel_orders"), ("product", "delete_selected"),
+                                           ("customer", "delete_selected")])
+@pytest.mark.parametrize("value", [BEYOND_INT64, JUST_BEYOND_INT64, "abc"])
+def test_admin_action_on_an_impossible_id_is_a_400_and_does_nothing(admin_client, fake_temporal, orders, model, action, value):
+    before = world_state()
+    response = admin_client.post(f"/admin/orders/{model}/", {"action": action, "_selected_action": [str(orders["pending"]), value],
+                                                              "reason": "r", "post": "yes"})
+    assert response.status_code == 400
+    assert "Invalid selection" in response.content.decode()
+    assert world_state() == before
+    assert fake_temporal.signals == []
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/admin/orders/order/", {"id": BEYOND_INT64}), ("/admin/orders/order/", {"p": BEYOND_INT64}),
+    ("/admin/orders/order/", {"customer__id__exact": BEYOND_INT64}), ("/admin/orders/order/", {"q": BEYOND_INT64}),
+    ("/admin/orders/order/{big}/change/", {}), ("/admin/orders/product/{big}/change/", {}), ("/admin/orders/order/{big}/history/", {}),
+])
+def test_admin_pages_with_numbers_beyond_int64_answer_without_a_server_error(admin_client, fake_temporal, orders, path, params):
+    response = admin_client.get(path.format(big=BEYOND_INT64), params)
+    assert response.status_code < 500
+
+
+big_numbers = st.one_of(st.integers(min_value=2**63 - 2, max_value=10**30), st.integers(max_value=0, min_value=-(10**30))).map(str)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(role=st.sampled_from(["clerk", "manager"]),
+       target=st.sampled_from(["list:before", "list:after", "inbox:page", "bulk:orders", "new:customer", "new:lines-0-product",
+                               "new:lines-0-quantity", "new:lines-TOTAL_FORMS"]),
+       number=big_numbers)
+def test_numeric_parameters_at_and_beyond_int64_never_answer_5xx(fake_temporal, actors, orders, role, target, number):
+    page, field = target.split(":")
+    before = world_state()
+    client = client_as(actors, role)
+    if page == "list":
+        response = client.get("/orders/", {field: number})
+    elif page == "inbox":
+        response = client.get("/approvals/", {field: number})
+    elif page == "bulk":
+        response = client.post("/approvals/bulk/", {"orders": number, "decision": "approve"})
+    else:
+        data = {"customer": "1", "priority": "normal", "shipping_address": "x", "lines-TOTAL_FORMS": "1", "lines-INITIAL_FORMS": "0",
+                "lines-0-product": "1", "lines-0-quantity": "1", field: number}
+        response = client.post("/orders/new/", data)
+    assert response.status_code < 500, response.content[:300]
+    if response.status_code >= 400:
+        assert world_state() == before
+        assert fake_temporal.signals == [] and fake_temporal.starts == []

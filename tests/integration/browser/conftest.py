@@ -51,7 +51,12 @@ def open_browser(browser, live_server, request):
         context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
         context.set_default_timeout(10_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        # Everything the page logs (CSP violations are console errors); see csp_violations().
+        page.console_seen = []
+        page.on("console", lambda message: page.console_seen.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: page.console_seen.append(f"pageerror: {error}"))
+        return page
 
     yield open_page
 
@@ -66,6 +71,11 @@ def open_browser(browser, live_server, request):
                 Path(f"{stem}.html").write_text(page.content())
     for context in contexts:
         context.close()
+
+
+def csp_violations(page) -> list[str]:
+    """What the page logged about the Content-Security-Policy refusing something."""
+    return [line for line in page.console_seen if "Content Security Policy" in line or "Content-Security-Policy" in line]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0003_api_keys'),
+        ('orders', '0005_order_submission_key'),
     ]
 
     operations = [
