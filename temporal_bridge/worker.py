@@ -1,6 +1,8 @@
 """Building the order worker: workflows, activities and the thread pool they need."""
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import os
 import signal
@@ -31,6 +33,8 @@ def build_worker(
     max_concurrent_workflow_tasks: int = 20,
     identity: str | None = None,
     graceful_shutdown_seconds: float = 20.0,
+    workflows: list[type] | None = None,
+    **worker_options: Any,
 ) -> tuple[Worker, ThreadPoolExecutor]:
     """A worker for the order workflows. The caller shuts the executor down after the worker.
 
@@ -41,7 +45,8 @@ def build_worker(
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        # Another set only for the upgrade test, which runs a released version.
+        workflows=workflows or WORKFLOWS,
         activities=ACTIVITIES,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
@@ -51,6 +56,7 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown_seconds),
         # Counts failed activity attempts for the worker's metrics.
         interceptors=[MetricsInterceptor()],
+        **worker_options,
     )
     return worker, executor
 

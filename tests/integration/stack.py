@@ -43,8 +43,8 @@ def dev_server() -> Iterator[str]:
 class WorkerThread:
     """Runs the real order worker on its own event loop until stopped."""
 
-    def __init__(self, address: str, task_queue: str) -> None:
-        self.address, self.task_queue = address, task_queue
+    def __init__(self, address: str, task_queue: str, workflows: list[type] | None = None, **worker_options) -> None:
+        self.address, self.task_queue, self.workflows, self.worker_options = address, task_queue, workflows, worker_options
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -60,7 +60,8 @@ class WorkerThread:
         return self
 
     def stop(self) -> None:
-        if self._loop and self._stop:
+        """Stop polling and wait for the worker to end (again: nothing to do)."""
+        if self._loop and self._stop and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
 
@@ -75,7 +76,8 @@ class WorkerThread:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         # Connected as runworker connects (namespace, TLS, tracing interceptors from settings).
         client = await Client.connect(self.address, **connect_kwargs())
-        worker, executor = build_worker(client, task_queue=self.task_queue, max_concurrent_activities=8, graceful_shutdown_seconds=2)
+        worker, executor = build_worker(client, task_queue=self.task_queue, max_concurrent_activities=8, graceful_shutdown_seconds=2,
+                                        workflows=self.workflows, **self.worker_options)
         async with worker:
             self._ready.set()
             await self._stop.wait()
