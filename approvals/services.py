@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 APPROVE = ApprovalDecision.Decision.APPROVED
 REJECT = ApprovalDecision.Decision.REJECTED
 MAX_BULK_ORDERS = 200
+# A batch runs in the background (an activity of up to 30 s): it can wait
+# longer than a person's POST for each order's verdict.
+BULK_VERDICT_WAIT = 15.0
 
 
 def approval_check_eligible(*, order: Order, user: AbstractBaseUser, decision: str | None = None) -> None:
@@ -69,7 +72,9 @@ def _senior_refusal(order: Order, user: AbstractBaseUser) -> str | None:
     return None
 
 
-def approval_decide(*, order: Order, user: AbstractBaseUser, decision: str, comment: str, request_id: str) -> m.RequestVerdict:
+def approval_decide(
+    *, order: Order, user: AbstractBaseUser, decision: str, comment: str, request_id: str, verdict_wait: float | None = None,
+) -> m.RequestVerdict:
     """Send an approve or reject decision to the order's workflow; return its verdict."""
     if decision not in (APPROVE, REJECT):
         raise OrderError(f"Unknown decision {decision!r}.")
@@ -80,7 +85,8 @@ def approval_decide(*, order: Order, user: AbstractBaseUser, decision: str, comm
     if order.status != states.PENDING_APPROVAL:
         raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
     signal = m.SIGNAL_APPROVE if decision == APPROVE else m.SIGNAL_REJECT
-    return order_signal(order, signal, m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment))
+    return order_signal(order, signal, m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment),
+                        verdict_wait=verdict_wait)
 
 
 @transaction.atomic
@@ -260,7 +266,8 @@ def bulk_send_one(request: m.BulkOrderRequest) -> m.BulkOrderResult:
     if user is None:
         return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, f"User {request.actor} no longer exists or is inactive.")
     try:
-        verdict = approval_decide(order=order, user=user, decision=request.decision, comment=request.comment, request_id=request.request_id)
+        verdict = approval_decide(order=order, user=user, decision=request.decision, comment=request.comment,
+                                  request_id=request.request_id, verdict_wait=BULK_VERDICT_WAIT)
     except WorkflowUnavailable:
         raise  # transient: the activity is retried
     except PermissionDenied as err:

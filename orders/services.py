@@ -183,7 +183,7 @@ def order_start_workflow(*, order_id: int) -> bool:
 # --- Requests from people: become signals ---------------------------------------------
 
 
-def order_signal(order: Order, signal: str, payload: Any) -> m.RequestVerdict:
+def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float | None = None) -> m.RequestVerdict:
     """Send a person's request to the order's workflow and return its verdict.
 
     Temporal errors become user errors. The verdict is the workflow's own,
@@ -204,7 +204,8 @@ def order_signal(order: Order, signal: str, payload: Any) -> m.RequestVerdict:
         raise ActionNotAllowed(f"Order {order.number} is no longer running; nothing was changed.") from err
     except temporal.TemporalUnavailable as err:
         raise WorkflowUnavailable("The workflow service is unavailable; nothing was changed. Try again shortly.") from err
-    return temporal.request_verdict(order.pk, payload.request_id, wait=settings.TEMPORAL_VERDICT_WAIT)
+    wait = settings.TEMPORAL_VERDICT_WAIT if verdict_wait is None else verdict_wait
+    return temporal.request_verdict(order.pk, payload.request_id, wait=wait)
 
 
 def order_detect_stop(*, order_id: int) -> temporal.StopCause | None:

@@ -29,6 +29,7 @@ from orders.models import Order, OrderEvent, Product
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
+from temporal_bridge.workflows_approvals import bulk_request_id
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, wait_for
 
@@ -145,7 +146,7 @@ def test_bulk_approval_of_20_orders_survives_a_killed_web_process(stack, policie
     decisions = ApprovalDecision.objects.filter(order__in=ids)
     wait_for(lambda: decisions.count() == 20 and not Order.objects.filter(pk__in=ids, status=states.PENDING_APPROVAL).exists(),
              timeout=60, what="20 approvals recorded and the orders approved")
-    assert sorted(decisions.values_list("request_id", flat=True)) == sorted(f"bulk-{batch_id}-{i}" for i in ids)
+    assert sorted(decisions.values_list("request_id", flat=True)) == sorted(bulk_request_id(batch_id, i) for i in ids)
     assert set(decisions.values_list("approver_username", "comment")) == {("manager", "Month-end run")}
 
     page = browser_for(manager).get(f"/approvals/batches/{batch_id}/").content.decode()

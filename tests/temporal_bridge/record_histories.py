@@ -1,6 +1,6 @@
 """Record the histories the replay test checks, for one released workflow version.
 
-    .venv/bin/python -m tests.temporal_bridge.record_histories v2
+    .venv/bin/python -m tests.temporal_bridge.record_histories v4
 
 Run it once per release of OrderWorkflow, before changing its logic again,
 and commit the files: from then on tests/temporal_bridge/test_replay.py proves
@@ -191,19 +191,96 @@ V3_STORIES = {
 }
 
 
+# --- v4: the engine enforces its own rules (issue 9) ---------------------------------------
+
+
+async def hostile_messages_then_approved(s: Scenario):
+    """Malformed, oversized and unknown messages and forged identities, refused and
+    noted; then a real approval completes the order."""
+    from tests.temporal_bridge.test_engine_rules import HOSTILE_MESSAGES
+
+    handle = await s.start(order_input())
+    await s.wait_for_message(handle, "Awaiting")
+    for name, args, _ in HOSTILE_MESSAGES:
+        # Over the cap, but small enough to keep the stored file small.
+        args = [{k: ("x" * 600 if isinstance(v, str) and len(v) > 600 else v) for k, v in a.items()} if isinstance(a, dict) else a
+                for a in args]
+        await handle.signal(name, args=args)
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("mallory", "forged-1", "", senior=True))
+    await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(REQUESTER, "forged-2", "not mine to cancel"))
+    await s.wait_for_message(handle, "mallory is not a user of the desk")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", "ok"))
+    await handle.result()
+    return handle
+
+
+async def forged_seniority_then_senior_approves(s: Scenario):
+    handle = await s.start(large_order())
+    await s.wait_for_message(handle, "Awaiting 2 approvals")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-1", "", senior=True))
+    await s.wait_for_message(handle, "Approval 1 of 2 by manager2")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-2", "", senior=True))
+    await s.wait_for_message(handle, "must come from a senior approver")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("senior", "approve-3", ""))
+    await handle.result()
+    return handle
+
+
+async def address_changed_after_approval(s: Scenario):
+    handle = await s.start(order_input())
+    await s.wait_for_message(handle, "Awaiting")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", ""))
+    await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
+    await s.wait_for(handle, lambda snap: snap.state == "pending_approval" and any(
+        e.message.startswith("Back to approval") for e in snap.timeline), "back for approval")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-2", "new address checked"))
+    await handle.result()
+    return handle
+
+
+async def address_locked_in_fulfilment(s: Scenario):
+    handle = await s.start(order_input(requires_approval=False))
+    await s.wait_for(handle, lambda snap: snap.state == "fulfilling", "fulfilment")
+    await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-late", shipping_address="9 Fence Lane"))
+    await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "rush", priority="urgent"))
+    await s.wait_for(handle, lambda snap: snap.priority == "urgent" and any("locked" in e.message for e in snap.timeline), "updates")
+    await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(MANAGER, "stop-1", "Customer withdrew"))
+    await handle.result()
+    return handle
+
+
+V4_STORIES = {
+    "hostile_messages_then_approved": (hostile_messages_then_approved, ActivityMocks()),
+    "forged_seniority_then_senior_approves": (forged_seniority_then_senior_approves, ActivityMocks()),
+    "address_changed_after_approval": (address_changed_after_approval, ActivityMocks()),
+    "address_locked_in_fulfilment": (address_locked_in_fulfilment, ActivityMocks(fulfil_blocks=True)),
+}
+# Recorded on a real dev server: the time-skipping one mishandles a
+# continue-as-new among signals (see SharedTimeSkippingEnv).
+V4_REAL_SERVER_STORIES = {
+    "continued_as_new": (continued_as_new, ActivityMocks()),
+    "continued_as_new_last_run": (continued_as_new_last_run, ActivityMocks()),
+}
+
+
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
-    env = SharedTimeSkippingEnv()
+    record(target, {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES}[version])
+    if version == "v4":
+        record(target, V4_REAL_SERVER_STORIES, real_server=True)
+
+
+def record(target: Path, stories: dict, *, real_server: bool = False) -> None:
+    env = SharedTimeSkippingEnv(real_server=real_server)
     try:
-        stories = {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES}[version]
         for name, (story, mocks) in stories.items():
-            async def record(s: Scenario, story=story):
+            async def capture(s: Scenario, story=story):
                 handle = await story(s)
                 history = await handle.fetch_history()
                 return history.to_json_dict()
 
-            history, _ = env.play(record, mocks)
+            history, _ = env.play(capture, mocks)
             (target / f"{name}.json").write_text(json.dumps(history, indent=1) + "\n")
             print(f"recorded {target / name}.json ({len(history['events'])} events)")
     finally:
