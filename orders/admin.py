@@ -14,13 +14,14 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
 from approvals.models import ApprovalDecision
-from approvals.services import APPROVE, REJECT, approval_decide
+from approvals.services import APPROVE, REJECT, approval_decide, verdict_text
 from orders import services
 from orders.exceptions import OrderError
 from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Product, StockReservation
 from orders.pagination import EstimatedCountPaginator
 from orders.selectors import order_live_state
 from temporal_bridge import client as temporal
+from temporal_bridge import messages as m
 
 
 class ReasonActionForm(ActionForm):
@@ -106,12 +107,16 @@ class OrderAdmin(admin.ModelAdmin):
             return
         original = Order.objects.get(pk=obj.pk)
         try:
-            services.order_request_update(order=original, user=request.user, request_id=services.new_request_id(), **changed)
+            verdict = services.order_request_update(order=original, user=request.user, request_id=services.new_request_id(), **changed)
         except (OrderError, PermissionDenied) as err:
             request._order_update_refused = True
             self.message_user(request, f"Not changed: {getattr(err, 'message', err)}", messages.ERROR)
         else:
-            self.message_user(request, "The change was sent to the order's workflow; it appears once the workflow has applied it.")
+            if verdict.status == m.VERDICT_REFUSED:
+                request._order_update_refused = True
+                self.message_user(request, f"Not changed: {verdict_text(verdict)}", messages.ERROR)
+            else:
+                self.message_user(request, f"The change was sent to the order's workflow: {verdict_text(verdict)}.")
 
     def log_change(self, request, obj, message):
         if getattr(request, "_order_update_refused", False):
@@ -152,23 +157,31 @@ class OrderAdmin(admin.ModelAdmin):
         if action in ("reject", "cancel") and not reason:
             self.message_user(request, f"A reason is required to {action} orders. Nothing was sent.", messages.ERROR)
             return
-        done, refused = [], []
+        done, queued, refused = [], [], []
         for order in queryset.select_related("created_by"):
             request_id = services.new_request_id()
             try:
                 if action == "cancel":
-                    services.order_request_cancel(order=order, user=request.user, reason=reason, request_id=request_id)
+                    verdict = services.order_request_cancel(order=order, user=request.user, reason=reason, request_id=request_id)
                 else:
                     decision = APPROVE if action == "approve" else REJECT
-                    approval_decide(order=order, user=request.user, decision=decision, comment=reason, request_id=request_id)
+                    verdict = approval_decide(order=order, user=request.user, decision=decision, comment=reason, request_id=request_id)
             except (OrderError, PermissionDenied) as err:
                 refused.append(f"{order.number}: {getattr(err, 'message', err)}")
-            else:
+                continue
+            if verdict.status == m.VERDICT_ACCEPTED:
                 done.append(order.number)
+            elif verdict.status == m.VERDICT_REFUSED:
+                refused.append(f"{order.number}: {verdict_text(verdict)}")
+            else:
+                queued.append(order.number)
         if done:
-            self.message_user(request, f"{action.capitalize()} sent for {', '.join(done)}.", messages.SUCCESS)
+            self.message_user(request, f"{action.capitalize()} accepted by the workflow of {', '.join(done)}.", messages.SUCCESS)
+        if queued:
+            self.message_user(request, f"{action.capitalize()} queued for {', '.join(queued)}: {verdict_text(m.RequestVerdict('', m.VERDICT_UNKNOWN))}.",
+                              messages.WARNING)
         for line in refused:
-            self.message_user(request, f"Not sent: {line}", messages.ERROR)
+            self.message_user(request, f"Not done: {line}", messages.ERROR)
 
     @admin.action(description="Approve selected orders", permissions=["approve"])
     def approve_orders(self, request, queryset):

@@ -109,7 +109,8 @@ def document() -> dict:
                         "400": _error("No reason, or invalid JSON."),
                         **AUTH_ERRORS,
                         "404": _error("No such order among those the key's user created."),
-                        "409": _error("The order can no longer be cancelled (it finished, or fulfilment ended)."),
+                        "409": _error("The order can no longer be cancelled (it finished, or fulfilment ended), "
+                                      "or its workflow refused the cancel (the reason is in the message)."),
                         "415": _error("The body is not JSON."),
                         "413": _error("The body is larger than the server accepts."),
                         "503": _error("The workflow service is unavailable, or the order's workflow has not started yet; nothing was changed."),

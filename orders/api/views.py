@@ -143,9 +143,12 @@ def order_cancel(request: HttpRequest, key: ApiKey, number: str) -> HttpResponse
     # id, and the workflow ignores a request id it has seen.
     idempotency_key = _idempotency_key(request)
     request_id = f"api-{key.pk}-{request_fingerprint(idempotency_key)[:32]}" if idempotency_key else services.new_request_id()
-    services.order_request_cancel(order=order, user=key.user, reason=reason, request_id=request_id)
-    log.info("Cancel of %s requested through the API by key %s", order.number, key.prefix)
-    body = order_body(order, order_live_state(order))
+    verdict = services.order_request_cancel(order=order, user=key.user, reason=reason, request_id=request_id)
+    if verdict.status == m.VERDICT_REFUSED:
+        return error_response(409, "refused", f"The order's workflow refused the cancel: {verdict.reason}")
+    log.info("Cancel of %s requested through the API by key %s (%s)", order.number, key.prefix, verdict.status)
+    body = order_body(order, order_live_state(order, fresh=True))
+    # Accepted, or queued while no worker runs: either way it is in the workflow's hands.
     body["cancel_requested"] = True
     return JsonResponse(body, status=202)
 

@@ -80,7 +80,7 @@ def test_admin_approve_action_sends_the_signal_through_the_service(client, manag
     assert response.status_code == 200
     assert sorted((s.order_id, s.name) for s in fake_temporal.signals) == [(first.pk, m.SIGNAL_APPROVE), (second.pk, m.SIGNAL_APPROVE)]
     assert all(s.payload.actor == "manager" and s.payload.request_id for s in fake_temporal.signals)
-    assert any("Approve sent for" in text for text in message_texts(response))
+    assert any("Approve accepted by the workflow of" in text for text in message_texts(response))
     # The decision is recorded by the workflow once it accepts it, not by the admin.
     assert ApprovalDecision.objects.count() == 0
     assert set(Order.objects.values_list("status", flat=True)) == {states.PENDING_APPROVAL}
@@ -91,7 +91,7 @@ def test_admin_approve_action_refuses_my_own_order_and_sends_the_rest(client, ma
     client.force_login(manager)
     response = run_action(client, "approve_orders", [theirs, mine])
     assert [s.order_id for s in fake_temporal.signals] == [theirs.pk]
-    assert f"Not sent: {mine.number}: You cannot decide on an order you created." in message_texts(response)
+    assert f"Not done: {mine.number}: You cannot decide on an order you created." in message_texts(response)
 
 
 def test_admin_reject_action_without_reason_sends_nothing_and_says_why(client, manager, fake_temporal, make_order):
@@ -116,7 +116,7 @@ def test_admin_cancel_action_skips_finished_orders(client, manager, fake_tempora
     response = run_action(client, "cancel_orders", [running, finished], reason="Customer called")
     [sent] = fake_temporal.signals
     assert (sent.order_id, sent.name, sent.payload.reason) == (running.pk, m.SIGNAL_CANCEL, "Customer called")
-    assert any(text.startswith(f"Not sent: {finished.number}:") for text in message_texts(response))
+    assert any(text.startswith(f"Not done: {finished.number}:") for text in message_texts(response))
 
 
 def test_admin_action_while_temporal_is_down_reports_nothing_was_sent(client, manager, fake_temporal, make_order):
@@ -177,3 +177,21 @@ def test_manager_sees_the_order_lines_payments_and_events_in_the_admin(client, m
     body = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert "Widget" in body  # the line's product, from the lines inline
     assert "Order events" in body or "order events" in body.lower()
+
+
+def test_admin_actions_report_the_workflows_verdict_per_order(client, manager, fake_temporal, make_order, monkeypatch):
+    from temporal_bridge import client as temporal
+
+    refused, queued = make_order(), make_order()
+
+    def answer(order_id, request_id, *, wait):
+        if order_id == refused.pk:
+            return m.RequestVerdict(request_id, m.VERDICT_REFUSED, "manager is not allowed to approve or reject orders")
+        return m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
+
+    monkeypatch.setattr(temporal, "request_verdict", answer)  # one answer per order
+    client.force_login(manager)
+    response = client.post("/admin/orders/order/", {"action": "approve_orders", "_selected_action": [refused.pk, queued.pk]}, follow=True)
+    texts = message_texts(response)
+    assert f"Not done: {refused.number}: refused by the order's workflow: manager is not allowed to approve or reject orders" in texts
+    assert any(text.startswith(f"Approve queued for {queued.number}: no worker has processed it yet") for text in texts)

@@ -317,6 +317,13 @@ def test_cancel_signals_the_workflow_as_the_key_user_and_answers_202(api, shop_o
     assert (sent.payload.actor, sent.payload.reason) == ("shop-bot", "Customer changed their mind")
 
 
+def test_a_cancel_the_workflow_refuses_is_a_409_with_its_reason(api, shop_order, fake_temporal):
+    fake_temporal.verdict = m.VERDICT_REFUSED
+    response = api.post(f"/orders/{shop_order.number}/cancel", {"reason": "Customer changed their mind"})
+    assert response.status_code == 409
+    assert response.json()["code"] == "refused"
+
+
 def test_a_retried_cancel_carries_the_same_request_id(api, shop_order, fake_temporal):
     for _ in range(2):
         api.post(f"/orders/{shop_order.number}/cancel", {"reason": "dup"}, headers={"Idempotency-Key": "cancel-1"})
