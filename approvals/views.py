@@ -92,5 +92,5 @@ def _results(progress: m.BulkDecisionProgress | None) -> dict:
         return {"rows": [], "counts": {}}
     orders = Order.objects.in_bulk([r.order_id for r in progress.results])
     rows = [(result, orders.get(result.order_id)) for result in progress.results]
-    counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in (m.BULK_SENT, m.BULK_REFUSED, m.BULK_FAILED)}
+    counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in (m.BULK_SENT, m.BULK_REFUSED, m.BULK_QUEUED, m.BULK_FAILED)}
     return {"rows": rows, "counts": counts, "waiting": progress.total - len(progress.results)}
