@@ -338,13 +338,7 @@ async def _stop_cause(client: Client, workflow_id: str, run_id: str, status: str
             cause.reason = event.workflow_execution_failed_event_attributes.failure.message
     if status == "CANCELED":
         # The cancel request, not the close event, names who asked: a few events before the end.
-        response = await client.workflow_service.get_workflow_execution_history_reverse(
-            GetWorkflowExecutionHistoryReverseRequest(
-                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id), maximum_page_size=50,
-            ),
-            timeout=rpc_timeout,
-        )
-        for event in response.history.events:
+        for event in await _last_events(client, workflow_id, run_id, rpc_timeout):
             if event.HasField("workflow_execution_cancel_requested_event_attributes"):
                 attributes = event.workflow_execution_cancel_requested_event_attributes
                 cause.identity, cause.reason = attributes.identity, attributes.cause
@@ -356,16 +350,21 @@ async def _stop_cause(client: Client, workflow_id: str, run_id: str, status: str
 async def _last_task_failure(client: Client, workflow_id: str, run_id: str, rpc_timeout: timedelta) -> str:
     # A failing task is retried without new history events, so the last
     # WorkflowTaskFailed is near the end: one page read backwards finds it.
+    for event in await _last_events(client, workflow_id, run_id, rpc_timeout):
+        if event.HasField("workflow_task_failed_event_attributes"):
+            return event.workflow_task_failed_event_attributes.failure.message[:300]
+    return ""
+
+
+async def _last_events(client: Client, workflow_id: str, run_id: str, rpc_timeout: timedelta) -> list:
+    """The run's last 50 history events, newest first."""
     response = await client.workflow_service.get_workflow_execution_history_reverse(
         GetWorkflowExecutionHistoryReverseRequest(
             namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id), maximum_page_size=50,
         ),
         timeout=rpc_timeout,
     )
-    for event in response.history.events:
-        if event.HasField("workflow_task_failed_event_attributes"):
-            return event.workflow_task_failed_event_attributes.failure.message[:300]
-    return ""
+    return list(response.history.events)
 
 
 @dataclass

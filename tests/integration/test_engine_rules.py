@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.test import Client
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client as TemporalClient
 from temporalio.worker import Replayer
@@ -33,6 +32,7 @@ from temporal_bridge import messages as m
 from temporal_bridge import states
 from temporal_bridge.workflows import OrderWorkflow
 from tests.integration.stack import WorkerThread
+from tests.integration.test_approvals import browser_for, decide
 from tests.integration.test_lifecycle import finished, wait_for
 from tests.temporal_bridge.test_engine_rules import HOSTILE_MESSAGES
 
@@ -40,16 +40,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 # The last commit of the released v3 OrderWorkflow (before issue 9).
 V3_COMMIT = "ba7f560"
-
-
-def browser_for(user) -> Client:
-    browser = Client()
-    browser.force_login(user)
-    return browser
-
-
-def decide(browser: Client, order: Order, request_id: str, action: str = "approve", **data):
-    return browser.post(f"/orders/{order.pk}/{action}/", {"request_id": request_id, **data}, HTTP_HX_REQUEST="true")
 
 
 def send_raw(order: Order, name: str, args: list) -> None:

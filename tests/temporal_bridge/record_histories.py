@@ -227,12 +227,9 @@ async def forged_seniority_then_senior_approves(s: Scenario):
 
 
 async def address_changed_after_approval(s: Scenario):
-    handle = await s.start(order_input())
-    await s.wait_for_message(handle, "Awaiting")
-    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", ""))
-    await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
-    await s.wait_for(handle, lambda snap: snap.state == "pending_approval" and any(
-        e.message.startswith("Back to approval") for e in snap.timeline), "back for approval")
+    from tests.temporal_bridge.test_engine_rules import approved_then_moved
+
+    handle, _ = await approved_then_moved(s)
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-2", "new address checked"))
     await handle.result()
     return handle

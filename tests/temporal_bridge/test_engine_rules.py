@@ -131,14 +131,20 @@ def test_a_request_id_burnt_by_a_malformed_message_still_works_for_the_real_page
     assert final.state == states.FULFILLED and [d.request_id for d in final.decisions] == ["page-1"]
 
 
+async def approved_then_moved(s: Scenario) -> tuple[WorkflowHandle, m.OrderSnapshot]:
+    """An order approved by a manager whose clerk then changes the address: back for approval."""
+    handle = await s.start(order_input())
+    await s.wait_for_message(handle, "Awaiting")
+    await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
+    await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
+    back = await s.wait_for(handle, lambda snap: snap.state == states.PENDING_APPROVAL and any(
+        e.message.startswith("Back to approval") for e in snap.timeline), "the order back for approval")
+    return handle, back
+
+
 def test_an_address_changed_after_the_approval_goes_back_for_approval_before_it_ships(temporal: SharedTimeSkippingEnv):
     async def story(s: Scenario):
-        handle = await s.start(order_input())
-        await s.wait_for_message(handle, "Awaiting")
-        await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
-        await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
-        back = await s.wait_for(handle, lambda snap: any(e.message.startswith("Back to approval") for e in snap.timeline)
-                                and snap.state == states.PENDING_APPROVAL, "the order back for approval")
+        handle, back = await approved_then_moved(s)
         await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-2", comment="New address checked"))
         return back, await handle.result()
 
@@ -159,12 +165,7 @@ def test_an_address_changed_after_the_approval_goes_back_for_approval_before_it_
 
 def test_a_rejected_re_approval_refunds_and_releases_stock(temporal: SharedTimeSkippingEnv):
     async def story(s: Scenario):
-        handle = await s.start(order_input())
-        await s.wait_for_message(handle, "Awaiting")
-        await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
-        await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
-        await s.wait_for(handle, lambda snap: snap.state == states.PENDING_APPROVAL and any(
-            e.message.startswith("Back to approval") for e in snap.timeline), "back for approval")
+        handle, _ = await approved_then_moved(s)
         await handle.signal(m.SIGNAL_REJECT, approve(MANAGER2, "reject-1", comment="Not our customer's address"))
         return await handle.result()
 
