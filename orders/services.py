@@ -8,7 +8,6 @@ activity never writes twice.
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -19,17 +18,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from approvals.selectors import approval_rule_for
 from orders import amounts
-from orders.exceptions import ActionNotAllowed, OrderError, OrderNotFound, OutOfStock, WorkflowUnavailable
-from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Priority, Product, StockReservation
-from orders.payments import gateway
+from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
+from orders.models import Customer, Order, OrderEvent, OrderLine, Priority, Product
+from orders.steps import locked_order
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
@@ -271,7 +267,7 @@ def order_event_write(*, order: Order, key: str, kind: str, message: str, actor:
 @transaction.atomic
 def order_record_transition(entry: m.MirrorInput) -> bool:
     """Mirror one timeline entry (and any state change). False if already written."""
-    order = _locked_order(entry.order_id)
+    order = locked_order(entry.order_id)
     if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor):
         return False
     fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
@@ -294,7 +290,7 @@ def order_record_stop(*, order_id: int, cause: temporal.StopCause) -> bool:
     the mirror. An order that already ended on its own (fulfilled, rejected...)
     keeps its ending: a business end is never overwritten by a later close.
     """
-    order = _locked_order(order_id)
+    order = locked_order(order_id)
     if order.is_terminal:
         return False
     summary = cause.summary
@@ -314,7 +310,7 @@ def order_record_progress(*, order_id: int, percent: int) -> None:
 
 @transaction.atomic
 def order_apply_update(update: m.UpdateInput) -> None:
-    order = _locked_order(update.order_id)
+    order = locked_order(update.order_id)
     changed = {}
     if update.priority is not None:
         changed["priority"] = update.priority
@@ -328,129 +324,3 @@ def order_apply_update(update: m.UpdateInput) -> None:
         from approvals.models import ApprovalDecision
 
         ApprovalDecision.objects.filter(order_id=order.pk).update(superseded=True)
-
-
-@transaction.atomic
-def stock_reserve(*, order_id: int) -> tuple[int, int]:
-    """Reserve every line's units, all or nothing. Returns (lines, units)."""
-    order = _locked_order(order_id)
-    existing = {r.product_id: r for r in order.reservations.all()}
-    lines = list(order.lines.select_related("product").order_by("product_id"))
-    units = 0
-    for line in lines:
-        units += line.quantity
-        if line.product_id in existing:
-            continue
-        # Lock products in a fixed order (by id) so concurrent orders never deadlock.
-        product = Product.objects.select_for_update().get(pk=line.product_id)
-        if product.stock_available < line.quantity:
-            raise OutOfStock(f"Out of stock: {product.sku} has {product.stock_available} available, the order needs {line.quantity}")
-        Product.objects.filter(pk=product.pk).update(stock_reserved=F("stock_reserved") + line.quantity)
-        StockReservation.objects.create(order=order, product=product, quantity=line.quantity)
-    return len(lines), units
-
-
-@transaction.atomic
-def stock_release(*, order_id: int) -> int:
-    """Give back the units an order holds. Returns how many were released now."""
-    _locked_order(order_id)
-    released = 0
-    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
-        Product.objects.filter(pk=reservation.product_id).update(stock_reserved=F("stock_reserved") - reservation.quantity)
-        reservation.status = StockReservation.Status.RELEASED
-        reservation.save(update_fields=["status", "updated_at"])
-        released += reservation.quantity
-    return released
-
-
-@transaction.atomic
-def order_ship(*, order_id: int) -> tuple[str, str]:
-    """Hand the reserved units to the carrier. Returns (tracking number, carrier)."""
-    order = _locked_order(order_id)
-    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
-        Product.objects.filter(pk=reservation.product_id).update(
-            stock_on_hand=F("stock_on_hand") - reservation.quantity,
-            stock_reserved=F("stock_reserved") - reservation.quantity,
-        )
-        reservation.status = StockReservation.Status.SHIPPED
-        reservation.save(update_fields=["status", "updated_at"])
-    if not order.tracking_number:
-        order.tracking_number = f"1Z{order.pk:08d}{secrets.token_hex(4).upper()}"
-        Order.objects.filter(pk=order.pk).update(tracking_number=order.tracking_number, updated_at=timezone.now())
-    return order.tracking_number, "Order Desk Freight"
-
-
-@transaction.atomic
-def payment_capture(*, order_id: int, idempotency_key: str) -> PaymentTransaction:
-    order = _locked_order(order_id)
-    existing = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.CAPTURE).first()
-    if existing:
-        return existing
-    reference = gateway().capture(
-        customer_credit_limit=order.customer.credit_limit, amount=order.total, currency=order.currency, idempotency_key=idempotency_key,
-    )
-    return PaymentTransaction.objects.create(
-        order=order, kind=PaymentTransaction.Kind.CAPTURE, amount=order.total, currency=order.currency,
-        idempotency_key=idempotency_key, provider_reference=reference,
-    )
-
-
-@transaction.atomic
-def payment_refund(*, order_id: int, idempotency_key: str) -> PaymentTransaction | None:
-    """Refund the order's capture, once. None when nothing was captured."""
-    order = _locked_order(order_id)
-    capture = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.CAPTURE).first()
-    if capture is None:
-        return None
-    existing = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.REFUND).first()
-    if existing:
-        return existing
-    reference = gateway().refund(amount=capture.amount, currency=capture.currency, idempotency_key=idempotency_key)
-    return PaymentTransaction.objects.create(
-        order=order, kind=PaymentTransaction.Kind.REFUND, amount=capture.amount, currency=capture.currency,
-        idempotency_key=idempotency_key, provider_reference=reference,
-    )
-
-
-NOTIFICATION_SUBJECTS = {
-    "fulfilled": "Your order {number} has shipped",
-    "rejected": "Your order {number} was not approved",
-    "cancelled": "Your order {number} was cancelled",
-    "expired": "Your order {number} expired",
-    "failed": "We could not complete your order {number}",
-}
-
-
-def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: str = "") -> bool:
-    """Email the customer about their order, at most once per key.
-
-    The marker row and the email share one transaction: if sending fails the
-    marker is rolled back and the activity's retry sends again.
-    """
-    if kind not in NOTIFICATION_SUBJECTS:
-        raise ValueError(f"unknown notification kind {kind!r}")
-    with transaction.atomic():
-        order = _locked_order(order_id)
-        subject = NOTIFICATION_SUBJECTS[kind].format(number=order.number)
-        try:
-            with transaction.atomic():
-                CustomerNotification.objects.create(
-                    order=order, kind=kind, idempotency_key=idempotency_key, recipient=order.customer.email, subject=subject,
-                )
-        except IntegrityError:
-            return False
-        context = {"order": order, "kind": kind, "reason": reason, "lines": order.lines.select_related("product")}
-        send_mail(
-            subject=subject,
-            message=render_to_string("emails/order_notification.txt", context),
-            from_email=None,
-            recipient_list=[order.customer.email],
-        )
-    return True
-
-
-def _locked_order(order_id: int) -> Order:
-    try:
-        return Order.objects.select_for_update().select_related("customer").get(pk=order_id)
-    except Order.DoesNotExist as err:
-        raise OrderNotFound(f"Order {order_id} does not exist") from err

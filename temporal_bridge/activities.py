@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from approvals import services as approval_services
-from orders import services
+from orders import services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from temporal_bridge import messages as m
 from temporal_bridge import metrics
@@ -75,27 +75,27 @@ def apply_order_update(update: m.UpdateInput) -> None:
 @activity.defn(name=m.ACT_RESERVE_STOCK)
 @db_activity
 def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:
-    lines, units = services.stock_reserve(order_id=ref.order_id)
+    lines, units = steps.stock_reserve(order_id=ref.order_id)
     return m.ReserveResult(lines_reserved=lines, units_reserved=units)
 
 
 @activity.defn(name=m.ACT_RELEASE_STOCK)
 @db_activity
 def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
-    return m.ReleaseResult(units_released=services.stock_release(order_id=ref.order_id))
+    return m.ReleaseResult(units_released=steps.stock_release(order_id=ref.order_id))
 
 
 @activity.defn(name=m.ACT_CHARGE_PAYMENT)
 @db_activity
 def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
-    capture = services.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+    capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
     return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference)
 
 
 @activity.defn(name=m.ACT_REFUND_PAYMENT)
 @db_activity
 def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
-    refund = services.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+    refund = steps.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
     if refund is None:
         return m.PaymentResult(amount="0.00", currency="", provider_reference="none: nothing was captured")
     return m.PaymentResult(amount=str(refund.amount), currency=refund.currency, provider_reference=refund.provider_reference)
@@ -104,14 +104,14 @@ def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
 @activity.defn(name=m.ACT_SHIP)
 @db_activity
 def ship_order(ref: m.OrderRef) -> m.ShipResult:
-    tracking_number, carrier = services.order_ship(order_id=ref.order_id)
+    tracking_number, carrier = steps.order_ship(order_id=ref.order_id)
     return m.ShipResult(tracking_number=tracking_number, carrier=carrier)
 
 
 @activity.defn(name=m.ACT_NOTIFY)
 @db_activity
 def notify_customer(notice: m.NotifyInput) -> m.NotifyResult:
-    return m.NotifyResult(sent=services.customer_notify(
+    return m.NotifyResult(sent=steps.customer_notify(
         order_id=notice.order_id, kind=notice.kind, idempotency_key=notice.idempotency_key, reason=notice.reason,
     ))
 

@@ -1,123 +1,36 @@
-"""The one Temporal client of a process, and the calls Django makes through it.
+"""The calls Django makes to Temporal, through the process's one client
+(temporal_bridge.bridge): starting, signalling and querying order workflows,
+the verdict on a request, task-queue pollers, bulk decisions and schedules.
 
-The SDK client is bound to the event loop that created it and is not
-thread-safe (sdk-python#147), while Django's views, admin and commands are
-synchronous and run on many threads. So each process owns one client on one
-background event-loop thread; callers hand it coroutines and wait on the
-result. Nothing connects per request. After a fork (e.g. a preloading app
-server) the child builds its own loop and client.
+The names of temporal_bridge.bridge and temporal_bridge.workflow_status are
+re-exported here, so callers (and the test doubles that replace these
+functions) deal with one module.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from django.conf import settings
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import HistoryEventFilterType, PendingWorkflowTaskState, TaskQueueType, WorkerStatus
+from temporalio.api.enums.v1 import TaskQueueType, WorkerStatus
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import (
-    DescribeTaskQueueRequest, GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryReverseRequest, ListWorkersRequest,
-)
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge import messages as m
-from temporal_bridge.connection import connect_kwargs
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors  # noqa: F401
+from temporal_bridge.workflow_status import (  # noqa: F401
+    STOP_STATUSES, PendingActivity, StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask, describe_order,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class TemporalUnavailable(Exception):
-    """Temporal did not answer (server down, no worker for a query, timeout)."""
-
-
-class WorkflowNotFound(Exception):
-    """The order has no running workflow (never started, or already finished)."""
-
-
-class _LoopThread:
-    """An asyncio loop on a daemon thread, holding the process's client."""
-
-    def __init__(self, address: str, namespace: str) -> None:
-        self.address, self.namespace = address, namespace
-        self.loop = asyncio.new_event_loop()
-        self._client: Client | None = None
-        self._connect_lock: asyncio.Lock | None = None
-        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal-bridge", daemon=True)
-        self.thread.start()
-
-    async def client(self) -> Client:
-        if self._client is None:
-            if self._connect_lock is None:
-                self._connect_lock = asyncio.Lock()
-            async with self._connect_lock:
-                if self._client is None:
-                    self._client = await Client.connect(self.address, **connect_kwargs(namespace=self.namespace))
-        return self._client
-
-
-class TemporalBridge:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop_thread: _LoopThread | None = None
-        self._pid: int | None = None
-
-    def _ensure_loop(self) -> _LoopThread:
-        with self._lock:
-            if self._loop_thread is None or self._pid != os.getpid():
-                self._loop_thread = _LoopThread(settings.TEMPORAL_ADDRESS, settings.TEMPORAL_NAMESPACE)
-                self._pid = os.getpid()
-            return self._loop_thread
-
-    def call(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
-        """Run `operation(client)` on the bridge's loop and wait for its result."""
-        loop_thread = self._ensure_loop()
-
-        async def run() -> T:
-            client = await asyncio.wait_for(loop_thread.client(), timeout)
-            return await operation(client)
-
-        future = asyncio.run_coroutine_threadsafe(run(), loop_thread.loop)
-        try:
-            return future.result(timeout + 1)
-        except (TimeoutError, asyncio.TimeoutError) as err:
-            future.cancel()
-            raise TemporalUnavailable(f"Temporal did not answer within {timeout:g}s") from err
-        except RuntimeError as err:  # connection refused surfaces as RuntimeError from the core SDK
-            raise TemporalUnavailable(f"Cannot reach Temporal at {loop_thread.address}: {err}") from err
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise WorkflowNotFound(err.message) from err
-            if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-                raise TemporalUnavailable(err.message) from err
-            raise
-
-    def reset(self) -> None:
-        """Drop the client and its loop; the next call connects anew from settings.
-
-        For tests and tools that point the process at another server.
-        """
-        with self._lock:
-            old, self._loop_thread = self._loop_thread, None
-        if old is not None:
-            old.loop.call_soon_threadsafe(old.loop.stop)
-
-    async def acall(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
-        """The same, for async callers: the work still runs on the bridge's loop."""
-        return await asyncio.to_thread(self.call, operation, timeout=timeout)
-
-
-bridge = TemporalBridge()
 
 
 # --- The calls the application makes --------------------------------------------------
@@ -140,14 +53,14 @@ def start_order_workflow(inp: m.OrderWorkflowInput) -> bool:
             return False
         return True
 
-    return bridge.call(_mapped(start))
+    return bridge.call(mapped_errors(start))
 
 
 def signal_order(order_id: int, signal: str, payload: Any) -> None:
     async def send(client: Client) -> None:
         await client.get_workflow_handle(m.workflow_id_for(order_id)).signal(signal, payload, rpc_timeout=timedelta(seconds=5))
 
-    bridge.call(_mapped(send))
+    bridge.call(mapped_errors(send))
 
 
 def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
@@ -190,181 +103,6 @@ def query_order(order_id: int, *, timeout: float | None = None, open_only: bool 
             raise TemporalUnavailable(f"the workflow's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from err
 
     return bridge.call(query, timeout=timeout)
-
-
-# Close statuses that are not the workflow's own business ending: somebody
-# (or a timeout, or a bug) closed it from outside. CONTINUED_AS_NEW is not
-# one: the next run goes on under the same workflow id.
-STOP_STATUSES = frozenset({"TERMINATED", "TIMED_OUT", "FAILED", "CANCELED"})
-
-
-class WorkflowClosed(TemporalUnavailable):
-    """The workflow is closed, so there is no live state to ask for (see `status`)."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class PendingActivity:
-    name: str
-    attempt: int
-    last_failure: str
-
-
-@dataclass
-class StopCause:
-    """Why a workflow was closed from outside, as Temporal recorded it."""
-
-    status: str  # one of STOP_STATUSES
-    run_id: str
-    identity: str = ""  # who terminated or cancelled it (the client's identity)
-    reason: str = ""  # the terminate reason, the failure's message
-
-    @property
-    def summary(self) -> str:
-        """One line for people: "terminated by ops@host: customer called"."""
-        if self.status == "TERMINATED":
-            text = "terminated" + (f" by {self.identity}" if self.identity else "")
-        elif self.status == "CANCELED":
-            text = "cancelled as a workflow execution" + (f" by {self.identity}" if self.identity else "")
-        elif self.status == "TIMED_OUT":
-            text = "timed out (its run or execution timeout passed)"
-        else:
-            text = "failed"
-        return f"{text}: {self.reason}" if self.reason else text
-
-
-@dataclass
-class WorkflowTask:
-    """The workflow task the server waits on, when there is one (describe's pending_workflow_task)."""
-
-    attempt: int
-    started: bool  # a worker picked it up (and has not answered yet)
-    waiting_seconds: float  # since it was first scheduled
-    last_failure: str = ""  # the last WorkflowTaskFailed's message, when it keeps failing
-
-    @property
-    def failing(self) -> bool:
-        return self.attempt > 1
-
-
-@dataclass
-class WorkflowStatus:
-    """What the desk needs to know about one order's workflow (its latest run)."""
-
-    running: bool
-    status: str
-    pending_activities: list[PendingActivity]
-    result: m.OrderSnapshot | None  # the final snapshot, once completed
-    run_id: str = ""
-    stop: StopCause | None = None  # set when closed with one of STOP_STATUSES
-    workflow_task: WorkflowTask | None = None
-    task_queue: str = ""
-
-
-def describe_order(order_id: int, *, timeout: float = 5.0) -> WorkflowStatus:
-    """Describe the order's workflow from the server (no worker needed).
-
-    Without a run id, so the latest run is described: after a reset or a
-    continue-as-new that is the run that goes on, not the one that ended.
-    A closed run's cause (who terminated it and why, the failure) is read
-    from its close event; a failing workflow task's message from the last
-    WorkflowTaskFailed event. Both read one short page of history.
-    """
-
-    async def describe(client: Client) -> WorkflowStatus:
-        handle = client.get_workflow_handle(m.workflow_id_for(order_id), result_type=m.OrderSnapshot)
-        rpc_timeout = timedelta(seconds=timeout)
-        description = await handle.describe(rpc_timeout=rpc_timeout)
-        raw = description.raw_description
-        status = description.status.name if description.status else "UNKNOWN"
-        pending = [
-            PendingActivity(p.activity_type.name, p.attempt, p.last_failure.message)
-            for p in raw.pending_activities
-        ]
-        info = WorkflowStatus(
-            running=status == "RUNNING", status=status, pending_activities=pending, result=None,
-            run_id=description.run_id, task_queue=description.task_queue,
-        )
-        if status == "COMPLETED":
-            info.result = await handle.result(rpc_timeout=rpc_timeout)
-        elif status in STOP_STATUSES:
-            info.stop = await _stop_cause(client, handle.id, description.run_id, status, rpc_timeout)
-        if status == "RUNNING" and raw.HasField("pending_workflow_task"):
-            task = raw.pending_workflow_task
-            first = task.original_scheduled_time if task.HasField("original_scheduled_time") else task.scheduled_time
-            info.workflow_task = WorkflowTask(
-                attempt=task.attempt,
-                started=task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED,
-                waiting_seconds=max(0.0, (datetime.now(timezone.utc) - first.ToDatetime(tzinfo=timezone.utc)).total_seconds()),
-            )
-            if info.workflow_task.failing:
-                info.workflow_task.last_failure = await _last_task_failure(client, handle.id, description.run_id, rpc_timeout)
-        return info
-
-    return bridge.call(_mapped(describe), timeout=timeout * 3)
-
-
-def _mapped(operation: Callable[[Client], Awaitable[T]]) -> Callable[[Client], Awaitable[T]]:
-    """Any RPC error but a missing workflow becomes TemporalUnavailable: callers show it, they do not fail on it."""
-
-    async def run(client: Client) -> T:
-        try:
-            return await operation(client)
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise WorkflowNotFound(err.message) from err
-            raise TemporalUnavailable(f"Temporal refused ({err.status.name if err.status else 'error'}: {err.message})") from err
-
-    return run
-
-
-async def _stop_cause(client: Client, workflow_id: str, run_id: str, status: str, rpc_timeout: timedelta) -> StopCause:
-    cause = StopCause(status=status, run_id=run_id)
-    response = await client.workflow_service.get_workflow_execution_history(
-        GetWorkflowExecutionHistoryRequest(
-            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
-            history_event_filter_type=HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
-        ),
-        timeout=rpc_timeout,
-    )
-    for event in response.history.events:
-        if event.HasField("workflow_execution_terminated_event_attributes"):
-            attributes = event.workflow_execution_terminated_event_attributes
-            cause.identity, cause.reason = attributes.identity, attributes.reason
-        elif event.HasField("workflow_execution_failed_event_attributes"):
-            cause.reason = event.workflow_execution_failed_event_attributes.failure.message
-    if status == "CANCELED":
-        # The cancel request, not the close event, names who asked: a few events before the end.
-        for event in await _last_events(client, workflow_id, run_id, rpc_timeout):
-            if event.HasField("workflow_execution_cancel_requested_event_attributes"):
-                attributes = event.workflow_execution_cancel_requested_event_attributes
-                cause.identity, cause.reason = attributes.identity, attributes.cause
-                break
-    cause.identity, cause.reason = cause.identity[:100], cause.reason[:200]
-    return cause
-
-
-async def _last_task_failure(client: Client, workflow_id: str, run_id: str, rpc_timeout: timedelta) -> str:
-    # A failing task is retried without new history events, so the last
-    # WorkflowTaskFailed is near the end: one page read backwards finds it.
-    for event in await _last_events(client, workflow_id, run_id, rpc_timeout):
-        if event.HasField("workflow_task_failed_event_attributes"):
-            return event.workflow_task_failed_event_attributes.failure.message[:300]
-    return ""
-
-
-async def _last_events(client: Client, workflow_id: str, run_id: str, rpc_timeout: timedelta) -> list:
-    """The run's last 50 history events, newest first."""
-    response = await client.workflow_service.get_workflow_execution_history_reverse(
-        GetWorkflowExecutionHistoryReverseRequest(
-            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id), maximum_page_size=50,
-        ),
-        timeout=rpc_timeout,
-    )
-    return list(response.history.events)
 
 
 @dataclass
@@ -470,7 +208,7 @@ def task_queue_pollers(task_queue: str | None = None, *, timeout: float = 2.0) -
                 backlog = None
         return PollerStatus(counts[0], counts[1], sorted(identities), pollers, backlog, await _heartbeats(client, task_queue, timeout))
 
-    return bridge.call(_mapped(describe), timeout=timeout)
+    return bridge.call(mapped_errors(describe), timeout=timeout)
 
 
 async def _heartbeats(client: Client, task_queue: str, timeout: float) -> list[WorkerHeartbeat] | None:
@@ -518,7 +256,7 @@ def start_bulk_decision(inp: m.BulkDecisionInput) -> bool:
             return False
         return True
 
-    return bridge.call(_mapped(start))
+    return bridge.call(mapped_errors(start))
 
 
 def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.BulkDecisionProgress:
@@ -535,11 +273,11 @@ def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.
         except WorkflowQueryFailedError as err:
             raise TemporalUnavailable(f"The batch could not answer: {err}") from err
         except RPCError:
-            raise  # _mapped names it
+            raise  # mapped_errors names it
         except Exception as err:  # noqa: BLE001 - an answer we cannot read: the page retries, it does not fail
             raise TemporalUnavailable(f"the batch's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from err
 
-    return bridge.call(_mapped(progress), timeout=timeout * 2)
+    return bridge.call(mapped_errors(progress), timeout=timeout * 2)
 
 
 def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None = None) -> str:

@@ -269,7 +269,7 @@ def test_failed_email_leaves_no_marker_so_the_retry_sends(env, make_order, monke
     def broken_send_mail(**kwargs):
         raise ConnectionRefusedError("SMTP server down")
 
-    monkeypatch.setattr("orders.services.send_mail", broken_send_mail)
+    monkeypatch.setattr("orders.steps.send_mail", broken_send_mail)
     with pytest.raises(ConnectionRefusedError):
         env.run(acts.notify_customer, notice)
     assert CustomerNotification.objects.count() == 0

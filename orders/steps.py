@@ -1,0 +1,146 @@
+"""The business steps an order's workflow performs through its activities:
+reserve and release stock, capture and refund payment, ship, email the
+customer. Each is one transaction, idempotent (an activity may run twice, its
+effect happens once), and raises a business error the workflow turns into a
+non-retryable failure.
+"""
+from __future__ import annotations
+
+import secrets
+
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from orders.exceptions import OrderNotFound, OutOfStock
+from orders.models import CustomerNotification, Order, PaymentTransaction, Product, StockReservation
+from orders.payments import gateway
+
+
+@transaction.atomic
+def stock_reserve(*, order_id: int) -> tuple[int, int]:
+    """Reserve every line's units, all or nothing. Returns (lines, units)."""
+    order = locked_order(order_id)
+    existing = {r.product_id: r for r in order.reservations.all()}
+    lines = list(order.lines.select_related("product").order_by("product_id"))
+    units = 0
+    for line in lines:
+        units += line.quantity
+        if line.product_id in existing:
+            continue
+        # Lock products in a fixed order (by id) so concurrent orders never deadlock.
+        product = Product.objects.select_for_update().get(pk=line.product_id)
+        if product.stock_available < line.quantity:
+            raise OutOfStock(f"Out of stock: {product.sku} has {product.stock_available} available, the order needs {line.quantity}")
+        Product.objects.filter(pk=product.pk).update(stock_reserved=F("stock_reserved") + line.quantity)
+        StockReservation.objects.create(order=order, product=product, quantity=line.quantity)
+    return len(lines), units
+
+
+@transaction.atomic
+def stock_release(*, order_id: int) -> int:
+    """Give back the units an order holds. Returns how many were released now."""
+    locked_order(order_id)
+    released = 0
+    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
+        Product.objects.filter(pk=reservation.product_id).update(stock_reserved=F("stock_reserved") - reservation.quantity)
+        reservation.status = StockReservation.Status.RELEASED
+        reservation.save(update_fields=["status", "updated_at"])
+        released += reservation.quantity
+    return released
+
+
+@transaction.atomic
+def order_ship(*, order_id: int) -> tuple[str, str]:
+    """Hand the reserved units to the carrier. Returns (tracking number, carrier)."""
+    order = locked_order(order_id)
+    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
+        Product.objects.filter(pk=reservation.product_id).update(
+            stock_on_hand=F("stock_on_hand") - reservation.quantity,
+            stock_reserved=F("stock_reserved") - reservation.quantity,
+        )
+        reservation.status = StockReservation.Status.SHIPPED
+        reservation.save(update_fields=["status", "updated_at"])
+    if not order.tracking_number:
+        order.tracking_number = f"1Z{order.pk:08d}{secrets.token_hex(4).upper()}"
+        Order.objects.filter(pk=order.pk).update(tracking_number=order.tracking_number, updated_at=timezone.now())
+    return order.tracking_number, "Order Desk Freight"
+
+
+@transaction.atomic
+def payment_capture(*, order_id: int, idempotency_key: str) -> PaymentTransaction:
+    order = locked_order(order_id)
+    existing = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.CAPTURE).first()
+    if existing:
+        return existing
+    reference = gateway().capture(
+        customer_credit_limit=order.customer.credit_limit, amount=order.total, currency=order.currency, idempotency_key=idempotency_key,
+    )
+    return PaymentTransaction.objects.create(
+        order=order, kind=PaymentTransaction.Kind.CAPTURE, amount=order.total, currency=order.currency,
+        idempotency_key=idempotency_key, provider_reference=reference,
+    )
+
+
+@transaction.atomic
+def payment_refund(*, order_id: int, idempotency_key: str) -> PaymentTransaction | None:
+    """Refund the order's capture, once. None when nothing was captured."""
+    order = locked_order(order_id)
+    capture = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.CAPTURE).first()
+    if capture is None:
+        return None
+    existing = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.REFUND).first()
+    if existing:
+        return existing
+    reference = gateway().refund(amount=capture.amount, currency=capture.currency, idempotency_key=idempotency_key)
+    return PaymentTransaction.objects.create(
+        order=order, kind=PaymentTransaction.Kind.REFUND, amount=capture.amount, currency=capture.currency,
+        idempotency_key=idempotency_key, provider_reference=reference,
+    )
+
+
+NOTIFICATION_SUBJECTS = {
+    "fulfilled": "Your order {number} has shipped",
+    "rejected": "Your order {number} was not approved",
+    "cancelled": "Your order {number} was cancelled",
+    "expired": "Your order {number} expired",
+    "failed": "We could not complete your order {number}",
+}
+
+
+def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: str = "") -> bool:
+    """Email the customer about their order, at most once per key.
+
+    The marker row and the email share one transaction: if sending fails the
+    marker is rolled back and the activity's retry sends again.
+    """
+    if kind not in NOTIFICATION_SUBJECTS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    with transaction.atomic():
+        order = locked_order(order_id)
+        subject = NOTIFICATION_SUBJECTS[kind].format(number=order.number)
+        try:
+            with transaction.atomic():
+                CustomerNotification.objects.create(
+                    order=order, kind=kind, idempotency_key=idempotency_key, recipient=order.customer.email, subject=subject,
+                )
+        except IntegrityError:
+            return False
+        context = {"order": order, "kind": kind, "reason": reason, "lines": order.lines.select_related("product")}
+        send_mail(
+            subject=subject,
+            message=render_to_string("emails/order_notification.txt", context),
+            from_email=None,
+            recipient_list=[order.customer.email],
+        )
+    return True
+
+
+def locked_order(order_id: int) -> Order:
+    """The order, locked for this transaction (select_for_update)."""
+    try:
+        return Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+    except Order.DoesNotExist as err:
+        raise OrderNotFound(f"Order {order_id} does not exist") from err

@@ -1,0 +1,123 @@
+"""The one Temporal client of a process, on its own event-loop thread.
+
+The SDK client is bound to the event loop that created it and is not
+thread-safe (sdk-python#147), while Django's views, admin and commands are
+synchronous and run on many threads. So each process owns one client on one
+background event-loop thread; callers hand it coroutines and wait on the
+result. Nothing connects per request. After a fork (e.g. a preloading app
+server) the child builds its own loop and client.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from django.conf import settings
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from temporal_bridge.connection import connect_kwargs
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class TemporalUnavailable(Exception):
+    """Temporal did not answer (server down, no worker for a query, timeout)."""
+
+
+class WorkflowNotFound(Exception):
+    """The order has no running workflow (never started, or already finished)."""
+
+
+class _LoopThread:
+    """An asyncio loop on a daemon thread, holding the process's client."""
+
+    def __init__(self, address: str, namespace: str) -> None:
+        self.address, self.namespace = address, namespace
+        self.loop = asyncio.new_event_loop()
+        self._client: Client | None = None
+        self._connect_lock: asyncio.Lock | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal-bridge", daemon=True)
+        self.thread.start()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            if self._connect_lock is None:
+                self._connect_lock = asyncio.Lock()
+            async with self._connect_lock:
+                if self._client is None:
+                    self._client = await Client.connect(self.address, **connect_kwargs(namespace=self.namespace))
+        return self._client
+
+
+class TemporalBridge:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop_thread: _LoopThread | None = None
+        self._pid: int | None = None
+
+    def _ensure_loop(self) -> _LoopThread:
+        with self._lock:
+            if self._loop_thread is None or self._pid != os.getpid():
+                self._loop_thread = _LoopThread(settings.TEMPORAL_ADDRESS, settings.TEMPORAL_NAMESPACE)
+                self._pid = os.getpid()
+            return self._loop_thread
+
+    def call(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
+        """Run `operation(client)` on the bridge's loop and wait for its result."""
+        loop_thread = self._ensure_loop()
+
+        async def run() -> T:
+            client = await asyncio.wait_for(loop_thread.client(), timeout)
+            return await operation(client)
+
+        future = asyncio.run_coroutine_threadsafe(run(), loop_thread.loop)
+        try:
+            return future.result(timeout + 1)
+        except (TimeoutError, asyncio.TimeoutError) as err:
+            future.cancel()
+            raise TemporalUnavailable(f"Temporal did not answer within {timeout:g}s") from err
+        except RuntimeError as err:  # connection refused surfaces as RuntimeError from the core SDK
+            raise TemporalUnavailable(f"Cannot reach Temporal at {loop_thread.address}: {err}") from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise WorkflowNotFound(err.message) from err
+            if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise TemporalUnavailable(err.message) from err
+            raise
+
+    def reset(self) -> None:
+        """Drop the client and its loop; the next call connects anew from settings.
+
+        For tests and tools that point the process at another server.
+        """
+        with self._lock:
+            old, self._loop_thread = self._loop_thread, None
+        if old is not None:
+            old.loop.call_soon_threadsafe(old.loop.stop)
+
+    async def acall(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
+        """The same, for async callers: the work still runs on the bridge's loop."""
+        return await asyncio.to_thread(self.call, operation, timeout=timeout)
+
+
+bridge = TemporalBridge()
+
+
+def mapped_errors(operation: Callable[[Client], Awaitable[T]]) -> Callable[[Client], Awaitable[T]]:
+    """Any RPC error but a missing workflow becomes TemporalUnavailable: callers show it, they do not fail on it."""
+
+    async def run(client: Client) -> T:
+        try:
+            return await operation(client)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise WorkflowNotFound(err.message) from err
+            raise TemporalUnavailable(f"Temporal refused ({err.status.name if err.status else 'error'}: {err.message})") from err
+
+    return run
