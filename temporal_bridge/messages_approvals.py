@@ -1,0 +1,88 @@
+"""Messages of the approval workflows around orders: reminder and
+escalation emails, bulk decisions, the daily digest.
+
+Plain dataclasses like temporal_bridge.messages (which re-exports them, so
+callers write `m.BulkDecisionInput`); free of Django, for the sandbox.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ApproverNoticeInput:
+    """Remind the eligible approvers (T1) or escalate to the senior ones (T2)."""
+
+    order_id: int
+    kind: str  # "reminder" or "escalation"
+    idempotency_key: str
+    requested_by: str
+    already_decided: list[str] = field(default_factory=list)
+    senior_only: bool = False
+    still_needed: str = ""
+    due: str | None = None
+
+
+@dataclass
+class ApproverNoticeResult:
+    recipients: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BulkDecisionInput:
+    batch_id: str
+    actor: str
+    decision: str  # "approved" or "rejected"
+    comment: str
+    order_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class BulkOrderRequest:
+    batch_id: str
+    order_id: int
+    actor: str
+    decision: str
+    comment: str
+    request_id: str
+
+
+@dataclass
+class BulkOrderResult:
+    order_id: int
+    number: str
+    outcome: str  # "sent", "refused", "queued" or "failed"
+    message: str = ""
+
+
+@dataclass
+class BulkDecisionProgress:
+    batch_id: str
+    actor: str
+    decision: str
+    total: int
+    results: list[BulkOrderResult] = field(default_factory=list)
+    finished: bool = False
+
+
+@dataclass
+class DigestInput:
+    # Empty: the day the digest runs (a scheduled start passes nothing).
+    digest_date: str = ""
+
+
+@dataclass
+class DigestResult:
+    digest_date: str
+    recipients: list[str] = field(default_factory=list)
+
+
+BULK_SENT = "sent"
+BULK_REFUSED = "refused"
+BULK_FAILED = "failed"
+# Sent, but no worker has given the workflow's verdict yet.
+BULK_QUEUED = "queued"
+
+
+def bulk_workflow_id(batch_id: str) -> str:
+    return f"bulk-decision-{batch_id}"
