@@ -61,7 +61,7 @@ def test_an_order_with_many_updates_continues_as_new_and_carries_its_whole_state
 def test_a_continued_order_keeps_its_deadline_from_submission(temporal_dev_server: SharedTimeSkippingEnv):
     # Seconds, not hours, on a real server (see SharedTimeSkippingEnv): the
     # hand-over happens within the first updates, well before the reminder.
-    rule = replace(large_order().approval_rule, remind_after_seconds=4, escalate_after_seconds=6, expire_after_seconds=9)
+    rule = replace(large_order().approval_rule, remind_after_seconds=3, escalate_after_seconds=4.5, expire_after_seconds=6)
     inp = replace(large_order(), approval_rule=rule, continue_as_new_after_events=40)
 
     async def story(s: Scenario):
@@ -78,7 +78,7 @@ def test_a_continued_order_keeps_its_deadline_from_submission(temporal_dev_serve
     assert any(msg.startswith("History compacted") for msg in messages(final))
     assert final.state == states.EXPIRED
     expired_at = datetime.fromisoformat(next(e.at for e in final.timeline if e.message.startswith("Expired")))
-    assert submitted + timedelta(seconds=9) <= expired_at < submitted + timedelta(seconds=15)
+    assert submitted + timedelta(seconds=6) <= expired_at < submitted + timedelta(seconds=12)
     # Reminded and escalated once each, not again after the continuation.
     assert len(messages(final, "reminder")) == 1 and len(messages(final, "escalation")) == 1
 

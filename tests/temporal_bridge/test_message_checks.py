@@ -33,7 +33,7 @@ PARSERS = {
 
 
 @pytest.mark.parametrize("kind", PARSERS)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(args=ARGS)
 def test_any_message_is_either_valid_within_the_caps_or_refused_with_a_reason(kind: str, args: list[Any]):
     try:
@@ -47,7 +47,7 @@ def test_any_message_is_either_valid_within_the_caps_or_refused_with_a_reason(ki
         assert text is None or (isinstance(text, str) and len(text) <= m.MAX_NOTE)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(args=ARGS)
 def test_progress_reports_are_valid_or_dropped(args: list[Any]):
     progress = checks.parse_progress(args)
