@@ -58,6 +58,8 @@ class OrderWorkflow(PeoplesMessages):
         self._verdicts: dict[str, m.RequestVerdict] = {}
         # Set when the address changes after the approval: approve again before shipping.
         self._reapproval_reason = ""
+        # Approval rounds: 1, then one more per re-approval (their reminders are new emails).
+        self._approval_round = 1
         # Compensations for the steps done so far, run in reverse on cancel/failure.
         self._compensations: list[str] = []
         self._fulfilment_done = False
@@ -257,7 +259,7 @@ class OrderWorkflow(PeoplesMessages):
         if kind == "escalation":
             self._escalated = True
         notice = m.ApproverNoticeInput(
-            order_id=inp.order_id, kind=kind, idempotency_key=f"{kind}-{inp.order_id}", requested_by=inp.requested_by,
+            order_id=inp.order_id, kind=kind, idempotency_key=self._notice_key(kind), requested_by=inp.requested_by,
             already_decided=[actor for actor, _ in self._approvals],
             senior_only=kind == "escalation" or rules.senior_slot_only(self._rule, self._senior_flags()),
             still_needed=rules.still_needed(self._rule, self._senior_flags()), due=self._deadline,
@@ -276,6 +278,11 @@ class OrderWorkflow(PeoplesMessages):
             await self._record("reminder", f"Reminder: {notice.still_needed or 'a decision is due'}; {outcome}")
         else:
             await self._record("escalation", f"Escalated to the senior approvers: {notice.still_needed or 'a decision is due'}; {outcome}", escalated=True)
+
+    def _notice_key(self, kind: str) -> str:
+        """Once per order and kind, and again in each re-approval round."""
+        key = f"{kind}-{self._input.order_id}"
+        return key if self._approval_round == 1 else f"{key}-round-{self._approval_round}"
 
     def _senior_flags(self) -> list[bool]:
         return [senior for _, senior in self._approvals]
@@ -325,6 +332,7 @@ class OrderWorkflow(PeoplesMessages):
     async def _reapprove(self, inp: m.OrderWorkflowInput) -> bool:
         """Send the order back through its approval rule; True when approved again."""
         reason, self._reapproval_reason = self._reapproval_reason, ""
+        self._approval_round += 1
         self._approvals, self._rejection = [], None
         self._reminded = self._escalated = False
         await self._record("status", f"Back to approval: {reason}; stock and payment stay held meanwhile",

@@ -131,9 +131,9 @@ def test_a_request_id_burnt_by_a_malformed_message_still_works_for_the_real_page
     assert final.state == states.FULFILLED and [d.request_id for d in final.decisions] == ["page-1"]
 
 
-async def approved_then_moved(s: Scenario) -> tuple[WorkflowHandle, m.OrderSnapshot]:
+async def approved_then_moved(s: Scenario, inp: m.OrderWorkflowInput | None = None) -> tuple[WorkflowHandle, m.OrderSnapshot]:
     """An order approved by a manager whose clerk then changes the address: back for approval."""
-    handle = await s.start(order_input())
+    handle = await s.start(inp or order_input())
     await s.wait_for_message(handle, "Awaiting")
     await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
     await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
@@ -211,3 +211,16 @@ def test_address_change_while_approvals_are_collected_voids_the_ones_given(tempo
     assert "the approvals given so far no longer count" in messages(voided, "update")[0]
     assert final.state == states.FULFILLED
     assert sorted(final.approval.approved_by) == [MANAGER, SENIOR]  # checked concurrently: either order
+
+
+def test_a_re_approval_round_reminds_the_approvers_again(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        # One manager under a policy with a reminder at 24 h and an escalation at 36 h.
+        handle, _ = await approved_then_moved(s, large_order(approvals_required=1, requires_senior=False))
+        return await handle.result()  # nobody decides again: reminder, escalation, expiry
+
+    final, mocks = temporal.play(story)
+    assert final.state == states.EXPIRED
+    keys = [notice.idempotency_key for notice in mocks.args(m.ACT_NOTIFY_APPROVERS)]
+    assert keys == ["reminder-42-round-2", "escalation-42-round-2"], "new emails for the new round, not the first round's keys"
+    assert mocks.names()[-3:] == [m.ACT_REFUND_PAYMENT, m.ACT_RELEASE_STOCK, m.ACT_NOTIFY]
