@@ -235,6 +235,16 @@ async def address_changed_after_approval(s: Scenario):
     return handle
 
 
+async def reapproval_reminded_then_expired(s: Scenario):
+    """Back for approval after an address change; nobody decides: reminded, escalated, expired, refunded."""
+    from tests.temporal_bridge.test_approval_gate import large_order as order_under_rule
+    from tests.temporal_bridge.test_engine_rules import approved_then_moved
+
+    handle, _ = await approved_then_moved(s, order_under_rule(approvals_required=1, requires_senior=False))
+    await handle.result()
+    return handle
+
+
 async def address_locked_in_fulfilment(s: Scenario):
     handle = await s.start(order_input(requires_approval=False))
     await s.wait_for(handle, lambda snap: snap.state == "fulfilling", "fulfilment")
@@ -251,6 +261,7 @@ V4_STORIES = {
     "forged_seniority_then_senior_approves": (forged_seniority_then_senior_approves, ActivityMocks()),
     "address_changed_after_approval": (address_changed_after_approval, ActivityMocks()),
     "address_locked_in_fulfilment": (address_locked_in_fulfilment, ActivityMocks(fulfil_blocks=True)),
+    "reapproval_reminded_then_expired": (reapproval_reminded_then_expired, ActivityMocks()),
 }
 # Recorded on a real dev server: the time-skipping one mishandles a
 # continue-as-new among signals (see SharedTimeSkippingEnv).
