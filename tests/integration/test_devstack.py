@@ -51,6 +51,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def session_members(session_id: int) -> list[str]:
+    """The command lines of the live processes in a session (from /proc)."""
+    members = []
+    for stat in os.listdir("/proc"):
+        if not stat.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session_id and fields[0] != "Z":
+                members.append(open(f"/proc/{stat}/cmdline").read().replace("\0", " ").strip())
+        except (OSError, IndexError, ValueError):
+            continue
+    return members
+
+
 def test_devstack_runs_three_workers_that_survive_losing_one_and_stop_together(tmp_path, settings):
     web_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "DJANGO_SETTINGS_MODULE", "ORDER_DESK_TESTING"}}
@@ -78,11 +93,14 @@ def test_devstack_runs_three_workers_that_survive_losing_one_and_stop_together(t
         output.wait_for("the other workers carry on", timeout=10)
         assert stack.poll() is None, "the stack stopped when one of three workers died"
 
-        stack.send_signal(signal.SIGINT)
+        os.killpg(stack.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole foreground group
         stack.wait(60)
         output.wait_for("Stopped.", timeout=5)
         assert stack.returncode == 0, "".join(output.lines)
         assert not [pid for pid in pids[1:] if pid_alive(pid)], "workers outlived the stack"
+        # Nothing the stack started outlives it (runserver's autoreloading child did).
+        time.sleep(1)
+        assert session_members(stack.pid) == [], "processes outlived the stack"
     finally:
         if stack.poll() is None:
             os.killpg(stack.pid, signal.SIGKILL)
