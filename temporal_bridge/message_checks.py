@@ -21,11 +21,10 @@ from temporal_bridge import messages as m
 class Refused(Exception):
     """A message that cannot count; `reason` goes on the timeline."""
 
-    def __init__(self, reason: str, *, actor: str = "", request_id: str = "") -> None:
+    def __init__(self, reason: str, *, actor: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.actor = actor
-        self.request_id = request_id
 
 
 def display(value: Any, limit: int = 40) -> str:
@@ -73,11 +72,12 @@ def _identity(payload: dict[str, Any], what: str) -> tuple[str, str]:
     return actor.strip(), request_id
 
 
-def _fields(payload: dict[str, Any], what: str, actor: str, request_id: str, read: Any) -> Any:
+def _fields(what: str, actor: str, read: Any) -> Any:
+    """Read the other fields; a refusal names the (already checked) sender."""
     try:
         return read()
     except Refused as err:
-        raise Refused(f"{what} by {display(actor)} refused: {err.reason}", actor=actor, request_id=request_id) from None
+        raise Refused(f"{what} by {display(actor)} refused: {err.reason}", actor=actor) from None
 
 
 def parse_decision(args: Sequence[Any], word: str) -> m.DecisionSignal:
@@ -90,13 +90,13 @@ def parse_decision(args: Sequence[Any], word: str) -> m.DecisionSignal:
         comment = _text(payload, "comment", m.MAX_COMMENT) or ""
         return m.DecisionSignal(actor=actor, request_id=request_id, comment=comment, senior=payload.get("senior") is True)
 
-    return _fields(payload, word, actor, request_id, read)
+    return _fields(word, actor, read)
 
 
 def parse_cancel(args: Sequence[Any]) -> m.CancelSignal:
     payload = _single_object(args, "Cancel")
     actor, request_id = _identity(payload, "Cancel")
-    reason = _fields(payload, "Cancel", actor, request_id, lambda: _text(payload, "reason", m.MAX_COMMENT, required=True))
+    reason = _fields("Cancel", actor, lambda: _text(payload, "reason", m.MAX_COMMENT, required=True))
     return m.CancelSignal(actor=actor, request_id=request_id, reason=reason.strip())
 
 
@@ -116,7 +116,7 @@ def parse_update(args: Sequence[Any]) -> m.UpdateSignal:
                               shipping_address=address.strip() if address is not None else None,
                               note=note.strip() if note is not None else None)
 
-    return _fields(payload, "Update", actor, request_id, read)
+    return _fields("Update", actor, read)
 
 
 def parse_progress(args: Sequence[Any]) -> m.FulfilmentProgress | None:
