@@ -294,6 +294,21 @@ def restart_postgres() -> str:
     return f"restarted cluster {version}/{name}"
 
 
+def settled_status(temporal, order_id: int, patience: float = 30.0):
+    """The workflow's status once it has closed (or `patience` has run out).
+
+    The terminal entry is mirrored by the workflow's last activity, so the
+    database can say "fulfilled" one workflow task before the run completes;
+    on a slow machine the check would otherwise race that last task.
+    """
+    give_up = time.monotonic() + patience
+    while True:
+        status = temporal.describe_order(order_id, timeout=10)
+        if not status.running or time.monotonic() > give_up:
+            return status
+        time.sleep(0.5)
+
+
 def verify(plans: list[Plan]) -> Results:
     from django.db.models import Sum
 
@@ -310,7 +325,7 @@ def verify(plans: list[Plan]) -> Results:
             results.counts["LOST"] += 1
             results.problems.append(f"{order.number} lost: {order.status}, workflow started {order.workflow_started_at}")
             continue
-        status = temporal.describe_order(order.pk, timeout=10)
+        status = settled_status(temporal, order.pk)
         final = status.result
         if final is None:
             results.problems.append(f"{order.number}: workflow {status.status} without a result")
