@@ -19,6 +19,8 @@ from django.conf import settings
 from tests.integration.stack import free_port
 
 ROOT = settings.BASE_DIR
+# Each test starts its own production processes on their own SQLite state dir.
+pytestmark = pytest.mark.embedded_database
 
 
 def production_env(tmp_path, **extra) -> dict:

@@ -16,7 +16,8 @@ from django.conf import settings as django_settings
 from temporal_bridge import client as temporal
 from tests.integration.stack import free_port
 
-pytestmark = pytest.mark.integration
+# `make run` is the embedded stack: it ignores DATABASE_URL, so one CI pass suffices.
+pytestmark = [pytest.mark.integration, pytest.mark.embedded_database]
 
 
 class Output:
