@@ -339,3 +339,27 @@ def test_a_customer_picked_from_the_search_submits_once_however_often_posted(
     assert first.status_code == second.status_code == 302 and first["Location"] == second["Location"] == order.get_absolute_url()
     assert order.customer == picked and order.total == Decimal("20.00")
     assert len(fake_temporal.starts) == 1
+
+
+# --- Hostile input -------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+hostile = st.one_of(
+    st.text(max_size=30), st.text(min_size=90, max_size=400),
+    st.sampled_from(["", "0", "-1", "1e309", "NaN", str(2**63), str(2**70), "%", "_", "\x00", "<script>", "'; --", "☃" * 40]),
+)
+FIELDS = ["customer", "customer_search", "lines-TOTAL_FORMS", "lines-INITIAL_FORMS", "lines-MAX_NUM_FORMS",
+          "lines-0-product", "lines-0-quantity", "lines-1-product", "lines-1-quantity"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.dictionaries(st.sampled_from(FIELDS), hostile, max_size=6), htmx=st.booleans())
+def test_search_and_preview_never_answer_5xx_nor_write(client, clerk, customer, widget, fake_temporal, data, htmx):
+    client.force_login(clerk)
+    headers = HTMX if htmx else {}
+    base = order_form_data(customer, [(widget.pk, 1)])
+    assert client.get(SEARCH, data, **headers).status_code < 500
+    assert client.post(PREVIEW, {**base, **data}, **headers).status_code < 500
+    assert Order.objects.count() == 0 and fake_temporal.starts == []
