@@ -55,20 +55,28 @@ def check_amount(value: Decimal, *, what: str) -> None:
         raise AmountOutOfRange(f"{what} {value} has more than {MONEY_PLACES} decimal places.")
 
 
+def line_total(*, sku: str, unit_price: Decimal, quantity: int) -> Decimal:
+    """unit_price × quantity, with the quantity, the price and the product checked."""
+    check_quantity(quantity, sku=sku)
+    check_amount(unit_price, what=f"The price of {sku}")
+    amount = unit_price * quantity
+    check_amount(amount, what=f"The line total for {sku}")
+    return amount
+
+
+def total_of(line_totals) -> Decimal:
+    """The sum of checked line totals, itself checked."""
+    total = sum(line_totals, Decimal("0"))
+    check_amount(total, what="The order total")
+    return total
+
+
 def order_total(lines) -> Decimal:
     """The total of (sku, unit_price, quantity) lines, each checked, and the total itself.
 
     Raises AmountOutOfRange before anything is written.
     """
-    total = Decimal("0")
-    for sku, unit_price, quantity in lines:
-        check_quantity(quantity, sku=sku)
-        check_amount(unit_price, what=f"The price of {sku}")
-        line_total = unit_price * quantity
-        check_amount(line_total, what=f"The line total for {sku}")
-        total += line_total
-    check_amount(total, what="The order total")
-    return total
+    return total_of(line_total(sku=sku, unit_price=unit_price, quantity=quantity) for sku, unit_price, quantity in lines)
 
 
 def validate_price(value: Decimal) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django import forms
 from django.forms import formset_factory
 
-from orders.amounts import MAX_ID, MAX_QUANTITY
+from orders.amounts import MAX_ID, MAX_QUANTITY, money
 from orders.models import Customer, OrderStatus, Priority, Product
 
 
@@ -24,8 +24,17 @@ class OrderFilterForm(forms.Form):
     after = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
 
 
+class ProductChoiceField(forms.ModelChoiceField):
+    """Products are few: a select, each option with its price and the units free now."""
+
+    def label_from_instance(self, product: Product) -> str:
+        return f"{product.sku} · {product.name} — {money(product.price)} ({product.stock_available:,} available)"
+
+
 class OrderForm(forms.Form):
-    customer = forms.ModelChoiceField(queryset=Customer.objects.all())
+    # Thousands of customers: never rendered as a select. The page offers the
+    # matches of a search as radio buttons of this name (orders/_customer_picker.html).
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), widget=forms.HiddenInput)
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.NORMAL)
     shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
@@ -34,7 +43,7 @@ class OrderForm(forms.Form):
 
 
 class OrderLineForm(forms.Form):
-    product = forms.ModelChoiceField(queryset=Product.objects.filter(active=True), required=False)
+    product = ProductChoiceField(queryset=Product.objects.filter(active=True), required=False)
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
 
     def clean(self):
@@ -59,6 +68,13 @@ class BaseOrderLineFormSet(forms.BaseFormSet):
 
 
 OrderLineFormSet = formset_factory(OrderLineForm, formset=BaseOrderLineFormSet, extra=4, max_num=50, validate_max=True)
+
+
+class CustomerSearchForm(forms.Form):
+    """The new-order form's customer search: the text typed, and the customer already chosen (kept)."""
+
+    customer_search = forms.CharField(required=False, max_length=100, strip=True)
+    customer = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
 
 class ReasonForm(forms.Form):

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from approvals.models import ApprovalDecision
 from approvals.selectors import mirror_progress
 from orders import services
-from orders.models import Order, OrderEvent
+from orders.models import Customer, Order, OrderEvent
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
@@ -65,6 +65,37 @@ def order_list(*, status: str = "", search: str = "", before: int | None = None,
         newer_cursor=rows[0].id if rows and has_newer else None,
         older_cursor=rows[-1].id if rows and has_older else None,
     )
+
+
+CUSTOMER_MATCHES = 20
+
+
+@dataclass
+class CustomerMatches:
+    customers: list[Customer]
+    more: bool  # more matched than are shown: the clerk types on
+
+
+def customer_search(text: str, *, limit: int = CUSTOMER_MATCHES) -> CustomerMatches:
+    """Customers whose name or email contains `text` (any case), those starting with it first.
+
+    One query, LIMIT limit + 1, three columns: the answer stays small however
+    many customers match. A substring cannot use a btree index, so this reads
+    the table: 15-35 ms at 10,000 customers on PostgreSQL 15 (README, "New
+    order"). A pg_trgm GIN index on name and email is the step to take if the
+    table grows tenfold.
+    """
+    text = text.strip()
+    if not text:
+        return CustomerMatches(customers=[], more=False)
+    starts = Q(name__istartswith=text) | Q(email__istartswith=text)
+    rows = list(
+        Customer.objects.filter(Q(name__icontains=text) | Q(email__icontains=text))
+        .annotate(rank=Case(When(starts, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        .order_by("rank", "name", "id")
+        .only("id", "name", "email")[: limit + 1]
+    )
+    return CustomerMatches(customers=rows[:limit], more=len(rows) > limit)
 
 
 def order_detail(pk: int) -> Order:

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -41,6 +42,27 @@ class LineRequest:
     quantity: int
 
 
+@dataclass(frozen=True)
+class QuotedLine:
+    product: Product
+    quantity: int
+    line_total: Decimal
+
+    @property
+    def stock_short(self) -> bool:
+        """More units than the product has free now (on hand minus reserved); the order may fail at reservation."""
+        return self.quantity > self.product.stock_available
+
+
+@dataclass(frozen=True)
+class OrderQuote:
+    """What an order would be if submitted now: its merged lines, total and frozen approval rule."""
+
+    lines: list[QuotedLine]
+    total: Decimal
+    rule: m.ApprovalRule
+
+
 # --- Submission --------------------------------------------------------------------
 
 
@@ -64,10 +86,8 @@ def order_submit(
     if priority not in Priority.values:
         raise OrderError(f"Unknown priority {priority!r}.")
 
-    # Every quantity, price and the total within its column, before anything is written.
-    total = amounts.order_total((line.product.sku, line.product.price, line.quantity) for line in merged)
-    # The approval rule is frozen now: a policy edited later changes no order in flight.
-    rule = approval_rule_for(total=total, customer=customer)
+    quote = order_quote(customer=customer, lines=merged)
+    total, rule = quote.total, quote.rule
     order = Order.objects.create(
         customer=customer,
         created_by=created_by,
@@ -98,6 +118,24 @@ def order_submit(
     # reconcile_orders to pick up.
     transaction.on_commit(lambda: order_start_workflow(order_id=order.pk))
     return order
+
+
+def order_quote(*, customer: Customer | None, lines: Sequence[LineRequest]) -> OrderQuote:
+    """The total and approval rule an order gets: what order_submit writes, and what the form previews.
+
+    Repeated products are merged; every quantity, price, line total and the
+    total are checked against their columns (AmountOutOfRange, an OrderError,
+    before anything is written); the rule is the policy matching the total and
+    the customer now. Reads only.
+    """
+    merged = _merge_lines(lines)
+    quoted = [
+        QuotedLine(line.product, line.quantity, amounts.line_total(sku=line.product.sku, unit_price=line.product.price, quantity=line.quantity))
+        for line in merged
+    ]
+    total = amounts.total_of(line.line_total for line in quoted)
+    # The approval rule is frozen at submission: a policy edited later changes no order in flight.
+    return OrderQuote(lines=quoted, total=total, rule=approval_rule_for(total=total, customer=customer))
 
 
 def order_submit_once(*, submission_key: str | None, created_by: AbstractBaseUser, **submission) -> tuple[Order, bool]:

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from orders.views import actions, pages
+from orders.views import actions, new_order, pages
 
 app_name = "orders"
 urlpatterns = [
     path("", pages.order_list, name="list"),
     path("new/", pages.order_new, name="new"),
+    path("new/customers/", new_order.customer_search, name="customer_search"),
+    path("new/preview/", new_order.order_preview, name="preview"),
     path("<int:pk>/", pages.order_detail, name="detail"),
     path("<int:pk>/panel/", pages.order_panel, name="panel"),
     path("<int:pk>/approve/", actions.order_approve, name="approve"),

@@ -1,10 +1,13 @@
-"""Template filters for values that come from the workflow as ISO strings."""
+"""Template filters: values that come from the workflow as ISO strings, amounts."""
 from __future__ import annotations
 
 from datetime import datetime, timezone as dt_timezone
+from decimal import Decimal
 
 from django import template
 from django.utils import dateformat, timezone
+
+from orders.amounts import money as format_money
 
 register = template.Library()
 
@@ -24,3 +27,9 @@ def isotime(value: str | None, fmt: str = "Y-m-d H:i T") -> str:
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=dt_timezone.utc)
     return dateformat.format(timezone.localtime(moment), fmt)
+
+
+@register.filter
+def money(value) -> str:
+    """An amount with thousands separators and cents (orders.amounts.money); anything else as it is."""
+    return format_money(value) if isinstance(value, Decimal) and value.is_finite() else str(value)

@@ -11,6 +11,7 @@ from orders import selectors, services
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
 from orders.models import Order
+from orders.views import new_order
 from orders.views.panel import panel_context, render_panel_poll
 
 
@@ -31,6 +32,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
 def order_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form, lines = OrderForm(request.POST), OrderLineFormSet(request.POST, prefix="lines")
+        if SEARCH_BUTTON in request.POST:
+            # The search without JavaScript: everything typed stays, nothing is validated or written yet.
+            return render_new(request, form, lines, quiet=True)
         if form.is_valid() and lines.is_valid():
             try:
                 order, created = services.order_submit_once(
@@ -50,9 +54,24 @@ def order_new(request: HttpRequest) -> HttpResponse:
                 else:
                     messages.info(request, f"This form was already submitted as order {order.number}; no second order was made.")
                 return redirect(order)
-        return render(request, "orders/new.html", {"form": form, "lines": lines}, status=400)
+        return render_new(request, form, lines, status=400)
     form = OrderForm(initial={"request_id": services.new_request_id()})
-    return render(request, "orders/new.html", {"form": form, "lines": OrderLineFormSet(prefix="lines")})
+    return render_new(request, form, OrderLineFormSet(prefix="lines"))
+
+
+# The name of the form's "Search" button: a POST carrying it only re-renders the form.
+SEARCH_BUTTON = "find_customer"
+
+
+def render_new(request: HttpRequest, form: OrderForm, lines, *, quiet: bool = False, status: int = 200) -> HttpResponse:
+    """The form page with its customer picker and preview, from what was posted (or the search in the URL)."""
+    data = request.POST if request.method == "POST" else request.GET
+    context = {
+        "form": form, "lines": lines, "quiet": quiet, "search_button": SEARCH_BUTTON,
+        **new_order.customer_picker_context(data),
+        **new_order.preview_context(request.POST if request.method == "POST" else None),
+    }
+    return render(request, "orders/new.html", context, status=status)
 
 
 def order_or_404(pk: int) -> Order:
