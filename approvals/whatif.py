@@ -29,7 +29,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
@@ -177,10 +177,10 @@ def compute(
     """
     rows: dict[object, PolicyRow] = {}
     for policy in today_policies:
-        rows[policy_key(policy)] = PolicyRow(policy_key(policy), policy.name, policy.description, "")
+        rows[policy_key(policy)] = PolicyRow(policy_key(policy), policy.name, rule_text(policy), "")
     for policy in draft_policies:
         row = rows.setdefault(policy_key(policy), PolicyRow(policy_key(policy), policy.name, "", ""))
-        row.name, row.draft_rule = policy.name, policy.description
+        row.name, row.draft_rule = policy.name, rule_text(policy)
     edited_key = policy_key(edited) if edited is not None else object()
     if edited is not None and edited_key not in rows:  # an inactive policy left inactive
         rows[edited_key] = PolicyRow(edited_key, edited.name, "", "")
@@ -214,6 +214,12 @@ def compute(
     draft = _side(groups_draft, approvers, observed, pace, method)
     ordered = sorted(rows.values(), key=lambda r: (r.key is FALLBACK, -(r.draft_orders + r.today_orders), r.name))
     return total_orders, changed, ordered, today, draft
+
+
+def rule_text(policy: ApprovalPolicy) -> str:
+    """Which orders, then what they need: a draft may change either."""
+    scope = f" from {policy.customer}" if policy.customer_id else ""
+    return f"Orders{scope} of {policy.total_range}: {approval_rules.describe_rule(replace(policy.as_rule(), policy_name=''))}"
 
 
 def policy_key(policy: ApprovalPolicy | None) -> object:
@@ -334,7 +340,7 @@ def policy_whatif(*, draft: ApprovalPolicy, days: int = DEFAULT_DAYS, method: st
         raise ValueError(f"unknown method {method!r}")
     now = now or timezone.now()
     since = now - timedelta(days=days)
-    today_policies = list(ApprovalPolicy.objects.filter(active=True))
+    today_policies = list(ApprovalPolicy.objects.filter(active=True).select_related("customer"))
     draft_policies = draft_policy_set(draft, today_policies)
     window = Order.objects.filter(created_at__gte=since, created_at__lte=now)
     orders = window.order_by().values_list("total", "customer_id", "created_by_id").iterator(chunk_size=2000)

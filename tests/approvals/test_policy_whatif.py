@@ -95,6 +95,8 @@ def test_counts_per_policy_and_approvals_required_today_and_in_the_draft(policie
     large = by_name["Large orders"]
     assert (large.today_orders, large.draft_orders, large.moved_in, large.edited) == (1, 4, 3, True)
     assert (large.today_approvals, large.draft_approvals) == (2, 8)
+    assert large.today_rule.startswith("Orders of 10,000.00 and above: 2 approvals from different people, at least one senior")
+    assert large.draft_rule.startswith("Orders of 5,000.00 and above: 2 approvals")
     assert (today.needing_approval, today.approvals, today.senior_orders) == (5, 6, 1)
     assert (after.needing_approval, after.approvals, after.senior_orders) == (5, 9, 4)
 
@@ -104,6 +106,7 @@ def test_a_new_draft_policy_for_one_customer_takes_that_customers_orders(policie
     orders = [(Decimal("100"), customer.pk, CLERK_ID), (Decimal("100"), customer.pk + 1, CLERK_ID)]
     _, changed, rows, today, after = run(policies, draft, orders)
     new = next(row for row in rows if row.key == whatif.NEW)
+    assert new.draft_rule == "Orders from Acme Corporation of 0.00 and above: 1 approval; expires after 48 h"
     assert (new.edited, new.today_orders, new.draft_orders, new.moved_in, new.draft_approvals) == (True, 0, 1, 1, 1)
     assert changed == 1 and (today.approvals, after.approvals) == (0, 1)
 
@@ -267,7 +270,7 @@ def test_preview_shows_the_drafts_numbers_and_saves_logs_and_sends_nothing(clien
     assert 'id="whatif-result"' in html
     assert "6 orders since" in html and "<strong>1</strong> of them would have met a different policy" in html
     assert "<th scope=\"row\">Approvals required</th><td>7</td><td>8</td>" in html
-    assert "Large orders (this draft)" in html
+    assert "Large orders (this draft)" in html and "Orders of 5,000.00 and above: 2 approvals" in html
     assert "overlaps another active policy and cannot be saved" in html  # Standard still covers 5,000 to 10,000
     assert "1 − F(T)<sup>k</sup>" in html
     assert snapshot() == before
