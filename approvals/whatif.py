@@ -185,28 +185,30 @@ def compute(
     if edited is not None and edited_key not in rows:  # an inactive policy left inactive
         rows[edited_key] = PolicyRow(edited_key, edited.name, "", "")
 
-    today_match, draft_match = _Matcher(today_policies), _Matcher(draft_policies)
+    today_match, draft_match = PolicyMatcher(today_policies), PolicyMatcher(draft_policies)
+    # The loop only counts orders per (policy and rule today, in the draft, requester).
+    combos: Counter = Counter()
+    for total, customer_id, requester_id in orders:
+        combos[(*today_match(total, customer_id), *draft_match(total, customer_id), requester_id)] += 1
+
     groups_today: Counter = Counter()
     groups_draft: Counter = Counter()
     total_orders = changed = 0
-    for total, customer_id, requester_id in orders:
-        total_orders += 1
-        t_policy, t_rule = today_match(total, customer_id)
-        d_policy, d_rule = draft_match(total, customer_id)
-        t_key, d_key = policy_key(t_policy), policy_key(d_policy)
+    for (t_key, t_sig, d_key, d_sig, requester_id), n in combos.items():
+        total_orders += n
         for key in (t_key, d_key):
             if key not in rows:
                 rows[key] = PolicyRow(key, "No active policy", FALLBACK_TEXT, FALLBACK_TEXT)
-        rows[t_key].today_orders += 1
-        rows[t_key].today_approvals += approvals_needed(t_rule)
-        rows[d_key].draft_orders += 1
-        rows[d_key].draft_approvals += approvals_needed(d_rule)
+        rows[t_key].today_orders += n
+        rows[t_key].today_approvals += n * t_sig[1]
+        rows[d_key].draft_orders += n
+        rows[d_key].draft_approvals += n * d_sig[1]
         if t_key != d_key:
-            rows[d_key].moved_in += 1
-        if t_key != d_key or _signature(t_rule) != _signature(d_rule):
-            changed += 1
-        groups_today[(_signature(t_rule), requester_id)] += 1
-        groups_draft[(_signature(d_rule), requester_id)] += 1
+            rows[d_key].moved_in += n
+        if t_key != d_key or t_sig != d_sig:
+            changed += n
+        groups_today[(t_sig, requester_id)] += n
+        groups_draft[(d_sig, requester_id)] += n
 
     for row in rows.values():
         row.edited = row.key == edited_key
@@ -228,33 +230,37 @@ def policy_key(policy: ApprovalPolicy | None) -> object:
     return policy.pk if policy.pk is not None else NEW
 
 
-def approvals_needed(rule: m.ApprovalRule) -> int:
-    return 0 if rule.auto_approve else rule.approvals_required
+class PolicyMatcher:
+    """matching_policy and rule_for over one policy set, called once per stretch of totals.
 
-
-class _Matcher:
-    """matching_policy and rule_for over one policy set, with the candidates per customer cached."""
+    Which policy covers a total depends only on which policy bounds ("from"
+    and "below" totals) it has reached, so between two consecutive bounds
+    the answer is the same for a customer: it is asked once per customer
+    and stretch, which keeps 100k orders cheap. The settings' fallback rule
+    depends on the total itself and is asked per order.
+    """
 
     def __init__(self, policies: Sequence[ApprovalPolicy]):
         self.policies = list(policies)
-        self.by_customer: dict[int | None, list[ApprovalPolicy]] = {}
-        self.rules: dict[int, m.ApprovalRule] = {}
+        self.bounds = sorted({p.min_total for p in self.policies} | {p.max_total for p in self.policies if p.max_total is not None})
+        self.memo: dict[tuple[int | None, int], tuple[object, tuple | None]] = {}
 
-    def __call__(self, total: Decimal, customer_id: int | None) -> tuple[ApprovalPolicy | None, m.ApprovalRule]:
-        candidates = self.by_customer.get(customer_id)
-        if candidates is None:
-            candidates = self.by_customer[customer_id] = [p for p in self.policies if p.customer_id in (customer_id, None)]
-        policy = selectors.matching_policy(candidates, total=total, customer_id=customer_id)
-        if policy is None:
-            return None, selectors.rule_for(None, total=total)
-        # A policy's rule does not depend on the total: one per policy.
-        rule = self.rules.get(id(policy))
-        if rule is None:
-            rule = self.rules[id(policy)] = selectors.rule_for(policy, total=total)
-        return policy, rule
+    def __call__(self, total: Decimal, customer_id: int | None) -> tuple[object, tuple]:
+        """(policy key, rule signature) for an order of `total` by `customer_id`."""
+        stretch = (customer_id, bisect_right(self.bounds, total))
+        found = self.memo.get(stretch)
+        if found is None:
+            candidates = [p for p in self.policies if p.customer_id in (customer_id, None)]
+            policy = selectors.matching_policy(candidates, total=total, customer_id=customer_id)
+            found = self.memo[stretch] = (
+                (FALLBACK, None) if policy is None else (policy_key(policy), rule_signature(selectors.rule_for(policy, total=total)))
+            )
+        if found[1] is None:
+            return FALLBACK, rule_signature(selectors.rule_for(None, total=total))
+        return found
 
 
-def _signature(rule: m.ApprovalRule) -> tuple:
+def rule_signature(rule: m.ApprovalRule) -> tuple:
     """What of a rule matters to the load and the expiries."""
     if rule.auto_approve:
         return (True, 0, False, 0.0)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from approvals import whatif
 from approvals.models import ApprovalDecision, ApprovalPolicy
-from approvals.selectors import matching_policy, policy_for
+from approvals.selectors import matching_policy, policy_for, rule_for
 from orders.models import Order
 from temporal_bridge import states
 from tests.conftest import make_user
@@ -67,6 +67,20 @@ def test_an_unsaved_draft_matches_like_a_saved_policy_and_overlaps_resolve_as_at
     own = ApprovalPolicy(name="Acme own", customer=customer, min_total=Decimal("0"), approvals_required=3)
     assert matching_policy([*drafts, own], total=Decimal("6000"), customer_id=customer.pk) is own
     assert matching_policy([*drafts, own], total=Decimal("6000"), customer_id=customer.pk + 1) is lower
+
+
+def test_matching_once_per_stretch_of_totals_agrees_with_matching_each_order(policies, customer, settings):
+    settings.ORDER_AUTO_APPROVE_BELOW = Decimal("300")
+    ApprovalPolicy.objects.create(name="Acme mid", customer=customer, min_total=Decimal("2000"), max_total=Decimal("3000"), approvals_required=2)
+    draft = draft_of(policies["small"], active=False)  # below 500: the settings' fallback, which depends on the total itself
+    drafts = whatif.draft_policy_set(draft, list(ApprovalPolicy.objects.filter(active=True)))
+    matcher = whatif.PolicyMatcher(drafts)
+    totals = ["0", "299.99", "300", "499.99", "500", "1999.99", "2000", "2999.99", "3000", "9999.99", "10000", "99999"]
+    for customer_id in (customer.pk, None, customer.pk + 1):
+        for total in [*reversed(totals), *totals]:
+            policy = matching_policy(drafts, total=Decimal(total), customer_id=customer_id)
+            rule = rule_for(policy, total=Decimal(total))
+            assert matcher(Decimal(total), customer_id) == (whatif.policy_key(policy), whatif.rule_signature(rule)), (customer_id, total)
 
 
 # --- The computation on hand-built orders ---------------------------------------------------
