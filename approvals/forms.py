@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
+from approvals import whatif
 from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
 from orders.amounts import MAX_ID
 from orders.forms import request_id_field
@@ -58,3 +59,13 @@ class BulkDecisionForm(forms.Form):
     @property
     def comment_value(self) -> str:
         return (self.cleaned_data["reason"] if self.cleaned_data["decision"] == "reject" else self.cleaned_data["comment"]).strip()
+
+
+class PolicyWhatIfForm(forms.Form):
+    """The what-if's own inputs on the approval policy's admin page (prefix "whatif")."""
+
+    days = forms.IntegerField(
+        label="Orders of the last", initial=whatif.DEFAULT_DAYS, min_value=whatif.MIN_DAYS, max_value=whatif.MAX_DAYS,
+        help_text=f"days ({whatif.MIN_DAYS} to {whatif.MAX_DAYS})",
+    )
+    method = forms.ChoiceField(label="Spread each order's approvals", choices=list(whatif.METHODS.items()), initial=whatif.OBSERVED)

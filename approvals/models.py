@@ -20,6 +20,8 @@ from temporal_bridge import approval_rules
 from temporal_bridge import messages as m
 
 SENIOR_PERMISSION = "approvals.approve_senior"
+# The code of the error refusing a policy whose range overlaps an active one's.
+OVERLAP = "overlap"
 
 
 class ApprovalPolicy(models.Model):
@@ -95,7 +97,8 @@ class ApprovalPolicy(models.Model):
             if overlapping is not None:
                 raise ValidationError(
                     f"Its total range overlaps the active policy “{overlapping.name}” ({overlapping.total_range}) "
-                    f"for {'this customer' if self.customer_id else 'all customers'}; an order must match one policy."
+                    f"for {'this customer' if self.customer_id else 'all customers'}; an order must match one policy.",
+                    code=OVERLAP,
                 )
 
     def overlapping(self) -> models.QuerySet[ApprovalPolicy]:

@@ -6,6 +6,7 @@ decisions the workflow has recorded.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
@@ -25,18 +26,38 @@ APPROVE_PERMISSION = "orders.approve_order"
 
 def policy_for(*, total: Decimal, customer: Customer | None) -> ApprovalPolicy | None:
     """The active policy for an order of `total` by `customer`: the customer's own first."""
-    candidates = ApprovalPolicy.objects.filter(active=True, min_total__lte=total).filter(Q(max_total__isnull=True) | Q(max_total__gt=total))
-    candidates = candidates.filter(Q(customer=customer) | Q(customer__isnull=True)) if customer else candidates.filter(customer__isnull=True)
-    return candidates.order_by(F("customer_id").asc(nulls_last=True), "-min_total", "id").first()
+    # The query only narrows the candidates to the order's scope; which one
+    # applies is decided by matching_policy, the same code the what-if runs.
+    in_scope = Q(customer=customer) | Q(customer__isnull=True) if customer else Q(customer__isnull=True)
+    return matching_policy(ApprovalPolicy.objects.filter(in_scope, active=True), total=total, customer_id=customer.pk if customer else None)
+
+
+def matching_policy(policies: Iterable[ApprovalPolicy], *, total: Decimal, customer_id: int | None) -> ApprovalPolicy | None:
+    """Of `policies` (saved or not), the one an order of `total` by customer `customer_id` gets.
+
+    Pure (no queries): active, in scope (the customer's own or a general
+    one), and covering the total; the customer's own wins, then the highest
+    "from total", then the oldest. An unsaved policy counts as the newest.
+    """
+    candidates = [
+        p for p in policies
+        if p.active and p.customer_id in (customer_id, None)
+        and p.min_total <= total and (p.max_total is None or total < p.max_total)
+    ]
+    return min(candidates, key=lambda p: (p.customer_id is None, -p.min_total, p.pk is None, p.pk or 0), default=None)
 
 
 def approval_rule_for(*, total: Decimal, customer: Customer | None) -> m.ApprovalRule:
-    """The rule an order submitted now gets: its policy's, else the settings' fallback.
+    """The rule an order submitted now gets: its policy's, else the settings' fallback."""
+    return rule_for(policy_for(total=total, customer=customer), total=total)
+
+
+def rule_for(policy: ApprovalPolicy | None, *, total: Decimal) -> m.ApprovalRule:
+    """The rule an order of `total` matched to `policy` gets (pure).
 
     The fallback (ORDER_AUTO_APPROVE_BELOW, ORDER_APPROVAL_DEADLINE_HOURS) only
     applies when no active policy covers the total.
     """
-    policy = policy_for(total=total, customer=customer)
     if policy is not None:
         return policy.as_rule()
     return m.ApprovalRule(
