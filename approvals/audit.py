@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import heapq
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ COLUMNS = [
 ]
 # Which record comes first when a decision and a timeline entry share a timestamp.
 _DECISION, _TIMELINE = 0, 1
+
+# ASCII digits only: str.isdigit() also accepts "²" (which int() refuses) and
+# other scripts' digits (which no form bound would have checked).
+CUSTOMER_ID = re.compile(r"[0-9]+")
 
 # A spreadsheet runs a cell that starts with one of these as a formula
 # (OWASP "CSV injection"; tab and CR too, and the full-width forms some
@@ -73,7 +78,7 @@ def _common(filters: AuditFilters, actor_field: str) -> Q:
 
 def _customer_q(text: str) -> Q:
     """A customer by id (digits), by e-mail (contains @), or by part of the name."""
-    if text.isdigit():
+    if CUSTOMER_ID.fullmatch(text):
         return Q(order__customer_id=int(text))
     if "@" in text:
         return Q(order__customer__email__iexact=text)

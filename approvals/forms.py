@@ -1,13 +1,12 @@
 """Forms of the approvals pages; all validation on the server."""
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.utils import timezone
 
-from approvals.audit import AuditFilters
+from approvals.audit import CUSTOMER_ID, AuditFilters
 from approvals.models import AuditExport
 from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
 from orders.amounts import MAX_ID
@@ -71,7 +70,6 @@ class BulkDecisionForm(forms.Form):
 # end and a time zone's offset stay inside what datetime can hold.
 EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 DAY_ERRORS = {"invalid": "Enter a date as YYYY-MM-DD."}
-CUSTOMER_ID = re.compile(r"[0-9]+")
 
 
 def _day_field(label: str, help_text: str) -> forms.DateField:

@@ -177,6 +177,11 @@ def test_customer_filter_by_name_part_email_or_id(client, auditor, trail):
     assert {r["customer"] for r in exported(client, auditor, customer="Acme")} == {"Acme Corporation"}
 
 
+@pytest.mark.parametrize("text", ["²", "١٢٣", "９" * 30, "12a"])
+def test_customer_text_that_only_looks_numeric_is_a_name_search(client, auditor, trail, text):
+    assert exported(client, auditor, customer=text) == []
+
+
 def test_state_filter_selects_by_the_orders_state_now(client, auditor, trail):
     rows = exported(client, auditor, state=states.REJECTED)
     assert keys(rows) == [key(trail["globex_submitted"]), key(trail["globex_by_manager2"])]
