@@ -1,8 +1,9 @@
 """A busy desk's audit trail, generated fast, for the export's memory test and the bench.
 
 Orders through the ORM (few), then timeline entries and decisions as plain
-`executemany` batches: a model instance per row would make 100,000 rows take
-tens of seconds, and the point is the export, not the writing. Times spread
+`executemany` batches (COPY on PostgreSQL, where executemany managed ~2,500
+rows/s): a model instance per row would make 100,000 rows take tens of
+seconds, and the point is the export, not the writing. Times spread
 over `span` so the two tables interleave as they do on a real desk.
 """
 from __future__ import annotations
@@ -51,6 +52,11 @@ def generate_trail(*, orders: int, events_per_order: int, decisions_per_order: i
 def _insert(model, fields: list[str], rows) -> None:
     meta = model._meta
     columns = ", ".join(connection.ops.quote_name(meta.get_field(f).column) for f in fields)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor, cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
     with connection.cursor() as cursor:
         batch = []
