@@ -5,8 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 
 from approvals import whatif
 from approvals.forms import PolicyWhatIfForm
-
-from approvals.models import OVERLAP, ApprovalDecision, ApprovalNotice, ApprovalPolicy
+from approvals.models import OVERLAP, ApprovalDecision, ApprovalNotice, ApprovalPolicy, AuditExport
 from orders.admin import ReadOnlyAdmin
 
 
@@ -117,3 +116,16 @@ class ApprovalNoticeAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["order__number", "recipients"]
     list_select_related = ["order"]
+
+
+@admin.register(AuditExport)
+class AuditExportAdmin(ReadOnlyAdmin):
+    """The record of who exported the audit trail: written by the export itself, never edited."""
+
+    list_display = ["created_at", "username", "records", "format", "filters_text", "row_count", "completed_at"]
+    list_filter = ["records", "format"]
+    search_fields = ["username"]
+
+    @admin.display(description="Filters")
+    def filters_text(self, obj: AuditExport) -> str:
+        return obj.filters_text

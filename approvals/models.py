@@ -152,7 +152,11 @@ class ApprovalDecision(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["order", "created_at"], name="decision_order_time_idx")]
+        indexes = [
+            models.Index(fields=["order", "created_at"], name="decision_order_time_idx"),
+            # The audit export reads decisions by time range, in (time, id) order.
+            models.Index(fields=["created_at", "id"], name="decision_time_id_idx"),
+        ]
         constraints = [models.UniqueConstraint(fields=["order", "request_id"], name="decision_request_once_per_order")]
 
     def __str__(self) -> str:
@@ -178,3 +182,43 @@ class ApprovalNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.recipients}"
+
+
+class AuditExport(models.Model):
+    """One download of the audit trail: who took it, when, and what it covered.
+
+    Written before the first byte is sent, so an export that is interrupted
+    is still on record; `row_count` and `completed_at` stay empty until the
+    whole file has gone out.
+    """
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON lines"
+
+    class Records(models.TextChoices):
+        ALL = "all", "Decisions and timeline entries"
+        DECISIONS = "decisions", "Decisions"
+        TIMELINE = "timeline", "Timeline entries"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_exports")
+    # Kept as written, so the record still reads right after a rename.
+    username = models.CharField(max_length=150)
+    records = models.CharField(max_length=10, choices=Records.choices)
+    format = models.CharField(max_length=5, choices=Format.choices)
+    # The validated filters, as text (dates ISO, empty ones left out).
+    filters = models.JSONField(default=dict, blank=True)
+    row_count = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("export_audit", "Can export the audit trail (decisions and timelines)")]
+
+    def __str__(self) -> str:
+        return f"{self.get_records_display()} as {self.get_format_display()} by {self.username}"
+
+    @property
+    def filters_text(self) -> str:
+        return ", ".join(f"{key} {value}" for key, value in self.filters.items()) or "none"

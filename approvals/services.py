@@ -20,9 +20,10 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from approvals import selectors
-from approvals.models import ApprovalDecision, ApprovalNotice
+from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_signal
@@ -292,3 +293,16 @@ def verdict_text(verdict: m.RequestVerdict) -> str:
     if verdict.status == m.VERDICT_CHECKING:
         return "received; the order's workflow is still checking it and will apply or refuse it shortly"
     return "no worker has processed it yet; it will be applied, or refused with its reason, when workers return"
+
+
+# --- The audit export's own record -----------------------------------------------------------
+
+
+def audit_export_record(*, user: AbstractBaseUser, records: str, fmt: str, filters: dict[str, str]) -> AuditExport:
+    """Note an export before its first byte leaves, so even an interrupted one is on record."""
+    return AuditExport.objects.create(user=user, username=user.get_username(), records=records, format=fmt, filters=filters)
+
+
+def audit_export_complete(*, export_id: int, row_count: int) -> None:
+    """The whole file went out: how many rows, and when it finished."""
+    AuditExport.objects.filter(pk=export_id).update(row_count=row_count, completed_at=timezone.now())

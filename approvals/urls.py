@@ -1,10 +1,12 @@
 from django.urls import path
 
-from approvals import views
+from approvals import audit_views, views
 
 app_name = "approvals"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("bulk/", views.bulk_decide, name="bulk"),
     path("batches/<str:batch_id>/", views.batch, name="batch"),
+    path("audit/", audit_views.audit_page, name="audit"),
+    path("audit/export/", audit_views.audit_download, name="audit_export"),
 ]

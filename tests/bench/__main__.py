@@ -33,12 +33,15 @@ class Sizes:
     poll_seconds: float
     http_connections: int
     timeout: float
+    export_rows: int  # audit trail rows (timeline entries and decisions) exported
 
 
 FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
-             poll_seconds=20, http_connections=16, timeout=600)
+             poll_seconds=20, http_connections=16, timeout=600,
+             export_rows=1_000_000)
 SMOKE = Sizes(orders=6, throughput_rounds=1, tuning_orders=4, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
-              poll_seconds=2, http_connections=4, timeout=60)
+              poll_seconds=2, http_connections=4, timeout=60,
+              export_rows=2_000)
 
 # Fulfilment as short as it goes, so the ceiling is the engine and not the
 # simulated warehouse: one step, no sleep (still one heartbeat, one progress
@@ -50,7 +53,7 @@ FULFILMENT_STEP_SECONDS = 0.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: fails on errors, never on timings")
-    parser.add_argument("--only", default="", help="comma-separated sections: throughput,tuning,approve,panel,polling,lists")
+    parser.add_argument("--only", default="", help="comma-separated sections: throughput,tuning,approve,panel,polling,lists,export")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
     args = parser.parse_args(argv)
     # A stopped bench still stops what it started (see procs.processes).

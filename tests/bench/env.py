@@ -3,20 +3,26 @@
 PostgreSQL is preferred: DATABASE_URL's server if it names one, else the
 local cluster that .ci/run sets up (orderdesk/orderdesk on 127.0.0.1:5432).
 The bench never touches that database itself: it creates (and at the end
-drops) its own, `orderdesk_bench`, on the same server. With no PostgreSQL
-reachable it falls back to SQLite under var/bench/ and skips the parts that
-need 100k rows on PostgreSQL, saying so in the table.
+drops) its own, `orderdesk_bench` (or `$ORDER_DESK_BENCH_DB`), on the same
+server. With no PostgreSQL reachable it falls back to SQLite under
+var/bench/ and skips the parts that need 100k rows on PostgreSQL, saying so
+in the table.
 """
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_PG = "postgres://orderdesk:orderdesk@127.0.0.1:5432/orderdesk"
-BENCH_DB_NAME = "orderdesk_bench"
+# Another name when two checkouts share the server: the bench drops its database
+# WITH (FORCE) at start and end, which would cut another run's connections.
+BENCH_DB_NAME = os.environ.get("ORDER_DESK_BENCH_DB", "orderdesk_bench")
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", BENCH_DB_NAME):
+    raise SystemExit(f"ORDER_DESK_BENCH_DB must be a plain lower-case identifier, not {BENCH_DB_NAME!r}")
 
 
 @dataclass

@@ -24,6 +24,7 @@ USERS = [
     ("manager", [roles.MANAGERS], True, False),
     ("manager2", [roles.MANAGERS], True, False),
     ("senior", [roles.MANAGERS, roles.SENIOR_MANAGERS], True, False),
+    ("auditor", [roles.AUDITORS], False, False),
     ("admin", [], True, True),
 ]
 PRODUCTS = [
