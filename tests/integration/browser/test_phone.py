@@ -93,6 +93,9 @@ class Journey:
 
 def test_manager_approves_an_order_on_a_phone(stack, settings, log_in, clerk, manager, customer, server):
     settings.ORDER_FULFILMENT_STEPS, settings.ORDER_FULFILMENT_STEP_SECONDS = 2, 0.2
+    # Long words are what push a phone's page wide.
+    customer.name, customer.email = "Landesversorgungsgesellschaft Mecklenburg-Vorpommern", "purchasing.department.north@landesversorgungsgesellschaft.example"
+    customer.save()
     order = submit_pending_order(clerk, customer, server)
     page = log_in(manager, **PHONE)
     assert page.evaluate("() => navigator.maxTouchPoints > 0 && matchMedia('(pointer: coarse)').matches"), "not a touch browser"
