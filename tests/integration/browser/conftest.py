@@ -44,11 +44,16 @@ def browser():
 
 @pytest.fixture
 def open_browser(browser, live_server, request):
-    """`open_browser()` gives a fresh page (own cookies) on the live server; kept on failure."""
+    """`open_browser()` gives a fresh page (own cookies) on the live server; kept on failure.
+
+    Keyword arguments go to Playwright's `new_context` (a phone's `viewport`,
+    `device_scale_factor`, `is_mobile`, `has_touch`); the default is a 1280x900 desktop.
+    """
     contexts = []
 
-    def open_page():
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    def open_page(**context_options):
+        context_options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+        context = browser.new_context(base_url=live_server.url, **context_options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
@@ -80,10 +85,13 @@ def csp_violations(page) -> list[str]:
 
 @pytest.fixture
 def log_in(open_browser):
-    """`log_in(user)`: a page logged in through the real login form (password "pw", as tests/conftest.py makes users)."""
+    """`log_in(user)`: a page logged in through the real login form (password "pw", as tests/conftest.py makes users).
 
-    def log_in_as(user):
-        page = open_browser()
+    Keyword arguments are the browser context's, as for `open_browser`.
+    """
+
+    def log_in_as(user, **context_options):
+        page = open_browser(**context_options)
         page.goto("/login/")
         page.get_by_label("Username").fill(user.username)
         page.get_by_label("Password").fill("pw")
