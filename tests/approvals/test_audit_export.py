@@ -135,6 +135,13 @@ def test_the_audit_link_shows_only_for_those_who_may_export(client, auditor, adm
         assert (link in client.get("/orders/").content.decode()) is shown, user.username
 
 
+def test_on_the_audit_page_only_the_audit_link_is_marked_current(client, admin_user):
+    client.force_login(admin_user)
+    page = client.get("/approvals/audit/").content.decode()
+    assert 'href="/approvals/audit/" aria-current="page"' in page
+    assert 'href="/approvals/" aria-current="page"' not in page
+
+
 def test_migrate_gives_the_auditors_the_export_permission_and_nothing_to_decide(auditor):
     assert auditor.has_perm("approvals.export_audit")
     assert auditor.has_perm("orders.view_order")  # the orders an export names; where a login lands
