@@ -31,6 +31,11 @@ with workflow.unsafe.imports_passed_through():
 # has no marker (v1-v3, or a v3 run that already handled a message before its
 # worker was upgraded) keep their old rules, so their histories replay.
 ENGINE_RULES_PATCH = "engine-rules-v4"
+# An approval whose identity check was under way while the shipping address
+# changed approved the old address: it no longer counts. Asked only when that
+# happens, so runs that never met the race (every stored history) replay as
+# they were; a v4 run that met it without the marker keeps its old outcome.
+APPROVAL_VOIDED_BY_MOVE_PATCH = "approval-voided-by-move-v4-1"
 
 
 class PeoplesMessages:
@@ -152,9 +157,13 @@ class PeoplesMessages:
             # other messages may have changed the order while it answered.
             senior, refusal = None, self._decision_refusal(verdict, signal, None)
             if refusal is None:
+                address = self._shipping_address
                 check = await self._verified(name, actor, request_id)
                 senior = check.senior
                 refusal = f"{word} by {actor} refused: {check.reason}" if not check.allowed else self._decision_refusal(verdict, signal, senior)
+                if (refusal is None and verdict == "approved" and self._shipping_address != address
+                        and workflow.patched(APPROVAL_VOIDED_BY_MOVE_PATCH)):
+                    refusal = f"Approval by {actor} refused: the shipping address changed while it was being checked; approve the new address"
         if refusal is not None:
             return await self._refuse(request_id, refusal, actor, name)
         await self._accept_decision(verdict, signal, bool(senior))

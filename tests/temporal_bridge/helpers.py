@@ -87,6 +87,8 @@ class ActivityMocks:
     approver_recipients: list[str] | None = field(default_factory=lambda: ["manager", "senior"])
     # The users the verify_actor stand-in knows (see desk_people).
     people: dict[str, tuple[frozenset[str], bool]] = field(default_factory=desk_people)
+    # Real seconds the database "takes" to answer a check on these actors (to order races).
+    verify_delays: dict[str, float] = field(default_factory=dict)
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -123,6 +125,7 @@ class ActivityMocks:
         async def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
             # As approvals.services.actor_verify answers from the database.
             record(m.ACT_VERIFY_ACTOR, check)
+            await asyncio.sleep(mocks.verify_delays.get(check.actor, 0))
             if check.actor not in mocks.people:
                 return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
             actions, senior = mocks.people[check.actor]

@@ -263,6 +263,17 @@ V4_STORIES = {
     "address_locked_in_fulfilment": (address_locked_in_fulfilment, ActivityMocks(fulfil_blocks=True)),
     "reapproval_reminded_then_expired": (reapproval_reminded_then_expired, ActivityMocks()),
 }
+async def approval_voided_by_move(s: Scenario):
+    from tests.temporal_bridge.test_engine_rules import approval_checked_while_moved
+
+    handle, _ = await approval_checked_while_moved(s)
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-2", "new address checked"))
+    await handle.result()
+    return handle
+
+
+# v4.1: v4 plus one patch (an approval checked while the address changed no longer counts).
+V4_1_STORIES = {"approval_voided_by_move": (approval_voided_by_move, ActivityMocks())}
 # Recorded on a real dev server: the time-skipping one mishandles a
 # continue-as-new among signals (see SharedTimeSkippingEnv).
 V4_REAL_SERVER_STORIES = {
@@ -274,7 +285,7 @@ V4_REAL_SERVER_STORIES = {
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
-    record(target, {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES}[version])
+    record(target, {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES, "v4.1": V4_1_STORIES}[version])
     if version == "v4":
         record(target, V4_REAL_SERVER_STORIES, real_server=True)
 

@@ -136,6 +136,9 @@ async def approved_then_moved(s: Scenario, inp: m.OrderWorkflowInput | None = No
     handle = await s.start(inp or order_input())
     await s.wait_for_message(handle, "Awaiting")
     await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
+    # As the clerk would: after seeing the approval (a move sent while it is
+    # still being checked voids it instead: see the test below).
+    await s.wait_for_message(handle, "Approved by")
     await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
     back = await s.wait_for(handle, lambda snap: snap.state == states.PENDING_APPROVAL and any(
         e.message.startswith("Back to approval") for e in snap.timeline), "the order back for approval")
@@ -161,6 +164,36 @@ def test_an_address_changed_after_the_approval_goes_back_for_approval_before_it_
     order = [e.message for e in final.timeline]
     assert order.index(next(x for x in order if x.startswith("Back to approval"))) < order.index("Fulfilment started")
     assert [d.request_id for d in final.decisions] == ["approve-1", "approve-2"]
+
+
+async def approval_checked_while_moved(s: Scenario) -> tuple[WorkflowHandle, m.OrderSnapshot]:
+    """A manager approves; the clerk moves the order while the database is still checking the manager."""
+    s.mocks.verify_delays[MANAGER] = 1.0  # the clerk's check is answered first
+    handle = await s.start(order_input())
+    await s.wait_for_message(handle, "Awaiting")
+    await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
+    await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
+    return handle, await s.wait_for_message(handle, "address changed while it was being checked")
+
+
+def test_an_approval_still_being_checked_when_the_address_changes_does_not_count(temporal: SharedTimeSkippingEnv):
+    """The approver saw the old address: their approval, checked while the
+    clerk moved the order, must not send goods to the new one."""
+    async def story(s: Scenario):
+        handle, waiting = await approval_checked_while_moved(s)
+        await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER2, "approve-2", comment="New address checked"))
+        final = await handle.result()
+        verdicts = {rid: await handle.query(m.QUERY_VERDICT, rid, result_type=m.RequestVerdict) for rid in ("approve-1", "approve-2")}
+        return waiting, verdicts, final
+
+    (waiting, verdicts, final), mocks = temporal.play(story)
+    assert waiting.state == states.PENDING_APPROVAL and m.ACTION_APPROVE in waiting.allowed_actions
+    assert verdicts["approve-1"].status == m.VERDICT_REFUSED and "approve the new address" in verdicts["approve-1"].reason
+    assert verdicts["approve-2"].status == m.VERDICT_ACCEPTED
+    assert final.state == states.FULFILLED and final.shipping_address == "9 Fence Lane"
+    assert [d.request_id for d in final.decisions] == ["approve-2"]
+    order = [e.message for e in final.timeline]
+    assert order.index("Approved by manager2: New address checked") > order.index(next(x for x in order if x.startswith("Updated by")))
 
 
 def test_a_rejected_re_approval_refunds_and_releases_stock(temporal: SharedTimeSkippingEnv):
