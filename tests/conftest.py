@@ -24,6 +24,11 @@ def clerk(db):
 
 
 @pytest.fixture
+def auditor(db):
+    return make_user("auditor", roles.AUDITORS)
+
+
+@pytest.fixture
 def manager(db):
     return make_user("manager", roles.MANAGERS, is_staff=True)
 

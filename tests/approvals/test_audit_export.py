@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from approvals import audit
 from approvals.models import ApprovalDecision, AuditExport
-from orders import roles
 from orders.models import Customer, OrderEvent
 from temporal_bridge import states
 from tests.approvals.trail_data import generate_trail
@@ -32,11 +31,6 @@ PAGE = "/approvals/audit/"
 
 def at(day: int, hour: int = 12) -> datetime:
     return datetime(2026, 3, day, hour, tzinfo=dt_timezone.utc)
-
-
-@pytest.fixture
-def auditor(db):
-    return make_user("auditor", roles.AUDITORS)
 
 
 @pytest.fixture

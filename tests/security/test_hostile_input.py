@@ -26,11 +26,13 @@ hostile_text = st.one_of(
 ACTION_FIELDS = ["request_id", "comment", "reject-reason", "reject-request_id", "cancel-reason", "cancel-request_id",
                  "priority", "shipping_address", "note", "customer", "lines-TOTAL_FORMS", "lines-INITIAL_FORMS",
                  "lines-MIN_NUM_FORMS", "lines-MAX_NUM_FORMS", "lines-0-product", "lines-0-quantity", "lines-1-product",
-                 "lines-1-quantity", "status", "q", "before", "after", "page", "unexpected"]
+                 "lines-1-quantity", "status", "q", "before", "after", "page", "unexpected", "customer_search",
+                 "date_from", "date_to", "approver", "state", "records", "format"]
 form_data = st.dictionaries(st.sampled_from(ACTION_FIELDS) | st.text(min_size=1, max_size=12), hostile_text, max_size=10)
-ROLES = ["anonymous", "outsider", "clerk", "manager"]
-POST_ENDPOINTS = ["/orders/new/", "/orders/{pk}/approve/", "/orders/{pk}/reject/", "/orders/{pk}/cancel/", "/orders/{pk}/update/"]
-GET_ENDPOINTS = ["/orders/", "/orders/{pk}/", "/orders/{pk}/panel/", "/approvals/", "/admin/orders/order/"]
+ROLES = ["anonymous", "outsider", "clerk", "manager", "auditor"]
+POST_ENDPOINTS = ["/orders/new/", "/orders/new/preview/", "/orders/{pk}/approve/", "/orders/{pk}/reject/", "/orders/{pk}/cancel/", "/orders/{pk}/update/"]
+GET_ENDPOINTS = ["/orders/", "/orders/{pk}/", "/orders/{pk}/panel/", "/approvals/", "/admin/orders/order/",
+                 "/orders/new/customers/", "/approvals/audit/", "/approvals/audit/export/"]
 
 
 def world_state() -> tuple:
@@ -43,8 +45,8 @@ def world_state() -> tuple:
 
 
 @pytest.fixture
-def actors(clerk, manager, outsider):
-    return {"anonymous": AnonymousUser(), "outsider": outsider, "clerk": clerk, "manager": manager}
+def actors(clerk, manager, outsider, auditor):
+    return {"anonymous": AnonymousUser(), "outsider": outsider, "clerk": clerk, "manager": manager, "auditor": auditor}
 
 
 @pytest.fixture
