@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from approvals.models import ApprovalDecision
 from orders import roles
+from orders.models import OrderEvent
 from tests.approvals.trail_data import generate_trail
 
 EXPORT = "/approvals/audit/export/"
@@ -38,6 +40,11 @@ def generate(rows: int, *, customer, created_by) -> int:
     orders = max(1, rows // (ENTRIES_PER_ORDER + DECISIONS_PER_ORDER))
     return generate_trail(orders=orders, events_per_order=ENTRIES_PER_ORDER, decisions_per_order=DECISIONS_PER_ORDER,
                           customer=customer, created_by=created_by)
+
+
+def trail_rows() -> int:
+    """Every decision and timeline entry in the database: what an unfiltered export holds."""
+    return ApprovalDecision.objects.count() + OrderEvent.objects.count()
 
 
 def auditor():
