@@ -14,7 +14,8 @@ from django.conf import settings
 
 from temporal_bridge import client as temporal
 
-pytestmark = pytest.mark.integration
+# Worker processes' flags and stopping; no order touches a database: CI runs it once.
+pytestmark = [pytest.mark.integration, pytest.mark.database_agnostic]
 
 
 def start_worker(address: str, task_queue: str) -> subprocess.Popen:

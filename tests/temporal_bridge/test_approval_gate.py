@@ -11,6 +11,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -19,6 +20,9 @@ from temporal_bridge import messages as m
 from temporal_bridge import states
 from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
 from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
+
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
 
 HOUR = 3600
 SENIOR = "senior"

@@ -15,6 +15,9 @@ from temporalio.service import TLSConfig
 from temporal_bridge import client as temporal
 from temporal_bridge.connection import connect_kwargs
 
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
+
 
 @pytest.fixture
 def remote(settings):

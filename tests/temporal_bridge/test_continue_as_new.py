@@ -13,6 +13,9 @@ from temporal_bridge import states
 from tests.temporal_bridge.helpers import MANAGER, ActivityMocks, Scenario, SharedTimeSkippingEnv
 from tests.temporal_bridge.test_approval_gate import SENIOR, approve, large_order, messages
 
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
+
 UPDATES = 25
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
@@ -19,6 +20,9 @@ from temporal_bridge import messages as m
 from temporal_bridge import states
 from tests.temporal_bridge.helpers import MANAGER, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
 from tests.temporal_bridge.test_approval_gate import MANAGER2, SENIOR, approve, large_order, messages
+
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
 
 MEGABYTE = "x" * 1_000_000
 

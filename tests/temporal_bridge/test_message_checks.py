@@ -16,6 +16,9 @@ from orders.models import OrderEvent
 from temporal_bridge import message_checks as checks
 from temporal_bridge import messages as m
 
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=700),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=5),

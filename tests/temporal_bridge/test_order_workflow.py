@@ -10,10 +10,14 @@ import asyncio
 import time
 from datetime import datetime, timedelta
 
+import pytest
 
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from tests.temporal_bridge.helpers import DAY, MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
+
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
 
 PROCESS_STEPS = [m.ACT_RESERVE_STOCK, m.ACT_CHARGE_PAYMENT, m.ACT_FULFIL, m.ACT_SHIP, m.ACT_NOTIFY]
 

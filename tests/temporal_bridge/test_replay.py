@@ -16,6 +16,9 @@ from temporalio.worker import Replayer
 
 from temporal_bridge.workflows import OrderWorkflow
 
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
+
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
 

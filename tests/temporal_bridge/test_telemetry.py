@@ -11,6 +11,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from temporal_bridge.telemetry import check_tracing_available, tracing_interceptors
 
+# No database here (activities are mocked or no order is run): CI runs it once.
+pytestmark = pytest.mark.database_agnostic
+
 
 def test_tracing_off_needs_nothing(settings):
     settings.OTEL_ENABLED = False
