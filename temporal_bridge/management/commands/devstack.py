@@ -46,7 +46,9 @@ class Command(BaseCommand):
                 self._spawn(f"worker-{n}", [sys.executable, "manage.py", "runworker"], env)
             self._ensure_schedules()
             call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
-            self._spawn("web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}"], env)
+            # Its own process group: runserver's autoreloader runs the server in a
+            # child process, and only a signal to the group is sure to reach both.
+            self._spawn("web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}"], env, own_group=True)
             devserver.wait_for_port("127.0.0.1", options["port"], timeout=60)
             self.stdout.write(self.style.SUCCESS(
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
@@ -84,8 +86,9 @@ class Command(BaseCommand):
         except CommandError as err:
             self.stderr.write(f"Schedules not ensured ({err}); run `manage.py ensure_schedules` later.")
 
-    def _spawn(self, name: str, args: list[str], env: dict) -> None:
-        self.children.append((name, subprocess.Popen(args, env=env, cwd=settings.BASE_DIR)))
+    def _spawn(self, name: str, args: list[str], env: dict, *, own_group: bool = False) -> None:
+        process = subprocess.Popen(args, env=env, cwd=settings.BASE_DIR, process_group=0 if own_group else None)
+        self.children.append((name, process))
 
     def _watch(self) -> None:
         # A worker may die (try `kill -9` on one of several): the others take
@@ -106,7 +109,14 @@ class Command(BaseCommand):
 
     def _stop_all(self) -> None:
         for name, process in reversed(self.children):
-            if process.poll() is None:
+            if process.poll() is not None:
+                continue
+            if name == "web":
+                # SIGTERM, not SIGINT: a stack started where SIGINT is ignored (a
+                # background job of a script) passes that on, and the server's
+                # child would then outlive the stack. It has nothing to drain.
+                os.killpg(process.pid, signal.SIGTERM)
+            else:
                 process.send_signal(signal.SIGINT if name != "temporal" else signal.SIGTERM)
         deadline = time.monotonic() + 25
         for name, process in reversed(self.children):
