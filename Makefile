@@ -6,7 +6,7 @@ export DJANGO_DEBUG ?= 1
 # Worker processes `make run` starts on the task queue (`make run WORKERS=3`).
 WORKERS ?= 1
 
-.PHONY: run test install worker migrate seed clean serve scale-demo chaos chaos-smoke bench bench-smoke
+.PHONY: run test lint install worker migrate seed clean serve scale-demo chaos chaos-smoke bench bench-smoke
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ scale-demo: install  ## three runworker processes share 60 orders, one is SIGKIL
 
 worker: install  ## one more worker against the running stack
 	$(PY) manage.py runworker
+
+lint: install  ## the house rules (ruff.toml); `make test` runs them first
+	$(VENV)/bin/ruff check .
 
 migrate: install
 	$(PY) manage.py migrate

@@ -11,8 +11,8 @@ from approvals.audit import CUSTOMER_ID, AuditFilters
 from approvals.models import AuditExport
 from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
 from orders.amounts import MAX_ID
-from orders.models import OrderStatus
 from orders.forms import request_id_field
+from orders.models import OrderStatus
 
 
 class OrderIdsField(forms.Field):

@@ -17,9 +17,8 @@ from django.db.models.functions import Coalesce
 
 from approvals.models import SENIOR_PERMISSION, ApprovalDecision, ApprovalPolicy
 from orders.models import Customer, Order
-from temporal_bridge import approval_rules
+from temporal_bridge import approval_rules, states
 from temporal_bridge import messages as m
-from temporal_bridge import states
 
 APPROVE_PERMISSION = "orders.approve_order"
 

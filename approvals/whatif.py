@@ -40,9 +40,8 @@ from django.utils import timezone
 from approvals import selectors
 from approvals.models import ApprovalDecision, ApprovalPolicy
 from orders.models import Order
-from temporal_bridge import approval_rules
+from temporal_bridge import approval_rules, states
 from temporal_bridge import messages as m
-from temporal_bridge import states
 
 DEFAULT_DAYS, MIN_DAYS, MAX_DAYS = 30, 1, 365
 OBSERVED, EVEN = "observed", "even"

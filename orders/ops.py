@@ -9,8 +9,7 @@ ATTENTION_DESCRIBE_LIMIT describe calls per page view (see there).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.db.models.functions import TruncHour
@@ -162,7 +161,7 @@ def _frozen_orders(limit: int) -> list[AttentionRow | None]:
             seen = failures.get(order.pk)
             rows.append(AttentionRow(
                 order.pk, order.number or str(order.pk), order.status, order.status_label, problem,
-                datetime.fromtimestamp(seen.at, tz=dt_timezone.utc) if seen else None,
+                datetime.fromtimestamp(seen.at, tz=UTC) if seen else None,
                 temporal.workflow_ui_url(order.workflow_id) if order.workflow_id else "", False,
             ))
     return rows

@@ -79,7 +79,7 @@ class TemporalBridge:
         future = asyncio.run_coroutine_threadsafe(run(), loop_thread.loop)
         try:
             return future.result(timeout + 1)
-        except (TimeoutError, asyncio.TimeoutError) as err:
+        except TimeoutError as err:
             future.cancel()
             raise TemporalUnavailable(f"Temporal did not answer within {timeout:g}s") from err
         except RuntimeError as err:  # connection refused surfaces as RuntimeError from the core SDK

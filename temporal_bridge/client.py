@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -26,7 +26,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporal_bridge import messages as m
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors  # noqa: F401
 from temporal_bridge.workflow_status import (  # noqa: F401
-    STOP_STATUSES, PendingActivity, StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask, describe_order,
+    STOP_STATUSES,
+    PendingActivity,
+    StopCause,
+    WorkflowClosed,
+    WorkflowStatus,
+    WorkflowTask,
+    describe_order,
 )
 
 log = logging.getLogger(__name__)
@@ -169,7 +175,7 @@ class PollerStatus:
         if self.heartbeats:
             return any(h.alive(min_interval=min_heartbeat_interval) for h in self.heartbeats)
         if self.pollers:
-            now = now or datetime.now(timezone.utc)
+            now = now or datetime.now(UTC)
             fresh = {p.queue_type for p in self.pollers if p.last_access and (now - p.last_access).total_seconds() <= POLLER_FRESH_SECONDS}
             return fresh >= {"workflow", "activity"}
         return self.workflow_pollers > 0 and self.activity_pollers > 0
@@ -196,7 +202,7 @@ def task_queue_pollers(task_queue: str | None = None, *, timeout: float = 2.0) -
             counts.append(len(response.pollers))
             identities.update(p.identity for p in response.pollers)
             pollers += [
-                PollerInfo(p.identity, name, p.last_access_time.ToDatetime(tzinfo=timezone.utc) if p.HasField("last_access_time") else None,
+                PollerInfo(p.identity, name, p.last_access_time.ToDatetime(tzinfo=UTC) if p.HasField("last_access_time") else None,
                            p.rate_per_second)
                 for p in response.pollers
             ]
@@ -221,17 +227,17 @@ async def _heartbeats(client: Client, task_queue: str, timeout: float) -> list[W
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             raise
         return None  # not supported or not allowed here: judge by the pollers
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     beats = []
     for info in response.workers_info:
         beat = info.worker_heartbeat
         beats.append(WorkerHeartbeat(
             identity=beat.worker_identity,
             status=_WORKER_STATUS.get(beat.status, "unknown"),
-            heartbeat_age_seconds=(now - beat.heartbeat_time.ToDatetime(tzinfo=timezone.utc)).total_seconds(),
+            heartbeat_age_seconds=(now - beat.heartbeat_time.ToDatetime(tzinfo=UTC)).total_seconds(),
             interval_seconds=beat.elapsed_since_last_heartbeat.ToTimedelta().total_seconds(),
             host=beat.host_info.host_name,
-            started_at=beat.start_time.ToDatetime(tzinfo=timezone.utc) if beat.HasField("start_time") else None,
+            started_at=beat.start_time.ToDatetime(tzinfo=UTC) if beat.HasField("start_time") else None,
         ))
     return beats
 
@@ -283,8 +289,13 @@ def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.
 def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None = None) -> str:
     """Create the daily-digest schedule, or bring an existing one up to date. Returns "created" or "updated"."""
     from temporalio.client import (
-        Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy, SchedulePolicy,
-        ScheduleSpec, ScheduleUpdate,
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleOverlapPolicy,
+        SchedulePolicy,
+        ScheduleSpec,
+        ScheduleUpdate,
     )
 
     schedule = Schedule(

@@ -11,8 +11,19 @@ from dataclasses import dataclass, field
 
 # The approval workflows' messages, re-exported: one `m.` for every message.
 from temporal_bridge.messages_approvals import (  # noqa: F401
-    BULK_FAILED, BULK_QUEUED, BULK_REFUSED, BULK_SENT, ApproverNoticeInput, ApproverNoticeResult, BulkDecisionInput,
-    BulkDecisionProgress, BulkOrderRequest, BulkOrderResult, DigestInput, DigestResult, bulk_workflow_id,
+    BULK_FAILED,
+    BULK_QUEUED,
+    BULK_REFUSED,
+    BULK_SENT,
+    ApproverNoticeInput,
+    ApproverNoticeResult,
+    BulkDecisionInput,
+    BulkDecisionProgress,
+    BulkOrderRequest,
+    BulkOrderResult,
+    DigestInput,
+    DigestResult,
+    bulk_workflow_id,
 )
 
 # Names of activities, signals and queries, shared by the workflow (which calls

@@ -1,8 +1,6 @@
 """Building the order worker: workflows, activities and the thread pool they need."""
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import os
 import signal
@@ -10,6 +8,7 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -44,7 +44,7 @@ def _cache_key() -> str:
 
 def check_workers() -> WorkerCheck:
     """Ask Temporal now (no cache)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         status = temporal.task_queue_pollers(timeout=2.0)
     except (temporal.TemporalUnavailable, temporal.WorkflowNotFound) as err:

@@ -6,7 +6,7 @@ failing. Pages, reconciliation and the operations page rely on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import HistoryEventFilterType, PendingWorkflowTaskState
@@ -122,7 +122,7 @@ def describe_order(order_id: int, *, timeout: float = 5.0) -> WorkflowStatus:
             info.workflow_task = WorkflowTask(
                 attempt=task.attempt,
                 started=task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED,
-                waiting_seconds=max(0.0, (datetime.now(timezone.utc) - first.ToDatetime(tzinfo=timezone.utc)).total_seconds()),
+                waiting_seconds=max(0.0, (datetime.now(UTC) - first.ToDatetime(tzinfo=UTC)).total_seconds()),
             )
             if info.workflow_task.failing:
                 info.workflow_task.last_failure = await _last_task_failure(client, handle.id, description.run_id, rpc_timeout)

@@ -145,7 +145,7 @@ class OrderWorkflow(PeoplesMessages):
                 lambda: self._decision is not None or self._cancel is not None,
                 timeout=max(deadline - workflow.now(), timedelta(milliseconds=1)),
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._finish(states.EXPIRED, "Expired: no decision before the approval deadline", notify="expired")
             return False
 
@@ -200,7 +200,7 @@ class OrderWorkflow(PeoplesMessages):
                 if not (self._gate_decided() or self._cancel is not None):
                     await self._continue_as_new()
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not milestones:
                     await self._compensate("expired")  # only a re-approval round has anything to undo
                     await self._finish(states.EXPIRED, "Expired: no decision before the approval deadline", notify="expired")

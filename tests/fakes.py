@@ -11,7 +11,13 @@ from typing import Any
 
 from temporal_bridge import messages as m
 from temporal_bridge.client import (
-    PollerStatus, StopCause, TemporalUnavailable, WorkflowClosed, WorkflowNotFound, WorkflowStatus, WorkflowTask,
+    PollerStatus,
+    StopCause,
+    TemporalUnavailable,
+    WorkflowClosed,
+    WorkflowNotFound,
+    WorkflowStatus,
+    WorkflowTask,
 )
 
 

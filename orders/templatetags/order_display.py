@@ -1,7 +1,7 @@
 """Template filters: values that come from the workflow as ISO strings, amounts."""
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django import template
@@ -25,7 +25,7 @@ def isotime(value: str | None, fmt: str = "Y-m-d H:i T") -> str:
     except (TypeError, ValueError):
         return str(value)
     if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=dt_timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return dateformat.format(timezone.localtime(moment), fmt)
 
 

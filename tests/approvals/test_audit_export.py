@@ -9,7 +9,7 @@ import io
 import json
 import time
 import tracemalloc
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
@@ -30,7 +30,7 @@ PAGE = "/approvals/audit/"
 
 
 def at(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 3, day, hour, tzinfo=dt_timezone.utc)
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ over `span` so the two tables interleave as they do on a real desk.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
@@ -17,7 +17,7 @@ from orders.models import Order, OrderEvent
 from temporal_bridge import states
 
 BATCH = 10_000
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def generate_trail(*, orders: int, events_per_order: int, decisions_per_order: int, customer, created_by,

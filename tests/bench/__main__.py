@@ -14,7 +14,6 @@ import traceback
 import uuid
 from dataclasses import dataclass
 
-
 from tests.bench import env
 from tests.bench.procs import BASE_DIR, processes
 from tests.bench.report import Table

@@ -224,9 +224,9 @@ def submit_and_die_before_start(env: dict) -> None:
 
 def drive(plans: list[Plan], deadline: float) -> None:
     """Send each order's decisions and cancels when its workflow is ready for them."""
-    from approvals.services import APPROVE, REJECT, approval_decide
     from django.contrib.auth import get_user_model
 
+    from approvals.services import APPROVE, REJECT, approval_decide
     from orders import services
     from orders.exceptions import OrderError
     from orders.models import Order

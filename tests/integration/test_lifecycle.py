@@ -33,7 +33,6 @@ def wait_for(predicate, *, timeout: float = 40.0, every: float = 0.2, what: str 
 
 def finished(order_id: int):
     """Wait for the workflow to complete and return its final snapshot."""
-    from temporalio.client import Client
 
     from temporal_bridge import messages as m
 

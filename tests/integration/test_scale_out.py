@@ -27,11 +27,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.db.models import Count
+from temporalio.api.enums.v1 import PendingActivityState
 
 from orders import services
 from orders.models import Order, PaymentTransaction, Product
-from temporalio.api.enums.v1 import PendingActivityState
-
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states

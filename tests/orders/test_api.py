@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from orders import roles
 from orders.api.models import ApiKey, IdempotencyRecord
-from orders.models import Customer, Order
+from orders.models import Order
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from tests.conftest import make_user

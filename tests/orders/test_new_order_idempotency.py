@@ -5,9 +5,8 @@ import re
 
 import pytest
 
-from orders import services
+from orders import roles, services
 from orders.models import Order, OrderEvent, OrderLine
-from orders import roles
 from tests.conftest import make_user
 from tests.orders.test_views import order_form_data
 

@@ -5,8 +5,8 @@ import io
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 from django.core.cache.backends import base as cache_base
@@ -33,7 +33,7 @@ def submitted(order: Order, ago: timedelta) -> Order:
 
 
 def test_staff_see_workers_backlog_orders_by_state_and_approvals_by_age(client, manager, fake_temporal, make_order):
-    now = datetime.now(dt_timezone.utc)
+    now = datetime.now(UTC)
     fake_temporal.pollers = PollerStatus(
         1, 1, ["order-desk@host:42"],
         pollers=[PollerInfo("order-desk@host:42", "workflow", now - timedelta(seconds=3), 2.0),
@@ -155,7 +155,7 @@ def test_the_ops_page_asks_temporal_afresh_and_updates_the_banner(client, manage
 
 
 def fresh(seconds_ago: float, queue_type: str) -> PollerInfo:
-    return PollerInfo("w", queue_type, datetime.now(dt_timezone.utc) - timedelta(seconds=seconds_ago))
+    return PollerInfo("w", queue_type, datetime.now(UTC) - timedelta(seconds=seconds_ago))
 
 
 def test_a_worker_that_stopped_is_gone_at_once_though_its_pollers_are_still_listed():
@@ -216,9 +216,9 @@ def json_log():
 
 
 def test_web_log_lines_carry_the_order_number_and_workflow_id(client, json_log, fake_temporal, customer, widget):
-    from tests.orders.test_api import ApiClient, issue_key
-    from tests.conftest import make_user
     from orders import roles
+    from tests.conftest import make_user
+    from tests.orders.test_api import ApiClient, issue_key
 
     api = ApiClient(issue_key(make_user("shop", roles.STOREFRONTS)))
     number = api.post("/orders", {"customer_id": customer.pk, "lines": [{"sku": "WID-1", "quantity": 1}], "shipping_address": "x"}).json()["number"]

@@ -22,9 +22,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from temporal_bridge import devserver
+from temporal_bridge import devserver, states
 from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.workflows import OrderWorkflow
 
 T = TypeVar("T")
