@@ -99,19 +99,13 @@ def senior_slot_only(order: Order) -> bool:
 
 
 def mirror_progress(order: Order) -> m.ApprovalProgress | None:
-    """The approval gate as the mirror records it, shaped like the query's."""
+    """The approval gate as the mirror records it, through the workflow's own rule."""
     if not order.approval_rule:
         return None
-    rule = order_rule(order)
-    approvals = recorded_approvals(order)
-    flags = [d.senior for d in approvals]
-    pending = order.status == states.PENDING_APPROVAL and not rule.auto_approve
-    return m.ApprovalProgress(
-        rule=approval_rules.describe_rule(rule), required=0 if rule.auto_approve else rule.approvals_required,
-        approved=len(approvals), approved_by=[d.approver_username for d in approvals], requires_senior=rule.requires_senior,
-        senior_approved=any(flags), still_needed=approval_rules.still_needed(rule, flags) if pending else "",
-        expire_at=order.approval_deadline.isoformat() if order.approval_deadline else None,
-        escalated=order.escalated, auto_approve=rule.auto_approve,
+    return approval_rules.approval_progress(
+        order_rule(order), [(d.approver_username, d.senior) for d in recorded_approvals(order)],
+        pending=order.status == states.PENDING_APPROVAL,
+        expire_at=order.approval_deadline.isoformat() if order.approval_deadline else None, escalated=order.escalated,
     )
 
 

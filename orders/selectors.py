@@ -311,17 +311,9 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior)
                    for d in decisions],
         timeline=[m.TimelineEntry(e.created_at.isoformat(), e.kind, e.message, e.actor) for e in events],
-        allowed_actions=mirror_allowed_actions(order.status),
+        allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),
         approval=mirror_progress(order),
     )
-
-
-def mirror_allowed_actions(status: str) -> list[str]:
-    if status == states.PENDING_APPROVAL:
-        return [m.ACTION_APPROVE, m.ACTION_REJECT, m.ACTION_CANCEL, m.ACTION_UPDATE]
-    if status in states.CANCELLABLE:
-        return [m.ACTION_CANCEL, m.ACTION_UPDATE]
-    return []
 
 
 def _short(err: Exception) -> str:

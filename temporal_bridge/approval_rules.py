@@ -85,3 +85,21 @@ def hours(seconds: float) -> str:
 def legacy_rule(*, requires_approval: bool, approval_deadline_seconds: float) -> m.ApprovalRule:
     """The rule an input from before approval policies implies: one manager, one deadline."""
     return m.ApprovalRule(auto_approve=not requires_approval, expire_after_seconds=approval_deadline_seconds)
+
+
+def approval_progress(
+    rule: m.ApprovalRule, approvals: Sequence[tuple[str, bool]], *, pending: bool, remind_at: str | None = None,
+    escalate_at: str | None = None, expire_at: str | None = None, reminded: bool = False, escalated: bool = False,
+) -> m.ApprovalProgress:
+    """Where an order stands against its rule: the workflow's query and the
+    database mirror both answer with this. `approvals` are (approver, senior)
+    in the order they counted; `pending` is whether the gate still waits."""
+    flags = [senior for _, senior in approvals]
+    return m.ApprovalProgress(
+        rule=describe_rule(rule), required=0 if rule.auto_approve else rule.approvals_required,
+        approved=len(approvals), approved_by=[actor for actor, _ in approvals],
+        requires_senior=rule.requires_senior, senior_approved=any(flags),
+        still_needed=still_needed(rule, flags) if pending and not rule.auto_approve else "",
+        remind_at=remind_at, escalate_at=escalate_at, expire_at=expire_at,
+        reminded=reminded, escalated=escalated, auto_approve=rule.auto_approve,
+    )

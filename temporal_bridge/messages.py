@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from temporal_bridge import states
+
 # The approval workflows' messages, re-exported: one `m.` for every message.
 from temporal_bridge.messages_approvals import (  # noqa: F401
     BULK_FAILED,
@@ -87,10 +89,10 @@ ERR_PAYMENT_DECLINED = "PaymentDeclined"
 ERR_ORDER_NOT_FOUND = "OrderNotFound"
 
 # Actions a snapshot may allow; the views show a button for each.
-ACTION_APPROVE = "approve"
-ACTION_REJECT = "reject"
-ACTION_CANCEL = "cancel"
-ACTION_UPDATE = "update"
+ACTION_APPROVE = states.APPROVE
+ACTION_REJECT = states.REJECT
+ACTION_CANCEL = states.CANCEL
+ACTION_UPDATE = states.UPDATE
 
 
 def workflow_id_for(order_id: int) -> str:

@@ -34,3 +34,21 @@ LABELS = {
 TERMINAL = frozenset({FULFILLED, REJECTED, CANCELLED, EXPIRED, FAILED, STOPPED})
 # Cancel is accepted until fulfilment ends.
 CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING})
+
+
+# The actions a page may offer (the names of messages.ACTION_*), in the
+# order the buttons appear.
+APPROVE, REJECT, CANCEL, UPDATE = "approve", "reject", "cancel", "update"
+
+
+def allowed_actions(state: str, *, awaiting_decision: bool, cancel_requested: bool = False,
+                    fulfilment_done: bool = False) -> list[str]:
+    """What people may still do with an order: the workflow's query and the
+    database mirror both answer with this. `awaiting_decision`: the approval
+    gate still takes decisions (pending, quorum not met, no rejection)."""
+    if state in TERMINAL or cancel_requested or fulfilment_done:
+        return []
+    actions = [CANCEL, UPDATE] if state in CANCELLABLE else []
+    if state == PENDING_APPROVAL and awaiting_decision:
+        actions = [APPROVE, REJECT, *actions]
+    return actions
