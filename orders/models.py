@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from orders.amounts import MAX_AMOUNT, MAX_QUANTITY, MONEY_DIGITS, MONEY_PLACES, validate_price
 from temporal_bridge import states
@@ -203,7 +204,9 @@ class OrderEvent(models.Model):
     message = models.CharField(max_length=500)
     actor = models.CharField(max_length=150, blank=True)
     idempotency_key = models.CharField(max_length=100)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # When the workflow appended the entry (a step writes the entries that
+    # waited for it with their own times), else when it was written.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]

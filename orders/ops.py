@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.db.models.functions import TruncHour
 
-from orders import selectors, services
+from orders import mirror, selectors
 from orders.models import Order
 from temporal_bridge import client as temporal
 from temporal_bridge import states
@@ -154,7 +154,7 @@ def _frozen_orders(limit: int) -> list[AttentionRow | None]:
             break
         else:
             if status.stop is not None:
-                services.order_record_stop(order_id=order.pk, cause=status.stop)  # listed below, with the stopped
+                mirror.order_record_stop(order_id=order.pk, cause=status.stop)  # listed below, with the stopped
                 continue
             problem = "" if status.result is not None else selectors.workflow_problem(status)
         if problem:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from orders import services
+from orders import mirror, services
 from orders.models import Order
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
@@ -84,7 +84,7 @@ def _check_in_flight(report: ReconcileReport, cutoff, limit: int) -> None:
             if order_repair_from_snapshot(order_id=order.pk, snapshot=status.result):
                 report.repaired.append(order.number)
         elif status.stop is not None:
-            if services.order_record_stop(order_id=order.pk, cause=status.stop):
+            if mirror.order_record_stop(order_id=order.pk, cause=status.stop):
                 report.stopped.append((order.number, status.stop.summary))
         elif not status.running:
             report.stuck.append((order.number, f"its workflow ended as {status.status.lower()} without a final state"))
@@ -110,7 +110,7 @@ def order_repair_from_snapshot(*, order_id: int, snapshot: m.OrderSnapshot) -> b
     changed = False
     for index, entry in enumerate(snapshot.timeline):
         key = m.timeline_key(index, entry.kind)
-        changed |= services.order_event_write(order=order, key=key, kind=entry.kind, message=entry.message, actor=entry.actor)
+        changed |= mirror.order_event_write(order=order, key=key, kind=entry.kind, message=entry.message, actor=entry.actor)
     fields = {
         "status": snapshot.state, "progress": snapshot.progress,
         "tracking_number": snapshot.tracking_number, "failure_reason": snapshot.failure_reason[:300],

@@ -15,10 +15,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-from approvals.models import ApprovalDecision
-from approvals.selectors import mirror_progress
-from orders import services
-from orders.models import Customer, Order, OrderEvent
+from orders import mirror
+from orders.mirror import mirror_snapshot
+from orders.models import Customer, Order
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
@@ -211,7 +210,7 @@ def _still_not_live(order: Order) -> LiveState | None:
 def _from_description(order: Order, status: temporal.WorkflowStatus) -> LiveState | None:
     """What a described closed workflow shows: its stop (recorded now) or its final result."""
     if status.stop is not None:
-        services.order_record_stop(order_id=order.pk, cause=status.stop)
+        mirror.order_record_stop(order_id=order.pk, cause=status.stop)
         order_live_state_forget(order.pk)
         _live_failure_clear(order.pk)
         order.refresh_from_db()
@@ -289,31 +288,6 @@ def _live_failure_clear(order_id: int) -> None:
     if order_id in failures:
         del failures[order_id]
         cache.set(LIVE_FAILURES_KEY, failures, LIVE_FAILURE_SECONDS)
-
-
-def mirror_snapshot(order: Order) -> m.OrderSnapshot:
-    """The snapshot as the database mirror records it, shaped like the query's."""
-    events = OrderEvent.objects.filter(order=order).order_by("created_at", "id")
-    decisions = ApprovalDecision.objects.filter(order=order).order_by("created_at", "id")
-    return m.OrderSnapshot(
-        order_id=order.pk,
-        number=order.number or "",
-        state=order.status,
-        step=states.LABELS.get(order.status, order.status),
-        progress=order.progress,
-        requires_approval=order.requires_approval,
-        approval_deadline=order.approval_deadline.isoformat() if order.approval_deadline else None,
-        priority=order.priority,
-        shipping_address=order.shipping_address,
-        note=order.note,
-        tracking_number=order.tracking_number,
-        failure_reason=order.failure_reason,
-        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior)
-                   for d in decisions],
-        timeline=[m.TimelineEntry(e.created_at.isoformat(), e.kind, e.message, e.actor) for e in events],
-        allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),
-        approval=mirror_progress(order),
-    )
 
 
 def _short(err: Exception) -> str:

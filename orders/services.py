@@ -12,7 +12,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.selectors import approval_rule_for
-from orders import amounts
+from orders import amounts, mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Customer, Order, OrderEvent, OrderLine, Priority, Product
 from orders.steps import locked_order
@@ -249,7 +248,7 @@ def order_detect_stop(*, order_id: int) -> temporal.StopCause | None:
     except (temporal.TemporalUnavailable, temporal.WorkflowNotFound):
         return None
     if status.stop is not None:
-        order_record_stop(order_id=order_id, cause=status.stop)
+        mirror.order_record_stop(order_id=order_id, cause=status.stop)
     return status.stop
 
 
@@ -287,63 +286,6 @@ def order_request_update(
         shipping_address=shipping_address.strip() if shipping_address is not None else None,
         note=note.strip() if note is not None else None,
     ))
-
-
-# --- Records written by the workflow's activities ----------------------------------------
-
-
-def order_event_write(*, order: Order, key: str, kind: str, message: str, actor: str = "") -> bool:
-    """Write one timeline entry under its key, once. False if the key was already written."""
-    try:
-        with transaction.atomic():
-            OrderEvent.objects.create(order=order, idempotency_key=key, kind=kind, message=message[:500], actor=actor)
-    except IntegrityError:
-        return False
-    return True
-
-
-@transaction.atomic
-def order_record_transition(entry: m.MirrorInput) -> bool:
-    """Mirror one timeline entry (and any state change). False if already written."""
-    order = locked_order(entry.order_id)
-    if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor):
-        return False
-    fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
-              "failure_reason": entry.failure_reason[:300] if entry.failure_reason else entry.failure_reason,
-              "approval_deadline": datetime.fromisoformat(entry.approval_deadline) if entry.approval_deadline else None,
-              "escalated": entry.escalated}
-    changed = {name: value for name, value in fields.items() if value is not None}
-    if changed:
-        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
-    return True
-
-
-@transaction.atomic
-def order_record_stop(*, order_id: int, cause: temporal.StopCause) -> bool:
-    """Record that the order's workflow was closed from outside (an operator, a timeout, a failure).
-
-    The order becomes `stopped`, with the cause as its failure reason and one
-    timeline entry per stopped run, e.g. "Stopped by an operator: terminated
-    by ops@host: duplicate order". Idempotent: True only when this call changed
-    the mirror. An order that already ended on its own (fulfilled, rejected...)
-    keeps its ending: a business end is never overwritten by a later close.
-    """
-    order = locked_order(order_id)
-    if order.is_terminal:
-        return False
-    summary = cause.summary
-    by_operator = cause.status in ("TERMINATED", "CANCELED")
-    message = f"Stopped by an operator: {summary}" if by_operator else f"Stopped: the workflow {summary}"
-    order_event_write(order=order, key=f"stopped:{cause.run_id}"[:100], kind=OrderEvent.Kind.STATUS, message=message,
-                      actor=cause.identity[:150])
-    Order.objects.filter(pk=order.pk).update(status=states.STOPPED, failure_reason=summary[:300], updated_at=timezone.now())
-    log.warning("Order %s stopped: its workflow was %s", order.number, summary)
-    return True
-
-
-def order_record_progress(*, order_id: int, percent: int) -> None:
-    """Fulfilment progress for the DB mirror; never moves backwards."""
-    Order.objects.filter(pk=order_id, progress__lt=percent).update(progress=percent, updated_at=timezone.now())
 
 
 @transaction.atomic

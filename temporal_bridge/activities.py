@@ -12,18 +12,17 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from approvals import services as approval_services
-from orders import services, steps
+from orders import mirror, services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from temporal_bridge import messages as m
-from temporal_bridge import metrics
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
@@ -47,11 +46,31 @@ def db_activity(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+R = TypeVar("R")
+
+
+def with_record(order_id: int, record: m.StepRecord | None, effect: Callable[[], R], text: Callable[[R], str],
+                **fields: Callable[[R], Any]) -> R:
+    """Run a business step's effect and, from v5, write its timeline entry
+    (and those waiting) in the same transaction; the result carries them."""
+    with transaction.atomic():
+        result = effect()
+        if record is not None:
+            values = {name: field(result) for name, field in fields.items()}
+            result.recorded = mirror.order_record_step(order_id=order_id, record=record, message=text(result), **values)  # type: ignore[attr-defined]
+    return result
+
+
 @activity.defn(name=m.ACT_MIRROR)
 @db_activity
 def mirror_order(entry: m.MirrorInput) -> None:
-    if services.order_record_transition(entry):
-        metrics.order_transition_recorded(entry)
+    mirror.order_record_transition(entry)
+
+
+@activity.defn(name=m.ACT_RECORD_ENTRIES)
+@db_activity
+def record_order_entries(batch: m.EntriesInput) -> None:
+    mirror.order_record_entries(batch.entries)
 
 
 @activity.defn(name=m.ACT_RECORD_DECISION)
@@ -75,45 +94,61 @@ def apply_order_update(update: m.UpdateInput) -> None:
 @activity.defn(name=m.ACT_RESERVE_STOCK)
 @db_activity
 def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:
-    lines, units = steps.stock_reserve(order_id=ref.order_id)
-    return m.ReserveResult(lines_reserved=lines, units_reserved=units)
+    def reserve() -> m.ReserveResult:
+        lines, units = steps.stock_reserve(order_id=ref.order_id)
+        return m.ReserveResult(lines_reserved=lines, units_reserved=units)
+
+    return with_record(ref.order_id, ref.record, reserve, m.reserved_text)
 
 
 @activity.defn(name=m.ACT_RELEASE_STOCK)
 @db_activity
 def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
-    return m.ReleaseResult(units_released=steps.stock_release(order_id=ref.order_id))
+    return with_record(ref.order_id, ref.record, lambda: m.ReleaseResult(units_released=steps.stock_release(order_id=ref.order_id)),
+                       m.released_text)
 
 
 @activity.defn(name=m.ACT_CHARGE_PAYMENT)
 @db_activity
 def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
-    capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
-    return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference)
+    def charge() -> m.PaymentResult:
+        capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+        return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference)
+
+    return with_record(payment.order_id, payment.record, charge, m.charged_text)
 
 
 @activity.defn(name=m.ACT_REFUND_PAYMENT)
 @db_activity
 def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
-    refund = steps.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
-    if refund is None:
-        return m.PaymentResult(amount="0.00", currency="", provider_reference="none: nothing was captured")
-    return m.PaymentResult(amount=str(refund.amount), currency=refund.currency, provider_reference=refund.provider_reference)
+    def refund() -> m.PaymentResult:
+        done = steps.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+        if done is None:
+            return m.PaymentResult(amount="0.00", currency="", provider_reference="none: nothing was captured")
+        return m.PaymentResult(amount=str(done.amount), currency=done.currency, provider_reference=done.provider_reference)
+
+    return with_record(payment.order_id, payment.record, refund, m.refunded_text)
 
 
 @activity.defn(name=m.ACT_SHIP)
 @db_activity
 def ship_order(ref: m.OrderRef) -> m.ShipResult:
-    tracking_number, carrier = steps.order_ship(order_id=ref.order_id)
-    return m.ShipResult(tracking_number=tracking_number, carrier=carrier)
+    def ship() -> m.ShipResult:
+        tracking_number, carrier = steps.order_ship(order_id=ref.order_id)
+        return m.ShipResult(tracking_number=tracking_number, carrier=carrier)
+
+    return with_record(ref.order_id, ref.record, ship, m.shipped_text, tracking_number=lambda shipped: shipped.tracking_number)
 
 
 @activity.defn(name=m.ACT_NOTIFY)
 @db_activity
 def notify_customer(notice: m.NotifyInput) -> m.NotifyResult:
-    return m.NotifyResult(sent=steps.customer_notify(
-        order_id=notice.order_id, kind=notice.kind, idempotency_key=notice.idempotency_key, reason=notice.reason,
-    ))
+    def notify() -> m.NotifyResult:
+        return m.NotifyResult(sent=steps.customer_notify(
+            order_id=notice.order_id, kind=notice.kind, idempotency_key=notice.idempotency_key, reason=notice.reason,
+        ))
+
+    return with_record(notice.order_id, notice.record, notify, lambda _: m.emailed_text(notice.kind))
 
 
 FULFILMENT_STEPS = ("Picking items", "Packing", "Quality check", "Printing labels", "Loading")
@@ -130,7 +165,10 @@ async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
     """
     info = activity.info()
     done = int(info.heartbeat_details[0]) if info.heartbeat_details else 0
-    record_progress = sync_to_async(db_activity(services.order_record_progress), thread_sensitive=False)
+    record_progress = sync_to_async(db_activity(mirror.order_record_progress), thread_sensitive=False)
+    if job.record is not None:
+        # v5: "fulfilling" (and what else waits) is on the page while the work runs.
+        await sync_to_async(db_activity(mirror.order_record_entries), thread_sensitive=False)(job.record.before)
     for step in range(done, job.steps):
         # Cancellation arrives as CancelledError raised here.
         await asyncio.sleep(job.step_seconds)
@@ -139,7 +177,11 @@ async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
         activity.heartbeat(done)
         await record_progress(order_id=job.order_id, percent=percent)
         await _report_progress(info.workflow_id, m.FulfilmentProgress(percent, FULFILMENT_STEPS[step * len(FULFILMENT_STEPS) // job.steps]))
-    return m.FulfilResult(steps_done=done)
+    result = m.FulfilResult(steps_done=done)
+    if job.record is not None:
+        record_step = sync_to_async(db_activity(mirror.order_record_step), thread_sensitive=False)
+        result.recorded = await record_step(order_id=job.order_id, record=job.record, message=m.FULFILLED_TEXT, progress=100)
+    return result
 
 
 async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgress) -> None:
@@ -154,7 +196,7 @@ async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgre
 
 
 SYNC_ACTIVITIES = [
-    mirror_order, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
+    mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
     charge_payment, refund_payment, ship_order, notify_customer,
 ]
 ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

@@ -27,12 +27,41 @@ from temporal_bridge.messages_approvals import (  # noqa: F401
     DigestResult,
     bulk_workflow_id,
 )
+from temporal_bridge.messages_steps import (  # noqa: F401
+    FULFILLED_TEXT,
+    ActorCheckInput,
+    ActorCheckResult,
+    DecisionInput,
+    EntriesInput,
+    FulfilInput,
+    FulfilResult,
+    MirrorInput,
+    NotifyInput,
+    NotifyResult,
+    OrderRef,
+    PaymentInput,
+    PaymentResult,
+    ReleaseResult,
+    ReserveResult,
+    ShipResult,
+    StepRecord,
+    TimelineEntry,
+    UpdateInput,
+    charged_text,
+    emailed_text,
+    refunded_text,
+    released_text,
+    reserved_text,
+    shipped_text,
+)
 
 # Names of activities, signals and queries, shared by the workflow (which calls
 # activities by name so it never imports Django code) and the worker.
 WORKFLOW_NAME = "OrderWorkflow"
 
 ACT_MIRROR = "mirror_order"
+# v5: several timeline entries in one transaction (what waited for a write, and the new entry).
+ACT_RECORD_ENTRIES = "record_order_entries"
 ACT_RECORD_DECISION = "record_decision"
 ACT_APPLY_UPDATE = "apply_order_update"
 # Who may act, read from the database before a person's message counts.
@@ -107,6 +136,12 @@ def timeline_key(index: int, kind: str) -> str:
     return f"{index:04d}-{kind}"
 
 
+def key_position(key: str) -> int:
+    """The position in a timeline key ("0012-note" -> 12); -1 for other keys (and "")."""
+    number = key.partition("-")[0]
+    return int(number) if number.isdigit() else -1
+
+
 # --- Workflow input and signals -------------------------------------------------
 
 
@@ -130,7 +165,7 @@ class OrderWorkflowInput:
     # Continue-as-new: the state of the previous run (None on the first run),
     # and a history length at which to continue even before the server
     # suggests it (0 = only when the server suggests; tests set it low).
-    carried: CarriedState | None = None
+    carried: OrderState | None = None
     continue_as_new_after_events: int = 0
 
 
@@ -141,15 +176,22 @@ class CarriedApproval:
 
 
 @dataclass
-class CarriedState:
-    """An order's workflow state, handed to its next run by continue-as-new
-    while the order waits for approval. Everything the query shows and every
-    rule needs: a new run must be indistinguishable from the old one."""
+class OrderState:
+    """Everything an order's workflow knows: what the query shows and every
+    rule needs. Continue-as-new hands it whole to the next run, which is then
+    indistinguishable from the old one.
+
+    The fields before `reminded` were the whole of the carried state before
+    v5 (then named CarriedState): their names stay, so a run continued by an
+    older worker still decodes. New fields take defaults.
+    """
 
     submitted_at: str
     timeline: list[TimelineEntry]
     decisions: list[DecisionRecord]
+    # request_id -> signal name; a repeated POST is recognised and ignored.
     seen_requests: dict[str, str]
+    # The approvals that count, in the order accepted.
     approvals: list[CarriedApproval]
     priority: str
     shipping_address: str
@@ -157,11 +199,38 @@ class CarriedState:
     reminded: bool = False
     escalated: bool = False
     runs: int = 1
-    # A rejection or cancel that arrived while the run was handing over.
+    # A rejection or a cancel accepted (None until one is).
     rejection: DecisionSignal | None = None
     cancel: CancelSignal | None = None
-    # The verdicts given so far, newest last (issue 9).
+    # The verdicts given so far, newest last (issue 9): at most MAX_VERDICTS.
     verdicts: list[RequestVerdict] = field(default_factory=list)
+    # --- v5: the rest of what the order knows (defaults are a run's start) ---
+    state: str = states.PENDING_APPROVAL
+    step: str = "Waiting for submission"
+    progress: int = 0
+    # The approval gate's due times (ISO 8601), for the query.
+    deadline: str | None = None
+    remind_at: str | None = None
+    escalate_at: str | None = None
+    tracking_number: str = ""
+    failure_reason: str = ""
+    # Set when the address changes after the approval: approve again before shipping.
+    reapproval_reason: str = ""
+    # 1, then one more per re-approval (their reminders are new emails).
+    approval_round: int = 1
+    # Compensations for the steps done so far, run in reverse on cancel or failure.
+    compensations: list[str] = field(default_factory=list)
+    fulfilment_done: bool = False
+    # The position the next timeline entry takes (its key's number). None in
+    # states carried from before v5, whose timeline had no gaps: its length.
+    next_position: int | None = None
+    # Timeline entries not yet in the database: pure state changes wait for
+    # the next business step, which writes them in its own transaction.
+    unwritten: list[MirrorInput] = field(default_factory=list)
+
+
+# The pre-v5 name of the carried state.
+CarriedState = OrderState
 
 
 @dataclass
@@ -206,14 +275,6 @@ class FulfilmentProgress:
 
 
 @dataclass
-class TimelineEntry:
-    at: str
-    kind: str
-    message: str
-    actor: str = ""
-
-
-@dataclass
 class RequestVerdict:
     """What the workflow made of one request id: accepted, refused (and why),
     still being checked, or unknown (not received yet)."""
@@ -254,125 +315,6 @@ class OrderSnapshot:
     allowed_actions: list[str] = field(default_factory=list)
     # Quorum, deadlines and escalation of the approval gate; None before it applies.
     approval: ApprovalProgress | None = None
-
-
-# --- Activity inputs and results --------------------------------------------------
-
-
-@dataclass
-class OrderRef:
-    order_id: int
-
-
-@dataclass
-class MirrorInput:
-    """One transition or timeline entry to write to the database mirror."""
-
-    order_id: int
-    idempotency_key: str
-    kind: str
-    message: str
-    actor: str = ""
-    status: str | None = None
-    progress: int | None = None
-    tracking_number: str | None = None
-    failure_reason: str | None = None
-    approval_deadline: str | None = None
-    escalated: bool | None = None
-
-
-@dataclass
-class DecisionInput:
-    order_id: int
-    actor: str
-    decision: str
-    comment: str
-    request_id: str
-    senior: bool = False
-
-
-@dataclass
-class ActorCheckInput:
-    """Ask the database whether `actor` may take `action` on the order now."""
-
-    order_id: int
-    actor: str
-    action: str  # one of the ACTION_* names
-
-
-@dataclass
-class ActorCheckResult:
-    allowed: bool
-    reason: str = ""
-    # Holds the senior-approver permission now (the message's claim is ignored).
-    senior: bool = False
-
-
-@dataclass
-class UpdateInput:
-    order_id: int
-    actor: str
-    request_id: str
-    priority: str | None = None
-    shipping_address: str | None = None
-    note: str | None = None
-    # The address changed after approvals were given: those no longer count.
-    reapproval: bool = False
-
-
-@dataclass
-class ReserveResult:
-    lines_reserved: int
-    units_reserved: int
-
-
-@dataclass
-class ReleaseResult:
-    units_released: int
-
-
-@dataclass
-class PaymentInput:
-    order_id: int
-    idempotency_key: str
-
-
-@dataclass
-class PaymentResult:
-    amount: str
-    currency: str
-    provider_reference: str
-
-
-@dataclass
-class FulfilInput:
-    order_id: int
-    steps: int
-    step_seconds: float
-
-
-@dataclass
-class FulfilResult:
-    steps_done: int
-
-
-@dataclass
-class ShipResult:
-    tracking_number: str
-    carrier: str
-
-
-@dataclass
-class NotifyInput:
-    order_id: int
-    kind: str
-    idempotency_key: str
-    reason: str = ""
-
-
-@dataclass
-class NotifyResult:
-    sent: bool
 
 
 # --- Approvals: the policy snapshot and the gate's progress (the approval workflows' own

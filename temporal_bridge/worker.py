@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from temporal_bridge.activities import ALL_ACTIVITIES
 from temporal_bridge.activities_approvals import APPROVAL_ACTIVITIES
 from temporal_bridge.metrics import MetricsInterceptor
-from temporal_bridge.workflows import OrderWorkflow
+from temporal_bridge.order_workflow import OrderWorkflow
 from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
 
 # Every workflow this worker runs; check_replay replays histories against these.

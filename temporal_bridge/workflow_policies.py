@@ -31,4 +31,6 @@ FULFIL_HEARTBEAT = timedelta(seconds=5)
 # Reminder and escalation emails: a mail outage must not hold the approval
 # gate for long (decisions and the expiry wait behind it), so they give up
 # after about a minute and the timeline says so.
-NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=20), maximum_attempts=5)
+NOTICE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=20), maximum_attempts=5,
+)

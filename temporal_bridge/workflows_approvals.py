@@ -19,9 +19,13 @@ with workflow.unsafe.imports_passed_through():
 # Sending one order's decision is a database read and a signal. Temporal being
 # briefly unreachable is retried for about two minutes; after that the order
 # is reported as failed and the batch goes on with the next one.
-SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30), maximum_attempts=8)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30), maximum_attempts=8,
+)
 SEND_CONCURRENCY = 5
-DIGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5), maximum_attempts=20)
+DIGEST_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5), maximum_attempts=20,
+)
 
 
 @workflow.defn(name=m.BULK_WORKFLOW_NAME)

@@ -28,8 +28,9 @@ from orders.api.models import ApiKey
 from orders.api.services import api_order_create, request_fingerprint
 from orders.api.validation import Errors, clean_cancel, clean_create
 from orders.exceptions import OrderError
+from orders.mirror import mirror_snapshot
 from orders.models import Order
-from orders.selectors import LiveState, mirror_snapshot, order_live_state
+from orders.selectors import LiveState, order_live_state
 from temporal_bridge import messages as m
 
 log = logging.getLogger(__name__)

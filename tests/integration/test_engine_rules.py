@@ -30,7 +30,7 @@ from orders.models import Order, OrderEvent, Product
 from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import states
-from temporal_bridge.workflows import OrderWorkflow
+from temporal_bridge.order_workflow import OrderWorkflow
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide
 from tests.integration.test_lifecycle import finished, wait_for

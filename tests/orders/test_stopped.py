@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from orders import roles, services
+from orders import mirror, roles
 from orders.models import Order, OrderEvent
 from orders.reconcile import reconcile
 from orders.selectors import live_failures, order_live_state
@@ -88,12 +88,12 @@ def test_the_list_and_the_api_show_the_stop(client, manager, fake_temporal, make
 
 def test_recording_a_stop_is_idempotent_and_never_overwrites_a_business_ending(fake_temporal, make_order):
     order = make_order()
-    assert services.order_record_stop(order_id=order.pk, cause=TERMINATED) is True
-    assert services.order_record_stop(order_id=order.pk, cause=TERMINATED) is False
+    assert mirror.order_record_stop(order_id=order.pk, cause=TERMINATED) is True
+    assert mirror.order_record_stop(order_id=order.pk, cause=TERMINATED) is False
     assert list(OrderEvent.objects.filter(order=order).values_list("message", "actor")) == [(STOPPED_LINE, "ops@bastion")]
 
     fulfilled = make_order(status=states.FULFILLED)
-    assert services.order_record_stop(order_id=fulfilled.pk, cause=TERMINATED) is False
+    assert mirror.order_record_stop(order_id=fulfilled.pk, cause=TERMINATED) is False
     fulfilled.refresh_from_db()
     assert fulfilled.status == states.FULFILLED and not fulfilled.events.exists()
 
@@ -182,7 +182,7 @@ def test_ops_lists_frozen_and_stopped_orders_with_a_link_to_the_temporal_ui(clie
     fake_temporal.workflow_task = FAILING_TASK
     order_live_state(frozen)
     fake_temporal.query_error, fake_temporal.workflow_task = None, None
-    services.order_record_stop(order_id=stopped.pk, cause=TERMINATED)
+    mirror.order_record_stop(order_id=stopped.pk, cause=TERMINATED)
     fake_temporal.workflow_task = FAILING_TASK  # as the ops page's describe finds it
 
     client.force_login(manager)

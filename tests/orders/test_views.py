@@ -622,7 +622,7 @@ def test_detail_of_an_order_whose_workflow_has_not_started_says_so(client, clerk
 def _snapshot(order: Order, **changes) -> m.OrderSnapshot:
     from dataclasses import replace
 
-    from orders.selectors import mirror_snapshot
+    from orders.mirror import mirror_snapshot
 
     return replace(mirror_snapshot(order), **changes)
 

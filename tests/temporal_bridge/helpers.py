@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 
 from temporal_bridge import devserver, states
 from temporal_bridge import messages as m
-from temporal_bridge.workflows import OrderWorkflow
+from temporal_bridge.order_workflow import OrderWorkflow
 
 T = TypeVar("T")
 
@@ -76,10 +76,16 @@ class ActivityMocks:
     fulfil_progress: list[tuple[int, str]] = field(default_factory=list)
     # Heartbeat and wait until cancelled instead of finishing.
     fulfil_blocks: bool = False
+    # Hold the payment until the test sets charge_released (an order kept in processing).
+    charge_blocks: bool = False
+    charge_released: bool = False
     # Hold the shipment until the test sets ship_released.
     ship_blocks: bool = False
     ship_released: bool = False
     calls: list[Call] = field(default_factory=list)
+    # Every timeline entry written to the "database", however it was written:
+    # by the mirror activity, several at once, or by a business step (v5).
+    writes: list[m.MirrorInput] = field(default_factory=list)
     # What the workflow's query showed while the fulfilment was running.
     snapshot_during_fulfilment: m.OrderSnapshot | None = None
     # Who a reminder or escalation reaches; None makes the email fail.
@@ -95,10 +101,18 @@ class ActivityMocks:
         """Activity names in the order they ran; bookkeeping ones only if asked."""
         hidden = set()
         if not mirror:
-            hidden.add(m.ACT_MIRROR)
+            hidden |= {m.ACT_MIRROR, m.ACT_RECORD_ENTRIES}
         if not decisions:
             hidden |= {m.ACT_RECORD_DECISION, m.ACT_VERIFY_ACTOR}
         return [c.name for c in self.calls if c.name not in hidden]
+
+    def written(self) -> list[m.MirrorInput]:
+        """What the database would hold: each key once (a rewrite changes
+        nothing), in the timeline's order."""
+        unique: dict[str, m.MirrorInput] = {}
+        for entry in self.writes:
+            unique.setdefault(entry.idempotency_key, entry)
+        return sorted(unique.values(), key=lambda entry: m.key_position(entry.idempotency_key))
 
     def args(self, name: str) -> list[Any]:
         return [c.arg for c in self.calls if c.name == name]
@@ -112,9 +126,24 @@ class ActivityMocks:
         def record(name: str, arg: Any) -> None:
             mocks.calls.append(Call(name, arg))
 
+        def with_record(order_id: int, step: m.StepRecord | None, result: Any, message: str, **fields: Any) -> Any:
+            """As a v5 business activity writes its entries beside its effect."""
+            if step is None:
+                return result
+            own = m.MirrorInput(order_id, step.key, step.kind, message, at=datetime.now(UTC).isoformat(), **fields)
+            mocks.writes.extend([*step.before, own, *step.after])
+            result.recorded = [m.TimelineEntry(e.at or "", e.kind, e.message, e.actor, key=e.idempotency_key) for e in (own, *step.after)]
+            return result
+
         @activity.defn(name=m.ACT_MIRROR)
         async def mirror_order(entry: m.MirrorInput) -> None:
             record(m.ACT_MIRROR, entry)
+            mocks.writes.append(entry)
+
+        @activity.defn(name=m.ACT_RECORD_ENTRIES)
+        async def record_order_entries(batch: m.EntriesInput) -> None:
+            record(m.ACT_RECORD_ENTRIES, batch)
+            mocks.writes.extend(batch.entries)
 
         @activity.defn(name=m.ACT_RECORD_DECISION)
         async def record_decision(decision: m.DecisionInput) -> None:
@@ -141,28 +170,36 @@ class ActivityMocks:
             record(m.ACT_RESERVE_STOCK, ref)
             if mocks.out_of_stock:
                 raise ApplicationError(mocks.out_of_stock, type=m.ERR_OUT_OF_STOCK, non_retryable=True)
-            return m.ReserveResult(lines_reserved=1, units_reserved=3)
+            reserved = m.ReserveResult(lines_reserved=1, units_reserved=3)
+            return with_record(ref.order_id, ref.record, reserved, m.reserved_text(reserved))
 
         @activity.defn(name=m.ACT_RELEASE_STOCK)
         async def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
             record(m.ACT_RELEASE_STOCK, ref)
-            return m.ReleaseResult(units_released=3)
+            released = m.ReleaseResult(units_released=3)
+            return with_record(ref.order_id, ref.record, released, m.released_text(released))
 
         @activity.defn(name=m.ACT_CHARGE_PAYMENT)
         async def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
             record(m.ACT_CHARGE_PAYMENT, payment)
+            while mocks.charge_blocks and not mocks.charge_released:
+                await asyncio.sleep(0.01)
             if mocks.payment_declined:
                 raise ApplicationError(mocks.payment_declined, type=m.ERR_PAYMENT_DECLINED, non_retryable=True)
-            return m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1")
+            paid = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1")
+            return with_record(payment.order_id, payment.record, paid, m.charged_text(paid))
 
         @activity.defn(name=m.ACT_REFUND_PAYMENT)
         async def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
             record(m.ACT_REFUND_PAYMENT, payment)
-            return m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="ref-1")
+            refund = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="ref-1")
+            return with_record(payment.order_id, payment.record, refund, m.refunded_text(refund))
 
         @activity.defn(name=m.ACT_FULFIL)
         async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
             record(m.ACT_FULFIL, job)
+            if job.record is not None:
+                mocks.writes.extend(job.record.before)
             info = activity.info()
             handle = activity.client().get_workflow_handle(info.workflow_id)
             for percent, step in mocks.fulfil_progress:
@@ -174,7 +211,7 @@ class ActivityMocks:
                     lambda snap: snap.progress == last, what=f"progress {last}%",
                 )
             if not mocks.fulfil_blocks:
-                return m.FulfilResult(steps_done=job.steps)
+                return with_record(job.order_id, job.record, m.FulfilResult(steps_done=job.steps), m.FULFILLED_TEXT, progress=100)
             try:
                 while True:
                     # Cancellation is delivered through the heartbeat's answer.
@@ -189,12 +226,13 @@ class ActivityMocks:
             record(m.ACT_SHIP, ref)
             while mocks.ship_blocks and not mocks.ship_released:
                 await asyncio.sleep(0.01)
-            return m.ShipResult(tracking_number="TRK-0042", carrier="ParcelCo")
+            shipped = m.ShipResult(tracking_number="TRK-0042", carrier="ParcelCo")
+            return with_record(ref.order_id, ref.record, shipped, m.shipped_text(shipped), tracking_number=shipped.tracking_number)
 
         @activity.defn(name=m.ACT_NOTIFY)
         async def notify_customer(notice: m.NotifyInput) -> m.NotifyResult:
             record(m.ACT_NOTIFY, notice)
-            return m.NotifyResult(sent=True)
+            return with_record(notice.order_id, notice.record, m.NotifyResult(sent=True), m.emailed_text(notice.kind))
 
         @activity.defn(name=m.ACT_NOTIFY_APPROVERS)
         async def notify_approvers(notice: m.ApproverNoticeInput) -> m.ApproverNoticeResult:
@@ -203,8 +241,8 @@ class ActivityMocks:
                 raise ApplicationError("SMTP server down", non_retryable=True)
             return m.ApproverNoticeResult(recipients=list(mocks.approver_recipients))
 
-        return [mirror_order, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock, charge_payment,
-                refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers]
+        return [mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
+                charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers]
 
 
 async def poll(fetch: Callable[[], Awaitable[T]], ready: Callable[[T], bool], *, what: str, timeout: float = 10.0) -> T:

@@ -178,7 +178,7 @@ def test_undecided_order_is_reminded_at_24h_escalated_at_36h_and_expires_at_48h(
 
     assert "Reminder: needs a senior approver (1 more approval); emailed manager, senior" in messages(final, "reminder")
     assert messages(final, "escalation") == ["Escalated to the senior approvers: needs a senior approver (1 more approval); emailed manager, senior"]
-    assert [e.escalated for e in mocks.args(m.ACT_MIRROR) if e.kind == "escalation"] == [True]
+    assert [e.escalated for e in mocks.written() if e.kind == "escalation"] == [True]
     assert (final.approval.reminded, final.approval.escalated) == (True, True)
     assert mocks.notified() == ["expired"]
 

@@ -137,6 +137,7 @@ def test_a_request_id_burnt_by_a_malformed_message_still_works_for_the_real_page
 
 async def approved_then_moved(s: Scenario, inp: m.OrderWorkflowInput | None = None) -> tuple[WorkflowHandle, m.OrderSnapshot]:
     """An order approved by a manager whose clerk then changes the address: back for approval."""
+    s.mocks.charge_blocks = True  # the move arrives while the order is processing, before fulfilment
     handle = await s.start(inp or order_input())
     await s.wait_for_message(handle, "Awaiting")
     await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
@@ -144,6 +145,8 @@ async def approved_then_moved(s: Scenario, inp: m.OrderWorkflowInput | None = No
     # still being checked voids it instead: see the test below).
     await s.wait_for_message(handle, "Approved by")
     await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
+    await s.wait_for_message(handle, "Updated by")
+    s.mocks.charge_released = True
     back = await s.wait_for(handle, lambda snap: snap.state == states.PENDING_APPROVAL and any(
         e.message.startswith("Back to approval") for e in snap.timeline), "the order back for approval")
     return handle, back

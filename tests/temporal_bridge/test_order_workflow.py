@@ -35,7 +35,7 @@ def messages(snapshot: m.OrderSnapshot, kind: str | None = None) -> list[str]:
 
 
 def mirrored_states(mocks: ActivityMocks) -> list[str]:
-    return [entry.status for entry in mocks.args(m.ACT_MIRROR) if entry.status]
+    return [entry.status for entry in mocks.written() if entry.status]
 
 
 # --- Approval ----------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def test_manager_approval_takes_the_order_through_fulfilment_to_fulfilled(tempor
     assert during is not None and (during.state, during.progress, during.step) == (states.FULFILLING, 50, "Packing")
 
     # Every timeline entry reached the database mirror exactly once, in order, under its own key.
-    mirrored = mocks.args(m.ACT_MIRROR)
+    mirrored = mocks.written()
     keys = [entry.idempotency_key for entry in mirrored]
     assert len(keys) == len(set(keys)) == len(final.timeline)
     assert keys == [f"{i:04d}-{e.kind}" for i, e in enumerate(final.timeline)]
@@ -246,7 +246,7 @@ def test_declined_payment_releases_the_stock_and_fails_with_the_decline_message(
     assert len(mocks.args(m.ACT_CHARGE_PAYMENT)) == 1, "a business failure is not retried"
     assert messages(final, "compensation") == ["Released 3 reserved units"]
     assert mocks.notified() == ["failed"]
-    assert [e.failure_reason for e in mocks.args(m.ACT_MIRROR) if e.status == states.FAILED] == [final.failure_reason]
+    assert [e.failure_reason for e in mocks.written() if e.status == states.FAILED] == [final.failure_reason]
 
 
 def test_out_of_stock_fails_the_order_without_charging(temporal: SharedTimeSkippingEnv):
@@ -354,6 +354,6 @@ def test_a_cancel_delivered_with_the_first_task_comes_after_submitted_on_the_tim
     assert final.state == states.CANCELLED
     assert [e.kind for e in final.timeline][:2] == ["submitted", "note"]
     assert [e.kind for e in final.timeline].count("submitted") == 1
-    keys = sorted(entry.idempotency_key for entry in mocks.args(m.ACT_MIRROR))
+    keys = sorted(entry.idempotency_key for entry in mocks.written())
     assert keys[0] == "0000-submitted"
     assert keys == [f"{i:04d}-{e.kind}" for i, e in enumerate(final.timeline)]

@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from temporal_bridge.workflows import OrderWorkflow
+from temporal_bridge.order_workflow import OrderWorkflow
 
 # No database here (activities are mocked or no order is run): CI runs it once.
 pytestmark = pytest.mark.database_agnostic

@@ -1,5 +1,5 @@
 """The messages people send to an order's workflow, and the rules that decide
-whether each one counts: a mixin of OrderWorkflow.
+whether each one counts: a mixin of OrderWorkflow (workflow.py).
 
 Anyone who reaches the Temporal frontend can send any signal, so every
 handler here (1) decodes its message defensively (temporal_bridge.
@@ -24,6 +24,9 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge import message_checks as checks
     from temporal_bridge import messages as m
     from temporal_bridge import states
+    from temporal_bridge.order_workflow.gate import ApprovalGate
+    from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
+    from temporal_bridge.order_workflow.timeline import Timeline
     from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY, SHORT_STEP
 
 # Issue 9: identities checked against the database, the address locked once
@@ -41,7 +44,21 @@ APPROVAL_VOIDED_BY_MOVE_PATCH = "approval-voided-by-move-v4-1"
 class PeoplesMessages:
     """Signal handlers and the verdict query of OrderWorkflow (see module doc)."""
 
-    _verdicts: dict[str, m.RequestVerdict]
+    _input: m.OrderWorkflowInput
+    s: m.OrderState
+    timeline: Timeline
+    gate: ApprovalGate
+    legacy_gate: SingleDecisionGate
+
+    def _quorum(self) -> bool:
+        raise NotImplementedError  # OrderWorkflow's
+
+    def _now(self) -> str:
+        return workflow.now().isoformat()
+
+    async def _note(self, message: str, actor: str, kind: str = "note") -> None:
+        """A person's message on the timeline, written at once."""
+        await self.timeline.write(self.timeline.add(kind, message, actor=actor))
 
     # --- Signals ------------------------------------------------------------------------
 
@@ -67,9 +84,10 @@ class PeoplesMessages:
     def report_progress(self, *args: Any) -> None:
         progress = checks.parse_progress(args)
         # Late reports (after a cancel or the end) must not move the bar back.
-        if progress is not None and self._state == states.FULFILLING and not self._fulfilment_done:
-            self._progress = max(self._progress, progress.percent)
-            self._step = progress.step
+        s = self.s
+        if progress is not None and s.state == states.FULFILLING and not s.fulfilment_done:
+            s.progress = max(s.progress, progress.percent)
+            s.step = progress.step
 
     @workflow.signal(dynamic=True)
     async def unknown_message(self, name: str, args: Sequence[RawValue]) -> None:
@@ -78,7 +96,8 @@ class PeoplesMessages:
 
     @workflow.query(name=m.QUERY_VERDICT)
     def verdict(self, request_id: str) -> m.RequestVerdict:
-        return self._verdicts.get(request_id) or m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
+        found = next((v for v in reversed(self.s.verdicts) if v.request_id == request_id), None)
+        return found or m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
 
     # --- Shared steps ----------------------------------------------------------------------
 
@@ -92,10 +111,9 @@ class PeoplesMessages:
         await handle(message)
 
     def _set_verdict(self, request_id: str, status: str, reason: str = "", action: str = "") -> None:
-        self._verdicts.pop(request_id, None)
-        self._verdicts[request_id] = m.RequestVerdict(request_id, status, reason, action)
-        while len(self._verdicts) > m.MAX_VERDICTS:
-            self._verdicts.pop(next(iter(self._verdicts)))
+        verdicts = [v for v in self.s.verdicts if v.request_id != request_id]
+        verdicts.append(m.RequestVerdict(request_id, status, reason, action))
+        self.s.verdicts = verdicts[-m.MAX_VERDICTS:]
 
     async def _refuse(self, request_id: str, text: str, actor: str, action: str) -> None:
         """Note a refusal on the timeline; the verdict carries the reason alone."""
@@ -103,9 +121,9 @@ class PeoplesMessages:
         await self._note(text, actor)
 
     def _is_repeat(self, request_id: str, name: str) -> bool:
-        if request_id in self._seen_requests:
+        if request_id in self.s.seen_requests:
             return True
-        self._seen_requests[request_id] = name
+        self.s.seen_requests[request_id] = name
         return False
 
     async def _verified(self, action: str, actor: str, request_id: str) -> m.ActorCheckResult:
@@ -127,18 +145,14 @@ class PeoplesMessages:
 
     async def _decide(self, verdict: str, signal: m.DecisionSignal) -> None:
         """The v1 gate (one decision), for runs started before approval policies."""
-        inp = self._input
         name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
         if self._is_repeat(signal.request_id, name):
             return
-        if self._state != states.PENDING_APPROVAL or self._decision is not None or self._cancel is not None:
-            return await self._refuse(signal.request_id, f"Decision by {signal.actor} ignored: the order is no longer awaiting approval", signal.actor, name)
-        if signal.actor == inp.requested_by:
-            return await self._refuse(signal.request_id, f"Decision by {signal.actor} ignored: the requester cannot decide on their own order", signal.actor, name)
-        if verdict == "rejected" and not signal.comment.strip():
-            return await self._refuse(signal.request_id, f"Rejection by {signal.actor} ignored: a reason is required", signal.actor, name)
-        self._decision = (verdict, signal)
-        self._decisions.append(m.DecisionRecord(signal.actor, verdict, signal.comment, self._now(), signal.request_id))
+        refusal = self.legacy_gate.refusal(verdict, signal)
+        if refusal is not None:
+            return await self._refuse(signal.request_id, refusal, signal.actor, name)
+        self.legacy_gate.decision = (verdict, signal)
+        self.s.decisions.append(m.DecisionRecord(signal.actor, verdict, signal.comment, self._now(), signal.request_id))
         self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=name)
         await self._record_decision(verdict, signal, senior=False)
 
@@ -157,54 +171,58 @@ class PeoplesMessages:
             # other messages may have changed the order while it answered.
             senior, refusal = None, self._decision_refusal(verdict, signal, None)
             if refusal is None:
-                address = self._shipping_address
+                address = self.s.shipping_address
                 check = await self._verified(name, actor, request_id)
                 senior = check.senior
-                refusal = f"{word} by {actor} refused: {check.reason}" if not check.allowed else self._decision_refusal(verdict, signal, senior)
-                if (refusal is None and verdict == "approved" and self._shipping_address != address
+                if not check.allowed:
+                    refusal = f"{word} by {actor} refused: {check.reason}"
+                else:
+                    refusal = self._decision_refusal(verdict, signal, senior)
+                if (refusal is None and verdict == "approved" and self.s.shipping_address != address
                         and workflow.patched(APPROVAL_VOIDED_BY_MOVE_PATCH)):
-                    refusal = f"Approval by {actor} refused: the shipping address changed while it was being checked; approve the new address"
+                    refusal = (f"Approval by {actor} refused: the shipping address changed while it was being checked; "
+                               "approve the new address")
         if refusal is not None:
             return await self._refuse(request_id, refusal, actor, name)
         await self._accept_decision(verdict, signal, bool(senior))
 
     def _decision_refusal(self, verdict: str, signal: m.DecisionSignal, senior: bool | None) -> str | None:
         """Why this decision cannot count now (None: it can). `senior` None: not known yet."""
-        rule, actor = self._rule, signal.actor
+        s, rule, actor = self.s, self.gate.rule, signal.actor
         word = "Approval" if verdict == "approved" else "Rejection"
-        if self._state != states.PENDING_APPROVAL or self._gate_decided() or self._cancel is not None or rule.auto_approve:
+        if s.state != states.PENDING_APPROVAL or self.gate.decided() or s.cancel is not None or rule.auto_approve:
             return f"Decision by {actor} ignored: the order is no longer awaiting approval"
         if actor == self._input.requested_by:
             return f"Decision by {actor} ignored: the requester cannot decide on their own order"
-        if any(approver == actor for approver, _ in self._approvals):
+        if any(a.actor == actor for a in s.approvals):
             return f"{word} by {actor} ignored: {actor} has already approved; one person counts once"
         if verdict == "rejected" and not signal.comment.strip():
             return f"Rejection by {actor} ignored: a reason is required"
-        if verdict == "approved" and senior is False and rules.senior_slot_only(rule, self._senior_flags()):
+        if verdict == "approved" and senior is False and rules.senior_slot_only(rule, self.gate.senior_flags()):
             return f"Approval by {actor} ignored: the remaining approval must come from a senior approver"
         return None
 
     async def _accept_decision(self, verdict: str, signal: m.DecisionSignal, senior: bool) -> None:
-        rule, actor = self._rule, signal.actor
-        self._decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=senior))
+        s, rule, actor = self.s, self.gate.rule, signal.actor
+        s.decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=senior))
         self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT)
         entry = None
         if verdict == "rejected":
-            self._rejection = signal
+            s.rejection = signal
         else:
-            self._approvals.append((actor, senior))
+            s.approvals.append(m.CarriedApproval(actor, senior))
             if rule.approvals_required > 1 or rule.requires_senior:
                 # The tally goes on the timeline before the gate reacts to it.
-                k, n = len(self._approvals), rule.approvals_required
-                needed = rules.still_needed(rule, self._senior_flags())
-                entry = self._append(
+                k, n = len(s.approvals), rule.approvals_required
+                needed = rules.still_needed(rule, self.gate.senior_flags())
+                entry = self.timeline.add(
                     "decision", f"Approval {k} of {n} by {actor}{' (senior)' if senior else ''}"
                     + (f": {signal.comment}" if signal.comment else "") + (f"; {needed}" if needed else ""), actor=actor,
                 )
-                self._step = self._waiting_step() if needed else self._step
+                s.step = self.gate.waiting_step() if needed else s.step
         await self._record_decision(verdict, signal, senior=senior)
         if entry is not None:
-            await self._mirror(entry)
+            await self.timeline.write(entry)
 
     async def _record_decision(self, verdict: str, signal: m.DecisionSignal, *, senior: bool) -> None:
         await workflow.execute_activity(
@@ -225,16 +243,17 @@ class PeoplesMessages:
             refusal = f"Cancel by {actor} refused: {check.reason}" if not check.allowed else self._cancel_refusal(actor)
         if refusal is not None:
             return await self._refuse(request_id, refusal, actor, m.SIGNAL_CANCEL)
-        entry = self._append("note", f"Cancel requested by {actor}: {signal.reason}", actor=actor)
-        self._cancel = signal
+        entry = self.timeline.add("note", f"Cancel requested by {actor}: {signal.reason}", actor=actor)
+        self.s.cancel = signal
         self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_CANCEL)
-        await self._mirror(entry)
+        await self.timeline.write(entry)
 
     def _cancel_refusal(self, actor: str) -> str | None:
-        if self._cancel is not None:
+        s = self.s
+        if s.cancel is not None:
             return f"Cancel by {actor} ignored: a cancel is already under way"
-        if self._state not in states.CANCELLABLE or self._fulfilment_done:
-            return f"Cancel by {actor} refused: the order is {self._state} and fulfilment has ended"
+        if s.state not in states.CANCELLABLE or s.fulfilment_done:
+            return f"Cancel by {actor} refused: the order is {s.state} and fulfilment has ended"
         return None
 
     # --- Update ------------------------------------------------------------------------
@@ -253,22 +272,23 @@ class PeoplesMessages:
         self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_UPDATE)
 
         changes = []
-        if signal.priority is not None and signal.priority != self._priority:
-            self._priority = signal.priority
+        if signal.priority is not None and signal.priority != self.s.priority:
+            self.s.priority = signal.priority
             changes.append(f"priority → {signal.priority}")
         reapproval = False
-        if signal.shipping_address is not None and signal.shipping_address != self._shipping_address:
+        if signal.shipping_address is not None and signal.shipping_address != self.s.shipping_address:
             if v4:
-                changes.append(f"shipping address “{checks.display(self._shipping_address, 120)}” → “{checks.display(signal.shipping_address, 120)}”")
+                old, new = checks.display(self.s.shipping_address, 120), checks.display(signal.shipping_address, 120)
+                changes.append(f"shipping address “{old}” → “{new}”")
                 consequence = self._address_consequence()
                 reapproval = bool(consequence)
                 if consequence:
                     changes.append(consequence)
             else:
                 changes.append("shipping address changed")
-            self._shipping_address = signal.shipping_address
-        if signal.note is not None and signal.note != self._order_note:
-            self._order_note = signal.note
+            self.s.shipping_address = signal.shipping_address
+        if signal.note is not None and signal.note != self.s.note:
+            self.s.note = signal.note
             changes.append("note changed")
         if not changes:
             return
@@ -282,11 +302,11 @@ class PeoplesMessages:
 
     def _update_refusal(self, signal: m.UpdateSignal, v4: bool) -> str | None:
         actor = signal.actor
-        if self._state not in states.CANCELLABLE or self._fulfilment_done or self._cancel is not None:
-            why = "it is being cancelled" if self._cancel is not None else f"the order is {self._state}"
+        if self.s.state not in states.CANCELLABLE or self.s.fulfilment_done or self.s.cancel is not None:
+            why = "it is being cancelled" if self.s.cancel is not None else f"the order is {self.s.state}"
             return f"Update by {actor} refused: {why}"
-        address_changes = signal.shipping_address is not None and signal.shipping_address != self._shipping_address
-        if v4 and address_changes and self._state == states.FULFILLING:
+        address_changes = signal.shipping_address is not None and signal.shipping_address != self.s.shipping_address
+        if v4 and address_changes and self.s.state == states.FULFILLING:
             return f"Update by {actor} refused: the shipping address is locked once fulfilment has started"
         return None
 
@@ -300,13 +320,13 @@ class PeoplesMessages:
         """
         if not self._quorum():
             return ""
-        decided = self._state in (states.APPROVED, states.PROCESSING) or (
-            self._state == states.PENDING_APPROVAL and self._rejection is None and self._gate_decided())
+        decided = self.s.state in (states.APPROVED, states.PROCESSING) or (
+            self.s.state == states.PENDING_APPROVAL and self.s.rejection is None and self.gate.decided())
         if decided:
-            self._reapproval_reason = "the shipping address changed after the approval"
+            self.s.reapproval_reason = "the shipping address changed after the approval"
             return "the order goes back for approval before it ships"
-        if self._state == states.PENDING_APPROVAL and self._approvals:
-            self._approvals = []
-            self._step = self._waiting_step()
+        if self.s.state == states.PENDING_APPROVAL and self.s.approvals:
+            self.s.approvals = []
+            self.s.step = self.gate.waiting_step()
             return "the approvals given so far no longer count"
         return ""

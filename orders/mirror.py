@@ -1,0 +1,165 @@
+"""The database mirror of each order's workflow: its one home on the Django side.
+
+The workflow owns an order's life; these tables are its projection, which
+list pages, the admin and the audit read without calling Temporal:
+
+- writes: a timeline entry (OrderEvent) under the key the workflow assigned,
+  once, with the change of state it carries; from v5 a business step writes
+  its entries in the transaction of its own effect (`order_record_step`);
+- read-back: `mirror_snapshot`, the workflow's query as the mirror tells it,
+  for finished orders and when no worker answers;
+- repair: orders/reconcile.py (`manage.py reconcile_orders`) finds what the
+  mirror missed and writes it through these same functions.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals.models import ApprovalDecision
+from approvals.selectors import mirror_progress
+from orders.models import Order, OrderEvent
+from orders.steps import locked_order
+from temporal_bridge import client as temporal
+from temporal_bridge import messages as m
+from temporal_bridge import metrics, states
+
+log = logging.getLogger(__name__)
+
+
+# --- Writes ------------------------------------------------------------------------------
+
+
+def order_event_write(*, order: Order, key: str, kind: str, message: str, actor: str = "", at: datetime | None = None) -> bool:
+    """Write one timeline entry under its key, once. False if the key was already written.
+
+    `at`: when the workflow appended it (v5), so the mirror's times are the
+    query's; otherwise now.
+    """
+    try:
+        with transaction.atomic():
+            OrderEvent.objects.create(order=order, idempotency_key=key, kind=kind, message=message[:500], actor=actor,
+                                      created_at=at or timezone.now())
+    except IntegrityError:
+        return False
+    return True
+
+
+@transaction.atomic
+def order_record_transition(entry: m.MirrorInput) -> bool:
+    """Mirror one timeline entry (and any state change). False if already written."""
+    return _write(locked_order(entry.order_id), entry)
+
+
+@transaction.atomic
+def order_record_entries(entries: list[m.MirrorInput]) -> int:
+    """Mirror several entries of one order in one transaction, in order. Returns how many were new."""
+    if not entries:
+        return 0
+    order = locked_order(entries[0].order_id)
+    return sum(_write(order, entry) for entry in entries)
+
+
+@transaction.atomic
+def order_record_step(*, order_id: int, record: m.StepRecord, message: str, **fields: object) -> list[m.TimelineEntry]:
+    """The entries a business step writes beside its effect (called inside the
+    step's transaction): those waiting, its own (`message`, under the key the
+    workflow assigned), then those that follow it.
+
+    Returns its own and the following entries as stored: a retried step finds
+    them written by its first attempt and returns those, so the workflow's
+    timeline equals the mirror's.
+    """
+    order = locked_order(order_id)
+    own = m.MirrorInput(order_id, record.key, record.kind, message, **fields)  # type: ignore[arg-type]
+    for entry in (*record.before, own, *record.after):
+        _write(order, entry)
+    keys = [own.idempotency_key, *(entry.idempotency_key for entry in record.after)]
+    stored = {e.idempotency_key: e for e in OrderEvent.objects.filter(order=order, idempotency_key__in=keys)}
+    return [_timeline_entry(stored[key]) for key in keys]
+
+
+def _write(order: Order, entry: m.MirrorInput) -> bool:
+    at = datetime.fromisoformat(entry.at) if entry.at else None
+    if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor, at=at):
+        return False
+    fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
+              "failure_reason": entry.failure_reason[:300] if entry.failure_reason else entry.failure_reason,
+              "approval_deadline": datetime.fromisoformat(entry.approval_deadline) if entry.approval_deadline else None,
+              "escalated": entry.escalated}
+    changed = {name: value for name, value in fields.items() if value is not None}
+    if changed:
+        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
+    metrics.order_transition_recorded(entry)
+    return True
+
+
+@transaction.atomic
+def order_record_stop(*, order_id: int, cause: temporal.StopCause) -> bool:
+    """Record that the order's workflow was closed from outside (an operator, a timeout, a failure).
+
+    The order becomes `stopped`, with the cause as its failure reason and one
+    timeline entry per stopped run, e.g. "Stopped by an operator: terminated
+    by ops@host: duplicate order". Idempotent: True only when this call changed
+    the mirror. An order that already ended on its own (fulfilled, rejected...)
+    keeps its ending: a business end is never overwritten by a later close.
+    """
+    order = locked_order(order_id)
+    if order.is_terminal:
+        return False
+    summary = cause.summary
+    by_operator = cause.status in ("TERMINATED", "CANCELED")
+    message = f"Stopped by an operator: {summary}" if by_operator else f"Stopped: the workflow {summary}"
+    order_event_write(order=order, key=f"stopped:{cause.run_id}"[:100], kind=OrderEvent.Kind.STATUS, message=message,
+                      actor=cause.identity[:150])
+    Order.objects.filter(pk=order.pk).update(status=states.STOPPED, failure_reason=summary[:300], updated_at=timezone.now())
+    log.warning("Order %s stopped: its workflow was %s", order.number, summary)
+    return True
+
+
+def order_record_progress(*, order_id: int, percent: int) -> None:
+    """Fulfilment progress for the DB mirror; never moves backwards."""
+    Order.objects.filter(pk=order_id, progress__lt=percent).update(progress=percent, updated_at=timezone.now())
+
+
+# --- Read-back ---------------------------------------------------------------------------
+
+
+def mirror_snapshot(order: Order) -> m.OrderSnapshot:
+    """The snapshot as the database mirror records it, shaped like the query's."""
+    events = sorted(OrderEvent.objects.filter(order=order), key=_timeline_order)
+    decisions = ApprovalDecision.objects.filter(order=order).order_by("created_at", "id")
+    return m.OrderSnapshot(
+        order_id=order.pk,
+        number=order.number or "",
+        state=order.status,
+        step=states.LABELS.get(order.status, order.status),
+        progress=order.progress,
+        requires_approval=order.requires_approval,
+        approval_deadline=order.approval_deadline.isoformat() if order.approval_deadline else None,
+        priority=order.priority,
+        shipping_address=order.shipping_address,
+        note=order.note,
+        tracking_number=order.tracking_number,
+        failure_reason=order.failure_reason,
+        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior)
+                   for d in decisions],
+        timeline=[_timeline_entry(e) for e in events],
+        allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),
+        approval=mirror_progress(order),
+    )
+
+
+def _timeline_order(event: OrderEvent) -> tuple[int, datetime, int]:
+    """The workflow's order: by position in the timeline (a step's entry is
+    written after entries appended while it ran); entries from outside the
+    workflow (a stop) after them, by time."""
+    position = m.key_position(event.idempotency_key)
+    return (position if position >= 0 else 1 << 62, event.created_at, event.pk)
+
+
+def _timeline_entry(event: OrderEvent) -> m.TimelineEntry:
+    return m.TimelineEntry(event.created_at.isoformat(), event.kind, event.message, event.actor, key=event.idempotency_key)

@@ -1,0 +1,221 @@
+"""Messages of an order's activities: their inputs and results, and the
+timeline entries they write.
+
+From v5 each business step (reserve, charge, fulfil, ship, notify and the
+compensations) writes its own timeline entry in the transaction of its
+effect: its input carries a StepRecord (the key the workflow assigned, and the
+entries waiting to be written), its result the entries it wrote, which the
+workflow adds to its own timeline as they are. The words of each step's
+entry are here too, so the workflow (for runs before v5) and the activity
+say the same thing.
+
+Plain dataclasses, re-exported by temporal_bridge.messages; free of Django.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TimelineEntry:
+    at: str
+    kind: str
+    message: str
+    actor: str = ""
+    # The entry's key in the database mirror ("" in timelines from before v5).
+    key: str = ""
+
+
+@dataclass
+class OrderRef:
+    order_id: int
+    # v5: the step writes its timeline entry (and those waiting) with its effect.
+    record: StepRecord | None = None
+
+
+@dataclass
+class MirrorInput:
+    """One transition or timeline entry to write to the database mirror."""
+
+    order_id: int
+    idempotency_key: str
+    kind: str
+    message: str
+    actor: str = ""
+    status: str | None = None
+    progress: int | None = None
+    tracking_number: str | None = None
+    failure_reason: str | None = None
+    approval_deadline: str | None = None
+    escalated: bool | None = None
+    # When the workflow appended it (v5); None: when it is written.
+    at: str | None = None
+
+
+@dataclass
+class EntriesInput:
+    """Timeline entries to write together, in one transaction (v5)."""
+
+    order_id: int
+    entries: list[MirrorInput]
+
+
+@dataclass
+class StepRecord:
+    """What a business step writes beside its effect, in the same transaction (v5).
+
+    `before`: entries appended since the last write (pure state changes such
+    as "approved" and "processing"), written first. `key`: the key the
+    workflow assigned to the step's own entry, whose words the activity
+    knows from its result. `after`: entries that must follow it (the
+    terminal state after the customer's email).
+    """
+
+    key: str
+    kind: str
+    before: list[MirrorInput] = field(default_factory=list)
+    after: list[MirrorInput] = field(default_factory=list)
+
+
+@dataclass
+class DecisionInput:
+    order_id: int
+    actor: str
+    decision: str
+    comment: str
+    request_id: str
+    senior: bool = False
+
+
+@dataclass
+class ActorCheckInput:
+    """Ask the database whether `actor` may take `action` on the order now."""
+
+    order_id: int
+    actor: str
+    action: str  # one of the ACTION_* names
+
+
+@dataclass
+class ActorCheckResult:
+    allowed: bool
+    reason: str = ""
+    # Holds the senior-approver permission now (the message's claim is ignored).
+    senior: bool = False
+
+
+@dataclass
+class UpdateInput:
+    order_id: int
+    actor: str
+    request_id: str
+    priority: str | None = None
+    shipping_address: str | None = None
+    note: str | None = None
+    # The address changed after approvals were given: those no longer count.
+    reapproval: bool = False
+
+
+@dataclass
+class ReserveResult:
+    lines_reserved: int
+    units_reserved: int
+    # v5: the timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass
+class ReleaseResult:
+    units_released: int
+    # v5: the timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass
+class PaymentInput:
+    order_id: int
+    idempotency_key: str
+    # v5: the step writes its timeline entry (and those waiting) with its effect.
+    record: StepRecord | None = None
+
+
+@dataclass
+class PaymentResult:
+    amount: str
+    currency: str
+    provider_reference: str
+    # v5: the timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass
+class FulfilInput:
+    order_id: int
+    steps: int
+    step_seconds: float
+    # v5: the step writes its timeline entry (and those waiting) with its effect.
+    record: StepRecord | None = None
+
+
+@dataclass
+class FulfilResult:
+    steps_done: int
+    # v5: the timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass
+class ShipResult:
+    tracking_number: str
+    carrier: str
+    # v5: the timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass
+class NotifyInput:
+    order_id: int
+    kind: str
+    idempotency_key: str
+    reason: str = ""
+    # v5: the step writes its timeline entry (and those waiting) with its effect.
+    record: StepRecord | None = None
+
+
+@dataclass
+class NotifyResult:
+    sent: bool
+    # v5: the timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+# --- What each step says on the timeline -------------------------------------------
+# One wording, used by the activity that writes the entry (v5) and by the
+# workflow that wrote it through the mirror before v5.
+
+def reserved_text(result: ReserveResult) -> str:
+    return f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"
+
+
+def charged_text(result: PaymentResult) -> str:
+    return f"Charged {result.amount} {result.currency} (ref {result.provider_reference})"
+
+
+def refunded_text(result: PaymentResult) -> str:
+    return f"Refunded {result.amount} {result.currency} (ref {result.provider_reference})"
+
+
+def released_text(result: ReleaseResult) -> str:
+    return f"Released {result.units_released} reserved units"
+
+
+def shipped_text(result: ShipResult) -> str:
+    return f"Shipped with {result.carrier}, tracking number {result.tracking_number}"
+
+
+def emailed_text(kind: str) -> str:
+    return f"Customer emailed ({kind})"
+
+
+FULFILLED_TEXT = "Fulfilment complete"
+

@@ -1,0 +1,20 @@
+"""How an order's run can end early, and the words of an activity's failure."""
+from __future__ import annotations
+
+from temporalio.exceptions import ActivityError, ApplicationError
+
+
+class OrderFailed(Exception):
+    """A business failure that ends the order in `failed` after compensation."""
+
+
+class OrderCancelled(Exception):
+    """The cancel request was honoured; compensation follows."""
+
+
+def cause(err: ActivityError) -> str:
+    """The business message behind an activity failure, for the timeline."""
+    reason = err.cause
+    if isinstance(reason, ApplicationError):
+        return reason.message
+    return str(reason or err)

@@ -1,0 +1,123 @@
+"""The order's timeline, and how each entry reaches the database mirror.
+
+Every transition is appended here; the query shows these entries and the
+mirror holds the same ones under the same keys. How an entry is written
+depends on the run's version:
+
+- before v5, each entry is written at once by its own mirror activity;
+- from v5 ("lean"), an entry that only records a change of state (approved,
+  processing, ...) waits in `state.unwritten` until the next business step,
+  which writes it in the transaction of its own effect (a StepRecord), so a
+  step and its record commit together. Entries people must see while the
+  order waits for them are written at once, all that wait in one activity.
+
+Keys are "NNNN-kind", NNNN the entry's position: a step's position is taken
+when it starts (entries that arrive meanwhile come after it), and its entry
+is inserted there when its result comes back.
+"""
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import messages as m
+    from temporal_bridge import states
+    from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY
+
+
+class Timeline:
+    def __init__(self, state: m.OrderState, order_id: int) -> None:
+        self._s = state
+        self._order_id = order_id
+        # Decided once per run, by the workflow's first task (see OrderWorkflow.run).
+        self.lean = False
+
+    # --- Appending ---------------------------------------------------------------------
+
+    def add(self, kind: str, message: str, *, actor: str = "", status: str | None = None, progress: int | None = None,
+            tracking_number: str | None = None, failure_reason: str | None = None, approval_deadline: str | None = None,
+            escalated: bool | None = None) -> m.MirrorInput:
+        """Append an entry now (and apply its change of state); the result is for the mirror.
+
+        Signal handlers append before they change anything, so their entry
+        lands on the timeline before whatever the main flow does in response.
+        """
+        entry = self.prepare(kind, message, actor=actor, status=status, progress=progress, tracking_number=tracking_number,
+                             failure_reason=failure_reason, approval_deadline=approval_deadline, escalated=escalated)
+        self._apply(entry)
+        self._insert(m.TimelineEntry(entry.at or "", kind, message, actor, key=entry.idempotency_key))
+        return entry
+
+    def prepare(self, kind: str, message: str, *, actor: str = "", **fields: object) -> m.MirrorInput:
+        """Take the next position for an entry without appending it yet (it follows a step)."""
+        key = m.timeline_key(self._take_position(), kind)
+        return m.MirrorInput(self._order_id, key, kind, message, actor=actor, at=workflow.now().isoformat(), **fields)  # type: ignore[arg-type]
+
+    async def record(self, kind: str, message: str, **fields: object) -> None:
+        """Append an entry; write it now (before v5) or with the next business step (v5)."""
+        entry = self.add(kind, message, **fields)  # type: ignore[arg-type]
+        if self.lean:
+            self._s.unwritten.append(entry)
+        else:
+            await self.write(entry)
+
+    async def record_now(self, kind: str, message: str, **fields: object) -> None:
+        """Append an entry people must see while the order waits for them, and write it now."""
+        entry = self.add(kind, message, **fields)  # type: ignore[arg-type]
+        if not self.lean:
+            return await self.write(entry)
+        entries, self._s.unwritten = [*self._s.unwritten, entry], []
+        await workflow.execute_activity(
+            m.ACT_RECORD_ENTRIES, m.EntriesInput(self._order_id, entries), start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
+        )
+
+    async def write(self, entry: m.MirrorInput) -> None:
+        """Write one entry at once (a person's message, or any entry before v5)."""
+        await workflow.execute_activity(m.ACT_MIRROR, entry, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
+
+    # --- Business steps (v5) ----------------------------------------------------------------
+
+    def begin_step(self, kind: str) -> m.StepRecord | None:
+        """What a business step writes beside its effect: the entries waiting,
+        and a position for its own. None before v5 (the workflow writes)."""
+        if not self.lean:
+            return None
+        before, self._s.unwritten = self._s.unwritten, []
+        return m.StepRecord(key=m.timeline_key(self._take_position(), kind), kind=kind, before=before)
+
+    def end_step(self, record: m.StepRecord | None, recorded: list[m.TimelineEntry]) -> None:
+        """Add the entries the step wrote, as written: its own, then those that follow it."""
+        if record is None:
+            return
+        for written, entry in zip(recorded, [None, *record.after], strict=False):
+            if entry is not None:
+                self._apply(entry)
+            self._insert(written)
+
+    def step_failed(self, record: m.StepRecord | None) -> None:
+        """The step's transaction rolled back: what it carried waits for the next write."""
+        if record is not None:
+            self._s.unwritten[:0] = record.before
+
+    # --- Internals --------------------------------------------------------------------------
+
+    def _take_position(self) -> int:
+        s = self._s
+        position = len(s.timeline) if s.next_position is None else s.next_position
+        s.next_position = position + 1
+        return position
+
+    def _apply(self, entry: m.MirrorInput) -> None:
+        s = self._s
+        if entry.status is not None:
+            s.state = entry.status
+            s.step = states.LABELS[entry.status]
+        if entry.progress is not None:
+            s.progress = entry.progress
+
+    def _insert(self, entry: m.TimelineEntry) -> None:
+        """At its key's place: a step's entry comes before those appended while it ran."""
+        timeline, i = self._s.timeline, len(self._s.timeline)
+        while i > 0 and entry.key and m.key_position(timeline[i - 1].key) > m.key_position(entry.key):
+            i -= 1
+        timeline.insert(i, entry)
