@@ -17,7 +17,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Imported normally (as the worker imports workflows.py), so the sandbox
 # re-imports it per run just as it does for OrderWorkflow.
-from temporal_bridge.workflows import MIRROR_RETRY, SHORT_STEP, OrderWorkflow  # noqa: E402
+from temporal_bridge.order_workflow import OrderWorkflow  # noqa: E402
+from temporal_bridge.workflow_policies import MIRROR_RETRY, SHORT_STEP  # noqa: E402
 
 WORKFLOW_NAME = "BenchOrderWorkflowLocalMirror"
 
