@@ -111,6 +111,7 @@ def order_submit(
     OrderEvent.objects.create(
         order=order, kind=OrderEvent.Kind.SUBMITTED, idempotency_key=SUBMITTED_EVENT_KEY,
         message=f"Order {order.number} submitted ({total} {order.currency})", actor=created_by.get_username(),
+        created_at=order.created_at,
     )
     # Never start the workflow before the row is committed: its first activity
     # reads the order. A failed start leaves workflow_started_at empty for
@@ -196,6 +197,7 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
         shipping_address=order.shipping_address,
         note=order.note,
         approval_rule=rule,
+        submitted_at=order.created_at.isoformat(),
     )
 
 

@@ -167,6 +167,9 @@ class OrderWorkflowInput:
     # suggests it (0 = only when the server suggests; tests set it low).
     carried: OrderState | None = None
     continue_as_new_after_events: int = 0
+    # When the order was submitted (its mirror's entry 0 has this time, so the
+    # workflow's has too); None in inputs from before v5: the first task's time.
+    submitted_at: str | None = None
 
 
 @dataclass

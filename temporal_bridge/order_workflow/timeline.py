@@ -36,7 +36,7 @@ class Timeline:
 
     def add(self, kind: str, message: str, *, actor: str = "", status: str | None = None, progress: int | None = None,
             tracking_number: str | None = None, failure_reason: str | None = None, approval_deadline: str | None = None,
-            escalated: bool | None = None) -> m.MirrorInput:
+            escalated: bool | None = None, at: str | None = None) -> m.MirrorInput:
         """Append an entry now (and apply its change of state); the result is for the mirror.
 
         Signal handlers append before they change anything, so their entry
@@ -44,6 +44,7 @@ class Timeline:
         """
         entry = self.prepare(kind, message, actor=actor, status=status, progress=progress, tracking_number=tracking_number,
                              failure_reason=failure_reason, approval_deadline=approval_deadline, escalated=escalated)
+        entry.at = at or entry.at
         self._apply(entry)
         self._insert(m.TimelineEntry(entry.at or "", kind, message, actor, key=entry.idempotency_key))
         return entry

@@ -61,7 +61,7 @@ class OrderWorkflow(PeoplesMessages):
             # "0000-submitted" at submission, would hold the entry twice.
             self._submitted_entry = self.timeline.add(
                 "submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})",
-                actor=inp.requested_by, status=states.PENDING_APPROVAL,
+                actor=inp.requested_by, status=states.PENDING_APPROVAL, at=inp.submitted_at,
             )
 
     # --- The process ---------------------------------------------------------------------
