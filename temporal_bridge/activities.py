@@ -166,9 +166,9 @@ async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
     info = activity.info()
     done = int(info.heartbeat_details[0]) if info.heartbeat_details else 0
     record_progress = sync_to_async(db_activity(mirror.order_record_progress), thread_sensitive=False)
-    if job.record is not None:
+    if job.first:
         # v5: "fulfilling" (and what else waits) is on the page while the work runs.
-        await sync_to_async(db_activity(mirror.order_record_entries), thread_sensitive=False)(job.record.before)
+        await sync_to_async(db_activity(mirror.order_record_entries), thread_sensitive=False)(job.first)
     for step in range(done, job.steps):
         # Cancellation arrives as CancelledError raised here.
         await asyncio.sleep(job.step_seconds)
@@ -177,11 +177,7 @@ async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
         activity.heartbeat(done)
         await record_progress(order_id=job.order_id, percent=percent)
         await _report_progress(info.workflow_id, m.FulfilmentProgress(percent, FULFILMENT_STEPS[step * len(FULFILMENT_STEPS) // job.steps]))
-    result = m.FulfilResult(steps_done=done)
-    if job.record is not None:
-        record_step = sync_to_async(db_activity(mirror.order_record_step), thread_sensitive=False)
-        result.recorded = await record_step(order_id=job.order_id, record=job.record, message=m.FULFILLED_TEXT, progress=100)
-    return result
+    return m.FulfilResult(steps_done=done)
 
 
 async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgress) -> None:

@@ -153,15 +153,15 @@ class FulfilInput:
     order_id: int
     steps: int
     step_seconds: float
-    # v5: the step writes its timeline entry (and those waiting) with its effect.
-    record: StepRecord | None = None
+    # v5: the entries waiting ("fulfilling" among them), written as the work
+    # starts. The fulfilment's own entry is not written by it: a cancel can
+    # win the race with its end, and then the workflow does not count it.
+    first: list[MirrorInput] = field(default_factory=list)
 
 
 @dataclass
 class FulfilResult:
     steps_done: int
-    # v5: the timeline entries the step wrote for its own keys, as written.
-    recorded: list[TimelineEntry] = field(default_factory=list)
 
 
 @dataclass

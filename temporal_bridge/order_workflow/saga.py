@@ -61,10 +61,10 @@ class FulfilmentSaga:
         s, inp = self._s, self._inp
         await self._timeline.record("status", "Fulfilment started", status=states.FULFILLING, progress=0)
         s.step = "Fulfilling"
-        record = self._timeline.begin_step("fulfilment")
+        first = self._timeline.take_unwritten()
         fulfilment = workflow.start_activity(
             m.ACT_FULFIL,
-            m.FulfilInput(inp.order_id, inp.fulfilment_steps, inp.fulfilment_step_seconds, record=record),
+            m.FulfilInput(inp.order_id, inp.fulfilment_steps, inp.fulfilment_step_seconds, first=first),
             result_type=m.FulfilResult,
             start_to_close_timeout=timedelta(seconds=max(60.0, inp.fulfilment_steps * inp.fulfilment_step_seconds * 3)),
             heartbeat_timeout=FULFIL_HEARTBEAT,
@@ -85,21 +85,19 @@ class FulfilmentSaga:
                 await fulfilment
             except (ActivityError, CancelledError, asyncio.CancelledError):
                 pass
-            self._timeline.step_failed(record)
+            self._timeline.give_back(first)
             await self._timeline.record("fulfilment", f"Fulfilment stopped at {s.progress}%")
             raise OrderCancelled()
         cancel_requested.cancel()
         try:
-            done = fulfilment.result()
+            fulfilment.result()
         except ActivityError as err:
-            self._timeline.step_failed(record)
+            self._timeline.give_back(first)
             raise OrderFailed(f"fulfilment failed: {cause(err)}") from err
         s.fulfilment_done = True
         s.progress = 100
-        if record is None:
-            await self._timeline.record("fulfilment", m.FULFILLED_TEXT, progress=100)
-        else:
-            self._timeline.end_step(record, done.recorded)
+        # From v5 written with the shipment (a state entry, like "processing").
+        await self._timeline.record("fulfilment", m.FULFILLED_TEXT, progress=100)
 
     async def ship(self) -> None:
         s, order_id = self._s, self._inp.order_id

@@ -83,8 +83,7 @@ class Timeline:
         and a position for its own. None before v5 (the workflow writes)."""
         if not self.lean:
             return None
-        before, self._s.unwritten = self._s.unwritten, []
-        return m.StepRecord(key=m.timeline_key(self._take_position(), kind), kind=kind, before=before)
+        return m.StepRecord(key=m.timeline_key(self._take_position(), kind), kind=kind, before=self.take_unwritten())
 
     def end_step(self, record: m.StepRecord | None, recorded: list[m.TimelineEntry]) -> None:
         """Add the entries the step wrote, as written: its own, then those that follow it."""
@@ -98,7 +97,16 @@ class Timeline:
     def step_failed(self, record: m.StepRecord | None) -> None:
         """The step's transaction rolled back: what it carried waits for the next write."""
         if record is not None:
-            self._s.unwritten[:0] = record.before
+            self.give_back(record.before)
+
+    def take_unwritten(self) -> list[m.MirrorInput]:
+        """The entries waiting, for an activity to write first (none before v5)."""
+        entries, self._s.unwritten = self._s.unwritten, []
+        return entries
+
+    def give_back(self, entries: list[m.MirrorInput]) -> None:
+        """Entries an activity may not have written: the next write carries them again (a rewrite is a no-op)."""
+        self._s.unwritten[:0] = entries
 
     # --- Internals --------------------------------------------------------------------------
 

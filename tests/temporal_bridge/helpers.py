@@ -76,6 +76,8 @@ class ActivityMocks:
     fulfil_progress: list[tuple[int, str]] = field(default_factory=list)
     # Heartbeat and wait until cancelled instead of finishing.
     fulfil_blocks: bool = False
+    # Finish only once a cancel has been accepted (the race of a cancel with the end of fulfilment).
+    fulfil_ends_after_cancel: bool = False
     # Hold the payment until the test sets charge_released (an order kept in processing).
     charge_blocks: bool = False
     charge_released: bool = False
@@ -198,8 +200,7 @@ class ActivityMocks:
         @activity.defn(name=m.ACT_FULFIL)
         async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
             record(m.ACT_FULFIL, job)
-            if job.record is not None:
-                mocks.writes.extend(job.record.before)
+            mocks.writes.extend(job.first)
             info = activity.info()
             handle = activity.client().get_workflow_handle(info.workflow_id)
             for percent, step in mocks.fulfil_progress:
@@ -210,8 +211,11 @@ class ActivityMocks:
                     lambda: handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot),
                     lambda snap: snap.progress == last, what=f"progress {last}%",
                 )
+            if mocks.fulfil_ends_after_cancel:
+                await poll(lambda: handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot),
+                           lambda snap: snap.cancel_requested, what="the cancel accepted")
             if not mocks.fulfil_blocks:
-                return with_record(job.order_id, job.record, m.FulfilResult(steps_done=job.steps), m.FULFILLED_TEXT, progress=100)
+                return m.FulfilResult(steps_done=job.steps)
             try:
                 while True:
                     # Cancellation is delivered through the heartbeat's answer.

@@ -194,6 +194,22 @@ def test_cancel_during_fulfilment_stops_it_then_refunds_before_releasing_stock(t
     assert final.tracking_number == ""
 
 
+def test_a_cancel_that_wins_the_race_with_the_end_of_fulfilment_leaves_the_mirror_equal_to_the_query(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(order_input(requires_approval=False))
+        await s.wait_for(handle, lambda snap: snap.progress == 100, "the warehouse done")
+        await handle.signal(m.SIGNAL_CANCEL, cancel())
+        return await s.wait_for_terminal(handle)
+
+    final, mocks = temporal.play(story, ActivityMocks(fulfil_progress=[(100, "Loading")], fulfil_ends_after_cancel=True))
+
+    # Nothing had shipped: the cancel is honoured, and the fulfilment that
+    # finished meanwhile left no entry in the database the query lacks.
+    assert final.state == states.CANCELLED
+    assert "Fulfilment complete" not in messages(final)
+    assert [(e.idempotency_key, e.message) for e in mocks.written()] == [(e.key, e.message) for e in final.timeline]
+
+
 def test_update_while_a_cancel_is_under_way_is_refused_and_noted(temporal: SharedTimeSkippingEnv):
     async def story(s: Scenario):
         handle = await s.start(order_input(requires_approval=False))
