@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from approvals import selectors
 from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
+from orders import mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_signal
@@ -91,8 +92,9 @@ def approval_decide(
 
 
 @transaction.atomic
+@transaction.atomic
 def decision_record(decision: m.DecisionInput) -> bool:
-    """Mirror a decision the workflow accepted. False if already recorded."""
+    """Mirror a decision the workflow accepted, with its timeline entries. False if already recorded."""
     approver = get_user_model().objects.filter(username=decision.actor).first()
     _, created = ApprovalDecision.objects.get_or_create(
         order_id=decision.order_id, request_id=decision.request_id,
@@ -101,6 +103,7 @@ def decision_record(decision: m.DecisionInput) -> bool:
             "decision": decision.decision, "comment": decision.comment, "senior": decision.senior,
         },
     )
+    mirror.order_record_entries(decision.entries)
     return created
 
 

@@ -306,3 +306,4 @@ def order_apply_update(update: m.UpdateInput) -> None:
         from approvals.models import ApprovalDecision
 
         ApprovalDecision.objects.filter(order_id=order.pk).update(superseded=True)
+    mirror.order_record_entries(update.entries)

@@ -85,6 +85,8 @@ class DecisionInput:
     comment: str
     request_id: str
     senior: bool = False
+    # v5: timeline entries written with the decision, in its transaction (the approval tally).
+    entries: list[MirrorInput] = field(default_factory=list)
 
 
 @dataclass
@@ -114,6 +116,8 @@ class UpdateInput:
     note: str | None = None
     # The address changed after approvals were given: those no longer count.
     reapproval: bool = False
+    # v5: the timeline entry saying what changed, written in the update's transaction.
+    entries: list[MirrorInput] = field(default_factory=list)
 
 
 @dataclass

@@ -220,14 +220,17 @@ class PeoplesMessages:
                     + (f": {signal.comment}" if signal.comment else "") + (f"; {needed}" if needed else ""), actor=actor,
                 )
                 s.step = self.gate.waiting_step() if needed else s.step
-        await self._record_decision(verdict, signal, senior=senior)
-        if entry is not None:
+        # From v5 the tally is written in the decision's own transaction.
+        together = self.timeline.lean and entry is not None
+        await self._record_decision(verdict, signal, senior=senior, entries=[entry] if together and entry else [])
+        if entry is not None and not together:
             await self.timeline.write(entry)
 
-    async def _record_decision(self, verdict: str, signal: m.DecisionSignal, *, senior: bool) -> None:
+    async def _record_decision(self, verdict: str, signal: m.DecisionSignal, *, senior: bool, entries: list[m.MirrorInput] = ()) -> None:
         await workflow.execute_activity(
             m.ACT_RECORD_DECISION,
-            m.DecisionInput(self._input.order_id, signal.actor, verdict, signal.comment, signal.request_id, senior=senior),
+            m.DecisionInput(self._input.order_id, signal.actor, verdict, signal.comment, signal.request_id, senior=senior,
+                            entries=list(entries)),
             start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
         )
 
@@ -292,13 +295,17 @@ class PeoplesMessages:
             changes.append("note changed")
         if not changes:
             return
-        inp = self._input
+        inp, message = self._input, f"Updated by {actor}: " + ", ".join(changes)
+        # From v5 the entry is written in the update's own transaction.
+        entries = [self.timeline.add("update", message, actor=actor)] if self.timeline.lean else []
         await workflow.execute_activity(
             m.ACT_APPLY_UPDATE,
-            m.UpdateInput(inp.order_id, actor, request_id, signal.priority, signal.shipping_address, signal.note, reapproval=reapproval),
+            m.UpdateInput(inp.order_id, actor, request_id, signal.priority, signal.shipping_address, signal.note, reapproval=reapproval,
+                          entries=entries),
             start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
         )
-        await self._note(f"Updated by {actor}: " + ", ".join(changes), actor, kind="update")
+        if not entries:
+            await self._note(message, actor, kind="update")
 
     def _update_refusal(self, signal: m.UpdateSignal, v4: bool) -> str | None:
         actor = signal.actor

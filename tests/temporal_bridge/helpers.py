@@ -150,6 +150,7 @@ class ActivityMocks:
         @activity.defn(name=m.ACT_RECORD_DECISION)
         async def record_decision(decision: m.DecisionInput) -> None:
             record(m.ACT_RECORD_DECISION, decision)
+            mocks.writes.extend(decision.entries)
 
         @activity.defn(name=m.ACT_VERIFY_ACTOR)
         async def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
@@ -166,6 +167,7 @@ class ActivityMocks:
         @activity.defn(name=m.ACT_APPLY_UPDATE)
         async def apply_order_update(update: m.UpdateInput) -> None:
             record(m.ACT_APPLY_UPDATE, update)
+            mocks.writes.extend(update.entries)
 
         @activity.defn(name=m.ACT_RESERVE_STOCK)
         async def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:

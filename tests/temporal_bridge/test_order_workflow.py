@@ -297,11 +297,13 @@ def test_update_changes_priority_address_and_note_once_per_request_id(temporal: 
 
     assert (updated.priority, updated.shipping_address, updated.note) == ("urgent", "2 Harbour Road", "Call before delivery")
     assert (final.priority, final.shipping_address, final.note) == ("urgent", "2 Harbour Road", "Call before delivery")
-    assert mocks.args(m.ACT_APPLY_UPDATE) == [
-        m.UpdateInput(ORDER_ID, MANAGER, "update-1", priority="urgent", shipping_address="2 Harbour Road", note="Call before delivery")
-    ]
-    assert messages(final, "update") == [
-        "Updated by manager: priority → urgent, shipping address “1 Main Street” → “2 Harbour Road”, note changed"]
+    [update] = mocks.args(m.ACT_APPLY_UPDATE)
+    assert (update.order_id, update.actor, update.request_id, update.priority, update.shipping_address, update.note) == (
+        ORDER_ID, MANAGER, "update-1", "urgent", "2 Harbour Road", "Call before delivery")
+    said = "Updated by manager: priority → urgent, shipping address “1 Main Street” → “2 Harbour Road”, note changed"
+    assert messages(final, "update") == [said]
+    # The entry saying so is written in the update's own transaction, not by a second activity.
+    assert [entry.message for entry in update.entries] == [said]
 
 
 def test_snapshot_query_offers_the_pending_actions_deadline_and_decisions(temporal: SharedTimeSkippingEnv):
