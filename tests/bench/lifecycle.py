@@ -16,9 +16,9 @@ from django.db.models import Q
 from approvals.services import APPROVE, approval_decide
 from orders import roles, services
 from orders.models import Customer, Order, Product
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
+from temporal_bridge.bridge import bridge
 from tests.bench import baseline
 
 
@@ -106,17 +106,17 @@ def starting_as(workflow_name: str | None):
     if workflow_name is None:
         yield
         return
-    original = temporal.start_order_workflow
+    original = order_calls.start_order_workflow
 
     def start(inp: m.OrderWorkflowInput) -> bool:
         async def go(client) -> bool:
             await client.start_workflow(workflow_name, inp, id=m.workflow_id_for(inp.order_id), task_queue=settings.TEMPORAL_TASK_QUEUE)
             return True
 
-        return temporal.bridge.call(go)
+        return bridge.call(go)
 
-    temporal.start_order_workflow = start
+    order_calls.start_order_workflow = start
     try:
         yield
     finally:
-        temporal.start_order_workflow = original
+        order_calls.start_order_workflow = original

@@ -16,7 +16,7 @@ from django.test import Client
 
 from orders.models import Order
 from orders.pagination import EXACT_COUNT_BELOW
-from temporal_bridge.client import bridge
+from temporal_bridge.bridge import bridge
 from tests.bench import audit_export, lifecycle, lists, web
 from tests.bench.env import BenchDatabase
 from tests.bench.http import Browser

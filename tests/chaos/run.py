@@ -209,8 +209,8 @@ def submit_and_die_before_start(env: dict) -> None:
     """A submitting process killed between the commit and the workflow start."""
     script = (
         "import os, signal, django; django.setup()\n"
-        "from temporal_bridge import client\n"
-        "client.start_order_workflow = lambda inp: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "from temporal_bridge import order_calls\n"
+        "order_calls.start_order_workflow = lambda inp: os.kill(os.getpid(), signal.SIGKILL)\n"
         "from django.contrib.auth import get_user_model\n"
         "from orders import services\n"
         "from orders.models import Customer, Product\n"
@@ -230,8 +230,8 @@ def drive(plans: list[Plan], deadline: float) -> None:
     from orders import services
     from orders.exceptions import OrderError
     from orders.models import Order
-    from temporal_bridge import client as temporal
     from temporal_bridge import states
+    from temporal_bridge.bridge import TemporalUnavailable
 
     manager = get_user_model().objects.get(username="manager")
     pending = [p for p in plans if p.kind in ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce") and not p.driven]
@@ -257,7 +257,7 @@ def drive(plans: list[Plan], deadline: float) -> None:
                     done.add(plan.order_id)
                 elif order.status in states.TERMINAL:
                     done.add(plan.order_id)
-            except (OrderError, temporal.TemporalUnavailable):
+            except (OrderError, TemporalUnavailable):
                 pass  # the stack is being hurt; try again on the next pass
         for plan in pending:
             plan.driven = plan.driven or plan.order_id in done
@@ -294,16 +294,18 @@ def restart_postgres() -> str:
     return f"restarted cluster {version}/{name}"
 
 
-def settled_status(temporal, order_id: int, patience: float = 30.0):
+def settled_status(order_id: int, patience: float = 30.0):
     """The workflow's status once it has closed (or `patience` has run out).
 
     The terminal entry is mirrored by the workflow's last activity, so the
     database can say "fulfilled" one workflow task before the run completes;
     on a slow machine the check would otherwise race that last task.
     """
+    from temporal_bridge import workflow_status
+
     give_up = time.monotonic() + patience
     while True:
-        status = temporal.describe_order(order_id, timeout=10)
+        status = workflow_status.describe_order(order_id, timeout=10)
         if not status.running or time.monotonic() > give_up:
             return status
         time.sleep(0.5)
@@ -313,7 +315,6 @@ def verify(plans: list[Plan]) -> Results:
     from django.db.models import Sum
 
     from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
-    from temporal_bridge import client as temporal
     from temporal_bridge import states
 
     results = Results()
@@ -325,7 +326,7 @@ def verify(plans: list[Plan]) -> Results:
             results.counts["LOST"] += 1
             results.problems.append(f"{order.number} lost: {order.status}, workflow started {order.workflow_started_at}")
             continue
-        status = settled_status(temporal, order.pk)
+        status = settled_status(order.pk)
         final = status.result
         if final is None:
             results.problems.append(f"{order.number}: workflow {status.status} without a result")
@@ -393,7 +394,7 @@ def main() -> int:
         stack.start_server()
         for index in range(args.workers):
             stack.start_worker(index)
-        from temporal_bridge.client import bridge
+        from temporal_bridge.bridge import bridge
 
         bridge.reset()
         deadline = time.monotonic() + args.timeout

@@ -27,9 +27,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from approvals.models import ApprovalDecision
 from orders import services
 from orders.models import Order, OrderEvent, Product
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
+from temporal_bridge.bridge import bridge
 from temporal_bridge.order_workflow import OrderWorkflow
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide
@@ -47,14 +47,14 @@ def send_raw(order: Order, name: str, args: list) -> None:
     async def send(client: TemporalClient) -> None:
         await client.get_workflow_handle(m.workflow_id_for(order.pk)).signal(name, args=args)
 
-    temporal.bridge.call(send)
+    bridge.call(send)
 
 
 def history_of(order: Order):
     async def fetch(client: TemporalClient):
         return await client.get_workflow_handle(m.workflow_id_for(order.pk)).fetch_history()
 
-    return temporal.bridge.call(fetch, timeout=20)
+    return bridge.call(fetch, timeout=20)
 
 
 def task_failures(order: Order) -> list[str]:
@@ -81,8 +81,8 @@ def test_hostile_messages_through_the_real_client_never_fail_a_task_and_the_page
     send_raw(order, m.SIGNAL_APPROVE, [m.DecisionSignal("mallory", "forged-1", "", senior=True)])  # nobody
     send_raw(order, m.SIGNAL_APPROVE, [m.DecisionSignal("clerk", "forged-2", "", senior=True)])  # the requester
     wait_for(lambda: "Approval by mallory refused: mallory is not a user of the desk" in
-             [e.message for e in temporal.query_order(order.pk).timeline], what="the forgery refused")
-    verdict = temporal.request_verdict(order.pk, "forged-1", wait=5)
+             [e.message for e in order_calls.query_order(order.pk).timeline], what="the forgery refused")
+    verdict = order_calls.request_verdict(order.pk, "forged-1", wait=5)
     assert (verdict.status, verdict.reason) == (m.VERDICT_REFUSED, "mallory is not a user of the desk")
 
     as_manager = browser_for(manager)

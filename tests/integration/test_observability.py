@@ -17,8 +17,8 @@ from django.test import Client
 from prometheus_client import REGISTRY
 
 from orders.models import Product
-from temporal_bridge import client as temporal
 from temporal_bridge import states
+from temporal_bridge.bridge import bridge
 from temporal_bridge.worker_status import check_workers
 from tests.integration.stack import free_port
 from tests.integration.test_lifecycle import finished, submit, wait_for
@@ -41,9 +41,9 @@ def own_queue(temporal_address, settings):
     settings.TEMPORAL_ADDRESS = temporal_address
     settings.TEMPORAL_TASK_QUEUE = f"obs-{uuid.uuid4().hex[:8]}"
     settings.WORKER_HEARTBEAT_SECONDS = 1.0
-    temporal.bridge.reset()
+    bridge.reset()
     yield settings.TEMPORAL_TASK_QUEUE
-    temporal.bridge.reset()
+    bridge.reset()
 
 
 def heartbeating() -> bool:
