@@ -44,9 +44,12 @@ def seed() -> Fixtures:
     return Fixtures(
         clerk=user("bench-clerk", roles.CLERKS),
         manager=user("bench-manager", roles.MANAGERS, is_staff=True),
-        customer=Customer.objects.get_or_create(name="Bench Buyer", defaults={"email": "bench@example.com", "credit_limit": Decimal("1e9")})[0],
-        cheap=Product.objects.get_or_create(sku="BENCH-10", defaults={"name": "Bench widget", "price": Decimal("10.00"), "stock_on_hand": 2_000_000_000})[0],
-        dear=Product.objects.get_or_create(sku="BENCH-1000", defaults={"name": "Bench server", "price": Decimal("1000.00"), "stock_on_hand": 2_000_000_000})[0],
+        customer=Customer.objects.get_or_create(name="Bench Buyer",
+                                                defaults={"email": "bench@example.com", "credit_limit": Decimal("1e9")})[0],
+        cheap=Product.objects.get_or_create(
+            sku="BENCH-10", defaults={"name": "Bench widget", "price": Decimal("10.00"), "stock_on_hand": 2_000_000_000})[0],
+        dear=Product.objects.get_or_create(
+            sku="BENCH-1000", defaults={"name": "Bench server", "price": Decimal("1000.00"), "stock_on_hand": 2_000_000_000})[0],
     )
 
 

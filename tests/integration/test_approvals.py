@@ -168,7 +168,8 @@ def test_digest_schedule_is_ensured_idempotently_and_its_digest_reaches_the_appr
 
     manager.email = "manager@desk.example"
     manager.save()
-    order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 60)], created_by=clerk, shipping_address="1 Main St")
+    order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 60)], created_by=clerk,
+                                  shipping_address="1 Main St")
     try:
         first, second = StringIO(), StringIO()
         call_command("ensure_schedules", stdout=first)
