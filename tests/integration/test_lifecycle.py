@@ -108,7 +108,7 @@ def order_history(order_id: int):
     async def fetch(client):
         return await client.get_workflow_handle(m.workflow_id_for(order_id)).fetch_history()
 
-    return temporal.bridge.call(fetch, timeout=20)
+    return bridge.call(fetch, timeout=20)
 
 
 def test_cancel_during_fulfilment_from_the_browser_refunds_and_releases_stock(stack, settings, clerk, manager, customer, server):
