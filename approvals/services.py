@@ -28,9 +28,9 @@ from orders import mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_signal
-from temporal_bridge import client as temporal
+from temporal_bridge import approval_calls, states
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.bridge import TemporalUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -249,10 +249,10 @@ def bulk_decision_start(
     if missing := [i for i in ids if i not in known]:
         raise OrderError(f"Unknown order id(s): {', '.join(map(str, missing))}.")
     try:
-        temporal.start_bulk_decision(m.BulkDecisionInput(
+        approval_calls.start_bulk_decision(m.BulkDecisionInput(
             batch_id=batch_id, actor=user.get_username(), decision=decision, comment=comment, order_ids=ids,
         ))
-    except temporal.TemporalUnavailable as err:
+    except TemporalUnavailable as err:
         raise WorkflowUnavailable("The workflow service is unavailable; no decision was sent. Try again shortly.") from err
     return batch_id
 

@@ -17,8 +17,9 @@ from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
 from orders.models import Order
 from orders.services import new_request_id
-from temporal_bridge import client as temporal
+from temporal_bridge import approval_calls
 from temporal_bridge import messages as m
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 BATCH_POLL = "1s"
@@ -62,7 +63,8 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
         form.add_error(None, err.message)
         return render(request, "approvals/inbox.html", _inbox_context(request, form), status=err.status_code)
     verb = "Approving" if form.cleaned_data["decision"] == "approve" else "Rejecting"
-    messages.info(request, f"{verb} {len(form.cleaned_data['orders'])} orders: the batch runs in the background and finishes even if you leave this page.")
+    messages.info(request, f"{verb} {len(form.cleaned_data['orders'])} orders: "
+                           "the batch runs in the background and finishes even if you leave this page.")
     return redirect("approvals:batch", batch_id=batch_id)
 
 
@@ -74,10 +76,10 @@ def batch(request: HttpRequest, batch_id: str) -> HttpResponse:
         raise Http404("No such batch.")
     progress, notice = None, ""
     try:
-        progress = temporal.bulk_decision_progress(batch_id)
-    except temporal.WorkflowNotFound as err:
+        progress = approval_calls.bulk_decision_progress(batch_id)
+    except WorkflowNotFound as err:
         raise Http404("No such batch.") from err
-    except temporal.TemporalUnavailable as err:
+    except TemporalUnavailable as err:
         notice = f"The batch's progress is unavailable right now ({err}); it goes on in the background. This page retries."
     if progress is not None and progress.actor != request.user.get_username():
         raise Http404("No such batch.")  # another manager's batch: not theirs to see
@@ -92,5 +94,6 @@ def _results(progress: m.BulkDecisionProgress | None) -> dict:
         return {"rows": [], "counts": {}}
     orders = Order.objects.in_bulk([r.order_id for r in progress.results])
     rows = [(result, orders.get(result.order_id)) for result in progress.results]
-    counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in (m.BULK_SENT, m.BULK_REFUSED, m.BULK_QUEUED, m.BULK_FAILED)}
+    outcomes = (m.BULK_SENT, m.BULK_REFUSED, m.BULK_QUEUED, m.BULK_FAILED)
+    counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in outcomes}
     return {"rows": rows, "counts": counts, "waiting": progress.total - len(progress.results)}

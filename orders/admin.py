@@ -20,8 +20,8 @@ from orders.exceptions import OrderError
 from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Product, StockReservation
 from orders.pagination import EstimatedCountPaginator
 from orders.selectors import order_live_state
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
+from temporal_bridge.order_calls import workflow_ui_url
 
 
 class ReasonActionForm(ActionForm):
@@ -138,7 +138,8 @@ class OrderAdmin(admin.ModelAdmin):
     def workflow_link(self, obj: Order):
         if not obj.workflow_id:
             return "—"
-        return format_html('<a href="{}" target="_blank" rel="noopener">{} in the Temporal UI</a>', temporal.workflow_ui_url(obj.workflow_id), obj.workflow_id)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{} in the Temporal UI</a>',
+                           workflow_ui_url(obj.workflow_id), obj.workflow_id)
 
     @admin.display(description="Live workflow state")
     def live_state(self, obj: Order):
@@ -178,8 +179,8 @@ class OrderAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"{action.capitalize()} accepted by the workflow of {', '.join(done)}.", messages.SUCCESS)
         if queued:
-            self.message_user(request, f"{action.capitalize()} queued for {', '.join(queued)}: {verdict_text(m.RequestVerdict('', m.VERDICT_UNKNOWN))}.",
-                              messages.WARNING)
+            unknown = verdict_text(m.RequestVerdict("", m.VERDICT_UNKNOWN))
+            self.message_user(request, f"{action.capitalize()} queued for {', '.join(queued)}: {unknown}.", messages.WARNING)
         for line in refused:
             self.message_user(request, f"Not done: {line}", messages.ERROR)
 

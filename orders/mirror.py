@@ -23,9 +23,9 @@ from approvals.models import ApprovalDecision
 from approvals.selectors import mirror_progress
 from orders.models import Order, OrderEvent
 from orders.steps import locked_order
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
 from temporal_bridge import metrics, states
+from temporal_bridge.workflow_status import StopCause
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _write(order: Order, entry: m.MirrorInput) -> bool:
 
 
 @transaction.atomic
-def order_record_stop(*, order_id: int, cause: temporal.StopCause) -> bool:
+def order_record_stop(*, order_id: int, cause: StopCause) -> bool:
     """Record that the order's workflow was closed from outside (an operator, a timeout, a failure).
 
     The order becomes `stopped`, with the cause as its failure reason and one

@@ -16,8 +16,9 @@ from django.db.models.functions import TruncHour
 
 from orders import mirror, selectors
 from orders.models import Order
-from temporal_bridge import client as temporal
-from temporal_bridge import states
+from temporal_bridge import states, workflow_status
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.order_calls import workflow_ui_url
 
 # Display order: the way an order travels, then the other endings.
 STATE_ORDER = [
@@ -127,8 +128,8 @@ def orders_needing_attention(*, now: datetime, limit: int = ATTENTION_DESCRIBE_L
         .order_by("-updated_at").only("id", "number", "status", "failure_reason", "updated_at", "workflow_id")[:50]
     )
     rows += [
-        AttentionRow(o.pk, o.number or str(o.pk), o.status, o.status_label, f"workflow {o.failure_reason or 'closed outside the desk'}", o.updated_at,
-                     temporal.workflow_ui_url(o.workflow_id) if o.workflow_id else "", True)
+        AttentionRow(o.pk, o.number or str(o.pk), o.status, o.status_label, f"workflow {o.failure_reason or 'closed outside the desk'}",
+                     o.updated_at, workflow_ui_url(o.workflow_id) if o.workflow_id else "", True)
         for o in stopped
     ]
     return rows, note
@@ -146,10 +147,10 @@ def _frozen_orders(limit: int) -> list[AttentionRow | None]:
     rows: list[AttentionRow | None] = []
     for order in recent + idle:
         try:
-            status = temporal.describe_order(order.pk, timeout=2.0)
-        except temporal.WorkflowNotFound:
+            status = workflow_status.describe_order(order.pk, timeout=2.0)
+        except WorkflowNotFound:
             problem = "its workflow does not exist on the Temporal server"
-        except temporal.TemporalUnavailable:
+        except TemporalUnavailable:
             rows.append(None)  # the server is down: the banner says so, the rest would wait in vain
             break
         else:
@@ -162,6 +163,6 @@ def _frozen_orders(limit: int) -> list[AttentionRow | None]:
             rows.append(AttentionRow(
                 order.pk, order.number or str(order.pk), order.status, order.status_label, problem,
                 datetime.fromtimestamp(seen.at, tz=UTC) if seen else None,
-                temporal.workflow_ui_url(order.workflow_id) if order.workflow_id else "", False,
+                workflow_ui_url(order.workflow_id) if order.workflow_id else "", False,
             ))
     return rows

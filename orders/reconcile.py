@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from orders import mirror, services
 from orders.models import Order
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import queue_health, states, workflow_status
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +66,18 @@ def _check_in_flight(report: ReconcileReport, cutoff, limit: int) -> None:
         .exclude(status__in=states.TERMINAL).order_by("id")[:limit]
     )
     try:
-        pollers = temporal.task_queue_pollers()
+        pollers = queue_health.task_queue_pollers()
         report.no_worker = not (pollers.workflow_pollers and pollers.activity_pollers)
-    except temporal.TemporalUnavailable:
+    except TemporalUnavailable:
         report.no_worker = True
     for order in in_flight:
         report.checked += 1
         try:
-            status = temporal.describe_order(order.pk)
-        except temporal.WorkflowNotFound:
+            status = workflow_status.describe_order(order.pk)
+        except WorkflowNotFound:
             report.stuck.append((order.number, "its workflow does not exist on the server (lost with a dev server without persistence?)"))
             continue
-        except temporal.TemporalUnavailable as err:
+        except TemporalUnavailable as err:
             report.stuck.append((order.number, f"Temporal unavailable: {err}"))
             return
         if status.result is not None:
@@ -94,7 +94,8 @@ def _check_in_flight(report: ReconcileReport, cutoff, limit: int) -> None:
         else:
             failing = [p for p in status.pending_activities if p.attempt >= STUCK_AFTER_ATTEMPTS]
             for activity in failing:
-                report.stuck.append((order.number, f"activity {activity.name} failing (attempt {activity.attempt}): {activity.last_failure}"))
+                report.stuck.append(
+                    (order.number, f"activity {activity.name} failing (attempt {activity.attempt}): {activity.last_failure}"))
             if not failing and report.no_worker:
                 report.stuck.append((order.number, "no worker is polling the task queue"))
 

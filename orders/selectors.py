@@ -18,10 +18,11 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from orders import mirror
 from orders.mirror import mirror_snapshot
 from orders.models import Customer, Order
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import order_calls, states, workflow_status
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.worker_status import cached_worker_check
+from temporal_bridge.workflow_status import WorkflowStatus
 
 PAGE_SIZE = 25
 
@@ -33,7 +34,8 @@ class OrderPage:
     older_cursor: int | None
 
 
-def order_list(*, status: str = "", search: str = "", before: int | None = None, after: int | None = None, page_size: int = PAGE_SIZE) -> OrderPage:
+def order_list(*, status: str = "", search: str = "", before: int | None = None, after: int | None = None,
+               page_size: int = PAGE_SIZE) -> OrderPage:
     """One page of orders, newest first, by keyset on the id.
 
     Keyset pages cost the same on page 1 and page 4,000 and need no COUNT over
@@ -160,8 +162,8 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
     try:
         # open_only: a closed workflow is refused at once, not replayed to
         # answer with the state it was in when somebody terminated it.
-        snapshot = temporal.query_order(order.pk, open_only=True)
-    except (temporal.TemporalUnavailable, temporal.WorkflowNotFound) as err:
+        snapshot = order_calls.query_order(order.pk, open_only=True)
+    except (TemporalUnavailable, WorkflowNotFound) as err:
         return _not_live(order, err)
     if ttl > 0:
         cache.set(key, snapshot, ttl)
@@ -184,10 +186,10 @@ def stopped_notice(order: Order) -> str:
 def _not_live(order: Order, err: Exception) -> LiveState:
     """The workflow did not answer the query: find out why, record a stop, fall back to the mirror."""
     try:
-        status = temporal.describe_order(order.pk, timeout=2.0)
-    except temporal.WorkflowNotFound:
+        status = workflow_status.describe_order(order.pk, timeout=2.0)
+    except WorkflowNotFound:
         return _fallback(order, "its workflow does not exist on the Temporal server")
-    except temporal.TemporalUnavailable:
+    except TemporalUnavailable:
         return _fallback(order, _short(err))
     return _from_description(order, status) or _fallback(order, workflow_problem(status) or _short(err))
 
@@ -195,10 +197,10 @@ def _not_live(order: Order, err: Exception) -> LiveState:
 def _still_not_live(order: Order) -> LiveState | None:
     """The fallback, if a describe shows the workflow still cannot answer; None to query it."""
     try:
-        status = temporal.describe_order(order.pk, timeout=2.0)
-    except temporal.WorkflowNotFound:
+        status = workflow_status.describe_order(order.pk, timeout=2.0)
+    except WorkflowNotFound:
         return None
-    except temporal.TemporalUnavailable as err:
+    except TemporalUnavailable as err:
         return _fallback(order, _short(err))  # the server itself does not answer: a query would not either
     known = _from_description(order, status)
     if known is not None:
@@ -207,7 +209,7 @@ def _still_not_live(order: Order) -> LiveState | None:
     return _fallback(order, problem) if problem else None
 
 
-def _from_description(order: Order, status: temporal.WorkflowStatus) -> LiveState | None:
+def _from_description(order: Order, status: WorkflowStatus) -> LiveState | None:
     """What a described closed workflow shows: its stop (recorded now) or its final result."""
     if status.stop is not None:
         mirror.order_record_stop(order_id=order.pk, cause=status.stop)
@@ -222,7 +224,7 @@ def _from_description(order: Order, status: temporal.WorkflowStatus) -> LiveStat
     return None
 
 
-def workflow_problem(status: temporal.WorkflowStatus) -> str:
+def workflow_problem(status: WorkflowStatus) -> str:
     """Why a running workflow cannot answer, as far as the server can tell; empty when nothing is visibly wrong."""
     task = status.workflow_task
     if task is not None and task.failing:

@@ -26,9 +26,10 @@ from orders import amounts, mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Customer, Order, OrderEvent, OrderLine, Priority, Product
 from orders.steps import locked_order
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import order_calls, states, workflow_status
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.workflow_status import StopCause
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ def order_quote(*, customer: Customer | None, lines: Sequence[LineRequest]) -> O
     """
     merged = _merge_lines(lines)
     quoted = [
-        QuotedLine(line.product, line.quantity, amounts.line_total(sku=line.product.sku, unit_price=line.product.price, quantity=line.quantity))
+        QuotedLine(line.product, line.quantity,
+                   amounts.line_total(sku=line.product.sku, unit_price=line.product.price, quantity=line.quantity))
         for line in merged
     ]
     total = amounts.total_of(line.line_total for line in quoted)
@@ -207,8 +209,8 @@ def order_start_workflow(*, order_id: int) -> bool:
     if order.workflow_started_at is not None:
         return True
     try:
-        temporal.start_order_workflow(workflow_input_for(order))
-    except temporal.TemporalUnavailable as err:
+        order_calls.start_order_workflow(workflow_input_for(order))
+    except TemporalUnavailable as err:
         log.warning("Workflow start for %s failed; reconcile_orders will retry: %s", order.number, err)
         return False
     Order.objects.filter(pk=order.pk, workflow_started_at__isnull=True).update(workflow_started_at=timezone.now())
@@ -227,27 +229,28 @@ def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float
     queued in the workflow's history and will be applied or refused then).
     """
     if order.workflow_started_at is None:
-        raise WorkflowUnavailable(f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
+        raise WorkflowUnavailable(
+            f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
     try:
-        temporal.signal_order(order.pk, signal, payload)
-    except temporal.WorkflowNotFound as err:
+        order_calls.signal_order(order.pk, signal, payload)
+    except WorkflowNotFound as err:
         cause = order_detect_stop(order_id=order.pk)
         if cause is not None:
             raise ActionNotAllowed(
                 f"Order {order.number} was stopped outside the desk ({cause.summary}); nothing was changed and no action is possible."
             ) from err
         raise ActionNotAllowed(f"Order {order.number} is no longer running; nothing was changed.") from err
-    except temporal.TemporalUnavailable as err:
+    except TemporalUnavailable as err:
         raise WorkflowUnavailable("The workflow service is unavailable; nothing was changed. Try again shortly.") from err
     wait = settings.TEMPORAL_VERDICT_WAIT if verdict_wait is None else verdict_wait
-    return temporal.request_verdict(order.pk, payload.request_id, wait=wait)
+    return order_calls.request_verdict(order.pk, payload.request_id, wait=wait)
 
 
-def order_detect_stop(*, order_id: int) -> temporal.StopCause | None:
+def order_detect_stop(*, order_id: int) -> StopCause | None:
     """Ask Temporal whether the order's workflow was closed from outside; if so, record it. The cause, or None."""
     try:
-        status = temporal.describe_order(order_id)
-    except (temporal.TemporalUnavailable, temporal.WorkflowNotFound):
+        status = workflow_status.describe_order(order_id)
+    except (TemporalUnavailable, WorkflowNotFound):
         return None
     if status.stop is not None:
         mirror.order_record_stop(order_id=order_id, cause=status.stop)

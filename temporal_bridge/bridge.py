@@ -6,6 +6,11 @@ synchronous and run on many threads. So each process owns one client on one
 background event-loop thread; callers hand it coroutines and wait on the
 result. Nothing connects per request. After a fork (e.g. a preloading app
 server) the child builds its own loop and client.
+
+The calls themselves live by concern: order_calls (orders' workflows),
+workflow_status (what the server says of one, no worker needed),
+approval_calls (bulk decisions, the digest schedule), queue_health (the
+workers on the task queue). Their failures are the two exceptions here.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from typing import TypeVar
 
 from django.conf import settings
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge.connection import connect_kwargs
@@ -121,3 +128,19 @@ def mapped_errors(operation: Callable[[Client], Awaitable[T]]) -> Callable[[Clie
             raise TemporalUnavailable(f"Temporal refused ({err.status.name if err.status else 'error'}: {err.message})") from err
 
     return run
+
+
+def start_once(workflow: str, arg: object, *, workflow_id: str) -> bool:
+    """Start `workflow` under `workflow_id`; False when that id was ever used (a repeated submit: nothing to do)."""
+
+    async def start(client: Client) -> bool:
+        try:
+            await client.start_workflow(
+                workflow, arg, id=workflow_id, task_queue=settings.TEMPORAL_TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
+
+    return bridge.call(mapped_errors(start))

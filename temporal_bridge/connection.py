@@ -1,7 +1,7 @@
 """How this deployment connects to Temporal: namespace, TLS and API key.
 
 The one place that turns the TEMPORAL_* settings into `Client.connect`
-arguments, used by the web process's bridge (client.py) and by every
+arguments, used by the web process's bridge (bridge.py) and by every
 `manage.py runworker`, so a web server and its workers can never disagree on
 how to reach a remote cluster or Temporal Cloud:
 

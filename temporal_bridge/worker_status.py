@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.cache import cache
 
-from temporal_bridge import client as temporal
+from temporal_bridge import queue_health
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.queue_health import PollerStatus
 
 _refresh = threading.Lock()
 
@@ -26,7 +28,7 @@ class WorkerCheck:
     reachable: bool  # False: Temporal itself did not answer
     detail: str
     checked_at: datetime
-    status: temporal.PollerStatus | None = None
+    status: PollerStatus | None = None
 
     @property
     def paused_message(self) -> str:
@@ -46,8 +48,8 @@ def check_workers() -> WorkerCheck:
     """Ask Temporal now (no cache)."""
     now = datetime.now(UTC)
     try:
-        status = temporal.task_queue_pollers(timeout=2.0)
-    except (temporal.TemporalUnavailable, temporal.WorkflowNotFound) as err:
+        status = queue_health.task_queue_pollers(timeout=2.0)
+    except (TemporalUnavailable, WorkflowNotFound) as err:
         return WorkerCheck(False, False, f"Temporal unavailable: {err}", now)
     running = status.workers_running(min_heartbeat_interval=settings.WORKER_HEARTBEAT_SECONDS, now=now)
     detail = "a worker is polling the task queue" if running else "no worker is polling the task queue"

@@ -1,24 +1,28 @@
 """Test doubles for the Temporal boundary.
 
 View and admin tests run without a Temporal server: the calls the services
-make through `temporal_bridge.client` are replaced by a FakeTemporal that
-records what was sent and answers queries from a snapshot the test controls.
+make through temporal_bridge's order_calls, workflow_status, queue_health and
+approval_calls are replaced by a FakeTemporal that records what was sent and
+answers queries from a snapshot the test controls.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporal_bridge import approval_calls, order_calls, queue_health, workflow_status
 from temporal_bridge import messages as m
-from temporal_bridge.client import (
-    PollerStatus,
-    StopCause,
-    TemporalUnavailable,
-    WorkflowClosed,
-    WorkflowNotFound,
-    WorkflowStatus,
-    WorkflowTask,
-)
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.queue_health import PollerStatus
+from temporal_bridge.workflow_status import StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask
+
+# The functions a FakeTemporal stands in for, by the module callers reach them through.
+REPLACED = {
+    order_calls: ("start_order_workflow", "signal_order", "query_order", "request_verdict"),
+    workflow_status: ("describe_order",),
+    queue_health: ("task_queue_pollers",),
+    approval_calls: ("start_bulk_decision", "bulk_decision_progress"),
+}
 
 
 @dataclass
@@ -81,7 +85,7 @@ class FakeTemporal:
         if may_be_missing and self.not_found:
             raise WorkflowNotFound("fake: workflow not found")
 
-    # The functions of temporal_bridge.client, same signatures.
+    # The functions named in REPLACED, same signatures.
 
     def start_order_workflow(self, inp: m.OrderWorkflowInput) -> bool:
         self._check(may_be_missing=False)
@@ -146,11 +150,9 @@ class FakeTemporal:
         raise WorkflowNotFound(f"fake: no batch {batch_id}")
 
     def install(self, monkeypatch) -> FakeTemporal:
-        from temporal_bridge import client
-
-        for name in ("start_order_workflow", "signal_order", "query_order", "request_verdict", "describe_order", "task_queue_pollers",
-                     "start_bulk_decision", "bulk_decision_progress"):
-            monkeypatch.setattr(client, name, getattr(self, name))
+        for module, names in REPLACED.items():
+            for name in names:
+                monkeypatch.setattr(module, name, getattr(self, name))
         # A fresh fake starts without a worker check cached from an earlier test.
         from temporal_bridge.worker_status import forget_worker_check
 

@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from temporal_bridge import client as temporal
+from temporal_bridge import queue_health
 
 
 @login_not_required
@@ -21,7 +21,7 @@ def healthz(request):
     """
     body = {"status": "ok", "database": _database(), "temporal": "ok", "workers": None}
     try:
-        pollers = temporal.task_queue_pollers()
+        pollers = queue_health.task_queue_pollers()
         body["workers"] = {"workflow_pollers": pollers.workflow_pollers, "activity_pollers": pollers.activity_pollers}
     except Exception as err:  # noqa: BLE001 - any failure means "not reachable" here
         body["temporal"] = f"unavailable: {err}"

@@ -13,8 +13,8 @@ from orders.forms import ApproveForm, ReasonForm, UpdateForm
 from orders.models import Order
 from orders.selectors import order_live_state
 from orders.services import new_request_id
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
+from temporal_bridge.order_calls import workflow_ui_url
 
 # Poll fast while the workflow answers, slower while it does not.
 LIVE_POLL = "1500ms"
@@ -73,7 +73,7 @@ def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
             "request_id": new_request_id(), "priority": snapshot.priority,
             "shipping_address": snapshot.shipping_address, "note": snapshot.note,
         }),
-        "workflow_url": temporal.workflow_ui_url(order.workflow_id) if order.workflow_id else "",
+        "workflow_url": workflow_ui_url(order.workflow_id) if order.workflow_id else "",
     })
     context.update(forms or {})
     return context

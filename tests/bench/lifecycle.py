@@ -16,9 +16,9 @@ from django.db.models import Q
 from approvals.services import APPROVE, approval_decide
 from orders import roles, services
 from orders.models import Customer, Order, Product
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
+from temporal_bridge.bridge import bridge
 from tests.bench import baseline
 
 
@@ -44,9 +44,12 @@ def seed() -> Fixtures:
     return Fixtures(
         clerk=user("bench-clerk", roles.CLERKS),
         manager=user("bench-manager", roles.MANAGERS, is_staff=True),
-        customer=Customer.objects.get_or_create(name="Bench Buyer", defaults={"email": "bench@example.com", "credit_limit": Decimal("1e9")})[0],
-        cheap=Product.objects.get_or_create(sku="BENCH-10", defaults={"name": "Bench widget", "price": Decimal("10.00"), "stock_on_hand": 2_000_000_000})[0],
-        dear=Product.objects.get_or_create(sku="BENCH-1000", defaults={"name": "Bench server", "price": Decimal("1000.00"), "stock_on_hand": 2_000_000_000})[0],
+        customer=Customer.objects.get_or_create(name="Bench Buyer",
+                                                defaults={"email": "bench@example.com", "credit_limit": Decimal("1e9")})[0],
+        cheap=Product.objects.get_or_create(
+            sku="BENCH-10", defaults={"name": "Bench widget", "price": Decimal("10.00"), "stock_on_hand": 2_000_000_000})[0],
+        dear=Product.objects.get_or_create(
+            sku="BENCH-1000", defaults={"name": "Bench server", "price": Decimal("1000.00"), "stock_on_hand": 2_000_000_000})[0],
     )
 
 
@@ -106,17 +109,17 @@ def starting_as(workflow_name: str | None):
     if workflow_name is None:
         yield
         return
-    original = temporal.start_order_workflow
+    original = order_calls.start_order_workflow
 
     def start(inp: m.OrderWorkflowInput) -> bool:
         async def go(client) -> bool:
             await client.start_workflow(workflow_name, inp, id=m.workflow_id_for(inp.order_id), task_queue=settings.TEMPORAL_TASK_QUEUE)
             return True
 
-        return temporal.bridge.call(go)
+        return bridge.call(go)
 
-    temporal.start_order_workflow = start
+    order_calls.start_order_workflow = start
     try:
         yield
     finally:
-        temporal.start_order_workflow = original
+        order_calls.start_order_workflow = original

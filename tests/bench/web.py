@@ -14,8 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders.models import Order
-from temporal_bridge import client as temporal
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
 from tests.bench.http import Browser, Pool
 from tests.bench.stats import percentile
 
@@ -47,7 +46,7 @@ def query_latencies(ids: list[int], samples: int) -> list[float]:
     out = []
     for i in range(samples):
         t0 = time.perf_counter()
-        temporal.query_order(ids[i % len(ids)], timeout=10)
+        order_calls.query_order(ids[i % len(ids)], timeout=10)
         out.append(time.perf_counter() - t0)
     return out
 
@@ -185,7 +184,7 @@ def approve_breakdown(user, ids: list[int]) -> dict[str, list[float]]:
     once the workflow task holding the signal has run), `total` the whole POST.
     """
     timings: dict[str, list[float]] = {"total": [], "signal": [], "query": []}
-    originals = {"signal": temporal.signal_order, "query": temporal.query_order}
+    originals = {"signal": order_calls.signal_order, "query": order_calls.query_order}
 
     def timed(name, func):
         def wrapper(*args, **kwargs):
@@ -196,8 +195,8 @@ def approve_breakdown(user, ids: list[int]) -> dict[str, list[float]]:
                 timings[name].append(time.perf_counter() - t0)
         return wrapper
 
-    temporal.signal_order = timed("signal", originals["signal"])
-    temporal.query_order = timed("query", originals["query"])
+    order_calls.signal_order = timed("signal", originals["signal"])
+    order_calls.query_order = timed("query", originals["query"])
     client = Client()
     client.force_login(user)
     try:
@@ -209,5 +208,5 @@ def approve_breakdown(user, ids: list[int]) -> dict[str, list[float]]:
             if response.status_code != 200:
                 raise RuntimeError(f"approve answered {response.status_code}")
     finally:
-        temporal.signal_order, temporal.query_order = originals["signal"], originals["query"]
+        order_calls.signal_order, order_calls.query_order = originals["signal"], originals["query"]
     return timings

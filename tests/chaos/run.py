@@ -80,7 +80,8 @@ class Stack:
         from temporal_bridge import devserver
 
         self.server = devserver.start_dev_server(
-            host="127.0.0.1", port=self.port, ui_port=self.ui_port, db_file=self.workdir / "temporal.db", log_file=self.workdir / "temporal.log",
+            host="127.0.0.1", port=self.port, ui_port=self.ui_port,
+            db_file=self.workdir / "temporal.db", log_file=self.workdir / "temporal.log",
         )
         devserver.wait_for_port("127.0.0.1", self.port, timeout=60, process=self.server)
 
@@ -182,7 +183,8 @@ def seed(n_orders: int, rng: random.Random) -> list[Plan]:
     Customer.objects.create(name="Solvent Ltd", email="solvent@example.com", credit_limit=Decimal("1000000"))
     Customer.objects.create(name="Broke Ltd", email="broke@example.com", credit_limit=Decimal("1.00"))
 
-    kinds = ["auto"] * 5 + ["approve"] * 4 + ["reject", "cancel_pending", "cancel_fulfilment", "cancel_fulfilment", "declined", "scarce", "scarce"]
+    kinds = ["auto"] * 5 + ["approve"] * 4 + ["reject", "cancel_pending", "cancel_fulfilment", "cancel_fulfilment", "declined"]
+    kinds += ["scarce", "scarce"]
     plans = [Plan(kinds[i % len(kinds)]) for i in range(n_orders)]
     rng.shuffle(plans)
     return plans
@@ -209,8 +211,8 @@ def submit_and_die_before_start(env: dict) -> None:
     """A submitting process killed between the commit and the workflow start."""
     script = (
         "import os, signal, django; django.setup()\n"
-        "from temporal_bridge import client\n"
-        "client.start_order_workflow = lambda inp: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "from temporal_bridge import order_calls\n"
+        "order_calls.start_order_workflow = lambda inp: os.kill(os.getpid(), signal.SIGKILL)\n"
         "from django.contrib.auth import get_user_model\n"
         "from orders import services\n"
         "from orders.models import Customer, Product\n"
@@ -230,11 +232,12 @@ def drive(plans: list[Plan], deadline: float) -> None:
     from orders import services
     from orders.exceptions import OrderError
     from orders.models import Order
-    from temporal_bridge import client as temporal
     from temporal_bridge import states
+    from temporal_bridge.bridge import TemporalUnavailable
 
     manager = get_user_model().objects.get(username="manager")
-    pending = [p for p in plans if p.kind in ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce") and not p.driven]
+    driven_kinds = ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce")
+    pending = [p for p in plans if p.kind in driven_kinds and not p.driven]
     done: set[int] = set()
     while pending and time.monotonic() < deadline:
         for plan in pending:
@@ -242,7 +245,8 @@ def drive(plans: list[Plan], deadline: float) -> None:
             try:
                 if order.status == states.PENDING_APPROVAL and order.requires_approval and order.workflow_started_at:
                     if plan.kind == "reject":
-                        approval_decide(order=order, user=manager, decision=REJECT, comment="chaos says no", request_id=f"rej-{plan.order_id}")
+                        approval_decide(order=order, user=manager, decision=REJECT, comment="chaos says no",
+                                        request_id=f"rej-{plan.order_id}")
                         done.add(plan.order_id)
                     elif plan.kind == "cancel_pending":
                         services.order_request_cancel(order=order, user=manager, reason="chaos cancel", request_id=f"can-{plan.order_id}")
@@ -253,11 +257,12 @@ def drive(plans: list[Plan], deadline: float) -> None:
                         if plan.kind != "cancel_fulfilment":
                             done.add(plan.order_id)
                 elif plan.kind == "cancel_fulfilment" and order.status == states.FULFILLING and order.progress >= 20:
-                    services.order_request_cancel(order=order, user=manager, reason="chaos cancel mid-fulfilment", request_id=f"can-{plan.order_id}")
+                    services.order_request_cancel(order=order, user=manager, reason="chaos cancel mid-fulfilment",
+                                                  request_id=f"can-{plan.order_id}")
                     done.add(plan.order_id)
                 elif order.status in states.TERMINAL:
                     done.add(plan.order_id)
-            except (OrderError, temporal.TemporalUnavailable):
+            except (OrderError, TemporalUnavailable):
                 pass  # the stack is being hurt; try again on the next pass
         for plan in pending:
             plan.driven = plan.driven or plan.order_id in done
@@ -294,16 +299,18 @@ def restart_postgres() -> str:
     return f"restarted cluster {version}/{name}"
 
 
-def settled_status(temporal, order_id: int, patience: float = 30.0):
+def settled_status(order_id: int, patience: float = 30.0):
     """The workflow's status once it has closed (or `patience` has run out).
 
     The terminal entry is mirrored by the workflow's last activity, so the
     database can say "fulfilled" one workflow task before the run completes;
     on a slow machine the check would otherwise race that last task.
     """
+    from temporal_bridge import workflow_status
+
     give_up = time.monotonic() + patience
     while True:
-        status = temporal.describe_order(order_id, timeout=10)
+        status = workflow_status.describe_order(order_id, timeout=10)
         if not status.running or time.monotonic() > give_up:
             return status
         time.sleep(0.5)
@@ -313,7 +320,6 @@ def verify(plans: list[Plan]) -> Results:
     from django.db.models import Sum
 
     from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
-    from temporal_bridge import client as temporal
     from temporal_bridge import states
 
     results = Results()
@@ -325,13 +331,14 @@ def verify(plans: list[Plan]) -> Results:
             results.counts["LOST"] += 1
             results.problems.append(f"{order.number} lost: {order.status}, workflow started {order.workflow_started_at}")
             continue
-        status = settled_status(temporal, order.pk)
+        status = settled_status(order.pk)
         final = status.result
         if final is None:
             results.problems.append(f"{order.number}: workflow {status.status} without a result")
             continue
         events = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
-        drift = order.status != final.state or order.tracking_number != final.tracking_number or events != [e.message for e in final.timeline]
+        drift = (order.status != final.state or order.tracking_number != final.tracking_number
+                 or events != [e.message for e in final.timeline])
         results.counts["DRIFT"] += drift
         results.check(not drift, f"{order.number}: mirror {order.status} ≠ workflow {final.state} or timelines differ")
         messages = [e.message for e in final.timeline]
@@ -345,7 +352,8 @@ def verify(plans: list[Plan]) -> Results:
                       f"{order.number}: {refunds} refunds for a {final.state} order (charged: {charged})")
         if any(msg.startswith("Cancel requested") for msg in messages):
             results.check(final.state == states.CANCELLED, f"{order.number}: cancel accepted but ended {final.state}")
-        results.counts["duplicated events"] += len(events) - len(set(OrderEvent.objects.filter(order=order).values_list("idempotency_key", flat=True)))
+        keys = OrderEvent.objects.filter(order=order).values_list("idempotency_key", flat=True)
+        results.counts["duplicated events"] += len(events) - len(set(keys))
 
     by_number = {o.number: o for o in orders}
     expected = {"auto": {states.FULFILLED}, "approve": {states.FULFILLED}, "reject": {states.REJECTED},
@@ -361,7 +369,8 @@ def verify(plans: list[Plan]) -> Results:
         shipped = StockReservation.objects.filter(product=product, status="shipped").aggregate(n=Sum("quantity"))["n"] or 0
         initial = {"CHEAP": 100_000, "DEAR": 100_000, "SCARCE": 12}[product.sku]
         results.check(product.stock_reserved == held, f"{product.sku}: reserved {product.stock_reserved} ≠ held reservations {held}")
-        results.check(product.stock_on_hand == initial - shipped, f"{product.sku}: on hand {product.stock_on_hand} ≠ {initial} - shipped {shipped}")
+        results.check(product.stock_on_hand == initial - shipped,
+                      f"{product.sku}: on hand {product.stock_on_hand} ≠ {initial} - shipped {shipped}")
         results.check(held == 0, f"{product.sku}: {held} units still held after every order finished")
     return results
 
@@ -393,7 +402,7 @@ def main() -> int:
         stack.start_server()
         for index in range(args.workers):
             stack.start_worker(index)
-        from temporal_bridge.client import bridge
+        from temporal_bridge.bridge import bridge
 
         bridge.reset()
         deadline = time.monotonic() + args.timeout
@@ -442,7 +451,8 @@ def main() -> int:
     for fault in faults:
         print(f"  - {fault}")
     print("Counts:")
-    for key in ["orders", "LOST", "DRIFT", "duplicated events", "captures", "refunds"] + sorted(k for k in results.counts if k.startswith("state ")):
+    states_seen = sorted(k for k in results.counts if k.startswith("state "))
+    for key in ["orders", "LOST", "DRIFT", "duplicated events", "captures", "refunds"] + states_seen:
         print(f"  {key:<24} {results.counts.get(key, 0)}")
     if results.problems:
         print(f"\n{len(results.problems)} invariant(s) broken:")
@@ -450,7 +460,8 @@ def main() -> int:
             print(f"  ✗ {problem}")
         print(f"Logs: {workdir}")
         return 1
-    print("\nAll invariants hold: 0 lost, 0 duplicated, 0 drift; one capture per paid order, a refund for each paid-then-cancelled/failed one, stock consistent.")
+    print("\nAll invariants hold: 0 lost, 0 duplicated, 0 drift; one capture per paid order, "
+          "a refund for each paid-then-cancelled/failed one, stock consistent.")
     return 0
 
 

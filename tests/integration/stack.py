@@ -13,7 +13,7 @@ from django.conf import settings
 from temporalio.client import Client
 
 from temporal_bridge import devserver
-from temporal_bridge.client import bridge
+from temporal_bridge.bridge import bridge
 from temporal_bridge.connection import connect_kwargs
 from temporal_bridge.worker import build_worker
 

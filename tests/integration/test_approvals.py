@@ -26,9 +26,9 @@ from django.test import Client
 from approvals.models import ApprovalDecision, ApprovalNotice
 from orders import roles, services
 from orders.models import Order, OrderEvent, Product
-from temporal_bridge import client as temporal
+from temporal_bridge import approval_calls, order_calls, states
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.bridge import WorkflowNotFound, bridge
 from temporal_bridge.workflows_approvals import bulk_request_id
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, wait_for
@@ -48,11 +48,11 @@ def decide(browser: Client, order: Order, request_id: str, action: str = "approv
 
 def raw_signal(order: Order, actor: str, request_id: str, *, senior: bool = False) -> None:
     """A decision that bypasses the view (a stale page, a script): the workflow is the second line."""
-    temporal.signal_order(order.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, senior=senior))
+    order_calls.signal_order(order.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, senior=senior))
 
 
 def notes(order_id: int) -> list[str]:
-    return [e.message for e in temporal.query_order(order_id).timeline if e.kind == "note"]
+    return [e.message for e in order_calls.query_order(order_id).timeline if e.kind == "note"]
 
 
 def test_a_50k_order_needs_two_managers_including_senior_and_nobody_counts_twice(stack, policies, manager, manager2, senior, customer):
@@ -72,7 +72,7 @@ def test_a_50k_order_needs_two_managers_including_senior_and_nobody_counts_twice
     as_manager = browser_for(manager)
     assert decide(as_manager, order, "it-manager-00001").status_code == 200
     wait_for(lambda: ApprovalDecision.objects.filter(order=order).count() == 1, what="manager's approval mirrored")
-    live = temporal.query_order(order.pk)
+    live = order_calls.query_order(order.pk)
     assert (live.approval.approved, live.approval.required, live.approval.approved_by) == (1, 2, ["manager"])
     assert live.approval.still_needed == "needs a senior approver (1 more approval)"
 
@@ -85,7 +85,7 @@ def test_a_50k_order_needs_two_managers_including_senior_and_nobody_counts_twice
     # manager2 is not senior, and only a senior can still count.
     response = decide(browser_for(manager2), order, "it-manager2-0001")
     assert response.status_code == 403 and b"must come from a senior approver" in response.content
-    assert temporal.query_order(order.pk).approval.approved == 1
+    assert order_calls.query_order(order.pk).approval.approved == 1
 
     assert decide(browser_for(senior), order, "it-senior-000001", comment="Signed off").status_code == 200
     final = finished(order.pk)
@@ -123,8 +123,8 @@ def test_bulk_approval_of_20_orders_survives_a_killed_web_process(stack, policie
     try:
         def batch_started():
             try:
-                return temporal.bulk_decision_progress(batch_id)
-            except temporal.WorkflowNotFound:
+                return approval_calls.bulk_decision_progress(batch_id)
+            except WorkflowNotFound:
                 return None
 
         at_kill = wait_for(batch_started, timeout=60, every=0.05, what="the batch workflow to start")
@@ -136,7 +136,7 @@ def test_bulk_approval_of_20_orders_survives_a_killed_web_process(stack, policie
     assert web.returncode == -signal.SIGKILL
 
     began = time.monotonic()
-    result = wait_for(lambda: (p := temporal.bulk_decision_progress(batch_id)).finished and p, timeout=60, what="the batch to finish")
+    result = wait_for(lambda: (p := approval_calls.bulk_decision_progress(batch_id)).finished and p, timeout=60, what="the batch to finish")
     batch_seconds = time.monotonic() - began
     print(f"\nbulk batch: {len(at_kill.results)} of 20 sent when the web process was killed; finished {batch_seconds:.1f}s later")
 
@@ -168,23 +168,24 @@ def test_digest_schedule_is_ensured_idempotently_and_its_digest_reaches_the_appr
 
     manager.email = "manager@desk.example"
     manager.save()
-    order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 60)], created_by=clerk, shipping_address="1 Main St")
+    order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 60)], created_by=clerk,
+                                  shipping_address="1 Main St")
     try:
         first, second = StringIO(), StringIO()
         call_command("ensure_schedules", stdout=first)
         call_command("ensure_schedules", digest_cron="30 7 * * 1-5", stdout=second)
         assert "'approval-digest' created: 0 8 * * *" in first.getvalue()
         assert "'approval-digest' updated: 30 7 * * 1-5" in second.getvalue()
-        ids = wait_for(lambda: (found := temporal.bridge.call(schedule_ids)) and m.DIGEST_SCHEDULE_ID in found and found, what="schedule listed")
+        ids = wait_for(lambda: (found := bridge.call(schedule_ids)) and m.DIGEST_SCHEDULE_ID in found and found, what="schedule listed")
         assert ids.count(m.DIGEST_SCHEDULE_ID) == 1
-        spec = temporal.bridge.call(describe).schedule.spec
+        spec = bridge.call(describe).schedule.spec
         calendar = spec.calendars[0] if spec.calendars else None
         assert calendar is not None and [r.start for r in calendar.hour] == [7] and [r.start for r in calendar.minute] == [30]
         assert [(r.start, r.end) for r in calendar.day_of_week] == [(1, 5)]
 
-        temporal.bridge.call(trigger)
+        bridge.call(trigger)
         wait_for(lambda: ApprovalNotice.objects.filter(kind="digest", recipients="manager").exists(), what="the digest")
         [digest] = [e for e in mail.outbox if e.to == ["manager@desk.example"]]
         assert digest.subject == "1 order awaiting your approval" and order.number in digest.body
     finally:
-        temporal.bridge.call(delete)
+        bridge.call(delete)

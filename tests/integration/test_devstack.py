@@ -13,7 +13,8 @@ import time
 import pytest
 from django.conf import settings as django_settings
 
-from temporal_bridge import client as temporal
+from temporal_bridge import queue_health
+from temporal_bridge.bridge import bridge
 from tests.integration.stack import free_port
 
 # `make run` is the embedded stack: it ignores DATABASE_URL, so one CI pass suffices.
@@ -69,7 +70,8 @@ def session_members(session_id: int) -> list[str]:
 
 def test_devstack_runs_three_workers_that_survive_losing_one_and_stop_together(tmp_path, settings):
     web_port, temporal_port, ui_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "DJANGO_SETTINGS_MODULE", "ORDER_DESK_TESTING"}}
+    inherited = {"DATABASE_URL", "TEMPORAL_ADDRESS", "DJANGO_SETTINGS_MODULE", "ORDER_DESK_TESTING"}
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     env.update(DJANGO_DEBUG="1", ORDER_DESK_VAR_DIR=str(tmp_path), PORT=str(web_port), TEMPORAL_PORT=str(temporal_port),
                TEMPORAL_UI_PORT=str(ui_port), PYTHONUNBUFFERED="1")
     stack = subprocess.Popen(
@@ -78,13 +80,13 @@ def test_devstack_runs_three_workers_that_survive_losing_one_and_stop_together(t
     )
     output = Output(stack)
     settings.TEMPORAL_ADDRESS = f"127.0.0.1:{temporal_port}"
-    temporal.bridge.reset()
+    bridge.reset()
     try:
         output.wait_for("Order Desk is up", timeout=120)
         assert any("Workers:     3 process(es)" in line for line in output.lines)
 
         deadline = time.monotonic() + 30
-        while len(pollers := temporal.task_queue_pollers("order-desk").identities) < 3:
+        while len(pollers := queue_health.task_queue_pollers("order-desk").identities) < 3:
             assert time.monotonic() < deadline, f"only {pollers} poll the task queue"
             time.sleep(0.3)
         pids = sorted(int(identity.rsplit(":", 1)[1]) for identity in pollers)
@@ -105,4 +107,4 @@ def test_devstack_runs_three_workers_that_survive_losing_one_and_stop_together(t
     finally:
         if stack.poll() is None:
             os.killpg(stack.pid, signal.SIGKILL)
-        temporal.bridge.reset()
+        bridge.reset()

@@ -27,9 +27,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from approvals.models import ApprovalDecision
 from orders import services
 from orders.models import Order, OrderEvent, Product
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
+from temporal_bridge.bridge import bridge
 from temporal_bridge.order_workflow import OrderWorkflow
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide
@@ -47,14 +47,14 @@ def send_raw(order: Order, name: str, args: list) -> None:
     async def send(client: TemporalClient) -> None:
         await client.get_workflow_handle(m.workflow_id_for(order.pk)).signal(name, args=args)
 
-    temporal.bridge.call(send)
+    bridge.call(send)
 
 
 def history_of(order: Order):
     async def fetch(client: TemporalClient):
         return await client.get_workflow_handle(m.workflow_id_for(order.pk)).fetch_history()
 
-    return temporal.bridge.call(fetch, timeout=20)
+    return bridge.call(fetch, timeout=20)
 
 
 def task_failures(order: Order) -> list[str]:
@@ -67,7 +67,8 @@ def pending_order(policies, customer, clerk):
     """A 1,200 order under the standard policy (one manager), waiting for a decision."""
     def submit() -> Order:
         lamp = Product.objects.create(sku=f"LAMP-{Product.objects.count()}", name="Lamp", price=Decimal("600.00"), stock_on_hand=50)
-        order = services.order_submit(customer=customer, lines=[services.LineRequest(lamp, 2)], created_by=clerk, shipping_address="1 Main St")
+        order = services.order_submit(customer=customer, lines=[services.LineRequest(lamp, 2)], created_by=clerk,
+                                      shipping_address="1 Main St")
         wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the order waiting for a decision")
         return order
 
@@ -81,8 +82,8 @@ def test_hostile_messages_through_the_real_client_never_fail_a_task_and_the_page
     send_raw(order, m.SIGNAL_APPROVE, [m.DecisionSignal("mallory", "forged-1", "", senior=True)])  # nobody
     send_raw(order, m.SIGNAL_APPROVE, [m.DecisionSignal("clerk", "forged-2", "", senior=True)])  # the requester
     wait_for(lambda: "Approval by mallory refused: mallory is not a user of the desk" in
-             [e.message for e in temporal.query_order(order.pk).timeline], what="the forgery refused")
-    verdict = temporal.request_verdict(order.pk, "forged-1", wait=5)
+             [e.message for e in order_calls.query_order(order.pk).timeline], what="the forgery refused")
+    verdict = order_calls.request_verdict(order.pk, "forged-1", wait=5)
     assert (verdict.status, verdict.reason) == (m.VERDICT_REFUSED, "mallory is not a user of the desk")
 
     as_manager = browser_for(manager)
@@ -97,7 +98,8 @@ def test_hostile_messages_through_the_real_client_never_fail_a_task_and_the_page
     final = finished(order.pk)
     assert final.state == states.FULFILLED
     assert task_failures(order) == []
-    assert list(ApprovalDecision.objects.filter(order=order).values_list("approver_username", "request_id")) == [("manager", "it-real-approval")]
+    decisions = ApprovalDecision.objects.filter(order=order).values_list("approver_username", "request_id")
+    assert list(decisions) == [("manager", "it-real-approval")]
     # The mirror tells the query's story, refusals included.
     wait_for(lambda: OrderEvent.objects.filter(order=order).count() == len(final.timeline), what="the mirror complete")
     assert [e.message for e in OrderEvent.objects.filter(order=order).order_by("idempotency_key")] == [e.message for e in final.timeline]

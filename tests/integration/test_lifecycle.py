@@ -17,8 +17,8 @@ from approvals.services import APPROVE, approval_decide
 from orders import services
 from orders.mirror import mirror_snapshot
 from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
-from temporal_bridge import client as temporal
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
+from temporal_bridge.bridge import bridge
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -41,11 +41,11 @@ def finished(order_id: int):
     async def result(client: Client):
         return await client.get_workflow_handle(m.workflow_id_for(order_id), result_type=m.OrderSnapshot).result()
 
-    return temporal.bridge.call(result, timeout=40)
+    return bridge.call(result, timeout=40)
 
 
 def snapshot_state(order_id: int, wanted: str):
-    snap = temporal.query_order(order_id)
+    snap = order_calls.query_order(order_id)
     return snap if snap.state == wanted else None
 
 
@@ -108,7 +108,7 @@ def order_history(order_id: int):
     async def fetch(client):
         return await client.get_workflow_handle(m.workflow_id_for(order_id)).fetch_history()
 
-    return temporal.bridge.call(fetch, timeout=20)
+    return bridge.call(fetch, timeout=20)
 
 
 def test_cancel_during_fulfilment_from_the_browser_refunds_and_releases_stock(stack, settings, clerk, manager, customer, server):
@@ -121,7 +121,7 @@ def test_cancel_during_fulfilment_from_the_browser_refunds_and_releases_stock(st
     browser.force_login(manager)
     response = browser.post(f"/orders/{order.pk}/approve/", {"request_id": "it-approve-0002"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    wait_for(lambda: temporal.query_order(order.pk).progress > 0, what="fulfilment progress")
+    wait_for(lambda: order_calls.query_order(order.pk).progress > 0, what="fulfilment progress")
 
     response = browser.post(
         f"/orders/{order.pk}/cancel/", {"cancel-reason": "Customer changed their mind", "cancel-request_id": "it-cancel-0001"},
@@ -163,13 +163,13 @@ def test_reconcile_orders_starts_the_workflow_of_an_order_whose_start_failed(sta
     from django.core.management import call_command
 
     settings.TEMPORAL_ADDRESS = "127.0.0.1:1"  # Temporal unreachable while the order is submitted
-    temporal.bridge.reset()
+    bridge.reset()
     order = submit(clerk, customer, widget, 1)
     order.refresh_from_db()
     assert order.workflow_started_at is None
 
     settings.TEMPORAL_ADDRESS = stack.address
-    temporal.bridge.reset()
+    bridge.reset()
     call_command("reconcile_orders", min_age=0)
     order.refresh_from_db()
     assert order.workflow_started_at is not None
@@ -185,6 +185,6 @@ def test_seed_demo_submits_orders_with_real_workflows(stack):
     assert len(orders) == 4 and all(o.workflow_started_at for o in orders)
     for order in orders:
         expected = states.PENDING_APPROVAL if order.requires_approval else states.FULFILLED
-        wait_for(lambda: snapshot_state(order.pk, expected), what=f"{order.number} {expected}")
+        wait_for(lambda order=order, expected=expected: snapshot_state(order.pk, expected), what=f"{order.number} {expected}")
     call_command("seed_demo", orders=4, if_empty=True)
     assert Order.objects.count() == 4

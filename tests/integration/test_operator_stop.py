@@ -29,9 +29,9 @@ from orders import roles, services
 from orders.models import Order
 from orders.reconcile import reconcile
 from orders.selectors import LIVE_FAILURES_KEY, order_live_state
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import states, workflow_status
+from temporal_bridge.bridge import bridge
 from temporal_bridge.worker_status import forget_worker_check
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, snapshot_state, submit, wait_for
@@ -62,7 +62,7 @@ def test_terminating_a_pending_orders_workflow_shows_it_stopped_with_the_reason_
     async def terminate(client: Client) -> None:
         await client.get_workflow_handle(m.workflow_id_for(order.pk)).terminate(reason=REASON)
 
-    temporal.bridge.call(terminate)
+    bridge.call(terminate)
 
     browser = Browser()
     browser.force_login(manager)
@@ -91,7 +91,7 @@ def test_terminating_a_pending_orders_workflow_shows_it_stopped_with_the_reason_
 
 def test_reconcile_finds_a_terminated_workflow_nobody_looked_at(stack, clerk, customer, server):
     order = pending(submit(clerk, customer, server, 2))
-    temporal.bridge.call(lambda client: client.get_workflow_handle(m.workflow_id_for(order.pk)).terminate(reason=REASON))
+    bridge.call(lambda client: client.get_workflow_handle(m.workflow_id_for(order.pk)).terminate(reason=REASON))
 
     report = reconcile(min_age=timedelta(0))
 
@@ -114,8 +114,8 @@ def test_a_reset_goes_on_in_its_new_run_and_is_not_a_stop(stack, clerk, manager,
         ))
         return response.run_id
 
-    new_run = temporal.bridge.call(reset)
-    assert temporal.describe_order(order.pk).run_id == new_run
+    new_run = bridge.call(reset)
+    assert workflow_status.describe_order(order.pk).run_id == new_run
 
     live = order_live_state(Order.objects.get(pk=order.pk), fresh=True)
     assert (live.source, live.snapshot.state) == ("workflow", states.PENDING_APPROVAL)
@@ -137,9 +137,9 @@ def nobody_polls(temporal_address, settings):
     settings.TEMPORAL_ADDRESS = temporal_address
     settings.TEMPORAL_TASK_QUEUE = f"nobody-{uuid.uuid4().hex[:8]}"
     settings.TEMPORAL_QUERY_TIMEOUT = 1.0
-    temporal.bridge.reset()
+    bridge.reset()
     yield settings.TEMPORAL_TASK_QUEUE
-    temporal.bridge.reset()
+    bridge.reset()
 
 
 def test_no_worker_polling_gives_200s_that_say_so_and_the_ops_page_lists_the_order(nobody_polls, manager, customer, server):
@@ -194,12 +194,14 @@ def worker_without_the_order_workflow(address: str, task_queue: str) -> Iterator
         thread.join(30)
 
 
-def test_a_workflow_task_that_keeps_failing_is_named_and_nothing_answers_500(nobody_polls, temporal_address, clerk, manager, customer, server):
+def test_a_workflow_task_that_keeps_failing_is_named_and_nothing_answers_500(nobody_polls, temporal_address, clerk, manager, customer,
+                                                                             server):
     manager.is_staff = True
     manager.save()
     with worker_without_the_order_workflow(temporal_address, nobody_polls):
-        order = services.order_submit(customer=customer, lines=[services.LineRequest(server, 1)], created_by=clerk, shipping_address="1 Main St")
-        wait_for(lambda: (task := temporal.describe_order(order.pk).workflow_task) is not None and task.failing,
+        order = services.order_submit(customer=customer, lines=[services.LineRequest(server, 1)], created_by=clerk,
+                                      shipping_address="1 Main St")
+        wait_for(lambda: (task := workflow_status.describe_order(order.pk).workflow_task) is not None and task.failing,
                  timeout=30, what="the workflow task to fail twice")
         browser = Browser()
         browser.force_login(manager)

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from orders import services
 from orders.models import Order, OrderEvent
 from orders.reconcile import reconcile
-from temporal_bridge import client as temporal
 from temporal_bridge import states
+from temporal_bridge.bridge import bridge
 from tests.integration.test_lifecycle import finished, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -65,11 +65,12 @@ def test_reconcile_names_an_activity_that_keeps_failing(stack, settings, clerk, 
 def test_reconcile_says_when_no_worker_is_polling(temporal_address, settings, clerk, customer, widget):
     settings.TEMPORAL_ADDRESS = temporal_address
     settings.TEMPORAL_TASK_QUEUE = "nobody-polls-this-queue"
-    temporal.bridge.reset()
+    bridge.reset()
     try:
-        order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 1)], created_by=clerk, shipping_address="1 Main St")
+        order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 1)], created_by=clerk,
+                                      shipping_address="1 Main St")
         report = reconcile(min_age=timedelta(0))
         assert report.no_worker
         assert (order.number, "no worker is polling the task queue") in report.stuck
     finally:
-        temporal.bridge.reset()
+        bridge.reset()

@@ -12,7 +12,9 @@ import uuid
 import pytest
 from django.conf import settings
 
-from temporal_bridge import client as temporal
+from temporal_bridge import queue_health
+from temporal_bridge.bridge import bridge
+from temporal_bridge.queue_health import PollerStatus
 
 # Worker processes' flags and stopping; no order touches a database: CI runs it once.
 pytestmark = [pytest.mark.integration, pytest.mark.database_agnostic]
@@ -26,10 +28,10 @@ def start_worker(address: str, task_queue: str) -> subprocess.Popen:
     )
 
 
-def wait_for_pollers(task_queue: str, timeout: float = 30) -> temporal.PollerStatus:
+def wait_for_pollers(task_queue: str, timeout: float = 30) -> PollerStatus:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = temporal.task_queue_pollers(task_queue)
+        status = queue_health.task_queue_pollers(task_queue)
         if status.workflow_pollers and status.activity_pollers:
             return status
         time.sleep(0.3)
@@ -39,7 +41,7 @@ def wait_for_pollers(task_queue: str, timeout: float = 30) -> temporal.PollerSta
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_runworker_polls_its_task_queue_and_stops_gracefully(temporal_address, settings, stop_signal):
     settings.TEMPORAL_ADDRESS = temporal_address
-    temporal.bridge.reset()
+    bridge.reset()
     task_queue = f"rw-{uuid.uuid4().hex[:8]}"
     worker = start_worker(temporal_address, task_queue)
     try:
@@ -50,7 +52,7 @@ def test_runworker_polls_its_task_queue_and_stops_gracefully(temporal_address, s
     finally:
         if worker.poll() is None:
             worker.kill()
-        temporal.bridge.reset()
+        bridge.reset()
     assert worker.returncode == 0, output
     assert "Worker stopped." in output
     assert "Traceback" not in output

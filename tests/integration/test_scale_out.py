@@ -31,9 +31,9 @@ from temporalio.api.enums.v1 import PendingActivityState
 
 from orders import services
 from orders.models import Order, PaymentTransaction, Product
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import queue_health, states
+from temporal_bridge.bridge import bridge
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -87,7 +87,7 @@ def work_by_identity(order_ids: list[int], *, finished_before: float = float("in
                     workflow_tasks[event.workflow_task_started_event_attributes.identity] += 1
         return activities, workflow_tasks, retried, early
 
-    return temporal.bridge.call(read, timeout=60)
+    return bridge.call(read, timeout=60)
 
 
 def fulfilment_attempts(workflow_id: str) -> list[tuple[str, int]]:
@@ -97,14 +97,16 @@ def fulfilment_attempts(workflow_id: str) -> list[tuple[str, int]]:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         fulfil_scheduled = {
             e.event_id for e in history.events
-            if e.HasField("activity_task_scheduled_event_attributes") and e.activity_task_scheduled_event_attributes.activity_type.name == m.ACT_FULFIL
+            if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == m.ACT_FULFIL
         }
         return [
             (e.activity_task_started_event_attributes.identity, e.activity_task_started_event_attributes.attempt) for e in history.events
-            if e.HasField("activity_task_started_event_attributes") and e.activity_task_started_event_attributes.scheduled_event_id in fulfil_scheduled
+            if e.HasField("activity_task_started_event_attributes")
+            and e.activity_task_started_event_attributes.scheduled_event_id in fulfil_scheduled
         ]
 
-    return temporal.bridge.call(read, timeout=30)
+    return bridge.call(read, timeout=30)
 
 
 def fulfilled_count(order_ids: list[int]) -> int:
@@ -125,7 +127,7 @@ def a_fulfilment_in_progress(order_ids: list[int]) -> tuple[str, int] | None:
                     return workflow_id, identity_pid(pending.last_worker_identity)
         return None
 
-    return temporal.bridge.call(find, timeout=30)
+    return bridge.call(find, timeout=30)
 
 
 @pytest.fixture
@@ -133,13 +135,13 @@ def workers(temporal_address, settings, tmp_path):
     """Three worker processes on a fresh task queue, Django pointed at the same server; all stopped afterwards."""
     settings.TEMPORAL_ADDRESS = temporal_address
     settings.TEMPORAL_TASK_QUEUE = f"scale-{uuid.uuid4().hex[:8]}"
-    temporal.bridge.reset()
+    bridge.reset()
     processes = {f"worker-{n}": start_worker(temporal_address, settings.TEMPORAL_TASK_QUEUE, tmp_path / f"worker-{n}.log")
                  for n in range(1, WORKERS + 1)}
     try:
         wanted = {p.pid for p in processes.values()}
         deadline = time.monotonic() + 60
-        while {identity_pid(i) for i in temporal.task_queue_pollers().identities} < wanted:
+        while {identity_pid(i) for i in queue_health.task_queue_pollers().identities} < wanted:
             dead = [name for name, p in processes.items() if p.poll() is not None]
             assert not dead, f"{dead} exited: {(tmp_path / f'{dead[0]}.log').read_text()}"
             assert time.monotonic() < deadline, "the three workers never all polled the task queue"
@@ -154,7 +156,7 @@ def workers(temporal_address, settings, tmp_path):
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        temporal.bridge.reset()
+        bridge.reset()
 
 
 def test_three_workers_share_the_orders_and_killing_one_loses_nothing(workers, settings, clerk, customer):

@@ -180,7 +180,7 @@ def test_manager_sees_the_order_lines_payments_and_events_in_the_admin(client, m
 
 
 def test_admin_actions_report_the_workflows_verdict_per_order(client, manager, fake_temporal, make_order, monkeypatch):
-    from temporal_bridge import client as temporal
+    from temporal_bridge import order_calls
 
     refused, queued = make_order(), make_order()
 
@@ -189,7 +189,7 @@ def test_admin_actions_report_the_workflows_verdict_per_order(client, manager, f
             return m.RequestVerdict(request_id, m.VERDICT_REFUSED, "manager is not allowed to approve or reject orders")
         return m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
 
-    monkeypatch.setattr(temporal, "request_verdict", answer)  # one answer per order
+    monkeypatch.setattr(order_calls, "request_verdict", answer)  # one answer per order
     client.force_login(manager)
     response = client.post("/admin/orders/order/", {"action": "approve_orders", "_selected_action": [refused.pk, queued.pk]}, follow=True)
     texts = message_texts(response)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from config import logs
 from orders.models import Order
 from temporal_bridge import states
-from temporal_bridge.client import PollerInfo, PollerStatus, WorkerHeartbeat
+from temporal_bridge.queue_health import PollerInfo, PollerStatus, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_staff_see_workers_backlog_orders_by_state_and_approvals_by_age(client, 
         heartbeats=[WorkerHeartbeat("order-desk@host:42", "running", 2.0, 5.0, host="host")],
         backlog=[],
     )
-    from temporal_bridge.client import BacklogStats
+    from temporal_bridge.queue_health import BacklogStats
 
     fake_temporal.pollers.backlog = [BacklogStats("workflow", 7, 12.0, 0.5, 0.4), BacklogStats("activity", 0, 0.0, 0.0, 0.0)]
     submitted(make_order(), timedelta(minutes=10))
@@ -151,30 +151,6 @@ def test_the_ops_page_asks_temporal_afresh_and_updates_the_banner(client, manage
     assert PAUSED in client.get("/orders/").content.decode()
 
 
-# --- Worker liveness -----------------------------------------------------------------------------
-
-
-def fresh(seconds_ago: float, queue_type: str) -> PollerInfo:
-    return PollerInfo("w", queue_type, datetime.now(UTC) - timedelta(seconds=seconds_ago))
-
-
-def test_a_worker_that_stopped_is_gone_at_once_though_its_pollers_are_still_listed():
-    status = PollerStatus(1, 1, ["w"], pollers=[fresh(1, "workflow"), fresh(1, "activity")],
-                          heartbeats=[WorkerHeartbeat("w", "shutting_down", 0.5, 5.0)])
-    assert not status.workers_running()
-
-
-def test_a_worker_silent_for_three_heartbeats_is_gone():
-    assert PollerStatus(1, 1, ["w"], heartbeats=[WorkerHeartbeat("w", "running", 14.0, 5.0)]).workers_running()
-    assert not PollerStatus(1, 1, ["w"], heartbeats=[WorkerHeartbeat("w", "running", 16.0, 5.0)]).workers_running()
-
-
-def test_without_heartbeats_fresh_workflow_and_activity_pollers_mean_running():
-    assert PollerStatus(1, 1, ["w"], pollers=[fresh(50, "workflow"), fresh(3, "activity")]).workers_running()
-    assert not PollerStatus(1, 1, ["w"], pollers=[fresh(200, "workflow"), fresh(3, "activity")]).workers_running()
-    assert not PollerStatus(1, 0, ["w"], pollers=[fresh(1, "workflow")]).workers_running()
-
-
 # --- /readyz -------------------------------------------------------------------------------------
 
 
@@ -221,7 +197,8 @@ def test_web_log_lines_carry_the_order_number_and_workflow_id(client, json_log, 
     from tests.orders.test_api import ApiClient, issue_key
 
     api = ApiClient(issue_key(make_user("shop", roles.STOREFRONTS)))
-    number = api.post("/orders", {"customer_id": customer.pk, "lines": [{"sku": "WID-1", "quantity": 1}], "shipping_address": "x"}).json()["number"]
+    body = {"customer_id": customer.pk, "lines": [{"sku": "WID-1", "quantity": 1}], "shipping_address": "x"}
+    number = api.post("/orders", body).json()["number"]
     order = Order.objects.get(number=number)
     [line] = [entry for entry in json_log() if entry["logger"] == "orders.api.views"]
     assert line["message"].startswith(f"Order {number} created")

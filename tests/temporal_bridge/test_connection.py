@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from temporalio.service import TLSConfig
 
-from temporal_bridge import client as temporal
+from temporal_bridge.bridge import bridge
 from temporal_bridge.connection import connect_kwargs
 
 # No database here (activities are mocked or no order is run): CI runs it once.
@@ -115,12 +115,12 @@ def test_tls_off_together_with_certificates_is_a_contradiction(remote, pem_files
 
 def test_the_web_bridge_connects_with_these_settings(remote, pem_files):
     remote.TEMPORAL_TLS_CERT = str(pem_files["client.pem"])  # key missing: the bridge must refuse, not connect in plaintext
-    temporal.bridge.reset()
+    bridge.reset()
     try:
         with pytest.raises(ImproperlyConfigured, match="go together"):
-            temporal.bridge.call(lambda client: client.count_workflows(), timeout=3)
+            bridge.call(lambda client: client.count_workflows(), timeout=3)
     finally:
-        temporal.bridge.reset()
+        bridge.reset()
 
 
 def test_runworker_connects_with_these_settings_and_explains_a_bad_one(pem_files):

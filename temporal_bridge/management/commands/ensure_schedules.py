@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from temporal_bridge import client as temporal
+from temporal_bridge import approval_calls
 from temporal_bridge import messages as m
+from temporal_bridge.bridge import TemporalUnavailable
 
 
 class Command(BaseCommand):
@@ -22,8 +23,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            outcome = temporal.ensure_digest_schedule(cron=options["digest_cron"], time_zone=settings.TIME_ZONE)
-        except temporal.TemporalUnavailable as err:
+            outcome = approval_calls.ensure_digest_schedule(cron=options["digest_cron"], time_zone=settings.TIME_ZONE)
+        except TemporalUnavailable as err:
             raise CommandError(f"Temporal is not reachable at {settings.TEMPORAL_ADDRESS}: {err}") from err
         except Exception as err:  # e.g. an invalid cron expression, refused by the server
             raise CommandError(f"Could not create or update schedule {m.DIGEST_SCHEDULE_ID!r}: {err}") from err

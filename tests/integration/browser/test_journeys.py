@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 
 from orders import services
 from orders.models import PaymentTransaction, StockReservation
-from temporal_bridge import client as temporal
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
 
 pytestmark = [
@@ -45,7 +44,7 @@ def submit_pending_order(clerk, customer, product):
     )
     assert order.requires_approval
     deadline = time.monotonic() + 30
-    while temporal.query_order(order.pk).state != states.PENDING_APPROVAL:
+    while order_calls.query_order(order.pk).state != states.PENDING_APPROVAL:
         assert time.monotonic() < deadline, "the workflow never reached pending approval"
         time.sleep(0.1)
     return order

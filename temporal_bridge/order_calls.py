@@ -1,0 +1,114 @@
+"""The calls Django makes to an order's workflow, through the process's one
+client (temporal_bridge.bridge): start it, signal it, ask for its live
+snapshot and for its verdict on a request, and link to it in the Temporal UI.
+
+What the server says of the workflow without a worker (running, stopped from
+outside, a failing task) is temporal_bridge.workflow_status.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.common import QueryRejectCondition
+from temporalio.service import RPCError, RPCStatusCode
+
+from temporal_bridge import messages as m
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors, start_once
+from temporal_bridge.workflow_status import WorkflowClosed
+
+
+def start_order_workflow(inp: m.OrderWorkflowInput) -> bool:
+    """Start the order's workflow; False when it already exists (nothing to do)."""
+    return start_once(m.WORKFLOW_NAME, inp, workflow_id=m.workflow_id_for(inp.order_id))
+
+
+def signal_order(order_id: int, signal: str, payload: Any) -> None:
+    async def send(client: Client) -> None:
+        await client.get_workflow_handle(m.workflow_id_for(order_id)).signal(signal, payload, rpc_timeout=timedelta(seconds=5))
+
+    bridge.call(mapped_errors(send))
+
+
+def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
+    """The workflow's live snapshot.
+
+    Raises WorkflowNotFound when the workflow does not exist and
+    TemporalUnavailable, with a message for the page, for every other way the
+    query can fail: no worker answering, a workflow task that keeps failing,
+    a rejected or failed query, an RPC error, an answer that does not decode.
+    Pages call this, and a page must never answer 500 because a workflow
+    cannot answer.
+
+    `open_only`: a closed workflow (terminated, timed out, completed...) is
+    not asked at all: the server refuses at once with its close status
+    (WorkflowClosed) instead of a worker replaying the history to answer with
+    the state it was in when it closed, which would look live.
+    """
+    timeout = timeout if timeout is not None else settings.TEMPORAL_QUERY_TIMEOUT
+
+    async def query(client: Client) -> m.OrderSnapshot:
+        handle = client.get_workflow_handle(m.workflow_id_for(order_id))
+        try:
+            return await handle.query(
+                m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot, rpc_timeout=timedelta(seconds=timeout),
+                reject_condition=QueryRejectCondition.NOT_OPEN if open_only else None,
+            )
+        except WorkflowQueryRejectedError as err:
+            status = err.status.name if err.status is not None else "UNKNOWN"
+            raise WorkflowClosed(status, f"the workflow is no longer running ({status.lower()})") from err
+        except WorkflowQueryFailedError as err:
+            raise TemporalUnavailable(f"The workflow could not answer: {err}") from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise WorkflowNotFound(err.message) from err
+            if err.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                # What a query waiting on a worker that never answers ends with.
+                raise TemporalUnavailable(f"no answer from the workflow within {timeout:g}s") from err
+            raise TemporalUnavailable(f"Temporal refused the query ({err.status.name if err.status else 'error'}: {err.message})") from err
+        except Exception as err:  # noqa: BLE001 - an answer we cannot read: the page falls back, it does not fail
+            raise TemporalUnavailable(f"the workflow's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from err
+
+    return bridge.call(query, timeout=timeout)
+
+
+def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.RequestVerdict:
+    """The workflow's verdict on a request just sent, waiting up to `wait` seconds
+    for it to become final (accepted or refused).
+
+    Never raises: a workflow that cannot answer (no worker polling, a run from
+    before verdicts existed, Temporal unreachable) gives an `unknown` verdict,
+    which the page shows as queued.
+    """
+    unknown = m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
+
+    async def ask(client: Client) -> m.RequestVerdict:
+        handle = client.get_workflow_handle(m.workflow_id_for(order_id))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        verdict = unknown
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                verdict = await handle.query(
+                    m.QUERY_VERDICT, request_id, result_type=m.RequestVerdict,
+                    rpc_timeout=timedelta(seconds=max(0.2, remaining)),
+                )
+            except (WorkflowQueryFailedError, RPCError):
+                return verdict
+            if verdict.status in (m.VERDICT_ACCEPTED, m.VERDICT_REFUSED) or loop.time() >= deadline:
+                return verdict
+            await asyncio.sleep(0.05)
+
+    try:
+        return bridge.call(ask, timeout=wait + 1)
+    except (TemporalUnavailable, WorkflowNotFound, RPCError):
+        return unknown
+
+
+def workflow_ui_url(workflow_id: str) -> str:
+    """The workflow's page in the Temporal UI, for operators (admin, ops page, order panel)."""
+    return f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"
