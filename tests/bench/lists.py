@@ -12,16 +12,20 @@ STATUS_MIX = [("fulfilled", 80), ("pending_approval", 5), ("fulfilling", 2), ("p
               ("rejected", 5), ("cancelled", 3), ("expired", 2), ("failed", 1)]
 
 
-def generate(rows: int, *, created_by_id: int, customers: int = 1000) -> None:
+def generate(rows: int, *, created_by_id: int, customers: int = 1000, first_customer: int | None = None) -> int:
     """`rows` orders (no lines or events: the list pages read the order table only), then ANALYZE.
 
     One template row is written through the ORM, so every column (including
     ones added later) has its model default; the rest are copied from it in
     SQL with their own id, number, workflow id, status, customer, total and age.
+    The `customers` customers are made here, or are those from `first_customer`
+    on (made by an earlier call, so their names stay one each). Returns the first.
     """
-    first_customer = Customer.objects.bulk_create(
-        Customer(name=f"Customer {i:04d} Trading", email=f"buyer{i}@example.com", credit_limit=Decimal("100000")) for i in range(customers)
-    )[0].pk
+    if first_customer is None:
+        first_customer = Customer.objects.bulk_create(
+            Customer(name=f"Customer {i:04d} Trading", email=f"buyer{i}@example.com", credit_limit=Decimal("100000"))
+            for i in range(customers)
+        )[0].pk
     template = Order.objects.create(customer_id=first_customer, created_by_id=created_by_id, total=Decimal("10"),
                                     shipping_address="1 Bench Street")
     columns = [f.column for f in Order._meta.concrete_fields]
@@ -30,7 +34,7 @@ def generate(rows: int, *, created_by_id: int, customers: int = 1000) -> None:
     ) + " END"
     overrides = {
         "id": "s.id",
-        "number": "'OD-' || lpad(s.id::text, 6, '0')",
+        "number": "'OD-' || lpad(s.id::text, greatest(6, length(s.id::text)), '0')",  # as services numbers them: OD-{id:06d}
         "workflow_id": "'order-' || s.id",
         "status": status_case.replace("g %%", "s.g %%"),
         "customer_id": f"{first_customer} + (s.g * 7919) %% {customers}",
@@ -52,6 +56,7 @@ def generate(rows: int, *, created_by_id: int, customers: int = 1000) -> None:
         cursor.execute("ANALYZE orders_order")
         cursor.execute("ANALYZE orders_customer")
     template.delete()
+    return first_customer
 
 
 def _cumulative(mix):
