@@ -91,7 +91,7 @@ def order_search(text: str) -> Q:
     and the customers through their btree on customer_id.
     """
     matching = Q(name__icontains=text) | Q(email__icontains=text)
-    ids = list(Customer.objects.filter(matching).values_list("id", flat=True)[: CUSTOMER_IDS_INLINE + 1])
+    ids = list(Customer.objects.filter(matching).order_by().values_list("id", flat=True)[: CUSTOMER_IDS_INLINE + 1])
     if len(ids) > CUSTOMER_IDS_INLINE:
         by_customer = Q(customer__in=Customer.objects.filter(matching).values("id"))
     else:

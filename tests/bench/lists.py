@@ -1,4 +1,4 @@
-"""Bulk-generated orders on PostgreSQL, for the list pages at 100k rows."""
+"""Bulk-generated orders, for the list pages at 100k rows and more (PostgreSQL; SQLite for tests.bench.sqlite_search)."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -44,6 +44,9 @@ def generate(rows: int, *, created_by_id: int, customers: int = 1000, first_cust
         "updated_at": f"now() - ({rows} - s.g) * interval '1 minute'",
         "workflow_started_at": f"now() - ({rows} - s.g) * interval '1 minute'",
     }
+    if connection.vendor == "sqlite":
+        _generate_sqlite(rows, template, columns, status_case, first_customer, customers)
+        return first_customer
     select = ", ".join(overrides.get(c, f't."{c}"') for c in columns)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -57,6 +60,29 @@ def generate(rows: int, *, created_by_id: int, customers: int = 1000, first_cust
         cursor.execute("ANALYZE orders_customer")
     template.delete()
     return first_customer
+
+
+def _generate_sqlite(rows: int, template: Order, columns: list[str], status_case: str, first_customer: int, customers: int) -> None:
+    """The same rows on SQLite: ids follow the template's (SQLite has no sequence to draw from), times are the template's."""
+    overrides = {
+        "id": "t.id + s.g",
+        "number": "printf('OD-%%06d', t.id + s.g)",
+        "workflow_id": "'order-' || (t.id + s.g)",
+        "status": status_case.replace("g %%", "s.g %%"),
+        "customer_id": f"{first_customer} + (s.g * 7919) %% {customers}",
+        "total": "((s.g * 37) %% 2000 + 5)",
+        "requires_approval": "((s.g * 37) %% 2000 + 5) >= 500",
+    }
+    select = ", ".join(overrides.get(c, f't."{c}"') for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < %s) "
+            f'INSERT INTO orders_order ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+            f"SELECT {select} FROM orders_order t, s WHERE t.id = %s",
+            [rows, template.pk],
+        )
+        cursor.execute("ANALYZE")
+    template.delete()
 
 
 def _cumulative(mix):
