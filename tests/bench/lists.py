@@ -37,7 +37,7 @@ def generate(rows: int, *, created_by_id: int, customers: int = 1000, first_cust
         "number": "'OD-' || lpad(s.id::text, greatest(6, length(s.id::text)), '0')",  # as services numbers them: OD-{id:06d}
         "workflow_id": "'order-' || s.id",
         "status": status_case.replace("g %%", "s.g %%"),
-        "customer_id": f"{first_customer} + (s.g * 7919) %% {customers}",
+        "customer_id": f"{first_customer} + (s.g::bigint * 7919) %% {customers}",
         "total": "((s.g * 37) %% 2000 + 5)::numeric",
         "requires_approval": "((s.g * 37) %% 2000 + 5) >= 500",
         "created_at": f"now() - ({rows} - s.g) * interval '1 minute'",
@@ -69,7 +69,7 @@ def _generate_sqlite(rows: int, template: Order, columns: list[str], status_case
         "number": "printf('OD-%%06d', t.id + s.g)",
         "workflow_id": "'order-' || (t.id + s.g)",
         "status": status_case.replace("g %%", "s.g %%"),
-        "customer_id": f"{first_customer} + (s.g * 7919) %% {customers}",
+        "customer_id": f"{first_customer} + (s.g::bigint * 7919) %% {customers}",
         "total": "((s.g * 37) %% 2000 + 5)",
         "requires_approval": "((s.g * 37) %% 2000 + 5) >= 500",
     }
