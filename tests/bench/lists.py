@@ -69,7 +69,7 @@ def _generate_sqlite(rows: int, template: Order, columns: list[str], status_case
         "number": "printf('OD-%%06d', t.id + s.g)",
         "workflow_id": "'order-' || (t.id + s.g)",
         "status": status_case.replace("g %%", "s.g %%"),
-        "customer_id": f"{first_customer} + (s.g::bigint * 7919) %% {customers}",
+        "customer_id": f"{first_customer} + (s.g * 7919) %% {customers}",
         "total": "((s.g * 37) %% 2000 + 5)",
         "requires_approval": "((s.g * 37) %% 2000 + 5) >= 500",
     }
