@@ -28,6 +28,7 @@ class Sizes:
     panel_samples: int
     list_rows: int
     list_samples: int
+    list_rows_large: int  # the order list measured again at this many orders
     pages: int  # simulated open detail pages
     poll_seconds: float
     http_connections: int
@@ -36,9 +37,11 @@ class Sizes:
 
 
 FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
+             list_rows_large=1_000_000,
              poll_seconds=20, http_connections=16, timeout=600,
              export_rows=1_000_000)
 SMOKE = Sizes(orders=6, throughput_rounds=1, tuning_orders=4, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
+              list_rows_large=4_000,
               poll_seconds=2, http_connections=4, timeout=60,
               export_rows=2_000)
 
