@@ -1,6 +1,6 @@
 from django.utils.functional import SimpleLazyObject
 
-from approvals.selectors import awaiting_decision_count
+from approvals.selectors import awaiting_decision_badge
 
 
 def approvals_badge(request):
@@ -10,4 +10,4 @@ def approvals_badge(request):
         return {}
     # Lazy: counted only where a template shows the badge (full pages), not
     # for every htmx fragment, e.g. the live panel each open page polls.
-    return {"approvals_waiting": SimpleLazyObject(lambda: awaiting_decision_count(user))}
+    return {"approvals_waiting": SimpleLazyObject(lambda: awaiting_decision_badge(user))}

@@ -150,8 +150,15 @@ def awaiting_decision(user: AbstractBaseUser) -> QuerySet[Order]:
     )
 
 
-def awaiting_decision_count(user: AbstractBaseUser) -> int:
-    return awaiting_decision(user).count()
+# The nav badge counts no further: "99+" tells a manager as much as 50,000
+# would, and counting stops after 100 rows instead of reading every pending order.
+BADGE_CAP = 99
+
+
+def awaiting_decision_badge(user: AbstractBaseUser) -> str:
+    """The nav badge: how many orders await `user`'s decision ("" for none, "99+" past the cap)."""
+    n = awaiting_decision(user).order_by()[: BADGE_CAP + 1].count()
+    return f"{BADGE_CAP}+" if n > BADGE_CAP else (str(n) if n else "")
 
 
 def approval_counts(orders: list[Order]) -> dict[int, tuple[int, bool]]:

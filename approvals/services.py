@@ -198,7 +198,7 @@ def digests_send(*, digest_date: date) -> list[str]:
             except IntegrityError:
                 emailed.append(user.username)
                 continue
-            total = selectors.awaiting_decision_count(user)
+            total = selectors.awaiting_decision(user).count()
             subject = f"{total} order{'s' if total != 1 else ''} awaiting your approval"
             body = render_to_string("emails/approval_digest.txt", {
                 "user": user, "orders": orders, "total": total, "date": digest_date, "url": absolute_url("/approvals/"),

@@ -102,6 +102,16 @@ def test_nav_badge_counts_the_orders_awaiting_my_decision(client, manager, manag
     assert BADGE.format(2) in client.get("/orders/").content.decode()
 
 
+def test_nav_badge_stops_counting_at_99(client, manager, fake_temporal, make_order, monkeypatch):
+    from approvals import selectors
+
+    monkeypatch.setattr(selectors, "BADGE_CAP", 2)  # 100 orders would make the test slow, not truer
+    for _ in range(3):
+        make_order()
+    client.force_login(manager)
+    assert BADGE.format("2+") in client.get("/orders/").content.decode()
+
+
 def test_nav_has_no_badge_when_nothing_waits(client, manager, fake_temporal):
     client.force_login(manager)
     html = client.get("/orders/").content.decode()
