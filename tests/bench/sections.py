@@ -31,6 +31,7 @@ BUSINESS_RATIO_MOONSHOT = 0.8
 CPU_PER_ORDER_GOAL = 0.150  # seconds of CPU per auto-approved order, all our processes
 SHAPE_GOAL = (6, 8)  # activities, workflow tasks per auto-approved order: the lean engine's target
 HISTORY_SAMPLE = 5  # orders per side whose Temporal history is read back
+SIDE_NAMES = {"real": "real path", "same": "same-shape baseline", "business": "business-shape baseline"}
 APPROVE_P95_GOAL = 0.150
 LIST_P95_GOAL = 0.100
 CHANGELIST_P95_GOAL = 0.300
@@ -196,7 +197,7 @@ def throughput(ctx: Context) -> None:
             t.add(section, f"{label}: CPU per order, real / same shape / business shape (all our processes)",
                   " / ".join(f"{cpu[side] * 1000:.0f} ms" for side in sides), cpu_goal, cpu_verdict)
             for side in sides:
-                t.add(section, f"{label}:   CPU per order by process, {side}", _per_order(used[side], rate[side]))
+                t.add(section, f"{label}:   CPU per order by process, {SIDE_NAMES.get(side, side)}", _per_order(used[side], rate[side]))
             _history_row(ctx, section, label, approval, ids)
             if any(failures.values()):
                 t.errors.append(f"{label}: orders that did not end fulfilled: " + ", ".join(f"{side} {failures[side]}" for side in sides))
