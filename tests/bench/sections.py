@@ -30,6 +30,7 @@ BUSINESS_RATIO_GOAL = 0.6  # real / business-shape baseline (issue 10)
 BUSINESS_RATIO_MOONSHOT = 0.8
 CPU_PER_ORDER_GOAL = 0.150  # seconds of CPU per auto-approved order, all our processes
 SHAPE_GOAL = (6, 8)  # activities, workflow tasks per auto-approved order: the lean engine's target
+IDLE_SECONDS = 5.0  # the idle measurement before the rounds
 HISTORY_SAMPLE = 5  # orders per side whose Temporal history is read back
 SIDE_NAMES = {"real": "real path", "same": "same-shape baseline", "business": "business-shape baseline"}
 APPROVE_P95_GOAL = 0.150
@@ -164,6 +165,14 @@ def throughput(ctx: Context) -> None:
         return rate, failed, used
 
     try:
+        # What the processes cost doing nothing (workers long-polling, the server's own timers): every
+        # side's CPU per order carries its share, which grows as the rate falls (a loaded machine).
+        idle_seconds = 1.0 if ctx.smoke else IDLE_SECONDS
+        with meters({"real worker": lambda: [worker.pid], "baseline worker": lambda: [base_worker.pid],
+                     "Temporal": lambda: [ctx.temporal_pid]}) as idle:
+            time.sleep(idle_seconds)
+        t.add(section, f"idle: both workers polling, nothing to run ({idle_seconds:g} s), cores", cores(idle), "",
+              "included in every CPU-per-order figure below")
         for approval, label in ((False, "auto-approved"), (True, "manager-approved")):
             totals = {side: [0.0, {}] for side in sides}
             failures = dict.fromkeys(sides, 0)
