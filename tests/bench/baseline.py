@@ -1,10 +1,23 @@
-"""The bare-SDK ceiling: a minimal workflow shaped like OrderWorkflow, without Django.
+"""The bare-SDK ceilings: minimal order workflows without Django, one per shape.
 
-Same server, same number of activities (sequential, same timeouts and retry
-policies), the same signals (the fulfilment activity's progress reports, and
-the manager's approval with its deadline timer), but every activity is a
-no-op: what is left is the cost of the engine (server, SDK, worker). The real
-path's throughput is divided by this one.
+Same server and worker settings as the real path, the same timeouts and retry
+policies, the same signals (the fulfilment activity's progress report, the
+manager's approval with its deadline timer), but every activity is a no-op:
+what is left is the cost of the engine (server, SDK, worker) for that shape.
+The real path's throughput is divided by each one.
+
+A shape is data (`Shape`): the activities in order, where the approval wait
+goes, and what the approval handler runs. Two are measured:
+
+- SAME_SHAPE ("BaselineOrder"): OrderWorkflow as it was before the lean
+  engine (15 activities per auto-approved order, 10 of them mirror writes,
+  16 workflow tasks). Kept as the record of that shape; when the real
+  workflow's shape changes, a shape with its new steps can be added beside it.
+- BUSINESS_SHAPE ("BusinessShapeOrder"): what an order needs and nothing
+  more: reserve stock, charge, fulfil (one heartbeat and one progress signal
+  to its workflow), ship, notify; a manager-approved order also waits for the
+  approval signal (with its deadline timer) and runs one activity to check
+  and record the decision.
 
 Run as a worker process: python -m tests.bench.baseline --address HOST:PORT --task-queue Q
 Imports no Django (the workflow sandbox re-imports this module).
@@ -24,6 +37,36 @@ from temporalio.common import RetryPolicy
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30))
 STEP = timedelta(seconds=30)
+
+# Step names in a Shape with a meaning of their own; any other name is a no-op activity.
+FULFIL = "fulfil"  # the fulfilment activity: heartbeats and signals progress to its workflow
+WAIT = "wait"  # manager-approved orders only: wait for the approval signal (48 h deadline timer)
+IF_APPROVAL = "?"  # prefix: a step that manager-approved orders only run
+
+
+@dataclass(frozen=True)
+class Shape:
+    key: str  # as the bench names it
+    workflow: str  # the workflow type name
+    summary: str  # for the table
+    steps: tuple[str, ...]
+    decision: tuple[str, ...]  # the activities the approval signal's handler runs
+
+
+SAME_SHAPE = Shape(
+    "same", "BaselineOrder", "same shape as OrderWorkflow before the lean engine (15 activities, 16 workflow tasks)",
+    steps=(
+        "submitted", "?awaiting decision", WAIT, "approved", "processing", "reserve stock", "mirror", "charge payment", "mirror",
+        "fulfilling", FULFIL, "fulfilment complete", "ship", "mirror", "notify", "mirror: customer emailed", "mirror: fulfilled",
+    ),
+    decision=("record decision",),
+)
+BUSINESS_SHAPE = Shape(
+    "business", "BusinessShapeOrder", "business shape (reserve, charge, fulfil + 1 progress signal, ship, notify)",
+    steps=(WAIT, "reserve stock", "charge payment", FULFIL, "ship", "notify"),
+    decision=("check and record decision",),
+)
+SHAPES = (SAME_SHAPE, BUSINESS_SHAPE)
 
 
 @dataclass
@@ -63,50 +106,47 @@ async def fulfil(job: BaselineInput) -> int:
     for step in range(job.fulfilment_steps):
         await asyncio.sleep(job.fulfilment_step_seconds)
         activity.heartbeat(step + 1)
-        await activity.client().get_workflow_handle(info.workflow_id).signal("progress", Progress(round(100 * (step + 1) / job.fulfilment_steps)))
+        percent = round(100 * (step + 1) / job.fulfilment_steps)
+        await activity.client().get_workflow_handle(info.workflow_id).signal("progress", Progress(percent))
     return job.fulfilment_steps
 
 
-@workflow.defn(name="BaselineOrder")
-class BaselineOrderWorkflow:
-    @workflow.init
+class _ShapedOrder:
+    """Runs its class's SHAPE; the subclasses below only name it (the SDK wants run on each workflow class)."""
+
+    SHAPE: Shape
+
     def __init__(self, inp: BaselineInput) -> None:
         self._decision: Decision | None = None
         self._progress = 0
         self._n = 0
 
-    async def _step(self) -> None:
+    async def _noop(self, name: str) -> None:
         self._n += 1
+        # The step's name stays out of the payload, so the same shape costs what it did before shapes were data.
         await workflow.execute_activity("noop", Entry(0, f"{self._n:04d}"), start_to_close_timeout=STEP, retry_policy=RETRY)
 
-    @workflow.run
-    async def run(self, inp: BaselineInput) -> int:
-        await self._step()  # submitted
-        if inp.requires_approval:
-            await self._step()  # awaiting a decision, with its deadline
-            await workflow.wait_condition(lambda: self._decision is not None, timeout=timedelta(hours=48))
-        await self._step()  # approved (or auto-approved)
-        await self._step()  # processing
-        await self._step()  # reserve stock
-        await self._step()  # mirror
-        await self._step()  # charge payment
-        await self._step()  # mirror
-        await self._step()  # fulfilling
-        await workflow.execute_activity("fulfil", inp, start_to_close_timeout=timedelta(seconds=60), heartbeat_timeout=timedelta(seconds=5), retry_policy=RETRY)
-        await self._step()  # fulfilment complete
-        await self._step()  # ship
-        await self._step()  # mirror
-        await self._step()  # notify
-        await self._step()  # mirror: customer emailed
-        await self._step()  # mirror: fulfilled
-        return self._n + 1
+    async def _run(self, inp: BaselineInput) -> int:
+        for step in self.SHAPE.steps:
+            if step == WAIT:
+                if inp.requires_approval:
+                    await workflow.wait_condition(lambda: self._decision is not None, timeout=timedelta(hours=48))
+            elif step == FULFIL:
+                self._n += 1
+                await workflow.execute_activity("fulfil", inp, start_to_close_timeout=timedelta(seconds=60),
+                                                heartbeat_timeout=timedelta(seconds=5), retry_policy=RETRY)
+            elif step.startswith(IF_APPROVAL):
+                if inp.requires_approval:
+                    await self._noop(step[1:])
+            else:
+                await self._noop(step)
+        return self._n
 
     @workflow.signal(name="approve")
     async def approve(self, decision: Decision) -> None:
         self._decision = decision
-        self._n += 1
-        # The real handler records the decision with an activity.
-        await workflow.execute_activity("noop", Entry(0, "decision"), start_to_close_timeout=STEP, retry_policy=RETRY)
+        for step in self.SHAPE.decision:
+            await self._noop(step)
 
     @workflow.signal(name="progress")
     def progress(self, progress: Progress) -> None:
@@ -117,23 +157,50 @@ class BaselineOrderWorkflow:
         return self._progress
 
 
-# Activities per order, counted as in OrderWorkflow (see the module docstring).
-ACTIVITIES_AUTO = 15
-ACTIVITIES_MANAGER = 17
+@workflow.defn(name=SAME_SHAPE.workflow)
+class BaselineOrderWorkflow(_ShapedOrder):
+    SHAPE = SAME_SHAPE
+
+    @workflow.init
+    def __init__(self, inp: BaselineInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: BaselineInput) -> int:
+        return await self._run(inp)
+
+
+@workflow.defn(name=BUSINESS_SHAPE.workflow)
+class BusinessShapeOrderWorkflow(_ShapedOrder):
+    SHAPE = BUSINESS_SHAPE
+
+    @workflow.init
+    def __init__(self, inp: BaselineInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: BaselineInput) -> int:
+        return await self._run(inp)
+
+
+WORKFLOWS = {BaselineOrderWorkflow.SHAPE.key: BaselineOrderWorkflow, BusinessShapeOrderWorkflow.SHAPE.key: BusinessShapeOrderWorkflow}
 
 
 async def drive(client, *, task_queue: str, count: int, requires_approval: bool, steps: int, step_seconds: float,
-                prefix: str, timeout: float) -> tuple[float, int]:
-    """Start `count` workflows one after another (approving each if needed); (seconds until all done, failures)."""
+                prefix: str, timeout: float, shape: str = SAME_SHAPE.key) -> tuple[float, int]:
+    """Start `count` workflows of `shape` one after another (approving each if needed); (seconds until all done, failures).
+
+    Their ids are f"{prefix}-{i}"."""
+    cls = WORKFLOWS[shape]
     t0 = time.monotonic()
     handles = []
     for i in range(count):
         handles.append(await client.start_workflow(
-            BaselineOrderWorkflow.run, BaselineInput(i, requires_approval, steps, step_seconds), id=f"{prefix}-{i}", task_queue=task_queue,
+            cls.run, BaselineInput(i, requires_approval, steps, step_seconds), id=f"{prefix}-{i}", task_queue=task_queue,
         ))
     if requires_approval:
         for i, handle in enumerate(handles):
-            await handle.signal(BaselineOrderWorkflow.approve, Decision("manager", f"{prefix}-r{i}"))
+            await handle.signal(cls.approve, Decision("manager", f"{prefix}-r{i}"))
     results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles), return_exceptions=True), timeout)
     failures = sum(1 for r in results if isinstance(r, BaseException))
     return time.monotonic() - t0, failures
@@ -146,7 +213,7 @@ async def run_worker(address: str, task_queue: str, concurrency: int) -> None:
     client = await Client.connect(address)
     executor = ThreadPoolExecutor(max_workers=concurrency)
     worker = Worker(
-        client, task_queue=task_queue, workflows=[BaselineOrderWorkflow], activities=[noop, fulfil], activity_executor=executor,
+        client, task_queue=task_queue, workflows=list(WORKFLOWS.values()), activities=[noop, fulfil], activity_executor=executor,
         max_concurrent_activities=concurrency, max_concurrent_workflow_tasks=20, graceful_shutdown_timeout=timedelta(seconds=2),
     )
     # The same stop handling as temporal_bridge.worker.run_until_stopped, kept

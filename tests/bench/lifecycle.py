@@ -41,15 +41,16 @@ def seed() -> Fixtures:
         u.groups.set([Group.objects.get(name=group)])
         return User.objects.get(pk=u.pk)  # fresh, without cached permissions
 
+    def product(sku: str, name: str, price: str) -> Product:
+        return Product.objects.get_or_create(sku=sku, defaults={"name": name, "price": Decimal(price), "stock_on_hand": 2_000_000_000})[0]
+
     return Fixtures(
         clerk=user("bench-clerk", roles.CLERKS),
         manager=user("bench-manager", roles.MANAGERS, is_staff=True),
         customer=Customer.objects.get_or_create(name="Bench Buyer",
                                                 defaults={"email": "bench@example.com", "credit_limit": Decimal("1e9")})[0],
-        cheap=Product.objects.get_or_create(
-            sku="BENCH-10", defaults={"name": "Bench widget", "price": Decimal("10.00"), "stock_on_hand": 2_000_000_000})[0],
-        dear=Product.objects.get_or_create(
-            sku="BENCH-1000", defaults={"name": "Bench server", "price": Decimal("1000.00"), "stock_on_hand": 2_000_000_000})[0],
+        cheap=product("BENCH-10", "Bench widget", "10.00"),
+        dear=product("BENCH-1000", "Bench server", "1000.00"),
     )
 
 
@@ -80,10 +81,12 @@ def wait_terminal(ids: list[int], timeout: float) -> tuple[float, int]:
     raise TimeoutError(f"{open_left} of {len(ids)} orders still open after {timeout:g}s")
 
 
-def real_throughput(fx: Fixtures, count: int, *, requires_approval: bool, timeout: float) -> tuple[float, int]:
-    """Orders per second, submit → fulfilled in the mirror; and failures."""
+def real_throughput(fx: Fixtures, count: int, *, requires_approval: bool, timeout: float, ids_out: list | None = None) -> tuple[float, int]:
+    """Orders per second, submit → fulfilled in the mirror; and failures. The orders' ids are appended to `ids_out`."""
     t0 = time.monotonic()
     ids = submit(fx, count, requires_approval=requires_approval)
+    if ids_out is not None:
+        ids_out.extend(ids)
     if requires_approval:
         approve_all(fx, ids)
     done, failures = wait_terminal(ids, timeout)
@@ -91,13 +94,18 @@ def real_throughput(fx: Fixtures, count: int, *, requires_approval: bool, timeou
 
 
 def baseline_throughput(address: str, task_queue: str, count: int, *, requires_approval: bool, steps: int, step_seconds: float,
-                        timeout: float) -> tuple[float, int]:
+                        timeout: float, shape: str = baseline.SAME_SHAPE.key, ids_out: list | None = None) -> tuple[float, int]:
+    """Orders per second of a baseline shape (tests/bench/baseline.py); and failures. Workflow ids are appended to `ids_out`."""
+    prefix = f"base-{shape}-{uuid.uuid4().hex[:6]}"
+    if ids_out is not None:
+        ids_out.extend(f"{prefix}-{i}" for i in range(count))
+
     async def go():
         from temporalio.client import Client
 
         client = await Client.connect(address)
         return await baseline.drive(client, task_queue=task_queue, count=count, requires_approval=requires_approval, steps=steps,
-                                    step_seconds=step_seconds, prefix=f"base-{uuid.uuid4().hex[:6]}", timeout=timeout)
+                                    step_seconds=step_seconds, prefix=prefix, timeout=timeout, shape=shape)
 
     seconds, failures = asyncio.run(go())
     return count / seconds, failures

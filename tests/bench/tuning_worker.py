@@ -19,7 +19,6 @@ async def run(args) -> None:
     from temporalio.worker import Worker
 
     from temporal_bridge.worker import ACTIVITIES, WORKFLOWS, run_until_stopped
-    from tests.bench.local_mirror import LocalMirrorOrderWorkflow
 
     client = await Client.connect(args.address)
     executor = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="activity")
@@ -27,7 +26,7 @@ async def run(args) -> None:
     if args.max_cached_workflows is not None:
         options["max_cached_workflows"] = args.max_cached_workflows
     worker = Worker(
-        client, task_queue=args.task_queue, workflows=[*WORKFLOWS, LocalMirrorOrderWorkflow], activities=ACTIVITIES,
+        client, task_queue=args.task_queue, workflows=WORKFLOWS, activities=ACTIVITIES,
         activity_executor=executor, max_concurrent_activities=args.concurrency, max_concurrent_local_activities=args.concurrency,
         max_concurrent_workflow_tasks=args.workflow_concurrency, graceful_shutdown_timeout=timedelta(seconds=5), **options,
     )

@@ -1,0 +1,54 @@
+"""The bench's bare-SDK baselines do what BENCHMARKS.md says they do.
+
+`make bench` divides the real path's throughput by these workflows', so a
+shape that quietly ran fewer (or more) activities than documented would make
+every ratio wrong. Counted from real Temporal histories, as the bench does.
+"""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from temporalio.worker import Worker
+
+from tests.bench import baseline, history
+
+pytestmark = pytest.mark.database_agnostic
+
+# (shape, manager-approved) → (activities, signals) per order.
+EXPECTED = {
+    ("same", False): (15, 1),  # OrderWorkflow's shape before the lean engine
+    ("same", True): (17, 2),
+    ("business", False): (5, 1),  # reserve, charge, fulfil (+ its progress signal), ship, notify
+    ("business", True): (6, 2),  # + the approval signal and one activity to check and record it
+}
+
+
+def test_each_baseline_shape_runs_the_activities_and_signals_it_stands_for(temporal):
+    async def body(scenario):
+        client = scenario.env.client
+        counts = {}
+        with ThreadPoolExecutor(max_workers=4) as executor:
+            async with Worker(client, task_queue=scenario.task_queue, workflows=list(baseline.WORKFLOWS.values()),
+                              activities=[baseline.noop, baseline.fulfil], activity_executor=executor):
+                for shape, approval in EXPECTED:
+                    prefix = f"shape-{shape}-{approval}-{uuid.uuid4().hex[:6]}"
+                    _, failures = await baseline.drive(client, task_queue=scenario.task_queue, count=2, requires_approval=approval, steps=1,
+                                                       step_seconds=0.0, prefix=prefix, timeout=30, shape=shape)
+                    assert failures == 0, (shape, approval)
+                    counts[shape, approval] = await history.count(client, [f"{prefix}-0", f"{prefix}-1"], timeout=30)
+        return counts
+
+    counts, _ = temporal.play(body, start_worker=False)
+    for key, (activities, signals) in EXPECTED.items():
+        got = counts[key]
+        assert (got.workflows, got.activities, got.signals) == (2, activities, signals), key
+        # The first workflow task, then one per completed activity at least.
+        assert got.workflow_tasks >= activities + 1, key
+
+
+def test_shapes_have_their_own_workflow_names():
+    names = [shape.workflow for shape in baseline.SHAPES]
+    assert len(set(names)) == len(names)
+    assert {cls.SHAPE.key for cls in baseline.WORKFLOWS.values()} == {shape.key for shape in baseline.SHAPES}
