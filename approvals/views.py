@@ -62,7 +62,10 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
         form.add_error(None, err.message)
         return render(request, "approvals/inbox.html", _inbox_context(request, form), status=err.status_code)
     verb = "Approving" if form.cleaned_data["decision"] == "approve" else "Rejecting"
-    messages.info(request, f"{verb} {len(form.cleaned_data['orders'])} orders: the batch runs in the background and finishes even if you leave this page.")
+    messages.info(
+        request,
+        f"{verb} {len(form.cleaned_data['orders'])} orders: the batch runs in the background and finishes even if you leave this page.",
+    )
     return redirect("approvals:batch", batch_id=batch_id)
 
 
@@ -92,5 +95,6 @@ def _results(progress: m.BulkDecisionProgress | None) -> dict:
         return {"rows": [], "counts": {}}
     orders = Order.objects.in_bulk([r.order_id for r in progress.results])
     rows = [(result, orders.get(result.order_id)) for result in progress.results]
-    counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in (m.BULK_SENT, m.BULK_REFUSED, m.BULK_QUEUED, m.BULK_FAILED)}
+    outcomes = (m.BULK_SENT, m.BULK_REFUSED, m.BULK_QUEUED, m.BULK_FAILED)
+    counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in outcomes}
     return {"rows": rows, "counts": counts, "waiting": progress.total - len(progress.results)}

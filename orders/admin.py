@@ -138,7 +138,10 @@ class OrderAdmin(admin.ModelAdmin):
     def workflow_link(self, obj: Order):
         if not obj.workflow_id:
             return "—"
-        return format_html('<a href="{}" target="_blank" rel="noopener">{} in the Temporal UI</a>', temporal.workflow_ui_url(obj.workflow_id), obj.workflow_id)
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{} in the Temporal UI</a>',
+            temporal.workflow_ui_url(obj.workflow_id), obj.workflow_id,
+        )
 
     @admin.display(description="Live workflow state")
     def live_state(self, obj: Order):
@@ -178,8 +181,8 @@ class OrderAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"{action.capitalize()} accepted by the workflow of {', '.join(done)}.", messages.SUCCESS)
         if queued:
-            self.message_user(request, f"{action.capitalize()} queued for {', '.join(queued)}: {verdict_text(m.RequestVerdict('', m.VERDICT_UNKNOWN))}.",
-                              messages.WARNING)
+            pending = verdict_text(m.RequestVerdict("", m.VERDICT_UNKNOWN))
+            self.message_user(request, f"{action.capitalize()} queued for {', '.join(queued)}: {pending}.", messages.WARNING)
         for line in refused:
             self.message_user(request, f"Not done: {line}", messages.ERROR)
 

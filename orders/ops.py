@@ -127,8 +127,11 @@ def orders_needing_attention(*, now: datetime, limit: int = ATTENTION_DESCRIBE_L
         .order_by("-updated_at").only("id", "number", "status", "failure_reason", "updated_at", "workflow_id")[:50]
     )
     rows += [
-        AttentionRow(o.pk, o.number or str(o.pk), o.status, o.status_label, f"workflow {o.failure_reason or 'closed outside the desk'}", o.updated_at,
-                     temporal.workflow_ui_url(o.workflow_id) if o.workflow_id else "", True)
+        AttentionRow(
+            o.pk, o.number or str(o.pk), o.status, o.status_label,
+            f"workflow {o.failure_reason or 'closed outside the desk'}", o.updated_at,
+            temporal.workflow_ui_url(o.workflow_id) if o.workflow_id else "", True,
+        )
         for o in stopped
     ]
     return rows, note

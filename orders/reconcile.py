@@ -94,7 +94,8 @@ def _check_in_flight(report: ReconcileReport, cutoff, limit: int) -> None:
         else:
             failing = [p for p in status.pending_activities if p.attempt >= STUCK_AFTER_ATTEMPTS]
             for activity in failing:
-                report.stuck.append((order.number, f"activity {activity.name} failing (attempt {activity.attempt}): {activity.last_failure}"))
+                failing = f"activity {activity.name} failing (attempt {activity.attempt}): {activity.last_failure}"
+                report.stuck.append((order.number, failing))
             if not failing and report.no_worker:
                 report.stuck.append((order.number, "no worker is polling the task queue"))
 

@@ -34,7 +34,9 @@ class OrderPage:
     older_cursor: int | None
 
 
-def order_list(*, status: str = "", search: str = "", before: int | None = None, after: int | None = None, page_size: int = PAGE_SIZE) -> OrderPage:
+def order_list(
+    *, status: str = "", search: str = "", before: int | None = None, after: int | None = None, page_size: int = PAGE_SIZE,
+) -> OrderPage:
     """One page of orders, newest first, by keyset on the id.
 
     Keyset pages cost the same on page 1 and page 4,000 and need no COUNT over

@@ -130,7 +130,9 @@ def order_quote(*, customer: Customer | None, lines: Sequence[LineRequest]) -> O
     """
     merged = _merge_lines(lines)
     quoted = [
-        QuotedLine(line.product, line.quantity, amounts.line_total(sku=line.product.sku, unit_price=line.product.price, quantity=line.quantity))
+        QuotedLine(
+            line.product, line.quantity, amounts.line_total(sku=line.product.sku, unit_price=line.product.price, quantity=line.quantity),
+        )
         for line in merged
     ]
     total = amounts.total_of(line.line_total for line in quoted)
@@ -226,7 +228,9 @@ def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float
     queued in the workflow's history and will be applied or refused then).
     """
     if order.workflow_started_at is None:
-        raise WorkflowUnavailable(f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
+        raise WorkflowUnavailable(
+            f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly."
+        )
     try:
         temporal.signal_order(order.pk, signal, payload)
     except temporal.WorkflowNotFound as err:

@@ -208,8 +208,10 @@ def task_queue_pollers(task_queue: str | None = None, *, timeout: float = 2.0) -
             ]
             if response.HasField("stats") and backlog is not None:
                 stats = response.stats
-                backlog.append(BacklogStats(name, stats.approximate_backlog_count, stats.approximate_backlog_age.ToTimedelta().total_seconds(),
-                                            stats.tasks_add_rate, stats.tasks_dispatch_rate))
+                backlog.append(BacklogStats(
+                    name, stats.approximate_backlog_count, stats.approximate_backlog_age.ToTimedelta().total_seconds(),
+                    stats.tasks_add_rate, stats.tasks_dispatch_rate,
+                ))
             else:
                 backlog = None
         return PollerStatus(counts[0], counts[1], sorted(identities), pollers, backlog, await _heartbeats(client, task_queue, timeout))

@@ -168,14 +168,20 @@ def test_digest_schedule_is_ensured_idempotently_and_its_digest_reaches_the_appr
 
     manager.email = "manager@desk.example"
     manager.save()
-    order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 60)], created_by=clerk, shipping_address="1 Main St")
+    order = services.order_submit(
+        customer=customer, lines=[services.LineRequest(widget, 60)], created_by=clerk, shipping_address="1 Main St",
+    )
     try:
         first, second = StringIO(), StringIO()
         call_command("ensure_schedules", stdout=first)
         call_command("ensure_schedules", digest_cron="30 7 * * 1-5", stdout=second)
         assert "'approval-digest' created: 0 8 * * *" in first.getvalue()
         assert "'approval-digest' updated: 30 7 * * 1-5" in second.getvalue()
-        ids = wait_for(lambda: (found := temporal.bridge.call(schedule_ids)) and m.DIGEST_SCHEDULE_ID in found and found, what="schedule listed")
+        def listed():
+            found = temporal.bridge.call(schedule_ids)
+            return found if m.DIGEST_SCHEDULE_ID in found else None
+
+        ids = wait_for(listed, what="schedule listed")
         assert ids.count(m.DIGEST_SCHEDULE_ID) == 1
         spec = temporal.bridge.call(describe).schedule.spec
         calendar = spec.calendars[0] if spec.calendars else None

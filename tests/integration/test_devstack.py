@@ -69,7 +69,8 @@ def session_members(session_id: int) -> list[str]:
 
 def test_devstack_runs_three_workers_that_survive_losing_one_and_stop_together(tmp_path, settings):
     web_port, temporal_port, ui_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "DJANGO_SETTINGS_MODULE", "ORDER_DESK_TESTING"}}
+    test_only = {"DATABASE_URL", "TEMPORAL_ADDRESS", "DJANGO_SETTINGS_MODULE", "ORDER_DESK_TESTING"}
+    env = {k: v for k, v in os.environ.items() if k not in test_only}
     env.update(DJANGO_DEBUG="1", ORDER_DESK_VAR_DIR=str(tmp_path), PORT=str(web_port), TEMPORAL_PORT=str(temporal_port),
                TEMPORAL_UI_PORT=str(ui_port), PYTHONUNBUFFERED="1")
     stack = subprocess.Popen(

@@ -67,7 +67,9 @@ def pending_order(policies, customer, clerk):
     """A 1,200 order under the standard policy (one manager), waiting for a decision."""
     def submit() -> Order:
         lamp = Product.objects.create(sku=f"LAMP-{Product.objects.count()}", name="Lamp", price=Decimal("600.00"), stock_on_hand=50)
-        order = services.order_submit(customer=customer, lines=[services.LineRequest(lamp, 2)], created_by=clerk, shipping_address="1 Main St")
+        order = services.order_submit(
+            customer=customer, lines=[services.LineRequest(lamp, 2)], created_by=clerk, shipping_address="1 Main St",
+        )
         wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the order waiting for a decision")
         return order
 
@@ -97,7 +99,8 @@ def test_hostile_messages_through_the_real_client_never_fail_a_task_and_the_page
     final = finished(order.pk)
     assert final.state == states.FULFILLED
     assert task_failures(order) == []
-    assert list(ApprovalDecision.objects.filter(order=order).values_list("approver_username", "request_id")) == [("manager", "it-real-approval")]
+    decisions = ApprovalDecision.objects.filter(order=order).values_list("approver_username", "request_id")
+    assert list(decisions) == [("manager", "it-real-approval")]
     # The mirror tells the query's story, refusals included.
     wait_for(lambda: OrderEvent.objects.filter(order=order).count() == len(final.timeline), what="the mirror complete")
     assert [e.message for e in OrderEvent.objects.filter(order=order).order_by("idempotency_key")] == [e.message for e in final.timeline]

@@ -164,6 +164,6 @@ def test_seed_demo_submits_orders_with_real_workflows(stack):
     assert len(orders) == 4 and all(o.workflow_started_at for o in orders)
     for order in orders:
         expected = states.PENDING_APPROVAL if order.requires_approval else states.FULFILLED
-        wait_for(lambda: snapshot_state(order.pk, expected), what=f"{order.number} {expected}")
+        wait_for(lambda pk=order.pk, expected=expected: snapshot_state(pk, expected), what=f"{order.number} {expected}")
     call_command("seed_demo", orders=4, if_empty=True)
     assert Order.objects.count() == 4

@@ -138,7 +138,10 @@ def test_the_worker_counts_finished_orders_approvals_and_activity_failures(stack
     assert finished(fulfilled.pk).state == states.FULFILLED
     assert finished(failed.pk).state == states.FAILED
     # The final mirror write follows the workflow's last step closely; give it a moment.
-    wait_for(lambda: sample("orderdesk_orders_finished_total", {"state": states.FAILED}) > before["failed"], timeout=10, what="failed counted")
+    wait_for(
+        lambda: sample("orderdesk_orders_finished_total", {"state": states.FAILED}) > before["failed"], timeout=10, what="failed counted",
+    )
     assert sample("orderdesk_orders_finished_total", {"state": states.FULFILLED}) == before["fulfilled"] + 1
     assert sample("orderdesk_time_to_approval_seconds_count", {"path": "auto"}) == before["auto_approvals"] + 2
-    assert sample("orderdesk_activity_failures_total", {"activity": "reserve_stock", "error_type": "OutOfStock"}) == before["out_of_stock"] + 1
+    out_of_stock = {"activity": "reserve_stock", "error_type": "OutOfStock"}
+    assert sample("orderdesk_activity_failures_total", out_of_stock) == before["out_of_stock"] + 1

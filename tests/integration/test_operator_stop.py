@@ -194,11 +194,15 @@ def worker_without_the_order_workflow(address: str, task_queue: str) -> Iterator
         thread.join(30)
 
 
-def test_a_workflow_task_that_keeps_failing_is_named_and_nothing_answers_500(nobody_polls, temporal_address, clerk, manager, customer, server):
+def test_a_workflow_task_that_keeps_failing_is_named_and_nothing_answers_500(
+    nobody_polls, temporal_address, clerk, manager, customer, server,
+):
     manager.is_staff = True
     manager.save()
     with worker_without_the_order_workflow(temporal_address, nobody_polls):
-        order = services.order_submit(customer=customer, lines=[services.LineRequest(server, 1)], created_by=clerk, shipping_address="1 Main St")
+        order = services.order_submit(
+            customer=customer, lines=[services.LineRequest(server, 1)], created_by=clerk, shipping_address="1 Main St",
+        )
         wait_for(lambda: (task := temporal.describe_order(order.pk).workflow_task) is not None and task.failing,
                  timeout=30, what="the workflow task to fail twice")
         browser = Browser()

@@ -67,7 +67,9 @@ def test_reconcile_says_when_no_worker_is_polling(temporal_address, settings, cl
     settings.TEMPORAL_TASK_QUEUE = "nobody-polls-this-queue"
     temporal.bridge.reset()
     try:
-        order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 1)], created_by=clerk, shipping_address="1 Main St")
+        order = services.order_submit(
+            customer=customer, lines=[services.LineRequest(widget, 1)], created_by=clerk, shipping_address="1 Main St",
+        )
         report = reconcile(min_age=timedelta(0))
         assert report.no_worker
         assert (order.number, "no worker is polling the task queue") in report.stuck

@@ -95,14 +95,10 @@ def fulfilment_attempts(workflow_id: str) -> list[tuple[str, int]]:
 
     async def read(client):
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        fulfil_scheduled = {
-            e.event_id for e in history.events
-            if e.HasField("activity_task_scheduled_event_attributes") and e.activity_task_scheduled_event_attributes.activity_type.name == m.ACT_FULFIL
-        }
-        return [
-            (e.activity_task_started_event_attributes.identity, e.activity_task_started_event_attributes.attempt) for e in history.events
-            if e.HasField("activity_task_started_event_attributes") and e.activity_task_started_event_attributes.scheduled_event_id in fulfil_scheduled
-        ]
+        scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+        fulfil_scheduled = {e.event_id for e in scheduled if e.activity_task_scheduled_event_attributes.activity_type.name == m.ACT_FULFIL}
+        started = [e.activity_task_started_event_attributes for e in history.events if e.HasField("activity_task_started_event_attributes")]
+        return [(s.identity, s.attempt) for s in started if s.scheduled_event_id in fulfil_scheduled]
 
     return temporal.bridge.call(read, timeout=30)
 

@@ -174,7 +174,10 @@ def test_a_large_order_previews_two_approvals_including_a_senior(client, clerk, 
     assert re.search(r'id="preview-total">12,100.00 USD<', body)
     assert "10.00 × 10" in body  # repeated products merged, as submission merges them
     assert "Needs 2 approvals from different managers, at least one senior" in body
-    assert "“Large orders”: 2 approvals from different people, at least one senior; reminder after 24 h, escalation after 36 h, expires after 48 h" in body
+    assert (
+        "“Large orders”: 2 approvals from different people, at least one senior; "
+        "reminder after 24 h, escalation after 36 h, expires after 48 h"
+    ) in body
 
 
 def test_the_preview_counts_reserved_units_and_warns_when_stock_is_short(client, clerk, policies, customer, server):
@@ -292,7 +295,9 @@ def test_wrong_methods_are_refused(client, clerk):
 # --- The form without JavaScript, and submission ---------------------------------------------------
 
 
-def test_search_button_re_renders_the_form_with_matches_keeping_what_was_typed(client, clerk, many_customers, widget, policies, fake_temporal):
+def test_search_button_re_renders_the_form_with_matches_keeping_what_was_typed(
+    client, clerk, many_customers, widget, policies, fake_temporal,
+):
     client.force_login(clerk)
     data = order_form_data(None, [(widget.pk, 4)], request_id="nojs-0123456789", customer_search="zephyr log", find_customer="1",
                            note="Ring twice")

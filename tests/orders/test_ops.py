@@ -221,7 +221,8 @@ def test_web_log_lines_carry_the_order_number_and_workflow_id(client, json_log, 
     from tests.orders.test_api import ApiClient, issue_key
 
     api = ApiClient(issue_key(make_user("shop", roles.STOREFRONTS)))
-    number = api.post("/orders", {"customer_id": customer.pk, "lines": [{"sku": "WID-1", "quantity": 1}], "shipping_address": "x"}).json()["number"]
+    body = {"customer_id": customer.pk, "lines": [{"sku": "WID-1", "quantity": 1}], "shipping_address": "x"}
+    number = api.post("/orders", body).json()["number"]
     order = Order.objects.get(number=number)
     [line] = [entry for entry in json_log() if entry["logger"] == "orders.api.views"]
     assert line["message"].startswith(f"Order {number} created")

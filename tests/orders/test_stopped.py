@@ -100,7 +100,10 @@ def test_recording_a_stop_is_idempotent_and_never_overwrites_a_business_ending(f
 
 @pytest.mark.parametrize("cause, line", [
     (StopCause("TIMED_OUT", "r"), "Stopped: the workflow timed out (its run or execution timeout passed)"),
-    (StopCause("FAILED", "r", reason="ZeroDivisionError: division by zero"), "Stopped: the workflow failed: ZeroDivisionError: division by zero"),
+    (
+        StopCause("FAILED", "r", reason="ZeroDivisionError: division by zero"),
+        "Stopped: the workflow failed: ZeroDivisionError: division by zero",
+    ),
     (StopCause("CANCELED", "r", identity="tctl@ops"), "Stopped by an operator: cancelled as a workflow execution by tctl@ops"),
 ])
 def test_each_kind_of_stop_says_what_happened(fake_temporal, make_order, cause, line):
@@ -177,7 +180,6 @@ def test_after_a_failure_the_next_poll_asks_the_server_before_waiting_on_a_query
 def test_ops_lists_frozen_and_stopped_orders_with_a_link_to_the_temporal_ui(client, manager, fake_temporal, make_order):
     frozen = make_order()
     stopped = make_order()
-    healthy = make_order()
     fake_temporal.query_error = TemporalUnavailable("no answer")
     fake_temporal.workflow_task = FAILING_TASK
     order_live_state(frozen)
@@ -235,7 +237,10 @@ def _query_with(monkeypatch, error: BaseException, **kwargs):
 
 
 @pytest.mark.parametrize("error, message", [
-    (RPCError("no poller seen for task queue recently", RPCStatusCode.FAILED_PRECONDITION, b""), "Temporal refused the query (FAILED_PRECONDITION"),
+    (
+        RPCError("no poller seen for task queue recently", RPCStatusCode.FAILED_PRECONDITION, b""),
+        "Temporal refused the query (FAILED_PRECONDITION",
+    ),
     (RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""), "no answer from the workflow within 1s"),
     (RPCError("boom", RPCStatusCode.INTERNAL, b""), "Temporal refused the query (INTERNAL: boom)"),
     (WorkflowQueryFailedError("unknown query type"), "The workflow could not answer: unknown query type"),
