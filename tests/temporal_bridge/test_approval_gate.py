@@ -233,10 +233,10 @@ def test_a_mail_outage_at_reminder_time_is_noted_and_the_order_still_expires_on_
 
 
 def play_approval_workflow(temporal: SharedTimeSkippingEnv, workflow: str, arg: Any, activities: list, *, result_type: type):
-    """Run one approval workflow on its own task queue with the given mock activities."""
+    """Run one approval workflow on its own task queue: the given activities in place of ActivityMocks' ones of their names."""
 
     async def story(s: Scenario):
-        async with Worker(s.env.client, task_queue=s.task_queue, workflows=APPROVAL_WORKFLOWS, activities=activities):
+        async with Worker(s.env.client, task_queue=s.task_queue, workflows=APPROVAL_WORKFLOWS, activities=s.mocks.activities(*activities)):
             handle = await s.env.client.start_workflow(
                 workflow, arg, id=f"wf-{uuid.uuid4().hex[:8]}", task_queue=s.task_queue, result_type=result_type,
             )
