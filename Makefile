@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 run: install  ## Temporal dev server + worker + web on embedded defaults (SQLite under var/)
 	$(PY) manage.py devstack --workers $(WORKERS)
 
-test: install  ## the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
+test: install lint  ## the house rules, then the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: install  ## production web server: collectstatic + gunicorn (config/gunicorn.conf.py); see DEPLOYMENT.md

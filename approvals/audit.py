@@ -188,7 +188,7 @@ def jsonl_blocks(rows: Iterable[tuple]) -> Iterator[bytes]:
     sink = _Blocks()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for row in rows:
-        sink.write(dumps(dict(zip(COLUMNS, _record(row)))))
+        sink.write(dumps(dict(zip(COLUMNS, _record(row), strict=True))))
         sink.write("\n")
         if sink.size >= BLOCK_CHARS:
             yield sink.take()

@@ -66,7 +66,9 @@ class ApprovalPolicy(models.Model):
         verbose_name_plural = "approval policies"
         permissions = [("approve_senior", "Counts as a senior approver")]
         constraints = [
-            models.CheckConstraint(condition=Q(max_total__isnull=True) | Q(max_total__gt=models.F("min_total")), name="policy_range_not_empty"),
+            models.CheckConstraint(
+                condition=Q(max_total__isnull=True) | Q(max_total__gt=models.F("min_total")), name="policy_range_not_empty",
+            ),
             models.CheckConstraint(condition=Q(approvals_required__gte=1), name="policy_needs_an_approval"),
         ]
 
@@ -135,7 +137,9 @@ class ApprovalDecision(models.Model):
         REJECTED = "rejected", "Rejected"
 
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="decisions")
-    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="approval_decisions")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="approval_decisions",
+    )
     # The username as the workflow recorded it, kept even if the user is renamed.
     approver_username = models.CharField(max_length=150)
     decision = models.CharField(max_length=10, choices=Decision.choices)

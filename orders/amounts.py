@@ -38,7 +38,10 @@ def check_quantity(quantity: int, *, sku: str) -> None:
     if quantity < 1:
         raise AmountOutOfRange(f"Quantity for {sku} must be at least 1.")
     if quantity > MAX_QUANTITY:
-        raise AmountOutOfRange(f"{sku}: {quantity:,} units in one order; an order holds at most {MAX_QUANTITY:,} units of a product. Split it into several orders.")
+        raise AmountOutOfRange(
+            f"{sku}: {quantity:,} units in one order; an order holds at most {MAX_QUANTITY:,} units of a product. "
+            "Split it into several orders."
+        )
 
 
 def check_amount(value: Decimal, *, what: str) -> None:
@@ -50,7 +53,9 @@ def check_amount(value: Decimal, *, what: str) -> None:
     if not value.is_finite() or value < 0:
         raise AmountOutOfRange(f"{what} must be a positive amount.")
     if value > MAX_AMOUNT:
-        raise AmountOutOfRange(f"{what} {money(value)} exceeds the largest total an order can hold ({money(MAX_AMOUNT)}). Split it into several orders.")
+        raise AmountOutOfRange(
+            f"{what} {money(value)} exceeds the largest total an order can hold ({money(MAX_AMOUNT)}). Split it into several orders."
+        )
     if not in_cents:
         raise AmountOutOfRange(f"{what} {value} has more than {MONEY_PLACES} decimal places.")
 

@@ -49,7 +49,8 @@ def stacked_hours_svg(hours: list[HourCounts], state_order: list[str], *, width:
     for tick in (0, peak // 2, peak) if peak >= 2 else (0, peak):
         y = top + plot_h - plot_h * tick / peak
         parts.append(format_html(
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e5e7eb"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#555">{}</text>',
+            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e5e7eb"/>'
+            '<text x="{}" y="{}" text-anchor="end" font-size="11" fill="#555">{}</text>',
             left, _n(y), width - right, _n(y), left - 6, _n(y + 4), tick,
         ))
     for index, hour in enumerate(hours):
@@ -65,7 +66,8 @@ def stacked_hours_svg(hours: list[HourCounts], state_order: list[str], *, width:
                 '<rect x="{}" y="{}" width="{}" height="{}" fill="{}" data-state="{}" data-count="{}">'
                 "<title>{}–{}: {} {}</title></rect>",
                 _n(x), _n(y), _n(bar_w), _n(h), STATE_COLOURS.get(state, "#999"), state, n,
-                hour.start.strftime("%H:%M"), (hour.start + timedelta(hours=1)).strftime("%H:%M"), n, states.LABELS.get(state, state).lower(),
+                hour.start.strftime("%H:%M"), (hour.start + timedelta(hours=1)).strftime("%H:%M"),
+                n, states.LABELS.get(state, state).lower(),
             ))
         if index % 3 == 0:
             parts.append(format_html(

@@ -19,7 +19,9 @@ CURSOR_ERRORS = {key: "Not a position in the list." for key in ("invalid", "min_
 
 class OrderFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "All states"), *OrderStatus.choices], required=False)
-    q = forms.CharField(required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"placeholder": "Order number or customer"}))
+    q = forms.CharField(
+        required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"placeholder": "Order number or customer"}),
+    )
     before = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
     after = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
 

@@ -35,12 +35,27 @@ ROLE_PERMISSIONS = {
 
 
 def ensure_roles(**kwargs) -> None:
+    """Create the groups and give them their permissions; never takes one away.
+
+    post_migrate runs this once per installed app (the roles need other apps'
+    permissions), and a transactional test's flush sends post_migrate again:
+    so it costs three queries when everything is in place, not one per permission.
+    """
     from django.contrib.auth.models import Group, Permission
 
-    for group_name, perms in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        wanted = []
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
-        group.permissions.add(*wanted)
+    wanted = {perm for perms in ROLE_PERMISSIONS.values() for perm in perms}
+    existing = Permission.objects.filter(
+        content_type__app_label__in={perm.split(".")[0] for perm in wanted},
+        codename__in={perm.split(".")[1] for perm in wanted},
+    ).values_list("content_type__app_label", "codename", "pk")
+    # Permissions of apps not migrated yet are missing here; a later app's signal adds them.
+    perm_ids = {f"{app_label}.{codename}": pk for app_label, codename, pk in existing}
+    groups = {group.name: group for group in Group.objects.filter(name__in=ROLE_PERMISSIONS)}
+    for name in ROLE_PERMISSIONS.keys() - groups.keys():
+        groups[name] = Group.objects.create(name=name)
+    Link = Group.permissions.through
+    linked = set(Link.objects.filter(group__in=groups.values()).values_list("group_id", "permission_id"))
+    missing = {
+        (groups[name].pk, perm_ids[perm]) for name, perms in ROLE_PERMISSIONS.items() for perm in perms if perm in perm_ids
+    } - linked
+    Link.objects.bulk_create([Link(group_id=g, permission_id=p) for g, p in sorted(missing)], ignore_conflicts=True)

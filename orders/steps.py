@@ -39,12 +39,18 @@ def stock_reserve(*, order_id: int) -> tuple[int, int]:
     return len(lines), units
 
 
+def held_reservations(order_id: int):
+    """The order's held reservations, locked, in product order (as stock_reserve locks products: no deadlock)."""
+    held = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.HELD)
+    return held.select_for_update().order_by("product_id")
+
+
 @transaction.atomic
 def stock_release(*, order_id: int) -> int:
     """Give back the units an order holds. Returns how many were released now."""
     locked_order(order_id)
     released = 0
-    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
+    for reservation in held_reservations(order_id):
         Product.objects.filter(pk=reservation.product_id).update(stock_reserved=F("stock_reserved") - reservation.quantity)
         reservation.status = StockReservation.Status.RELEASED
         reservation.save(update_fields=["status", "updated_at"])
@@ -56,7 +62,7 @@ def stock_release(*, order_id: int) -> int:
 def order_ship(*, order_id: int) -> tuple[str, str]:
     """Hand the reserved units to the carrier. Returns (tracking number, carrier)."""
     order = locked_order(order_id)
-    for reservation in StockReservation.objects.select_for_update().filter(order_id=order_id, status=StockReservation.Status.HELD).order_by("product_id"):
+    for reservation in held_reservations(order_id):
         Product.objects.filter(pk=reservation.product_id).update(
             stock_on_hand=F("stock_on_hand") - reservation.quantity,
             stock_reserved=F("stock_reserved") - reservation.quantity,

@@ -92,7 +92,9 @@ def _configure_tracer_provider() -> None:
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError as err:
-            raise ImproperlyConfigured(f"OTEL_EXPORTER_OTLP_ENDPOINT is set: pip install opentelemetry-exporter-otlp-proto-http ({err})") from err
+            raise ImproperlyConfigured(
+                f"OTEL_EXPORTER_OTLP_ENDPOINT is set: pip install opentelemetry-exporter-otlp-proto-http ({err})"
+            ) from err
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     elif os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))

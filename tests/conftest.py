@@ -54,9 +54,15 @@ def policies(db):
     ApprovalPolicy.objects.all().delete()
     times = {"remind_after_hours": Decimal("24"), "escalate_after_hours": Decimal("36"), "expire_after_hours": Decimal("48")}
     return {
-        "small": ApprovalPolicy.objects.create(name="Small orders", min_total=Decimal("0"), max_total=Decimal("500"), auto_approve=True, **times),
-        "standard": ApprovalPolicy.objects.create(name="Standard orders", min_total=Decimal("500"), max_total=Decimal("10000"), **times),
-        "large": ApprovalPolicy.objects.create(name="Large orders", min_total=Decimal("10000"), approvals_required=2, requires_senior=True, **times),
+        "small": ApprovalPolicy.objects.create(
+            name="Small orders", min_total=Decimal("0"), max_total=Decimal("500"), auto_approve=True, **times,
+        ),
+        "standard": ApprovalPolicy.objects.create(
+            name="Standard orders", min_total=Decimal("500"), max_total=Decimal("10000"), **times,
+        ),
+        "large": ApprovalPolicy.objects.create(
+            name="Large orders", min_total=Decimal("10000"), approvals_required=2, requires_senior=True, **times,
+        ),
     }
 
 
@@ -85,12 +91,15 @@ def server(db):
 def make_order(db, customer, clerk, widget):
     """An order row as order_submit writes it, without starting a workflow."""
 
-    def make(*, status: str = states.PENDING_APPROVAL, product=None, quantity: int = 3, created_by=None, started: bool = True, **fields) -> Order:
+    def make(
+        *, status: str = states.PENDING_APPROVAL, product=None, quantity: int = 3, created_by=None, started: bool = True, **fields,
+    ) -> Order:
         product = product or widget
         total = product.price * quantity
         order = Order.objects.create(
             customer=fields.pop("customer", customer), created_by=created_by or clerk, status=status, total=total,
-            shipping_address=fields.pop("shipping_address", "1 Main Street"), requires_approval=fields.pop("requires_approval", True), **fields,
+            shipping_address=fields.pop("shipping_address", "1 Main Street"),
+            requires_approval=fields.pop("requires_approval", True), **fields,
         )
         order.number = f"OD-{order.pk:06d}"
         order.workflow_id = f"order-{order.pk}"

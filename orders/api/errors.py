@@ -7,7 +7,9 @@ from django.http import JsonResponse
 class ApiError(Exception):
     """Answered as `{"code", "message", "fields"}` with `status`."""
 
-    def __init__(self, status: int, code: str, message: str, *, fields: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, fields: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.fields = fields or {}

@@ -34,7 +34,9 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_keys",
         verbose_name="acts as", help_text="Requests with this key act as this user, with its permissions (e.g. a Clerks member).",
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_keys_created", null=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_keys_created", null=True, editable=False,
+    )
     active = models.BooleanField(default=True, help_text="Untick to revoke the key at once.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)

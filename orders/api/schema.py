@@ -113,7 +113,9 @@ def document() -> dict:
                                       "or its workflow refused the cancel (the reason is in the message)."),
                         "415": _error("The body is not JSON."),
                         "413": _error("The body is larger than the server accepts."),
-                        "503": _error("The workflow service is unavailable, or the order's workflow has not started yet; nothing was changed."),
+                        "503": _error(
+                            "The workflow service is unavailable, or the order's workflow has not started yet; nothing was changed."
+                        ),
                     },
                 },
             },

@@ -63,7 +63,8 @@ def api_view(*methods: str) -> Callable:
 
 
 def _error_code(err: OrderError) -> str:
-    return {400: "invalid_request", 404: "not_found", 409: "conflict", 422: "idempotency_key_reused", 503: "unavailable"}.get(err.status_code, "error")
+    codes = {400: "invalid_request", 404: "not_found", 409: "conflict", 422: "idempotency_key_reused", 503: "unavailable"}
+    return codes.get(err.status_code, "error")
 
 
 def _json_body(request: HttpRequest) -> Any:

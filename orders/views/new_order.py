@@ -65,7 +65,10 @@ def preview_context(data: QueryDict | None) -> dict:
             preview.update(
                 quote=quote,
                 short=[line for line in quote.lines if line.stock_short],
-                needs="Approved automatically, no approval needed" if quote.rule.auto_approve else f"Needs {approval_rules.awaiting_text(quote.rule)}",
+                needs=(
+                    "Approved automatically, no approval needed" if quote.rule.auto_approve
+                    else f"Needs {approval_rules.awaiting_text(quote.rule)}"
+                ),
                 rule_text=approval_rules.describe_rule(quote.rule),
             )
     return {"preview": preview}

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 def submit(clerk, customer, product, quantity) -> Order:
-    return services.order_submit(customer=customer, lines=[services.LineRequest(product, quantity)], created_by=clerk, shipping_address="1 Main St")
+    return services.order_submit(
+        customer=customer, lines=[services.LineRequest(product, quantity)], created_by=clerk, shipping_address="1 Main St",
+    )
 
 
 def test_migration_seeds_the_default_policies():
@@ -26,8 +28,11 @@ def test_migration_seeds_the_default_policies():
     assert set(seeded) == {"Small orders", "Standard orders", "Large orders"}
     assert seeded["Small orders"].auto_approve and seeded["Small orders"].max_total == Decimal("500")
     standard, large = seeded["Standard orders"], seeded["Large orders"]
-    assert (standard.min_total, standard.max_total, standard.approvals_required, standard.requires_senior) == (Decimal("500"), Decimal("10000"), 1, False)
-    assert (large.min_total, large.max_total, large.approvals_required, large.requires_senior) == (Decimal("10000"), None, 2, True)
+    def terms(p):
+        return p.min_total, p.max_total, p.approvals_required, p.requires_senior
+
+    assert terms(standard) == (Decimal("500"), Decimal("10000"), 1, False)
+    assert terms(large) == (Decimal("10000"), None, 2, True)
     assert (large.remind_after_hours, large.escalate_after_hours, large.expire_after_hours) == (Decimal("24"), Decimal("36"), Decimal("48"))
 
 
@@ -93,7 +98,9 @@ def test_submission_freezes_the_policy_into_the_order_and_the_workflow_input(
     assert (order.approvals_required, order.requires_senior, order.requires_approval) == (2, True, True)
 
 
-def test_editing_a_policy_changes_no_order_already_submitted(policies, clerk, customer, server, fake_temporal, django_capture_on_commit_callbacks):
+def test_editing_a_policy_changes_no_order_already_submitted(
+    policies, clerk, customer, server, fake_temporal, django_capture_on_commit_callbacks,
+):
     fake_temporal.unavailable = True  # the start fails: reconcile_orders starts it later
     order = submit(clerk, customer, server, 12)
     large = policies["large"]

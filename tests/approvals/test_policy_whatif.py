@@ -71,7 +71,9 @@ def test_an_unsaved_draft_matches_like_a_saved_policy_and_overlaps_resolve_as_at
 
 def test_matching_once_per_stretch_of_totals_agrees_with_matching_each_order(policies, customer, settings):
     settings.ORDER_AUTO_APPROVE_BELOW = Decimal("300")
-    ApprovalPolicy.objects.create(name="Acme mid", customer=customer, min_total=Decimal("2000"), max_total=Decimal("3000"), approvals_required=2)
+    ApprovalPolicy.objects.create(
+        name="Acme mid", customer=customer, min_total=Decimal("2000"), max_total=Decimal("3000"), approvals_required=2,
+    )
     draft = draft_of(policies["small"], active=False)  # below 500: the settings' fallback, which depends on the total itself
     drafts = whatif.draft_policy_set(draft, list(ApprovalPolicy.objects.filter(active=True)))
     matcher = whatif.PolicyMatcher(drafts)

@@ -36,8 +36,8 @@ class Sizes:
     export_rows: int  # audit trail rows (timeline entries and decisions) exported
 
 
-FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
-             list_rows_large=1_000_000,
+FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40,
+             pages=200, list_rows_large=1_000_000,
              poll_seconds=20, http_connections=16, timeout=600,
              export_rows=1_000_000)
 SMOKE = Sizes(orders=6, throughput_rounds=1, tuning_orders=4, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,

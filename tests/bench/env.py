@@ -54,7 +54,8 @@ def choose_database() -> BenchDatabase:
         with psycopg.connect(_libpq(candidate), connect_timeout=3, autocommit=True) as conn:
             conn.execute("SELECT 1")
     except Exception as err:  # noqa: BLE001 - any failure means: no PostgreSQL for the bench
-        return BenchDatabase("sqlite", "", why_not_pg=f"{urlsplit(candidate).hostname}:{urlsplit(candidate).port or 5432}: {type(err).__name__}")
+        where = urlsplit(candidate)
+        return BenchDatabase("sqlite", "", why_not_pg=f"{where.hostname}:{where.port or 5432}: {type(err).__name__}")
     return BenchDatabase("postgresql", _with_db(candidate, BENCH_DB_NAME), admin_url=candidate)
 
 

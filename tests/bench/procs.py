@@ -59,7 +59,8 @@ class Procs:
         return process
 
     def tuning_worker(self, name: str, *, address: str, task_queue: str, extra: list[str]) -> subprocess.Popen:
-        process = self.spawn(name, [sys.executable, "-m", "tests.bench.tuning_worker", "--address", address, "--task-queue", task_queue, *extra])
+        command = [sys.executable, "-m", "tests.bench.tuning_worker", "--address", address, "--task-queue", task_queue, *extra]
+        process = self.spawn(name, command)
         self._wait_for_log(name, process, "tuning worker polling")
         return process
 

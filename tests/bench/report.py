@@ -32,7 +32,7 @@ class Table:
         widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
 
         def line(c):
-            return "| " + " | ".join(v.ljust(w) for v, w in zip(c, widths)) + " |"
+            return "| " + " | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)) + " |"
 
         out = [self.title, "", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
         out += [line(c) for c in cells[1:]]

@@ -36,5 +36,6 @@ def test_an_order_is_one_trace_from_the_web_start_through_the_worker(temporal_ad
         names = wait_for(lambda: (n := {s.name for s in spans.get_finished_spans()}) and "RunActivity:reserve_stock" in n and n,
                          timeout=10, what="the worker's spans")
     assert {"StartWorkflow:OrderWorkflow", "RunWorkflow:OrderWorkflow", "RunActivity:reserve_stock", "RunActivity:charge_payment"} <= names
-    traces = {s.context.trace_id for s in spans.get_finished_spans() if s.name in ("StartWorkflow:OrderWorkflow", "RunActivity:reserve_stock")}
+    traced = ("StartWorkflow:OrderWorkflow", "RunActivity:reserve_stock")
+    traces = {s.context.trace_id for s in spans.get_finished_spans() if s.name in traced}
     assert len(traces) == 1

@@ -24,7 +24,9 @@ def main(argv: list[str]) -> None:
     username, batch_id, *order_ids = argv
     browser = Client(HTTP_HOST="localhost")  # not "testserver": this is no test run
     browser.force_login(get_user_model().objects.get(username=username))
-    response = browser.post("/approvals/bulk/", {"orders": order_ids, "decision": "approve", "comment": "Month-end run", "request_id": batch_id})
+    response = browser.post(
+        "/approvals/bulk/", {"orders": order_ids, "decision": "approve", "comment": "Month-end run", "request_id": batch_id},
+    )
     print(response.status_code, response.get("Location", ""), flush=True)
     while True:
         time.sleep(60)

@@ -83,7 +83,8 @@ def test_every_numeric_field_beyond_its_column_is_a_json_400_and_writes_nothing(
 
     customer_id = number if field == "customer_id" else str(customer.pk)
     quantity = number if field == "quantity" else "1"
-    body = f'{{"customer_id": {customer_id}, "lines": [{{"sku": "{widget.sku}", "quantity": {quantity}}}], "shipping_address": "1 Main St"}}'
+    lines = f'[{{"sku": "{widget.sku}", "quantity": {quantity}}}]'
+    body = f'{{"customer_id": {customer_id}, "lines": {lines}, "shipping_address": "1 Main St"}}'
     before = Order.objects.count()
     response = Client().post("/api/v1/orders", body, content_type="application/json", headers={"Authorization": f"Bearer {storefront_key}"})
     assert response.status_code == 400, response.content[:300]

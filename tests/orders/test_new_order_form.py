@@ -1,5 +1,5 @@
-"""The new-order form at scale: customer search over 10,000 customers, and a preview of lines,
-stock, total and approval rule that comes from the code submission uses (orders.services.order_quote)."""
+"""The new-order form: customer search over 10,000 customers, a preview of lines, stock, total and
+approval rule that comes from the code submission uses (orders.services.order_quote), and submitting it."""
 from __future__ import annotations
 
 import re
@@ -10,8 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalPolicy
-from orders.models import Customer, Order, OrderLine, Product
-from tests.orders.test_views import order_form_data
+from orders.models import Customer, Order, OrderEvent, OrderLine, Product
+from temporal_bridge import states
+from tests.orders.pages import logged_in, order_form_data, url
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +175,10 @@ def test_a_large_order_previews_two_approvals_including_a_senior(client, clerk, 
     assert re.search(r'id="preview-total">12,100.00 USD<', body)
     assert "10.00 × 10" in body  # repeated products merged, as submission merges them
     assert "Needs 2 approvals from different managers, at least one senior" in body
-    assert "“Large orders”: 2 approvals from different people, at least one senior; reminder after 24 h, escalation after 36 h, expires after 48 h" in body
+    assert (
+        "“Large orders”: 2 approvals from different people, at least one senior; "
+        "reminder after 24 h, escalation after 36 h, expires after 48 h"
+    ) in body
 
 
 def test_the_preview_counts_reserved_units_and_warns_when_stock_is_short(client, clerk, policies, customer, server):
@@ -292,7 +296,9 @@ def test_wrong_methods_are_refused(client, clerk):
 # --- The form without JavaScript, and submission ---------------------------------------------------
 
 
-def test_search_button_re_renders_the_form_with_matches_keeping_what_was_typed(client, clerk, many_customers, widget, policies, fake_temporal):
+def test_search_button_re_renders_the_form_with_matches_keeping_what_was_typed(
+    client, clerk, many_customers, widget, policies, fake_temporal,
+):
     client.force_login(clerk)
     data = order_form_data(None, [(widget.pk, 4)], request_id="nojs-0123456789", customer_search="zephyr log", find_customer="1",
                            note="Ring twice")
@@ -363,3 +369,107 @@ def test_search_and_preview_never_answer_5xx_nor_write(client, clerk, customer, 
     assert client.get(SEARCH, data, **headers).status_code < 500
     assert client.post(PREVIEW, {**base, **data}, **headers).status_code < 500
     assert Order.objects.count() == 0 and fake_temporal.starts == []
+
+
+# --- Submitting the form (with a fake Temporal) ------------------------------------------
+
+
+def test_clerk_sees_the_new_order_form(client, clerk, fake_temporal, customer, widget):
+    response = logged_in(client, clerk).get("/orders/new/")
+    assert response.status_code == 200
+    assert 'name="lines-TOTAL_FORMS"' in response.content.decode()
+
+
+def test_clerk_submits_an_order_and_the_workflow_starts_after_commit(
+    client, clerk, fake_temporal, customer, widget, server, django_capture_on_commit_callbacks,
+):
+    logged_in(client, clerk)
+    data = order_form_data(customer, [(widget.pk, 3), (server.pk, 1)], priority="high", note="Leave at the back")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post("/orders/new/", data)
+        # Not yet: the workflow must not start before the order row is committed.
+        assert fake_temporal.starts == []
+
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == url("detail", order)
+    assert order.number == f"OD-{order.pk:06d}"
+    assert order.total == Decimal("1030.00")
+    assert order.created_by == clerk
+    assert order.priority == "high"
+    assert order.status == states.PENDING_APPROVAL
+    assert sorted((line.product.sku, line.quantity, line.unit_price) for line in order.lines.all()) == [
+        ("SRV-1", 1, Decimal("1000.00")), ("WID-1", 3, Decimal("10.00")),
+    ]
+    assert OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.SUBMITTED).count() == 1
+
+    assert len(callbacks) == 1
+    assert len(fake_temporal.starts) == 1
+    started = fake_temporal.starts[0]
+    assert (started.order_id, started.order_number, started.total, started.requested_by) == (order.pk, order.number, "1030.00", "clerk")
+    assert started.requires_approval is True
+    order.refresh_from_db()
+    assert order.workflow_started_at is not None
+
+
+def test_repeated_product_lines_are_merged_into_one(client, clerk, fake_temporal, customer, widget, django_capture_on_commit_callbacks):
+    logged_in(client, clerk)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/orders/new/", order_form_data(customer, [(widget.pk, 2), (widget.pk, 5)]))
+    assert response.status_code == 302
+    line = OrderLine.objects.get()
+    assert line.quantity == 7
+    assert Order.objects.get().total == Decimal("70.00")
+
+
+def test_order_whose_workflow_start_fails_is_kept_for_reconcile(
+    client, clerk, fake_temporal, customer, widget, django_capture_on_commit_callbacks,
+):
+    fake_temporal.unavailable = True
+    logged_in(client, clerk)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/orders/new/", order_form_data(customer, [(widget.pk, 1)]))
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert order.workflow_started_at is None
+
+
+@pytest.mark.parametrize(
+    "case, make_data, message",
+    [
+        ("no lines", lambda c, w: order_form_data(c, []), "Add at least one line with a product and a quantity."),
+        ("quantity 0", lambda c, w: order_form_data(c, [(w.pk, 0)]), "Ensure this value is greater than or equal to 1."),
+        ("product without quantity", lambda c, w: order_form_data(c, [(w.pk, "")]), "Enter a quantity for this product."),
+        ("unknown product", lambda c, w: order_form_data(c, [(999_999, 2)]), "Select a valid choice."),
+        ("missing address", lambda c, w: order_form_data(c, [(w.pk, 2)], shipping_address=""), "This field is required."),
+        ("blank address", lambda c, w: order_form_data(c, [(w.pk, 2)], shipping_address="   "), "This field is required."),
+        ("no customer", lambda c, w: order_form_data(None, [(w.pk, 2)]), "This field is required."),
+    ],
+)
+def test_invalid_order_is_refused_with_400_and_writes_nothing(
+    client, clerk, fake_temporal, customer, widget, case, make_data, message, django_capture_on_commit_callbacks,
+):
+    logged_in(client, clerk)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/orders/new/", make_data(customer, widget))
+    assert response.status_code == 400, case
+    assert message in response.content.decode()
+    assert Order.objects.count() == 0
+    assert OrderLine.objects.count() == 0
+    assert fake_temporal.starts == []
+
+
+def test_inactive_product_is_not_offered_nor_accepted(client, clerk, fake_temporal, customer, widget):
+    widget.active = False
+    widget.save()
+    logged_in(client, clerk)
+    response = client.post("/orders/new/", order_form_data(customer, [(widget.pk, 1)]))
+    assert response.status_code == 400
+    assert Order.objects.count() == 0
+
+
+def test_manager_cannot_create_orders(client, manager, fake_temporal, customer, widget):
+    logged_in(client, manager)
+    assert client.get("/orders/new/").status_code == 403
+    assert client.post("/orders/new/", order_form_data(customer, [(widget.pk, 1)])).status_code == 403
+    assert Order.objects.count() == 0

@@ -8,7 +8,7 @@ import pytest
 from orders import roles, services
 from orders.models import Order, OrderEvent, OrderLine
 from tests.conftest import make_user
-from tests.orders.test_views import order_form_data
+from tests.orders.pages import order_form_data
 
 pytestmark = pytest.mark.django_db
 

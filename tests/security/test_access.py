@@ -48,7 +48,9 @@ def test_every_page_but_the_public_ones_needs_a_login(client, fake_temporal, mak
         response = client.get(route)
         if route in PUBLIC or route == "/":
             continue
-        assert response.status_code == 302 and response["Location"].startswith("/login/"), f"{route} answered {response.status_code} without login"
+        assert response.status_code == 302 and response["Location"].startswith("/login/"), (
+            f"{route} answered {response.status_code} without login"
+        )
         response = client.post(route, {})
         assert response.status_code in (302, 403), f"POST {route} answered {response.status_code} without login"
 

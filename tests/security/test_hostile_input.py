@@ -30,7 +30,8 @@ ACTION_FIELDS = ["request_id", "comment", "reject-reason", "reject-request_id", 
                  "date_from", "date_to", "approver", "state", "records", "format"]
 form_data = st.dictionaries(st.sampled_from(ACTION_FIELDS) | st.text(min_size=1, max_size=12), hostile_text, max_size=10)
 ROLES = ["anonymous", "outsider", "clerk", "manager", "auditor"]
-POST_ENDPOINTS = ["/orders/new/", "/orders/new/preview/", "/orders/{pk}/approve/", "/orders/{pk}/reject/", "/orders/{pk}/cancel/", "/orders/{pk}/update/"]
+ORDER_POSTS = ["/orders/{pk}/approve/", "/orders/{pk}/reject/", "/orders/{pk}/cancel/", "/orders/{pk}/update/"]
+POST_ENDPOINTS = ["/orders/new/", "/orders/new/preview/", *ORDER_POSTS]
 GET_ENDPOINTS = ["/orders/", "/orders/{pk}/", "/orders/{pk}/panel/", "/approvals/", "/admin/orders/order/",
                  "/orders/new/customers/", "/approvals/audit/", "/approvals/audit/export/"]
 
@@ -145,7 +146,7 @@ def test_inbox_page_past_the_last_shows_the_last(client, manager, fake_temporal,
     assert response.context["page"].number == 1
 
 
-@pytest.mark.parametrize("path", ["/orders/{pk}/", "/orders/{pk}/approve/", "/orders/{pk}/reject/", "/orders/{pk}/cancel/", "/orders/{pk}/update/"])
+@pytest.mark.parametrize("path", ["/orders/{pk}/", *ORDER_POSTS])
 @pytest.mark.parametrize("pk", [BEYOND_INT64, JUST_BEYOND_INT64])
 def test_an_order_id_beyond_int64_in_the_url_is_no_such_order(client, manager, fake_temporal, path, pk):
     client.force_login(manager)

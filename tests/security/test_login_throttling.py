@@ -35,7 +35,7 @@ def test_thirty_wrong_passwords_then_the_right_one_does_not_log_in(path, manager
 
 def test_the_lockout_page_is_a_page_of_the_site(manager):
     client = Client()
-    for i in range(5):
+    for _ in range(5):
         post_login(client, "/login/", "manager", "wrong")
     response = post_login(client, "/login/", "manager", "pw")
     assert response.status_code == 429
@@ -56,13 +56,15 @@ def test_fewer_failures_than_the_limit_still_log_in_and_start_the_count_again(ma
 
 def test_an_admin_unlocks_the_account_in_the_admin_and_the_user_logs_in_again(manager, admin_client):
     client = Client()
-    for i in range(8):
+    for _ in range(8):
         post_login(client, "/login/", "manager", "wrong")
     assert post_login(client, "/login/", "manager", "pw").status_code == 429
     attempt = AccessAttempt.objects.get(username="manager")
     listing = admin_client.get("/admin/axes/accessattempt/")
     assert listing.status_code == 200 and "manager" in listing.content.decode()
-    response = admin_client.post("/admin/axes/accessattempt/", {"action": "delete_selected", "_selected_action": [attempt.pk], "post": "yes"})
+    response = admin_client.post(
+        "/admin/axes/accessattempt/", {"action": "delete_selected", "_selected_action": [attempt.pk], "post": "yes"},
+    )
     assert response.status_code == 302
     assert post_login(client, "/login/", "manager", "pw").status_code == 302
     assert is_logged_in(client)
@@ -70,7 +72,7 @@ def test_an_admin_unlocks_the_account_in_the_admin_and_the_user_logs_in_again(ma
 
 def test_axes_reset_command_unlocks_everyone(manager):
     client = Client()
-    for i in range(6):
+    for _ in range(6):
         post_login(client, "/login/", "manager", "wrong")
     assert post_login(client, "/login/", "manager", "pw").status_code == 429
     call_command("axes_reset")

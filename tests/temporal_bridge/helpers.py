@@ -63,7 +63,8 @@ def desk_people() -> dict[str, tuple[frozenset[str], bool]]:
 
 @dataclass
 class ActivityMocks:
-    """Stand-ins for the real activities, registered under the same names.
+    """Stand-ins for every activity the worker registers, under the same names
+    (test_activity_mocks.py fails when an activity has none).
 
     They record every call (in the order they ran) and return the result
     dataclasses; the knobs below script business failures and the timing a
@@ -122,7 +123,12 @@ class ActivityMocks:
     def notified(self) -> list[str]:
         return [notice.kind for notice in self.args(m.ACT_NOTIFY)]
 
-    def activities(self) -> list[Callable]:
+    def activities(self, *overrides: Callable) -> list[Callable]:
+        """The mocks, each of `overrides` (a test's own activity.defn) replacing the one of its name."""
+        replaced = {activity_name(fn): fn for fn in overrides}
+        return [replaced.pop(activity_name(fn), fn) for fn in self._mocks()] + list(replaced.values())
+
+    def _mocks(self) -> list[Callable]:
         mocks = self
 
         def record(name: str, arg: Any) -> None:
@@ -247,8 +253,27 @@ class ActivityMocks:
                 raise ApplicationError("SMTP server down", non_retryable=True)
             return m.ApproverNoticeResult(recipients=list(mocks.approver_recipients))
 
+        @activity.defn(name=m.ACT_SEND_BULK_DECISION)
+        async def send_bulk_decision(request: m.BulkOrderRequest) -> m.BulkOrderResult:
+            record(m.ACT_SEND_BULK_DECISION, request)
+            return m.BulkOrderResult(request.order_id, f"OD-{request.order_id:06d}", m.BULK_SENT, "Sent")
+
+        @activity.defn(name=m.ACT_SEND_DIGESTS)
+        async def send_approval_digests(inp: m.DigestInput) -> m.DigestResult:
+            record(m.ACT_SEND_DIGESTS, inp)
+            return m.DigestResult(inp.digest_date, list(mocks.approver_recipients or []))
+
         return [mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
-                charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers]
+                charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers, send_bulk_decision,
+                send_approval_digests]
+
+
+def activity_name(fn: Callable) -> str:
+    """The name Temporal registers an activity under (its activity.defn name)."""
+    defn = activity._Definition.from_callable(fn)
+    if defn is None:
+        raise TypeError(f"{fn!r} is not an activity (no @activity.defn)")
+    return defn.name
 
 
 async def poll(fetch: Callable[[], Awaitable[T]], ready: Callable[[T], bool], *, what: str, timeout: float = 10.0) -> T:

@@ -136,7 +136,9 @@ STORIES = {
     "auto_approved": (auto_approved, ActivityMocks()),
     "rejected": (rejected, ActivityMocks()),
     "expired": (expired, ActivityMocks()),
-    "cancelled_during_fulfilment": (cancelled_during_fulfilment, ActivityMocks(fulfil_progress=[(25, "Picking items")], fulfil_blocks=True)),
+    "cancelled_during_fulfilment": (
+        cancelled_during_fulfilment, ActivityMocks(fulfil_progress=[(25, "Picking items")], fulfil_blocks=True),
+    ),
     "payment_declined": (payment_declined, ActivityMocks(payment_declined="Payment declined: 1250.00 EUR exceeds the credit limit")),
 }
 # Added with v2; older versions' histories are never re-recorded.

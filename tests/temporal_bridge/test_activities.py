@@ -70,7 +70,9 @@ def test_mirror_order_writes_an_event_and_the_state_once(env, make_order):
 def test_mirror_order_replayed_late_does_not_roll_the_state_back(env, make_order):
     order = make_order()
     approved = m.MirrorInput(order_id=order.pk, idempotency_key="k-approved", kind="status", message="Approved", status=states.APPROVED)
-    processing = m.MirrorInput(order_id=order.pk, idempotency_key="k-processing", kind="status", message="Processing", status=states.PROCESSING)
+    processing = m.MirrorInput(
+        order_id=order.pk, idempotency_key="k-processing", kind="status", message="Processing", status=states.PROCESSING,
+    )
     env.run(acts.mirror_order, approved)
     env.run(acts.mirror_order, processing)
     env.run(acts.mirror_order, approved)  # a retry of the first, arriving late

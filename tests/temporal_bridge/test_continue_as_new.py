@@ -87,7 +87,9 @@ def test_a_continued_order_keeps_its_deadline_from_submission(temporal_dev_serve
 
 
 @pytest.mark.parametrize("carried_signal", ["cancel", "rejection"])
-def test_a_cancel_or_rejection_that_arrived_during_the_hand_over_is_honoured_by_the_next_run(temporal: SharedTimeSkippingEnv, carried_signal):
+def test_a_cancel_or_rejection_that_arrived_during_the_hand_over_is_honoured_by_the_next_run(
+    temporal: SharedTimeSkippingEnv, carried_signal,
+):
     """The next run starts from the carried state alone: a cancel or rejection
     taken in while the previous run handed over must not be forgotten."""
     earlier = [

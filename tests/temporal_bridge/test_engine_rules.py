@@ -39,7 +39,10 @@ HOSTILE_MESSAGES: list[tuple[str, list[Any], str | None]] = [
     (m.SIGNAL_APPROVE, [{"actor": 7, "request_id": "int-actor"}], "field 'actor' must be text, got int"),
     (m.SIGNAL_REJECT, [{"actor": MANAGER, "request_id": "list-comment", "comment": ["no"]}], "field 'comment' must be text, got list"),
     (m.SIGNAL_CANCEL, [{"actor": MANAGER, "request_id": "no-reason"}], "Cancel by manager refused: field 'reason' is missing"),
-    (m.SIGNAL_UPDATE, [{"actor": MANAGER, "request_id": "big-address", "shipping_address": MEGABYTE}], "field 'shipping_address' is longer than 500"),
+    (
+        m.SIGNAL_UPDATE, [{"actor": MANAGER, "request_id": "big-address", "shipping_address": MEGABYTE}],
+        "field 'shipping_address' is longer than 500",
+    ),
     (m.SIGNAL_UPDATE, [{"actor": MANAGER, "request_id": "bad-priority", "priority": "yesterday"}], "unknown priority 'yesterday'"),
     (m.SIGNAL_UPDATE, [{"actor": MANAGER, "request_id": "null-note", "note": {"a": 1}}], "field 'note' must be text, got dict"),
     (m.SIGNAL_PROGRESS, [{"percent": "all", "step": None}], None),
@@ -221,7 +224,10 @@ def test_the_address_is_locked_once_fulfilment_started_but_priority_stays_free(t
         await s.wait_for_state(handle, states.FULFILLING)
         await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-late", shipping_address="9 Fence Lane"))
         await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "rush", priority="urgent"))
-        locked = await s.wait_for(handle, lambda snap: snap.priority == "urgent" and any("locked" in n for n in messages(snap)), "both updates")
+        def both_updates(snap) -> bool:
+            return snap.priority == "urgent" and any("locked" in n for n in messages(snap))
+
+        locked = await s.wait_for(handle, both_updates, "both updates")
         verdict = await handle.query(m.QUERY_VERDICT, "move-late", result_type=m.RequestVerdict)
         # End the order properly: a terminated run's blocked activity would
         # hold the shared time-skipping server's clock for the next tests.

@@ -320,7 +320,8 @@ def test_snapshot_query_offers_the_pending_actions_deadline_and_decisions(tempor
     assert pending.state == states.PENDING_APPROVAL
     assert pending.requires_approval is True
     assert pending.allowed_actions == [m.ACTION_APPROVE, m.ACTION_REJECT, m.ACTION_CANCEL, m.ACTION_UPDATE]
-    assert (pending.order_id, pending.number, pending.priority, pending.shipping_address) == (ORDER_ID, "OD-000042", "normal", "1 Main Street")
+    summary = (pending.order_id, pending.number, pending.priority, pending.shipping_address)
+    assert summary == (ORDER_ID, "OD-000042", "normal", "1 Main Street")
     assert datetime.fromisoformat(pending.approval_deadline) == started + timedelta(hours=48)
 
     assert final.state == states.FULFILLED

@@ -17,15 +17,18 @@ class Command(BaseCommand):
     help = "Start workflows for orders that have none, repair mirror drift, record stopped workflows, list stuck orders."
 
     def add_arguments(self, parser):
-        parser.add_argument("--min-age", type=float, default=30.0,
-                            help="Only orders older than this many seconds, so in-flight submissions are left alone (default: %(default)s).")
+        parser.add_argument(
+            "--min-age", type=float, default=30.0,
+            help="Only orders older than this many seconds, so in-flight submissions are left alone (default: %(default)s).",
+        )
         parser.add_argument("--limit", type=int, default=1000, help="At most this many orders per step (default: %(default)s).")
 
     def handle(self, *args, **options):
         report = reconcile(min_age=timedelta(seconds=options["min_age"]), limit=options["limit"])
         self.stdout.write(
             f"Started {len(report.started)} missing workflows; checked {report.checked} orders in flight; "
-            f"repaired {len(report.repaired)} mirrors; {len(report.stopped)} stopped outside the desk; {len(report.stuck)} stuck; {len(report.start_failed)} could not be started."
+            f"repaired {len(report.repaired)} mirrors; {len(report.stopped)} stopped outside the desk; {len(report.stuck)} stuck; "
+            f"{len(report.start_failed)} could not be started."
         )
         for number in report.started:
             self.stdout.write(f"  started   {number}")

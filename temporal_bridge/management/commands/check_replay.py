@@ -23,7 +23,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--limit", type=int, default=200, help="How many recent workflows to replay (default: %(default)s).")
-        parser.add_argument("--query", default="", help="A visibility query to pick workflows (default: all workflow types this worker runs).")
+        parser.add_argument(
+            "--query", default="", help="A visibility query to pick workflows (default: all workflow types this worker runs).",
+        )
         parser.add_argument("--address", default=settings.TEMPORAL_ADDRESS)
         parser.add_argument("--namespace", default=settings.TEMPORAL_NAMESPACE)
 

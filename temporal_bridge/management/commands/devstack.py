@@ -119,7 +119,7 @@ class Command(BaseCommand):
             else:
                 process.send_signal(signal.SIGINT if name != "temporal" else signal.SIGTERM)
         deadline = time.monotonic() + 25
-        for name, process in reversed(self.children):
+        for _name, process in reversed(self.children):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -25,13 +25,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--task-queue", default=settings.TEMPORAL_TASK_QUEUE, help="Task queue to poll (default: %(default)s).")
-        parser.add_argument("--concurrency", type=int, default=20, help="Activity slots, and threads in the activity pool (default: %(default)s).")
+        parser.add_argument(
+            "--concurrency", type=int, default=20, help="Activity slots, and threads in the activity pool (default: %(default)s).",
+        )
         parser.add_argument("--workflow-concurrency", type=int, default=20, help="Workflow task slots (default: %(default)s).")
         parser.add_argument("--address", default=settings.TEMPORAL_ADDRESS, help="Temporal frontend host:port (default: %(default)s).")
         parser.add_argument("--namespace", default=settings.TEMPORAL_NAMESPACE, help="Temporal namespace (default: %(default)s).")
-        parser.add_argument("--metrics-port", type=int, default=settings.WORKER_METRICS_PORT,
-                            help="Serve Prometheus metrics (SDK and desk) on this port; 0 = off (default: %(default)s, from WORKER_METRICS_PORT).")
-        parser.add_argument("--metrics-host", default=settings.WORKER_METRICS_HOST, help="Address the metrics endpoint binds to (default: %(default)s).")
+        parser.add_argument(
+            "--metrics-port", type=int, default=settings.WORKER_METRICS_PORT,
+            help="Serve Prometheus metrics (SDK and desk) on this port; 0 = off (default: %(default)s, from WORKER_METRICS_PORT).",
+        )
+        parser.add_argument(
+            "--metrics-host", default=settings.WORKER_METRICS_HOST, help="Address the metrics endpoint binds to (default: %(default)s).",
+        )
 
     def handle(self, *args, **options):
         if options["concurrency"] < 1 or options["workflow_concurrency"] < 1:

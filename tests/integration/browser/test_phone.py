@@ -41,8 +41,10 @@ LAYOUT_PROBLEMS = """([width, touchMin]) => {
   if (window.innerWidth > width) problems.push(`the browser zoomed out: window.innerWidth is ${window.innerWidth}`);
   if (root.scrollWidth > width) problems.push(`the page is ${root.scrollWidth}px wide`);
   const name = el => {
-    const text = (el.innerText || el.value || el.getAttribute('aria-label') || el.placeholder || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
-    return `<${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.classList.length ? '.' + [...el.classList].join('.') : ''}> "${text}"`;
+    const label = el.innerText || el.value || el.getAttribute('aria-label') || el.placeholder || '';
+    const text = label.trim().replace(/\\s+/g, ' ').slice(0, 40);
+    const classes = el.classList.length ? '.' + [...el.classList].join('.') : '';
+    return `<${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${classes}> "${text}"`;
   };
   const shown = el => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true});
   const offscreen = new Set();
@@ -94,7 +96,8 @@ class Journey:
 def test_manager_approves_an_order_on_a_phone(stack, settings, log_in, clerk, manager, customer, server):
     settings.ORDER_FULFILMENT_STEPS, settings.ORDER_FULFILMENT_STEP_SECONDS = 2, 0.2
     # Long words are what push a phone's page wide.
-    customer.name, customer.email = "Landesversorgungsgesellschaft Mecklenburg-Vorpommern", "purchasing.department.north@landesversorgungsgesellschaft.example"
+    customer.name = "Landesversorgungsgesellschaft Mecklenburg-Vorpommern"
+    customer.email = "purchasing.department.north@landesversorgungsgesellschaft.example"
     customer.save()
     order = submit_pending_order(clerk, customer, server)
     page = log_in(manager, **PHONE)
@@ -105,7 +108,9 @@ def test_manager_approves_an_order_on_a_phone(stack, settings, log_in, clerk, ma
     # The navigation is collapsed behind a "Menu" button; opening it shows every link and who is logged in.
     header = page.locator("header.topbar")
     menu = header.locator("summary", has_text="Menu")
-    admin, who, log_out = header.get_by_role("link", name="Admin"), header.get_by_text(manager.username, exact=True), header.get_by_role("button", name="Log out")
+    admin = header.get_by_role("link", name="Admin")
+    who = header.get_by_text(manager.username, exact=True)
+    log_out = header.get_by_role("button", name="Log out")
     expect(menu).to_be_visible()
     expect(admin).to_be_hidden()
     expect(log_out).to_be_hidden()
@@ -118,7 +123,9 @@ def test_manager_approves_an_order_on_a_phone(stack, settings, log_in, clerk, ma
     expect(menu).to_be_visible()
     expect(admin).to_be_hidden()  # a new page starts with the menu closed
     inbox_row = page.locator("#inbox tbody tr", has_text=order.number)
-    journey.assert_within_screen(inbox_row, inbox_row.get_by_role("link", name=order.number), page.get_by_role("button", name="Approve selected"))
+    journey.assert_within_screen(
+        inbox_row, inbox_row.get_by_role("link", name=order.number), page.get_by_role("button", name="Approve selected"),
+    )
     journey.check("inbox")
     bulk_reject = page.locator("#bulk-form details").filter(has=page.locator("summary", has_text="Reject selected…"))
     bulk_reject.locator("summary").click()
@@ -159,7 +166,10 @@ def test_a_wide_screen_keeps_the_navigation_in_the_bar_without_a_menu(stack, log
     page = log_in(manager)  # the default desktop viewport
     header = page.locator("header.topbar")
     expect(header.locator("summary", has_text="Menu")).to_be_hidden()
-    for item in (header.get_by_role("link", name="Admin"), header.get_by_text(manager.username, exact=True), header.get_by_role("button", name="Log out")):
+    admin = header.get_by_role("link", name="Admin")
+    who = header.get_by_text(manager.username, exact=True)
+    log_out = header.get_by_role("button", name="Log out")
+    for item in (admin, who, log_out):
         expect(item).to_be_visible()
     boxes = [header.get_by_role("link", name=name).bounding_box() for name in ("Orders", "Operations", "Admin")]
     assert len({round(box["y"]) for box in boxes}) == 1, f"the links are not in one row: {boxes}"
