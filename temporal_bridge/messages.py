@@ -174,6 +174,8 @@ class DecisionSignal:
     # Whether the actor holds the senior-approver permission; the sender (a
     # service that knows permissions) says so, the workflow cannot look it up.
     senior: bool = False
+    # The delegator the actor stands in for (a delegation, issue 12); "" for oneself.
+    on_behalf_of: str = ""
 
 
 @dataclass
@@ -232,6 +234,8 @@ class DecisionRecord:
     at: str
     request_id: str
     senior: bool = False
+    # Who the actor decided for, under a delegation ("" when for themselves).
+    on_behalf_of: str = ""
 
 
 @dataclass
@@ -289,6 +293,7 @@ class DecisionInput:
     comment: str
     request_id: str
     senior: bool = False
+    on_behalf_of: str = ""
 
 
 @dataclass
@@ -298,6 +303,8 @@ class ActorCheckInput:
     order_id: int
     actor: str
     action: str  # one of the ACTION_* names
+    # Also: whether a delegation from this person to `actor` stands now.
+    on_behalf_of: str = ""
 
 
 @dataclass
