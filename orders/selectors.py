@@ -308,7 +308,8 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         note=order.note,
         tracking_number=order.tracking_number,
         failure_reason=order.failure_reason,
-        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior)
+        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior,
+                                    on_behalf_of=d.on_behalf_of_username)
                    for d in decisions],
         timeline=[m.TimelineEntry(e.created_at.isoformat(), e.kind, e.message, e.actor) for e in events],
         allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),
