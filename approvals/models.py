@@ -140,7 +140,7 @@ class ApprovalDecision(models.Model):
     # The username as the workflow recorded it, kept even if the user is renamed.
     approver_username = models.CharField(max_length=150)
     # The person the approver stood in for under a delegation ("" for themselves).
-    on_behalf_of_username = models.CharField("on behalf of", max_length=150, blank=True, default="")
+    on_behalf_of_username = models.CharField("on behalf of", max_length=150, blank=True, default="", db_default="")
     decision = models.CharField(max_length=10, choices=Decision.choices)
     # Whether the approver held the senior permission when deciding.
     senior = models.BooleanField(default=False)
