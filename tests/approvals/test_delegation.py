@@ -287,9 +287,11 @@ def test_reminders_and_escalations_go_to_whoever_holds_the_work(manager, manager
     # The senior is away with a non-senior substitute, who cannot act on an
     # escalation: it stays with the senior rather than reach nobody who can.
     delegate(senior, make_user("manager4", roles.MANAGERS, email="m4@desk.example"))
-    assert services.approvers_notify(m.ApproverNoticeInput(kind="escalation", idempotency_key="e-1", senior_only=True, **fields)) == ["senior"]
+    escalation = m.ApproverNoticeInput(kind="escalation", idempotency_key="e-1", senior_only=True, **fields)
+    assert services.approvers_notify(escalation) == ["senior"]
     # Once the substitute approved for the delegator, neither of them is reminded.
     ApprovalDecision.objects.create(order=order, approver_username="manager2", on_behalf_of_username="manager", decision="approved",
                                     request_id="by-sub")
-    reminded = services.approvers_notify(m.ApproverNoticeInput(kind="reminder", idempotency_key="r-2", already_decided=["manager2"], **fields))
+    reminder = m.ApproverNoticeInput(kind="reminder", idempotency_key="r-2", already_decided=["manager2"], **fields)
+    reminded = services.approvers_notify(reminder)
     assert reminded == ["manager4"]  # the senior's substitute holds the senior's (non-senior) reminder
