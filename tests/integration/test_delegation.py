@@ -40,7 +40,8 @@ def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_an
     rack = Product.objects.create(sku="RACK-D", name="Rack", price=Decimal("5000.00"), stock_on_hand=50)
 
     def large_order() -> Order:
-        order = services.order_submit(customer=customer, lines=[services.LineRequest(rack, 10)], created_by=clerk, shipping_address="1 Main St")
+        order = services.order_submit(customer=customer, lines=[services.LineRequest(rack, 10)], created_by=clerk,
+                                      shipping_address="1 Main St")
         wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the approval deadline mirrored")
         return Order.objects.get(pk=order.pk)
 
