@@ -128,6 +128,10 @@ def delegation_end(*, delegation_id: int, user: AbstractBaseUser) -> Delegation:
 
 def standing_delegation(*, delegator_username: str, substitute: AbstractBaseUser, at: datetime | None = None) -> Delegation | None:
     """The delegation from `delegator_username` to `substitute` in force now, if any."""
+    # A name no user can have is never queried: PostgreSQL refuses NUL bytes
+    # in text (a 500 in a view, an endlessly retried identity check).
+    if not delegator_username or len(delegator_username) > 150 or not delegator_username.isprintable():
+        return None
     return (Delegation.objects.standing(at).select_related("delegator")
             .filter(delegator__username=delegator_username, substitute=substitute).first())
 
@@ -153,7 +157,7 @@ def decided_on(order: Order, username: str) -> bool:
 
 def on_behalf_refusal(*, order: Order, user: AbstractBaseUser, delegator_username: str) -> str | None:
     """Why `user` may not decide on `order` on behalf of `delegator_username` now (None: they may)."""
-    if len(delegator_username) > 150 or standing_delegation(delegator_username=delegator_username, substitute=user) is None:
+    if standing_delegation(delegator_username=delegator_username, substitute=user) is None:
         return "No delegation to you from that person stands now; you can only decide for yourself."
     if order.created_by is not None and order.created_by.get_username() == delegator_username:
         return f"{delegator_username} created this order; nobody decides on their own order, nor does their substitute."

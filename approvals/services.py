@@ -146,7 +146,9 @@ def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
         if check.action not in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT):
             return m.ActorCheckResult(False, "only approvals and rejections can be made on behalf of someone")
         if delegations.standing_delegation(delegator_username=check.on_behalf_of, substitute=user) is None:
-            return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
+            return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of!r} to {check.actor} stands now"
+                                      if not check.on_behalf_of.isprintable() else
+                                      f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
         if Order.objects.filter(pk=check.order_id, created_by__username=check.on_behalf_of).exists():
             return m.ActorCheckResult(False, f"{check.on_behalf_of} is the requester, and nobody decides on their own order")
     # The actor's own seniority, never the delegator's: a senior slot needs a senior person.

@@ -229,6 +229,7 @@ def test_actor_verify_honours_on_behalf_of_only_while_a_delegation_stands_now(ma
     assert check() == m.ActorCheckResult(True, senior=False)
     assert check(on_behalf_of="senior").allowed is False
     assert check(action=m.SIGNAL_CANCEL).reason == "only approvals and rejections can be made on behalf of someone"
+    assert check(on_behalf_of="manager\x00").allowed is False  # answered, not an endlessly retried database error
     delegation.ended_at = timezone.now()
     delegation.save()
     assert check().allowed is False
