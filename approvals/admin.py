@@ -5,7 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 
 from approvals import whatif
 from approvals.forms import PolicyWhatIfForm
-from approvals.models import OVERLAP, ApprovalDecision, ApprovalNotice, ApprovalPolicy, AuditExport
+from approvals.models import OVERLAP, ApprovalDecision, ApprovalNotice, ApprovalPolicy, AuditExport, Delegation
 from orders.admin import ReadOnlyAdmin
 
 
@@ -104,9 +104,9 @@ def only_overlapping(form) -> bool:
 
 @admin.register(ApprovalDecision)
 class ApprovalDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "order", "decision", "approver_username", "senior", "comment", "request_id"]
+    list_display = ["created_at", "order", "decision", "approver_username", "on_behalf_of_username", "senior", "comment", "request_id"]
     list_filter = ["decision", "senior"]
-    search_fields = ["order__number", "approver_username", "comment", "request_id"]
+    search_fields = ["order__number", "approver_username", "on_behalf_of_username", "comment", "request_id"]
     list_select_related = ["order"]
 
 
@@ -129,3 +129,27 @@ class AuditExportAdmin(ReadOnlyAdmin):
     @admin.display(description="Filters")
     def filters_text(self, obj: AuditExport) -> str:
         return obj.filters_text
+
+
+@admin.register(Delegation)
+class DelegationAdmin(ReadOnlyAdmin):
+    """Who holds whose approvals, and when. Approvers name and end their own
+    on the Out of office page, under its rules; here they are listed."""
+
+    list_display = ["delegator", "substitute", "first_day", "last_day", "status", "ended_at", "created_by", "created_at"]
+    list_filter = ["starts_at", "ended_at"]
+    search_fields = ["delegator__username", "substitute__username"]
+    list_select_related = ["delegator", "substitute", "created_by"]
+    date_hierarchy = "starts_at"
+
+    @admin.display(description="From")
+    def first_day(self, obj: Delegation):
+        return obj.first_day
+
+    @admin.display(description="Until (inclusive)")
+    def last_day(self, obj: Delegation):
+        return obj.last_day
+
+    @admin.display(description="Status")
+    def status(self, obj: Delegation) -> str:
+        return obj.status

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from approvals import whatif
+from approvals import delegations, selectors, whatif
 from approvals.audit import CUSTOMER_ID, AuditFilters
 from approvals.models import AuditExport
 from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
@@ -150,3 +150,32 @@ class AuditExportForm(forms.Form):
 def _start_of(day: date | None) -> datetime | None:
     """Midnight of `day` in the desk's time zone: "from 1 March" means the desk's 1 March."""
     return None if day is None else timezone.make_aware(datetime.combine(day, time.min))
+
+
+class DelegationForm(forms.Form):
+    """Out of office: who holds my approvals, from which day to which (inclusive)."""
+
+    substitute = forms.ModelChoiceField(
+        queryset=None, to_field_name="username", empty_label="Choose an approver",
+        error_messages={"invalid_choice": "Choose an active approver other than yourself."},
+    )
+    first_day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    last_day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive: you are back the day after.")
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["substitute"].queryset = selectors.approvers().exclude(pk=user.pk)
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("first_day"), cleaned.get("last_day")
+        if first is None or last is None:
+            return cleaned
+        if first < timezone.localdate():
+            self.add_error("first_day", "The first day cannot be in the past.")
+            return cleaned
+        try:
+            cleaned["starts_at"], cleaned["ends_at"] = delegations.day_range(first, last)
+        except forms.ValidationError as err:
+            self.add_error(None, err)
+        return cleaned

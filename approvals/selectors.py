@@ -87,8 +87,13 @@ def recorded_approvals(order: Order) -> list[ApprovalDecision]:
     return list(counting_decisions().filter(order=order, decision=ApprovalDecision.Decision.APPROVED).order_by("created_at", "id"))
 
 
+def decided_by(username: str) -> Q:
+    """Decisions in which `username` counts: their own, or one taken on their behalf."""
+    return Q(approver_username=username) | Q(on_behalf_of_username=username)
+
+
 def has_decided(order: Order, user: AbstractBaseUser) -> bool:
-    return counting_decisions().filter(order=order, approver_username=user.get_username()).exists()
+    return counting_decisions().filter(decided_by(user.get_username()), order=order).exists()
 
 
 def senior_slot_only(order: Order) -> bool:
@@ -128,7 +133,7 @@ def awaiting_decision(user: AbstractBaseUser) -> QuerySet[Order]:
     without the senior permission, not an order that only a senior approval
     can still move.
     """
-    decided = counting_decisions().filter(order=OuterRef("pk"), approver_username=user.get_username())
+    decided = counting_decisions().filter(decided_by(user.get_username()), order=OuterRef("pk"))
     queryset = (
         Order.objects.filter(status=states.PENDING_APPROVAL, requires_approval=True)
         .exclude(created_by=user)

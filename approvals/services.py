@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from approvals import selectors
+from approvals import delegations, selectors
 from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
 from orders import mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
@@ -42,29 +42,32 @@ MAX_BULK_ORDERS = 200
 BULK_VERDICT_WAIT = 15.0
 
 
-def approval_check_eligible(*, order: Order, user: AbstractBaseUser, decision: str | None = None) -> None:
-    """Raise PermissionDenied unless `user` may take `decision` (either, if None) on `order`."""
-    reason = _refusal(order, user)
+def approval_check_eligible(*, order: Order, user: AbstractBaseUser, decision: str | None = None, on_behalf_of: str = "") -> None:
+    """Raise PermissionDenied unless `user` may take `decision` (either, if None) on `order`,
+    for themselves or, with `on_behalf_of`, under a delegation standing now."""
+    reason = _refusal(order, user, on_behalf_of)
     if reason is None and decision == APPROVE:
         reason = _senior_refusal(order, user)
     if reason is not None:
         raise PermissionDenied(reason)
 
 
-def approval_decisions_allowed(*, order: Order, user: AbstractBaseUser) -> set[str]:
+def approval_decisions_allowed(*, order: Order, user: AbstractBaseUser, on_behalf_of: str = "") -> set[str]:
     """The decisions `user` may take on `order` (for the buttons), by the same rules."""
-    if _refusal(order, user) is not None:
+    if _refusal(order, user, on_behalf_of) is not None:
         return set()
     return {REJECT} if _senior_refusal(order, user) else {APPROVE, REJECT}
 
 
-def _refusal(order: Order, user: AbstractBaseUser) -> str | None:
+def _refusal(order: Order, user: AbstractBaseUser, on_behalf_of: str = "") -> str | None:
     if not user.has_perm(selectors.APPROVE_PERMISSION):
         return "You are not allowed to approve or reject orders."
     if order.created_by_id == user.pk:
         return "You cannot decide on an order you created."
     if selectors.has_decided(order, user):
         return "You have already decided on this order; one person counts once."
+    if on_behalf_of:
+        return delegations.on_behalf_refusal(order=order, user=user, delegator_username=on_behalf_of)
     return None
 
 
@@ -76,19 +79,24 @@ def _senior_refusal(order: Order, user: AbstractBaseUser) -> str | None:
 
 def approval_decide(
     *, order: Order, user: AbstractBaseUser, decision: str, comment: str, request_id: str, verdict_wait: float | None = None,
+    on_behalf_of: str = "",
 ) -> m.RequestVerdict:
-    """Send an approve or reject decision to the order's workflow; return its verdict."""
+    """Send an approve or reject decision to the order's workflow; return its verdict.
+
+    With `on_behalf_of`, `user` decides as the substitute of that person (a
+    delegation must stand now, here and again when the workflow checks it).
+    """
     if decision not in (APPROVE, REJECT):
         raise OrderError(f"Unknown decision {decision!r}.")
-    approval_check_eligible(order=order, user=user, decision=decision)
+    approval_check_eligible(order=order, user=user, decision=decision, on_behalf_of=on_behalf_of)
     comment = comment.strip()
     if decision == REJECT and not comment:
         raise OrderError("A reason is required to reject an order.")
     if order.status != states.PENDING_APPROVAL:
         raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
     signal = m.SIGNAL_APPROVE if decision == APPROVE else m.SIGNAL_REJECT
-    return order_signal(order, signal, m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment),
-                        verdict_wait=verdict_wait)
+    payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment, on_behalf_of=on_behalf_of)
+    return order_signal(order, signal, payload, verdict_wait=verdict_wait)
 
 
 @transaction.atomic
@@ -99,7 +107,7 @@ def decision_record(decision: m.DecisionInput) -> bool:
     _, created = ApprovalDecision.objects.get_or_create(
         order_id=decision.order_id, request_id=decision.request_id,
         defaults={
-            "approver": approver, "approver_username": decision.actor,
+            "approver": approver, "approver_username": decision.actor, "on_behalf_of_username": decision.on_behalf_of,
             "decision": decision.decision, "comment": decision.comment, "senior": decision.senior,
         },
     )
@@ -127,6 +135,10 @@ def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
     if required is None:
         return m.ActorCheckResult(False, f"{check.action!r} is not an action a person can take")
     permission, what = required
+    # A name no user can have is never queried: PostgreSQL refuses NUL bytes
+    # in text, and the identity check would fail and be retried for ever.
+    if not check.actor or len(check.actor) > m.MAX_ACTOR or not check.actor.isprintable():
+        return m.ActorCheckResult(False, f"{check.actor!r} is not a user of the desk")
     user = get_user_model().objects.filter(username=check.actor).first()
     if user is None:
         return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
@@ -136,6 +148,17 @@ def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
         return m.ActorCheckResult(False, f"{check.actor} is not allowed to {what}")
     if check.action in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT) and Order.objects.filter(pk=check.order_id, created_by=user).exists():
         return m.ActorCheckResult(False, "the requester cannot decide on their own order")
+    if check.on_behalf_of:
+        # Only a decision, and only while the delegation stands at this moment.
+        if check.action not in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT):
+            return m.ActorCheckResult(False, "only approvals and rejections can be made on behalf of someone")
+        if delegations.standing_delegation(delegator_username=check.on_behalf_of, substitute=user) is None:
+            return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of!r} to {check.actor} stands now"
+                                      if not check.on_behalf_of.isprintable() else
+                                      f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
+        if Order.objects.filter(pk=check.order_id, created_by__username=check.on_behalf_of).exists():
+            return m.ActorCheckResult(False, f"{check.on_behalf_of} is the requester, and nobody decides on their own order")
+    # The actor's own seniority, never the delegator's: a senior slot needs a senior person.
     return m.ActorCheckResult(True, senior=selectors.is_senior(user))
 
 
@@ -156,7 +179,12 @@ def approvers_notify(notice: m.ApproverNoticeInput) -> list[str]:
         if existing is not None:
             return [name for name in existing.recipients.split(",") if name]
         people = selectors.senior_approvers() if notice.senior_only else selectors.approvers()
-        people = [u for u in people.exclude(username__in=[notice.requested_by, *notice.already_decided]) if u.email]
+        # Those stood in for count too (the workflow lists the approvers alone).
+        stood_in_for = selectors.counting_decisions().filter(order=order).exclude(on_behalf_of_username="")
+        excluded = {notice.requested_by, *notice.already_decided, *stood_in_for.values_list("on_behalf_of_username", flat=True)}
+        people = delegations.holders_of_work(people.exclude(username__in=excluded), order=order, excluded=excluded,
+                                             senior_only=notice.senior_only)
+        people = [u for u in people if u.email]
         try:
             with transaction.atomic():
                 ApprovalNotice.objects.create(

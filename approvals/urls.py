@@ -1,12 +1,14 @@
 from django.urls import path
 
-from approvals import audit_views, views
+from approvals import audit_views, delegation_views, views
 
 app_name = "approvals"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("bulk/", views.bulk_decide, name="bulk"),
     path("batches/<str:batch_id>/", views.batch, name="batch"),
+    path("out-of-office/", delegation_views.out_of_office, name="out_of_office"),
+    path("out-of-office/<int:pk>/end/", delegation_views.end_delegation, name="end_delegation"),
     path("audit/", audit_views.audit_page, name="audit"),
     path("audit/export/", audit_views.audit_download, name="audit_export"),
 ]

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals import selectors, services
+from approvals import delegations, selectors, services
 from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
 from orders.models import Order
@@ -32,7 +32,18 @@ def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None, p
     return {
         "page": page, "rows": rows, "now": timezone.now(), "is_senior": selectors.is_senior(request.user),
         "form": form or BulkDecisionForm(initial={"request_id": new_request_id()}),
+        "on_behalf": _on_behalf_sections(request.user), "away": delegations.away_now(request.user),
     }
+
+
+def _on_behalf_sections(user) -> list[tuple]:
+    """The delegators' orders this user holds: (delegation, rows of (order, approvals, request id))."""
+    sections = []
+    for section in delegations.awaiting_on_behalf(user):
+        counts = selectors.approval_counts(section.orders)
+        rows = [(order, counts.get(order.pk, (0, False))[0], new_request_id()) for order in section.orders]
+        sections.append((section.delegation, rows))
+    return sections
 
 
 @require_GET

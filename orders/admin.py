@@ -58,7 +58,7 @@ class DecisionInline(ReadOnlyInline):
     """The decisions the workflow accepted, with who counted as senior."""
 
     model = ApprovalDecision
-    fields = ["created_at", "decision", "approver_username", "senior", "comment", "request_id"]
+    fields = ["created_at", "decision", "approver_username", "on_behalf_of_username", "senior", "comment", "request_id"]
     ordering = ["created_at", "id"]
     verbose_name_plural = "approval decisions"
 

@@ -90,9 +90,19 @@ class ReasonForm(forms.Form):
         return reason
 
 
+def on_behalf_of_field() -> forms.CharField:
+    """Whom the approver stands in for under a delegation (empty: themselves)."""
+    return forms.CharField(max_length=150, required=False, widget=forms.HiddenInput)
+
+
 class ApproveForm(forms.Form):
     comment = forms.CharField(max_length=500, required=False, label="Comment")
     request_id = request_id_field()
+    on_behalf_of = on_behalf_of_field()
+
+
+class RejectForm(ReasonForm):
+    on_behalf_of = on_behalf_of_field()
 
 
 class UpdateForm(forms.Form):

@@ -145,7 +145,8 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         note=order.note,
         tracking_number=order.tracking_number,
         failure_reason=order.failure_reason,
-        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior)
+        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior,
+                                    on_behalf_of=d.on_behalf_of_username)
                    for d in decisions],
         timeline=[_timeline_entry(e) for e in events],
         allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),

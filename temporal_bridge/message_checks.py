@@ -88,7 +88,11 @@ def parse_decision(args: Sequence[Any], word: str) -> m.DecisionSignal:
 
     def read() -> m.DecisionSignal:
         comment = _text(payload, "comment", m.MAX_COMMENT) or ""
-        return m.DecisionSignal(actor=actor, request_id=request_id, comment=comment, senior=payload.get("senior") is True)
+        # Whom the actor stands in for: a name like the actor's; the database
+        # decides whether a delegation allows it.
+        on_behalf_of = (_text(payload, "on_behalf_of", m.MAX_ACTOR) or "").strip()
+        return m.DecisionSignal(actor=actor, request_id=request_id, comment=comment, senior=payload.get("senior") is True,
+                                on_behalf_of=on_behalf_of)
 
     return _fields(word, actor, read)
 

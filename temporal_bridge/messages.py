@@ -246,6 +246,8 @@ class DecisionSignal:
     # Whether the actor holds the senior-approver permission; the sender (a
     # service that knows permissions) says so, the workflow cannot look it up.
     senior: bool = False
+    # The delegator the actor stands in for (a delegation, issue 12); "" for oneself.
+    on_behalf_of: str = ""
 
 
 @dataclass
@@ -296,6 +298,8 @@ class DecisionRecord:
     at: str
     request_id: str
     senior: bool = False
+    # Who the actor decided for, under a delegation ("" when for themselves).
+    on_behalf_of: str = ""
 
 
 @dataclass

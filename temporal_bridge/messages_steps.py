@@ -85,6 +85,7 @@ class DecisionInput:
     comment: str
     request_id: str
     senior: bool = False
+    on_behalf_of: str = ""
     # v5: timeline entries written with the decision, in its transaction (the approval tally).
     entries: list[MirrorInput] = field(default_factory=list)
 
@@ -96,6 +97,8 @@ class ActorCheckInput:
     order_id: int
     actor: str
     action: str  # one of the ACTION_* names
+    # Also: whether a delegation from this person to `actor` stands now.
+    on_behalf_of: str = ""
 
 
 @dataclass

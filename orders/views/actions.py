@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from approvals.services import APPROVE, REJECT, approval_check_eligible, approval_decide, verdict_text
 from orders import services
 from orders.exceptions import OrderError
-from orders.forms import ApproveForm, ReasonForm, UpdateForm
+from orders.forms import ApproveForm, ReasonForm, RejectForm, UpdateForm
 from orders.models import Order
 from orders.selectors import order_live_state_forget
 from orders.views.pages import order_or_404
@@ -85,8 +85,11 @@ def _refuse(request: HttpRequest, order: Order, status: int, error: str, forms_i
     return render(request, "orders/detail.html", context, status=status)
 
 
-def _eligible(request: HttpRequest) -> Callable[[Order], None]:
-    return lambda order: approval_check_eligible(order=order, user=request.user)
+def _eligible(request: HttpRequest, on_behalf_field: str) -> Callable[[Order], None]:
+    # Checked before the form (permission first), so from the raw field: a
+    # name no delegation has, however long, is a 403 like any other refusal.
+    on_behalf_of = request.POST.get(on_behalf_field, "").strip()
+    return lambda order: approval_check_eligible(order=order, user=request.user, on_behalf_of=on_behalf_of)
 
 
 def _needs(request: HttpRequest, permission: str, message: str) -> Callable[[Order], None]:
@@ -100,19 +103,21 @@ def _needs(request: HttpRequest, permission: str, message: str) -> Callable[[Ord
 @require_POST
 def order_approve(request: HttpRequest, pk: int) -> HttpResponse:
     def perform(order, data, request_id):
-        return approval_decide(order=order, user=request.user, decision=APPROVE, comment=data["comment"], request_id=request_id)
+        return approval_decide(order=order, user=request.user, decision=APPROVE, comment=data["comment"], request_id=request_id,
+                               on_behalf_of=data["on_behalf_of"])
 
-    may = _eligible(request)
+    may = _eligible(request, "on_behalf_of")
     return _act(request, pk, ApproveForm(request.POST), "approve_form", may, perform, "Approval of {number}:")
 
 
 @require_POST
 def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
     def perform(order, data, request_id):
-        return approval_decide(order=order, user=request.user, decision=REJECT, comment=data["reason"], request_id=request_id)
+        return approval_decide(order=order, user=request.user, decision=REJECT, comment=data["reason"], request_id=request_id,
+                               on_behalf_of=data["on_behalf_of"])
 
-    may = _eligible(request)
-    return _act(request, pk, ReasonForm(request.POST, prefix="reject"), "reject_form", may, perform, "Rejection of {number}:")
+    may = _eligible(request, "reject-on_behalf_of")
+    return _act(request, pk, RejectForm(request.POST, prefix="reject"), "reject_form", may, perform, "Rejection of {number}:")
 
 
 @require_POST

@@ -8,8 +8,9 @@ from dataclasses import asdict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from approvals import delegations
 from approvals.services import APPROVE, REJECT, approval_decisions_allowed
-from orders.forms import ApproveForm, ReasonForm, UpdateForm
+from orders.forms import ApproveForm, ReasonForm, RejectForm, UpdateForm
 from orders.models import Order
 from orders.selectors import order_live_state
 from orders.services import new_request_id
@@ -38,18 +39,34 @@ def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
     return actions
 
 
+def on_behalf_actions(user, order: Order, allowed: list[str]) -> list[tuple[str, list[str]]]:
+    """(delegator, decisions) that `user` may take on `order` as a substitute now, one per delegation held."""
+    if m.ACTION_APPROVE not in allowed and m.ACTION_REJECT not in allowed:
+        return []
+    held = []
+    for delegation in delegations.standing_for(user):
+        name = delegation.delegator.get_username()
+        decisions = approval_decisions_allowed(order=order, user=user, on_behalf_of=name)
+        actions = [a for a, d in ((m.ACTION_APPROVE, APPROVE), (m.ACTION_REJECT, REJECT)) if a in allowed and d in decisions]
+        if actions:
+            held.append((name, actions))
+    return held
+
+
 def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: bool = False) -> dict:
     """What the panel shows, without its forms, and a version that changes whenever that does."""
     live = order_live_state(order, fresh=fresh)
     snapshot = live.snapshot
     actions = user_actions(request.user, order, snapshot.allowed_actions)
+    on_behalf = on_behalf_actions(request.user, order, snapshot.allowed_actions)
     poll_every = None if live.is_terminal else (LIVE_POLL if live.source == "workflow" else FALLBACK_POLL)
-    shown = repr((asdict(snapshot), live.source, live.notice, sorted(actions), poll_every, error, order.workflow_id))
+    shown = repr((asdict(snapshot), live.source, live.notice, sorted(actions), on_behalf, poll_every, error, order.workflow_id))
     return {
         "order": order,
         "live": live,
         "snapshot": snapshot,
         "actions": actions,
+        "on_behalf": on_behalf,
         "poll_every": poll_every,
         "error": error,
         "panel_version": hashlib.blake2b(shown.encode(), digest_size=12).hexdigest(),
@@ -67,7 +84,13 @@ def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
         # Each form its own request id: the workflow ignores a repeated id,
         # whatever the signal, so two actions must never share one.
         "approve_form": ApproveForm(initial={"request_id": new_request_id()}),
-        "reject_form": ReasonForm(initial={"request_id": new_request_id()}, prefix="reject"),
+        "reject_form": RejectForm(initial={"request_id": new_request_id()}, prefix="reject"),
+        # The substitute's forms, one pair per delegator, each with its own request ids.
+        "on_behalf_forms": [
+            (name, actions, ApproveForm(initial={"request_id": new_request_id(), "on_behalf_of": name}),
+             RejectForm(initial={"request_id": new_request_id(), "on_behalf_of": name}, prefix="reject"))
+            for name, actions in state.get("on_behalf", [])
+        ],
         "cancel_form": ReasonForm(initial={"request_id": new_request_id()}, prefix="cancel"),
         "update_form": UpdateForm(initial={
             "request_id": new_request_id(), "priority": snapshot.priority,

@@ -39,6 +39,8 @@ ENGINE_RULES_PATCH = "engine-rules-v4"
 # happens, so runs that never met the race (every stored history) replay as
 # they were; a v4 run that met it without the marker keeps its old outcome.
 APPROVAL_VOIDED_BY_MOVE_PATCH = "approval-voided-by-move-v4-1"
+# Runs without the v4 identity check (v1-v3) cannot confirm a delegation.
+_PREDATES_DELEGATION = "{word} by {who} refused: this order's workflow predates delegation; decide as yourself"
 
 
 class PeoplesMessages:
@@ -126,11 +128,12 @@ class PeoplesMessages:
         self.s.seen_requests[request_id] = name
         return False
 
-    async def _verified(self, action: str, actor: str, request_id: str) -> m.ActorCheckResult:
-        """Ask the database who `actor` is and what they may do (v4 runs)."""
+    async def _verified(self, action: str, actor: str, request_id: str, on_behalf_of: str = "") -> m.ActorCheckResult:
+        """Ask the database who `actor` is and what they may do (v4 runs), and
+        whether a delegation lets them stand in for `on_behalf_of` now."""
         self._set_verdict(request_id, m.VERDICT_CHECKING, action=action)
         check: m.ActorCheckResult = await workflow.execute_activity(
-            m.ACT_VERIFY_ACTOR, m.ActorCheckInput(self._input.order_id, actor, action), result_type=m.ActorCheckResult,
+            m.ACT_VERIFY_ACTOR, m.ActorCheckInput(self._input.order_id, actor, action, on_behalf_of), result_type=m.ActorCheckResult,
             start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
         )
         return check
@@ -149,6 +152,8 @@ class PeoplesMessages:
         if self._is_repeat(signal.request_id, name):
             return
         refusal = self.legacy_gate.refusal(verdict, signal)
+        if refusal is None and signal.on_behalf_of:
+            refusal = _PREDATES_DELEGATION.format(word="Decision", who=self._who(signal))
         if refusal is not None:
             return await self._refuse(signal.request_id, refusal, signal.actor, name)
         self.legacy_gate.decision = (verdict, signal)
@@ -166,16 +171,19 @@ class PeoplesMessages:
         if not workflow.patched(ENGINE_RULES_PATCH):
             senior = signal.senior  # v3: the sender's word, as it was then
             refusal = self._decision_refusal(verdict, signal, senior)
+            if refusal is None and signal.on_behalf_of:  # v3 checked no identity: nobody stands in for another there
+                refusal = _PREDATES_DELEGATION.format(word=word, who=self._who(signal))
         else:
             # The cheap checks first, then the database, then all checks again:
             # other messages may have changed the order while it answered.
             senior, refusal = None, self._decision_refusal(verdict, signal, None)
             if refusal is None:
                 address = self.s.shipping_address
-                check = await self._verified(name, actor, request_id)
+                # The substitute's own seniority (check.senior) decides a senior slot.
+                check = await self._verified(name, actor, request_id, signal.on_behalf_of)
                 senior = check.senior
                 if not check.allowed:
-                    refusal = f"{word} by {actor} refused: {check.reason}"
+                    refusal = f"{word} by {self._who(signal)} refused: {check.reason}"
                 else:
                     refusal = self._decision_refusal(verdict, signal, senior)
                 if (refusal is None and verdict == "approved" and self.s.shipping_address != address
@@ -188,23 +196,51 @@ class PeoplesMessages:
 
     def _decision_refusal(self, verdict: str, signal: m.DecisionSignal, senior: bool | None) -> str | None:
         """Why this decision cannot count now (None: it can). `senior` None: not known yet."""
-        s, rule, actor = self.s, self.gate.rule, signal.actor
+        s, rule, actor, delegator, who = self.s, self.gate.rule, signal.actor, signal.on_behalf_of, self._who(signal)
         word = "Approval" if verdict == "approved" else "Rejection"
         if s.state != states.PENDING_APPROVAL or self.gate.decided() or s.cancel is not None or rule.auto_approve:
-            return f"Decision by {actor} ignored: the order is no longer awaiting approval"
+            return f"Decision by {who} ignored: the order is no longer awaiting approval"
         if actor == self._input.requested_by:
-            return f"Decision by {actor} ignored: the requester cannot decide on their own order"
+            return f"Decision by {who} ignored: the requester cannot decide on their own order"
+        if delegator and delegator == self._input.requested_by:
+            return f"Decision by {who} ignored: {delegator} is the requester, and nobody decides on their own order"
         if any(a.actor == actor for a in s.approvals):
-            return f"{word} by {actor} ignored: {actor} has already approved; one person counts once"
+            return f"{word} by {who} ignored: {actor} has already approved; one person counts once"
+        # Through a delegation both people count: the substitute and the one they stood in for.
+        if delegator and any(a.actor == delegator for a in s.approvals):
+            return f"{word} by {who} ignored: {delegator} has already approved; one person counts once"
+        for approver, stood_in_for in self._delegated_approvals():
+            if stood_in_for in (actor, delegator):
+                return f"{word} by {who} ignored: {approver} already approved on behalf of {stood_in_for}; one person counts once"
         if verdict == "rejected" and not signal.comment.strip():
-            return f"Rejection by {actor} ignored: a reason is required"
+            return f"Rejection by {who} ignored: a reason is required"
         if verdict == "approved" and senior is False and rules.senior_slot_only(rule, self.gate.senior_flags()):
-            return f"Approval by {actor} ignored: the remaining approval must come from a senior approver"
+            return f"Approval by {who} ignored: the remaining approval must come from a senior approver"
         return None
 
+    @staticmethod
+    def _who(signal: m.DecisionSignal) -> str:
+        return f"{signal.actor} on behalf of {signal.on_behalf_of}" if signal.on_behalf_of else signal.actor
+
+    def _delegated_approvals(self) -> list[tuple[str, str]]:
+        """(approver, the delegator they approved for) of the approvals that count.
+
+        Derived from the decision records (carried over continue-as-new), so
+        `_approvals` keeps its shape; an approver counts once per round, and
+        their latest approval is the one that counts.
+        """
+        pairs = []
+        for approval in self.s.approvals:
+            approver = approval.actor
+            record = next((d for d in reversed(self.s.decisions) if d.actor == approver and d.decision == "approved"), None)
+            if record is not None and record.on_behalf_of:
+                pairs.append((approver, record.on_behalf_of))
+        return pairs
+
     async def _accept_decision(self, verdict: str, signal: m.DecisionSignal, senior: bool) -> None:
-        s, rule, actor = self.s, self.gate.rule, signal.actor
-        s.decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=senior))
+        s, rule, actor, who = self.s, self.gate.rule, signal.actor, self._who(signal)
+        s.decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=senior,
+                                            on_behalf_of=signal.on_behalf_of))
         self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT)
         entry = None
         if verdict == "rejected":
@@ -216,11 +252,15 @@ class PeoplesMessages:
                 k, n = len(s.approvals), rule.approvals_required
                 needed = rules.still_needed(rule, self.gate.senior_flags())
                 entry = self.timeline.add(
-                    "decision", f"Approval {k} of {n} by {actor}{' (senior)' if senior else ''}"
+                    "decision", f"Approval {k} of {n} by {who}{' (senior)' if senior else ''}"
                     + (f": {signal.comment}" if signal.comment else "") + (f"; {needed}" if needed else ""), actor=actor,
                 )
                 s.step = self.gate.waiting_step() if needed else s.step
-        # From v5 the tally is written in the decision's own transaction.
+        if entry is None and signal.on_behalf_of:
+            # The gate's own entry names the actor alone: say whom they stood in for.
+            entry = self.timeline.add("decision", f"{'Approved' if verdict == 'approved' else 'Rejected'} by {who}"
+                                      + (f": {signal.comment}" if signal.comment else ""), actor=actor)
+        # From v5 the entry is written in the decision's own transaction.
         together = self.timeline.lean and entry is not None
         await self._record_decision(verdict, signal, senior=senior, entries=[entry] if together and entry else [])
         if entry is not None and not together:
@@ -230,7 +270,7 @@ class PeoplesMessages:
         await workflow.execute_activity(
             m.ACT_RECORD_DECISION,
             m.DecisionInput(self._input.order_id, signal.actor, verdict, signal.comment, signal.request_id, senior=senior,
-                            entries=list(entries)),
+                            on_behalf_of=signal.on_behalf_of, entries=list(entries)),
             start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
         )
 

@@ -216,7 +216,7 @@ def test_csv_is_an_attachment_with_every_column(client, auditor, trail):
         "record": "decision", "record_id": str(trail["acme_by_manager"].pk), "at": "2026-03-01T10:00:00.000000+00:00",
         "order_id": str(trail["acme"].pk), "order_number": trail["acme"].number, "customer": "Acme Corporation",
         "order_state": states.APPROVED, "actor": "manager", "action": "approved", "text": "fine", "senior": "false",
-        "superseded": "false", "request_id": trail["acme_by_manager"].request_id, "entry_key": "",
+        "superseded": "false", "request_id": trail["acme_by_manager"].request_id, "entry_key": "", "on_behalf_of": "",
     }
     entry = rows[0]
     fields = ("record", "action", "text", "actor", "senior")

@@ -97,6 +97,8 @@ class ActivityMocks:
     people: dict[str, tuple[frozenset[str], bool]] = field(default_factory=desk_people)
     # Real seconds the database "takes" to answer a check on these actors (to order races).
     verify_delays: dict[str, float] = field(default_factory=dict)
+    # Delegations standing now, delegator -> substitute (issue 12).
+    delegations: dict[str, str] = field(default_factory=dict)
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -168,7 +170,9 @@ class ActivityMocks:
             actions, senior = mocks.people[check.actor]
             if check.action not in actions:
                 return m.ActorCheckResult(False, f"{check.actor} is not allowed to {check.action} orders")
-            return m.ActorCheckResult(True, senior=senior)
+            if check.on_behalf_of and mocks.delegations.get(check.on_behalf_of) != check.actor:
+                return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
+            return m.ActorCheckResult(True, senior=senior)  # the actor's own seniority
 
         @activity.defn(name=m.ACT_APPLY_UPDATE)
         async def apply_order_update(update: m.UpdateInput) -> None:

@@ -294,3 +294,13 @@ def test_activities_run_in_the_calling_thread_here(env, make_order):
 
     env.run(acts.db_activity(spy), m.OrderRef(order.pk))
     assert seen == [threading.get_ident()]
+
+
+@pytest.mark.parametrize("actor", ["man\x00ager", "\x07bell", "x" * 151, ""])
+def test_an_actor_no_user_can_have_is_refused_without_asking_the_database(env, make_order, actor):
+    # On PostgreSQL a NUL byte in the query made the identity check fail, and
+    # its retry policy retried it for ever: the order's messages froze.
+    order = make_order()
+    result = env.run(acts.verify_actor, m.ActorCheckInput(order.pk, actor, m.SIGNAL_APPROVE))
+    assert result.allowed is False
+    assert "is not a user of the desk" in result.reason
