@@ -8,8 +8,9 @@ its whole history.
 """
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
@@ -34,7 +35,8 @@ class OrderPage:
     older_cursor: int | None
 
 
-def order_list(*, status: str = "", search: str = "", before: int | None = None, after: int | None = None, page_size: int = PAGE_SIZE) -> OrderPage:
+def order_list(*, status: str = "", search: str = "", before: int | None = None, after: int | None = None,
+               page_size: int = PAGE_SIZE) -> OrderPage:
     """One page of orders, newest first, by keyset on the id.
 
     Keyset pages cost the same on page 1 and page 4,000 and need no COUNT over
@@ -110,6 +112,13 @@ class LiveState:
     # Why the workflow did not answer, for people ("no worker is polling the
     # task queue", "the workflow's task is failing ..."); empty when it did.
     problem: str = ""
+    # A fingerprint of the snapshot (snapshot_digest); cached with it, so a
+    # poll that finds nothing changed never walks the whole snapshot again.
+    digest: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            self.digest = snapshot_digest(self.snapshot)
 
     @property
     def is_terminal(self) -> bool:
@@ -123,6 +132,11 @@ class LiveState:
 def order_for_panel(pk: int) -> Order:
     """The order as the live panel needs it: one query, no lines (the detail page shows those)."""
     return Order.objects.get(pk=pk)
+
+
+def snapshot_digest(snapshot: m.OrderSnapshot) -> str:
+    """Changes whenever anything in the snapshot does (state, progress, timeline, decisions...)."""
+    return hashlib.blake2b(repr(asdict(snapshot)).encode(), digest_size=12).hexdigest()
 
 
 def _snapshot_cache_key(order_id: int) -> str:
@@ -151,7 +165,8 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
     if ttl > 0 and not fresh:
         cached = cache.get(key)
         if cached is not None:
-            return LiveState(cached, "workflow")
+            snapshot, digest = cached
+            return LiveState(snapshot, "workflow", digest=digest)
     if order.pk in live_failures():
         # It failed moments ago: ask the server (milliseconds) whether it
         # still does before a query that would wait its whole timeout again.
@@ -164,10 +179,11 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
         snapshot = temporal.query_order(order.pk, open_only=True)
     except (temporal.TemporalUnavailable, temporal.WorkflowNotFound) as err:
         return _not_live(order, err)
+    live = LiveState(snapshot, "workflow")
     if ttl > 0:
-        cache.set(key, snapshot, ttl)
+        cache.set(key, (snapshot, live.digest), ttl)
     _live_failure_clear(order.pk)
-    return LiveState(snapshot, "workflow")
+    return live
 
 
 def order_live_state_forget(order_id: int) -> None:
