@@ -13,6 +13,7 @@ from functools import cache
 from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import ValidationError
 from django.db import connection
 
 
@@ -21,6 +22,17 @@ class LockoutModelBackend(AxesStandaloneBackend, ModelBackend):
         # Raises (and stops authentication) while this username and address are locked out.
         AxesStandaloneBackend.authenticate(self, request, username=username, password=password, **kwargs)
         return ModelBackend.authenticate(self, request, username=username, password=password, **kwargs)
+
+    def get_user(self, user_id):
+        """The session's user, by a plain query (see get_all_permissions: every request asks)."""
+        model = get_user_model()
+        try:
+            pk = model._meta.pk.to_python(user_id)
+        except ValidationError:
+            return None
+        table, column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(model._meta.pk.column)
+        user = next(iter(model._default_manager.raw(f"SELECT * FROM {table} WHERE {column} = %s", [pk])), None)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj, obj=None):
         """The user's permissions, their own and their groups', in one plain query.

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from approvals.models import ApprovalDecision
@@ -130,8 +131,15 @@ class LiveState:
 
 
 def order_for_panel(pk: int) -> Order:
-    """The order as the live panel needs it: one query, no lines (the detail page shows those)."""
-    return Order.objects.get(pk=pk)
+    """The order as the live panel needs it: one query, no lines (the detail page shows those).
+
+    A plain query: every open page polls this, and building the queryset cost
+    more CPU than the database took to answer it.
+    """
+    order = next(iter(Order.objects.raw(f"SELECT * FROM {connection.ops.quote_name(Order._meta.db_table)} WHERE id = %s", [pk])), None)
+    if order is None:
+        raise Order.DoesNotExist(f"No order {pk}.")
+    return order
 
 
 def snapshot_digest(snapshot: m.OrderSnapshot) -> str:
