@@ -28,18 +28,19 @@ class Sizes:
     panel_samples: int
     list_rows: int
     list_samples: int
-    pages: int  # simulated open detail pages
+    pages: int  # simulated open detail pages (each on its own order)
+    many_pages: int  # the same orders watched by more pages
     poll_seconds: float
     http_connections: int
     timeout: float
     export_rows: int  # audit trail rows (timeline entries and decisions) exported
 
 
-FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40, pages=200,
-             poll_seconds=20, http_connections=16, timeout=600,
+FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40,
+             pages=200, many_pages=1000, poll_seconds=20, http_connections=16, timeout=600,
              export_rows=1_000_000)
 SMOKE = Sizes(orders=6, throughput_rounds=1, tuning_orders=4, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
-              poll_seconds=2, http_connections=4, timeout=60,
+              many_pages=20, poll_seconds=2, http_connections=4, timeout=60,
               export_rows=2_000)
 
 # Fulfilment as short as it goes, so the ceiling is the engine and not the
