@@ -146,7 +146,8 @@ def throughput(ctx: Context) -> None:
             failures = {"real": 0, "base": 0}
             for _ in range(rounds):
                 with meters({"worker": lambda: [base_worker.pid], "Temporal": lambda: [ctx.temporal_pid], "driver": lambda: [me]}) as used:
-                    rate, failed = lifecycle.baseline_throughput(ctx.address, base_q, per_round, requires_approval=approval, steps=ctx.steps,
+                    rate, failed = lifecycle.baseline_throughput(ctx.address, base_q, per_round, requires_approval=approval,
+                        steps=ctx.steps,
                                                                  step_seconds=ctx.step_seconds, timeout=s.timeout)
                 _accumulate(totals["base"], per_round / rate, used)
                 failures["base"] += failed
@@ -161,7 +162,8 @@ def throughput(ctx: Context) -> None:
             real_used, base_used = _average(totals["real"]), _average(totals["base"])
             ratio = real_rate / base_rate
             how = f"{n} orders in {rounds} alternating rounds"
-            t.add(section, f"{label}: real path (1 runworker, 20 slots), {how}", f"{real_rate:.1f} orders/s", "", f"CPU cores: {cores(real_used)}")
+            t.add(section, f"{label}: real path (1 runworker, 20 slots), {how}", f"{real_rate:.1f} orders/s", "",
+                f"CPU cores: {cores(real_used)}")
             t.add(section, f"{label}: bare-SDK baseline, same shape", f"{base_rate:.1f} orders/s", "", f"CPU cores: {cores(base_used)}")
             t.add(section, f"{label}: ratio real / baseline", f"{ratio:.2f}", f"≥ {THROUGHPUT_GOAL}", at_least(ratio, THROUGHPUT_GOAL))
             # Wall-clock rates move with whatever else the machine runs; CPU per
@@ -210,12 +212,14 @@ def tuning(ctx: Context) -> None:
         if kind == "tuning":
             workers = [ctx.procs.tuning_worker("worker-tune", address=ctx.address, task_queue=q, extra=args)]
         else:
-            workers = [ctx.procs.runworker(f"worker-tune-{i}", address=ctx.address, task_queue=q, concurrency=int(args[0])) for i in range(count)]
+            workers = [ctx.procs.runworker(f"worker-tune-{i}", address=ctx.address, task_queue=q, concurrency=int(args[0]))
+                for i in range(count)]
         try:
-            with meters({"workers": lambda: [w.pid for w in workers], "Temporal": lambda: [ctx.temporal_pid],
+            with meters({"workers": lambda workers=workers: [w.pid for w in workers], "Temporal": lambda: [ctx.temporal_pid],
                          "submitter": lambda: [os.getpid()], "PostgreSQL": pg_backend_pids}) as used, \
                     lifecycle.starting_as(workflow_name):
-                rate, failures = lifecycle.real_throughput(fx, s.tuning_orders, requires_approval=False, timeout=min(s.timeout, 60 + 3 * s.tuning_orders))
+                rate, failures = lifecycle.real_throughput(fx, s.tuning_orders, requires_approval=False,
+                    timeout=min(s.timeout, 60 + 3 * s.tuning_orders))
         except TimeoutError as err:  # one variant failing must not hide the others
             t.add(section, f"{label}, {s.tuning_orders} orders", "failed", "", str(err))
             t.errors.append(f"tuning {label}: {err}")
@@ -254,7 +258,7 @@ def approve(ctx: Context) -> None:
     more = _pending_orders(ctx, max(3, s.approvals // 2))
     parts = web.approve_breakdown(ctx.fx().manager, more)
     p = {name: web.p50_p95(values) for name, values in parts.items()}
-    rest = [t_ - s_ - q_ for t_, s_, q_ in zip(parts["total"], parts["signal"], parts["query"])]
+    rest = [t_ - s_ - q_ for t_, s_, q_ in zip(parts["total"], parts["signal"], parts["query"], strict=True)]
     t.add(section, f"  where it goes (in-process, {len(more)} more orders), p50 / p95",
           f"signal RPC {ms(p['signal'][0])} / {ms(p['signal'][1])}; query after it {ms(p['query'][0])} / {ms(p['query'][1])}; "
           f"Django {ms(web.p50_p95(rest)[0])} / {ms(web.p50_p95(rest)[1])}", "", f"POST total {ms(p['total'][0])} / {ms(p['total'][1])}")
