@@ -60,9 +60,9 @@ def waits_on_people(snapshot: m.OrderSnapshot) -> bool:
 def poll_interval(live: LiveState) -> str | None:
     if live.is_terminal:
         return None
-    if waits_on_people(live.snapshot):
-        return POLL_WAITING
-    return POLL_MOVING if live.source == "workflow" else POLL_FALLBACK
+    if live.source != "workflow":
+        return POLL_FALLBACK  # whatever the state: the panel comes back soon after a worker does
+    return POLL_WAITING if waits_on_people(live.snapshot) else POLL_MOVING
 
 
 def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: bool = False) -> dict:
