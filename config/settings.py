@@ -179,6 +179,9 @@ AXES_LOCKOUT_CALLABLE = "config.middleware.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "config.middleware.client_ip"
 AXES_VERBOSE = False
 
+# Django's database sessions, read with one plain query (config/sessions.py).
+SESSION_ENGINE = "config.sessions"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"

@@ -8,11 +8,13 @@ its whole history.
 """
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from orders import mirror
@@ -141,6 +143,13 @@ class LiveState:
     # Why the workflow did not answer, for people ("no worker is polling the
     # task queue", "the workflow's task is failing ..."); empty when it did.
     problem: str = ""
+    # A fingerprint of the snapshot (snapshot_digest); cached with it, so a
+    # poll that finds nothing changed never walks the whole snapshot again.
+    digest: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            self.digest = snapshot_digest(self.snapshot)
 
     @property
     def is_terminal(self) -> bool:
@@ -152,8 +161,20 @@ class LiveState:
 
 
 def order_for_panel(pk: int) -> Order:
-    """The order as the live panel needs it: one query, no lines (the detail page shows those)."""
-    return Order.objects.get(pk=pk)
+    """The order as the live panel needs it: one query, no lines (the detail page shows those).
+
+    A plain query: every open page polls this, and building the queryset cost
+    more CPU than the database took to answer it.
+    """
+    order = next(iter(Order.objects.raw(f"SELECT * FROM {connection.ops.quote_name(Order._meta.db_table)} WHERE id = %s", [pk])), None)
+    if order is None:
+        raise Order.DoesNotExist(f"No order {pk}.")
+    return order
+
+
+def snapshot_digest(snapshot: m.OrderSnapshot) -> str:
+    """Changes whenever anything in the snapshot does (state, progress, timeline, decisions...)."""
+    return hashlib.blake2b(repr(asdict(snapshot)).encode(), digest_size=12).hexdigest()
 
 
 def _snapshot_cache_key(order_id: int) -> str:
@@ -182,7 +203,8 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
     if ttl > 0 and not fresh:
         cached = cache.get(key)
         if cached is not None:
-            return LiveState(cached, "workflow")
+            snapshot, digest = cached
+            return LiveState(snapshot, "workflow", digest=digest)
     if order.pk in live_failures():
         # It failed moments ago: ask the server (milliseconds) whether it
         # still does before a query that would wait its whole timeout again.
@@ -195,10 +217,11 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
         snapshot = order_calls.query_order(order.pk, open_only=True)
     except (TemporalUnavailable, WorkflowNotFound) as err:
         return _not_live(order, err)
+    live = LiveState(snapshot, "workflow")
     if ttl > 0:
-        cache.set(key, snapshot, ttl)
+        cache.set(key, (snapshot, live.digest), ttl)
     _live_failure_clear(order.pk)
-    return LiveState(snapshot, "workflow")
+    return live
 
 
 def order_live_state_forget(order_id: int) -> None:

@@ -3,7 +3,6 @@ with the actions the current user may take on it."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,17 +11,27 @@ from approvals import delegations
 from approvals.services import APPROVE, REJECT, approval_decisions_allowed
 from orders.forms import ApproveForm, ReasonForm, RejectForm, UpdateForm
 from orders.models import Order
-from orders.selectors import order_live_state
+from orders.selectors import LiveState, order_live_state
 from orders.services import new_request_id
 from temporal_bridge import messages as m
+from temporal_bridge import states
 from temporal_bridge.order_calls import workflow_ui_url
 
-# Poll fast while the workflow answers, slower while it does not.
-LIVE_POLL = "1500ms"
-FALLBACK_POLL = "5s"
+# How often an open page polls its panel (htmx `every`): fast while the order
+# moves by itself (reserve, charge, fulfil take seconds), slowly while it
+# waits on people (an approval can take hours or days), never once it is
+# final. A page follows what its last fragment says; an action's answer is a
+# fresh fragment, so the page that approves switches to fast at once.
+POLL_MOVING = "1500ms"
+POLL_WAITING = "20s"
+# The workflow does not answer: look again soon for it to come back.
+POLL_FALLBACK = "5s"
 # The polling panel sends back the version it shows; an unchanged panel is
 # answered 204 (htmx swaps nothing) instead of being rendered and sent again.
 VERSION_HEADER = "X-Panel-Version"
+# The interval the page polls at from this answer on ("" once it stops): the
+# fragment's hx-trigger says it to htmx, this header to anything else.
+POLL_HEADER = "X-Panel-Poll"
 
 
 def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
@@ -53,14 +62,37 @@ def on_behalf_actions(user, order: Order, allowed: list[str]) -> list[tuple[str,
     return held
 
 
+def waits_on_people(snapshot: m.OrderSnapshot) -> bool:
+    """The order sits at its approval gate until someone decides (or the deadline passes)."""
+    if snapshot.state != states.PENDING_APPROVAL or snapshot.cancel_requested or not snapshot.requires_approval:
+        return False
+    if snapshot.approval is not None and snapshot.approval.auto_approve:
+        return False  # passes the gate by itself in a moment
+    # The workflow's own word: it still takes decisions (quorum not met, nobody rejected).
+    return m.ACTION_APPROVE in snapshot.allowed_actions or m.ACTION_REJECT in snapshot.allowed_actions
+
+
+def poll_interval(live: LiveState) -> str | None:
+    if live.is_terminal:
+        return None
+    if live.source != "workflow":
+        return POLL_FALLBACK  # whatever the state: the panel comes back soon after a worker does
+    return POLL_WAITING if waits_on_people(live.snapshot) else POLL_MOVING
+
+
 def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: bool = False) -> dict:
-    """What the panel shows, without its forms, and a version that changes whenever that does."""
+    """What the panel shows, without its forms, and a version that changes whenever that does.
+
+    Cheap on purpose: an unchanged poll ends here with a 204. The snapshot
+    comes from the per-order cache with its digest (orders.selectors), so the
+    version is a hash of a few short strings, whatever the timeline's length.
+    """
     live = order_live_state(order, fresh=fresh)
     snapshot = live.snapshot
     actions = user_actions(request.user, order, snapshot.allowed_actions)
     on_behalf = on_behalf_actions(request.user, order, snapshot.allowed_actions)
-    poll_every = None if live.is_terminal else (LIVE_POLL if live.source == "workflow" else FALLBACK_POLL)
-    shown = repr((asdict(snapshot), live.source, live.notice, sorted(actions), on_behalf, poll_every, error, order.workflow_id))
+    poll_every = poll_interval(live)
+    shown = repr((live.digest, live.source, live.notice, sorted(actions), on_behalf, poll_every, error, order.workflow_id))
     return {
         "order": order,
         "live": live,
@@ -116,4 +148,5 @@ def render_panel_poll(request: HttpRequest, order: Order) -> HttpResponse:
     else:
         response = render(request, "orders/_panel.html", _with_forms(state, order, None))
     response[VERSION_HEADER] = state["panel_version"]
+    response[POLL_HEADER] = state["poll_every"] or ""
     return response

@@ -29,7 +29,8 @@ class Sizes:
     list_rows: int
     list_samples: int
     list_rows_large: int  # the order list measured again at this many orders
-    pages: int  # simulated open detail pages
+    pages: int  # simulated open detail pages (each on its own order)
+    many_pages: int  # the same orders watched by more pages
     poll_seconds: float
     http_connections: int
     timeout: float
@@ -37,11 +38,11 @@ class Sizes:
 
 
 FULL = Sizes(orders=200, throughput_rounds=4, tuning_orders=120, approvals=40, panel_samples=200, list_rows=100_000, list_samples=40,
-             pages=200, list_rows_large=1_000_000,
+             pages=200, many_pages=1000, list_rows_large=1_000_000,
              poll_seconds=20, http_connections=16, timeout=600,
              export_rows=1_000_000)
 SMOKE = Sizes(orders=6, throughput_rounds=1, tuning_orders=4, approvals=3, panel_samples=10, list_rows=2_000, list_samples=3, pages=10,
-              list_rows_large=4_000,
+              many_pages=20, list_rows_large=4_000,
               poll_seconds=2, http_connections=4, timeout=60,
               export_rows=2_000)
 

@@ -159,51 +159,86 @@ class PollResult:
     statuses: dict[int, int]
     bytes_in: int
     seconds: float
+    offered: int = 0  # polls the pages' timers fired (answered or still waiting at the end)
 
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
 
+    @property
+    def offered_rps(self) -> float:
+        return self.offered / self.seconds
 
-async def poll_load(address: str, browser: Browser, ids: list[int], *, pages: int, seconds: float, every: float, connections: int,
-                    conditional: bool) -> PollResult:
-    """`pages` open detail pages, each polling its order's panel every `every` seconds, as htmx does.
+
+@dataclass
+class Page:
+    """One open detail page: the version its panel shows, how often it polls, when it polls next."""
+
+    pk: int
+    version: str = ""
+    every: float = 1.5
+    next_at: float = 0.0
+
+
+def pace(header: str | None) -> float | None:
+    """The panel's X-Panel-Poll ("1500ms", "20s", "" once final) in seconds; None: stop polling."""
+    if not header:
+        return None
+    return float(header[:-2]) / 1000 if header.endswith("ms") else float(header.rstrip("s"))
+
+
+def open_pages(ids: list[int], pages: int, every: float) -> list[Page]:
+    """`pages` pages over the orders `ids` (round robin), opened at random moments over one period."""
+    now = time.monotonic()
+    return [Page(ids[i % len(ids)], every=every, next_at=now + random.uniform(0, every)) for i in range(pages)]
+
+
+async def poll_load(address: str, browser: Browser, pages: list[Page], *, seconds: float, connections: int,
+                    conditional: bool, follow: bool = False) -> PollResult:
+    """The open `pages` polling their panels for `seconds`, as htmx does; the pages keep their state between calls.
 
     With `conditional`, a page sends back the version its last panel carried
-    (the panel's hx-headers), so an unchanged panel can answer 204.
+    (the panel's hx-headers), so an unchanged panel can answer 204. With
+    `follow`, it polls at the pace the last answer named (X-Panel-Poll, as the
+    fragment's hx-trigger tells htmx); without, at its fixed `every`.
     """
     pool = Pool(address, connections)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    received = 0
+    result = PollResult([], {}, 0, seconds)
     end = time.monotonic() + seconds
 
-    async def page(i: int) -> None:
-        nonlocal received
-        pk = ids[i % len(ids)]
-        path = reverse("orders:panel", args=[pk])
-        version = ""
-        await asyncio.sleep(random.uniform(0, every))  # pages were opened at different times
-        while time.monotonic() < end:
+    async def run(page: Page) -> None:
+        path = reverse("orders:panel", args=[page.pk])
+        while True:
+            await asyncio.sleep(max(0.0, page.next_at - time.monotonic()))
+            if time.monotonic() >= end:
+                return
             started = time.monotonic()
-            extra = {"X-Panel-Version": version} if conditional and version else {}
+            result.offered += 1
+            extra = {"X-Panel-Version": page.version} if conditional and page.version else {}
             t0 = time.perf_counter()
             response = await pool.request("GET", path, browser.headers(extra=extra))
-            latencies.append(time.perf_counter() - t0)
-            statuses[response.status] = statuses.get(response.status, 0) + 1
-            received += len(response.body)
+            result.latencies.append(time.perf_counter() - t0)
+            result.statuses[response.status] = result.statuses.get(response.status, 0) + 1
+            result.bytes_in += len(response.body)
             if response.status == 200:
                 match = VERSION_RE.search(response.body)
-                version = match.group(1).decode() if match else ""
+                page.version = match.group(1).decode() if match else ""
+            if follow:
+                every = pace(response.headers.get("x-panel-poll"))
+                if every is None:
+                    page.next_at = float("inf")
+                    return
+                page.every = every
             # htmx's `every` fires on a timer; a slow answer delays the next one.
-            await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
+            page.next_at = started + max(page.every, time.monotonic() - started)
 
     t0 = time.monotonic()
     try:
-        await asyncio.gather(*(page(i) for i in range(pages)))
+        await asyncio.gather(*(run(page) for page in pages))
     finally:
         pool.close()
-    return PollResult(latencies, statuses, received, time.monotonic() - t0)
+    result.seconds = time.monotonic() - t0
+    return result
 
 
 def p50_p95(values: list[float]) -> tuple[float, float]:

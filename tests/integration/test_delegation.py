@@ -19,9 +19,8 @@ from django.utils import timezone
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles, services
 from orders.models import Order, Product
-from temporal_bridge import client as temporal
 from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge import order_calls, states
 from tests.conftest import make_user
 from tests.integration.test_approvals import browser_for, decide, notes
 from tests.integration.test_lifecycle import finished, wait_for
@@ -31,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def on_behalf_signal(order: Order, actor: str, delegator: str, request_id: str) -> None:
     """A decision that bypasses the view (a stale page, a script): the workflow is the second line."""
-    temporal.signal_order(order.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, on_behalf_of=delegator))
+    order_calls.signal_order(order.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, on_behalf_of=delegator))
 
 
 def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_and_loses_the_right_when_it_ends(
@@ -63,13 +62,13 @@ def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_an
     wait_for(lambda: ApprovalDecision.objects.filter(order=first).exists(), what="the approval mirrored")
     decision = ApprovalDecision.objects.get(order=first)
     assert (decision.approver_username, decision.on_behalf_of_username, decision.senior) == ("manager", "senior", False)
-    live = temporal.query_order(first.pk)
+    live = order_calls.query_order(first.pk)
     assert live.approval.approved_by == ["manager"] and live.approval.still_needed == "needs a senior approver (1 more approval)"
 
     # Both people counted: senior (back early) gets a 403, and past the view the workflow ignores it.
     response = decide(as_senior, first, "dl-first-00002")
     assert response.status_code == 403 and b"one person counts once" in response.content
-    temporal.signal_order(first.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor="senior", request_id="dl-first-00003"))
+    order_calls.signal_order(first.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor="senior", request_id="dl-first-00003"))
     wait_for(lambda: "Approval by senior ignored: manager already approved on behalf of senior; one person counts once" in notes(first.pk),
              what="the delegator's repeat noted")
 
@@ -82,7 +81,7 @@ def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_an
     on_behalf_signal(second, "manager", "senior", "dl-second-0003")
     wait_for(lambda: "Approval by manager on behalf of senior ignored: the remaining approval must come from a senior approver"
              in notes(second.pk), what="the senior slot refused by the workflow")
-    assert temporal.query_order(second.pk).approval.approved == 1
+    assert order_calls.query_order(second.pk).approval.approved == 1
 
     # senior ends the delegation early: the next decision on their behalf is refused by the database.
     ended = as_senior.post(f"/approvals/out-of-office/{delegation.pk}/end/")
@@ -104,5 +103,5 @@ def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_an
     assert "Approval 1 of 2 by manager on behalf of senior" in " ".join(e.message for e in final.timeline)
     page = as_manager.get(f"/orders/{first.pk}/").content.decode()
     assert "by manager on behalf of senior" in page
-    temporal.signal_order(third.pk, m.SIGNAL_CANCEL, m.CancelSignal(actor="manager", request_id="dl-third-00003", reason="test over"))
+    order_calls.signal_order(third.pk, m.SIGNAL_CANCEL, m.CancelSignal(actor="manager", request_id="dl-third-00003", reason="test over"))
     assert finished(third.pk).state == states.CANCELLED
