@@ -26,16 +26,16 @@ serve: install  ## production web server: collectstatic + gunicorn (config/gunic
 	HOST=$${HOST:-127.0.0.1} PORT=$${PORT:-8000} $(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.conf.py
 
 chaos: install  ## fault injection over 120 orders (PostgreSQL via DATABASE_URL restarts the local cluster); prints the counts
-	$(PY) -m tests.chaos.run --orders 120
+	$(PY) -m tools.chaos.run --orders 120
 
 chaos-smoke: install  ## the same faults over 30 orders, as CI runs it
-	$(PY) -m tests.chaos.run --orders 30
+	$(PY) -m tools.chaos.run --orders 30
 
 bench: install  ## throughput, latency, polling and 100k-row list figures in one table (own Temporal, workers, web, DB); see BENCHMARKS.md
-	$(PY) -m tests.bench
+	$(PY) -m tools.bench
 
 bench-smoke: install  ## the same table at tiny sizes, as CI runs it: fails on errors, never on timings
-	$(PY) -m tests.bench --smoke
+	$(PY) -m tools.bench --smoke
 
 scale-demo: install  ## three runworker processes share 60 orders, one is SIGKILLed mid-fulfilment; prints the figures
 	SCALE_OUT_ORDERS=$${SCALE_OUT_ORDERS:-60} SCALE_OUT_INTERVAL=$${SCALE_OUT_INTERVAL:-0.5} \

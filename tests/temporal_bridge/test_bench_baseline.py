@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from temporalio.worker import Worker
 
-from tests.bench import baseline, history
+from tools.bench import baseline, history
 
 pytestmark = pytest.mark.database_agnostic
 

@@ -53,13 +53,13 @@ class Procs:
         return process
 
     def baseline_worker(self, name: str, *, address: str, task_queue: str, concurrency: int) -> subprocess.Popen:
-        process = self.spawn(name, [sys.executable, "-m", "tests.bench.baseline", "--address", address, "--task-queue", task_queue,
+        process = self.spawn(name, [sys.executable, "-m", "tools.bench.baseline", "--address", address, "--task-queue", task_queue,
                                     "--concurrency", str(concurrency)])
         self._wait_for_log(name, process, "baseline worker polling")
         return process
 
     def tuning_worker(self, name: str, *, address: str, task_queue: str, extra: list[str]) -> subprocess.Popen:
-        command = [sys.executable, "-m", "tests.bench.tuning_worker", "--address", address, "--task-queue", task_queue, *extra]
+        command = [sys.executable, "-m", "tools.bench.tuning_worker", "--address", address, "--task-queue", task_queue, *extra]
         process = self.spawn(name, command)
         self._wait_for_log(name, process, "tuning worker polling")
         return process

@@ -17,14 +17,14 @@ from django.test import Client
 from orders.models import Order
 from orders.pagination import EXACT_COUNT_BELOW
 from temporal_bridge.bridge import bridge
-from tests.bench import audit_export, baseline, history, lifecycle, lists, poll_cost, web
-from tests.bench.env import BenchDatabase
-from tests.bench.http import Browser
-from tests.bench.procs import Procs, with_children
-from tests.bench.report import Table, at_least, at_most
-from tests.bench.stats import CpuMeter, MachineMeter, ms
+from tools.bench import audit_export, baseline, history, lifecycle, lists, poll_cost, web
+from tools.bench.env import BenchDatabase
+from tools.bench.http import Browser
+from tools.bench.procs import Procs, with_children
+from tools.bench.report import Table, at_least, at_most
+from tools.bench.stats import CpuMeter, MachineMeter, ms
 
-# Throughput of the real path / a baseline shape's: (goal, moonshot or None), by shape key (tests/bench/baseline.py).
+# Throughput of the real path / a baseline shape's: (goal, moonshot or None), by shape key (tools/bench/baseline.py).
 RATIO_GOALS = {"same": (0.8, None), "business": (0.6, 0.8)}  # issue 9; issue 10
 CPU_PER_ORDER_GOAL = 0.150  # seconds of CPU per auto-approved order, all our processes
 SHAPE_GOAL = (6, 8)  # activities, workflow tasks per auto-approved order: the lean engine's target

@@ -1,4 +1,4 @@
-"""Bulk-generated orders, for the list pages at 100k rows and more (PostgreSQL; SQLite for tests.bench.sqlite_search)."""
+"""Bulk-generated orders, for the list pages at 100k rows and more (PostgreSQL; SQLite for tools.bench.sqlite_search)."""
 from __future__ import annotations
 
 from decimal import Decimal

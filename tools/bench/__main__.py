@@ -1,4 +1,4 @@
-"""`python -m tests.bench [--smoke]`: run every bench section and print one table.
+"""`python -m tools.bench [--smoke]`: run every bench section and print one table.
 
 See BENCHMARKS.md for what each figure means and what limits it.
 """
@@ -14,9 +14,9 @@ import traceback
 import uuid
 from dataclasses import dataclass
 
-from tests.bench import env
-from tests.bench.procs import BASE_DIR, processes
-from tests.bench.report import Table
+from tools.bench import env
+from tools.bench.procs import BASE_DIR, processes
+from tools.bench.report import Table
 
 
 @dataclass
@@ -54,7 +54,7 @@ FULFILMENT_STEP_SECONDS = 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: fails on errors, never on timings")
     parser.add_argument("--only", default="", help="comma-separated sections: throughput,tuning,approve,panel,polling,lists,export")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process test client's host
         from django.db import OperationalError, connections
 
-        from tests.bench import sections
+        from tools.bench import sections
 
         ctx = sections.Context(table=table, procs=procs, sizes=sizes, db=db, address=address, temporal_pid=temporal_process.pid,
                                steps=FULFILMENT_STEPS, step_seconds=FULFILMENT_STEP_SECONDS, smoke=args.smoke)

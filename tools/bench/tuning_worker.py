@@ -1,6 +1,6 @@
 """A worker like `manage.py runworker`, with the knobs the bench tunes exposed.
 
-python -m tests.bench.tuning_worker --address A --task-queue Q [--concurrency N]
+python -m tools.bench.tuning_worker --address A --task-queue Q [--concurrency N]
     [--max-cached-workflows N]
 Everything not named here is as temporal_bridge.worker.build_worker sets it.
 """

@@ -1,4 +1,4 @@
-"""`python -m tests.bench.sqlite_search [--rows N]`: the order search on SQLite, the development fallback.
+"""`python -m tools.bench.sqlite_search [--rows N]`: the order search on SQLite, the development fallback.
 
 SQLite has no trigram index: orders.selectors.order_search reads the order
 table newest first until a page is full (a search matching few orders reads
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from tests.bench import env
-from tests.bench.procs import BASE_DIR
+from tools.bench import env
+from tools.bench.procs import BASE_DIR
 
 PATHS = {
     "order list: first page": ["/orders/"],
@@ -26,7 +26,7 @@ PATHS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.sqlite_search", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.sqlite_search", description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=20, help="requests per path")
     args = parser.parse_args()
@@ -44,8 +44,8 @@ def main() -> None:
     from django.test import Client
 
     from orders.models import Order
-    from tests.bench import lists, web
-    from tests.bench.stats import ms
+    from tools.bench import lists, web
+    from tools.bench.stats import ms
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)

@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from orders.models import Order
 from temporal_bridge import order_calls, states
-from tests.bench.http import Browser, Pool
-from tests.bench.stats import percentile
+from tools.bench.http import Browser, Pool
+from tools.bench.stats import percentile
 
 STATE_RE = re.compile(rb'id="live-panel"[^>]*data-state="([a-z_]+)"')
 VERSION_RE = re.compile(rb'"X-Panel-Version": *"([0-9a-f]+)"')

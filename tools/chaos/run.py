@@ -2,7 +2,7 @@
 database are killed under them. Nothing may be lost, charged twice or drift.
 
     make chaos                                  # full: 120 orders, every fault
-    .venv/bin/python -m tests.chaos.run --orders 30   # CI size
+    .venv/bin/python -m tools.chaos.run --orders 30   # CI size
 
 Real components only: a Temporal CLI dev server persisted to a file, real
 `manage.py runworker` processes, Django on PostgreSQL (DATABASE_URL; the

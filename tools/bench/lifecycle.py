@@ -19,7 +19,7 @@ from orders.models import Customer, Order, Product
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states
 from temporal_bridge.bridge import bridge
-from tests.bench import baseline
+from tools.bench import baseline
 
 
 @dataclass
@@ -95,7 +95,7 @@ def real_throughput(fx: Fixtures, count: int, *, requires_approval: bool, timeou
 
 def baseline_throughput(address: str, task_queue: str, count: int, *, requires_approval: bool, steps: int, step_seconds: float,
                         timeout: float, shape: str = baseline.SAME_SHAPE.key, ids_out: list | None = None) -> tuple[float, int]:
-    """Orders per second of a baseline shape (tests/bench/baseline.py); and failures. Workflow ids are appended to `ids_out`."""
+    """Orders per second of a baseline shape (tools/bench/baseline.py); and failures. Workflow ids are appended to `ids_out`."""
     prefix = f"base-{shape}-{uuid.uuid4().hex[:6]}"
     if ids_out is not None:
         ids_out.extend(f"{prefix}-{i}" for i in range(count))

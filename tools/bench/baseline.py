@@ -19,7 +19,7 @@ goes, and what the approval handler runs. Two are measured:
   approval signal (with its deadline timer) and runs one activity to check
   and record the decision.
 
-Run as a worker process: python -m tests.bench.baseline --address HOST:PORT --task-queue Q
+Run as a worker process: python -m tools.bench.baseline --address HOST:PORT --task-queue Q
 Imports no Django (the workflow sandbox re-imports this module).
 """
 from __future__ import annotations
