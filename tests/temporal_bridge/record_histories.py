@@ -284,9 +284,29 @@ V4_REAL_SERVER_STORIES = {
 }
 
 
+async def approved_on_behalf(s: Scenario):
+    """Issue 12: a substitute approves for the senior who is away; the senior slot still needs a senior."""
+    from tests.temporal_bridge.test_delegation import approve, for_
+
+    handle = await s.start(large_order())
+    await s.wait_for_message(handle, "Awaiting 2 approvals")
+    await handle.signal(m.SIGNAL_APPROVE, for_("senior", MANAGER, "sub-1", comment="for the boss"))
+    await s.wait_for_message(handle, "Approval 1 of 2 by manager on behalf of senior")
+    await handle.signal(m.SIGNAL_APPROVE, approve("senior2", "real-senior"))
+    await handle.result()
+    return handle
+
+
+def _delegation_mocks() -> ActivityMocks:
+    from tests.temporal_bridge.test_delegation import mocks_with
+
+    return mocks_with(senior=MANAGER)
+
+
 # v5 (issue 10): each business step writes its own record. Every path again,
-# since every path now writes differently.
+# since every path now writes differently; and decisions on someone's behalf.
 V5_STORIES = {**STORIES, **V2_STORIES, "cancelled_in_first_task": V3_STORIES["cancelled_in_first_task"], **V4_STORIES, **V4_1_STORIES}
+V5_ONLY_STORIES = {"approved_on_behalf": approved_on_behalf}
 
 
 def main(version: str) -> None:
@@ -294,6 +314,8 @@ def main(version: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
     stories = {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES, "v4.1": V4_1_STORIES, "v5": V5_STORIES}
     record(target, stories[version])
+    if version == "v5":
+        record(target, {name: (story, _delegation_mocks()) for name, story in V5_ONLY_STORIES.items()})
     if version in ("v4", "v5"):
         record(target, V4_REAL_SERVER_STORIES, real_server=True)
 
