@@ -25,7 +25,10 @@ EXPECTED = {
 }
 
 
-def test_each_baseline_shape_runs_the_activities_and_signals_it_stands_for(temporal):
+def test_each_baseline_shape_runs_the_activities_and_signals_it_stands_for(temporal_dev_server):
+    # A real dev server: the baselines skip no time, and their workflows
+    # (which wait on 48 h timers) must not hold the shared time-skipping
+    # server's clock for the workflow tests that run after this one.
     async def body(scenario):
         client = scenario.env.client
         counts = {}
@@ -40,12 +43,13 @@ def test_each_baseline_shape_runs_the_activities_and_signals_it_stands_for(tempo
                     counts[shape, approval] = await history.count(client, [f"{prefix}-0", f"{prefix}-1"], timeout=30)
         return counts
 
-    counts, _ = temporal.play(body, start_worker=False)
+    counts, _ = temporal_dev_server.play(body, start_worker=False)
     for key, (activities, signals) in EXPECTED.items():
         got = counts[key]
         assert (got.workflows, got.activities, got.signals) == (2, activities, signals), key
-        # The first workflow task, then one per completed activity at least.
-        assert got.workflow_tasks >= activities + 1, key
+        # Activities run one after another, each scheduled by a workflow task
+        # (the approval signal's activity may share one with the main flow's).
+        assert got.workflow_tasks >= activities, key
 
 
 def test_shapes_have_their_own_workflow_names():
