@@ -77,6 +77,10 @@ class OrderStatus(models.TextChoices):
     EXPIRED = states.EXPIRED, states.LABELS[states.EXPIRED]
     FAILED = states.FAILED, states.LABELS[states.FAILED]
     STOPPED = states.STOPPED, states.LABELS[states.STOPPED]
+    ON_HOLD = states.ON_HOLD, states.LABELS[states.ON_HOLD]
+    IN_TRANSIT = states.IN_TRANSIT, states.LABELS[states.IN_TRANSIT]
+    DELIVERED = states.DELIVERED, states.LABELS[states.DELIVERED]
+    RETURNED = states.RETURNED, states.LABELS[states.RETURNED]
 
 
 class Order(models.Model):

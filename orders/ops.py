@@ -22,8 +22,9 @@ from temporal_bridge.order_calls import workflow_ui_url
 
 # Display order: the way an order travels, then the other endings.
 STATE_ORDER = [
-    states.PENDING_APPROVAL, states.APPROVED, states.PROCESSING, states.FULFILLING, states.FULFILLED,
-    states.REJECTED, states.CANCELLED, states.EXPIRED, states.FAILED, states.STOPPED,
+    states.PENDING_APPROVAL, states.ON_HOLD, states.APPROVED, states.PROCESSING, states.FULFILLING, states.FULFILLED,
+    states.IN_TRANSIT, states.DELIVERED, states.RETURNED, states.REJECTED, states.CANCELLED, states.EXPIRED, states.FAILED,
+    states.STOPPED,
 ]
 HOUR = timedelta(hours=1)
 # Pending approvals by time since submission; the default deadline is 48 hours.

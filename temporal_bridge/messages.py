@@ -27,6 +27,8 @@ from temporal_bridge.messages_approvals import (  # noqa: F401
     DigestResult,
     bulk_workflow_id,
 )
+from temporal_bridge.messages_outside import *  # noqa: F401,F403
+from temporal_bridge.messages_outside import ServiceLevelTargets
 from temporal_bridge.messages_steps import (  # noqa: F401
     FULFILLED_TEXT,
     ActorCheckInput,
@@ -170,6 +172,16 @@ class OrderWorkflowInput:
     # When the order was submitted (its mirror's entry 0 has this time, so the
     # workflow's has too); None in inputs from before v5: the first task's time.
     submitted_at: str | None = None
+    # v6. Service-level targets per stage (None: no targets, as before v6).
+    service_levels: ServiceLevelTargets | None = None
+    # Follow the parcel until the carrier says it is delivered (a shipment
+    # child workflow); off where no carrier sends webhooks, so an order ends
+    # at `fulfilled` as before.
+    track_delivery: bool = False
+    delivery_promise_days: float = 5.0
+    carrier: str = ""
+    # How long a payment that needs the provider's confirmation may wait for its webhook.
+    payment_confirmation_timeout_seconds: float = 24 * 3600
 
 
 @dataclass

@@ -153,6 +153,9 @@ class PaymentResult:
     provider_reference: str
     # v5: the timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
+    # v6: "captured", or "requires_confirmation": the provider confirms (or
+    # fails) the payment later, by webhook (messages_outside.PaymentEvent).
+    status: str = "captured"
 
 
 @dataclass

@@ -17,6 +17,13 @@ FAILED = "failed"
 # terminated or cancelled it, a run timeout passed, it failed. The desk can do
 # nothing more with it; the cause is in the order's timeline.
 STOPPED = "stopped"
+# v6. A fraud alert holds the order for a manager's decision (release, or cancel with refund).
+ON_HOLD = "on_hold"
+# v6, orders whose delivery is tracked: shipped and followed through the carrier's
+# events until delivered (or returned to us). Untracked orders end at FULFILLED.
+IN_TRANSIT = "in_transit"
+DELIVERED = "delivered"
+RETURNED = "returned"
 
 LABELS = {
     PENDING_APPROVAL: "Pending approval",
@@ -29,11 +36,15 @@ LABELS = {
     EXPIRED: "Expired",
     FAILED: "Failed",
     STOPPED: "Stopped",
+    ON_HOLD: "On hold",
+    IN_TRANSIT: "In transit",
+    DELIVERED: "Delivered",
+    RETURNED: "Returned",
 }
 
-TERMINAL = frozenset({FULFILLED, REJECTED, CANCELLED, EXPIRED, FAILED, STOPPED})
+TERMINAL = frozenset({FULFILLED, REJECTED, CANCELLED, EXPIRED, FAILED, STOPPED, DELIVERED, RETURNED})
 # Cancel is accepted until fulfilment ends.
-CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING})
+CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING, ON_HOLD})
 
 
 # The actions a page may offer (the names of messages.ACTION_*), in the
