@@ -28,7 +28,7 @@ from temporal_bridge.messages_approvals import (  # noqa: F401
     bulk_workflow_id,
 )
 from temporal_bridge.messages_outside import *  # noqa: F401,F403
-from temporal_bridge.messages_outside import ServiceLevelTargets
+from temporal_bridge.messages_outside import ServiceLevelReport, ServiceLevelTargets
 from temporal_bridge.messages_steps import (  # noqa: F401
     FULFILLED_TEXT,
     ActorCheckInput,
@@ -334,6 +334,18 @@ class OrderSnapshot:
     allowed_actions: list[str] = field(default_factory=list)
     # Quorum, deadlines and escalation of the approval gate; None before it applies.
     approval: ApprovalProgress | None = None
+    # v6. The run takes comments and questions; the question waiting for the
+    # requester's answer ("" when none) and who asked it.
+    questions: bool = False
+    open_question: str = ""
+    question_by: str = ""
+    # v6. Why the order waits on a hold ("" when it doesn't): a paused
+    # fulfilment, an open circuit breaker, a fraud alert.
+    hold_reason: str = ""
+    # v6. Time in each stage, breaches and the estimated completion (None without targets).
+    service_levels: ServiceLevelReport | None = None
+    # v6. Where the parcel is (a carrier status: messages_outside.PARCEL_*), "" before shipping or untracked.
+    parcel_status: str = ""
 
 
 # --- Approvals: the policy snapshot and the gate's progress (the approval workflows' own

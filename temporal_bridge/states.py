@@ -50,16 +50,27 @@ CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING, ON_
 # The actions a page may offer (the names of messages.ACTION_*), in the
 # order the buttons appear.
 APPROVE, REJECT, CANCEL, UPDATE = "approve", "reject", "cancel", "update"
+# v6: questions before deciding. ASK sends the order back to its requester;
+# while the question is open only ANSWER (the requester's) moves it on.
+ASK, ANSWER = "ask", "answer"
+# v6: a manager's answer to a fraud hold (cancel is the other).
+RELEASE_HOLD = "release_hold"
 
 
 def allowed_actions(state: str, *, awaiting_decision: bool, cancel_requested: bool = False,
-                    fulfilment_done: bool = False) -> list[str]:
+                    fulfilment_done: bool = False, question_open: bool = False, questions: bool = False) -> list[str]:
     """What people may still do with an order: the workflow's query and the
     database mirror both answer with this. `awaiting_decision`: the approval
-    gate still takes decisions (pending, quorum not met, no rejection)."""
+    gate still takes decisions (pending, quorum not met, no rejection);
+    `questions`: the run takes questions (v6); `question_open`: one waits
+    for the requester's answer."""
     if state in TERMINAL or cancel_requested or fulfilment_done:
         return []
     actions = [CANCEL, UPDATE] if state in CANCELLABLE else []
-    if state == PENDING_APPROVAL and awaiting_decision:
-        actions = [APPROVE, REJECT, *actions]
+    if state == ON_HOLD:
+        actions = [RELEASE_HOLD, CANCEL]
+    elif state == PENDING_APPROVAL and question_open:
+        actions = [ANSWER, *actions]
+    elif state == PENDING_APPROVAL and awaiting_decision:
+        actions = [APPROVE, REJECT, *([ASK] if questions else []), *actions]
     return actions
