@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from approvals import services as approval_services
-from orders import mirror, services, steps
+from orders import breaker, mirror, services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from temporal_bridge import messages as m
 
@@ -115,7 +115,8 @@ def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
         capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
         return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference)
 
-    return with_record(payment.order_id, payment.record, charge, m.charged_text)
+    with breaker.provider_call(m.PROVIDER_PAYMENTS):
+        return with_record(payment.order_id, payment.record, charge, m.charged_text)
 
 
 @activity.defn(name=m.ACT_REFUND_PAYMENT)
@@ -127,7 +128,8 @@ def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
             return m.PaymentResult(amount="0.00", currency="", provider_reference="none: nothing was captured")
         return m.PaymentResult(amount=str(done.amount), currency=done.currency, provider_reference=done.provider_reference)
 
-    return with_record(payment.order_id, payment.record, refund, m.refunded_text)
+    with breaker.provider_call(m.PROVIDER_PAYMENTS):
+        return with_record(payment.order_id, payment.record, refund, m.refunded_text)
 
 
 @activity.defn(name=m.ACT_SHIP)
