@@ -114,7 +114,7 @@ class Order(models.Model):
     workflow_started_at = models.DateTimeField(null=True, blank=True)
     # Set by the mirror from the workflow's "service_level" entries: some stage
     # overran its target (which ones: comma-separated, in the way's order).
-    sla_breached = models.BooleanField(default=False, db_index=True)
+    sla_breached = models.BooleanField(default=False)
     sla_breached_stages = models.CharField(max_length=60, blank=True)
     # The stage ("payment", "fulfilment") whose hold the order's workflow waits
     # on now, from its "hold"/"hold_released" entries: a resume signals these.
@@ -133,6 +133,8 @@ class Order(models.Model):
             models.Index(fields=["status", "-id"], name="order_status_id_idx"),
             models.Index(fields=["customer", "-id"], name="order_customer_id_idx"),
             models.Index(fields=["workflow_started_at"], name="order_wf_started_idx"),
+            # The list's "Breached" filter, newest first: only the breached orders are in it.
+            models.Index(fields=["-id"], condition=Q(sla_breached=True), name="order_breached_id_idx"),
         ]
         constraints = [
             # orders.amounts checks before writing; this keeps anything else from storing the impossible.
