@@ -173,3 +173,14 @@ def test_a_hold_entry_in_other_words_still_marks_the_order_as_waiting(make_order
     order.refresh_from_db()
     assert order.hold_stage == hold_texts.STAGE_UNKNOWN
     assert order.pk in Order.objects.filter(hold_stage__in=holds.FULFILMENT_WAITERS).values_list("pk", flat=True)
+
+
+def test_pause_and_resume_need_a_csrf_token(operator, fake_temporal):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(operator)
+    assert browser.post("/ops/fulfilment/pause/", {"reason": "outage"}).status_code == 403
+    holds.fulfilment_pause(by="olga", reason="outage")
+    assert browser.post("/ops/fulfilment/resume/").status_code == 403
+    assert FulfilmentPause.objects.get().paused is True
