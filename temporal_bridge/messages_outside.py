@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from temporal_bridge.messages_steps import StepRecord
+from temporal_bridge.messages_steps import StepRecord, TimelineEntry
 
 # --- Provider webhooks -----------------------------------------------------------------------
 
@@ -192,3 +192,16 @@ class DiscussionNotice:
     actor: str
     text: str
     record: StepRecord | None = None
+
+
+@dataclass
+class DiscussionResult:
+    # Who was emailed, and the timeline entry as written (under record.key).
+    recipients: list[str] = field(default_factory=list)
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+# Bounds on what an outsider's message may carry.
+MAX_QUESTION = 1000
+MAX_EVENT_ID = 100
+MAX_SEEN_EVENTS = 200

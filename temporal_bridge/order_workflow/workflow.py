@@ -18,10 +18,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
     from temporal_bridge import states
+    from temporal_bridge.order_workflow.conversation import Conversation
     from temporal_bridge.order_workflow.gate import ApprovalGate, Outcome
     from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed
-    from temporal_bridge.order_workflow.people import PeoplesMessages
     from temporal_bridge.order_workflow.saga import FulfilmentSaga
     from temporal_bridge.order_workflow.timeline import Timeline
     from temporal_bridge.workflow_policies import MIRROR_RETRY, SHORT_STEP
@@ -35,10 +35,14 @@ QUORUM_PATCH = "approval-quorum-v2"
 # people must see while the order waits for them are written at once. Runs
 # without the marker write every entry through its own mirror activity.
 LEAN_RECORDS_PATCH = "step-writes-its-record-v5"
+# Issues 11-13 (v6): questions before deciding, holds, payments confirmed by
+# webhook, delivery tracking, service levels, search attributes. One marker
+# for the release: every v6 behaviour is asked through `_v6()`.
+V6_PATCH = "outside-world-v6"
 
 
 @workflow.defn(name=m.WORKFLOW_NAME)
-class OrderWorkflow(PeoplesMessages):
+class OrderWorkflow(Conversation):
     @workflow.init
     def __init__(self, inp: m.OrderWorkflowInput) -> None:
         # Set here, not in run(), so signals and queries delivered with the
@@ -53,6 +57,7 @@ class OrderWorkflow(PeoplesMessages):
         self.legacy_gate = SingleDecisionGate(inp, self.s, self.timeline)
         self.saga = FulfilmentSaga(inp, self.s, self.timeline)
         self._quorum_flag: bool | None = None
+        self._v6_flag: bool | None = None
         self._submitted_entry: m.MirrorInput | None = None
         if inp.carried is None:
             # Entry 0 of the timeline, before any signal handler can run: a
@@ -70,6 +75,7 @@ class OrderWorkflow(PeoplesMessages):
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
         quorum = self._quorum()
         self.timeline.lean = quorum and workflow.patched(LEAN_RECORDS_PATCH)
+        self._v6()
         if self._submitted_entry is not None:
             if self.timeline.lean:
                 self.s.unwritten.append(self._submitted_entry)  # rewritten with the first write: a no-op
@@ -81,7 +87,9 @@ class OrderWorkflow(PeoplesMessages):
             if outcome is Outcome.APPROVED:
                 outcome = await self._process()
             if outcome is Outcome.EXPIRED:
-                await self._end_unapproved(states.EXPIRED, "Expired: no decision before the approval deadline", notify="expired")
+                why = ("the requester did not answer the approvers' question in time" if self.s.question is not None
+                       else "no decision before the approval deadline")
+                await self._end_unapproved(states.EXPIRED, f"Expired: {why}", notify="expired")
             elif outcome is Outcome.REJECTED:
                 rejection = self.s.rejection
                 assert rejection is not None
@@ -168,13 +176,24 @@ class OrderWorkflow(PeoplesMessages):
             timeline=list(s.timeline), allowed_actions=self._allowed_actions(),
             # A v1 run has one decision, shown in `decisions`.
             approval=self.gate.progress() if self._quorum_flag else None,
+            questions=bool(self._v6_flag), open_question=s.question.question if s.question else "",
+            question_by=s.question.actor if s.question else "", hold_reason=s.hold_reason, parcel_status=s.parcel_status,
         )
 
     def _allowed_actions(self) -> list[str]:
         s = self.s
         awaiting = self.legacy_gate.decision is None and not self.gate.decided()
         return states.allowed_actions(s.state, awaiting_decision=awaiting, cancel_requested=s.cancel is not None,
-                                      fulfilment_done=s.fulfilment_done)
+                                      fulfilment_done=s.fulfilment_done, question_open=s.question is not None,
+                                      questions=bool(self._v6_flag))
+
+    def _v6(self) -> bool:
+        """Whether this run has the v6 behaviours; decided once, at first use."""
+        if self._v6_flag is None:
+            self._v6_flag = self._quorum() and workflow.patched(LEAN_RECORDS_PATCH) and workflow.patched(V6_PATCH)
+            # A message handled before run() starts may already need to write.
+            self.timeline.lean = self.timeline.lean or self._v6_flag
+        return self._v6_flag
 
     def _quorum(self) -> bool:
         """Whether this run uses the v2 (quorum) gate; decided once, at first use."""
