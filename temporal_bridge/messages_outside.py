@@ -194,6 +194,15 @@ class DiscussionNotice:
     record: StepRecord | None = None
 
 
+def discussion_text(kind: str, actor: str, text: str) -> str:
+    """The timeline's words for a comment, a question or an answer."""
+    if kind == "question":
+        return f"Question from {actor} for the requester: {text}"
+    if kind == "answer":
+        return f"Answer from {actor}: {text}"
+    return f"Comment by {actor}: {text}"
+
+
 @dataclass
 class DiscussionResult:
     # Who was emailed, and the timeline entry as written (under record.key).

@@ -50,14 +50,14 @@ class Call:
     arg: Any
 
 
-MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE})
+MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, states.ASK})
 
 
 def desk_people() -> dict[str, tuple[frozenset[str], bool]]:
     """Who the database knows, as the demo roles have it: username -> (actions, senior)."""
     return {
         "manager": (MANAGER_ACTIONS, False), "manager2": (MANAGER_ACTIONS, False), "senior": (MANAGER_ACTIONS, True),
-        REQUESTER: (frozenset({m.SIGNAL_UPDATE}), False),
+        REQUESTER: (frozenset({m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, m.SIGNAL_ANSWER}), False),
     }
 
 
@@ -250,6 +250,12 @@ class ActivityMocks:
             record(m.ACT_NOTIFY, notice)
             return with_record(notice.order_id, notice.record, m.NotifyResult(sent=True), m.emailed_text(notice.kind))
 
+        @activity.defn(name=m.ACT_NOTIFY_DISCUSSION)
+        async def notify_discussion(notice: m.DiscussionNotice) -> m.DiscussionResult:
+            record(m.ACT_NOTIFY_DISCUSSION, notice)
+            result = m.DiscussionResult(recipients=[REQUESTER] if notice.kind == "question" else [])
+            return with_record(notice.order_id, notice.record, result, m.discussion_text(notice.kind, notice.actor, notice.text))
+
         @activity.defn(name=m.ACT_NOTIFY_APPROVERS)
         async def notify_approvers(notice: m.ApproverNoticeInput) -> m.ApproverNoticeResult:
             record(m.ACT_NOTIFY_APPROVERS, notice)
@@ -269,7 +275,7 @@ class ActivityMocks:
 
         return [mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
                 charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers, send_bulk_decision,
-                send_approval_digests]
+                send_approval_digests, notify_discussion]
 
 
 def activity_name(fn: Callable) -> str:
