@@ -254,6 +254,8 @@ class OrderState:
     # Why the order waits on a hold ("" when it doesn't), and a fraud alert's reason.
     hold_reason: str = ""
     fraud_alert: str = ""
+    # The state a fraud hold interrupted, to return to on release.
+    held_from: str = ""
     # The payment provider's reference, and the provider events applied (ids, newest last, bounded).
     payment_reference: str = ""
     payment_outcome: str = ""

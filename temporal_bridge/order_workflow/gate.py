@@ -194,7 +194,7 @@ class ApprovalGate:
         # Last, with nothing awaited after it: a signal handled meanwhile
         # (its timeline entry, decision record and mirror write) must finish
         # in this run, or its writes would be lost while its state is carried.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._timeline.writing)
         workflow.continue_as_new(replace(self._inp, carried=replace(s, runs=s.runs + 1)))
 
     # --- Reminders and escalation -----------------------------------------------------------

@@ -300,7 +300,8 @@ class PeoplesMessages:
         s = self.s
         if s.cancel is not None:
             return f"Cancel by {actor} ignored: a cancel is already under way"
-        if s.state not in states.CANCELLABLE or s.fulfilment_done:
+        # A fraud hold (v6) may stop an order whose fulfilment ended: nothing has shipped.
+        if s.state not in states.CANCELLABLE or (s.fulfilment_done and s.state != states.ON_HOLD):
             return f"Cancel by {actor} refused: the order is {s.state} and fulfilment has ended"
         return None
 
@@ -372,7 +373,7 @@ class PeoplesMessages:
         """
         if not self._quorum():
             return ""
-        decided = self.s.state in (states.APPROVED, states.PROCESSING) or (
+        decided = self.s.state in (states.APPROVED, states.PROCESSING, states.ON_HOLD) or (
             self.s.state == states.PENDING_APPROVAL and self.s.rejection is None and self.gate.decided())
         if decided:
             self.s.reapproval_reason = "the shipping address changed after the approval"

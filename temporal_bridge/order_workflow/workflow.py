@@ -18,10 +18,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
     from temporal_bridge import states
-    from temporal_bridge.order_workflow.conversation import Conversation
     from temporal_bridge.order_workflow.gate import ApprovalGate, Outcome
     from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed
+    from temporal_bridge.order_workflow.outside import OutsideWorld
     from temporal_bridge.order_workflow.saga import FulfilmentSaga
     from temporal_bridge.order_workflow.timeline import Timeline
     from temporal_bridge.workflow_policies import MIRROR_RETRY, SHORT_STEP
@@ -42,7 +42,7 @@ V6_PATCH = "outside-world-v6"
 
 
 @workflow.defn(name=m.WORKFLOW_NAME)
-class OrderWorkflow(Conversation):
+class OrderWorkflow(OutsideWorld):
     @workflow.init
     def __init__(self, inp: m.OrderWorkflowInput) -> None:
         # Set here, not in run(), so signals and queries delivered with the
@@ -75,7 +75,7 @@ class OrderWorkflow(Conversation):
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
         quorum = self._quorum()
         self.timeline.lean = quorum and workflow.patched(LEAN_RECORDS_PATCH)
-        self._v6()
+        self.saga.v6 = self._v6()
         if self._submitted_entry is not None:
             if self.timeline.lean:
                 self.s.unwritten.append(self._submitted_entry)  # rewritten with the first write: a no-op
@@ -119,8 +119,23 @@ class OrderWorkflow(Conversation):
             if outcome is not Outcome.APPROVED:
                 return outcome
         await self.saga.fulfil()
+        if self._v6():
+            await self.saga.fraud_checkpoint()
         await self.saga.ship()
-        await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
+        if not (self._v6() and self._input.track_delivery):
+            await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
+            return Outcome.APPROVED
+        s = self.s
+        await self._finish(states.IN_TRANSIT, f"Shipped: in transit, tracking number {s.tracking_number}", notify="fulfilled", progress=100)
+        parcel = await self.saga.follow_parcel()
+        if parcel is None:
+            await self.timeline.record_now("note", f"Delivery tracking stopped: {s.failure_reason}")
+            await self._finish(states.FULFILLED, "Fulfilled (delivery not tracked to the end)", notify="fulfilled", progress=100)
+        elif parcel.status == m.PARCEL_DELIVERED:
+            await self._finish(states.DELIVERED, "Delivered", notify="delivered", progress=100)
+        else:
+            await self._finish(states.RETURNED, "Returned to sender: operations decide on a new delivery or a refund", notify="returned",
+                               progress=100)
         return Outcome.APPROVED
 
     async def _reapprove(self) -> Outcome:
@@ -144,7 +159,8 @@ class OrderWorkflow(Conversation):
 
     async def _finish(self, status: str, message: str, *, notify: str, actor: str = "", failure_reason: str | None = None,
                       progress: int | None = None) -> None:
-        """Email the customer, then enter the terminal state.
+        """Email the customer, then enter the terminal state (or, for a
+        tracked delivery, in_transit: the parcel's journey follows).
 
         The terminal entry comes last on purpose: the live page stops polling
         when it sees a terminal state, so nothing may be appended after it.
