@@ -150,10 +150,10 @@ class FulfilmentSaga:
         signal the order; otherwise it reads the hold again now and then."""
         s = self._s
         while hold is not None and hold.held:
+            s.step = f"Held: {hold.reason}"
             if s.hold_reason != hold.reason:
                 s.hold_reason = hold.reason
                 await self._timeline.record_now("hold", f"Held before {stage}: {hold.reason}")
-            s.step = f"Held: {hold.reason}"
             self.lifted_by = None
             try:
                 await workflow.wait_condition(lambda: self.lifted_by is not None or s.cancel is not None,

@@ -50,7 +50,8 @@ class Call:
     arg: Any
 
 
-MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, states.ASK})
+MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, states.ASK,
+                             states.RELEASE_HOLD})
 
 
 def desk_people() -> dict[str, tuple[frozenset[str], bool]]:
@@ -99,6 +100,10 @@ class ActivityMocks:
     verify_delays: dict[str, float] = field(default_factory=dict)
     # Delegations standing now, delegator -> substitute (issue 12).
     delegations: dict[str, str] = field(default_factory=dict)
+    # v6: the holds the database reports per stage (absent: not held); the test lifts them by deleting.
+    holds: dict[str, m.HoldResult] = field(default_factory=dict)
+    # v6: the provider answers the charge with this status ("requires_confirmation": by webhook later).
+    payment_status: str = "captured"
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -184,7 +189,7 @@ class ActivityMocks:
             record(m.ACT_RESERVE_STOCK, ref)
             if mocks.out_of_stock:
                 raise ApplicationError(mocks.out_of_stock, type=m.ERR_OUT_OF_STOCK, non_retryable=True)
-            reserved = m.ReserveResult(lines_reserved=1, units_reserved=3)
+            reserved = m.ReserveResult(lines_reserved=1, units_reserved=3, hold=mocks.holds.get(m.STAGE_PAYMENT))
             return with_record(ref.order_id, ref.record, reserved, m.reserved_text(reserved))
 
         @activity.defn(name=m.ACT_RELEASE_STOCK)
@@ -200,7 +205,8 @@ class ActivityMocks:
                 await asyncio.sleep(0.01)
             if mocks.payment_declined:
                 raise ApplicationError(mocks.payment_declined, type=m.ERR_PAYMENT_DECLINED, non_retryable=True)
-            paid = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1")
+            paid = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1", status=mocks.payment_status,
+                                   hold=mocks.holds.get(m.STAGE_FULFILMENT))
             return with_record(payment.order_id, payment.record, paid, m.charged_text(paid))
 
         @activity.defn(name=m.ACT_REFUND_PAYMENT)
@@ -256,6 +262,16 @@ class ActivityMocks:
             result = m.DiscussionResult(recipients=[REQUESTER] if notice.kind == "question" else [])
             return with_record(notice.order_id, notice.record, result, m.discussion_text(notice.kind, notice.actor, notice.text))
 
+        @activity.defn(name=m.ACT_READ_HOLD)
+        async def read_hold(inp: m.HoldInput) -> m.HoldResult:
+            record(m.ACT_READ_HOLD, inp)
+            return mocks.holds.get(inp.stage, m.HoldResult(held=False))
+
+        @activity.defn(name=m.ACT_SETTLE_PAYMENT)
+        async def settle_payment(inp: m.SettleInput) -> m.SettleResult:
+            record(m.ACT_SETTLE_PAYMENT, inp)
+            return with_record(inp.order_id, inp.record, m.SettleResult(), m.settled_text(inp.kind, inp.reference, inp.reason))
+
         @activity.defn(name=m.ACT_NOTIFY_APPROVERS)
         async def notify_approvers(notice: m.ApproverNoticeInput) -> m.ApproverNoticeResult:
             record(m.ACT_NOTIFY_APPROVERS, notice)
@@ -275,7 +291,7 @@ class ActivityMocks:
 
         return [mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
                 charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers, send_bulk_decision,
-                send_approval_digests, notify_discussion]
+                send_approval_digests, notify_discussion, read_hold, settle_payment]
 
 
 def activity_name(fn: Callable) -> str:
