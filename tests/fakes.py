@@ -87,7 +87,7 @@ class FakeTemporal:
 
     # The functions named in REPLACED, same signatures.
 
-    def start_order_workflow(self, inp: m.OrderWorkflowInput) -> bool:
+    def start_order_workflow(self, inp: m.OrderWorkflowInput, *, summary: str = "", customer_id: int | None = None) -> bool:
         self._check(may_be_missing=False)
         self.starts.append(inp)
         return True

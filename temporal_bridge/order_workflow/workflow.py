@@ -13,10 +13,13 @@ from workflow.now(), waiting from workflow.wait_condition / workflow.wait.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
+    from temporal_bridge import search_attributes as sa
     from temporal_bridge import states
     from temporal_bridge.order_workflow.gate import ApprovalGate, Outcome
     from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
@@ -58,6 +61,8 @@ class OrderWorkflow(OutsideWorld):
         self.saga = FulfilmentSaga(inp, self.s, self.timeline)
         self._quorum_flag: bool | None = None
         self._v6_flag: bool | None = None
+        # v6: the client set the order's search attributes at start (see search_attributes.py).
+        self._searchable = False
         self._submitted_entry: m.MirrorInput | None = None
         if inp.carried is None:
             # Entry 0 of the timeline, before any signal handler can run: a
@@ -76,6 +81,12 @@ class OrderWorkflow(OutsideWorld):
         quorum = self._quorum()
         self.timeline.lean = quorum and workflow.patched(LEAN_RECORDS_PATCH)
         self.saga.v6 = self._v6()
+        if self.saga.v6:
+            self._searchable = sa.ORDER_STATE in workflow.info().typed_search_attributes
+            if not self.s.transitions:
+                self.s.transitions.append(m.StateTransition(states.PENDING_APPROVAL, self.s.submitted_at))
+            self.timeline.on_change = self._entered
+            workflow.set_current_details(self._details())
         if self._submitted_entry is not None:
             if self.timeline.lean:
                 self.s.unwritten.append(self._submitted_entry)  # rewritten with the first write: a no-op
@@ -178,6 +189,29 @@ class OrderWorkflow(OutsideWorld):
             return self.timeline.end_step(record, sent.recorded)
         await self.timeline.record("notification", m.emailed_text(notify))
         await self.timeline.record("status", message, actor=actor, status=status, failure_reason=failure_reason, progress=progress)
+
+    # --- What operators see in the Temporal UI (v6) ------------------------------------------
+
+    def _entered(self, entry: m.MirrorInput) -> None:
+        """An entry changed the order's state: note when (service levels) and
+        keep the search attributes and the run's details current."""
+        at = entry.at or workflow.now().isoformat()
+        if entry.status is not None:
+            self.s.transitions.append(m.StateTransition(entry.status, at))
+        if self._searchable:
+            updates = []
+            if entry.status is not None:
+                updates += [sa.ORDER_STATE.value_set(entry.status), sa.STATE_ENTERED_AT.value_set(datetime.fromisoformat(at))]
+            if entry.escalated:
+                updates.append(sa.ESCALATED.value_set(True))
+            workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(self._details())
+
+    def _details(self) -> str:
+        """The run's details line, e.g. "OD-000123 · Pending approval · Waiting for approvals (1 of 2)"."""
+        s = self.s
+        step = s.step if s.step and s.step != states.LABELS.get(s.state) else ""
+        return f"{self._input.order_number} · {states.LABELS.get(s.state, s.state)}" + (f" · {step}" if step else "")
 
     # --- The query ------------------------------------------------------------------------
 
