@@ -130,6 +130,12 @@ def workflow_id_for(order_id: int) -> str:
     return f"order-{order_id}"
 
 
+def order_id_from_workflow_id(workflow_id: str) -> int | None:
+    """The order of an order workflow's id ("order-12" -> 12); None for any other id."""
+    prefix, _, number = workflow_id.partition("-")
+    return int(number) if prefix == "order" and number.isdigit() else None
+
+
 def timeline_key(index: int, kind: str) -> str:
     """The mirror's idempotency key of the timeline entry at `index`.
 

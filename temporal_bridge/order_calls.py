@@ -123,3 +123,18 @@ def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.Request
 def workflow_ui_url(workflow_id: str) -> str:
     """The workflow's page in the Temporal UI, for operators (admin, ops page, order panel)."""
     return f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"
+
+
+def running_order_ids(*, limit: int = 1000) -> list[int]:
+    """The order ids of running order workflows, from the server's visibility store."""
+
+    async def run(client: Client) -> list[int]:
+        ids: list[int] = []
+        query = f'WorkflowType="{m.WORKFLOW_NAME}" AND ExecutionStatus="Running"'
+        async for execution in client.list_workflows(query, limit=limit):
+            order_id = m.order_id_from_workflow_id(execution.id)
+            if order_id is not None:
+                ids.append(order_id)
+        return ids
+
+    return bridge.call(mapped_errors(run))
