@@ -66,3 +66,13 @@ def test_the_operations_filter_for_orders_stuck_in_a_state_is_a_valid_visibility
 
     query = sa.visibility_query(state=states.FULFILLING, entered_before=datetime.now(UTC) - timedelta(hours=1))
     assert listed(query) == []  # accepted by the server (an unknown attribute or bad syntax raises)
+
+
+def test_registering_the_search_attributes_again_changes_nothing(stack):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("register_search_attributes", stdout=out)
+    assert out.getvalue().startswith("All present on 'default': OrderState, OrderNumber")
