@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
@@ -123,6 +124,12 @@ def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.Request
 def workflow_ui_url(workflow_id: str) -> str:
     """The workflow's page in the Temporal UI, for operators (admin, ops page, order panel)."""
     return f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"
+
+
+def workflow_list_ui_url(query: str) -> str:
+    """The Temporal UI's workflow list filtered by a visibility query (search_attributes.visibility_query)."""
+    base = f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows"
+    return f"{base}?{urlencode({'query': query})}"
 
 
 def running_order_ids(*, limit: int = 1000) -> list[int]:

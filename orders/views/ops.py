@@ -42,5 +42,6 @@ def operations(request: HttpRequest) -> HttpResponse:
         "now": now,
         "refresh_every": REFRESH_EVERY,
         "task_queue": settings.TEMPORAL_TASK_QUEUE,
+        "ui_filters": ops.temporal_ui_filters(now=now),
     }
     return render(request, "orders/ops.html", context)
