@@ -13,6 +13,7 @@ from workflow.now(), waiting from workflow.wait_condition / workflow.wait.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from temporalio import workflow
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed
     from temporal_bridge.order_workflow.outside import OutsideWorld
     from temporal_bridge.order_workflow.saga import FulfilmentSaga
+    from temporal_bridge.order_workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order_workflow.timeline import Timeline
     from temporal_bridge.workflow_policies import MIRROR_RETRY, SHORT_STEP
 
@@ -59,6 +61,7 @@ class OrderWorkflow(OutsideWorld):
         self.gate = ApprovalGate(inp, self.s, self.timeline)
         self.legacy_gate = SingleDecisionGate(inp, self.s, self.timeline)
         self.saga = FulfilmentSaga(inp, self.s, self.timeline)
+        self.watch = ServiceLevelWatch(inp, self.s, self.timeline)
         self._quorum_flag: bool | None = None
         self._v6_flag: bool | None = None
         # v6: the client set the order's search attributes at start (see search_attributes.py).
@@ -87,6 +90,7 @@ class OrderWorkflow(OutsideWorld):
                 self.s.transitions.append(m.StateTransition(states.PENDING_APPROVAL, self.s.submitted_at))
             self.timeline.on_change = self._entered
             workflow.set_current_details(self._details())
+        watching = asyncio.ensure_future(self.watch.run(self._breached)) if self.saga.v6 else None
         if self._submitted_entry is not None:
             if self.timeline.lean:
                 self.s.unwritten.append(self._submitted_entry)  # rewritten with the first write: a no-op
@@ -116,8 +120,10 @@ class OrderWorkflow(OutsideWorld):
             await self.saga.compensate()
             await self._finish(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
 
-        # Signal handlers may still be writing notes to the mirror.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Signal handlers (and the service-level watch) may still be writing to the mirror.
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.timeline.writing)
+        if watching is not None:
+            await watching  # it ends with the order
         return self.snapshot()
 
     async def _process(self) -> Outcome:
@@ -207,6 +213,10 @@ class OrderWorkflow(OutsideWorld):
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(self._details())
 
+    def _breached(self, stage: str) -> None:
+        if self._searchable:
+            workflow.upsert_search_attributes([sa.SLA_BREACHED.value_set(True)])
+
     def _details(self) -> str:
         """The run's details line, e.g. "OD-000123 · Pending approval · Waiting for approvals (1 of 2)"."""
         s = self.s
@@ -228,6 +238,7 @@ class OrderWorkflow(OutsideWorld):
             approval=self.gate.progress() if self._quorum_flag else None,
             questions=bool(self._v6_flag), open_question=s.question.question if s.question else "",
             question_by=s.question.actor if s.question else "", hold_reason=s.hold_reason, parcel_status=s.parcel_status,
+            service_levels=self.watch.report() if self._v6_flag else None,
         )
 
     def _allowed_actions(self) -> list[str]:
