@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "approvals.context_processors.approvals_badge",
                 "orders.context_processors.worker_banner",
+                "orders.context_processors.hold_banner",
             ],
         },
     },
@@ -269,6 +270,20 @@ ORDER_DESK_BASE_URL = os.environ.get("ORDER_DESK_BASE_URL", f"http://127.0.0.1:{
 ORDER_FULFILMENT_STEPS = env_int("ORDER_FULFILMENT_STEPS", 10)
 ORDER_FULFILMENT_STEP_SECONDS = env_float("ORDER_FULFILMENT_STEP_SECONDS", 1.5)
 ORDER_CURRENCY = os.environ.get("ORDER_CURRENCY", "USD")
+
+# Service levels: how long an order may spend in each stage before it counts
+# as breached (0 = no target). Frozen into each workflow's input at submission.
+ORDER_DESK_SLA_APPROVAL_HOURS = env_float("ORDER_DESK_SLA_APPROVAL_HOURS", 24)
+ORDER_DESK_SLA_PROCESSING_HOURS = env_float("ORDER_DESK_SLA_PROCESSING_HOURS", 1)
+ORDER_DESK_SLA_FULFILMENT_HOURS = env_float("ORDER_DESK_SLA_FULFILMENT_HOURS", 4)
+ORDER_DESK_SLA_DELIVERY_HOURS = env_float("ORDER_DESK_SLA_DELIVERY_HOURS", 120)
+# Holds: an order held before charging or fulfilment reads its hold again this
+# often when no "holds lifted" signal reaches it (a resume whose signal failed).
+ORDER_DESK_HOLD_RECHECK_SECONDS = env_float("ORDER_DESK_HOLD_RECHECK_SECONDS", 300)
+# A provider's circuit breaker opens after this many failed calls in a row and
+# lets one trial call through after the cool-down (half-open).
+ORDER_DESK_BREAKER_FAILURES = env_int("ORDER_DESK_BREAKER_FAILURES", 5)
+ORDER_DESK_BREAKER_COOLDOWN_SECONDS = env_float("ORDER_DESK_BREAKER_COOLDOWN_SECONDS", 60)
 
 # --- Operations ------------------------------------------------------------------
 # LOG_FORMAT=json: one JSON object per line (web and worker), with order_number

@@ -13,6 +13,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("ops/", ops.operations, name="ops"),
+    path("ops/fulfilment/pause/", ops.fulfilment_pause, name="fulfilment_pause"),
+    path("ops/fulfilment/resume/", ops.fulfilment_resume, name="fulfilment_resume"),
     path("api/v1/", include("orders.api.urls")),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),

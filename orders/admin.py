@@ -300,5 +300,6 @@ class CustomerNotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["order"]
 
 
-# API keys are registered beside the API's code.
+# API keys are registered beside the API's code; holds (read-only) beside theirs.
+import orders.admin_holds  # noqa: E402,F401
 import orders.api.admin  # noqa: E402,F401

@@ -21,10 +21,11 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDecision
 from approvals.selectors import mirror_progress
+from orders import sla
 from orders.models import Order, OrderEvent
 from orders.steps import locked_order
+from temporal_bridge import hold_texts, metrics, states
 from temporal_bridge import messages as m
-from temporal_bridge import metrics, states
 from temporal_bridge.workflow_status import StopCause
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,17 @@ log = logging.getLogger(__name__)
 # --- Writes ------------------------------------------------------------------------------
 
 
-def order_event_write(*, order: Order, key: str, kind: str, message: str, actor: str = "", at: datetime | None = None) -> bool:
+def order_event_write(*, order: Order, key: str, kind: str, message: str, actor: str = "", at: datetime | None = None,
+                      status: str = "") -> bool:
     """Write one timeline entry under its key, once. False if the key was already written.
 
     `at`: when the workflow appended it (v5), so the mirror's times are the
-    query's; otherwise now.
+    query's; otherwise now. `status`: the state it moved the order to, if any.
     """
     try:
         with transaction.atomic():
             OrderEvent.objects.create(order=order, idempotency_key=key, kind=kind, message=message[:500], actor=actor,
-                                      created_at=at or timezone.now())
+                                      created_at=at or timezone.now(), status=status or "")
     except IntegrityError:
         return False
     return True
@@ -84,17 +86,30 @@ def order_record_step(*, order_id: int, record: m.StepRecord, message: str, **fi
 
 def _write(order: Order, entry: m.MirrorInput) -> bool:
     at = datetime.fromisoformat(entry.at) if entry.at else None
-    if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor, at=at):
+    if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor, at=at,
+                             status=entry.status or ""):
         return False
     fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
               "failure_reason": entry.failure_reason[:300] if entry.failure_reason else entry.failure_reason,
               "approval_deadline": datetime.fromisoformat(entry.approval_deadline) if entry.approval_deadline else None,
-              "escalated": entry.escalated}
+              "escalated": entry.escalated, "hold_stage": _hold_stage(entry)}
+    if entry.kind == OrderEvent.Kind.SERVICE_LEVEL:
+        sla.breach_record(order.pk, entry.message)
     changed = {name: value for name, value in fields.items() if value is not None}
     if changed:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
     metrics.order_transition_recorded(entry)
     return True
+
+
+def _hold_stage(entry: m.MirrorInput) -> str | None:
+    """What the entry says of the hold the order waits on: a stage, "" (none), or None (nothing)."""
+    if entry.kind == OrderEvent.Kind.HOLD:
+        # Wording from elsewhere still marks the order as waiting, so a resume reaches it.
+        return hold_texts.hold_stage(entry.message) or hold_texts.STAGE_UNKNOWN
+    if entry.kind == OrderEvent.Kind.HOLD_RELEASED or entry.status in states.TERMINAL:
+        return ""  # an order that ends while held waits on nothing
+    return None
 
 
 @transaction.atomic
@@ -114,8 +129,8 @@ def order_record_stop(*, order_id: int, cause: StopCause) -> bool:
     by_operator = cause.status in ("TERMINATED", "CANCELED")
     message = f"Stopped by an operator: {summary}" if by_operator else f"Stopped: the workflow {summary}"
     order_event_write(order=order, key=f"stopped:{cause.run_id}"[:100], kind=OrderEvent.Kind.STATUS, message=message,
-                      actor=cause.identity[:150])
-    Order.objects.filter(pk=order.pk).update(status=states.STOPPED, failure_reason=summary[:300], updated_at=timezone.now())
+                      actor=cause.identity[:150], status=states.STOPPED)
+    Order.objects.filter(pk=order.pk).update(status=states.STOPPED, failure_reason=summary[:300], hold_stage="", updated_at=timezone.now())
     log.warning("Order %s stopped: its workflow was %s", order.number, summary)
     return True
 
@@ -151,7 +166,25 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         timeline=[_timeline_entry(e) for e in events],
         allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),
         approval=mirror_progress(order),
+        hold_reason=_hold_reason(order),
+        service_levels=_mirror_service_levels(order, events),
     )
+
+
+def _mirror_service_levels(order: Order, events: list[OrderEvent]) -> m.ServiceLevelReport | None:
+    # To the minute: the fallback panel is polled every few seconds and is
+    # answered 204 while its snapshot is unchanged; a clock ticking in it
+    # would re-render it on every poll.
+    now = timezone.now().replace(second=0, microsecond=0)
+    return sla.mirror_report(order, events, now=now)
+
+
+def _hold_reason(order: Order) -> str:
+    """The hold entry the order waits on, as the query's `hold_reason` says it."""
+    if not order.hold_stage:
+        return ""
+    entry = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.HOLD).order_by("-created_at", "-id").first()
+    return entry.message if entry else ""
 
 
 def _timeline_order(event: OrderEvent) -> tuple[int, datetime, int]:

@@ -112,6 +112,13 @@ class Order(models.Model):
     submission_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
     # Null until the workflow start succeeded; reconcile_orders starts the rest.
     workflow_started_at = models.DateTimeField(null=True, blank=True)
+    # Set by the mirror from the workflow's "service_level" entries: some stage
+    # overran its target (which ones: comma-separated, in the way's order).
+    sla_breached = models.BooleanField(default=False)
+    sla_breached_stages = models.CharField(max_length=60, blank=True)
+    # The stage ("payment", "fulfilment") whose hold the order's workflow waits
+    # on now, from its "hold"/"hold_released" entries: a resume signals these.
+    hold_stage = models.CharField(max_length=20, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -126,6 +133,8 @@ class Order(models.Model):
             models.Index(fields=["status", "-id"], name="order_status_id_idx"),
             models.Index(fields=["customer", "-id"], name="order_customer_id_idx"),
             models.Index(fields=["workflow_started_at"], name="order_wf_started_idx"),
+            # The list's "Breached" filter, newest first: only the breached orders are in it.
+            models.Index(fields=["-id"], condition=Q(sla_breached=True), name="order_breached_id_idx"),
         ]
         constraints = [
             # orders.amounts checks before writing; this keeps anything else from storing the impossible.
@@ -202,12 +211,18 @@ class OrderEvent(models.Model):
         ERROR = "error", "Error"
         REMINDER = "reminder", "Reminder"
         ESCALATION = "escalation", "Escalation"
+        SERVICE_LEVEL = "service_level", "Service level"
+        HOLD = "hold", "Hold"
+        HOLD_RELEASED = "hold_released", "Hold released"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     message = models.CharField(max_length=500)
     actor = models.CharField(max_length=150, blank=True)
     idempotency_key = models.CharField(max_length=100)
+    # The state the entry moved the order to, if it did: the mirror's record of
+    # the order's transitions, from which its service levels are computed.
+    status = models.CharField(max_length=20, blank=True)
     # When the workflow appended the entry (a step writes the entries that
     # waited for it with their own times), else when it was written.
     created_at = models.DateTimeField(default=timezone.now)
@@ -294,3 +309,4 @@ class CustomerNotification(models.Model):
 
 # The intake API's tables belong to this app; they live beside the API's code.
 from orders.api.models import ApiKey, IdempotencyRecord  # noqa: E402,F401
+from orders.models_holds import CircuitBreaker, FulfilmentPause, HoldEvent  # noqa: E402,F401

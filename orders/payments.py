@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from orders.exceptions import PaymentDeclined
+from temporal_bridge.messages_outside import PROVIDER_PAYMENTS
 
 
 class SimulatedGateway:
@@ -34,5 +35,7 @@ class SimulatedGateway:
 
 
 @lru_cache(maxsize=1)
-def gateway() -> SimulatedGateway:
-    return import_string(getattr(settings, "PAYMENT_GATEWAY", "orders.payments.SimulatedGateway"))()
+def gateway():
+    from orders.breaker import GuardedGateway  # its failures, told from its answers, count for the payments breaker
+
+    return GuardedGateway(PROVIDER_PAYMENTS, import_string(getattr(settings, "PAYMENT_GATEWAY", "orders.payments.SimulatedGateway"))())

@@ -28,6 +28,8 @@ ROLE_PERMISSIONS = {
         # Satisfies a policy's "at least one senior approver"; may tune the policies.
         "approvals.approve_senior", "approvals.view_approvalpolicy", "approvals.add_approvalpolicy",
         "approvals.change_approvalpolicy", "approvals.view_approvalnotice",
+        # Pause and resume fulfilment from the operations page (a warehouse outage).
+        "orders.pause_fulfilment",
     ],
     STOREFRONTS: ["orders.view_order", "orders.add_order", "orders.cancel_order"],
     AUDITORS: ["orders.view_order", "approvals.export_audit", "approvals.view_auditexport"],

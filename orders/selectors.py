@@ -38,6 +38,7 @@ class OrderPage:
 
 def order_list(
     *, status: str = "", search: str = "", before: int | None = None, after: int | None = None, page_size: int = PAGE_SIZE,
+    breached: bool = False,
 ) -> OrderPage:
     """One page of orders, newest first, by keyset on the id.
 
@@ -49,6 +50,8 @@ def order_list(
         queryset = queryset.filter(status=status)
     if search:
         queryset = queryset.filter(order_search(search))
+    if breached:
+        queryset = queryset.filter(sla_breached=True)
 
     if after is not None:
         rows = list(queryset.filter(id__gt=after).order_by("id")[: page_size + 1])

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.selectors import approval_rule_for
-from orders import amounts, mirror
+from orders import amounts, mirror, sla
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Customer, Order, OrderEvent, OrderLine, Priority, Product
 from orders.steps import locked_order
@@ -112,7 +112,7 @@ def order_submit(
     OrderEvent.objects.create(
         order=order, kind=OrderEvent.Kind.SUBMITTED, idempotency_key=SUBMITTED_EVENT_KEY,
         message=f"Order {order.number} submitted ({total} {order.currency})", actor=created_by.get_username(),
-        created_at=order.created_at,
+        created_at=order.created_at, status=states.PENDING_APPROVAL,
     )
     # Never start the workflow before the row is committed: its first activity
     # reads the order. A failed start leaves workflow_started_at empty for
@@ -200,6 +200,7 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
         note=order.note,
         approval_rule=rule,
         submitted_at=order.created_at.isoformat(),
+        service_levels=sla.targets_from_settings(),
     )
 
 

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from orders import ops
+from orders import holds, ops, sla
 from orders.charts import STATE_COLOURS, stacked_hours_svg
+from orders.exceptions import OrderError
+from orders.models import HoldEvent
 from temporal_bridge.worker_status import cached_worker_check
 
 REFRESH_EVERY = "10s"
@@ -43,5 +46,52 @@ def operations(request: HttpRequest) -> HttpResponse:
         "refresh_every": REFRESH_EVERY,
         "task_queue": settings.TEMPORAL_TASK_QUEUE,
         "ui_filters": ops.temporal_ui_filters(now=now),
+        "breaches": sla.breaches_by_stage(now=now),
+        "pause": holds.fulfilment_pause_state(),
+        "breakers": holds.breaker.open_breakers(),
+        "hold_history": HoldEvent.objects.all()[:HOLD_HISTORY],
+        "can_pause": request.user.has_perm(PAUSE_PERMISSION),
     }
     return render(request, "orders/ops.html", context)
+
+
+HOLD_HISTORY = 10
+PAUSE_PERMISSION = "orders.pause_fulfilment"
+REASON_MAX = 300
+
+
+def _may_pause(request: HttpRequest) -> None:
+    if not (request.user.is_staff and request.user.has_perm(PAUSE_PERMISSION)):
+        raise PermissionDenied("Pausing and resuming fulfilment needs the permission to pause fulfilment.")
+
+
+@require_POST
+def fulfilment_pause(request: HttpRequest) -> HttpResponse:
+    _may_pause(request)
+    reason = request.POST.get("reason", "").strip()
+    if len(reason) > REASON_MAX:
+        messages.error(request, f"The reason is at most {REASON_MAX} characters.")
+        return redirect("ops")
+    try:
+        paused = holds.fulfilment_pause(by=request.user.get_username(), reason=reason)
+    except OrderError as err:
+        messages.error(request, err.message)
+    else:
+        if paused:
+            messages.success(request, "Fulfilment is paused: orders reaching fulfilment wait until it is resumed.")
+        else:
+            messages.info(request, "Fulfilment was already paused; nothing changed.")
+    return redirect("ops")
+
+
+@require_POST
+def fulfilment_resume(request: HttpRequest) -> HttpResponse:
+    _may_pause(request)
+    result = holds.fulfilment_resume(by=request.user.get_username())
+    if not result.resumed:
+        messages.info(request, "Fulfilment was not paused; nothing changed.")
+    else:
+        missed = f"; {result.missed} could not be told now and continue at their next check" if result.missed else ""
+        told = f"{result.signalled} waiting order{'s' if result.signalled != 1 else ''} told"
+        messages.success(request, f"Fulfilment resumed: {told}{missed}.")
+    return redirect("ops")

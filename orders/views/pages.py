@@ -22,7 +22,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "orders/list.html", {"filter_form": form, "page": None}, status=400)
     data = form.cleaned_data
-    page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"])
+    page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"],
+                                breached=data["breached"])
     template = "orders/_list_rows.html" if request.htmx and request.htmx.target == "order-rows" else "orders/list.html"
     return render(request, template, {"filter_form": form, "page": page})
 

@@ -9,6 +9,7 @@ from django.shortcuts import render
 
 from approvals import delegations
 from approvals.services import APPROVE, REJECT, approval_decisions_allowed
+from orders import sla
 from orders.forms import ApproveForm, ReasonForm, RejectForm, UpdateForm
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
@@ -129,6 +130,7 @@ def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
             "shipping_address": snapshot.shipping_address, "note": snapshot.note,
         }),
         "workflow_url": workflow_ui_url(order.workflow_id) if order.workflow_id else "",
+        "sla_rows": sla.stage_rows(snapshot.service_levels),
     })
     context.update(forms or {})
     return context
