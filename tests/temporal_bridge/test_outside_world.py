@@ -153,3 +153,28 @@ def test_a_fraud_hold_cancelled_by_a_manager_refunds_and_releases_the_stock(temp
 
     assert final.state == states.CANCELLED
     assert mocks.names()[-3:] == [m.ACT_REFUND_PAYMENT, m.ACT_RELEASE_STOCK, m.ACT_NOTIFY]
+
+
+# --- Service levels (the order watches its own) ----------------------------------------------
+
+
+def test_an_order_over_its_approval_target_notes_the_breach_once_and_reports_time_per_stage(temporal: SharedTimeSkippingEnv):
+    targets = m.ServiceLevelTargets(approval_seconds=2 * 3600, processing_seconds=3600, fulfilment_seconds=3600, delivery_seconds=0)
+
+    async def story(s: Scenario):
+        handle = await s.start(order_input(service_levels=targets))
+        fresh = await s.wait_for_message(handle, "Awaiting")
+        await s.env.sleep(timedelta(hours=3))
+        late = await s.wait_for(handle, lambda snap: bool(snap.service_levels and snap.service_levels.breached), "the breach")
+        await s.env.sleep(timedelta(hours=3))
+        await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "a-1"))
+        return fresh, late, await handle.result()
+
+    (fresh, late, final), mocks = temporal.play(story)
+
+    assert fresh.service_levels.breached == [] and fresh.service_levels.estimated_completion is not None
+    assert late.service_levels.breached == ["approval"]
+    assert late.service_levels.seconds_in_stage["approval"] > 2 * 3600
+    assert messages(final, "service_level") == ["Service level breached: approval over 2 h"], "noted once, not again later"
+    assert [e.message for e in mocks.written() if e.kind == "service_level"] == ["Service level breached: approval over 2 h"]
+    assert final.state == states.FULFILLED and final.service_levels.estimated_completion is None

@@ -95,7 +95,7 @@ def test_an_answer_that_edits_the_order_restarts_the_approval_and_voids_earlier_
     assert any(n.startswith("Updated by clerk with the answer: shipping address") for n in messages(restarted, "update"))
     assert mocks.args(m.ACT_APPLY_UPDATE)[-1].shipping_address == "2 Site B"
     assert final.state == states.FULFILLED
-    assert [d.actor for d in final.decisions] == [MANAGER2, MANAGER2, SENIOR]
+    assert sorted(d.actor for d in final.decisions) == [MANAGER2, MANAGER2, SENIOR]  # the last two raced
 
 
 def test_an_unanswered_question_expires_the_order_and_says_why(temporal: SharedTimeSkippingEnv):
