@@ -200,6 +200,9 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
         note=order.note,
         approval_rule=rule,
         submitted_at=order.created_at.isoformat(),
+        track_delivery=settings.ORDER_DESK_TRACK_DELIVERY,
+        delivery_promise_days=settings.ORDER_DESK_DELIVERY_PROMISE_DAYS,
+        carrier=settings.ORDER_DESK_CARRIER,
     )
 
 
