@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("ops/", ops.operations, name="ops"),
+    path("ops/tasks/<int:pk>/resolve/", ops.operations_task_resolve, name="ops_task_resolve"),
     path("api/v1/", include("orders.api.urls")),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),

@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from orders import ops
+from orders import ops, parcels
 from orders.charts import STATE_COLOURS, stacked_hours_svg
+from orders.exceptions import OrderError
 from temporal_bridge.worker_status import cached_worker_check
 
 REFRESH_EVERY = "10s"
+# Open operations tasks shown on the page (oldest first); the admin lists all.
+TASKS_SHOWN = 50
 
 
 @require_GET
@@ -28,7 +32,10 @@ def operations(request: HttpRequest) -> HttpResponse:
     hours = ops.orders_by_hour(now=now)
     attention, attention_note = ops.orders_needing_attention(now=now)
     by_state = ops.orders_by_state()
+    open_tasks = parcels.open_operations_tasks()
     context = {
+        "operations_tasks": list(open_tasks[:TASKS_SHOWN]),
+        "operations_tasks_open": open_tasks.count(),
         "check": check,
         "temporal_status": check.status,
         "attention": attention,
@@ -44,3 +51,16 @@ def operations(request: HttpRequest) -> HttpResponse:
         "task_queue": settings.TEMPORAL_TASK_QUEUE,
     }
     return render(request, "orders/ops.html", context)
+
+
+@require_POST
+def operations_task_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("Operations tasks are resolved by staff.")
+    try:
+        task = parcels.operations_task_resolve(task_id=pk, user=request.user)
+    except OrderError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"Resolved: {task.text}")
+    return redirect("ops")

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from orders import selectors, services
+from orders import parcels, selectors, services
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
 from orders.models import Order
@@ -22,7 +22,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "orders/list.html", {"filter_form": form, "page": None}, status=400)
     data = form.cleaned_data
-    page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"])
+    page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"],
+                                late_parcels=data["late"])
     template = "orders/_list_rows.html" if request.htmx and request.htmx.target == "order-rows" else "orders/list.html"
     return render(request, template, {"filter_form": form, "page": page})
 
@@ -85,7 +86,8 @@ def order_or_404(pk: int) -> Order:
 @permission_required("orders.view_order", raise_exception=True)
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
-    return render(request, "orders/detail.html", {"order": order, **panel_context(request, order)})
+    context = {"order": order, "parcel": parcels.parcel_for(order), **panel_context(request, order)}
+    return render(request, "orders/detail.html", context)
 
 
 @require_GET
