@@ -145,4 +145,8 @@ def open_operations_tasks() -> QuerySet[OperationsTask]:
 
 def parcel_for(order: Order) -> Parcel | None:
     """The order's parcel with its events, or None (no tracked shipment)."""
-    return Parcel.objects.filter(order=order).prefetch_related("events").first()
+    return parcel_for_order_id(order.pk)
+
+
+def parcel_for_order_id(order_id: int) -> Parcel | None:
+    return Parcel.objects.filter(order_id=order_id).prefetch_related("events").first()

@@ -105,3 +105,15 @@ def order_panel(request: HttpRequest, pk: int) -> HttpResponse:
     except Order.DoesNotExist as err:
         raise Http404("No such order.") from err
     return render_panel_poll(request, order)
+
+
+@require_GET
+@permission_required("orders.view_order", raise_exception=True)
+def order_parcel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The parcel card polled by the detail page, from the parcel's mirror."""
+    if not request.htmx:
+        return redirect("orders:detail", pk=pk)
+    parcel = parcels.parcel_for_order_id(pk)
+    if parcel is None:
+        raise Http404("This order has no parcel.")
+    return render(request, "orders/_parcel.html", {"parcel": parcel})

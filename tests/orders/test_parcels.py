@@ -14,7 +14,7 @@ from orders.exceptions import OrderError, OrderNotFound
 from orders.parcel_models import OperationsTask, Parcel, ParcelEvent
 from temporal_bridge import messages_outside as mo
 from temporal_bridge import states
-from tests.orders.pages import logged_in, url
+from tests.orders.pages import HTMX, logged_in, url
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +128,18 @@ def test_the_order_page_shows_where_the_parcel_is_and_its_events(client, clerk, 
     assert "2026-11-21 04:00" in panel  # the last event's time
     assert "2026-11-25 08:00" in panel and "data-late" in panel
     assert "TRK-1" in panel and "Parcelo" in panel
+
+
+def test_the_parcel_card_refreshes_until_the_journey_ends(client, clerk, fake_temporal, shipped, make_order):
+    c = logged_in(client, clerk)
+    card = c.get(url("parcel", shipped), headers=HTMX)
+    assert card.status_code == 200 and 'hx-trigger="every 15s"' in card.content.decode()
+    record(shipped, carrier_event("e1", mo.PARCEL_DELIVERED, 8, "Front door"))
+    card = c.get(url("parcel", shipped), headers=HTMX).content.decode()
+    assert "Front door" in card and "Delivered" in card and "hx-trigger" not in card, "a delivered parcel is not polled"
+    assert c.get(url("parcel", make_order()), headers=HTMX).status_code == 404
+    assert c.get(url("parcel", 999_999), headers=HTMX).status_code == 404
+    assert c.get(url("parcel", shipped)).status_code == 302  # without htmx: the order page
 
 
 def test_an_order_without_a_parcel_has_no_parcel_panel(client, clerk, fake_temporal, make_order):
