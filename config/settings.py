@@ -270,6 +270,12 @@ ORDER_DESK_BASE_URL = os.environ.get("ORDER_DESK_BASE_URL", f"http://127.0.0.1:{
 ORDER_FULFILMENT_STEPS = env_int("ORDER_FULFILMENT_STEPS", 10)
 ORDER_FULFILMENT_STEP_SECONDS = env_float("ORDER_FULFILMENT_STEP_SECONDS", 1.5)
 ORDER_CURRENCY = os.environ.get("ORDER_CURRENCY", "USD")
+# Delivery tracking (issue 11): after shipping, a shipment workflow follows the
+# carrier's webhooks until the parcel is delivered. Off by default, where no
+# carrier sends webhooks (an order then ends at "fulfilled").
+ORDER_DESK_TRACK_DELIVERY = env_bool("ORDER_DESK_TRACK_DELIVERY")
+ORDER_DESK_DELIVERY_PROMISE_DAYS = env_float("ORDER_DESK_DELIVERY_PROMISE_DAYS", 5)
+ORDER_DESK_CARRIER = os.environ.get("ORDER_DESK_CARRIER", "Parcelo")
 
 # Service levels: how long an order may spend in each stage before it counts
 # as breached (0 = no target). Frozen into each workflow's input at submission.

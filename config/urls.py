@@ -15,6 +15,7 @@ urlpatterns = [
     path("ops/", ops.operations, name="ops"),
     path("ops/fulfilment/pause/", ops.fulfilment_pause, name="fulfilment_pause"),
     path("ops/fulfilment/resume/", ops.fulfilment_resume, name="fulfilment_resume"),
+    path("ops/tasks/<int:pk>/resolve/", ops.operations_task_resolve, name="ops_task_resolve"),
     path("api/v1/", include("orders.api.urls")),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),

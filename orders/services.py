@@ -201,6 +201,9 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
         approval_rule=rule,
         submitted_at=order.created_at.isoformat(),
         service_levels=sla.targets_from_settings(),
+        track_delivery=settings.ORDER_DESK_TRACK_DELIVERY,
+        delivery_promise_days=settings.ORDER_DESK_DELIVERY_PROMISE_DAYS,
+        carrier=settings.ORDER_DESK_CARRIER,
     )
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/preview/", new_order.order_preview, name="preview"),
     path("<int:pk>/", pages.order_detail, name="detail"),
     path("<int:pk>/panel/", pages.order_panel, name="panel"),
+    path("<int:pk>/parcel/", pages.order_parcel, name="parcel"),
     path("<int:pk>/approve/", actions.order_approve, name="approve"),
     path("<int:pk>/reject/", actions.order_reject, name="reject"),
     path("<int:pk>/cancel/", actions.order_cancel, name="cancel"),

@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 
 from temporal_bridge import devserver, states
 from temporal_bridge import messages as m
+from temporal_bridge import shipment_workflow as sw
 from temporal_bridge.order_workflow import OrderWorkflow
 
 T = TypeVar("T")
@@ -289,9 +290,23 @@ class ActivityMocks:
             record(m.ACT_SEND_DIGESTS, inp)
             return m.DigestResult(inp.digest_date, list(mocks.approver_recipients or []))
 
+        # The shipment workflow's (issue 11): they write the parcel's mirror.
+        @activity.defn(name=sw.ACT_OPEN_PARCEL)
+        async def open_parcel(inp: sw.ParcelOpenInput) -> None:
+            record(sw.ACT_OPEN_PARCEL, inp)
+
+        @activity.defn(name=sw.ACT_RECORD_PARCEL_EVENT)
+        async def record_parcel_event(inp: sw.ParcelEventInput) -> None:
+            record(sw.ACT_RECORD_PARCEL_EVENT, inp)
+
+        @activity.defn(name=sw.ACT_FLAG_PARCEL_LATE)
+        async def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
+            record(sw.ACT_FLAG_PARCEL_LATE, inp)
+
         return [mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
                 charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers, send_bulk_decision,
-                send_approval_digests, notify_discussion, read_hold, settle_payment]
+                send_approval_digests, notify_discussion, read_hold, settle_payment, open_parcel, record_parcel_event,
+                flag_parcel_late]
 
 
 def activity_name(fn: Callable) -> str:
@@ -359,7 +374,7 @@ class Scenario:
     def worker(self) -> Worker:
         """The order worker for this scenario: the real workflow, the mock activities."""
         return Worker(
-            self.env.client, task_queue=self.task_queue, workflows=[OrderWorkflow], activities=self.mocks.activities(),
+            self.env.client, task_queue=self.task_queue, workflows=[OrderWorkflow, sw.ShipmentWorkflow], activities=self.mocks.activities(),
             # Heartbeats reach the server at once, so a cancel reaches the activity at once.
             max_heartbeat_throttle_interval=timedelta(milliseconds=50),
             default_heartbeat_throttle_interval=timedelta(milliseconds=50),

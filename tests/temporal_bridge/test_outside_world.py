@@ -4,13 +4,14 @@ webhook, and fraud alerts that put the order on hold for a manager.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from temporal_bridge import messages as m
 from temporal_bridge import states
-from tests.temporal_bridge.helpers import MANAGER, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
+from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
 from tests.temporal_bridge.test_approval_gate import approve, messages
 
 pytestmark = pytest.mark.database_agnostic
@@ -178,3 +179,41 @@ def test_an_order_over_its_approval_target_notes_the_breach_once_and_reports_tim
     assert messages(final, "service_level") == ["Service level breached: approval over 2 h"], "noted once, not again later"
     assert [e.message for e in mocks.written() if e.kind == "service_level"] == ["Service level breached: approval over 2 h"]
     assert final.state == states.FULFILLED and final.service_levels.estimated_completion is None
+
+
+# --- Tracked delivery: the order waits for its parcel --------------------------------------------
+
+
+def carrier(event_id: str, status: str) -> m.CarrierEvent:
+    return m.CarrierEvent(event_id=event_id, status=status, location="Lyon")
+
+
+def test_a_tracked_order_is_in_transit_until_the_carrier_says_delivered(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True, delivery_promise_days=5))
+        moving = await s.wait_for_state(handle, states.IN_TRANSIT)
+        parcel = s.env.client.get_workflow_handle(m.shipment_workflow_id(ORDER_ID))
+        await parcel.signal(m.SIGNAL_CARRIER_EVENT, carrier("c-1", m.PARCEL_IN_TRANSIT))
+        await s.env.sleep(timedelta(days=2))
+        await parcel.signal(m.SIGNAL_CARRIER_EVENT, carrier("c-2", m.PARCEL_DELIVERED))
+        return moving, await handle.result()
+
+    (moving, final), mocks = temporal.play(story)
+
+    assert moving.allowed_actions == [] and moving.parcel_status == "shipped"
+    assert mocks.notified() == ["fulfilled", "delivered"]
+    assert final.state == states.DELIVERED and final.parcel_status == m.PARCEL_DELIVERED
+    assert [n for n in messages(final, "status")][-2:] == ["Shipped: in transit, tracking number TRK-0042", "Delivered"]
+
+
+def test_a_returned_parcel_ends_the_order_returned(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True))
+        await s.wait_for_state(handle, states.IN_TRANSIT)
+        parcel = s.env.client.get_workflow_handle(m.shipment_workflow_id(ORDER_ID))
+        await parcel.signal(m.SIGNAL_CARRIER_EVENT, carrier("c-1", m.PARCEL_RETURNED))
+        return await handle.result()
+
+    final, mocks = temporal.play(story)
+
+    assert final.state == states.RETURNED and mocks.notified() == ["fulfilled", "returned"]
