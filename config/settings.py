@@ -254,7 +254,8 @@ TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY", "")
 # development key; production refuses to talk to Temporal (a system check and
 # connection.py) rather than store customer data in clear or under a known key.
 ORDER_DESK_PAYLOAD_KEYS = os.environ.get("ORDER_DESK_PAYLOAD_KEYS", "").strip()
-if not ORDER_DESK_PAYLOAD_KEYS and (DEBUG or env_bool("ORDER_DESK_TESTING")):
+PAYLOAD_DEV_KEY_ALLOWED = DEBUG or env_bool("ORDER_DESK_TESTING")
+if not ORDER_DESK_PAYLOAD_KEYS and PAYLOAD_DEV_KEY_ALLOWED:
     from temporal_bridge.codec import DEV_KEYS as ORDER_DESK_PAYLOAD_KEYS
 # The Temporal UI's origins, the only ones the codec endpoint answers across
 # origins (CORS). The UI is reached as localhost or 127.0.0.1: both by default.

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
-from temporal_bridge.codec import PayloadKeysInvalid, data_converter
+from temporal_bridge.codec import DEV_KEY_ID, PayloadKeysInvalid, data_converter
 
 
 def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
@@ -54,6 +55,18 @@ def payload_converter() -> DataConverter:
         return data_converter(settings.ORDER_DESK_PAYLOAD_KEYS)
     except PayloadKeysInvalid as err:
         raise ImproperlyConfigured(str(err)) from err
+
+
+def check_payload_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Refuse at start (runserver, migrate, runworker, check --deploy), not at the first workflow call."""
+    try:
+        ring = payload_converter().payload_codec.ring
+    except ImproperlyConfigured as err:
+        return [checks.Error(str(err), id="order_desk.E010")]
+    if ring.encrypting_id == DEV_KEY_ID and not settings.PAYLOAD_DEV_KEY_ALLOWED:
+        return [checks.Error("ORDER_DESK_PAYLOAD_KEYS encrypts with the public development key: generate a real one (DEPLOYMENT.md).",
+                             id="order_desk.E011")]
+    return []
 
 
 def _tls() -> TLSConfig | bool | None:
