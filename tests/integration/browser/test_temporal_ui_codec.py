@@ -4,6 +4,8 @@ a clerk: the browser's own Django session is what the codec endpoint checks."""
 from __future__ import annotations
 
 import base64
+import json
+import urllib.request
 from decimal import Decimal
 
 import pytest
@@ -34,6 +36,9 @@ def ui_with_codec(live_server, settings):
     try:
         devserver.wait_for_port("127.0.0.1", port, timeout=60, process=process)
         devserver.wait_for_port("127.0.0.1", ui_port, timeout=60, process=process)
+        # What the UI server tells the browser: our endpoint, and (no flag for it on the dev server) no credentials.
+        codec_settings = json.loads(urllib.request.urlopen(f"{ui}/api/v1/settings", timeout=10).read())["Codec"]
+        assert codec_settings["Endpoint"] == f"{live_server.url}/temporal-codec" and codec_settings["IncludeCredentials"] is False
         with live_stack(f"127.0.0.1:{port}", settings):
             yield ui
     finally:
