@@ -254,6 +254,22 @@ TEMPORAL_TLS_KEY = os.environ.get("TEMPORAL_TLS_KEY", "")
 TEMPORAL_TLS_CA = os.environ.get("TEMPORAL_TLS_CA", "")
 TEMPORAL_TLS_SERVER_NAME = os.environ.get("TEMPORAL_TLS_SERVER_NAME", "")
 TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY", "")
+# Payload encryption (temporal_bridge/codec.py): "kid2:<base64 32 bytes>,kid1:<...>",
+# the first encrypts, all decrypt. Without it DEBUG and the tests use a public
+# development key; production refuses to talk to Temporal (a system check and
+# connection.py) rather than store customer data in clear or under a known key.
+ORDER_DESK_PAYLOAD_KEYS = os.environ.get("ORDER_DESK_PAYLOAD_KEYS", "").strip()
+PAYLOAD_DEV_KEY_ALLOWED = DEBUG or env_bool("ORDER_DESK_TESTING")
+if not ORDER_DESK_PAYLOAD_KEYS and PAYLOAD_DEV_KEY_ALLOWED:
+    from temporal_bridge.codec import DEV_KEYS as ORDER_DESK_PAYLOAD_KEYS
+# The Temporal UI's origins, the only ones the codec endpoint answers across
+# origins (CORS). The UI is reached as localhost or 127.0.0.1: both by default.
+TEMPORAL_UI_ORIGINS = [
+    o.strip().rstrip("/") for o in os.environ.get(
+        "TEMPORAL_UI_ORIGINS",
+        "http://localhost:{0},http://127.0.0.1:{0}".format(os.environ.get("TEMPORAL_UI_PORT", "8233")),
+    ).split(",") if o.strip()
+]
 
 # --- Order rules -----------------------------------------------------------------
 # Approval rules live in approvals.ApprovalPolicy (edited in the admin). These two

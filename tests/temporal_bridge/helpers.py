@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 from temporal_bridge import devserver, states
 from temporal_bridge import messages as m
 from temporal_bridge import shipment_workflow as sw
+from temporal_bridge.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
 
 T = TypeVar("T")
@@ -401,8 +402,11 @@ class SharedTimeSkippingEnv:
         # continue-as-new racing a stream of signals and queries can leave it
         # unanswering. Scenarios that need no skipped time may use the real
         # dev server instead.
-        start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path()) if real_server
-                 else WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path()))
+        # Encrypted as the desk's own clients encrypt (connection.py), so the workflow meets the same payloads here.
+        converter = payload_converter()
+        start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(), data_converter=converter)
+                 if real_server else
+                 WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path(), data_converter=converter))
         self.env: WorkflowEnvironment = self._run(start, timeout=60)
 
     def _run(self, coro: Awaitable[T], *, timeout: float) -> T:

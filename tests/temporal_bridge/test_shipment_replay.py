@@ -13,6 +13,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from temporal_bridge.connection import payload_converter
 from temporal_bridge.shipment_workflow import ShipmentWorkflow
 
 pytestmark = pytest.mark.database_agnostic
@@ -27,5 +28,6 @@ def test_there_are_stored_shipment_histories_to_replay():
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_stored_shipment_history_replays_against_the_current_workflow(path: Path):
     history = WorkflowHistory.from_json(f"{path.parent.name}-{path.stem}", json.loads(path.read_text()))
-    result = asyncio.run(Replayer(workflows=[ShipmentWorkflow]).replay_workflow(history, raise_on_replay_failure=True))
+    replayer = Replayer(workflows=[ShipmentWorkflow], data_converter=payload_converter())
+    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
     assert result.replay_failure is None

@@ -19,6 +19,10 @@ from django.core.management.base import BaseCommand, CommandError
 from temporal_bridge import devserver
 
 
+def codec_endpoint(port: int) -> str:
+    return f"http://127.0.0.1:{port}/temporal-codec"
+
+
 class Command(BaseCommand):
     help = "Run Temporal dev server + worker + web server for development. Ctrl-C stops all."
 
@@ -53,7 +57,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
                 f"  Web:         http://127.0.0.1:{options['port']}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
-                f"  Temporal UI: {settings.TEMPORAL_UI_URL}\n"
+                f"  Temporal UI: {settings.TEMPORAL_UI_URL}  (decoded for staff: README, 'Temporal UI')\n"
                 f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'\n"
                 f"Ctrl-C stops everything.\n"
             ))
@@ -74,6 +78,9 @@ class Command(BaseCommand):
         process = devserver.start_dev_server(
             host=host, port=port, ui_port=options["temporal_ui_port"],
             db_file=settings.VAR_DIR / "temporal.db", log_file=settings.VAR_DIR / "temporal.log",
+            # The UI decodes payloads through the web app, for staff only; its host matches the
+            # web address (127.0.0.1) so the session cookie may travel (codec_server.py).
+            ui_codec_endpoint=codec_endpoint(options["port"]),
         )
         self.children.append(("temporal", process))
         devserver.wait_for_port(host, port, timeout=60, process=process)
