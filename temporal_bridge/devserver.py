@@ -39,8 +39,8 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start_dev_server(*, host: str, port: int, ui_port: int, db_file: Path | None, log_file: Path | None = None) -> subprocess.Popen:
-    """Start `temporal server start-dev`; persisted in `db_file` when given.
+def dev_server_args(*, host: str, port: int, ui_port: int, db_file: Path | None) -> list[str]:
+    """The command line of `temporal server start-dev`; persisted in `db_file` when given.
 
     Without --db-filename every workflow is lost on restart, so make run always passes one.
     """
@@ -49,6 +49,12 @@ def start_dev_server(*, host: str, port: int, ui_port: int, db_file: Path | None
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file)]
+    return args
+
+
+def start_dev_server(*, host: str, port: int, ui_port: int, db_file: Path | None, log_file: Path | None = None) -> subprocess.Popen:
+    """Start `temporal server start-dev` (see dev_server_args)."""
+    args = dev_server_args(host=host, port=port, ui_port=ui_port, db_file=db_file)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
