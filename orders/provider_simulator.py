@@ -144,8 +144,17 @@ class Unreachable(Exception):
     """The web app did not answer (down, restarting) or failed (5xx): worth another try."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A provider does not follow a redirect (to a login page, say): it is the desk's answer.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def send(base_url: str, webhook: Webhook, *, timeout: float = 5.0) -> int:
-    """POST the signed webhook; its HTTP status (a 4xx is the desk's refusal), or Unreachable."""
+    """POST the signed webhook; its HTTP status (a 3xx or 4xx is the desk's refusal), or Unreachable."""
     body = json.dumps(webhook.body, separators=(",", ":")).encode()
     signature = webhook_signing.sign(secret(webhook.provider), body)
     request = urllib.request.Request(
@@ -153,7 +162,7 @@ def send(base_url: str, webhook: Webhook, *, timeout: float = 5.0) -> int:
         headers={"Content-Type": "application/json", webhook_signing.SIGNATURE_HEADER: signature},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _opener.open(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as err:
         if err.code >= 500:
@@ -172,7 +181,7 @@ def tick(simulator: Simulator, base_url: str, now: float) -> list[tuple[Webhook,
         except Unreachable as err:
             log.warning("Web app unreachable at %s (%s); %s waits for the next tick", base_url, err, webhook.event_id)
             break
-        # A 4xx will not change by sending again (a wrong secret, an order the desk does not know): noted, not retried.
+        # A 3xx or 4xx will not change by sending again (a wrong secret, an order the desk does not know): noted, not retried.
         simulator.sent.add(webhook.event_id)
         results.append((webhook, status))
         level = logging.INFO if status < 400 else logging.WARNING

@@ -165,7 +165,10 @@ class Supervisor:
         """SIGTERM every child, highest layer first; SIGKILL what is left after the grace period."""
         self.stopping = True
         for layer in sorted({child.spec.layer for child in self.children}, reverse=True):
-            running = [c.process for c in self.children if c.spec.layer == layer and c.process is not None and c.process.poll() is None]
+            live = [c for c in self.children if c.spec.layer == layer and c.process is not None and c.process.poll() is None]
+            if live:
+                self.say(f"stopping {', '.join(c.spec.name for c in live)}")
+            running = [c.process for c in live]
             for process in running:
                 _signal_group(process, signal.SIGTERM)
             deadline = time.monotonic() + self.grace

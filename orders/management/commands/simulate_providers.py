@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -46,10 +47,16 @@ class Command(BaseCommand):
         simulator = provider_simulator.Simulator(
             payment_delay=options["payment_delay"], fraud_every=options["fraud_every"], parcel_step=options["parcel_step"],
         )
-        stop = []
-        signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+        # Stop at once, even mid-sleep: an event not yet answered is not marked sent, so nothing is lost.
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(f"Simulating the payment provider and the carrier against {options['base_url']}.")
-        while not stop:
+        try:
+            self._run(simulator, options)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _run(self, simulator: provider_simulator.Simulator, options: dict) -> None:
+        while True:
             try:
                 for webhook, status in provider_simulator.tick(simulator, options["base_url"], time.monotonic()):
                     self.stdout.write(f"  {webhook.body['type']:<24} {webhook.body['order']:<12} -> {status}")
