@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -394,7 +395,7 @@ class Scenario:
 class SharedTimeSkippingEnv:
     """A started time-skipping environment owned by a background event loop thread."""
 
-    def __init__(self, *, real_server: bool = False) -> None:
+    def __init__(self, *, real_server: bool = False, plain: bool = False) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="temporal-test-env", daemon=True)
         self._thread.start()
@@ -403,7 +404,8 @@ class SharedTimeSkippingEnv:
         # unanswering. Scenarios that need no skipped time may use the real
         # dev server instead.
         # Encrypted as the desk's own clients encrypt (connection.py), so the workflow meets the same payloads here.
-        converter = payload_converter()
+        # `plain`: unencrypted, for the stored histories people read (the replay passes them through the codec).
+        converter = DataConverter.default if plain else payload_converter()
         start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(), data_converter=converter)
                  if real_server else
                  WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path(), data_converter=converter))
