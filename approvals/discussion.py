@@ -91,6 +91,10 @@ def panel_actions(user: AbstractBaseUser, order: Order, snapshot: m.OrderSnapsho
     if snapshot.questions and snapshot.state not in states.TERMINAL:
         offered.add(COMMENT)
     offered |= {a for a in (ASK, ANSWER) if a in snapshot.allowed_actions}
+    # The answer is the requester's side's: approvers (who may change orders
+    # too) are not offered a form to answer their colleague's question.
+    if ANSWER in offered and order.created_by_id != user.pk and user.has_perm(selectors.APPROVE_PERMISSION):
+        offered.discard(ANSWER)
     return {a for a in offered if discussion_rules.refusal(a, order=order, user=user) is None}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 
 from approvals import delegations, selectors
-from orders.models import Order
+from orders.models import Order, OrderEvent
 
 COMMENT, ASK, ANSWER = "comment", "ask", "answer"
 # The names the workflow may check an action under: the signal's and the page's.
@@ -35,9 +35,11 @@ def refusal(action: str, *, order: Order, user: AbstractBaseUser) -> str | None:
     if action == ASK:
         return _ask_refusal(order, user)
     if action == ANSWER:
-        if order.created_by_id == user.pk or user.has_perm(CHANGE_PERMISSION):
-            return None
-        return "Only the order's requester (or a clerk who may change orders) can answer its question."
+        if order.created_by_id != user.pk and not user.has_perm(CHANGE_PERMISSION):
+            return "Only the order's requester (or a clerk who may change orders) can answer its question."
+        if order.created_by_id != user.pk and asked_by(order) == user.get_username():
+            return "You asked this question; its answer must come from the requester's side."
+        return None
     return "That is not something a person can do on an order."
 
 
@@ -54,3 +56,11 @@ def _ask_refusal(order: Order, user: AbstractBaseUser) -> str | None:
         if delegations.on_behalf_refusal(order=order, user=user, delegator_username=name) is None:
             return None
     return "You have already decided on this order; only approvers still to decide can ask its requester."
+
+
+def asked_by(order: Order) -> str:
+    """Who asked the question open on `order` ("" when none is)."""
+    if not order.awaiting_answer:
+        return ""
+    latest = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.QUESTION).order_by("-created_at", "-id")
+    return latest.values_list("actor", flat=True).first() or ""
