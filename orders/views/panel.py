@@ -70,8 +70,9 @@ def waits_on_people(snapshot: m.OrderSnapshot) -> bool:
         return False
     if snapshot.approval is not None and snapshot.approval.auto_approve:
         return False  # passes the gate by itself in a moment
-    # The workflow's own word: it still takes decisions (quorum not met, nobody rejected).
-    return m.ACTION_APPROVE in snapshot.allowed_actions or m.ACTION_REJECT in snapshot.allowed_actions
+    # The workflow's own word: it still takes decisions (quorum not met, nobody
+    # rejected), or it waits for the requester's answer to a question.
+    return any(action in snapshot.allowed_actions for action in (m.ACTION_APPROVE, m.ACTION_REJECT, states.ANSWER))
 
 
 def poll_interval(live: LiveState) -> str | None:

@@ -217,3 +217,18 @@ def test_the_clerk_finds_the_questions_for_them_on_the_orders_list(client, clerk
     _, _, box = body.partition('id="questions-for-you"')
     assert waiting.number in box.split("</section>")[0] and "Which dock should this go to?" in box
     assert 'id="questions-for-you"' not in logged_in(client, manager).get(reverse("orders:list")).content.decode()
+
+
+def test_the_orders_list_flags_an_order_waiting_on_its_requester(client, manager, fake_temporal, make_order):
+    waiting, other = ask_open(make_order()), make_order()
+    body = logged_in(client, manager).get(reverse("orders:list")).content.decode()
+    rows = {number: body.split(f">{number}</a>")[1].split("</tr>")[0] for number in (waiting.number, other.number)}
+    assert "Waiting on requester" in rows[waiting.number] and "Waiting on requester" not in rows[other.number]
+
+
+def test_a_page_waiting_for_an_answer_polls_slowly_like_one_waiting_for_a_decision(client, clerk, fake_temporal, make_order):
+    from orders.views.panel import POLL_WAITING
+
+    order = ask_open(make_order())
+    body = logged_in(client, clerk).get(url("detail", order)).content.decode()
+    assert f'hx-trigger="every {POLL_WAITING}"' in body
