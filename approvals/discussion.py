@@ -28,12 +28,12 @@ def check(action: str, *, order: Order, user: AbstractBaseUser) -> None:
         raise PermissionDenied(reason)
 
 
-def _required(text: str, what: str) -> str:
+def _required(text: str, what: str, limit: int) -> str:
     text = text.strip()
     if not text:
         raise OrderError(f"{what} is required.")
-    if len(text) > m.MAX_COMMENT:
-        raise OrderError(f"{what} can be at most {m.MAX_COMMENT} characters.")
+    if len(text) > limit:
+        raise OrderError(f"{what} can be at most {limit} characters.")
     return text
 
 
@@ -44,7 +44,7 @@ def _awaiting_approval(order: Order) -> None:
 
 def discussion_comment(*, order: Order, user: AbstractBaseUser, text: str, request_id: str) -> m.RequestVerdict:
     check(COMMENT, order=order, user=user)
-    text = _required(text, "A comment")
+    text = _required(text, "A comment", m.MAX_COMMENT)
     if order.is_terminal:
         raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; its discussion is closed.")
     payload = m.CommentSignal(actor=user.get_username(), request_id=request_id, text=text)
@@ -53,7 +53,7 @@ def discussion_comment(*, order: Order, user: AbstractBaseUser, text: str, reque
 
 def discussion_ask(*, order: Order, user: AbstractBaseUser, question: str, request_id: str) -> m.RequestVerdict:
     check(ASK, order=order, user=user)
-    question = _required(question, "A question")
+    question = _required(question, "A question", m.MAX_QUESTION)
     _awaiting_approval(order)
     if order.awaiting_answer:
         raise ActionNotAllowed(f"A question on {order.number} already waits for {order.created_by.get_username()}'s answer.")
@@ -67,7 +67,7 @@ def discussion_answer(
 ) -> m.RequestVerdict:
     """The requester's answer, with what it changes (None: unchanged). A change restarts the approval."""
     check(ANSWER, order=order, user=user)
-    answer = _required(answer, "An answer")
+    answer = _required(answer, "An answer", m.MAX_QUESTION)
     _awaiting_approval(order)
     if priority is not None and priority not in Priority.values:
         raise OrderError(f"Unknown priority {priority!r}.")

@@ -20,14 +20,14 @@ class CommentForm(forms.Form):
 
 
 class AskForm(forms.Form):
-    question = _text("Question", "Write the question for the requester.")
+    question = _text("Question", "Write the question for the requester.", m.MAX_QUESTION)
     request_id = request_id_field()
 
 
 class AnswerForm(forms.Form):
     """The answer, and optionally what it changes. Fields left as they were change nothing."""
 
-    answer = _text("Answer", "Write your answer.")
+    answer = _text("Answer", "Write your answer.", m.MAX_QUESTION)
     priority = forms.ChoiceField(choices=Priority.choices, required=False)
     shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=m.MAX_ADDRESS, required=False)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=m.MAX_NOTE, required=False)

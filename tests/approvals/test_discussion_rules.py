@@ -56,7 +56,7 @@ def test_a_substitute_who_decided_may_still_ask_for_the_manager_they_stand_in_fo
 
 def test_the_answer_comes_from_the_requester_or_a_clerk_never_from_whoever_asked(make_order, clerk, manager, manager2, outsider):
     order = make_order(awaiting_answer=True)
-    OrderEvent.objects.create(order=order, kind="question", message='Question from manager: "?"', actor="manager",
+    OrderEvent.objects.create(order=order, kind="question", message=m.discussion_text("question", "manager", "?"), actor="manager",
                               idempotency_key="0002-question")
     make_user("clerk2", roles.CLERKS)
     assert allowed(order, "clerk", "answer") and allowed(order, "clerk2", "answer") and allowed(order, "manager2", "answer")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def ask_open(order, question: str = "Which dock should this go to?", by: str = "manager"):
     """The order as the activity leaves it once a question was accepted."""
-    OrderEvent.objects.create(order=order, kind="question", message=f'Question from {by}: "{question}"', actor=by,
+    OrderEvent.objects.create(order=order, kind="question", message=m.discussion_text("question", by, question), actor=by,
                               idempotency_key="0002-question")
     order.awaiting_answer = True
     order.save(update_fields=["awaiting_answer"])
