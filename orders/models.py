@@ -103,6 +103,10 @@ class Order(models.Model):
     requires_senior = models.BooleanField(default=False)
     # Set by the workflow when the decision is overdue past the escalation time.
     escalated = models.BooleanField(default=False)
+    # A question to the requester waits for their answer (set by a "question"
+    # timeline entry, cleared by an "answer" one): the inbox shows the order
+    # apart, as waiting on its requester, not as a decision to make.
+    awaiting_answer = models.BooleanField(default=False)
     progress = models.PositiveSmallIntegerField(default=0)
     tracking_number = models.CharField(max_length=40, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
@@ -216,6 +220,10 @@ class OrderEvent(models.Model):
         SERVICE_LEVEL = "service_level", "Service level"
         HOLD = "hold", "Hold"
         HOLD_RELEASED = "hold_released", "Hold released"
+        # Questions before deciding (issue 12).
+        COMMENT = "comment", "Comment"
+        QUESTION = "question", "Question"
+        ANSWER = "answer", "Answer"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -229,19 +229,24 @@ def order_start_workflow(*, order_id: int) -> bool:
 # --- Requests from people: become signals ---------------------------------------------
 
 
-def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float | None = None) -> m.RequestVerdict:
+def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float | None = None,
+                 send: Callable[[int, Any], None] | None = None) -> m.RequestVerdict:
     """Send a person's request to the order's workflow and return its verdict.
 
     Temporal errors become user errors. The verdict is the workflow's own,
     read back by request id: accepted, refused (with the reason), still being
     checked, or unknown when no worker has processed the request yet (it is
     queued in the workflow's history and will be applied or refused then).
+    `send`: the order_calls function for this signal, if it has its own.
     """
     if order.workflow_started_at is None:
         raise WorkflowUnavailable(
             f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
     try:
-        order_calls.signal_order(order.pk, signal, payload)
+        if send is not None:
+            send(order.pk, payload)
+        else:
+            order_calls.signal_order(order.pk, signal, payload)
     except WorkflowNotFound as err:
         cause = order_detect_stop(order_id=order.pk)
         if cause is not None:

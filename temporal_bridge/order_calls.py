@@ -45,6 +45,20 @@ def signal_order(order_id: int, signal: str, payload: Any) -> None:
     bridge.call(mapped_errors(send))
 
 
+# Questions before deciding (v6): a comment, a question to the requester, the
+# requester's answer. Through signal_order, so one fake replaces them all in tests.
+def comment_on_order(order_id: int, comment: m.CommentSignal) -> None:
+    signal_order(order_id, m.SIGNAL_COMMENT, comment)
+
+
+def ask_requester(order_id: int, question: m.QuestionSignal) -> None:
+    signal_order(order_id, m.SIGNAL_ASK_REQUESTER, question)
+
+
+def answer_question(order_id: int, answer: m.AnswerSignal) -> None:
+    signal_order(order_id, m.SIGNAL_ANSWER, answer)
+
+
 def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
     """The workflow's live snapshot.
 

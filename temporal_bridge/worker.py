@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from temporal_bridge.activities import ALL_ACTIVITIES
 from temporal_bridge.activities_approvals import APPROVAL_ACTIVITIES
+from temporal_bridge.activities_discussion import DISCUSSION_ACTIVITIES
 from temporal_bridge.activities_holds import HOLD_ACTIVITIES
 from temporal_bridge.activities_shipment import SHIPMENT_ACTIVITIES
 from temporal_bridge.metrics import MetricsInterceptor
@@ -24,7 +25,7 @@ from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
 
 # Every workflow this worker runs; check_replay replays histories against these.
 WORKFLOWS: list[type] = [OrderWorkflow, ShipmentWorkflow, *APPROVAL_WORKFLOWS]
-ACTIVITIES: list = [*ALL_ACTIVITIES, *APPROVAL_ACTIVITIES, *HOLD_ACTIVITIES, *SHIPMENT_ACTIVITIES]
+ACTIVITIES: list = [*ALL_ACTIVITIES, *APPROVAL_ACTIVITIES, *HOLD_ACTIVITIES, *SHIPMENT_ACTIVITIES, *DISCUSSION_ACTIVITIES]
 
 
 def build_worker(

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from approvals import discussion
 from orders import parcels, selectors, services
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
@@ -25,8 +26,11 @@ def order_list(request: HttpRequest) -> HttpResponse:
     page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"],
                                 breached=data["breached"],
                                 late_parcels=data["late"])
-    template = "orders/_list_rows.html" if request.htmx and request.htmx.target == "order-rows" else "orders/list.html"
-    return render(request, template, {"filter_form": form, "page": page})
+    if request.htmx and request.htmx.target == "order-rows":
+        return render(request, "orders/_list_rows.html", {"filter_form": form, "page": page})
+    # The requester's own orders sent back with a question, above the list they land on.
+    questions = discussion.questions_for(request.user)
+    return render(request, "orders/list.html", {"filter_form": form, "page": page, "questions_for_you": questions})
 
 
 @require_http_methods(["GET", "POST"])
