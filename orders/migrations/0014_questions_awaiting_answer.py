@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0012_delivery_parcels_and_operations_tasks'),
+        ('orders', '0013_codec_view_decoded_payloads'),
     ]
 
     operations = [
