@@ -126,16 +126,18 @@ def senior_approvers() -> QuerySet:
     return approvers().filter(pk__in=get_user_model().objects.with_perm(SENIOR_PERMISSION).values("pk"))
 
 
-def awaiting_decision(user: AbstractBaseUser) -> QuerySet[Order]:
+def awaiting_decision(user: AbstractBaseUser, *, waiting_on_requester: bool = False) -> QuerySet[Order]:
     """Orders awaiting a decision from `user`, soonest due first.
 
     Pending, not their own, not already approved by them, and, for a user
     without the senior permission, not an order that only a senior approval
-    can still move.
+    can still move. An order sent back with a question waits on its
+    requester, not on a decision: only with `waiting_on_requester`, and then
+    only those.
     """
     decided = counting_decisions().filter(decided_by(user.get_username()), order=OuterRef("pk"))
     queryset = (
-        Order.objects.filter(status=states.PENDING_APPROVAL, requires_approval=True)
+        Order.objects.filter(status=states.PENDING_APPROVAL, requires_approval=True, awaiting_answer=waiting_on_requester)
         .exclude(created_by=user)
         .exclude(Exists(decided))
     )

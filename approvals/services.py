@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from approvals import delegations, selectors
+from approvals import delegations, discussion_rules, selectors
 from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
 from orders import mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
@@ -132,9 +132,9 @@ def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
     own claims (who sent it, whether they are senior) are never trusted.
     """
     required = ACTION_PERMISSIONS.get(check.action)
-    if required is None:
+    discussion = check.action in discussion_rules.ACTIONS
+    if required is None and not discussion:
         return m.ActorCheckResult(False, f"{check.action!r} is not an action a person can take")
-    permission, what = required
     # A name no user can have is never queried: PostgreSQL refuses NUL bytes
     # in text, and the identity check would fail and be retried for ever.
     if not check.actor or len(check.actor) > m.MAX_ACTOR or not check.actor.isprintable():
@@ -144,6 +144,9 @@ def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
         return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
     if not user.is_active:
         return m.ActorCheckResult(False, f"{check.actor}'s account is inactive")
+    if discussion:
+        return _discussion_verify(check, user)
+    permission, what = required
     if not user.has_perm(permission):
         return m.ActorCheckResult(False, f"{check.actor} is not allowed to {what}")
     if check.action in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT) and Order.objects.filter(pk=check.order_id, created_by=user).exists():
@@ -159,6 +162,19 @@ def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
         if Order.objects.filter(pk=check.order_id, created_by__username=check.on_behalf_of).exists():
             return m.ActorCheckResult(False, f"{check.on_behalf_of} is the requester, and nobody decides on their own order")
     # The actor's own seniority, never the delegator's: a senior slot needs a senior person.
+    return m.ActorCheckResult(True, senior=selectors.is_senior(user))
+
+
+def _discussion_verify(check: m.ActorCheckInput, user: AbstractBaseUser) -> m.ActorCheckResult:
+    """A comment, a question or an answer: by the rules of approvals.discussion_rules, for oneself only."""
+    if check.on_behalf_of:
+        return m.ActorCheckResult(False, "only approvals and rejections can be made on behalf of someone")
+    order = Order.objects.filter(pk=check.order_id).first()
+    if order is None:
+        return m.ActorCheckResult(False, "the order does not exist")
+    reason = discussion_rules.refusal(check.action, order=order, user=user)
+    if reason is not None:
+        return m.ActorCheckResult(False, reason)
     return m.ActorCheckResult(True, senior=selectors.is_senior(user))
 
 

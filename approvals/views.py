@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals import delegations, selectors, services
+from approvals import delegations, discussion, selectors, services
 from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
 from orders.models import Order
@@ -33,6 +33,8 @@ def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None, p
         "page": page, "rows": rows, "now": timezone.now(), "is_senior": selectors.is_senior(request.user),
         "form": form or BulkDecisionForm(initial={"request_id": new_request_id()}),
         "on_behalf": _on_behalf_sections(request.user), "away": delegations.away_now(request.user),
+        # Sent back with a question: not a decision to make until the requester answers.
+        "waiting_on_requester": discussion.waiting_on_requester(request.user),
     }
 
 

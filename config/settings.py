@@ -231,6 +231,10 @@ if not DEBUG:
 TEMPORAL_ADDRESS = os.environ.get("TEMPORAL_ADDRESS", f"127.0.0.1:{os.environ.get('TEMPORAL_PORT', '7233')}")
 TEMPORAL_NAMESPACE = os.environ.get("TEMPORAL_NAMESPACE", "default")
 TEMPORAL_TASK_QUEUE = os.environ.get("TEMPORAL_TASK_QUEUE", "order-desk")
+# Set the orders' custom search attributes (temporal_bridge/search_attributes.py).
+# They must be registered on the namespace first (`make run` does it for the dev
+# server; `manage.py register_search_attributes` for a cluster, see DEPLOYMENT.md).
+TEMPORAL_SEARCH_ATTRIBUTES = env_bool("TEMPORAL_SEARCH_ATTRIBUTES", True)
 TEMPORAL_UI_URL = os.environ.get("TEMPORAL_UI_URL", f"http://127.0.0.1:{os.environ.get('TEMPORAL_UI_PORT', '8233')}")
 # How long a page waits for a workflow query before it falls back to the mirror.
 TEMPORAL_QUERY_TIMEOUT = env_float("TEMPORAL_QUERY_TIMEOUT", 2.0)
@@ -250,6 +254,22 @@ TEMPORAL_TLS_KEY = os.environ.get("TEMPORAL_TLS_KEY", "")
 TEMPORAL_TLS_CA = os.environ.get("TEMPORAL_TLS_CA", "")
 TEMPORAL_TLS_SERVER_NAME = os.environ.get("TEMPORAL_TLS_SERVER_NAME", "")
 TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY", "")
+# Payload encryption (temporal_bridge/codec.py): "kid2:<base64 32 bytes>,kid1:<...>",
+# the first encrypts, all decrypt. Without it DEBUG and the tests use a public
+# development key; production refuses to talk to Temporal (a system check and
+# connection.py) rather than store customer data in clear or under a known key.
+ORDER_DESK_PAYLOAD_KEYS = os.environ.get("ORDER_DESK_PAYLOAD_KEYS", "").strip()
+PAYLOAD_DEV_KEY_ALLOWED = DEBUG or env_bool("ORDER_DESK_TESTING")
+if not ORDER_DESK_PAYLOAD_KEYS and PAYLOAD_DEV_KEY_ALLOWED:
+    from temporal_bridge.codec import DEV_KEYS as ORDER_DESK_PAYLOAD_KEYS
+# The Temporal UI's origins, the only ones the codec endpoint answers across
+# origins (CORS). The UI is reached as localhost or 127.0.0.1: both by default.
+TEMPORAL_UI_ORIGINS = [
+    o.strip().rstrip("/") for o in os.environ.get(
+        "TEMPORAL_UI_ORIGINS",
+        "http://localhost:{0},http://127.0.0.1:{0}".format(os.environ.get("TEMPORAL_UI_PORT", "8233")),
+    ).split(",") if o.strip()
+]
 
 # --- Order rules -----------------------------------------------------------------
 # Approval rules live in approvals.ApprovalPolicy (edited in the admin). These two
@@ -266,6 +286,12 @@ ORDER_DESK_BASE_URL = os.environ.get("ORDER_DESK_BASE_URL", f"http://127.0.0.1:{
 ORDER_FULFILMENT_STEPS = env_int("ORDER_FULFILMENT_STEPS", 10)
 ORDER_FULFILMENT_STEP_SECONDS = env_float("ORDER_FULFILMENT_STEP_SECONDS", 1.5)
 ORDER_CURRENCY = os.environ.get("ORDER_CURRENCY", "USD")
+# Delivery tracking (issue 11): after shipping, a shipment workflow follows the
+# carrier's webhooks until the parcel is delivered. Off by default, where no
+# carrier sends webhooks (an order then ends at "fulfilled").
+ORDER_DESK_TRACK_DELIVERY = env_bool("ORDER_DESK_TRACK_DELIVERY")
+ORDER_DESK_DELIVERY_PROMISE_DAYS = env_float("ORDER_DESK_DELIVERY_PROMISE_DAYS", 5)
+ORDER_DESK_CARRIER = os.environ.get("ORDER_DESK_CARRIER", "Parcelo")
 
 # Service levels: how long an order may spend in each stage before it counts
 # as breached (0 = no target). Frozen into each workflow's input at submission.

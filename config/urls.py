@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from orders.views import health, ops
+from temporal_bridge import codec_server
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list", permanent=False)),
@@ -15,8 +16,12 @@ urlpatterns = [
     path("ops/", ops.operations, name="ops"),
     path("ops/fulfilment/pause/", ops.fulfilment_pause, name="fulfilment_pause"),
     path("ops/fulfilment/resume/", ops.fulfilment_resume, name="fulfilment_resume"),
+    path("ops/tasks/<int:pk>/resolve/", ops.operations_task_resolve, name="ops_task_resolve"),
     path("api/v1/", include("orders.api.urls")),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),
     path("admin/", admin.site.urls),
+    # The Temporal UI's codec endpoint (--ui-codec-endpoint http://<desk>/temporal-codec).
+    path("temporal-codec/decode", codec_server.decode, name="codec-decode"),
+    path("temporal-codec/encode", codec_server.encode, name="codec-encode"),
 ]

@@ -303,3 +303,6 @@ class CustomerNotificationAdmin(ReadOnlyAdmin):
 # API keys are registered beside the API's code; holds (read-only) beside theirs.
 import orders.admin_holds  # noqa: E402,F401
 import orders.api.admin  # noqa: E402,F401
+
+# Parcels and operations tasks (issue 11), in their own module.
+from orders import admin_parcels  # noqa: E402,F401

@@ -23,6 +23,7 @@ class OrderFilterForm(forms.Form):
         required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"placeholder": "Order number or customer"}),
     )
     breached = forms.BooleanField(required=False, label="Service level breached")
+    late = forms.BooleanField(required=False, label="Late parcels only")
     before = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
     after = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
 

@@ -96,6 +96,10 @@ def _write(order: Order, entry: m.MirrorInput) -> bool:
     if entry.kind == OrderEvent.Kind.SERVICE_LEVEL:
         sla.breach_record(order.pk, entry.message)
     changed = {name: value for name, value in fields.items() if value is not None}
+    # The question's own entry opens it and the answer's closes it, whichever
+    # path writes them (the discussion activity, a batch, reconcile).
+    if entry.kind in (OrderEvent.Kind.QUESTION, OrderEvent.Kind.ANSWER):
+        changed["awaiting_answer"] = entry.kind == OrderEvent.Kind.QUESTION
     if changed:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
     metrics.order_transition_recorded(entry)
@@ -164,10 +168,13 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
                                     on_behalf_of=d.on_behalf_of_username)
                    for d in decisions],
         timeline=[_timeline_entry(e) for e in events],
-        allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),
+        allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL,
+                                               question_open=order.awaiting_answer, questions=True),
         approval=mirror_progress(order),
         hold_reason=_hold_reason(order),
         service_levels=_mirror_service_levels(order, events),
+        questions=True,
+        **_open_question(order, events),
     )
 
 
@@ -185,6 +192,23 @@ def _hold_reason(order: Order) -> str:
         return ""
     entry = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.HOLD).order_by("-created_at", "-id").first()
     return entry.message if entry else ""
+
+
+def _open_question(order: Order, events: list[OrderEvent]) -> dict[str, str]:
+    """The question the mirror says waits for its answer: its words and who asked."""
+    if not order.awaiting_answer:
+        return {}
+    asked = [e for e in events if e.kind == OrderEvent.Kind.QUESTION]
+    if not asked:
+        return {}
+    last = asked[-1]
+    return {"open_question": question_words(last.message, last.actor), "question_by": last.actor}
+
+
+def question_words(message: str, actor: str) -> str:
+    """The question itself, from its timeline entry (worded by messages.discussion_text)."""
+    prefix = m.discussion_text("question", actor, "")
+    return message[len(prefix):] if message.startswith(prefix) else message
 
 
 def _timeline_order(event: OrderEvent) -> tuple[int, datetime, int]:

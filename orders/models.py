@@ -103,6 +103,10 @@ class Order(models.Model):
     requires_senior = models.BooleanField(default=False)
     # Set by the workflow when the decision is overdue past the escalation time.
     escalated = models.BooleanField(default=False)
+    # A question to the requester waits for their answer (set by a "question"
+    # timeline entry, cleared by an "answer" one): the inbox shows the order
+    # apart, as waiting on its requester, not as a decision to make.
+    awaiting_answer = models.BooleanField(default=False)
     progress = models.PositiveSmallIntegerField(default=0)
     tracking_number = models.CharField(max_length=40, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
@@ -127,6 +131,8 @@ class Order(models.Model):
         permissions = [
             ("approve_order", "Can approve or reject orders"),
             ("cancel_order", "Can cancel orders"),
+            # The Temporal UI's codec endpoint (temporal_bridge/codec_server.py): staff with it read payloads in clear.
+            ("view_decoded_payloads", "Can view decoded workflow payloads in the Temporal UI"),
         ]
         indexes = [
             # The list page: newest first, optionally filtered by status.
@@ -214,6 +220,10 @@ class OrderEvent(models.Model):
         SERVICE_LEVEL = "service_level", "Service level"
         HOLD = "hold", "Hold"
         HOLD_RELEASED = "hold_released", "Hold released"
+        # Questions before deciding (issue 12).
+        COMMENT = "comment", "Comment"
+        QUESTION = "question", "Question"
+        ANSWER = "answer", "Answer"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -310,3 +320,6 @@ class CustomerNotification(models.Model):
 # The intake API's tables belong to this app; they live beside the API's code.
 from orders.api.models import ApiKey, IdempotencyRecord  # noqa: E402,F401
 from orders.models_holds import CircuitBreaker, FulfilmentPause, HoldEvent  # noqa: E402,F401
+
+# The parcel's mirror and the operations tasks (issue 11), in their own module.
+from orders.parcel_models import OperationsTask, Parcel, ParcelEvent  # noqa: E402,F401

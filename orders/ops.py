@@ -16,7 +16,8 @@ from django.db.models.functions import TruncHour
 
 from orders import mirror, selectors
 from orders.models import Order
-from temporal_bridge import states, workflow_status
+from temporal_bridge import order_calls, states, workflow_status
+from temporal_bridge import search_attributes as sa
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.order_calls import workflow_ui_url
 
@@ -167,3 +168,22 @@ def _frozen_orders(limit: int) -> list[AttentionRow | None]:
                 workflow_ui_url(order.workflow_id) if order.workflow_id else "", False,
             ))
     return rows
+
+
+@dataclass
+class UiFilter:
+    label: str
+    query: str
+    url: str
+
+
+def temporal_ui_filters(*, now) -> list[UiFilter]:
+    """Links to the Temporal UI's workflow list, pre-filtered by the orders' search attributes."""
+    filters = [
+        ("Stuck in fulfilling for over 1 h", sa.visibility_query(state=states.FULFILLING, entered_before=now - HOUR)),
+        ("Awaiting approval for over 24 h", sa.visibility_query(state=states.PENDING_APPROVAL, entered_before=now - 24 * HOUR)),
+        ("On hold (fraud alerts)", sa.visibility_query(state=states.ON_HOLD)),
+        ("In transit for over 5 days", sa.visibility_query(state=states.IN_TRANSIT, entered_before=now - 120 * HOUR)),
+        ("Escalated, still running", 'WorkflowType="OrderWorkflow" AND Escalated=true AND ExecutionStatus="Running"'),
+    ]
+    return [UiFilter(label, query, order_calls.workflow_list_ui_url(query)) for label, query in filters]

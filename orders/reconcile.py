@@ -11,7 +11,10 @@ idempotent. Three jobs:
    (terminated or cancelled by an operator, timed out, failed) becomes
    `stopped`, with the cause, through the same service the pages use;
 4. list stuck orders with the reason: a workflow that is missing, a workflow
-   task or an activity failing again and again, no worker polling.
+   task or an activity failing again and again, no worker polling;
+5. from the other side, through a visibility query: running order workflows
+   without a mirror (no order row: an operator decides), or whose order never
+   recorded its start (recorded now).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from django.utils import timezone
 from orders import mirror, services
 from orders.models import Order
 from temporal_bridge import messages as m
-from temporal_bridge import queue_health, states, workflow_status
+from temporal_bridge import order_calls, queue_health, states, workflow_status
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,9 @@ class ReconcileReport:
     stuck: list[tuple[str, str]] = field(default_factory=list)
     checked: int = 0
     no_worker: bool = False
+    # Running order workflows whose order row does not exist (workflow ids).
+    unmirrored: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
 
 
 def reconcile(*, min_age: timedelta = timedelta(seconds=30), limit: int = 1000) -> ReconcileReport:
@@ -50,7 +56,24 @@ def reconcile(*, min_age: timedelta = timedelta(seconds=30), limit: int = 1000) 
     cutoff = timezone.now() - min_age
     _start_missing(report, cutoff, limit)
     _check_in_flight(report, cutoff, limit)
+    _find_unmirrored(report, limit)
     return report
+
+
+def _find_unmirrored(report: ReconcileReport, limit: int) -> None:
+    """Running order workflows the database does not know as such (a visibility query, not one call per order)."""
+    try:
+        running = order_calls.running_order_ids(limit=limit)
+    except TemporalUnavailable:
+        return
+    known = dict(Order.objects.filter(pk__in=running).values_list("pk", "workflow_started_at"))
+    for order_id in running:
+        if order_id not in known:
+            report.unmirrored.append(m.workflow_id_for(order_id))
+        elif known[order_id] is None:
+            # Its start succeeded but was never recorded (the process died in between).
+            Order.objects.filter(pk=order_id, workflow_started_at__isnull=True).update(workflow_started_at=timezone.now())
+            report.adopted.append(m.workflow_id_for(order_id))
 
 
 def _start_missing(report: ReconcileReport, cutoff, limit: int) -> None:
@@ -110,7 +133,8 @@ def order_repair_from_snapshot(*, order_id: int, snapshot: m.OrderSnapshot) -> b
     order = Order.objects.select_for_update().get(pk=order_id)
     changed = False
     for index, entry in enumerate(snapshot.timeline):
-        key = m.timeline_key(index, entry.kind)
+        # v5 entries carry the key the mirror holds them under; older ones are numbered by position.
+        key = entry.key or m.timeline_key(index, entry.kind)
         changed |= mirror.order_event_write(order=order, key=key, kind=entry.kind, message=entry.message, actor=entry.actor)
     fields = {
         "status": snapshot.state, "progress": snapshot.progress,

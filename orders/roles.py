@@ -22,9 +22,14 @@ ORDER_RECORDS_VIEW = [
 ]
 ROLE_PERMISSIONS = {
     CLERKS: ["orders.view_order", "orders.add_order", "orders.change_order", "orders.view_product", "orders.view_customer"],
-    MANAGERS: ["orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW],
+    # Managers see the customers' data on the desk already; in the Temporal UI too (staff only, codec_server.py).
+    MANAGERS: [
+        "orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW,
+        "orders.view_decoded_payloads",
+    ],
     SENIOR_MANAGERS: [
         "orders.view_order", "orders.change_order", "orders.approve_order", "orders.cancel_order", *ORDER_RECORDS_VIEW,
+        "orders.view_decoded_payloads",
         # Satisfies a policy's "at least one senior approver"; may tune the policies.
         "approvals.approve_senior", "approvals.view_approvalpolicy", "approvals.add_approvalpolicy",
         "approvals.change_approvalpolicy", "approvals.view_approvalnotice",

@@ -39,13 +39,17 @@ class OrderPage:
 def order_list(
     *, status: str = "", search: str = "", before: int | None = None, after: int | None = None, page_size: int = PAGE_SIZE,
     breached: bool = False,
+    late_parcels: bool = False,
 ) -> OrderPage:
     """One page of orders, newest first, by keyset on the id.
 
     Keyset pages cost the same on page 1 and page 4,000 and need no COUNT over
     the table, which is what keeps the list fast at 100k+ orders.
     """
-    queryset: QuerySet[Order] = Order.objects.select_related("customer")
+    # The parcel (one-to-one, often none) in the same query: the list shows where each is.
+    queryset: QuerySet[Order] = Order.objects.select_related("customer", "parcel")
+    if late_parcels:
+        queryset = queryset.filter(parcel__promise_missed=True)
     if status:
         queryset = queryset.filter(status=status)
     if search:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -201,16 +201,24 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
         approval_rule=rule,
         submitted_at=order.created_at.isoformat(),
         service_levels=sla.targets_from_settings(),
+        track_delivery=settings.ORDER_DESK_TRACK_DELIVERY,
+        delivery_promise_days=settings.ORDER_DESK_DELIVERY_PROMISE_DAYS,
+        carrier=settings.ORDER_DESK_CARRIER,
     )
+
+
+def workflow_summary(order: Order) -> str:
+    """What the Temporal UI shows for the order's run: "OD-000123 · Globex · 12,600.00 USD"."""
+    return f"{order.number} · {order.customer.name} · {order.total:,} {order.currency}"
 
 
 def order_start_workflow(*, order_id: int) -> bool:
     """Start the order's workflow if it is not running yet. True when it runs now."""
-    order = Order.objects.select_related("created_by").get(pk=order_id)
+    order = Order.objects.select_related("created_by", "customer").get(pk=order_id)
     if order.workflow_started_at is not None:
         return True
     try:
-        order_calls.start_order_workflow(workflow_input_for(order))
+        order_calls.start_order_workflow(workflow_input_for(order), summary=workflow_summary(order), customer_id=order.customer_id)
     except TemporalUnavailable as err:
         log.warning("Workflow start for %s failed; reconcile_orders will retry: %s", order.number, err)
         return False
@@ -221,19 +229,24 @@ def order_start_workflow(*, order_id: int) -> bool:
 # --- Requests from people: become signals ---------------------------------------------
 
 
-def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float | None = None) -> m.RequestVerdict:
+def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float | None = None,
+                 send: Callable[[int, Any], None] | None = None) -> m.RequestVerdict:
     """Send a person's request to the order's workflow and return its verdict.
 
     Temporal errors become user errors. The verdict is the workflow's own,
     read back by request id: accepted, refused (with the reason), still being
     checked, or unknown when no worker has processed the request yet (it is
     queued in the workflow's history and will be applied or refused then).
+    `send`: the order_calls function for this signal, if it has its own.
     """
     if order.workflow_started_at is None:
         raise WorkflowUnavailable(
             f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
     try:
-        order_calls.signal_order(order.pk, signal, payload)
+        if send is not None:
+            send(order.pk, payload)
+        else:
+            order_calls.signal_order(order.pk, signal, payload)
     except WorkflowNotFound as err:
         cause = order_detect_stop(order_id=order.pk)
         if cause is not None:

@@ -113,6 +113,8 @@ NOTIFICATION_SUBJECTS = {
     "cancelled": "Your order {number} was cancelled",
     "expired": "Your order {number} expired",
     "failed": "We could not complete your order {number}",
+    "delivered": "Your order {number} was delivered",
+    "returned": "Your order {number} came back to us",
 }
 
 

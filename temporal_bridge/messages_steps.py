@@ -124,11 +124,28 @@ class UpdateInput:
 
 
 @dataclass
+class HoldResult:
+    """Whether a stage of the order is held (v6): a paused fulfilment, an open
+    circuit breaker. Read by ACT_READ_HOLD, and with the step before the
+    stage (ReserveResult.hold: the payment; PaymentResult.hold: the
+    fulfilment), so an order that meets no hold pays no extra activity."""
+
+    held: bool
+    reason: str = ""
+    by: str = ""
+    since: str = ""
+    # How long to wait before reading the hold again if no signal comes.
+    recheck_seconds: float = 300.0
+
+
+@dataclass
 class ReserveResult:
     lines_reserved: int
     units_reserved: int
     # v5: the timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
+    # v6: whether payments are held (the provider's circuit breaker is open).
+    hold: HoldResult | None = None
 
 
 @dataclass
@@ -156,6 +173,8 @@ class PaymentResult:
     # v6: "captured", or "requires_confirmation": the provider confirms (or
     # fails) the payment later, by webhook (messages_outside.PaymentEvent).
     status: str = "captured"
+    # v6: whether fulfilment is held, read in the charge's transaction.
+    hold: HoldResult | None = None
 
 
 @dataclass
@@ -208,6 +227,9 @@ def reserved_text(result: ReserveResult) -> str:
 
 
 def charged_text(result: PaymentResult) -> str:
+    if result.status == "requires_confirmation":
+        return (f"Payment of {result.amount} {result.currency} submitted (ref {result.provider_reference}); "
+                "waiting for the provider's confirmation")
     return f"Charged {result.amount} {result.currency} (ref {result.provider_reference})"
 
 

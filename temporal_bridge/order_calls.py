@@ -8,8 +8,9 @@ outside, a failing task) is temporal_bridge.workflow_status.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
@@ -17,13 +18,24 @@ from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge import messages as m
+from temporal_bridge import search_attributes, states
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors, start_once
 from temporal_bridge.workflow_status import WorkflowClosed
 
 
-def start_order_workflow(inp: m.OrderWorkflowInput) -> bool:
-    """Start the order's workflow; False when it already exists (nothing to do)."""
-    return start_once(m.WORKFLOW_NAME, inp, workflow_id=m.workflow_id_for(inp.order_id))
+def start_order_workflow(inp: m.OrderWorkflowInput, *, summary: str = "", customer_id: int | None = None) -> bool:
+    """Start the order's workflow; False when it already exists (nothing to do).
+
+    `summary` is what the Temporal UI shows for the run (an encrypted payload,
+    like the input); the search attributes are set when this deployment has
+    registered them (TEMPORAL_SEARCH_ATTRIBUTES), and the workflow keeps them current.
+    """
+    options: dict[str, Any] = {"static_summary": summary} if summary else {}
+    if settings.TEMPORAL_SEARCH_ATTRIBUTES:
+        options["search_attributes"] = search_attributes.at_start(
+            state=states.PENDING_APPROVAL, number=inp.order_number, customer_id=customer_id, total=inp.total,
+            entered_at=datetime.fromisoformat(inp.submitted_at) if inp.submitted_at else datetime.now(UTC))
+    return start_once(m.WORKFLOW_NAME, inp, workflow_id=m.workflow_id_for(inp.order_id), **options)
 
 
 def signal_order(order_id: int, signal: str, payload: Any) -> None:
@@ -31,6 +43,20 @@ def signal_order(order_id: int, signal: str, payload: Any) -> None:
         await client.get_workflow_handle(m.workflow_id_for(order_id)).signal(signal, payload, rpc_timeout=timedelta(seconds=5))
 
     bridge.call(mapped_errors(send))
+
+
+# Questions before deciding (v6): a comment, a question to the requester, the
+# requester's answer. Through signal_order, so one fake replaces them all in tests.
+def comment_on_order(order_id: int, comment: m.CommentSignal) -> None:
+    signal_order(order_id, m.SIGNAL_COMMENT, comment)
+
+
+def ask_requester(order_id: int, question: m.QuestionSignal) -> None:
+    signal_order(order_id, m.SIGNAL_ASK_REQUESTER, question)
+
+
+def answer_question(order_id: int, answer: m.AnswerSignal) -> None:
+    signal_order(order_id, m.SIGNAL_ANSWER, answer)
 
 
 def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
@@ -112,3 +138,24 @@ def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.Request
 def workflow_ui_url(workflow_id: str) -> str:
     """The workflow's page in the Temporal UI, for operators (admin, ops page, order panel)."""
     return f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"
+
+
+def workflow_list_ui_url(query: str) -> str:
+    """The Temporal UI's workflow list filtered by a visibility query (search_attributes.visibility_query)."""
+    base = f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows"
+    return f"{base}?{urlencode({'query': query})}"
+
+
+def running_order_ids(*, limit: int = 1000) -> list[int]:
+    """The order ids of running order workflows, from the server's visibility store."""
+
+    async def run(client: Client) -> list[int]:
+        ids: list[int] = []
+        query = f'WorkflowType="{m.WORKFLOW_NAME}" AND ExecutionStatus="Running"'
+        async for execution in client.list_workflows(query, limit=limit):
+            order_id = m.order_id_from_workflow_id(execution.id)
+            if order_id is not None:
+                ids.append(order_id)
+        return ids
+
+    return bridge.call(mapped_errors(run))

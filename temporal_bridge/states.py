@@ -64,12 +64,12 @@ def allowed_actions(state: str, *, awaiting_decision: bool, cancel_requested: bo
     gate still takes decisions (pending, quorum not met, no rejection);
     `questions`: the run takes questions (v6); `question_open`: one waits
     for the requester's answer."""
+    if state == ON_HOLD and not cancel_requested:
+        return [RELEASE_HOLD, CANCEL]  # even after fulfilment: nothing has shipped
     if state in TERMINAL or cancel_requested or fulfilment_done:
         return []
     actions = [CANCEL, UPDATE] if state in CANCELLABLE else []
-    if state == ON_HOLD:
-        actions = [RELEASE_HOLD, CANCEL]
-    elif state == PENDING_APPROVAL and question_open:
+    if state == PENDING_APPROVAL and question_open:
         actions = [ANSWER, *actions]
     elif state == PENDING_APPROVAL and awaiting_decision:
         actions = [APPROVE, REJECT, *([ASK] if questions else []), *actions]

@@ -15,14 +15,17 @@ from temporalio.worker import Worker
 
 from temporal_bridge.activities import ALL_ACTIVITIES
 from temporal_bridge.activities_approvals import APPROVAL_ACTIVITIES
+from temporal_bridge.activities_discussion import DISCUSSION_ACTIVITIES
 from temporal_bridge.activities_holds import HOLD_ACTIVITIES
+from temporal_bridge.activities_shipment import SHIPMENT_ACTIVITIES
 from temporal_bridge.metrics import MetricsInterceptor
 from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.shipment_workflow import ShipmentWorkflow
 from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
 
 # Every workflow this worker runs; check_replay replays histories against these.
-WORKFLOWS: list[type] = [OrderWorkflow, *APPROVAL_WORKFLOWS]
-ACTIVITIES: list = [*ALL_ACTIVITIES, *APPROVAL_ACTIVITIES, *HOLD_ACTIVITIES]
+WORKFLOWS: list[type] = [OrderWorkflow, ShipmentWorkflow, *APPROVAL_WORKFLOWS]
+ACTIVITIES: list = [*ALL_ACTIVITIES, *APPROVAL_ACTIVITIES, *HOLD_ACTIVITIES, *SHIPMENT_ACTIVITIES, *DISCUSSION_ACTIVITIES]
 
 
 def build_worker(

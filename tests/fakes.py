@@ -18,7 +18,7 @@ from temporal_bridge.workflow_status import StopCause, WorkflowClosed, WorkflowS
 
 # The functions a FakeTemporal stands in for, by the module callers reach them through.
 REPLACED = {
-    order_calls: ("start_order_workflow", "signal_order", "query_order", "request_verdict"),
+    order_calls: ("start_order_workflow", "signal_order", "query_order", "request_verdict", "running_order_ids"),
     workflow_status: ("describe_order",),
     queue_health: ("task_queue_pollers",),
     approval_calls: ("start_bulk_decision", "bulk_decision_progress"),
@@ -69,6 +69,8 @@ class FakeTemporal:
     # id, unless `verdicts` names one (e.g. a refusal with its reason).
     verdict: str = m.VERDICT_ACCEPTED
     verdicts: dict[str, m.RequestVerdict] = field(default_factory=dict)
+    # The order ids the visibility store lists as running order workflows.
+    running: list[int] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
@@ -87,10 +89,14 @@ class FakeTemporal:
 
     # The functions named in REPLACED, same signatures.
 
-    def start_order_workflow(self, inp: m.OrderWorkflowInput) -> bool:
+    def start_order_workflow(self, inp: m.OrderWorkflowInput, *, summary: str = "", customer_id: int | None = None) -> bool:
         self._check(may_be_missing=False)
         self.starts.append(inp)
         return True
+
+    def running_order_ids(self, *, limit: int = 1000) -> list[int]:
+        self._check(may_be_missing=False)
+        return self.running[:limit]
 
     def signal_order(self, order_id: int, signal: str, payload: Any) -> None:
         self._check()

@@ -10,13 +10,15 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from orders import holds, ops, sla
+from orders import holds, ops, parcels, sla
 from orders.charts import STATE_COLOURS, stacked_hours_svg
 from orders.exceptions import OrderError
 from orders.models import HoldEvent
 from temporal_bridge.worker_status import cached_worker_check
 
 REFRESH_EVERY = "10s"
+# Open operations tasks shown on the page (oldest first); the admin lists all.
+TASKS_SHOWN = 50
 
 
 @require_GET
@@ -31,7 +33,10 @@ def operations(request: HttpRequest) -> HttpResponse:
     hours = ops.orders_by_hour(now=now)
     attention, attention_note = ops.orders_needing_attention(now=now)
     by_state = ops.orders_by_state()
+    open_tasks = parcels.open_operations_tasks()
     context = {
+        "operations_tasks": list(open_tasks[:TASKS_SHOWN]),
+        "operations_tasks_open": open_tasks.count(),
         "check": check,
         "temporal_status": check.status,
         "attention": attention,
@@ -45,6 +50,7 @@ def operations(request: HttpRequest) -> HttpResponse:
         "now": now,
         "refresh_every": REFRESH_EVERY,
         "task_queue": settings.TEMPORAL_TASK_QUEUE,
+        "ui_filters": ops.temporal_ui_filters(now=now),
         "breaches": sla.breaches_by_stage(now=now),
         "pause": holds.fulfilment_pause_state(),
         "breakers": holds.breaker.open_breakers(),
@@ -93,4 +99,16 @@ def fulfilment_resume(request: HttpRequest) -> HttpResponse:
         missed = f"; {result.missed} could not be told now and continue at their next check" if result.missed else ""
         told = f"{result.signalled} waiting order{'s' if result.signalled != 1 else ''} told"
         messages.success(request, f"Fulfilment resumed: {told}{missed}.")
+
+
+@require_POST
+def operations_task_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied("Operations tasks are resolved by staff.")
+    try:
+        task = parcels.operations_task_resolve(task_id=pk, user=request.user)
+    except OrderError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"Resolved: {task.text}")
     return redirect("ops")

@@ -7,7 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from orders import selectors, services
+from approvals import discussion
+from orders import parcels, selectors, services
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
 from orders.models import Order
@@ -23,9 +24,13 @@ def order_list(request: HttpRequest) -> HttpResponse:
         return render(request, "orders/list.html", {"filter_form": form, "page": None}, status=400)
     data = form.cleaned_data
     page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"],
-                                breached=data["breached"])
-    template = "orders/_list_rows.html" if request.htmx and request.htmx.target == "order-rows" else "orders/list.html"
-    return render(request, template, {"filter_form": form, "page": page})
+                                breached=data["breached"],
+                                late_parcels=data["late"])
+    if request.htmx and request.htmx.target == "order-rows":
+        return render(request, "orders/_list_rows.html", {"filter_form": form, "page": page})
+    # The requester's own orders sent back with a question, above the list they land on.
+    questions = discussion.questions_for(request.user)
+    return render(request, "orders/list.html", {"filter_form": form, "page": page, "questions_for_you": questions})
 
 
 @require_http_methods(["GET", "POST"])
@@ -86,7 +91,8 @@ def order_or_404(pk: int) -> Order:
 @permission_required("orders.view_order", raise_exception=True)
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
-    return render(request, "orders/detail.html", {"order": order, **panel_context(request, order)})
+    context = {"order": order, "parcel": parcels.parcel_for(order), **panel_context(request, order)}
+    return render(request, "orders/detail.html", context)
 
 
 @require_GET
@@ -104,3 +110,15 @@ def order_panel(request: HttpRequest, pk: int) -> HttpResponse:
     except Order.DoesNotExist as err:
         raise Http404("No such order.") from err
     return render_panel_poll(request, order)
+
+
+@require_GET
+@permission_required("orders.view_order", raise_exception=True)
+def order_parcel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The parcel card polled by the detail page, from the parcel's mirror."""
+    if not request.htmx:
+        return redirect("orders:detail", pk=pk)
+    parcel = parcels.parcel_for_order_id(pk)
+    if parcel is None:
+        raise Http404("This order has no parcel.")
+    return render(request, "orders/_parcel.html", {"parcel": parcel})

@@ -7,10 +7,11 @@ import hashlib
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from approvals import delegations
+from approvals import delegations, discussion
 from approvals.services import APPROVE, REJECT, approval_decisions_allowed
 from orders import sla
 from orders.forms import ApproveForm, ReasonForm, RejectForm, UpdateForm
+from orders.forms_discussion import discussion_forms
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
 from orders.services import new_request_id
@@ -69,8 +70,9 @@ def waits_on_people(snapshot: m.OrderSnapshot) -> bool:
         return False
     if snapshot.approval is not None and snapshot.approval.auto_approve:
         return False  # passes the gate by itself in a moment
-    # The workflow's own word: it still takes decisions (quorum not met, nobody rejected).
-    return m.ACTION_APPROVE in snapshot.allowed_actions or m.ACTION_REJECT in snapshot.allowed_actions
+    # The workflow's own word: it still takes decisions (quorum not met, nobody
+    # rejected), or it waits for the requester's answer to a question.
+    return any(action in snapshot.allowed_actions for action in (m.ACTION_APPROVE, m.ACTION_REJECT, states.ANSWER))
 
 
 def poll_interval(live: LiveState) -> str | None:
@@ -90,7 +92,7 @@ def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: b
     """
     live = order_live_state(order, fresh=fresh)
     snapshot = live.snapshot
-    actions = user_actions(request.user, order, snapshot.allowed_actions)
+    actions = user_actions(request.user, order, snapshot.allowed_actions) | discussion.panel_actions(request.user, order, snapshot)
     on_behalf = on_behalf_actions(request.user, order, snapshot.allowed_actions)
     poll_every = poll_interval(live)
     shown = repr((live.digest, live.source, live.notice, sorted(actions), on_behalf, poll_every, error, order.workflow_id))
@@ -131,6 +133,7 @@ def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
         }),
         "workflow_url": workflow_ui_url(order.workflow_id) if order.workflow_id else "",
         "sla_rows": sla.stage_rows(snapshot.service_levels),
+        **discussion_forms(snapshot),
     })
     context.update(forms or {})
     return context

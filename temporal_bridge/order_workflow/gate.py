@@ -37,6 +37,8 @@ class ApprovalGate:
         self._timeline = timeline
         self.rule = inp.approval_rule or rules.legacy_rule(
             requires_approval=inp.requires_approval, approval_deadline_seconds=inp.approval_deadline_seconds)
+        # Set by an answer that edited the order: the gate says the clock restarts.
+        self.clock_restarted = False
 
     # --- What the rules and the query ask -----------------------------------------------
 
@@ -73,18 +75,7 @@ class ApprovalGate:
             await self._timeline.record("status", f"Auto-approved: {why}", status=states.APPROVED)
             return Outcome.APPROVED
 
-        # From submission (the first run's start), not from the first task.
-        submitted = round_started or self.submitted_at()
-        expire_at = submitted + timedelta(seconds=rule.expire_after_seconds)
-        milestones: list[tuple[datetime, str]] = []
-        done = {"reminder": s.reminded, "escalation": s.escalated}
-        for seconds, kind in ((rule.remind_after_seconds, "reminder"), (rule.escalate_after_seconds, "escalation")):
-            if seconds and submitted + timedelta(seconds=seconds) < expire_at and not done[kind]:
-                milestones.append((submitted + timedelta(seconds=seconds), kind))
-        milestones.sort(key=lambda item: item[0])
-        s.deadline = expire_at.isoformat()
-        s.remind_at = next((at.isoformat() for at, kind in milestones if kind == "reminder"), None)
-        s.escalate_at = next((at.isoformat() for at, kind in milestones if kind == "escalation"), None)
+        expire_at, milestones = self._schedule(round_started)
         s.step = self.waiting_step()
         policy = f" (policy “{rule.policy_name}”)" if rule.policy_name else ""
         if self._inp.carried is None or reapproval:
@@ -92,14 +83,28 @@ class ApprovalGate:
             await self._timeline.record_now("note", awaiting, approval_deadline=s.deadline)
 
         while True:
+            if s.question is not None and not self.decided():
+                # v6: the order went back to its requester with a question.
+                if not await self._wait_for_answer(reapproval):
+                    return Outcome.EXPIRED
+                expire_at, milestones = self._schedule(round_started)
+                s.step = self.waiting_step()
+                how = "restarts" if self.clock_restarted else "resumes"
+                self.clock_restarted = False
+                await self._timeline.record_now("note", f"Approval clock {how}: due by {expire_at:%Y-%m-%d %H:%M} UTC",
+                                                approval_deadline=s.deadline)
+                continue
             due = milestones[0][0] if milestones else expire_at
             try:
                 # A re-approval round never continues as new: the next run
                 # would start again at the first gate, before stock and payment.
                 await workflow.wait_condition(
-                    lambda: self.decided() or s.cancel is not None or (not reapproval and self._history_too_long()),
+                    lambda: self.decided() or s.cancel is not None or s.question is not None
+                    or (not reapproval and self._history_too_long()),
                     timeout=max(due - workflow.now(), timedelta(milliseconds=1)),
                 )
+                if s.question is not None and not (self.decided() or s.cancel is not None):
+                    continue
                 if not (self.decided() or s.cancel is not None):
                     await self._continue_as_new()
                 break
@@ -122,6 +127,55 @@ class ApprovalGate:
         await self._timeline.record("status", message, actor=approvers[-1], status=states.APPROVED)
         return Outcome.APPROVED
 
+    def _schedule(self, round_started: datetime | None) -> tuple[datetime, list[tuple[datetime, str]]]:
+        """The expiry and the reminders still due, on the approval clock.
+
+        The clock runs from submission (the first run's start, not the first
+        task), or from the start of a re-approval round, or from an answer
+        that edited the order (v6); the time it stood still waiting on the
+        requester pushes every due time back.
+        """
+        rule, s = self.rule, self._s
+        start = round_started or self.submitted_at()
+        if s.clock_started_at is not None:
+            start = max(start, datetime.fromisoformat(s.clock_started_at))
+        start += timedelta(seconds=s.clock_paused_seconds)
+        expire_at = start + timedelta(seconds=rule.expire_after_seconds)
+        milestones: list[tuple[datetime, str]] = []
+        done = {"reminder": s.reminded, "escalation": s.escalated}
+        for seconds, kind in ((rule.remind_after_seconds, "reminder"), (rule.escalate_after_seconds, "escalation")):
+            if seconds and start + timedelta(seconds=seconds) < expire_at and not done[kind]:
+                milestones.append((start + timedelta(seconds=seconds), kind))
+        milestones.sort(key=lambda item: item[0])
+        s.deadline = expire_at.isoformat()
+        s.remind_at = next((at.isoformat() for at, kind in milestones if kind == "reminder"), None)
+        s.escalate_at = next((at.isoformat() for at, kind in milestones if kind == "escalation"), None)
+        return expire_at, milestones
+
+    async def _wait_for_answer(self, reapproval: bool) -> bool:
+        """Wait for the requester's answer (the clock stands still); False if
+        none came within the rule's expiry window. A cancel is raised."""
+        s = self._s
+        asked = s.question
+        assert asked is not None and s.question_asked_at is not None
+        answer_by = datetime.fromisoformat(s.question_asked_at) + timedelta(seconds=self.rule.expire_after_seconds)
+        s.step = f"Waiting for {self._inp.requested_by}'s answer to {asked.actor}'s question"
+        s.remind_at = s.escalate_at = None
+        s.deadline = answer_by.isoformat()
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: s.question is None or s.cancel is not None or (not reapproval and self._history_too_long()),
+                    timeout=max(answer_by - workflow.now(), timedelta(milliseconds=1)),
+                )
+            except TimeoutError:
+                return False
+            if s.cancel is not None:
+                raise OrderCancelled()
+            if s.question is None:
+                return True
+            await self._continue_as_new()
+
     def submitted_at(self) -> datetime:
         return datetime.fromisoformat(self._s.submitted_at)
 
@@ -140,7 +194,7 @@ class ApprovalGate:
         # Last, with nothing awaited after it: a signal handled meanwhile
         # (its timeline entry, decision record and mirror write) must finish
         # in this run, or its writes would be lost while its state is carried.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._timeline.writing)
         workflow.continue_as_new(replace(self._inp, carried=replace(s, runs=s.runs + 1)))
 
     # --- Reminders and escalation -----------------------------------------------------------

@@ -94,6 +94,9 @@ class PeoplesMessages:
     @workflow.signal(dynamic=True)
     async def unknown_message(self, name: str, args: Sequence[RawValue]) -> None:
         # Without this, the SDK would buffer unknown signals in memory forever.
+        await self._ignore_unknown(name)
+
+    async def _ignore_unknown(self, name: str) -> None:
         await self._note(f"Message {checks.display(name)!r} ignored: the order workflow has no such message", "")
 
     @workflow.query(name=m.QUERY_VERDICT)
@@ -200,6 +203,8 @@ class PeoplesMessages:
         word = "Approval" if verdict == "approved" else "Rejection"
         if s.state != states.PENDING_APPROVAL or self.gate.decided() or s.cancel is not None or rule.auto_approve:
             return f"Decision by {who} ignored: the order is no longer awaiting approval"
+        if s.question is not None:
+            return f"Decision by {who} refused: the order waits for {self._input.requested_by}'s answer to {s.question.actor}'s question"
         if actor == self._input.requested_by:
             return f"Decision by {who} ignored: the requester cannot decide on their own order"
         if delegator and delegator == self._input.requested_by:
@@ -295,7 +300,8 @@ class PeoplesMessages:
         s = self.s
         if s.cancel is not None:
             return f"Cancel by {actor} ignored: a cancel is already under way"
-        if s.state not in states.CANCELLABLE or s.fulfilment_done:
+        # A fraud hold (v6) may stop an order whose fulfilment ended: nothing has shipped.
+        if s.state not in states.CANCELLABLE or (s.fulfilment_done and s.state != states.ON_HOLD):
             return f"Cancel by {actor} refused: the order is {s.state} and fulfilment has ended"
         return None
 
@@ -367,7 +373,7 @@ class PeoplesMessages:
         """
         if not self._quorum():
             return ""
-        decided = self.s.state in (states.APPROVED, states.PROCESSING) or (
+        decided = self.s.state in (states.APPROVED, states.PROCESSING, states.ON_HOLD) or (
             self.s.state == states.PENDING_APPROVAL and self.s.rejection is None and self.gate.decided())
         if decided:
             self.s.reapproval_reason = "the shipping address changed after the approval"

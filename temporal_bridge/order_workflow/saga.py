@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
@@ -31,6 +31,11 @@ class FulfilmentSaga:
         self._inp = inp
         self._s = state
         self._timeline = timeline
+        # v6 (set by the workflow): holds, payments confirmed later, fraud holds.
+        self.v6 = False
+        # Who lifted a hold (the holds_lifted signal): wakes a held order at once.
+        self.lifted_by: str | None = None
+        self.carrier = ""
 
     def check_cancel(self) -> None:
         if self._s.cancel is not None:
@@ -44,17 +49,26 @@ class FulfilmentSaga:
         self.check_cancel()
 
         s.step = "Reserving stock"
-        await self._business_step(m.ACT_RESERVE_STOCK, "stock", lambda record: m.OrderRef(order_id, record=record),
-                                  m.ReserveResult, m.reserved_text)
+        reserved = await self._business_step(m.ACT_RESERVE_STOCK, "stock", lambda record: m.OrderRef(order_id, record=record),
+                                             m.ReserveResult, m.reserved_text)
         s.compensations.append(m.ACT_RELEASE_STOCK)
         self.check_cancel()
+        if self.v6:
+            await self._wait_while_held(m.STAGE_PAYMENT, reserved.hold)
 
         s.step = "Charging payment"
-        await self._business_step(m.ACT_CHARGE_PAYMENT, "payment",
-                                  lambda record: m.PaymentInput(order_id, f"capture-{order_id}", record=record),
-                                  m.PaymentResult, m.charged_text)
+        paid = await self._business_step(m.ACT_CHARGE_PAYMENT, "payment",
+                                         lambda record: m.PaymentInput(order_id, f"capture-{order_id}", record=record),
+                                         m.PaymentResult, m.charged_text)
         s.compensations.append(m.ACT_REFUND_PAYMENT)
         self.check_cancel()
+        if self.v6:
+            hold = paid.hold
+            if paid.status == "requires_confirmation":
+                await self._await_confirmation(paid.provider_reference)
+                hold = await self._read_hold(m.STAGE_FULFILMENT)  # the wait may have been long
+            await self._wait_while_held(m.STAGE_FULFILMENT, hold)
+            await self.fraud_checkpoint()
 
     async def fulfil(self) -> None:
         """Run the fulfilment activity, racing it against a cancel request."""
@@ -107,7 +121,89 @@ class FulfilmentSaga:
             timeout=DB_STEP, retry=MIRROR_RETRY, fields=lambda result: {"tracking_number": result.tracking_number},
         )
         s.tracking_number = shipped.tracking_number
+        self.carrier = shipped.carrier
         s.compensations.clear()
+
+    async def follow_parcel(self) -> m.ShipmentResult | None:
+        """v6, tracked delivery: a child workflow follows the carrier's events
+        until the parcel is delivered or returned; None if it could not."""
+        s, inp = self._s, self._inp
+        s.parcel_status, s.step = "shipped", "In transit"
+        promised = workflow.now() + timedelta(days=inp.delivery_promise_days)
+        try:
+            result: m.ShipmentResult = await workflow.execute_child_workflow(
+                m.SHIPMENT_WORKFLOW_NAME,
+                m.ShipmentInput(inp.order_id, inp.order_number, s.tracking_number, inp.carrier or self.carrier, promised.isoformat()),
+                id=m.shipment_workflow_id(inp.order_id), result_type=m.ShipmentResult,
+            )
+        except ChildWorkflowError as err:
+            s.failure_reason = f"delivery tracking stopped: {cause(err)}"
+            return None
+        s.parcel_status = result.status
+        return result
+
+    # --- v6: holds, payments confirmed later, fraud alerts ----------------------------------------
+
+    async def _wait_while_held(self, stage: str, hold: m.HoldResult | None) -> None:
+        """Wait while `stage` is held (a paused fulfilment, an open circuit
+        breaker): the timeline says so, and who released it. Staff resuming
+        signal the order; otherwise it reads the hold again now and then."""
+        s = self._s
+        while hold is not None and hold.held:
+            s.step = f"Held: {hold.reason}"
+            if s.hold_reason != hold.reason:
+                s.hold_reason = hold.reason
+                await self._timeline.record_now("hold", f"Held before {stage}: {hold.reason}")
+            self.lifted_by = None
+            try:
+                await workflow.wait_condition(lambda: self.lifted_by is not None or s.cancel is not None,
+                                              timeout=timedelta(seconds=max(hold.recheck_seconds, 1.0)))
+            except TimeoutError:
+                pass
+            self.check_cancel()
+            hold = await self._read_hold(stage)
+        if s.hold_reason:
+            s.hold_reason = ""
+            by = f" by {self.lifted_by}" if self.lifted_by else ""
+            # Written with the next step, which follows at once.
+            await self._timeline.record("hold_released", f"Released{by}: the {stage} goes ahead")
+
+    async def _read_hold(self, stage: str) -> m.HoldResult:
+        return await workflow.execute_activity(m.ACT_READ_HOLD, m.HoldInput(self._inp.order_id, stage), result_type=m.HoldResult,
+                                               start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
+
+    async def _await_confirmation(self, reference: str) -> None:
+        """The provider confirms (or fails) the payment later, by webhook."""
+        s, order_id = self._s, self._inp.order_id
+        s.payment_reference = reference
+        s.step = "Waiting for the payment provider's confirmation"
+        try:
+            await workflow.wait_condition(lambda: bool(s.payment_outcome) or s.cancel is not None,
+                                          timeout=timedelta(seconds=self._inp.payment_confirmation_timeout_seconds))
+        except TimeoutError:
+            # The refund compensation voids the payment still pending at the provider.
+            raise OrderFailed("the payment provider did not confirm the payment in time") from None
+        self.check_cancel()
+        kind, reason = s.payment_outcome, s.failure_reason
+        if kind == m.PAYMENT_FAILED:
+            s.compensations.remove(m.ACT_REFUND_PAYMENT)  # nothing was taken
+        await self._step(m.ACT_SETTLE_PAYMENT, "payment", lambda record: m.SettleInput(order_id, kind, reference, reason, record=record),
+                         m.SettleResult, lambda result: m.settled_text(kind, reference, reason), timeout=DB_STEP, retry=MIRROR_RETRY)
+        if kind == m.PAYMENT_FAILED:
+            raise OrderFailed(f"payment failed: {reason or 'no reason given'}")
+
+    async def fraud_checkpoint(self) -> None:
+        """A fraud alert holds the order here until a manager releases it (or cancels it, with a refund)."""
+        s = self._s
+        if not s.fraud_alert:
+            return
+        s.held_from = s.state
+        await self._timeline.record_now(
+            "hold", f"On hold: fraud alert from the payment provider ({s.fraud_alert}); a manager releases the order or cancels it",
+            status=states.ON_HOLD)
+        s.step = "On hold: waiting for a manager's decision"
+        await workflow.wait_condition(lambda: not s.fraud_alert or s.cancel is not None)
+        self.check_cancel()
 
     # --- Backward ----------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ is inserted there when its result comes back.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -31,6 +33,11 @@ class Timeline:
         self._order_id = order_id
         # Decided once per run, by the workflow's first task (see OrderWorkflow.run).
         self.lean = False
+        # Writes under way outside the signal handlers (the service-level
+        # watcher's): continue-as-new waits for them as for the handlers.
+        self.writing = 0
+        # Called with each entry that changes the order's state (v6: service levels, search attributes).
+        self.on_change: Callable[[m.MirrorInput], None] | None = None
 
     # --- Appending ---------------------------------------------------------------------
 
@@ -67,10 +74,18 @@ class Timeline:
         entry = self.add(kind, message, **fields)  # type: ignore[arg-type]
         if not self.lean:
             return await self.write(entry)
-        entries, self._s.unwritten = [*self._s.unwritten, entry], []
-        await workflow.execute_activity(
-            m.ACT_RECORD_ENTRIES, m.EntriesInput(self._order_id, entries), start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
-        )
+        await self.write_now([entry])
+
+    async def write_now(self, entries: list[m.MirrorInput]) -> None:
+        """Write `entries` (already added) at once, after those waiting, in one activity (v5)."""
+        entries, self._s.unwritten = [*self._s.unwritten, *entries], []
+        self.writing += 1
+        try:
+            await workflow.execute_activity(
+                m.ACT_RECORD_ENTRIES, m.EntriesInput(self._order_id, entries), start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
+            )
+        finally:
+            self.writing -= 1
 
     async def write(self, entry: m.MirrorInput) -> None:
         """Write one entry at once (a person's message, or any entry before v5)."""
@@ -123,6 +138,8 @@ class Timeline:
             s.step = states.LABELS[entry.status]
         if entry.progress is not None:
             s.progress = entry.progress
+        if self.on_change is not None and (entry.status is not None or entry.escalated):
+            self.on_change(entry)
 
     def _insert(self, entry: m.TimelineEntry) -> None:
         """At its key's place: a step's entry comes before those appended while it ran."""

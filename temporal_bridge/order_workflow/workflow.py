@@ -13,16 +13,21 @@ from workflow.now(), waiting from workflow.wait_condition / workflow.wait.
 """
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
+    from temporal_bridge import search_attributes as sa
     from temporal_bridge import states
     from temporal_bridge.order_workflow.gate import ApprovalGate, Outcome
     from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed
-    from temporal_bridge.order_workflow.people import PeoplesMessages
+    from temporal_bridge.order_workflow.outside import OutsideWorld
     from temporal_bridge.order_workflow.saga import FulfilmentSaga
+    from temporal_bridge.order_workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order_workflow.timeline import Timeline
     from temporal_bridge.workflow_policies import MIRROR_RETRY, SHORT_STEP
 
@@ -35,10 +40,14 @@ QUORUM_PATCH = "approval-quorum-v2"
 # people must see while the order waits for them are written at once. Runs
 # without the marker write every entry through its own mirror activity.
 LEAN_RECORDS_PATCH = "step-writes-its-record-v5"
+# Issues 11-13 (v6): questions before deciding, holds, payments confirmed by
+# webhook, delivery tracking, service levels, search attributes. One marker
+# for the release: every v6 behaviour is asked through `_v6()`.
+V6_PATCH = "outside-world-v6"
 
 
 @workflow.defn(name=m.WORKFLOW_NAME)
-class OrderWorkflow(PeoplesMessages):
+class OrderWorkflow(OutsideWorld):
     @workflow.init
     def __init__(self, inp: m.OrderWorkflowInput) -> None:
         # Set here, not in run(), so signals and queries delivered with the
@@ -52,7 +61,11 @@ class OrderWorkflow(PeoplesMessages):
         self.gate = ApprovalGate(inp, self.s, self.timeline)
         self.legacy_gate = SingleDecisionGate(inp, self.s, self.timeline)
         self.saga = FulfilmentSaga(inp, self.s, self.timeline)
+        self.watch = ServiceLevelWatch(inp, self.s, self.timeline)
         self._quorum_flag: bool | None = None
+        self._v6_flag: bool | None = None
+        # v6: the client set the order's search attributes at start (see search_attributes.py).
+        self._searchable = False
         self._submitted_entry: m.MirrorInput | None = None
         if inp.carried is None:
             # Entry 0 of the timeline, before any signal handler can run: a
@@ -70,6 +83,14 @@ class OrderWorkflow(PeoplesMessages):
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
         quorum = self._quorum()
         self.timeline.lean = quorum and workflow.patched(LEAN_RECORDS_PATCH)
+        self.saga.v6 = self._v6()
+        if self.saga.v6:
+            self._searchable = sa.ORDER_STATE in workflow.info().typed_search_attributes
+            if not self.s.transitions:
+                self.s.transitions.append(m.StateTransition(states.PENDING_APPROVAL, self.s.submitted_at))
+            self.timeline.on_change = self._entered
+            workflow.set_current_details(self._details())
+        watching = asyncio.ensure_future(self.watch.run(self._breached)) if self.saga.v6 else None
         if self._submitted_entry is not None:
             if self.timeline.lean:
                 self.s.unwritten.append(self._submitted_entry)  # rewritten with the first write: a no-op
@@ -81,7 +102,9 @@ class OrderWorkflow(PeoplesMessages):
             if outcome is Outcome.APPROVED:
                 outcome = await self._process()
             if outcome is Outcome.EXPIRED:
-                await self._end_unapproved(states.EXPIRED, "Expired: no decision before the approval deadline", notify="expired")
+                why = ("the requester did not answer the approvers' question in time" if self.s.question is not None
+                       else "no decision before the approval deadline")
+                await self._end_unapproved(states.EXPIRED, f"Expired: {why}", notify="expired")
             elif outcome is Outcome.REJECTED:
                 rejection = self.s.rejection
                 assert rejection is not None
@@ -97,8 +120,10 @@ class OrderWorkflow(PeoplesMessages):
             await self.saga.compensate()
             await self._finish(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
 
-        # Signal handlers may still be writing notes to the mirror.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Signal handlers (and the service-level watch) may still be writing to the mirror.
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.timeline.writing)
+        if watching is not None:
+            await watching  # it ends with the order
         return self.snapshot()
 
     async def _process(self) -> Outcome:
@@ -111,8 +136,23 @@ class OrderWorkflow(PeoplesMessages):
             if outcome is not Outcome.APPROVED:
                 return outcome
         await self.saga.fulfil()
+        if self._v6():
+            await self.saga.fraud_checkpoint()
         await self.saga.ship()
-        await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
+        if not (self._v6() and self._input.track_delivery):
+            await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
+            return Outcome.APPROVED
+        s = self.s
+        await self._finish(states.IN_TRANSIT, f"Shipped: in transit, tracking number {s.tracking_number}", notify="fulfilled", progress=100)
+        parcel = await self.saga.follow_parcel()
+        if parcel is None:
+            await self.timeline.record_now("note", f"Delivery tracking stopped: {s.failure_reason}")
+            await self._finish(states.FULFILLED, "Fulfilled (delivery not tracked to the end)", notify="fulfilled", progress=100)
+        elif parcel.status == m.PARCEL_DELIVERED:
+            await self._finish(states.DELIVERED, "Delivered", notify="delivered", progress=100)
+        else:
+            await self._finish(states.RETURNED, "Returned to sender: operations decide on a new delivery or a refund", notify="returned",
+                               progress=100)
         return Outcome.APPROVED
 
     async def _reapprove(self) -> Outcome:
@@ -136,7 +176,8 @@ class OrderWorkflow(PeoplesMessages):
 
     async def _finish(self, status: str, message: str, *, notify: str, actor: str = "", failure_reason: str | None = None,
                       progress: int | None = None) -> None:
-        """Email the customer, then enter the terminal state.
+        """Email the customer, then enter the terminal state (or, for a
+        tracked delivery, in_transit: the parcel's journey follows).
 
         The terminal entry comes last on purpose: the live page stops polling
         when it sees a terminal state, so nothing may be appended after it.
@@ -155,6 +196,33 @@ class OrderWorkflow(PeoplesMessages):
         await self.timeline.record("notification", m.emailed_text(notify))
         await self.timeline.record("status", message, actor=actor, status=status, failure_reason=failure_reason, progress=progress)
 
+    # --- What operators see in the Temporal UI (v6) ------------------------------------------
+
+    def _entered(self, entry: m.MirrorInput) -> None:
+        """An entry changed the order's state: note when (service levels) and
+        keep the search attributes and the run's details current."""
+        at = entry.at or workflow.now().isoformat()
+        if entry.status is not None:
+            self.s.transitions.append(m.StateTransition(entry.status, at))
+        if self._searchable:
+            updates = []
+            if entry.status is not None:
+                updates += [sa.ORDER_STATE.value_set(entry.status), sa.STATE_ENTERED_AT.value_set(datetime.fromisoformat(at))]
+            if entry.escalated:
+                updates.append(sa.ESCALATED.value_set(True))
+            workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(self._details())
+
+    def _breached(self, stage: str) -> None:
+        if self._searchable:
+            workflow.upsert_search_attributes([sa.SLA_BREACHED.value_set(True)])
+
+    def _details(self) -> str:
+        """The run's details line, e.g. "OD-000123 · Pending approval · Waiting for approvals (1 of 2)"."""
+        s = self.s
+        step = s.step if s.step and s.step != states.LABELS.get(s.state) else ""
+        return f"{self._input.order_number} · {states.LABELS.get(s.state, s.state)}" + (f" · {step}" if step else "")
+
     # --- The query ------------------------------------------------------------------------
 
     @workflow.query(name=m.QUERY_SNAPSHOT)
@@ -168,13 +236,25 @@ class OrderWorkflow(PeoplesMessages):
             timeline=list(s.timeline), allowed_actions=self._allowed_actions(),
             # A v1 run has one decision, shown in `decisions`.
             approval=self.gate.progress() if self._quorum_flag else None,
+            questions=bool(self._v6_flag), open_question=s.question.question if s.question else "",
+            question_by=s.question.actor if s.question else "", hold_reason=s.hold_reason, parcel_status=s.parcel_status,
+            service_levels=self.watch.report() if self._v6_flag else None,
         )
 
     def _allowed_actions(self) -> list[str]:
         s = self.s
         awaiting = self.legacy_gate.decision is None and not self.gate.decided()
         return states.allowed_actions(s.state, awaiting_decision=awaiting, cancel_requested=s.cancel is not None,
-                                      fulfilment_done=s.fulfilment_done)
+                                      fulfilment_done=s.fulfilment_done, question_open=s.question is not None,
+                                      questions=bool(self._v6_flag))
+
+    def _v6(self) -> bool:
+        """Whether this run has the v6 behaviours; decided once, at first use."""
+        if self._v6_flag is None:
+            self._v6_flag = self._quorum() and workflow.patched(LEAN_RECORDS_PATCH) and workflow.patched(V6_PATCH)
+            # A message handled before run() starts may already need to write.
+            self.timeline.lean = self.timeline.lean or self._v6_flag
+        return self._v6_flag
 
     def _quorum(self) -> bool:
         """Whether this run uses the v2 (quorum) gate; decided once, at first use."""

@@ -16,6 +16,7 @@ import time
 import pytest
 from django.conf import settings
 
+from temporal_bridge.codec import DEV_KEYS, new_key_entry
 from tests.integration.stack import free_port
 
 ROOT = settings.BASE_DIR
@@ -30,6 +31,7 @@ def production_env(tmp_path, **extra) -> dict:
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        ORDER_DESK_PAYLOAD_KEYS=new_key_entry("k1"),
         ORDER_DESK_VAR_DIR=str(tmp_path / "var"),
         DJANGO_STATIC_ROOT=str(tmp_path / "static"),
         TEMPORAL_ADDRESS="127.0.0.1:1",  # no Temporal here: the web process must still serve
@@ -52,6 +54,20 @@ def test_deploy_checks_flag_an_operator_who_turns_hsts_off(tmp_path):
     result = manage(production_env(tmp_path, DJANGO_SECURE_HSTS_SECONDS="0"), "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout
+
+
+def test_production_refuses_to_start_without_payload_keys(tmp_path):
+    env = production_env(tmp_path)
+    del env["ORDER_DESK_PAYLOAD_KEYS"]
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert "order_desk.E010" in result.stderr and "Set ORDER_DESK_PAYLOAD_KEYS" in result.stderr
+
+
+def test_production_refuses_the_public_development_payload_key(tmp_path):
+    result = manage(production_env(tmp_path, ORDER_DESK_PAYLOAD_KEYS=DEV_KEYS), "check")
+    assert result.returncode != 0
+    assert "order_desk.E011" in result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):

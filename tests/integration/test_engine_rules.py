@@ -30,6 +30,7 @@ from orders.models import Order, OrderEvent, Product
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states
 from temporal_bridge.bridge import bridge
+from temporal_bridge.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide
@@ -172,5 +173,6 @@ def test_an_order_started_on_v3_finishes_on_this_code_with_its_rules(stack, pend
     assert any("mallory is not a user of the desk" in e.message for e in final.timeline)
     history = history_of(order)
     assert not task_failures(order)
-    result = asyncio.run(Replayer(workflows=[OrderWorkflow]).replay_workflow(history, raise_on_replay_failure=True))
+    replayer = Replayer(workflows=[OrderWorkflow], data_converter=payload_converter())  # the run's payloads are encrypted
+    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
     assert result.replay_failure is None

@@ -32,6 +32,7 @@ from orders.selectors import LIVE_FAILURES_KEY, order_live_state
 from temporal_bridge import messages as m
 from temporal_bridge import states, workflow_status
 from temporal_bridge.bridge import bridge
+from temporal_bridge.connection import connect_kwargs
 from temporal_bridge.worker_status import forget_worker_check
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, snapshot_state, submit, wait_for
@@ -177,7 +178,7 @@ def worker_without_the_order_workflow(address: str, task_queue: str) -> Iterator
     ready, stopping = threading.Event(), threading.Event()
 
     async def main() -> None:
-        client = await Client.connect(address)
+        client = await Client.connect(address, **connect_kwargs())
         # Unsandboxed: this test module imports Django; the sandbox would refuse it.
         async with Worker(client, task_queue=task_queue, workflows=[SomethingElse], workflow_runner=UnsandboxedWorkflowRunner()):
             ready.set()

@@ -137,7 +137,8 @@ def test_each_action_form_carries_its_own_request_id(client, manager, fake_tempo
     order = make_order()
     body = logged_in(client, manager).get(url("detail", order)).content.decode()
     ids = re.findall(r'name="(?:\w+-)?request_id" value="([^"]+)"', body)
-    assert len(ids) == 4 and len(set(ids)) == 4
+    # approve, reject, cancel, update, and (v6) ask the requester, comment
+    assert len(ids) == 6 and len(set(ids)) == 6
 
 
 def test_acting_on_an_order_whose_workflow_has_not_started_says_so(client, manager, fake_temporal, make_order):

@@ -233,3 +233,18 @@ def test_log_context_does_not_leak_from_one_request_to_the_next(client, manager,
 def test_log_format_must_be_json_or_plain():
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         logs.logging_config(log_format="xml", level="INFO")
+
+
+def test_ops_page_links_to_the_temporal_ui_filtered_to_orders_stuck_in_fulfilling(client, manager, fake_temporal, settings):
+    from urllib.parse import parse_qs, urlsplit
+
+    settings.TEMPORAL_UI_URL = "http://ui.example:8233"
+    client.force_login(manager)
+    html = client.get("/ops/").content.decode()
+    section = html.split('id="temporal-ui-filters"', 1)[1].split("</section>", 1)[0]
+    link = section.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    parts = urlsplit(link)
+    assert (parts.netloc, parts.path) == ("ui.example:8233", "/namespaces/default/workflows")
+    query = parse_qs(parts.query)["query"][0]
+    assert query.startswith('WorkflowType="OrderWorkflow" AND OrderState="fulfilling" AND StateEnteredAt<"')
+    assert ">Stuck in fulfilling for over 1 h</a>" in section

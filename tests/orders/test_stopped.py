@@ -211,3 +211,17 @@ def test_while_temporal_is_down_a_poll_costs_one_failed_call_not_a_query_timeout
     assert "Temporal is not reachable" in order_live_state(order).notice
     assert "Temporal is not reachable" in order_live_state(order).notice
     assert len(fake_temporal.queries) == 1  # the second poll asked describe (fast) and stopped there
+
+
+def test_reconcile_lists_running_workflows_without_an_order_and_adopts_starts_never_recorded(fake_temporal, make_order):
+    unstarted = make_order()  # its workflow started, but the process died before recording it
+    Order.objects.filter(pk=unstarted.pk).update(workflow_started_at=None)
+    fake_temporal.running = [unstarted.pk, 999_999]  # what the visibility store lists as running
+
+    # Too young for the "start missing workflows" step: only the visibility step sees it.
+    report = reconcile(min_age=timedelta(minutes=10))
+
+    assert report.unmirrored == ["order-999999"]
+    assert report.adopted == [f"order-{unstarted.pk}"] and fake_temporal.starts == []
+    unstarted.refresh_from_db()
+    assert unstarted.workflow_started_at is not None

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.django_db
 # Reachable without logging in, on purpose. The API authenticates with its
 # own keys (401 without one), which test_api checks.
 PUBLIC = {"/login/", "/healthz", "/readyz"}
+# Called by the Temporal UI's JavaScript: a JSON 403 rather than the login page (tests/temporal_bridge/test_codec_server.py).
+CODEC_ENDPOINTS = {"/temporal-codec/decode", "/temporal-codec/encode"}
 
 
 def all_routes() -> list[str]:
@@ -45,6 +47,9 @@ def test_every_page_but_the_public_ones_needs_a_login(client, fake_temporal, mak
     routes = [r for r in all_routes() if not r.startswith("/api/")]
     assert "/orders/1/approve/" in routes and "/approvals/" in routes
     for route in routes:
+        if route in CODEC_ENDPOINTS:
+            assert client.post(route, "{}", content_type="application/json").status_code == 403, route
+            continue
         response = client.get(route)
         if route in PUBLIC or route == "/":
             continue

@@ -18,12 +18,15 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from temporal_bridge import devserver, states
 from temporal_bridge import messages as m
+from temporal_bridge import shipment_workflow as sw
+from temporal_bridge.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
 
 T = TypeVar("T")
@@ -50,14 +53,15 @@ class Call:
     arg: Any
 
 
-MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE})
+MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, states.ASK,
+                             states.RELEASE_HOLD})
 
 
 def desk_people() -> dict[str, tuple[frozenset[str], bool]]:
     """Who the database knows, as the demo roles have it: username -> (actions, senior)."""
     return {
         "manager": (MANAGER_ACTIONS, False), "manager2": (MANAGER_ACTIONS, False), "senior": (MANAGER_ACTIONS, True),
-        REQUESTER: (frozenset({m.SIGNAL_UPDATE}), False),
+        REQUESTER: (frozenset({m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, m.SIGNAL_ANSWER}), False),
     }
 
 
@@ -99,6 +103,10 @@ class ActivityMocks:
     verify_delays: dict[str, float] = field(default_factory=dict)
     # Delegations standing now, delegator -> substitute (issue 12).
     delegations: dict[str, str] = field(default_factory=dict)
+    # v6: the holds the database reports per stage (absent: not held); the test lifts them by deleting.
+    holds: dict[str, m.HoldResult] = field(default_factory=dict)
+    # v6: the provider answers the charge with this status ("requires_confirmation": by webhook later).
+    payment_status: str = "captured"
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -184,7 +192,7 @@ class ActivityMocks:
             record(m.ACT_RESERVE_STOCK, ref)
             if mocks.out_of_stock:
                 raise ApplicationError(mocks.out_of_stock, type=m.ERR_OUT_OF_STOCK, non_retryable=True)
-            reserved = m.ReserveResult(lines_reserved=1, units_reserved=3)
+            reserved = m.ReserveResult(lines_reserved=1, units_reserved=3, hold=mocks.holds.get(m.STAGE_PAYMENT))
             return with_record(ref.order_id, ref.record, reserved, m.reserved_text(reserved))
 
         @activity.defn(name=m.ACT_RELEASE_STOCK)
@@ -200,7 +208,8 @@ class ActivityMocks:
                 await asyncio.sleep(0.01)
             if mocks.payment_declined:
                 raise ApplicationError(mocks.payment_declined, type=m.ERR_PAYMENT_DECLINED, non_retryable=True)
-            paid = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1")
+            paid = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1", status=mocks.payment_status,
+                                   hold=mocks.holds.get(m.STAGE_FULFILMENT))
             return with_record(payment.order_id, payment.record, paid, m.charged_text(paid))
 
         @activity.defn(name=m.ACT_REFUND_PAYMENT)
@@ -250,6 +259,22 @@ class ActivityMocks:
             record(m.ACT_NOTIFY, notice)
             return with_record(notice.order_id, notice.record, m.NotifyResult(sent=True), m.emailed_text(notice.kind))
 
+        @activity.defn(name=m.ACT_NOTIFY_DISCUSSION)
+        async def notify_discussion(notice: m.DiscussionNotice) -> m.DiscussionResult:
+            record(m.ACT_NOTIFY_DISCUSSION, notice)
+            result = m.DiscussionResult(recipients=[REQUESTER] if notice.kind == "question" else [])
+            return with_record(notice.order_id, notice.record, result, m.discussion_text(notice.kind, notice.actor, notice.text))
+
+        @activity.defn(name=m.ACT_READ_HOLD)
+        async def read_hold(inp: m.HoldInput) -> m.HoldResult:
+            record(m.ACT_READ_HOLD, inp)
+            return mocks.holds.get(inp.stage, m.HoldResult(held=False))
+
+        @activity.defn(name=m.ACT_SETTLE_PAYMENT)
+        async def settle_payment(inp: m.SettleInput) -> m.SettleResult:
+            record(m.ACT_SETTLE_PAYMENT, inp)
+            return with_record(inp.order_id, inp.record, m.SettleResult(), m.settled_text(inp.kind, inp.reference, inp.reason))
+
         @activity.defn(name=m.ACT_NOTIFY_APPROVERS)
         async def notify_approvers(notice: m.ApproverNoticeInput) -> m.ApproverNoticeResult:
             record(m.ACT_NOTIFY_APPROVERS, notice)
@@ -267,9 +292,23 @@ class ActivityMocks:
             record(m.ACT_SEND_DIGESTS, inp)
             return m.DigestResult(inp.digest_date, list(mocks.approver_recipients or []))
 
+        # The shipment workflow's (issue 11): they write the parcel's mirror.
+        @activity.defn(name=sw.ACT_OPEN_PARCEL)
+        async def open_parcel(inp: sw.ParcelOpenInput) -> None:
+            record(sw.ACT_OPEN_PARCEL, inp)
+
+        @activity.defn(name=sw.ACT_RECORD_PARCEL_EVENT)
+        async def record_parcel_event(inp: sw.ParcelEventInput) -> None:
+            record(sw.ACT_RECORD_PARCEL_EVENT, inp)
+
+        @activity.defn(name=sw.ACT_FLAG_PARCEL_LATE)
+        async def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
+            record(sw.ACT_FLAG_PARCEL_LATE, inp)
+
         return [mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
                 charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers, send_bulk_decision,
-                send_approval_digests]
+                send_approval_digests, notify_discussion, read_hold, settle_payment, open_parcel, record_parcel_event,
+                flag_parcel_late]
 
 
 def activity_name(fn: Callable) -> str:
@@ -337,7 +376,7 @@ class Scenario:
     def worker(self) -> Worker:
         """The order worker for this scenario: the real workflow, the mock activities."""
         return Worker(
-            self.env.client, task_queue=self.task_queue, workflows=[OrderWorkflow], activities=self.mocks.activities(),
+            self.env.client, task_queue=self.task_queue, workflows=[OrderWorkflow, sw.ShipmentWorkflow], activities=self.mocks.activities(),
             # Heartbeats reach the server at once, so a cancel reaches the activity at once.
             max_heartbeat_throttle_interval=timedelta(milliseconds=50),
             default_heartbeat_throttle_interval=timedelta(milliseconds=50),
@@ -356,7 +395,7 @@ class Scenario:
 class SharedTimeSkippingEnv:
     """A started time-skipping environment owned by a background event loop thread."""
 
-    def __init__(self, *, real_server: bool = False) -> None:
+    def __init__(self, *, real_server: bool = False, plain: bool = False) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="temporal-test-env", daemon=True)
         self._thread.start()
@@ -364,8 +403,12 @@ class SharedTimeSkippingEnv:
         # continue-as-new racing a stream of signals and queries can leave it
         # unanswering. Scenarios that need no skipped time may use the real
         # dev server instead.
-        start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path()) if real_server
-                 else WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path()))
+        # Encrypted as the desk's own clients encrypt (connection.py), so the workflow meets the same payloads here.
+        # `plain`: unencrypted, for the stored histories people read (the replay passes them through the codec).
+        converter = DataConverter.default if plain else payload_converter()
+        start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(), data_converter=converter)
+                 if real_server else
+                 WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path(), data_converter=converter))
         self.env: WorkflowEnvironment = self._run(start, timeout=60)
 
     def _run(self, coro: Awaitable[T], *, timeout: float) -> T:

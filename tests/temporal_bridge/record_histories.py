@@ -21,7 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 django.setup()
 
 from temporal_bridge import messages as m  # noqa: E402
-from tests.temporal_bridge.helpers import MANAGER, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input  # noqa: E402
+from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input  # noqa: E402
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -309,19 +309,112 @@ V5_STORIES = {**STORIES, **V2_STORIES, "cancelled_in_first_task": V3_STORIES["ca
 V5_ONLY_STORIES = {"approved_on_behalf": approved_on_behalf}
 
 
+# --- v6 (issues 11-13): questions, holds, payments confirmed later, fraud holds, tracked delivery, service levels ---
+
+def _small(**changes):
+    return order_input(requires_approval=False, approval_rule=m.ApprovalRule(auto_approve=True), **changes)
+
+
+async def question_answered_then_approved(s: Scenario):
+    handle = await s.start(large_order())
+    await s.wait_for_message(handle, "Awaiting 2 approvals")
+    await s.env.sleep(timedelta(hours=10))
+    await handle.signal(m.SIGNAL_COMMENT, m.CommentSignal(MANAGER, "comment-1", "Checking stock first"))
+    await handle.signal(m.SIGNAL_ASK_REQUESTER, m.QuestionSignal(MANAGER, "ask-1", "Why 40 units?"))
+    await s.wait_for(handle, lambda snap: snap.open_question != "", "the question")
+    await s.env.sleep(timedelta(hours=20))
+    await handle.signal(m.SIGNAL_ANSWER, m.AnswerSignal(REQUESTER, "answer-1", "Two sites"))
+    await s.wait_for_message(handle, "Approval clock resumes")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-1", ""))
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("senior", "approve-2", ""))
+    await handle.result()
+    return handle
+
+
+async def answer_edits_and_restarts(s: Scenario):
+    handle = await s.start(large_order())
+    await s.wait_for_message(handle, "Awaiting 2 approvals")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-1", ""))
+    await s.wait_for_message(handle, "Approval 1 of 2")
+    await handle.signal(m.SIGNAL_ASK_REQUESTER, m.QuestionSignal("senior", "ask-1", "Right address?"))
+    await s.wait_for(handle, lambda snap: snap.open_question != "", "the question")
+    await handle.signal(m.SIGNAL_ANSWER, m.AnswerSignal(REQUESTER, "answer-1", "Site B", shipping_address="2 Site B"))
+    await s.wait_for_message(handle, "Approval clock restarts")
+    await handle.result()  # nobody approves again: it expires
+    return handle
+
+
+async def fulfilment_paused_then_resumed(s: Scenario):
+    handle = await s.start(_small())
+    await s.wait_for(handle, lambda snap: snap.hold_reason != "", "the hold")
+    s.mocks.holds.clear()
+    await handle.signal(m.SIGNAL_HOLDS_LIFTED, m.HoldsLifted(by="ops"))
+    await handle.result()
+    return handle
+
+
+async def payment_confirmed_after_fraud_hold(s: Scenario):
+    handle = await s.start(_small())
+    await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-1", m.PAYMENT_FRAUD_ALERT, "cap-1", "velocity"))
+    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-2", m.PAYMENT_SUCCEEDED, "cap-1"))
+    await s.wait_for(handle, lambda snap: snap.state == "on_hold", "the fraud hold")
+    await handle.signal(m.SIGNAL_RELEASE_HOLD, m.DecisionSignal(MANAGER, "release-1", "called the customer"))
+    await handle.result()
+    return handle
+
+
+async def payment_failed_by_provider(s: Scenario):
+    handle = await s.start(_small())
+    await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-1", m.PAYMENT_FAILED, "cap-1", "card expired"))
+    await handle.result()
+    return handle
+
+
+async def delivered_with_service_levels(s: Scenario):
+    targets = m.ServiceLevelTargets(approval_seconds=2 * HOUR, processing_seconds=HOUR, fulfilment_seconds=HOUR, delivery_seconds=DAY)
+    handle = await s.start(order_input(service_levels=targets, track_delivery=True))
+    await s.wait_for_message(handle, "Awaiting")
+    await s.env.sleep(timedelta(hours=3))
+    await s.wait_for_message(handle, "Service level breached")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", ""))
+    await s.wait_for(handle, lambda snap: snap.state == "in_transit", "in transit")
+    parcel = s.env.client.get_workflow_handle(m.shipment_workflow_id(ORDER_ID))
+    await parcel.signal(m.SIGNAL_CARRIER_EVENT, m.CarrierEvent("c-1", m.PARCEL_DELIVERED, location="Lyon"))
+    await handle.result()
+    return handle
+
+
+DAY = 24 * HOUR
+V6_ONLY_STORIES = {
+    "question_answered_then_approved": (question_answered_then_approved, ActivityMocks()),
+    "answer_edits_and_restarts": (answer_edits_and_restarts, ActivityMocks()),
+    "fulfilment_paused_then_resumed": (fulfilment_paused_then_resumed, ActivityMocks(
+        holds={m.STAGE_FULFILMENT: m.HoldResult(held=True, reason="fulfilment paused by ops: warehouse outage", by="ops")})),
+    "payment_confirmed_after_fraud_hold": (payment_confirmed_after_fraud_hold, ActivityMocks(payment_status="requires_confirmation")),
+    "payment_failed_by_provider": (payment_failed_by_provider, ActivityMocks(payment_status="requires_confirmation")),
+    "delivered_with_service_levels": (delivered_with_service_levels, ActivityMocks()),
+}
+
+
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
-    stories = {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES, "v4.1": V4_1_STORIES, "v5": V5_STORIES}
-    record(target, stories[version])
-    if version == "v5":
-        record(target, {name: (story, _delegation_mocks()) for name, story in V5_ONLY_STORIES.items()})
-    if version in ("v4", "v5"):
-        record(target, V4_REAL_SERVER_STORIES, real_server=True)
+    stories = {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES, "v4.1": V4_1_STORIES, "v5": V5_STORIES,
+               "v6": {**V5_STORIES, **V6_ONLY_STORIES}}
+    # From v6 the histories are recorded unencrypted so that people can read them;
+    # the replay passes them through the desk's codec as it does older ones.
+    plain = version == "v6"
+    record(target, stories[version], plain=plain)
+    if version in ("v5", "v6"):
+        record(target, {name: (story, _delegation_mocks()) for name, story in V5_ONLY_STORIES.items()}, plain=plain)
+    if version in ("v4", "v5", "v6"):
+        record(target, V4_REAL_SERVER_STORIES, real_server=True, plain=plain)
 
 
-def record(target: Path, stories: dict, *, real_server: bool = False) -> None:
-    env = SharedTimeSkippingEnv(real_server=real_server)
+def record(target: Path, stories: dict, *, real_server: bool = False, plain: bool = False) -> None:
+    env = SharedTimeSkippingEnv(real_server=real_server, plain=plain)
     try:
         for name, (story, mocks) in stories.items():
             async def capture(s: Scenario, story=story):

@@ -132,7 +132,8 @@ def test_apply_order_update_changes_only_the_given_fields(env, make_order):
 def test_reserve_stock_reserves_each_line_once(env, make_order, widget):
     order = make_order(quantity=3)
     first, second = run_twice(env, acts.reserve_stock, m.OrderRef(order.pk))
-    assert first == second == m.ReserveResult(lines_reserved=1, units_reserved=3)
+    # The payment is not held (no breaker open): read in the same transaction (v6).
+    assert first == second == m.ReserveResult(lines_reserved=1, units_reserved=3, hold=m.HoldResult(held=False, recheck_seconds=300.0))
     widget = reload(widget)
     assert (widget.stock_on_hand, widget.stock_reserved) == (100, 3)
     [reservation] = StockReservation.objects.filter(order=order)

@@ -13,7 +13,13 @@ from django.core.exceptions import ImproperlyConfigured
 from temporalio.service import TLSConfig
 
 from temporal_bridge.bridge import bridge
-from temporal_bridge.connection import connect_kwargs
+from temporal_bridge.codec import EncryptionCodec
+from temporal_bridge.connection import connect_kwargs as connect_kwargs_with_converter
+
+
+def connect_kwargs(**kwargs) -> dict:
+    """The transport arguments; the data converter is the codec tests' subject (test_codec.py, and below)."""
+    return {k: v for k, v in connect_kwargs_with_converter(**kwargs).items() if k != "data_converter"}
 
 # No database here (activities are mocked or no order is run): CI runs it once.
 pytestmark = pytest.mark.database_agnostic
@@ -41,6 +47,24 @@ def pem_files(tmp_path):
 
 def test_a_local_dev_server_is_reached_without_tls_or_credentials(remote):
     assert connect_kwargs() == {"namespace": "default"}
+
+
+def test_every_client_encrypts_its_payloads_with_the_configured_keys(remote):
+    converter = connect_kwargs_with_converter()["data_converter"]
+    assert isinstance(converter.payload_codec, EncryptionCodec)
+    assert converter.payload_codec.ring.encrypting_id == remote.ORDER_DESK_PAYLOAD_KEYS.split(":")[0]
+
+
+def test_without_payload_keys_no_client_is_built(remote):
+    remote.ORDER_DESK_PAYLOAD_KEYS = ""
+    with pytest.raises(ImproperlyConfigured, match="Set ORDER_DESK_PAYLOAD_KEYS"):
+        connect_kwargs_with_converter()
+
+
+def test_malformed_payload_keys_are_refused_with_the_reason(remote):
+    remote.ORDER_DESK_PAYLOAD_KEYS = "k1:c2hvcnQ="
+    with pytest.raises(ImproperlyConfigured, match="has 5 bytes; AES-256 needs 32"):
+        connect_kwargs_with_converter()
 
 
 def test_runworker_namespace_flag_wins_over_the_setting(remote):

@@ -119,7 +119,7 @@ def starting_as(workflow_name: str | None):
         return
     original = order_calls.start_order_workflow
 
-    def start(inp: m.OrderWorkflowInput) -> bool:
+    def start(inp: m.OrderWorkflowInput, **_options) -> bool:
         async def go(client) -> bool:
             await client.start_workflow(workflow_name, inp, id=m.workflow_id_for(inp.order_id), task_queue=settings.TEMPORAL_TASK_QUEUE)
             return True

@@ -18,9 +18,11 @@ async def run(args) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from temporal_bridge.connection import connect_kwargs
     from temporal_bridge.worker import ACTIVITIES, WORKFLOWS, run_until_stopped
 
-    client = await Client.connect(args.address)
+    # As runworker connects: the web app's payloads are encrypted with the desk's keys.
+    client = await Client.connect(args.address, **connect_kwargs())
     executor = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="activity")
     options = {}
     if args.max_cached_workflows is not None:

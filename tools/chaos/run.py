@@ -212,7 +212,7 @@ def submit_and_die_before_start(env: dict) -> None:
     script = (
         "import os, signal, django; django.setup()\n"
         "from temporal_bridge import order_calls\n"
-        "order_calls.start_order_workflow = lambda inp: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "order_calls.start_order_workflow = lambda inp, **options: os.kill(os.getpid(), signal.SIGKILL)\n"
         "from django.contrib.auth import get_user_model\n"
         "from orders import services\n"
         "from orders.models import Customer, Product\n"

@@ -38,6 +38,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  stopped   {number}: workflow {why}")
         for number, why in report.stuck:
             self.stdout.write(f"  STUCK     {number}: {why}")
+        for workflow_id in report.adopted:
+            self.stdout.write(f"  adopted   {workflow_id}: its start had not been recorded")
+        for workflow_id in report.unmirrored:
+            self.stdout.write(f"  NO MIRROR {workflow_id}: a running order workflow with no order in the database")
         for number in report.start_failed:
             self.stderr.write(f"  could not start {number} (Temporal unavailable?)")
         if report.no_worker:

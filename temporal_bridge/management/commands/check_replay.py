@@ -46,7 +46,8 @@ class Command(BaseCommand):
         types = " OR ".join(f"WorkflowType = '{name}'" for name in names)
         query = options["query"] or f"({types})"
         histories = client.list_workflows(query, limit=options["limit"]).map_histories()
-        replayer = Replayer(workflows=WORKFLOWS)
+        # The client's converter: encrypted histories decode with the desk's keys, older plain ones pass through.
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter)
         replayed, failures = 0, []
         async with replayer.workflow_replay_iterator(histories) as results:
             async for result in results:

@@ -2,13 +2,15 @@
 
 Migrates, starts the Temporal dev server (persisted under var/), the workers
 (one by default; `--workers N` or `make run WORKERS=N` for more), ensures the
-Temporal Schedules (the daily approvals digest), seeds demo data on an empty database, and serves the web app. Ctrl-C stops all.
+Temporal Schedules (the daily approvals digest), seeds demo data on an empty
+database, serves the web app and runs the provider simulator (`--no-simulator`
+to skip). Every process is supervised (temporal_bridge.supervisor): one that
+dies is restarted with backoff; Ctrl-C or SIGTERM stops all.
 """
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -17,10 +19,25 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from temporal_bridge import devserver
+from temporal_bridge.supervisor import ChildSpec, Supervisor
+
+# Development secrets for the simulated providers' webhooks, used only when the
+# environment sets none: the web app and the simulator must agree on them.
+DEV_WEBHOOK_SECRETS = {"WEBHOOK_SECRET_PAYMENTS": "dev-payments-secret", "WEBHOOK_SECRET_CARRIER": "dev-carrier-secret"}
+# Layers stop highest first: what uses Temporal drains before the server goes.
+LAYER_SERVER, LAYER_WORKERS, LAYER_CLIENTS = 0, 1, 2
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def codec_endpoint(port: int) -> str:
+    return f"http://127.0.0.1:{port}/temporal-codec"
 
 
 class Command(BaseCommand):
-    help = "Run Temporal dev server + worker + web server for development. Ctrl-C stops all."
+    help = "Run Temporal dev server + workers + web server + provider simulator, supervised. Ctrl-C stops all."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
@@ -29,39 +46,64 @@ class Command(BaseCommand):
         parser.add_argument("--seed-orders", type=int, default=12)
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 1)),
                             help="Worker processes on the task queue (default: %(default)s); they share the load, and any may die.")
+        parser.add_argument("--no-simulator", action="store_true", help="Do not run the payment provider and carrier simulator.")
 
     def handle(self, *args, **options):
         if options["workers"] < 0:
             self.stderr.write("--workers must be 0 or more")
             raise SystemExit(2)
-        self.children: list[tuple[str, subprocess.Popen]] = []
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        self.supervisor = Supervisor(self._say)
+        # SIGTERM (a process manager, `kill`) and SIGHUP (the terminal closed) stop the stack as Ctrl-C does.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupt)
         started = time.monotonic()
         try:
             call_command("migrate", interactive=False, verbosity=0)
             self.stdout.write("Database migrated.")
             self._start_temporal(options)
-            env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS}
+            env = self._child_env()
+            manage = [sys.executable, "manage.py"]
             for n in range(1, options["workers"] + 1):
-                self._spawn(f"worker-{n}", [sys.executable, "manage.py", "runworker"], env)
+                self._start(f"worker-{n}", [*manage, "runworker"], env, layer=LAYER_WORKERS)
             self._ensure_schedules()
             call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
-            # Its own process group: runserver's autoreloader runs the server in a
-            # child process, and only a signal to the group is sure to reach both.
-            self._spawn("web", [sys.executable, "manage.py", "runserver", f"127.0.0.1:{options['port']}"], env, own_group=True)
-            devserver.wait_for_port("127.0.0.1", options["port"], timeout=60)
+            port = options["port"]
+            self._start("web", [*manage, "runserver", f"127.0.0.1:{port}"], env, layer=LAYER_CLIENTS,
+                        ready=lambda: devserver.port_open("127.0.0.1", port))
+            self.supervisor.wait_ready("web", timeout=60)
+            if not options["no_simulator"]:
+                self._start("simulator", [*manage, "simulate_providers", "--base-url", f"http://127.0.0.1:{port}"], env,
+                            layer=LAYER_CLIENTS)
             self.stdout.write(self.style.SUCCESS(
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
-                f"  Web:         http://127.0.0.1:{options['port']}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
-                f"  Temporal UI: {settings.TEMPORAL_UI_URL}\n"
+                f"  Web:         http://127.0.0.1:{port}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
+                f"  Temporal UI: {settings.TEMPORAL_UI_URL}  (decoded for staff: README, 'Temporal UI')\n"
                 f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'\n"
-                f"Ctrl-C stops everything.\n"
+                f"  Simulator:   {'off' if options['no_simulator'] else 'payment provider and carrier webhooks'}\n"
+                f"A process that dies is restarted. Ctrl-C stops everything.\n"
             ))
-            self._watch()
+            self.supervisor.run()
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:
-            self._stop_all()
+            # A second Ctrl-C must not leave the stack half-stopped: stopping takes seconds at most.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self.supervisor.stop()
+            self.stdout.write("Stopped.")
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
+
+    def _child_env(self) -> dict[str, str]:
+        env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS, "ORDER_DESK_TRACK_DELIVERY": "1"}
+        for name, value in DEV_WEBHOOK_SECRETS.items():
+            env.setdefault(name, value)
+        return env
+
+    def _start(self, name: str, args: list[str], env: dict, *, layer: int, ready=None) -> None:
+        self.supervisor.start(ChildSpec(name=name, args=args, env=env, cwd=settings.BASE_DIR, layer=layer, ready=ready))
 
     def _start_temporal(self, options) -> None:
         host, port = "127.0.0.1", options["temporal_port"]
@@ -69,59 +111,24 @@ class Command(BaseCommand):
             self.stdout.write(f"Using the Temporal cluster at {settings.TEMPORAL_ADDRESS}.")
             return
         if devserver.port_open(host, port):
-            self.stdout.write(f"A Temporal server already listens on {host}:{port}; using it.")
+            self.stdout.write(f"A Temporal server already listens on {host}:{port}; using it (not supervised).")
             return
-        process = devserver.start_dev_server(
-            host=host, port=port, ui_port=options["temporal_ui_port"],
-            db_file=settings.VAR_DIR / "temporal.db", log_file=settings.VAR_DIR / "temporal.log",
-        )
-        self.children.append(("temporal", process))
-        devserver.wait_for_port(host, port, timeout=60, process=process)
+        ui_port = options["temporal_ui_port"]
+        # The UI decodes payloads through the web app, for staff only; its host matches the
+        # web address (127.0.0.1) so the session cookie may travel (codec_server.py).
+        args = devserver.dev_server_args(host=host, port=port, ui_port=ui_port, db_file=settings.VAR_DIR / "temporal.db",
+                                         ui_codec_endpoint=codec_endpoint(options["port"]))
+        self.supervisor.start(ChildSpec(name="temporal", args=args, layer=LAYER_SERVER, log_file=settings.VAR_DIR / "temporal.log",
+                                        ready=lambda: devserver.port_open(host, port)))
+        self.supervisor.wait_ready("temporal", timeout=60)
         self.stdout.write(f"Temporal dev server on {host}:{port} (UI :{options['temporal_ui_port']}, data in var/temporal.db).")
 
     def _ensure_schedules(self) -> None:
-        # The daily approvals digest; a failure here must not keep the desk down.
-        try:
-            call_command("ensure_schedules", stdout=self.stdout)
-        except CommandError as err:
-            self.stderr.write(f"Schedules not ensured ({err}); run `manage.py ensure_schedules` later.")
-
-    def _spawn(self, name: str, args: list[str], env: dict, *, own_group: bool = False) -> None:
-        process = subprocess.Popen(args, env=env, cwd=settings.BASE_DIR, process_group=0 if own_group else None)
-        self.children.append((name, process))
-
-    def _watch(self) -> None:
-        # A worker may die (try `kill -9` on one of several): the others take
-        # over its work, so the stack goes on while any worker is left.
-        workers = [process for name, process in self.children if name.startswith("worker-")]
-        reported: set[str] = set()
-        while True:
-            for name, process in self.children:
-                if process.poll() is None or name in reported:
-                    continue
-                if name.startswith("worker-") and any(w.poll() is None for w in workers):
-                    reported.add(name)
-                    self.stderr.write(f"{name} exited with code {process.returncode}; the other workers carry on.")
-                    continue
-                self.stderr.write(f"{name} exited with code {process.returncode}; stopping the stack.")
-                return
-            time.sleep(0.5)
-
-    def _stop_all(self) -> None:
-        for name, process in reversed(self.children):
-            if process.poll() is not None:
-                continue
-            if name == "web":
-                # SIGTERM, not SIGINT: a stack started where SIGINT is ignored (a
-                # background job of a script) passes that on, and the server's
-                # child would then outlive the stack. It has nothing to drain.
-                os.killpg(process.pid, signal.SIGTERM)
-            else:
-                process.send_signal(signal.SIGINT if name != "temporal" else signal.SIGTERM)
-        deadline = time.monotonic() + 25
-        for _name, process in reversed(self.children):
+        # The orders' search attributes (a server started elsewhere, or before they
+        # existed, may lack them: orders could not start) and the daily approvals
+        # digest; a failure here must not keep the desk down.
+        for command in ("register_search_attributes", "ensure_schedules"):
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.stdout.write("Stopped.")
+                call_command(command, stdout=self.stdout)
+            except CommandError as err:
+                self.stderr.write(f"{command} failed ({err}); run `manage.py {command}` later.")

@@ -1,0 +1,78 @@
+"""The shipment workflow's real activities on the test database: alone (a
+retry writes once) and under the real workflow on the time-skipping server
+(a returned parcel and a missed promise reach the operations staff).
+
+Real transactions (`transaction=True`): the activities close connections, and
+under a worker they run on other threads (see test_activities.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
+
+from orders.parcel_models import OperationsTask, Parcel
+from temporal_bridge import activities_shipment as acts
+from temporal_bridge import messages_outside as mo
+from temporal_bridge import shipment_workflow as sw
+from temporal_bridge import states
+from tests.temporal_bridge.helpers import DAY, Scenario, SharedTimeSkippingEnv
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_recording_a_carrier_event_twice_writes_it_once(make_order):
+    order = make_order(status=states.IN_TRANSIT)
+    env = ActivityEnvironment()
+    env.run(acts.open_parcel, sw.ParcelOpenInput(order.pk, order.number, "Parcelo", "TRK-9", "2026-12-06T10:00:00+00:00"))
+    event = mo.CarrierEvent("e1", mo.PARCEL_EXCEPTION, "2026-12-01T10:00:00+00:00", "Hub", "Damaged label")
+    for _ in range(2):
+        env.run(acts.record_parcel_event, sw.ParcelEventInput(order.pk, order.number, event, mo.PARCEL_EXCEPTION))
+    parcel = Parcel.objects.get(order=order)
+    assert parcel.status == mo.PARCEL_EXCEPTION and parcel.events.count() == 1
+    assert OperationsTask.objects.filter(order=order, kind=OperationsTask.Kind.PARCEL_EXCEPTION).count() == 1
+
+
+@contextlib.asynccontextmanager
+async def real_worker(s: Scenario):
+    """The real workflow and its real activities, on the scenario's task queue."""
+    with ThreadPoolExecutor(4, thread_name_prefix="shipment-test") as executor:
+        async with Worker(s.env.client, task_queue=s.task_queue, workflows=[sw.ShipmentWorkflow], activities=acts.SHIPMENT_ACTIVITIES,
+                          activity_executor=executor):
+            yield
+
+
+def test_a_returned_parcel_reaches_the_database_and_the_operations_tasks(temporal: SharedTimeSkippingEnv, make_order, manager):
+    order = make_order(status=states.IN_TRANSIT)
+    manager.email = "ops@desk.example"
+    manager.save()
+
+    async def story(s: Scenario):
+        async with real_worker(s):
+            now = await s.env.get_current_time()
+            inp = mo.ShipmentInput(order.pk, order.number, "TRK-7", "Parcelo", (now + timedelta(days=2)).isoformat(),
+                                   continue_as_new_after_seconds=DAY)
+            handle = await s.env.client.start_workflow(mo.SHIPMENT_WORKFLOW_NAME, inp, id=f"shipment-{uuid.uuid4().hex}",
+                                                       task_queue=s.task_queue, result_type=mo.ShipmentResult)
+            s.handles.append(handle)
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("e1", mo.PARCEL_IN_TRANSIT, now.isoformat(), "Leipzig hub"))
+            await s.env.sleep(timedelta(days=3))  # past the promise, through continue-as-new
+            later = await s.env.get_current_time()
+            back = (later + timedelta(hours=1)).isoformat()
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("e2", mo.PARCEL_EXCEPTION, later.isoformat(), "Hub", "Nobody in"))
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("e3", mo.PARCEL_RETURNED, back, "Sender"))
+            return await handle.result()
+
+    result, _ = temporal.play(story, start_worker=False, timeout=60)
+
+    assert result.status == mo.PARCEL_RETURNED
+    parcel = Parcel.objects.get(order=order)
+    assert parcel.status == mo.PARCEL_RETURNED and parcel.promise_missed and parcel.tracking_number == "TRK-7"
+    assert [e.event_id for e in parcel.events.all()] == ["e1", "e2", "e3"]
+    kinds = list(OperationsTask.objects.filter(order=order).values_list("kind", flat=True))
+    assert kinds == [OperationsTask.Kind.PARCEL_LATE, OperationsTask.Kind.PARCEL_EXCEPTION, OperationsTask.Kind.PARCEL_RETURNED]
