@@ -7,8 +7,6 @@ signal exactly those. Django-free: the workflow sandbox imports it.
 """
 from __future__ import annotations
 
-import re
-
 from temporal_bridge.messages_outside import STAGE_FULFILMENT, STAGE_PAYMENT, HoldResult
 
 KIND_HOLD, KIND_HOLD_RELEASED = "hold", "hold_released"
@@ -30,17 +28,8 @@ def released_text(stage: str, by: str = "") -> str:
     return f"{RELEASED_PREFIX}{stage} resumed" + (f" by {by}" if by else "")
 
 
-# The workflow's own wording (order_workflow/saga.py): "Held before fulfilment: warehouse
-# outage", "Released by bob: the fulfilment goes ahead". Usernames hold no colon.
-_WORKFLOW_WORDING = (re.compile(r"^Held before (\w+):"), re.compile(r"^Released(?: by [^:]*)?: the (\w+) goes ahead"))
-
-
 def hold_stage(message: str) -> str | None:
-    """The stage a hold or release entry names (in either wording); None for any other message."""
-    for pattern in _WORKFLOW_WORDING:
-        match = pattern.match(message)
-        if match:
-            return match.group(1) if match.group(1) in HOLD_STAGES else None
+    """The stage a hold or release entry names; None for any other message."""
     for prefix in (HELD_PREFIX, RELEASED_PREFIX):
         if message.startswith(prefix):
             stage = message[len(prefix):].split(" ", 1)[0]

@@ -99,6 +99,7 @@ def fulfilment_resume(request: HttpRequest) -> HttpResponse:
         missed = f"; {result.missed} could not be told now and continue at their next check" if result.missed else ""
         told = f"{result.signalled} waiting order{'s' if result.signalled != 1 else ''} told"
         messages.success(request, f"Fulfilment resumed: {told}{missed}.")
+    return redirect("ops")
 
 
 @require_POST

@@ -19,6 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import hold_texts as texts
     from temporal_bridge import messages as m
     from temporal_bridge import states
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed, cause
@@ -153,7 +154,7 @@ class FulfilmentSaga:
             s.step = f"Held: {hold.reason}"
             if s.hold_reason != hold.reason:
                 s.hold_reason = hold.reason
-                await self._timeline.record_now("hold", f"Held before {stage}: {hold.reason}")
+                await self._timeline.record_now(texts.KIND_HOLD, texts.held_text(stage, hold))
             self.lifted_by = None
             try:
                 await workflow.wait_condition(lambda: self.lifted_by is not None or s.cancel is not None,
@@ -164,9 +165,8 @@ class FulfilmentSaga:
             hold = await self._read_hold(stage)
         if s.hold_reason:
             s.hold_reason = ""
-            by = f" by {self.lifted_by}" if self.lifted_by else ""
             # Written with the next step, which follows at once.
-            await self._timeline.record("hold_released", f"Released{by}: the {stage} goes ahead")
+            await self._timeline.record(texts.KIND_HOLD_RELEASED, texts.released_text(stage, self.lifted_by or ""))
 
     async def _read_hold(self, stage: str) -> m.HoldResult:
         return await workflow.execute_activity(m.ACT_READ_HOLD, m.HoldInput(self._inp.order_id, stage), result_type=m.HoldResult,

@@ -167,19 +167,12 @@ def test_hold_entries_read_back_their_stage():
     assert hold_texts.hold_stage("Approved by manager") is None
 
 
-
-def test_the_workflows_own_hold_wording_reads_back_its_stage():
-    assert hold_texts.hold_stage("Held before fulfilment: warehouse outage") == "fulfilment"
-    assert hold_texts.hold_stage("Held before payment: the payments provider is failing (5 failures in a row)") == "payment"
-    assert hold_texts.hold_stage("Released by bob: the fulfilment goes ahead") == "fulfilment"
-    assert hold_texts.hold_stage("Released: the payment goes ahead") == "payment"
-    assert hold_texts.hold_stage("Held before lunch: nothing") is None
-
-
-def test_an_order_held_before_payment_in_the_workflows_words_is_woken_by_the_breaker_not_by_a_resume(make_order, fake_temporal):
+def test_an_order_held_before_payment_is_woken_by_the_breaker_not_by_a_resume(make_order, fake_temporal):
     on_payment, on_fulfilment = make_order(status=states.PROCESSING), make_order(status=states.PROCESSING)
-    mirror.order_record_entries([m.MirrorInput(on_payment.pk, m.timeline_key(5, "hold"), "hold", "Held before payment: provider failing")])
-    mirror.order_record_entries([m.MirrorInput(on_fulfilment.pk, m.timeline_key(5, "hold"), "hold", "Held before fulfilment: outage")])
+    breaker_open = m.HoldResult(held=True, reason="provider failing")
+    paused = m.HoldResult(held=True, reason="outage", by="olga")
+    for order, stage, hold in ((on_payment, "payment", breaker_open), (on_fulfilment, "fulfilment", paused)):
+        mirror.order_record_entries([m.MirrorInput(order.pk, m.timeline_key(5, "hold"), "hold", hold_texts.held_text(stage, hold))])
     holds.fulfilment_pause(by="olga", reason="outage")
     holds.fulfilment_resume(by="olga")
     assert [s.order_id for s in fake_temporal.signals] == [on_fulfilment.pk]

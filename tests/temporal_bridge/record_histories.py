@@ -391,7 +391,7 @@ V6_ONLY_STORIES = {
     "question_answered_then_approved": (question_answered_then_approved, ActivityMocks()),
     "answer_edits_and_restarts": (answer_edits_and_restarts, ActivityMocks()),
     "fulfilment_paused_then_resumed": (fulfilment_paused_then_resumed, ActivityMocks(
-        holds={m.STAGE_FULFILMENT: m.HoldResult(held=True, reason="fulfilment paused by ops: warehouse outage", by="ops")})),
+        holds={m.STAGE_FULFILMENT: m.HoldResult(held=True, reason="warehouse outage", by="ops")})),
     "payment_confirmed_after_fraud_hold": (payment_confirmed_after_fraud_hold, ActivityMocks(payment_status="requires_confirmation")),
     "payment_failed_by_provider": (payment_failed_by_provider, ActivityMocks(payment_status="requires_confirmation")),
     "delivered_with_service_levels": (delivered_with_service_levels, ActivityMocks()),

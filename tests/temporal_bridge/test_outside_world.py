@@ -16,7 +16,7 @@ from tests.temporal_bridge.test_approval_gate import approve, messages
 
 pytestmark = pytest.mark.database_agnostic
 
-PAUSED = m.HoldResult(held=True, reason="fulfilment paused by ops: warehouse outage", by="ops", recheck_seconds=600)
+PAUSED = m.HoldResult(held=True, reason="warehouse outage", by="ops", recheck_seconds=600)
 
 
 def small_order() -> m.OrderWorkflowInput:
@@ -41,10 +41,10 @@ def test_a_paused_fulfilment_holds_the_order_until_staff_resume_and_the_timeline
 
     (held, done_while_held, final), _ = temporal.play(story, mocks)
 
-    assert held.state == states.PROCESSING and held.step == f"Held: {PAUSED.reason}"
-    assert "Held before fulfilment: fulfilment paused by ops: warehouse outage" in messages(held, "hold")
+    assert held.state == states.PROCESSING and held.step == "Held: warehouse outage"
+    assert "Held: fulfilment paused by ops: warehouse outage" in messages(held, "hold")
     assert m.ACT_CHARGE_PAYMENT in done_while_held and m.ACT_FULFIL not in done_while_held
-    assert "Released by bob: the fulfilment goes ahead" in messages(final, "hold_released")
+    assert "Released: fulfilment resumed by bob" in messages(final, "hold_released")
     assert final.state == states.FULFILLED and final.hold_reason == ""
 
 
@@ -64,8 +64,8 @@ def test_a_hold_nobody_signals_is_read_again_at_its_recheck_and_survives_a_long_
 
     assert rechecks >= 20, "read again every 5 minutes over two hours"
     assert mocks.args(m.ACT_CHARGE_PAYMENT), "charged once the breaker closed"
-    assert messages(final, "hold") == ["Held before payment: payment provider failing: circuit open"], "said once, not per recheck"
-    assert "Released: the payment goes ahead" in messages(final, "hold_released")
+    assert messages(final, "hold") == ["Held: payment paused: payment provider failing: circuit open"], "said once, not per recheck"
+    assert "Released: payment resumed" in messages(final, "hold_released")
     assert final.state == states.FULFILLED
 
 
