@@ -232,7 +232,8 @@ class OrderEvent(models.Model):
     idempotency_key = models.CharField(max_length=100)
     # The state the entry moved the order to, if it did: the mirror's record of
     # the order's transitions, from which its service levels are computed.
-    status = models.CharField(max_length=20, blank=True)
+    # db_default: rows written by bulk loaders and raw inserts (exports, benches) need no value.
+    status = models.CharField(max_length=20, blank=True, default="", db_default="")
     # When the workflow appended the entry (a step writes the entries that
     # waited for it with their own times), else when it was written.
     created_at = models.DateTimeField(default=timezone.now)

@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='orderevent',
             name='status',
-            field=models.CharField(blank=True, max_length=20),
+            field=models.CharField(blank=True, db_default='', default='', max_length=20),
         ),
         migrations.AlterField(
             model_name='orderevent',
