@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from orders.views import health, ops
+from orders.views import health, ops, webhooks
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list", permanent=False)),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("ops/", ops.operations, name="ops"),
     path("api/v1/", include("orders.api.urls")),
+    path("webhooks/<str:provider>/", webhooks.webhook_intake, name="webhook_intake"),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),
     path("admin/", admin.site.urls),

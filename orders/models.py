@@ -232,12 +232,22 @@ class PaymentTransaction(models.Model):
         CAPTURE = "capture", "Capture"
         REFUND = "refund", "Refund"
 
+    class Status(models.TextChoices):
+        CAPTURED = "captured", "Captured"
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting the provider's confirmation"
+        FAILED = "failed", "Failed"
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     idempotency_key = models.CharField(max_length=100, unique=True)
     provider_reference = models.CharField(max_length=64)
+    # A capture the provider has to confirm (by webhook) waits as awaiting_confirmation;
+    # the workflow settles it through steps.payment_confirm / payment_fail.
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.CAPTURED)
+    status_reason = models.CharField(max_length=300, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -294,3 +304,4 @@ class CustomerNotification(models.Model):
 
 # The intake API's tables belong to this app; they live beside the API's code.
 from orders.api.models import ApiKey, IdempotencyRecord  # noqa: E402,F401
+from orders.webhook_models import WebhookEvent  # noqa: E402,F401
