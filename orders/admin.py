@@ -302,3 +302,6 @@ class CustomerNotificationAdmin(ReadOnlyAdmin):
 
 # API keys are registered beside the API's code.
 import orders.api.admin  # noqa: E402,F401
+
+# The webhook inbox has its own module; importing it registers it.
+from orders import webhook_admin  # noqa: E402,F401

@@ -11,7 +11,9 @@ idempotent. Three jobs:
    (terminated or cancelled by an operator, timed out, failed) becomes
    `stopped`, with the cause, through the same service the pages use;
 4. list stuck orders with the reason: a workflow that is missing, a workflow
-   task or an activity failing again and again, no worker polling.
+   task or an activity failing again and again, no worker polling;
+5. deliver provider webhook events still waiting (Temporal was down, or the
+   workflow not yet running), oldest first, a bounded batch per run.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from orders import mirror, services
+from orders import mirror, services, webhooks
 from orders.models import Order
 from temporal_bridge import messages as m
 from temporal_bridge import queue_health, states, workflow_status
@@ -43,6 +45,7 @@ class ReconcileReport:
     stuck: list[tuple[str, str]] = field(default_factory=list)
     checked: int = 0
     no_worker: bool = False
+    webhooks: webhooks.DeliveryRun = field(default_factory=webhooks.DeliveryRun)
 
 
 def reconcile(*, min_age: timedelta = timedelta(seconds=30), limit: int = 1000) -> ReconcileReport:
@@ -50,6 +53,8 @@ def reconcile(*, min_age: timedelta = timedelta(seconds=30), limit: int = 1000) 
     cutoff = timezone.now() - min_age
     _start_missing(report, cutoff, limit)
     _check_in_flight(report, cutoff, limit)
+    # After the starts: an event for an order whose workflow was just started now has a receiver.
+    report.webhooks = webhooks.webhook_deliver_pending()
     return report
 
 

@@ -26,7 +26,7 @@ from orders.models import Order
 from orders.webhook_models import WebhookEvent
 from orders.webhook_signing import BadSignature, verify
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls
+from temporal_bridge import order_calls, states
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def webhook_deliver(event_pk: int) -> DeliveryOutcome:
     except TemporalUnavailable as err:
         return _record_failure(event, f"Temporal unavailable: {err}", unavailable=True)
     except WorkflowNotFound:
-        if event.order.is_terminal:
+        if _no_receiver_ever(event):
             # Nothing will ever receive it: the order's life is over.
             return _record_failure(event, f"the order is {event.order.status}: its workflow no longer runs", final=True)
         return _record_failure(event, "its workflow is not running yet")
@@ -225,6 +225,13 @@ def webhook_deliver(event_pk: int) -> DeliveryOutcome:
         status=Delivery.DELIVERED, attempts=F("attempts") + 1, delivered_at=timezone.now(), last_error="",
     )
     return DeliveryOutcome(Delivery.DELIVERED)
+
+
+def _no_receiver_ever(event: WebhookEvent) -> bool:
+    """The order's life is over for this kind of event. A fulfilled order's
+    parcel is still travelling: its shipment workflow may start after it."""
+    over = states.TERMINAL - {states.FULFILLED} if event.provider == m.PROVIDER_CARRIER else states.TERMINAL
+    return event.order.status in over
 
 
 def _send(event: WebhookEvent) -> None:
