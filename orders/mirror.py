@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalDecision
 from approvals.selectors import mirror_progress
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, PaymentTransaction
 from orders.steps import locked_order
 from temporal_bridge import messages as m
 from temporal_bridge import metrics, states
@@ -136,7 +136,7 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         order_id=order.pk,
         number=order.number or "",
         state=order.status,
-        step=states.LABELS.get(order.status, order.status),
+        step=_mirror_step(order),
         progress=order.progress,
         requires_approval=order.requires_approval,
         approval_deadline=order.approval_deadline.isoformat() if order.approval_deadline else None,
@@ -152,6 +152,19 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL),
         approval=mirror_progress(order),
     )
+
+
+# The workflow's step while a payment waits for the provider's webhook; the
+# mirror says the same when no worker can answer.
+PAYMENT_WAITING_STEP = "Waiting for the payment provider's confirmation"
+
+
+def _mirror_step(order: Order) -> str:
+    if order.status == states.PROCESSING and PaymentTransaction.objects.filter(
+        order=order, kind=PaymentTransaction.Kind.CAPTURE, status=PaymentTransaction.Status.AWAITING_CONFIRMATION,
+    ).exists():
+        return PAYMENT_WAITING_STEP
+    return states.LABELS.get(order.status, order.status)
 
 
 def _timeline_order(event: OrderEvent) -> tuple[int, datetime, int]:

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from approvals import services as approval_services
 from orders import mirror, services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
+from orders.models import PaymentTransaction
 from temporal_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,20 @@ def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
 def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
     def charge() -> m.PaymentResult:
         capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
-        return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference)
+        awaiting = capture.status == PaymentTransaction.Status.AWAITING_CONFIRMATION
+        return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference,
+                               status=PAYMENT_REQUIRES_CONFIRMATION if awaiting else PAYMENT_CAPTURED)
 
-    return with_record(payment.order_id, payment.record, charge, m.charged_text)
+    return with_record(payment.order_id, payment.record, charge, charge_text)
+
+
+PAYMENT_CAPTURED, PAYMENT_REQUIRES_CONFIRMATION = "captured", "requires_confirmation"
+
+
+def charge_text(result: m.PaymentResult) -> str:
+    if result.status == PAYMENT_REQUIRES_CONFIRMATION:
+        return f"Payment of {result.amount} {result.currency} awaits the provider's confirmation (ref {result.provider_reference})"
+    return m.charged_text(result)
 
 
 @activity.defn(name=m.ACT_REFUND_PAYMENT)
