@@ -14,4 +14,5 @@ urlpatterns = [
     path("<int:pk>/reject/", actions.order_reject, name="reject"),
     path("<int:pk>/cancel/", actions.order_cancel, name="cancel"),
     path("<int:pk>/update/", actions.order_update, name="update"),
+    path("<int:pk>/release-hold/", actions.order_release_hold, name="release_hold"),
 ]

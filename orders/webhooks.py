@@ -47,6 +47,7 @@ TYPES: dict[str, dict[str, str]] = {
     m.PROVIDER_PAYMENTS: {f"payment.{kind}": kind for kind in m.PAYMENT_EVENT_KINDS},
     m.PROVIDER_CARRIER: {f"parcel.{kind}": kind for kind in m.CARRIER_EVENT_KINDS},
 }
+FRAUD_ALERT_TYPE = f"payment.{m.PAYMENT_FRAUD_ALERT}"
 # Events for an order the desk does not know count against the flood cap for
 # this long only: they never drain by delivery, and must not close the intake for good.
 UNKNOWN_ORDER_WINDOW = timedelta(hours=1)
@@ -305,7 +306,7 @@ def webhook_deliver_again(event_pks) -> DeliveryRun:
 def latest_fraud_reason(order_ids) -> dict[int, str]:
     """The reason of each order's latest fraud alert, for the managers' inbox."""
     alerts = (
-        WebhookEvent.objects.filter(order_id__in=list(order_ids), provider=m.PROVIDER_PAYMENTS, type=f"payment.{m.PAYMENT_FRAUD_ALERT}")
+        WebhookEvent.objects.filter(order_id__in=list(order_ids), provider=m.PROVIDER_PAYMENTS, type=FRAUD_ALERT_TYPE)
         .order_by("order_id", "-received_at", "-id").values_list("order_id", "payload")
     )
     reasons: dict[int, str] = {}
