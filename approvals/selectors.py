@@ -16,7 +16,8 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QueryS
 from django.db.models.functions import Coalesce
 
 from approvals.models import SENIOR_PERMISSION, ApprovalDecision, ApprovalPolicy
-from orders.models import Customer, Order
+from orders import webhooks
+from orders.models import Customer, Order, WebhookEvent
 from temporal_bridge import approval_rules, states
 from temporal_bridge import messages as m
 
@@ -175,3 +176,18 @@ def approval_counts(orders: list[Order]) -> dict[int, tuple[int, bool]]:
         .values("order_id").annotate(n=Count("pk"), seniors=Count("pk", filter=Q(senior=True)))
     )
     return {row["order_id"]: (row["n"], row["seniors"] > 0) for row in rows}
+
+
+def fraud_holds(limit: int = 50) -> list[tuple[Order, str]]:
+    """Orders held on a payment provider's fraud alert, longest held first, with the alert's reason.
+
+    Holds of other kinds (a paused fulfilment, an open breaker) are operations',
+    not managers': only orders with a fraud alert on record are tasks here.
+    """
+    alerts = WebhookEvent.objects.filter(order=OuterRef("pk"), provider=m.PROVIDER_PAYMENTS, type=webhooks.FRAUD_ALERT_TYPE)
+    held = list(
+        Order.objects.filter(status=states.ON_HOLD).filter(Exists(alerts))
+        .select_related("customer", "created_by").order_by("updated_at", "id")[:limit]
+    )
+    reasons = webhooks.latest_fraud_reason(order.pk for order in held)
+    return [(order, reasons.get(order.pk, "")) for order in held]

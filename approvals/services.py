@@ -99,7 +99,33 @@ def approval_decide(
     return order_signal(order, signal, payload, verdict_wait=verdict_wait)
 
 
-@transaction.atomic
+def hold_release_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
+    """Why `user` may not release `order`'s fraud hold (None: they may), by the approvers' rules."""
+    if not user.has_perm(selectors.APPROVE_PERMISSION):
+        return "You are not allowed to release holds on orders."
+    if order.created_by_id == user.pk:
+        return "You cannot release the hold on an order you created."
+    return None
+
+
+def hold_release(
+    *, order: Order, user: AbstractBaseUser, comment: str, request_id: str, verdict_wait: float | None = None,
+) -> m.RequestVerdict:
+    """Release a fraud hold: a manager judged the provider's alert and lets the order go on.
+
+    The same path as a decision: checked here, signalled with the acting user
+    and request id, answered with the workflow's verdict (which checks again).
+    Cancelling instead is the ordinary cancel, which refunds.
+    """
+    refusal = hold_release_refusal(order=order, user=user)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
+    if order.status != states.ON_HOLD:
+        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is not on hold.")
+    payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment.strip())
+    return order_signal(order, m.SIGNAL_RELEASE_HOLD, payload, verdict_wait=verdict_wait)
+
+
 @transaction.atomic
 def decision_record(decision: m.DecisionInput) -> bool:
     """Mirror a decision the workflow accepted, with its timeline entries. False if already recorded."""
@@ -122,6 +148,7 @@ ACTION_PERMISSIONS = {
     m.SIGNAL_REJECT: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
     m.SIGNAL_CANCEL: ("orders.cancel_order", "cancel orders"),
     m.SIGNAL_UPDATE: ("orders.change_order", "change orders"),
+    m.SIGNAL_RELEASE_HOLD: (selectors.APPROVE_PERMISSION, "release holds on orders"),
 }
 
 

@@ -35,7 +35,17 @@ def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None, p
         "on_behalf": _on_behalf_sections(request.user), "away": delegations.away_now(request.user),
         # Sent back with a question: not a decision to make until the requester answers.
         "waiting_on_requester": discussion.waiting_on_requester(request.user),
+        "fraud_holds": _fraud_hold_tasks(request.user),
     }
+
+
+def _fraud_hold_tasks(user) -> list[tuple]:
+    """Orders a provider's fraud alert put on hold: (order, reason, may release, release and cancel request ids)."""
+    may_cancel = user.has_perm("orders.cancel_order")
+    return [
+        (order, reason, services.hold_release_refusal(order=order, user=user) is None, may_cancel, new_request_id(), new_request_id())
+        for order, reason in selectors.fraud_holds()
+    ]
 
 
 def _on_behalf_sections(user) -> list[tuple]:

@@ -307,6 +307,31 @@ ORDER_DESK_HOLD_RECHECK_SECONDS = env_float("ORDER_DESK_HOLD_RECHECK_SECONDS", 3
 ORDER_DESK_BREAKER_FAILURES = env_int("ORDER_DESK_BREAKER_FAILURES", 5)
 ORDER_DESK_BREAKER_COOLDOWN_SECONDS = env_float("ORDER_DESK_BREAKER_COOLDOWN_SECONDS", 60)
 
+# --- Provider webhooks (orders.webhooks; README "Provider webhooks") --------------
+# One shared secret per provider; a provider without one is refused (401).
+WEBHOOK_SECRETS = {
+    "payments": os.environ.get("WEBHOOK_SECRET_PAYMENTS", ""),
+    "carrier": os.environ.get("WEBHOOK_SECRET_CARRIER", ""),
+}
+# A signature older (or newer) than this is refused: a captured request cannot be replayed later.
+WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300)
+# Providers' events are a few hundred bytes; anything far larger is not one (413).
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 16 * 1024)
+# A flood is bounded: past this many stored-but-undelivered events of one
+# provider the intake answers 503 with Retry-After and stores nothing.
+WEBHOOK_PENDING_CAP = env_int("WEBHOOK_PENDING_CAP", 5000)
+WEBHOOK_RETRY_AFTER_SECONDS = env_int("WEBHOOK_RETRY_AFTER_SECONDS", 60)
+# reconcile_orders delivers at most this many waiting events per run, oldest first;
+# an event still undelivered after this many attempts is marked failed (the admin can deliver it again).
+WEBHOOK_DELIVER_BATCH = env_int("WEBHOOK_DELIVER_BATCH", 500)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 50)
+# The signal to a workflow is sent inside the provider's request: bounded, so a
+# Temporal outage answers the provider in seconds (the event waits, stored).
+WEBHOOK_SIGNAL_TIMEOUT_SECONDS = env_float("WEBHOOK_SIGNAL_TIMEOUT_SECONDS", 3.0)
+# Payments above this total come back "requires confirmation": the provider
+# confirms (or fails) them later by webhook. 0 turns it off.
+PAYMENT_CONFIRMATION_ABOVE = Decimal(os.environ.get("PAYMENT_CONFIRMATION_ABOVE", "10000"))
+
 # --- Operations ------------------------------------------------------------------
 # LOG_FORMAT=json: one JSON object per line (web and worker), with order_number
 # and workflow_id where known; plain is for people reading a terminal.

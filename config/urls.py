@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from orders.views import health, ops
+from orders.views import health, ops, webhooks
 from temporal_bridge import codec_server
 
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
     path("ops/fulfilment/resume/", ops.fulfilment_resume, name="fulfilment_resume"),
     path("ops/tasks/<int:pk>/resolve/", ops.operations_task_resolve, name="ops_task_resolve"),
     path("api/v1/", include("orders.api.urls")),
+    path("webhooks/<str:provider>/", webhooks.webhook_intake, name="webhook_intake"),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),
     path("admin/", admin.site.urls),

@@ -304,5 +304,5 @@ class CustomerNotificationAdmin(ReadOnlyAdmin):
 import orders.admin_holds  # noqa: E402,F401
 import orders.api.admin  # noqa: E402,F401
 
-# Parcels and operations tasks (issue 11), in their own module.
-from orders import admin_parcels  # noqa: E402,F401
+# Parcels and operations tasks (issue 11), and the webhook inbox, in their own modules; importing registers them.
+from orders import admin_parcels, webhook_admin  # noqa: E402,F401,I001

@@ -33,6 +33,12 @@ class PaymentDeclined(OrderError):
     status_code = 402
 
 
+class PaymentMismatch(OrderError):
+    """A provider's confirmation names a payment the ledger does not hold for the order."""
+
+    status_code = 409
+
+
 class WorkflowUnavailable(OrderError):
     """Temporal could not be reached; nothing was changed."""
 

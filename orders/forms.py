@@ -103,6 +103,13 @@ class ApproveForm(forms.Form):
     on_behalf_of = on_behalf_of_field()
 
 
+class ReleaseHoldForm(forms.Form):
+    """A manager releases a fraud hold; the comment says why the alert was judged safe."""
+
+    comment = forms.CharField(max_length=500, required=False, label="Comment")
+    request_id = request_id_field()
+
+
 class RejectForm(ReasonForm):
     on_behalf_of = on_behalf_of_field()
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from approvals.models import ApprovalDecision
 from approvals.selectors import mirror_progress
 from orders import sla
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, PaymentTransaction
 from orders.steps import locked_order
 from temporal_bridge import hold_texts, metrics, states
 from temporal_bridge import messages as m
@@ -155,7 +155,7 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         order_id=order.pk,
         number=order.number or "",
         state=order.status,
-        step=states.LABELS.get(order.status, order.status),
+        step=_mirror_step(order),
         progress=order.progress,
         requires_approval=order.requires_approval,
         approval_deadline=order.approval_deadline.isoformat() if order.approval_deadline else None,
@@ -209,6 +209,19 @@ def question_words(message: str, actor: str) -> str:
     """The question itself, from its timeline entry (worded by messages.discussion_text)."""
     prefix = m.discussion_text("question", actor, "")
     return message[len(prefix):] if message.startswith(prefix) else message
+
+
+# The workflow's step while a payment waits for the provider's webhook; the
+# mirror says the same when no worker can answer.
+PAYMENT_WAITING_STEP = "Waiting for the payment provider's confirmation"
+
+
+def _mirror_step(order: Order) -> str:
+    if order.status == states.PROCESSING and PaymentTransaction.objects.filter(
+        order=order, kind=PaymentTransaction.Kind.CAPTURE, status=PaymentTransaction.Status.AWAITING_CONFIRMATION,
+    ).exists():
+        return PAYMENT_WAITING_STEP
+    return states.LABELS.get(order.status, order.status)
 
 
 def _timeline_order(event: OrderEvent) -> tuple[int, datetime, int]:

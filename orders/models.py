@@ -258,12 +258,22 @@ class PaymentTransaction(models.Model):
         CAPTURE = "capture", "Capture"
         REFUND = "refund", "Refund"
 
+    class Status(models.TextChoices):
+        CAPTURED = "captured", "Captured"
+        AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting the provider's confirmation"
+        FAILED = "failed", "Failed"
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     idempotency_key = models.CharField(max_length=100, unique=True)
     provider_reference = models.CharField(max_length=64)
+    # A capture the provider has to confirm (by webhook) waits as awaiting_confirmation;
+    # the workflow settles it through steps.payment_confirm / payment_fail.
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.CAPTURED)
+    status_reason = models.CharField(max_length=300, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -324,3 +334,4 @@ from orders.models_holds import CircuitBreaker, FulfilmentPause, HoldEvent  # no
 
 # The parcel's mirror and the operations tasks (issue 11), in their own module.
 from orders.parcel_models import OperationsTask, Parcel, ParcelEvent  # noqa: E402,F401
+from orders.webhook_models import WebhookEvent  # noqa: E402,F401

@@ -15,6 +15,8 @@ idempotent. Three jobs:
 5. from the other side, through a visibility query: running order workflows
    without a mirror (no order row: an operator decides), or whose order never
    recorded its start (recorded now).
+6. deliver provider webhook events still waiting (Temporal was down, or the
+   workflow not yet running), oldest first, a bounded batch per run.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from orders import mirror, services
+from orders import mirror, services, webhooks
 from orders.models import Order
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, queue_health, states, workflow_status
@@ -49,6 +51,7 @@ class ReconcileReport:
     # Running order workflows whose order row does not exist (workflow ids).
     unmirrored: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
+    webhooks: webhooks.DeliveryRun = field(default_factory=webhooks.DeliveryRun)
 
 
 def reconcile(*, min_age: timedelta = timedelta(seconds=30), limit: int = 1000) -> ReconcileReport:
@@ -57,6 +60,8 @@ def reconcile(*, min_age: timedelta = timedelta(seconds=30), limit: int = 1000) 
     _start_missing(report, cutoff, limit)
     _check_in_flight(report, cutoff, limit)
     _find_unmirrored(report, limit)
+    # After the starts: an event for an order whose workflow was just started now has a receiver.
+    report.webhooks = webhooks.webhook_deliver_pending()
     return report
 
 

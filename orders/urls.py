@@ -18,4 +18,5 @@ urlpatterns = [
     path("<int:pk>/comment/", discussion.order_comment, name="comment"),
     path("<int:pk>/ask/", discussion.order_ask, name="ask"),
     path("<int:pk>/answer/", discussion.order_answer, name="answer"),
+    path("<int:pk>/release-hold/", actions.order_release_hold, name="release_hold"),
 ]

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from approvals import services as approval_services
 from orders import breaker, holds, mirror, services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
+from orders.models import PaymentTransaction
 from temporal_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -114,11 +115,27 @@ def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
 def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
     def charge() -> m.PaymentResult:
         capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+        awaiting = capture.status == PaymentTransaction.Status.AWAITING_CONFIRMATION
         return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference,
+                               status="requires_confirmation" if awaiting else "captured",
                                hold=holds.hold_read(payment.order_id, m.STAGE_FULFILMENT))
 
     with breaker.provider_call(m.PROVIDER_PAYMENTS):
         return with_record(payment.order_id, payment.record, charge, m.charged_text)
+
+
+@activity.defn(name=m.ACT_SETTLE_PAYMENT)
+@db_activity
+def settle_payment(settle: m.SettleInput) -> m.SettleResult:
+    """The provider confirmed (or failed) a payment by webhook: the ledger says so, with its timeline entry."""
+    def settle_it() -> m.SettleResult:
+        if settle.kind == m.PAYMENT_SUCCEEDED:
+            steps.payment_confirm(order_id=settle.order_id, reference=settle.reference)
+        else:
+            steps.payment_fail(order_id=settle.order_id, reference=settle.reference, reason=settle.reason)
+        return m.SettleResult()
+
+    return with_record(settle.order_id, settle.record, settle_it, lambda _: m.settled_text(settle.kind, settle.reference, settle.reason))
 
 
 @activity.defn(name=m.ACT_REFUND_PAYMENT)
@@ -197,6 +214,6 @@ async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgre
 
 SYNC_ACTIVITIES = [
     mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
-    charge_payment, refund_payment, ship_order, notify_customer,
+    charge_payment, settle_payment, refund_payment, ship_order, notify_customer,
 ]
 ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

@@ -57,6 +57,21 @@ def ask_requester(order_id: int, question: m.QuestionSignal) -> None:
 
 def answer_question(order_id: int, answer: m.AnswerSignal) -> None:
     signal_order(order_id, m.SIGNAL_ANSWER, answer)
+def _signal_workflow(workflow_id: str, signal: str, payload: Any, *, timeout: float) -> None:
+    async def send(client: Client) -> None:
+        await client.get_workflow_handle(workflow_id).signal(signal, payload, rpc_timeout=timedelta(seconds=timeout))
+
+    bridge.call(mapped_errors(send), timeout=timeout)
+
+
+def signal_payment_event(order_id: int, event: m.PaymentEvent) -> None:
+    """A payment provider's event, to the order's workflow (WorkflowNotFound, TemporalUnavailable)."""
+    _signal_workflow(m.workflow_id_for(order_id), m.SIGNAL_PAYMENT_EVENT, event, timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
+
+
+def signal_carrier_event(order_id: int, event: m.CarrierEvent) -> None:
+    """A carrier's event, to the order's shipment workflow (a child of the order's, once shipped)."""
+    _signal_workflow(m.shipment_workflow_id(order_id), m.SIGNAL_CARRIER_EVENT, event, timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
 
 
 def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:

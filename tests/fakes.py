@@ -18,7 +18,8 @@ from temporal_bridge.workflow_status import StopCause, WorkflowClosed, WorkflowS
 
 # The functions a FakeTemporal stands in for, by the module callers reach them through.
 REPLACED = {
-    order_calls: ("start_order_workflow", "signal_order", "query_order", "request_verdict", "running_order_ids"),
+    order_calls: ("start_order_workflow", "signal_order", "query_order", "request_verdict", "running_order_ids", "signal_payment_event",
+                  "signal_carrier_event"),
     workflow_status: ("describe_order",),
     queue_health: ("task_queue_pollers",),
     approval_calls: ("start_bulk_decision", "bulk_decision_progress"),
@@ -103,6 +104,13 @@ class FakeTemporal:
         if self.stop is not None:
             raise WorkflowNotFound("fake: workflow execution already completed")
         self.signals.append(SentSignal(order_id, signal, payload))
+
+    def signal_payment_event(self, order_id: int, event: m.PaymentEvent) -> None:
+        self.signal_order(order_id, m.SIGNAL_PAYMENT_EVENT, event)
+
+    def signal_carrier_event(self, order_id: int, event: m.CarrierEvent) -> None:
+        # Sent to the order's shipment workflow; recorded under the order's id with the signal's name.
+        self.signal_order(order_id, m.SIGNAL_CARRIER_EVENT, event)
 
     def query_order(self, order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
         self.queries.append(order_id)

@@ -19,10 +19,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from approvals.services import APPROVE, REJECT, approval_check_eligible, approval_decide, verdict_text
+from approvals.services import APPROVE, REJECT, approval_check_eligible, approval_decide, hold_release, hold_release_refusal, verdict_text
 from orders import services
 from orders.exceptions import OrderError
-from orders.forms import ApproveForm, ReasonForm, RejectForm, UpdateForm
+from orders.forms import ApproveForm, ReasonForm, RejectForm, ReleaseHoldForm, UpdateForm
 from orders.models import Order
 from orders.selectors import order_live_state_forget
 from orders.views.pages import order_or_404
@@ -127,6 +127,20 @@ def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
     may = _needs(request, "orders.cancel_order", "You are not allowed to cancel orders.")
     return _act(request, pk, ReasonForm(request.POST, prefix="cancel"), "cancel_form", may, perform, "Cancel of {number}:")
+
+
+@require_POST
+def order_release_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(order, data, request_id):
+        return hold_release(order=order, user=request.user, comment=data["comment"], request_id=request_id)
+
+    def may(order: Order) -> None:
+        refusal = hold_release_refusal(order=order, user=request.user)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+
+    form = ReleaseHoldForm(request.POST, prefix="release")
+    return _act(request, pk, form, "release_form", may, perform, "Release of the hold on {number}:")
 
 
 @require_POST

@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from approvals import delegations, discussion
-from approvals.services import APPROVE, REJECT, approval_decisions_allowed
+from approvals.services import APPROVE, REJECT, approval_decisions_allowed, hold_release_refusal
 from orders import sla
-from orders.forms import ApproveForm, ReasonForm, RejectForm, UpdateForm
+from orders.forms import ApproveForm, ReasonForm, RejectForm, ReleaseHoldForm, UpdateForm
 from orders.forms_discussion import discussion_forms
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
@@ -47,6 +47,8 @@ def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
         actions.add(m.ACTION_CANCEL)
     if m.ACTION_UPDATE in allowed and user.has_perm("orders.change_order"):
         actions.add(m.ACTION_UPDATE)
+    if states.RELEASE_HOLD in allowed and hold_release_refusal(order=order, user=user) is None:
+        actions.add(states.RELEASE_HOLD)
     return actions
 
 
@@ -127,6 +129,7 @@ def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
             for name, actions in state.get("on_behalf", [])
         ],
         "cancel_form": ReasonForm(initial={"request_id": new_request_id()}, prefix="cancel"),
+        "release_form": ReleaseHoldForm(initial={"request_id": new_request_id()}, prefix="release"),
         "update_form": UpdateForm(initial={
             "request_id": new_request_id(), "priority": snapshot.priority,
             "shipping_address": snapshot.shipping_address, "note": snapshot.note,

@@ -30,6 +30,10 @@ class Command(BaseCommand):
             f"repaired {len(report.repaired)} mirrors; {len(report.stopped)} stopped outside the desk; {len(report.stuck)} stuck; "
             f"{len(report.start_failed)} could not be started."
         )
+        sent = report.webhooks
+        self.stdout.write(f"Webhook events: delivered {sent.delivered}; still waiting {sent.still_pending}; failed {sent.failed}.")
+        if sent.temporal_unavailable:
+            self.stderr.write("Webhook events wait: Temporal could not be reached; the next run delivers them.")
         for number in report.started:
             self.stdout.write(f"  started   {number}")
         for number in report.repaired:
