@@ -39,7 +39,8 @@ def test_the_charge_step_of_a_large_order_requires_confirmation_and_says_so(make
     capture = capture_of(order)
     assert (capture.status, capture.provider_reference) == (Status.AWAITING_CONFIRMATION, result.provider_reference)
     assert capture.settled_at is None
-    assert order.events.get().message == f"Payment of 2000.00 USD awaits the provider's confirmation (ref {result.provider_reference})"
+    assert order.events.get().message == (f"Payment of 2000.00 USD submitted (ref {result.provider_reference}); "
+                                          "waiting for the provider's confirmation")
 
 
 @pytest.mark.django_db(transaction=True)

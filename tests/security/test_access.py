@@ -19,6 +19,9 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {"/login/", "/healthz", "/readyz"}
 # Called by the Temporal UI's JavaScript: a JSON 403 rather than the login page (tests/temporal_bridge/test_codec_server.py).
 CODEC_ENDPOINTS = {"/temporal-codec/decode", "/temporal-codec/encode"}
+# Called by the payment provider and the carrier: authenticated by their signature, not a login
+# (tests/orders/test_webhooks.py); unsigned, they are refused outright.
+WEBHOOKS = "/webhooks/"
 
 
 def all_routes() -> list[str]:
@@ -49,6 +52,10 @@ def test_every_page_but_the_public_ones_needs_a_login(client, fake_temporal, mak
     for route in routes:
         if route in CODEC_ENDPOINTS:
             assert client.post(route, "{}", content_type="application/json").status_code == 403, route
+            continue
+        if route.startswith(WEBHOOKS):
+            for provider in ("payments", "carrier", "1"):
+                assert client.post(f"{WEBHOOKS}{provider}/", "{}", content_type="application/json").status_code in (401, 404)
             continue
         response = client.get(route)
         if route in PUBLIC or route == "/":
