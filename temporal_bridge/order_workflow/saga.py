@@ -176,14 +176,20 @@ class FulfilmentSaga:
         """The provider confirms (or fails) the payment later, by webhook."""
         s, order_id = self._s, self._inp.order_id
         s.payment_reference = reference
-        s.step = "Waiting for the payment provider's confirmation"
-        try:
-            await workflow.wait_condition(lambda: bool(s.payment_outcome) or s.cancel is not None,
-                                          timeout=timedelta(seconds=self._inp.payment_confirmation_timeout_seconds))
-        except TimeoutError:
-            # The refund compensation voids the payment still pending at the provider.
-            raise OrderFailed("the payment provider did not confirm the payment in time") from None
-        self.check_cancel()
+        while True:
+            s.step = "Waiting for the payment provider's confirmation"
+            try:
+                await workflow.wait_condition(lambda: bool(s.payment_outcome) or s.cancel is not None or bool(s.fraud_alert),
+                                              timeout=timedelta(seconds=self._inp.payment_confirmation_timeout_seconds))
+            except TimeoutError:
+                # The refund compensation voids the payment still pending at the provider.
+                raise OrderFailed("the payment provider did not confirm the payment in time") from None
+            self.check_cancel()
+            if s.payment_outcome:
+                break
+            # A fraud alert while the payment waits: on hold at once; once released,
+            # the provider's answer gets a fresh window (it may have come meanwhile).
+            await self.fraud_checkpoint()
         kind, reason = s.payment_outcome, s.failure_reason
         if kind == m.PAYMENT_FAILED:
             s.compensations.remove(m.ACT_REFUND_PAYMENT)  # nothing was taken

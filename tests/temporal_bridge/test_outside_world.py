@@ -124,11 +124,13 @@ def test_a_fraud_alert_holds_the_order_for_a_manager_who_releases_it(temporal: S
     async def story(s: Scenario):
         handle = await s.start(small_order())
         await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+        # The alert alone puts the waiting order on hold at once; the provider confirms after the release.
         await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_FRAUD_ALERT, "evt-f", "card reported stolen"))
-        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_SUCCEEDED, "evt-ok"))
         on_hold = await s.wait_for_state(handle, states.ON_HOLD)
         await handle.signal(m.SIGNAL_RELEASE_HOLD, approve(REQUESTER, "r-self"))
         await handle.signal(m.SIGNAL_RELEASE_HOLD, approve(MANAGER, "r-1", comment="called the customer"))
+        await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "waiting again")
+        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_SUCCEEDED, "evt-ok"))
         return on_hold, await handle.result()
 
     (on_hold, final), _ = temporal.play(story, mocks)
