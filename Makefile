@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= 1
 # Worker processes `make run` starts on the task queue (`make run WORKERS=3`).
 WORKERS ?= 1
+# More `manage.py devstack` flags for `make run` (e.g. DEVSTACK_ARGS=--no-simulator).
+DEVSTACK_ARGS ?=
 
 .PHONY: run test lint install worker migrate seed clean serve scale-demo chaos chaos-smoke bench bench-smoke
 
@@ -15,8 +17,8 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-run: install  ## Temporal dev server + worker + web on embedded defaults (SQLite under var/)
-	$(PY) manage.py devstack --workers $(WORKERS)
+run: install  ## Temporal dev server + workers + web + provider simulator, supervised, on embedded defaults (SQLite under var/)
+	$(PY) manage.py devstack --workers $(WORKERS) $(DEVSTACK_ARGS)
 
 test: install lint  ## the house rules, then the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
 	$(PY) -m pytest $(PYTEST_ARGS)

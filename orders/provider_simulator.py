@@ -29,8 +29,9 @@ from temporal_bridge.messages_outside import PROVIDER_CARRIER, PROVIDER_PAYMENTS
 
 log = logging.getLogger(__name__)
 
-# The status another helper's payment record takes while the provider has not confirmed it.
-REQUIRES_CONFIRMATION = "requires_confirmation"
+# PaymentTransaction.Status.AWAITING_CONFIRMATION on main (the payments branch): a capture
+# the provider has yet to confirm. A string here, so this module imports before that field exists.
+AWAITING_CONFIRMATION = "awaiting_confirmation"
 CITIES = ("Rotterdam", "Antwerp", "Cologne", "Lyon", "Milan", "Vienna", "Prague", "Leipzig")
 PARCEL_JOURNEY = ("parcel.in_transit", "parcel.out_for_delivery", "parcel.delivered")
 
@@ -70,7 +71,7 @@ def pending_payments() -> list[PendingPayment]:
 
     if "status" not in {f.name for f in PaymentTransaction._meta.get_fields()}:
         return []
-    rows = (PaymentTransaction.objects.filter(status=REQUIRES_CONFIRMATION)
+    rows = (PaymentTransaction.objects.filter(status=AWAITING_CONFIRMATION)
             .values_list("order_id", "order__number", "provider_reference", "order__status"))
     return [PendingPayment(order_id, number or "", reference or "", status) for order_id, number, reference, status in rows]
 

@@ -142,6 +142,8 @@ class Supervisor:
 
     def check(self) -> None:
         """One round: note the dead, restart the due, announce the ready again."""
+        if self.stopping:
+            return  # the children dying now were told to
         now = time.monotonic()
         for child in self.children:
             process = child.process

@@ -98,7 +98,7 @@ def test_only_orders_in_transit_with_a_tracking_number_are_parcels(make_order):
                     reason="the payment record's confirmation status comes with the payments branch")
 def test_only_payments_awaiting_confirmation_are_pending(make_order):
     waiting, confirmed = make_order(status=states.PROCESSING), make_order(status=states.PROCESSING)
-    for order, status in ((waiting, provider_simulator.REQUIRES_CONFIRMATION), (confirmed, "succeeded")):
+    for order, status in ((waiting, provider_simulator.AWAITING_CONFIRMATION), (confirmed, "captured")):
         PaymentTransaction.objects.create(order=order, kind="capture", amount=order.total, currency="USD",
                                           idempotency_key=f"cap-{order.pk}", provider_reference=f"CAP-{order.pk}", status=status)
     assert provider_simulator.pending_payments() == [PendingPayment(waiting.pk, waiting.number, f"CAP-{waiting.pk}", states.PROCESSING)]

@@ -54,7 +54,8 @@ class Command(BaseCommand):
             raise SystemExit(2)
         self.supervisor = Supervisor(self._say)
         # SIGTERM (a process manager, `kill`) and SIGHUP (the terminal closed) stop the stack as Ctrl-C does.
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        # SIGINT too, explicitly: started as a script's background job it arrives ignored, and Ctrl-C would do nothing.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _interrupt)
         started = time.monotonic()
         try:
