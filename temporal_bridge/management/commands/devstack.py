@@ -67,6 +67,8 @@ class Command(BaseCommand):
             for n in range(1, options["workers"] + 1):
                 self._start(f"worker-{n}", [*manage, "runworker"], env, layer=LAYER_WORKERS)
             self._ensure_schedules()
+            # Seeded here, in this process: its orders are tracked like those the web app submits.
+            settings.ORDER_DESK_TRACK_DELIVERY = env.get("ORDER_DESK_TRACK_DELIVERY") == "1"
             call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
             port = options["port"]
             self._start("web", [*manage, "runserver", f"127.0.0.1:{port}"], env, layer=LAYER_CLIENTS,
@@ -98,7 +100,9 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def _child_env(self) -> dict[str, str]:
-        env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS, "ORDER_DESK_TRACK_DELIVERY": "1"}
+        env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS}
+        # The simulator is the carrier: parcels are followed to `delivered` (ORDER_DESK_TRACK_DELIVERY=0 turns it off).
+        env.setdefault("ORDER_DESK_TRACK_DELIVERY", "1")
         for name, value in DEV_WEBHOOK_SECRETS.items():
             env.setdefault(name, value)
         return env
