@@ -17,6 +17,8 @@ from temporal_bridge.messages_approvals import (  # noqa: F401
     BULK_QUEUED,
     BULK_REFUSED,
     BULK_SENT,
+    ApprovalProgress,
+    ApprovalRule,
     ApproverNoticeInput,
     ApproverNoticeResult,
     BulkDecisionInput,
@@ -380,44 +382,3 @@ class OrderSnapshot:
     service_levels: ServiceLevelReport | None = None
     # v6. Where the parcel is (a carrier status: messages_outside.PARCEL_*), "" before shipping or untracked.
     parcel_status: str = ""
-
-
-# --- Approvals: the policy snapshot and the gate's progress (the approval workflows' own
-# messages are in messages_approvals) ------------------------------------------------
-
-
-@dataclass
-class ApprovalRule:
-    """The approval policy in force when the order was submitted, frozen into
-    the workflow input: editing the policy later changes no order in flight."""
-
-    policy_id: int | None = None
-    policy_name: str = ""
-    auto_approve: bool = False
-    # Approvals from distinct eligible people.
-    approvals_required: int = 1
-    # At least one of them must hold the senior-approver permission.
-    requires_senior: bool = False
-    # Counted from submission: T1 reminder, T2 escalation, T3 expiry.
-    remind_after_seconds: float | None = None
-    escalate_after_seconds: float | None = None
-    expire_after_seconds: float = 48 * 3600
-
-
-@dataclass
-class ApprovalProgress:
-    """The approval gate as the query shows it: "k of N", who, what is still needed."""
-
-    rule: str
-    required: int
-    approved: int
-    approved_by: list[str] = field(default_factory=list)
-    requires_senior: bool = False
-    senior_approved: bool = False
-    still_needed: str = ""
-    remind_at: str | None = None
-    escalate_at: str | None = None
-    expire_at: str | None = None
-    reminded: bool = False
-    escalated: bool = False
-    auto_approve: bool = False

@@ -1,5 +1,6 @@
-"""Messages of the approval workflows around orders: reminder and
-escalation emails, bulk decisions, the daily digest.
+"""Messages of approvals: the policy snapshot an order's workflow decides by
+and its gate's progress, and the approval workflows around orders (reminder
+and escalation emails, bulk decisions, the daily digest).
 
 Plain dataclasses like temporal_bridge.messages (which re-exports them, so
 callers write `m.BulkDecisionInput`); free of Django, for the sandbox.
@@ -86,3 +87,44 @@ BULK_QUEUED = "queued"
 
 def bulk_workflow_id(batch_id: str) -> str:
     return f"bulk-decision-{batch_id}"
+
+
+# --- The policy snapshot in an order's input, and its approval gate's progress (the
+# order's query shows it) -------------------------------------------------------------
+
+
+@dataclass
+class ApprovalRule:
+    """The approval policy in force when the order was submitted, frozen into
+    the workflow input: editing the policy later changes no order in flight."""
+
+    policy_id: int | None = None
+    policy_name: str = ""
+    auto_approve: bool = False
+    # Approvals from distinct eligible people.
+    approvals_required: int = 1
+    # At least one of them must hold the senior-approver permission.
+    requires_senior: bool = False
+    # Counted from submission: T1 reminder, T2 escalation, T3 expiry.
+    remind_after_seconds: float | None = None
+    escalate_after_seconds: float | None = None
+    expire_after_seconds: float = 48 * 3600
+
+
+@dataclass
+class ApprovalProgress:
+    """The approval gate as the query shows it: "k of N", who, what is still needed."""
+
+    rule: str
+    required: int
+    approved: int
+    approved_by: list[str] = field(default_factory=list)
+    requires_senior: bool = False
+    senior_approved: bool = False
+    still_needed: str = ""
+    remind_at: str | None = None
+    escalate_at: str | None = None
+    expire_at: str | None = None
+    reminded: bool = False
+    escalated: bool = False
+    auto_approve: bool = False
