@@ -267,6 +267,15 @@ class DeliveryRun:
     # Temporal was unreachable: the run stopped at the first event, the rest wait.
     temporal_unavailable: bool = False
 
+    def count(self, outcome) -> None:
+        if outcome.status == Delivery.DELIVERED:
+            self.delivered += 1
+        elif outcome.status == Delivery.FAILED:
+            self.failed += 1
+        else:
+            self.still_pending += 1
+        self.temporal_unavailable |= outcome.unavailable
+
 
 def webhook_deliver_pending(*, limit: int | None = None) -> DeliveryRun:
     """Deliver waiting events, oldest first, at most `limit` (settings.WEBHOOK_DELIVER_BATCH)."""
@@ -275,14 +284,8 @@ def webhook_deliver_pending(*, limit: int | None = None) -> DeliveryRun:
     waiting = WebhookEvent.objects.filter(status=Delivery.PENDING).order_by("received_at", "id").values_list("pk", flat=True)[:limit]
     for event_pk in list(waiting):
         outcome = webhook_deliver(event_pk)
-        if outcome.status == Delivery.DELIVERED:
-            run.delivered += 1
-        elif outcome.status == Delivery.FAILED:
-            run.failed += 1
-        else:
-            run.still_pending += 1
+        run.count(outcome)
         if outcome.unavailable:
-            run.temporal_unavailable = True
             break
     return run
 
@@ -292,14 +295,7 @@ def webhook_deliver_again(event_pks) -> DeliveryRun:
     run = DeliveryRun()
     for event_pk in event_pks:
         WebhookEvent.objects.filter(pk=event_pk, status=Delivery.FAILED).update(status=Delivery.PENDING)
-        outcome = webhook_deliver(event_pk)
-        if outcome.status == Delivery.DELIVERED:
-            run.delivered += 1
-        elif outcome.status == Delivery.FAILED:
-            run.failed += 1
-        else:
-            run.still_pending += 1
-        run.temporal_unavailable |= outcome.unavailable
+        run.count(webhook_deliver(event_pk))
     return run
 
 
