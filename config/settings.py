@@ -249,6 +249,14 @@ TEMPORAL_TLS_KEY = os.environ.get("TEMPORAL_TLS_KEY", "")
 TEMPORAL_TLS_CA = os.environ.get("TEMPORAL_TLS_CA", "")
 TEMPORAL_TLS_SERVER_NAME = os.environ.get("TEMPORAL_TLS_SERVER_NAME", "")
 TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY", "")
+# Worker versioning (DEPLOYMENT.md, "Rolling out new workflow code"): with it on,
+# each worker announces the version <deployment name>.<build id>, and Temporal
+# sends new runs to the version an operator made current (`manage.py deployment`).
+# The build id defaults to a digest of the workflow code (temporal_bridge/versioning.py);
+# ORDER_DESK_BUILD_ID overrides it (a release tag, a commit).
+TEMPORAL_WORKER_VERSIONING = env_bool("TEMPORAL_WORKER_VERSIONING")
+TEMPORAL_DEPLOYMENT_NAME = os.environ.get("TEMPORAL_DEPLOYMENT_NAME", "order-desk")
+ORDER_DESK_BUILD_ID = os.environ.get("ORDER_DESK_BUILD_ID", "").strip()
 
 # --- Order rules -----------------------------------------------------------------
 # Approval rules live in approvals.ApprovalPolicy (edited in the admin). These two
