@@ -28,7 +28,7 @@ from temporalio.worker import Replayer
 from approvals.services import APPROVE
 from orders import services
 from orders.models import Order, Product
-from temporal_bridge import approval_calls, states, versioning, worker_status
+from temporal_bridge import approval_calls, queue_health, states, versioning
 from temporal_bridge import messages as m
 from temporal_bridge.bridge import bridge
 from temporal_bridge.order_workflow import OrderWorkflow
@@ -144,13 +144,14 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
     call_command("deployment", "set-current", "build-b", stdout=out)
     status = deployment_status()
     assert "current: build-b" in status and "ramping: none" in status and "build-a:" in status
-    assert worker_status.check_workers().running  # the page banner sees versioned workers
+    # The task queue's description (the banner's and /healthz's source) lists the versioned pollers.
+    assert {p.queue_type for p in queue_health.task_queue_pollers().pollers} == {"workflow", "activity"}
 
     # New runs start on B: a batch that finishes there, and a new order.
     fresh = f"fresh-{uuid.uuid4().hex[:8]}"
     assert approval_calls.start_bulk_decision(m.BulkDecisionInput(fresh, "manager", APPROVE, "", [987654321]))
     wait_for(lambda: batch_progress(fresh).finished, what="the new batch finished")
-    assert batch_progress(fresh).results[0].status == m.BULK_REFUSED  # no such order: sent nowhere, finished
+    assert batch_progress(fresh).results[0].outcome == m.BULK_REFUSED  # no such order: sent nowhere, finished
     assert set(task_builds(m.bulk_workflow_id(fresh))[0]) == {"build-b"}
     second = submit()
     assert versioning_of(m.workflow_id_for(second.pk)) == ("AUTO_UPGRADE", "build-b")
@@ -164,7 +165,7 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
     # whose next workflow task runs on B; it ends there, fulfilled.
     rollout.start("build-a")
     wait_for(lambda: batch_progress(held).finished, what="the pinned batch finished")
-    assert batch_progress(held).results[0].status == m.BULK_SENT
+    assert batch_progress(held).results[0].outcome == m.BULK_SENT
     builds, _ = task_builds(m.bulk_workflow_id(held))
     assert set(builds) == {"build-a"}
     assert finished(order.pk).state == states.FULFILLED
