@@ -91,10 +91,15 @@ def _project_imports(path: Path) -> list[Path]:
 
 @lru_cache(maxsize=1)
 def source_build_id() -> str:
-    """12 hex digits of SHA-256 over the workflow sources (paths and contents)."""
+    """The digest of this checkout's workflow sources."""
+    return sources_digest(workflow_sources(), PROJECT_ROOT)
+
+
+def sources_digest(paths: list[Path], root: Path) -> str:
+    """12 hex digits of SHA-256 over the files' paths (relative to `root`) and contents."""
     digest = hashlib.sha256()
-    for path in workflow_sources():
-        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(paths):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
