@@ -13,6 +13,10 @@ waits for A's activity slots, which the test brings back at the end.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from io import StringIO
@@ -28,7 +32,7 @@ from temporalio.worker import Replayer
 from approvals.services import APPROVE
 from orders import services
 from orders.models import Order, Product
-from temporal_bridge import approval_calls, queue_health, states, versioning
+from temporal_bridge import approval_calls, queue_health, states, versioning, worker_status
 from temporal_bridge import messages as m
 from temporal_bridge.bridge import bridge
 from temporal_bridge.order_workflow import OrderWorkflow
@@ -96,6 +100,14 @@ def task_builds(workflow_id: str) -> tuple[list[str], WorkflowHistory]:
     failures = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
     assert not failures, f"{workflow_id} had failed workflow tasks"
     return builds, history
+
+
+def run_status(workflow_id: str) -> str:
+    """RUNNING, COMPLETED, ...: from the server alone, no worker needed (a query would wait for one)."""
+    async def describe(client: TemporalClient) -> str:
+        return (await client.get_workflow_handle(workflow_id).describe()).status.name
+
+    return bridge.call(describe, timeout=20)
 
 
 def batch_progress(batch_id: str) -> m.BulkDecisionProgress:
@@ -177,3 +189,33 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
     # changes still go behind patches, and the replay tests guard them.
     result = asyncio.run(Replayer(workflows=[OrderWorkflow]).replay_workflow(history, raise_on_replay_failure=False))
     assert result.replay_failure is None
+
+
+def test_the_development_worker_makes_its_version_current_and_takes_the_runs_started_before(temporal_address, settings):
+    """What `make run` does: runworker --versioning --make-current, as a process, with DEBUG."""
+    settings.TEMPORAL_ADDRESS = temporal_address
+    settings.TEMPORAL_TASK_QUEUE = task_queue = f"it-{uuid.uuid4().hex[:8]}"
+    settings.TEMPORAL_DEPLOYMENT_NAME = name = f"order-desk-dev-{uuid.uuid4().hex[:8]}"
+    bridge.reset()
+    # Started before any version is current: it waits on the unversioned queue until the worker's change routes it.
+    early = f"early-{uuid.uuid4().hex[:8]}"
+    assert approval_calls.start_bulk_decision(m.BulkDecisionInput(early, "manager", APPROVE, "", []))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test", "DJANGO_DEBUG": "1", "TEMPORAL_ADDRESS": temporal_address,
+           "TEMPORAL_DEPLOYMENT_NAME": name, "ORDER_DESK_BUILD_ID": "dev-1", "PYTHONUNBUFFERED": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", "--task-queue", task_queue, "--concurrency", "2", "--versioning", "--make-current"],
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for(lambda: run_status(m.bulk_workflow_id(early)) == "COMPLETED", timeout=60, what="the early batch finished")
+        assert versioning_of(m.bulk_workflow_id(early)) == ("PINNED", "dev-1")
+        # The banner's check (worker heartbeats) counts a versioned worker as running.
+        wait_for(lambda: worker_status.check_workers().running, what="the worker seen running")
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        bridge.reset()
+    assert f"version {name}.dev-1" in output and f"Version {name}.dev-1 is now current (was unversioned)" in output, output
+    assert "Traceback" not in output

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from temporal_bridge import devserver
+from temporal_bridge import devserver, versioning
 
 
 class Command(BaseCommand):
@@ -29,6 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed-orders", type=int, default=12)
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 1)),
                             help="Worker processes on the task queue (default: %(default)s); they share the load, and any may die.")
+        parser.add_argument("--no-versioning", action="store_true",
+                            help="Unversioned workers. By default they announce this code's version and make it current (DEPLOYMENT.md).")
 
     def handle(self, *args, **options):
         if options["workers"] < 0:
@@ -42,8 +44,13 @@ class Command(BaseCommand):
             self.stdout.write("Database migrated.")
             self._start_temporal(options)
             env = {**os.environ, "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS}
+            # Versioned as a real deployment would be, but each start makes its
+            # version current at once (runworker allows that with DEBUG only):
+            # edit a workflow, restart, and new runs take the new code.
+            versioned = settings.DEBUG and not options["no_versioning"]
+            worker_args = ["--versioning", "--make-current"] if versioned else ["--no-versioning"]
             for n in range(1, options["workers"] + 1):
-                self._spawn(f"worker-{n}", [sys.executable, "manage.py", "runworker"], env)
+                self._spawn(f"worker-{n}", [sys.executable, "manage.py", "runworker", *worker_args], env)
             self._ensure_schedules()
             call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
             # Its own process group: runserver's autoreloader runs the server in a
@@ -54,7 +61,8 @@ class Command(BaseCommand):
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
                 f"  Web:         http://127.0.0.1:{options['port']}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
                 f"  Temporal UI: {settings.TEMPORAL_UI_URL}\n"
-                f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'\n"
+                f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'"
+                f"{f', version {settings.TEMPORAL_DEPLOYMENT_NAME}.{versioning.build_id()}' if versioned else ', unversioned'}\n"
                 f"Ctrl-C stops everything.\n"
             ))
             self._watch()

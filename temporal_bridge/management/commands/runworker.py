@@ -137,4 +137,12 @@ class Command(BaseCommand):
             previous = await versioning.set_current(client, name, build, identity=f"runworker --make-current (pid {os.getpid()})")
             self.stdout.write(f"Version {name}.{build} is now current (was {previous or 'unversioned'}); new runs start on it.")
         except (versioning.DeploymentError, RPCError) as err:
+            # Several workers of `make run WORKERS=3` race to the same change: one winning is enough.
+            try:
+                status = await versioning.describe(client, name)
+            except RPCError:
+                status = None
+            if status is not None and status.current_build_id == build:
+                self.stdout.write(f"Version {name}.{build} is current.")
+                return
             self.stderr.write(f"Could not make {name}.{build} current: {err}")
