@@ -270,6 +270,14 @@ TEMPORAL_UI_ORIGINS = [
         "http://localhost:{0},http://127.0.0.1:{0}".format(os.environ.get("TEMPORAL_UI_PORT", "8233")),
     ).split(",") if o.strip()
 ]
+# Worker versioning (DEPLOYMENT.md, "Rolling out new workflow code"): with it on,
+# each worker announces the version <deployment name>.<build id>, and Temporal
+# sends new runs to the version an operator made current (`manage.py deployment`).
+# The build id defaults to a digest of the workflow code (temporal_bridge/versioning.py);
+# ORDER_DESK_BUILD_ID overrides it (a release tag, a commit).
+TEMPORAL_WORKER_VERSIONING = env_bool("TEMPORAL_WORKER_VERSIONING")
+TEMPORAL_DEPLOYMENT_NAME = os.environ.get("TEMPORAL_DEPLOYMENT_NAME", "order-desk")
+ORDER_DESK_BUILD_ID = os.environ.get("ORDER_DESK_BUILD_ID", "").strip()
 
 # --- Order rules -----------------------------------------------------------------
 # Approval rules live in approvals.ApprovalPolicy (edited in the admin). These two

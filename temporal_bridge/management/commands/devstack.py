@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from temporal_bridge import devserver
+from temporal_bridge import devserver, versioning
 from temporal_bridge.supervisor import ChildSpec, Supervisor
 
 # Development secrets for the simulated providers' webhooks, used only when the
@@ -47,6 +47,8 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 1)),
                             help="Worker processes on the task queue (default: %(default)s); they share the load, and any may die.")
         parser.add_argument("--no-simulator", action="store_true", help="Do not run the payment provider and carrier simulator.")
+        parser.add_argument("--no-versioning", action="store_true",
+                            help="Unversioned workers. By default they announce this code's version and make it current (DEPLOYMENT.md).")
 
     def handle(self, *args, **options):
         if options["workers"] < 0:
@@ -64,8 +66,13 @@ class Command(BaseCommand):
             self._start_temporal(options)
             env = self._child_env()
             manage = [sys.executable, "manage.py"]
+            # Versioned as a real deployment would be, but each start makes its
+            # version current at once (runworker allows that with DEBUG only):
+            # edit a workflow, restart, and new runs take the new code.
+            versioned = settings.DEBUG and not options["no_versioning"]
+            worker_args = ["--versioning", "--make-current"] if versioned else ["--no-versioning"]
             for n in range(1, options["workers"] + 1):
-                self._start(f"worker-{n}", [*manage, "runworker"], env, layer=LAYER_WORKERS)
+                self._start(f"worker-{n}", [*manage, "runworker", *worker_args], env, layer=LAYER_WORKERS)
             self._ensure_schedules()
             # Seeded here, in this process: its orders are tracked like those the web app submits.
             settings.ORDER_DESK_TRACK_DELIVERY = env.get("ORDER_DESK_TRACK_DELIVERY") == "1"
@@ -81,7 +88,8 @@ class Command(BaseCommand):
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
                 f"  Web:         http://127.0.0.1:{port}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
                 f"  Temporal UI: {settings.TEMPORAL_UI_URL}  (decoded for staff: README, 'Temporal UI')\n"
-                f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'\n"
+                f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'"
+                f"{f', version {settings.TEMPORAL_DEPLOYMENT_NAME}.{versioning.build_id()}' if versioned else ', unversioned'}\n"
                 f"  Simulator:   {'off' if options['no_simulator'] else 'payment provider and carrier webhooks'}\n"
                 f"A process that dies is restarted. Ctrl-C stops everything.\n"
             ))

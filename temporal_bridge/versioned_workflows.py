@@ -1,0 +1,73 @@
+"""The desk's workflows as a versioned worker registers them, each with its versioning behaviour.
+
+Why subclasses and not `versioning_behavior=` on the workflows themselves: a
+workflow that declares a behaviour cannot run on an *unversioned* worker; the
+server refuses every workflow task it completes ("versioning behavior cannot
+be specified without deployment options being set with versioned mode") and
+the run is stuck. Versioning is a deployment choice (runworker --versioning,
+on in `make run`), so the plain classes stay behaviour-free for unversioned
+workers, the time-skipping tests and the replayer, and a versioned worker
+registers these variants instead: the same code under the same workflow
+names, with the behaviour added. Each variant only re-declares what the SDK
+requires a subclass to re-declare (its run method); everything else,
+including signal, query and update handlers, is inherited.
+
+The behaviours:
+- OrderWorkflow: AUTO_UPGRADE. An order lives for days (approval deadlines,
+  fulfilment); pinning it would keep every old version up until the slowest
+  order ends. It moves to the current version at its next workflow task, so
+  its changes of course still go behind `workflow.patched()`, proven by the
+  replay tests (tests/temporal_bridge/test_replay.py).
+- ShipmentWorkflow: AUTO_UPGRADE, for the same reason: a parcel is followed
+  for days (it continues as new daily, and its changes go behind patches,
+  proven by tests/temporal_bridge/test_shipment_replay.py).
+- BulkDecisionWorkflow and ApprovalDigestWorkflow: PINNED. They last seconds
+  to minutes, so they finish on the code they started on and need no patches.
+
+Deterministic and free of Django, like the workflows they extend.
+"""
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.common import VersioningBehavior
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import messages as m
+    from temporal_bridge import messages_outside as mo
+    from temporal_bridge.order_workflow import OrderWorkflow
+    from temporal_bridge.shipment_workflow import ShipmentWorkflow
+    from temporal_bridge.workflows_approvals import ApprovalDigestWorkflow, BulkDecisionWorkflow
+
+
+@workflow.defn(name=m.WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class AutoUpgradingOrderWorkflow(OrderWorkflow):
+    @workflow.run
+    async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
+        return await super().run(inp)
+
+
+@workflow.defn(name=m.SHIPMENT_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class AutoUpgradingShipmentWorkflow(ShipmentWorkflow):
+    @workflow.run
+    async def run(self, inp: mo.ShipmentInput) -> mo.ShipmentResult:  # `mo`: as the parent spells it (the SDK compares)
+        return await super().run(inp)
+
+
+@workflow.defn(name=m.BULK_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedBulkDecisionWorkflow(BulkDecisionWorkflow):
+    @workflow.run
+    async def run(self, inp: m.BulkDecisionInput) -> m.BulkDecisionProgress:
+        return await super().run(inp)
+
+
+@workflow.defn(name=m.DIGEST_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedApprovalDigestWorkflow(ApprovalDigestWorkflow):
+    @workflow.run
+    async def run(self, inp: m.DigestInput) -> m.DigestResult:
+        return await super().run(inp)
+
+
+# What a versioned worker registers instead of worker.WORKFLOWS (a test checks
+# the two name the same workflows, so a new workflow cannot go unversioned).
+VERSIONED_WORKFLOWS: list[type] = [AutoUpgradingOrderWorkflow, AutoUpgradingShipmentWorkflow, PinnedBulkDecisionWorkflow,
+                                   PinnedApprovalDigestWorkflow]
