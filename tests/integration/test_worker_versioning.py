@@ -35,6 +35,7 @@ from orders.models import Order, Product
 from temporal_bridge import approval_calls, queue_health, states, versioning, worker_status
 from temporal_bridge import messages as m
 from temporal_bridge.bridge import bridge
+from temporal_bridge.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
 from tests.integration.stack import WorkerThread
 from tests.integration.test_lifecycle import finished, wait_for
@@ -187,7 +188,9 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
 
     # The plain OrderWorkflow replays the history two versions wrote: its
     # changes still go behind patches, and the replay tests guard them.
-    result = asyncio.run(Replayer(workflows=[OrderWorkflow]).replay_workflow(history, raise_on_replay_failure=False))
+    # Through the desk's codec, as every client reads the (encrypted) history.
+    replayer = Replayer(workflows=[OrderWorkflow], data_converter=payload_converter())
+    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
     assert result.replay_failure is None
 
 
