@@ -20,7 +20,7 @@ The behaviours:
   replay tests (tests/temporal_bridge/test_replay.py).
 - ShipmentWorkflow: AUTO_UPGRADE, for the same reason: a parcel is followed
   for days (it continues as new daily, and its changes go behind patches,
-  proven by tests/temporal_bridge/test_shipment_replay.py).
+  proven by tests/temporal_bridge/test_replay.py).
 - BulkDecisionWorkflow and ApprovalDigestWorkflow: PINNED. They last seconds
   to minutes, so they finish on the code they started on and need no patches.
 

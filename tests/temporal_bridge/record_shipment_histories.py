@@ -1,4 +1,4 @@
-"""Record the ShipmentWorkflow histories that test_shipment_replay.py replays,
+"""Record the ShipmentWorkflow histories that test_replay.py replays,
 and measure how continue-as-new keeps a long delivery's history small.
 
     .venv/bin/python -m tests.temporal_bridge.record_shipment_histories v1

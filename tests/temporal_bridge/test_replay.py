@@ -1,8 +1,10 @@
-"""Determinism: every stored history of every released OrderWorkflow version
-replays against the current code without a non-determinism error.
+"""Determinism: every stored history of every released version of the
+long-lived workflows (OrderWorkflow, ShipmentWorkflow) replays against the
+current code without a non-determinism error.
 
 A change to running logic that is not behind workflow.patched() fails here.
-Record a new version's histories with tests/temporal_bridge/record_histories.py.
+Record a new version's histories with tests/temporal_bridge/record_histories.py
+(orders) or record_shipment_histories.py (parcels).
 """
 from __future__ import annotations
 
@@ -16,21 +18,27 @@ from temporalio.worker import Replayer
 
 from temporal_bridge.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.shipment_workflow import ShipmentWorkflow
 
 # No database here (activities are mocked or no order is run): CI runs it once.
 pytestmark = pytest.mark.database_agnostic
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
+HERE = Path(__file__).parent
+# Each workflow's stored histories, one directory per released version.
+STORED = {OrderWorkflow: HERE / "histories", ShipmentWorkflow: HERE / "shipment_histories"}
+HISTORIES = [(workflow, path) for workflow, root in STORED.items() for path in sorted(root.glob("*/*.json"))]
 
 
-def test_there_are_stored_histories_to_replay():
-    assert len(HISTORIES) >= 6
+@pytest.mark.parametrize("workflow", list(STORED), ids=lambda w: w.__name__)
+def test_there_are_stored_histories_to_replay(workflow):
+    assert sum(1 for w, _ in HISTORIES if w is workflow) >= 3
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_stored_history_replays_against_the_current_workflow(path: Path):
+@pytest.mark.parametrize(("workflow", "path"), HISTORIES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.stem}"
+                         if isinstance(p, Path) else p.__name__)
+def test_stored_history_replays_against_the_current_workflow(workflow: type, path: Path):
     history = WorkflowHistory.from_json(f"{path.parent.name}-{path.stem}", json.loads(path.read_text()))
     # Through the desk's encrypting converter, as check_replay replays: histories recorded before encryption pass through it.
-    replayer = Replayer(workflows=[OrderWorkflow], data_converter=payload_converter())
+    replayer = Replayer(workflows=[workflow], data_converter=payload_converter())
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
     assert result.replay_failure is None
