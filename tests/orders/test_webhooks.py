@@ -308,3 +308,25 @@ def test_an_event_undelivered_after_the_attempt_limit_is_failed(send, settings, 
     assert webhooks.webhook_deliver_pending().failed == 1
     assert WebhookEvent.objects.get().status == Delivery.FAILED
     assert webhooks.webhook_deliver_pending().failed == 0  # failed events are not retried on their own
+
+
+# --- The admin's webhook inbox ----------------------------------------------------------------
+
+
+def test_staff_see_the_events_with_their_delivery_status_and_deliver_one_again(send, client, admin_user, fake_temporal, make_order):
+    order = make_order()
+    fake_temporal.unavailable = True
+    assert send(m.PROVIDER_PAYMENTS, payment(order, "evt_admin")).status_code == 200
+    event = WebhookEvent.objects.get(event_id="evt_admin")
+    assert event.status == Delivery.PENDING
+
+    client.force_login(admin_user)
+    listing = client.get("/admin/orders/webhookevent/?status=pending").content.decode()
+    assert "evt_admin" in listing and order.number in listing
+
+    fake_temporal.unavailable = False
+    response = client.post("/admin/orders/webhookevent/", {"action": "deliver_again", "_selected_action": [event.pk]}, follow=True)
+    assert response.status_code == 200
+    event.refresh_from_db()
+    assert event.status == Delivery.DELIVERED
+    assert [(s.order_id, s.name) for s in fake_temporal.signals] == [(order.pk, m.SIGNAL_PAYMENT_EVENT)]
