@@ -181,6 +181,12 @@ def _link_order(event: WebhookEvent) -> bool:
     return True
 
 
+def webhook_received(*, provider: str, event_id: str, order_id: int, kind: str) -> bool:
+    """Whether the intake stored this event (its signature checked) for this order: what the
+    workflow's settle step asks before a signal that claims to be the provider's counts."""
+    return WebhookEvent.objects.filter(provider=provider, event_id=event_id, order_id=order_id, type=kind).exists()
+
+
 def undelivered_count(provider: str) -> int:
     """Stored-but-undelivered events of a provider, counted up to the cap only (a bounded query)."""
     recent_unknown = Q(status=Delivery.UNKNOWN_ORDER, received_at__gte=timezone.now() - UNKNOWN_ORDER_WINDOW)

@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from approvals import services as approval_services
-from orders import breaker, holds, mirror, services, steps
+from orders import breaker, holds, mirror, services, steps, webhooks
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from orders.models import PaymentTransaction
 from temporal_bridge import messages as m
@@ -127,7 +127,14 @@ def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
 @activity.defn(name=m.ACT_SETTLE_PAYMENT)
 @db_activity
 def settle_payment(settle: m.SettleInput) -> m.SettleResult:
-    """The provider confirmed (or failed) a payment by webhook: the ledger says so, with its timeline entry."""
+    """The provider confirmed (or failed) a payment by webhook: the ledger says so, with its timeline entry.
+
+    Only an event the webhook intake received (signed) counts: a signal alone, which
+    anyone reaching Temporal can send, settles nothing."""
+    if not webhooks.webhook_received(provider=m.PROVIDER_PAYMENTS, event_id=settle.event_id, order_id=settle.order_id,
+                                     kind=f"payment.{settle.kind}"):
+        return m.SettleResult(received=False)
+
     def settle_it() -> m.SettleResult:
         if settle.kind == m.PAYMENT_SUCCEEDED:
             steps.payment_confirm(order_id=settle.order_id, reference=settle.reference)

@@ -267,6 +267,8 @@ class OrderState:
     # The payment provider's reference, and the provider events applied (ids, newest last, bounded).
     payment_reference: str = ""
     payment_outcome: str = ""
+    # The provider's event that gave the outcome: the settle step checks the desk received it, signed.
+    payment_event_id: str = ""
     seen_event_ids: list[str] = field(default_factory=list)
     # (state, entered at) for the service levels, and the stages whose target passed.
     transitions: list[StateTransition] = field(default_factory=list)

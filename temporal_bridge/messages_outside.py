@@ -220,11 +220,15 @@ class SettleInput:
     reference: str = ""
     reason: str = ""
     record: StepRecord | None = None
+    # The provider's event id: only an event the webhook intake received, signed, settles a payment.
+    event_id: str = ""
 
 
 @dataclass
 class SettleResult:
     recorded: list[TimelineEntry] = field(default_factory=list)
+    # False: the desk never received that event from the provider (a forged signal); nothing was written.
+    received: bool = True
 
 
 def settled_text(kind: str, reference: str, reason: str) -> str:

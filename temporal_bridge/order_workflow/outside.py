@@ -64,7 +64,8 @@ class OutsideWorld(Conversation):
         if not waiting or (event.reference and event.reference != s.payment_reference):
             return await self._note(f"Payment event {checks.display(event.event_id)} ({event.kind}) ignored: "
                                     "no payment of this order waits for it", "")
-        s.payment_outcome, s.failure_reason = event.kind, event.reason if event.kind == m.PAYMENT_FAILED else s.failure_reason
+        s.payment_outcome, s.payment_event_id = event.kind, event.event_id
+        s.failure_reason = event.reason if event.kind == m.PAYMENT_FAILED else s.failure_reason
 
     # --- A manager's release of a fraud hold ---------------------------------------------------
 

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowEr
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import hold_texts as texts
+    from temporal_bridge import message_checks as checks
     from temporal_bridge import messages as m
     from temporal_bridge import states
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed, cause
@@ -174,7 +175,7 @@ class FulfilmentSaga:
 
     async def _await_confirmation(self, reference: str) -> None:
         """The provider confirms (or fails) the payment later, by webhook."""
-        s, order_id = self._s, self._inp.order_id
+        s = self._s
         s.payment_reference = reference
         while True:
             s.step = "Waiting for the payment provider's confirmation"
@@ -185,18 +186,35 @@ class FulfilmentSaga:
                 # The refund compensation voids the payment still pending at the provider.
                 raise OrderFailed("the payment provider did not confirm the payment in time") from None
             self.check_cancel()
-            if s.payment_outcome:
-                break
-            # A fraud alert while the payment waits: on hold at once; once released,
-            # the provider's answer gets a fresh window (it may have come meanwhile).
-            await self.fraud_checkpoint()
-        kind, reason = s.payment_outcome, s.failure_reason
+            if not s.payment_outcome:
+                # A fraud alert while the payment waits: on hold at once; once released,
+                # the provider's answer gets a fresh window (it may have come meanwhile).
+                await self.fraud_checkpoint()
+            elif await self._settle(reference):
+                return
+
+    async def _settle(self, reference: str) -> bool:
+        """Settle the payment as the provider's event says; False (and noted) when the
+        desk never received that event: anyone reaching Temporal can send the signal."""
+        s, order_id = self._s, self._inp.order_id
+        kind, reason, event_id = s.payment_outcome, s.failure_reason, s.payment_event_id
+        record = self._timeline.begin_step("payment")
+        settled: m.SettleResult = await workflow.execute_activity(
+            m.ACT_SETTLE_PAYMENT, m.SettleInput(order_id, kind, reference, reason, record=record, event_id=event_id),
+            result_type=m.SettleResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
+        )
+        if not settled.received:
+            self._timeline.step_failed(record)
+            s.payment_outcome = s.payment_event_id = s.failure_reason = ""
+            await self._timeline.record_now(
+                "note", f"Payment event {checks.display(event_id)} ({kind}) refused: "
+                "the desk received no such event from the payment provider")
+            return False
+        self._timeline.end_step(record, settled.recorded)
         if kind == m.PAYMENT_FAILED:
             s.compensations.remove(m.ACT_REFUND_PAYMENT)  # nothing was taken
-        await self._step(m.ACT_SETTLE_PAYMENT, "payment", lambda record: m.SettleInput(order_id, kind, reference, reason, record=record),
-                         m.SettleResult, lambda result: m.settled_text(kind, reference, reason), timeout=DB_STEP, retry=MIRROR_RETRY)
-        if kind == m.PAYMENT_FAILED:
             raise OrderFailed(f"payment failed: {reason or 'no reason given'}")
+        return True
 
     async def fraud_checkpoint(self) -> None:
         """A fraud alert holds the order here until a manager releases it (or cancels it, with a refund)."""

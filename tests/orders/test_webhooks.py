@@ -330,3 +330,14 @@ def test_staff_see_the_events_with_their_delivery_status_and_deliver_one_again(s
     event.refresh_from_db()
     assert event.status == Delivery.DELIVERED
     assert [(s.order_id, s.name) for s in fake_temporal.signals] == [(order.pk, m.SIGNAL_PAYMENT_EVENT)]
+
+
+def test_only_an_event_the_intake_stored_for_the_order_counts_as_received(send, fake_temporal, make_order):
+    order, other = make_order(), make_order()
+    assert send(m.PROVIDER_PAYMENTS, payment(order, "evt_real")).status_code == 200
+
+    assert webhooks.webhook_received(provider=m.PROVIDER_PAYMENTS, event_id="evt_real", order_id=order.pk, kind="payment.succeeded")
+    # A signal sent straight to Temporal names an event the desk never received, or another order's, or another kind.
+    assert not webhooks.webhook_received(provider=m.PROVIDER_PAYMENTS, event_id="evt_forged", order_id=order.pk, kind="payment.succeeded")
+    assert not webhooks.webhook_received(provider=m.PROVIDER_PAYMENTS, event_id="evt_real", order_id=other.pk, kind="payment.succeeded")
+    assert not webhooks.webhook_received(provider=m.PROVIDER_PAYMENTS, event_id="evt_real", order_id=order.pk, kind="payment.failed")

@@ -107,6 +107,8 @@ class ActivityMocks:
     holds: dict[str, m.HoldResult] = field(default_factory=dict)
     # v6: the provider answers the charge with this status ("requires_confirmation": by webhook later).
     payment_status: str = "captured"
+    # v6: provider event ids the database has no record of (signals sent straight to Temporal).
+    forged_events: set[str] = field(default_factory=set)
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -273,6 +275,8 @@ class ActivityMocks:
         @activity.defn(name=m.ACT_SETTLE_PAYMENT)
         async def settle_payment(inp: m.SettleInput) -> m.SettleResult:
             record(m.ACT_SETTLE_PAYMENT, inp)
+            if inp.event_id in mocks.forged_events:  # the webhook intake never stored it
+                return m.SettleResult(received=False)
             return with_record(inp.order_id, inp.record, m.SettleResult(), m.settled_text(inp.kind, inp.reference, inp.reason))
 
         @activity.defn(name=m.ACT_NOTIFY_APPROVERS)

@@ -93,6 +93,27 @@ def test_a_payment_needing_confirmation_waits_for_the_providers_webhook_and_appl
     assert final.state == states.FULFILLED
 
 
+def test_a_confirmation_signalled_straight_to_temporal_without_the_providers_webhook_settles_nothing(temporal: SharedTimeSkippingEnv):
+    mocks = ActivityMocks(payment_status="requires_confirmation", forged_events={"evt-forged"})
+
+    async def story(s: Scenario):
+        handle = await s.start(small_order())
+        await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_SUCCEEDED, "evt-forged"))
+        refused = await s.wait_for_message(handle, "Payment event evt-forged (succeeded) refused")
+        done_when_refused = mocks.names()
+        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_SUCCEEDED, "evt-real"))
+        return refused, done_when_refused, await handle.result()
+
+    (refused, done_when_refused, final), _ = temporal.play(story, mocks)
+
+    assert refused.step == "Waiting for the payment provider's confirmation", "still waiting for the real one"
+    assert m.ACT_FULFIL not in done_when_refused
+    assert [e.event_id for e in mocks.args(m.ACT_SETTLE_PAYMENT)] == ["evt-forged", "evt-real"]
+    assert "Payment confirmed by the provider (reference cap-1)" in messages(final)
+    assert final.state == states.FULFILLED
+
+
 def test_a_payment_the_provider_fails_fails_the_order_and_releases_the_stock_without_a_refund(temporal: SharedTimeSkippingEnv):
     async def story(s: Scenario):
         handle = await s.start(small_order())
