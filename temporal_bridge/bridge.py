@@ -15,6 +15,7 @@ workers on the task queue). Their failures are the two exceptions here.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -108,12 +109,24 @@ class TemporalBridge:
         if old is not None:
             old.loop.call_soon_threadsafe(old.loop.stop)
 
+    def close(self) -> None:
+        """At interpreter exit: stop the loop and wait for its thread, so that no
+        callback from the SDK's core runs while Python is finalizing (a command
+        that had started a workflow could otherwise abort on exit, SIGABRT,
+        after doing its work)."""
+        with self._lock:
+            old, self._loop_thread = self._loop_thread, None
+        if old is not None and old.thread.is_alive():
+            old.loop.call_soon_threadsafe(old.loop.stop)
+            old.thread.join(timeout=2)
+
     async def acall(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
         """The same, for async callers: the work still runs on the bridge's loop."""
         return await asyncio.to_thread(self.call, operation, timeout=timeout)
 
 
 bridge = TemporalBridge()
+atexit.register(bridge.close)
 
 
 def mapped_errors(operation: Callable[[Client], Awaitable[T]]) -> Callable[[Client], Awaitable[T]]:
