@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from orders import parcels
+from temporal_bridge import message_checks as checks
 from temporal_bridge import shipment_workflow as sw
 from temporal_bridge.activities import db_activity
 
@@ -22,7 +23,7 @@ def record_parcel_event(inp: sw.ParcelEventInput) -> None:
     event = inp.event
     # The workflow checked the time when it accepted the event; a retry must
     # not fail forever on an input that, against that check, has none.
-    at = sw.parse_time(event.at) or datetime.now(UTC)
+    at = checks.parse_time(event.at) or datetime.now(UTC)
     record = parcels.CarrierEventRecord(event.event_id, event.status, at, event.location, event.description)
     parcels.parcel_record_event(order_id=inp.order_id, event=record, status=inp.status)
 

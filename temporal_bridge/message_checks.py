@@ -13,6 +13,7 @@ Free of Django and I/O: the workflow sandbox imports it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from temporal_bridge import messages as m
@@ -184,3 +185,49 @@ def parse_holds_lifted(args: Sequence[Any]) -> m.HoldsLifted:
     """A nudge to read the holds again: it carries nothing that is trusted."""
     by = args[0].get("by") if len(args) == 1 and isinstance(args[0], dict) else ""
     return m.HoldsLifted(by=display(by, m.MAX_ACTOR) if isinstance(by, str) else "")
+
+
+# --- A carrier's event, relayed to the parcel's shipment workflow --------------------------
+
+MAX_CARRIER_EVENT_ID = 200
+MAX_LOCATION = 200
+MAX_DESCRIPTION = 500
+
+
+def parse_time(value: str) -> datetime | None:
+    """An ISO time as an aware datetime (naive means UTC), or None."""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _carrier_text(payload: dict[str, Any], name: str, limit: int, *, truncate: bool = True) -> str:
+    value = payload.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Refused(f"field {name!r} must be text, got {type(value).__name__}")
+    if len(value) > limit and not truncate:
+        raise Refused(f"field {name!r} is longer than {limit} characters")
+    return value[:limit]
+
+
+def parse_carrier_event(args: Sequence[Any], now: datetime) -> m.CarrierEvent:
+    """The CarrierEvent in a signal's raw arguments, or Refused. A carrier's
+    long free text is cut, not refused; `now` stands in for a missing time."""
+    payload = _single_object(args, "Carrier event")
+    event_id = _carrier_text(payload, "event_id", MAX_CARRIER_EVENT_ID, truncate=False).strip()
+    if not event_id:
+        raise Refused("field 'event_id' is missing")
+    status = _carrier_text(payload, "status", 40, truncate=False)
+    if status not in m.CARRIER_EVENT_KINDS:
+        raise Refused(f"unknown status {display(status)!r}")
+    at_text = _carrier_text(payload, "at", 64, truncate=False)
+    at = parse_time(at_text) if at_text else now
+    if at is None:
+        raise Refused(f"field 'at' is not an ISO time: {display(at_text)!r}")
+    return m.CarrierEvent(event_id=event_id, status=status, at=at.isoformat(),
+                          location=_carrier_text(payload, "location", MAX_LOCATION),
+                          description=_carrier_text(payload, "description", MAX_DESCRIPTION))

@@ -22,6 +22,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import message_checks as checks
     from temporal_bridge import messages_outside as mo
     from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY
 
@@ -35,9 +36,6 @@ ACT_FLAG_PARCEL_LATE = "flag_parcel_late"
 # refuses a repeat beyond these too (event id unique per parcel).
 MAX_SEEN_EVENT_IDS = 500
 MAX_EVENTS_KEPT = 100
-MAX_EVENT_ID = 200
-MAX_LOCATION = 200
-MAX_DESCRIPTION = 500
 
 # How far along the parcel is; an event that is not further (a late
 # in_transit after out_for_delivery) is recorded but does not move it back.
@@ -71,51 +69,6 @@ class ParcelLateInput:
     status: str
 
 
-class BadEvent(Exception):
-    """A carrier message that cannot count; the reason goes to the log."""
-
-
-def _text(payload: dict[str, Any], name: str, limit: int, *, truncate: bool = True) -> str:
-    value = payload.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadEvent(f"field {name!r} must be text, got {type(value).__name__}")
-    if len(value) > limit and not truncate:
-        raise BadEvent(f"field {name!r} is longer than {limit} characters")
-    return value[:limit]
-
-
-def parse_time(value: str) -> datetime | None:
-    """An ISO time as an aware datetime (naive means UTC), or None."""
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def parse_carrier_event(args: Sequence[Any], now: datetime) -> mo.CarrierEvent:
-    """The CarrierEvent in a signal's raw arguments, or BadEvent. Raises nothing else."""
-    if len(args) != 1:
-        raise BadEvent(f"expected one message, got {len(args)}")
-    payload = args[0]
-    if not isinstance(payload, dict):
-        raise BadEvent(f"the message is a {type(payload).__name__}, not an object")
-    event_id = _text(payload, "event_id", MAX_EVENT_ID, truncate=False).strip()
-    if not event_id:
-        raise BadEvent("field 'event_id' is missing")
-    status = _text(payload, "status", 40, truncate=False)
-    if status not in mo.CARRIER_EVENT_KINDS:
-        raise BadEvent(f"unknown status {status[:40]!r}")
-    at_text = _text(payload, "at", 64, truncate=False)
-    at = parse_time(at_text) if at_text else now
-    if at is None:
-        raise BadEvent(f"field 'at' is not an ISO time: {at_text!r}")
-    return mo.CarrierEvent(event_id=event_id, status=status, at=at.isoformat(),
-                           location=_text(payload, "location", MAX_LOCATION), description=_text(payload, "description", MAX_DESCRIPTION))
-
-
 def status_after(current: str, history: Sequence[mo.CarrierEvent], event: mo.CarrierEvent) -> str:
     """The parcel's status once `event` counts, given the events recorded before it.
 
@@ -136,7 +89,7 @@ def status_after(current: str, history: Sequence[mo.CarrierEvent], event: mo.Car
 
 
 def _instant(at: str) -> datetime:
-    return parse_time(at) or datetime.min.replace(tzinfo=UTC)
+    return checks.parse_time(at) or datetime.min.replace(tzinfo=UTC)
 
 
 @workflow.defn(name=mo.SHIPMENT_WORKFLOW_NAME)
@@ -156,7 +109,7 @@ class ShipmentWorkflow:
             await self._activity(ACT_OPEN_PARCEL, ParcelOpenInput(
                 inp.order_id, inp.order_number, inp.carrier, inp.tracking_number, inp.promised_by))
         # The promise is an absolute time, so it survives continue-as-new as is.
-        promised = parse_time(inp.promised_by) if inp.promised_by else None
+        promised = checks.parse_time(inp.promised_by) if inp.promised_by else None
         continue_at = workflow.now() + timedelta(seconds=max(inp.continue_as_new_after_seconds, 1))
         while True:
             while self._pending:
@@ -210,9 +163,9 @@ class ShipmentWorkflow:
         # *args: the SDK decodes the payloads as plain JSON whatever their
         # number, and parse_carrier_event checks the shape; nothing here raises.
         try:
-            event = parse_carrier_event(args, workflow.now())
-        except BadEvent as bad:
-            workflow.logger.warning("Shipment %s: carrier event ignored: %s", self._inp.order_number, bad)
+            event = checks.parse_carrier_event(args, workflow.now())
+        except checks.Refused as bad:
+            workflow.logger.warning("Shipment %s: carrier event ignored: %s", self._inp.order_number, bad.reason)
             return
         s = self.s
         if event.event_id in s.seen_event_ids:
