@@ -22,8 +22,8 @@ decoder reads it (message_checks), so a normalised field (a stripped comment)
 digests the same on both sides. Free of Django and I/O: the workflow sandbox
 imports it.
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the dataclasses below carry real
+# types, which the workflow sandbox's converter reads without evaluating names.
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -33,6 +33,7 @@ from typing import Any
 
 from temporal_bridge import message_checks as checks
 from temporal_bridge import messages as m
+from temporal_bridge.messages_steps import ActorCheckResult
 
 ACT_CONFIRM_MESSAGES = "confirm_messages"
 
@@ -131,5 +132,5 @@ class MessageChecks:
 class MessageConfirmations:
     """One answer per check, in the order asked."""
 
-    intents: list[m.ActorCheckResult] = field(default_factory=list)
+    intents: list[ActorCheckResult] = field(default_factory=list)
     events: list[EventConfirmation] = field(default_factory=list)

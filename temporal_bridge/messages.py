@@ -274,6 +274,9 @@ class OrderState:
     transitions: list[StateTransition] = field(default_factory=list)
     breached: list[str] = field(default_factory=list)
     parcel_status: str = ""
+    # --- Refused messages, per kind (order_workflow/refusals.py): all counted, and those not yet summarised ---
+    refusals: dict[str, int] = field(default_factory=dict)
+    refusals_unreported: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

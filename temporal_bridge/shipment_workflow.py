@@ -22,8 +22,10 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import intents
     from temporal_bridge import message_checks as checks
     from temporal_bridge import messages_outside as mo
+    from temporal_bridge.confirmations import DeskConfirmations
     from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY
 
 # Activity names: the lead may move them to messages_outside.py.
@@ -35,6 +37,9 @@ ACT_FLAG_PARCEL_LATE = "flag_parcel_late"
 # the state (and every continue-as-new input) without limit. The database
 # refuses a repeat beyond these too (event id unique per parcel).
 MAX_SEEN_EVENT_IDS = 500
+# A carrier's event counts only if the webhook intake stored it, signed, as
+# sent (temporal_bridge.intents); its id is remembered only once confirmed.
+INTENTS_PATCH = "recorded-intents"
 MAX_EVENTS_KEPT = 100
 
 # How far along the parcel is; an event that is not further (a late
@@ -102,9 +107,12 @@ class ShipmentWorkflow:
         # Accepted events waiting for their record, in arrival order; the run
         # records them one at a time, so each lands in the database in order.
         self._pending: list[mo.CarrierEvent] = []
+        self._confirmations = DeskConfirmations()
+        self._intents_flag: bool | None = None
 
     @workflow.run
     async def run(self, inp: mo.ShipmentInput) -> mo.ShipmentResult:
+        self._intents()
         if inp.carried is None:
             await self._activity(ACT_OPEN_PARCEL, ParcelOpenInput(
                 inp.order_id, inp.order_number, inp.carrier, inp.tracking_number, inp.promised_by))
@@ -125,8 +133,9 @@ class ShipmentWorkflow:
                 await self._activity(ACT_FLAG_PARCEL_LATE, ParcelLateInput(inp.order_id, inp.order_number, inp.promised_by, self.s.status))
                 continue  # events may have arrived meanwhile
             if now >= continue_at or workflow.info().is_continue_as_new_suggested():
-                # Handlers are sync (they only queue), so nothing is half done;
-                # no await between this check and the hand-over, so no event is lost.
+                # Handlers only confirm and queue: once they have all finished
+                # nothing is half done, and with no await between this check
+                # and the hand-over, no event is lost.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._pending:
                     workflow.continue_as_new(replace(inp, carried=replace(self.s, runs=self.s.runs + 1)))
@@ -158,8 +167,14 @@ class ShipmentWorkflow:
 
     # --- Messages ------------------------------------------------------------------------------
 
+    def _intents(self) -> bool:
+        """Whether this run counts only the events the desk stored; decided once, at first use."""
+        if self._intents_flag is None:
+            self._intents_flag = workflow.patched(INTENTS_PATCH)
+        return self._intents_flag
+
     @workflow.signal(name=mo.SIGNAL_CARRIER_EVENT)
-    def carrier_event(self, *args: Any) -> None:
+    async def carrier_event(self, *args: Any) -> None:
         # *args: the SDK decodes the payloads as plain JSON whatever their
         # number, and parse_carrier_event checks the shape; nothing here raises.
         try:
@@ -171,6 +186,15 @@ class ShipmentWorkflow:
         if event.event_id in s.seen_event_ids:
             workflow.logger.info("Shipment %s: carrier event %s already received; ignored", self._inp.order_number, event.event_id)
             return
+        if self._intents():
+            confirmation = await self._confirmations.event(intents.EventCheck(
+                mo.PROVIDER_CARRIER, self._inp.order_id, event.event_id, event.status, intents.carrier_event_digest(event)))
+            if not confirmation.received:
+                workflow.logger.warning("Shipment %s: carrier event %s refused: %s", self._inp.order_number,
+                                        checks.display(event.event_id), confirmation.reason)
+                return
+            if event.event_id in s.seen_event_ids:
+                return  # the same event twice in one task
         s.seen_event_ids = [*s.seen_event_ids, event.event_id][-MAX_SEEN_EVENT_IDS:]
         if s.status in FINAL or any(e.status in FINAL for e in self._pending):
             workflow.logger.warning("Shipment %s: %s event %s after the journey ended; ignored",

@@ -54,7 +54,7 @@ class Conversation(PeoplesMessages):
     # --- Comment ------------------------------------------------------------------------
 
     async def _comment(self, signal: m.CommentSignal) -> None:
-        if await self._checked(m.SIGNAL_COMMENT, "Comment", signal.actor, signal.request_id, self._comment_refusal):
+        if await self._checked(m.SIGNAL_COMMENT, m.SIGNAL_COMMENT, "Comment", signal, self._comment_refusal):
             await self._discuss("comment", signal.actor, signal.text)
 
     def _comment_refusal(self, actor: str) -> str | None:
@@ -65,7 +65,7 @@ class Conversation(PeoplesMessages):
     # --- Ask the requester ----------------------------------------------------------------
 
     async def _ask(self, signal: m.QuestionSignal) -> None:
-        if not await self._checked(states.ASK, "Question", signal.actor, signal.request_id, self._ask_refusal):
+        if not await self._checked(m.SIGNAL_ASK_REQUESTER, states.ASK, "Question", signal, self._ask_refusal):
             return
         s = self.s
         s.question, s.question_asked_at = signal, workflow.now().isoformat()
@@ -84,7 +84,7 @@ class Conversation(PeoplesMessages):
     # --- Answer -------------------------------------------------------------------------
 
     async def _answer(self, signal: m.AnswerSignal) -> None:
-        if not await self._checked(m.SIGNAL_ANSWER, "Answer", signal.actor, signal.request_id, self._answer_refusal):
+        if not await self._checked(m.SIGNAL_ANSWER, m.SIGNAL_ANSWER, "Answer", signal, self._answer_refusal):
             return
         s, actor = self.s, signal.actor
         assert s.question is not None and s.question_asked_at is not None
@@ -140,9 +140,12 @@ class Conversation(PeoplesMessages):
 
     # --- Shared steps ---------------------------------------------------------------------
 
-    async def _checked(self, action: str, word: str, actor: str, request_id: str, refusal_of: Any) -> bool:
+    async def _checked(self, signal: str, action: str, word: str, message: Any, refusal_of: Any) -> bool:
         """The cheap checks, the database's word on the sender, then the checks
         again (other messages may have moved the order meanwhile). False: refused."""
+        actor, request_id = message.actor, message.request_id
+        if self._intents():
+            return await self._confirmed(signal, message, word, lambda _: refusal_of(actor)) is not None
         if self._is_repeat(request_id, action):
             return False
         refusal = refusal_of(actor)

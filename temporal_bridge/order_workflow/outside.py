@@ -4,7 +4,8 @@ the nudge that a hold was lifted. A mixin of OrderWorkflow.
 
 The handlers only change the order's state; the saga (saga.py) acts on it at
 its next checkpoint, so an event that arrives early, late or twice is
-harmless. Events are applied once per provider event id. Runs that predate
+harmless. Events are applied once per provider event id, and count only if
+the webhook intake stored them, signed (temporal_bridge.intents). Runs that predate
 v6 treat these messages as unknown, as they always did.
 """
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import intents, states
     from temporal_bridge import message_checks as checks
     from temporal_bridge import messages as m
-    from temporal_bridge import states
+    from temporal_bridge.order_workflow import refusals as kinds
     from temporal_bridge.order_workflow.conversation import Conversation
     from temporal_bridge.order_workflow.saga import FulfilmentSaga
 
@@ -31,6 +33,8 @@ class OutsideWorld(Conversation):
         try:
             event = checks.parse_payment_event(args)
         except checks.Refused as refused:
+            if self._intents():
+                return await self.refusals.note(kinds.MALFORMED, refused.reason, "")
             return await self._note(refused.reason, "")
         await self._on_payment_event(event)
 
@@ -53,6 +57,16 @@ class OutsideWorld(Conversation):
         s = self.s
         if event.event_id in s.seen_event_ids:
             return  # a webhook delivered twice is applied once
+        if self._intents():
+            # Remembered as seen only once confirmed: a forged copy of the
+            # provider's id must not make the genuine event a "duplicate".
+            confirmation = await self.confirmations.event(intents.EventCheck(
+                m.PROVIDER_PAYMENTS, self._input.order_id, event.event_id, event.kind, intents.payment_event_digest(event)))
+            if not confirmation.received:
+                return await self.refusals.note(
+                    kinds.UNCONFIRMED, f"Payment event {checks.display(event.event_id)} ({event.kind}) refused: {confirmation.reason}", "")
+            if event.event_id in s.seen_event_ids:
+                return  # the same event twice in one task
         s.seen_event_ids = [*s.seen_event_ids, event.event_id][-m.MAX_SEEN_EVENTS:]
         if event.kind == m.PAYMENT_FRAUD_ALERT:
             if s.state in states.TERMINAL or s.state == states.IN_TRANSIT or not s.compensations:
@@ -79,7 +93,7 @@ class OutsideWorld(Conversation):
                 return f"Release by {who} refused: the requester cannot release their own order"
             return None
 
-        if await self._checked(action, "Release", actor, signal.request_id, refusal_of):
+        if await self._checked(m.SIGNAL_RELEASE_HOLD, action, "Release", signal, refusal_of):
             s = self.s
             s.fraud_alert = ""
             entry = self.timeline.add("hold_released", f"Hold released by {actor}" + (f": {signal.comment}" if signal.comment else ""),

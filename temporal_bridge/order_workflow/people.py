@@ -21,11 +21,14 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import approval_rules as rules
+    from temporal_bridge import intents, states
     from temporal_bridge import message_checks as checks
     from temporal_bridge import messages as m
-    from temporal_bridge import states
+    from temporal_bridge.confirmations import DeskConfirmations
+    from temporal_bridge.order_workflow import refusals as kinds
     from temporal_bridge.order_workflow.gate import ApprovalGate
     from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
+    from temporal_bridge.order_workflow.refusals import Refusals
     from temporal_bridge.order_workflow.timeline import Timeline
     from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY, SHORT_STEP
 
@@ -51,8 +54,13 @@ class PeoplesMessages:
     timeline: Timeline
     gate: ApprovalGate
     legacy_gate: SingleDecisionGate
+    refusals: Refusals
+    confirmations: DeskConfirmations
 
     def _quorum(self) -> bool:
+        raise NotImplementedError  # OrderWorkflow's
+
+    def _intents(self) -> bool:
         raise NotImplementedError  # OrderWorkflow's
 
     def _now(self) -> str:
@@ -97,7 +105,10 @@ class PeoplesMessages:
         await self._ignore_unknown(name)
 
     async def _ignore_unknown(self, name: str) -> None:
-        await self._note(f"Message {checks.display(name)!r} ignored: the order workflow has no such message", "")
+        text = f"Message {checks.display(name)!r} ignored: the order workflow has no such message"
+        if self._intents():
+            return await self.refusals.note(kinds.UNKNOWN, text, "")
+        await self._note(text, "")
 
     @workflow.query(name=m.QUERY_VERDICT)
     def verdict(self, request_id: str) -> m.RequestVerdict:
@@ -112,6 +123,8 @@ class PeoplesMessages:
         except checks.Refused as refused:
             # A malformed message claims no request id: an attacker must not be
             # able to burn the id a real page is about to send.
+            if self._intents():
+                return await self.refusals.note(kinds.MALFORMED, refused.reason, refused.actor)
             return await self._note(refused.reason, refused.actor)
         await handle(message)
 
@@ -120,10 +133,51 @@ class PeoplesMessages:
         verdicts.append(m.RequestVerdict(request_id, status, reason, action))
         self.s.verdicts = verdicts[-m.MAX_VERDICTS:]
 
-    async def _refuse(self, request_id: str, text: str, actor: str, action: str) -> None:
-        """Note a refusal on the timeline; the verdict carries the reason alone."""
+    async def _refuse(self, request_id: str, text: str, actor: str, action: str, kind: str = "") -> None:
+        """Note a refusal on the timeline; the verdict carries the reason alone.
+        With a `kind`, a refusal of a message nobody confirmed: counted once there are many."""
         self._set_verdict(request_id, m.VERDICT_REFUSED, text.split(": ", 1)[-1], action)
+        if kind and self._intents():
+            return await self.refusals.note(kind, text, actor)
         await self._note(text, actor)
+
+    async def _confirmed(self, signal: str, message: Any, word: str,
+                         refusal_of: Callable[[bool | None], str | None]) -> m.ActorCheckResult | None:
+        """Whether a person's message counts: the order's rules (`refusal_of`,
+        given the sender's seniority once known), the desk's record of the
+        request and the sender's rights now, then the rules again (other
+        messages of the same task may have moved the order). None: refused,
+        and noted. The request id is remembered only once confirmed, so a
+        forged message cannot burn the id a real page is about to send.
+        """
+        request_id, actor = message.request_id, message.actor
+        who = f"{actor} on behalf of {message.on_behalf_of}" if getattr(message, "on_behalf_of", "") else actor
+        repeated = f"{word} by {who} ignored: request {checks.display(request_id)} was already received"
+        if request_id in self.s.seen_requests:
+            await self.refusals.note(kinds.REPEATED, repeated, actor)
+            return None
+        refusal = refusal_of(None)
+        if refusal is not None:
+            await self._refuse(request_id, refusal, actor, signal, kind=kinds.OUT_OF_TURN)
+            return None
+        self._set_verdict(request_id, m.VERDICT_CHECKING, action=signal)
+        check = await self.confirmations.intent(intents.IntentCheck(
+            order_id=self._input.order_id, signal=signal, request_id=request_id, actor=actor,
+            digest=intents.message_digest(signal, message), on_behalf_of=getattr(message, "on_behalf_of", ""),
+        ))
+        if not check.allowed:
+            await self._refuse(request_id, f"{word} by {who} refused: {check.reason}", actor, signal, kind=kinds.UNCONFIRMED)
+            return None
+        if request_id in self.s.seen_requests:  # the same request twice in one task (a double POST)
+            await self.refusals.note(kinds.REPEATED, repeated, actor)
+            return None
+        self.s.seen_requests[request_id] = signal
+        refusal = refusal_of(check.senior)
+        if refusal is not None:
+            await self._refuse(request_id, refusal, actor, signal)
+            return None
+        self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=signal)
+        return check
 
     def _is_repeat(self, request_id: str, name: str) -> bool:
         if request_id in self.s.seen_requests:
@@ -164,8 +218,26 @@ class PeoplesMessages:
         self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=name)
         await self._record_decision(verdict, signal, senior=False)
 
+    async def _decide_recorded(self, verdict: str, signal: m.DecisionSignal) -> None:
+        """Accept a decision the desk recorded and that counts; refuse (and note why) one that does not."""
+        name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
+        address = self.s.shipping_address
+
+        def refusal_of(senior: bool | None) -> str | None:
+            refusal = self._decision_refusal(verdict, signal, senior)
+            if refusal is None and senior is not None and verdict == "approved" and self.s.shipping_address != address:
+                refusal = (f"Approval by {signal.actor} refused: the shipping address changed while it was being checked; "
+                           "approve the new address")
+            return refusal
+
+        check = await self._confirmed(name, signal, "Approval" if verdict == "approved" else "Rejection", refusal_of)
+        if check is not None:
+            await self._accept_decision(verdict, signal, check.senior)
+
     async def _decide_v2(self, verdict: str, signal: m.DecisionSignal) -> None:
         """Accept a decision that counts; refuse (and note why) one that does not."""
+        if self._intents():
+            return await self._decide_recorded(verdict, signal)
         actor, request_id = signal.actor, signal.request_id
         name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
         word = "Approval" if verdict == "approved" else "Rejection"
@@ -283,14 +355,18 @@ class PeoplesMessages:
 
     async def _cancel_request(self, signal: m.CancelSignal) -> None:
         actor, request_id = signal.actor, signal.request_id
-        if self._is_repeat(request_id, m.SIGNAL_CANCEL):
-            return
-        refusal = self._cancel_refusal(actor)
-        if refusal is None and workflow.patched(ENGINE_RULES_PATCH):
-            check = await self._verified(m.SIGNAL_CANCEL, actor, request_id)
-            refusal = f"Cancel by {actor} refused: {check.reason}" if not check.allowed else self._cancel_refusal(actor)
-        if refusal is not None:
-            return await self._refuse(request_id, refusal, actor, m.SIGNAL_CANCEL)
+        if self._intents():
+            if await self._confirmed(m.SIGNAL_CANCEL, signal, "Cancel", lambda _: self._cancel_refusal(actor)) is None:
+                return
+        else:
+            if self._is_repeat(request_id, m.SIGNAL_CANCEL):
+                return
+            refusal = self._cancel_refusal(actor)
+            if refusal is None and workflow.patched(ENGINE_RULES_PATCH):
+                check = await self._verified(m.SIGNAL_CANCEL, actor, request_id)
+                refusal = f"Cancel by {actor} refused: {check.reason}" if not check.allowed else self._cancel_refusal(actor)
+            if refusal is not None:
+                return await self._refuse(request_id, refusal, actor, m.SIGNAL_CANCEL)
         entry = self.timeline.add("note", f"Cancel requested by {actor}: {signal.reason}", actor=actor)
         self.s.cancel = signal
         self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_CANCEL)
@@ -309,15 +385,20 @@ class PeoplesMessages:
 
     async def _update_request(self, signal: m.UpdateSignal) -> None:
         actor, request_id = signal.actor, signal.request_id
-        if self._is_repeat(request_id, m.SIGNAL_UPDATE):
-            return
-        v4 = workflow.patched(ENGINE_RULES_PATCH)
-        refusal = self._update_refusal(signal, v4)
-        if refusal is None and v4:
-            check = await self._verified(m.SIGNAL_UPDATE, actor, request_id)
-            refusal = f"Update by {actor} refused: {check.reason}" if not check.allowed else self._update_refusal(signal, v4)
-        if refusal is not None:
-            return await self._refuse(request_id, refusal, actor, m.SIGNAL_UPDATE)
+        if self._intents():
+            v4 = True
+            if await self._confirmed(m.SIGNAL_UPDATE, signal, "Update", lambda _: self._update_refusal(signal, True)) is None:
+                return
+        else:
+            if self._is_repeat(request_id, m.SIGNAL_UPDATE):
+                return
+            v4 = workflow.patched(ENGINE_RULES_PATCH)
+            refusal = self._update_refusal(signal, v4)
+            if refusal is None and v4:
+                check = await self._verified(m.SIGNAL_UPDATE, actor, request_id)
+                refusal = f"Update by {actor} refused: {check.reason}" if not check.allowed else self._update_refusal(signal, v4)
+            if refusal is not None:
+                return await self._refuse(request_id, refusal, actor, m.SIGNAL_UPDATE)
         self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_UPDATE)
 
         changes = []

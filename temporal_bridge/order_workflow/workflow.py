@@ -22,10 +22,12 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
     from temporal_bridge import search_attributes as sa
     from temporal_bridge import states
+    from temporal_bridge.confirmations import DeskConfirmations
     from temporal_bridge.order_workflow.gate import ApprovalGate, Outcome
     from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed
     from temporal_bridge.order_workflow.outside import OutsideWorld
+    from temporal_bridge.order_workflow.refusals import Refusals
     from temporal_bridge.order_workflow.saga import FulfilmentSaga
     from temporal_bridge.order_workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order_workflow.timeline import Timeline
@@ -44,6 +46,10 @@ LEAN_RECORDS_PATCH = "step-writes-its-record-v5"
 # webhook, delivery tracking, service levels, search attributes. One marker
 # for the release: every v6 behaviour is asked through `_v6()`.
 V6_PATCH = "outside-world-v6"
+# A message counts only if the desk recorded it first (temporal_bridge.intents),
+# confirmed by a local activity in the signal's own workflow task; refusals of
+# unconfirmed messages are counted, not written one by one.
+INTENTS_PATCH = "recorded-intents"
 
 
 @workflow.defn(name=m.WORKFLOW_NAME)
@@ -62,8 +68,11 @@ class OrderWorkflow(OutsideWorld):
         self.legacy_gate = SingleDecisionGate(inp, self.s, self.timeline)
         self.saga = FulfilmentSaga(inp, self.s, self.timeline)
         self.watch = ServiceLevelWatch(inp, self.s, self.timeline)
+        self.refusals = Refusals(self.s, self.timeline)
+        self.confirmations = DeskConfirmations()
         self._quorum_flag: bool | None = None
         self._v6_flag: bool | None = None
+        self._intents_flag: bool | None = None
         # v6: the client set the order's search attributes at start (see search_attributes.py).
         self._searchable = False
         self._submitted_entry: m.MirrorInput | None = None
@@ -84,6 +93,7 @@ class OrderWorkflow(OutsideWorld):
         quorum = self._quorum()
         self.timeline.lean = quorum and workflow.patched(LEAN_RECORDS_PATCH)
         self.saga.v6 = self._v6()
+        self._intents()
         if self.saga.v6:
             self._searchable = sa.ORDER_STATE in workflow.info().typed_search_attributes
             if not self.s.transitions:
@@ -183,6 +193,8 @@ class OrderWorkflow(OutsideWorld):
         when it sees a terminal state, so nothing may be appended after it.
         From v5 one activity writes both, with whatever else waits.
         """
+        if self._intents():
+            self.refusals.summarise()  # before the terminal entry, which comes last
         record = self.timeline.begin_step("notification")
         if record is not None:
             record.after.append(self.timeline.prepare(
@@ -255,6 +267,12 @@ class OrderWorkflow(OutsideWorld):
             # A message handled before run() starts may already need to write.
             self.timeline.lean = self.timeline.lean or self._v6_flag
         return self._v6_flag
+
+    def _intents(self) -> bool:
+        """Whether this run counts only what the desk recorded; decided once, at first use."""
+        if self._intents_flag is None:
+            self._intents_flag = self._v6() and workflow.patched(INTENTS_PATCH)
+        return self._intents_flag
 
     def _quorum(self) -> bool:
         """Whether this run uses the v2 (quorum) gate; decided once, at first use."""

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from temporal_bridge import devserver, states
+from temporal_bridge import devserver, intents, states
 from temporal_bridge import messages as m
 from temporal_bridge import shipment_workflow as sw
 from temporal_bridge.connection import payload_converter
@@ -109,6 +109,13 @@ class ActivityMocks:
     payment_status: str = "captured"
     # v6: provider event ids the database has no record of (signals sent straight to Temporal).
     forged_events: set[str] = field(default_factory=set)
+    # Request ids the desk has no intent for (raw signals), and those whose
+    # recorded content differs from the message (altered after recording).
+    # Every other request is as the desk recorded it.
+    forged_requests: set[str] = field(default_factory=set)
+    altered_requests: set[str] = field(default_factory=set)
+    # The batches the confirmation local activity answered.
+    confirmations: list[intents.MessageChecks] = field(default_factory=list)
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -118,7 +125,7 @@ class ActivityMocks:
         if not mirror:
             hidden |= {m.ACT_MIRROR, m.ACT_RECORD_ENTRIES}
         if not decisions:
-            hidden |= {m.ACT_RECORD_DECISION, m.ACT_VERIFY_ACTOR}
+            hidden |= {m.ACT_RECORD_DECISION, m.ACT_VERIFY_ACTOR, intents.ACT_CONFIRM_MESSAGES}
         return [c.name for c in self.calls if c.name not in hidden]
 
     def written(self) -> list[m.MirrorInput]:
@@ -128,6 +135,10 @@ class ActivityMocks:
         for entry in self.writes:
             unique.setdefault(entry.idempotency_key, entry)
         return sorted(unique.values(), key=lambda entry: m.key_position(entry.idempotency_key))
+
+    def intents_checked(self) -> list[intents.IntentCheck]:
+        """Every person's message the workflow asked the desk about, in the order asked."""
+        return [check for batch in self.confirmations for check in batch.intents]
 
     def args(self, name: str) -> list[Any]:
         return [c.arg for c in self.calls if c.name == name]
@@ -170,10 +181,30 @@ class ActivityMocks:
             record(m.ACT_RECORD_DECISION, decision)
             mocks.writes.extend(decision.entries)
 
-        @activity.defn(name=m.ACT_VERIFY_ACTOR)
         async def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
-            # As approvals.services.actor_verify answers from the database.
             record(m.ACT_VERIFY_ACTOR, check)
+            return await people_check(check)
+
+        @activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
+        async def confirm_messages(batch: intents.MessageChecks) -> intents.MessageConfirmations:
+            # As approvals.identity.messages_confirm answers from the database.
+            record(intents.ACT_CONFIRM_MESSAGES, batch)
+            mocks.confirmations.append(batch)
+            answers = intents.MessageConfirmations()
+            for check in batch.intents:
+                if check.request_id in mocks.forged_requests:
+                    answers.intents.append(m.ActorCheckResult(False, "the desk has no record of this request"))
+                elif check.request_id in mocks.altered_requests:
+                    answers.intents.append(m.ActorCheckResult(False, "the message differs from what the desk recorded (its content)"))
+                else:
+                    action = states.ASK if check.signal == m.SIGNAL_ASK_REQUESTER else check.signal
+                    answers.intents.append(await people_check(m.ActorCheckInput(check.order_id, check.actor, action, check.on_behalf_of)))
+            answers.events = [intents.EventConfirmation(False, "the desk received no such event from the provider")
+                              if event.event_id in mocks.forged_events else intents.EventConfirmation(True) for event in batch.events]
+            return answers
+
+        async def people_check(check: m.ActorCheckInput) -> m.ActorCheckResult:
+            # As approvals.identity answers from the database.
             await asyncio.sleep(mocks.verify_delays.get(check.actor, 0))
             if check.actor not in mocks.people:
                 return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
@@ -183,6 +214,8 @@ class ActivityMocks:
             if check.on_behalf_of and mocks.delegations.get(check.on_behalf_of) != check.actor:
                 return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
             return m.ActorCheckResult(True, senior=senior)  # the actor's own seniority
+
+        verify_actor = activity.defn(name=m.ACT_VERIFY_ACTOR)(verify_actor)
 
         @activity.defn(name=m.ACT_APPLY_UPDATE)
         async def apply_order_update(update: m.UpdateInput) -> None:
@@ -309,10 +342,10 @@ class ActivityMocks:
         async def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
             record(sw.ACT_FLAG_PARCEL_LATE, inp)
 
-        return [mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
-                charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers, send_bulk_decision,
-                send_approval_digests, notify_discussion, read_hold, settle_payment, open_parcel, record_parcel_event,
-                flag_parcel_late]
+        return [mirror_order, record_order_entries, record_decision, verify_actor, confirm_messages, apply_order_update, reserve_stock,
+                release_stock, charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers,
+                send_bulk_decision, send_approval_digests, notify_discussion, read_hold, settle_payment, open_parcel,
+                record_parcel_event, flag_parcel_late]
 
 
 def activity_name(fn: Callable) -> str:

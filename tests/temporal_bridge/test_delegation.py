@@ -69,7 +69,7 @@ def test_a_non_senior_substitute_counts_once_for_both_people_and_cannot_fill_the
     assert [(d.actor, d.on_behalf_of, d.senior) for d in final.decisions] == [(MANAGER, SENIOR, False), (SENIOR2, "", True)]
     recorded = mocks.args(m.ACT_RECORD_DECISION)
     assert [(r.actor, r.on_behalf_of, r.senior) for r in recorded] == [(MANAGER, SENIOR, False), (SENIOR2, "", True)]
-    checks = [(c.actor, c.on_behalf_of) for c in mocks.args(m.ACT_VERIFY_ACTOR)]
+    checks = [(c.actor, c.on_behalf_of) for c in mocks.intents_checked()]
     assert (MANAGER, SENIOR) in checks and (SENIOR2, "") in checks
 
 
@@ -119,7 +119,7 @@ def test_nobody_decides_on_behalf_of_the_requester(temporal: SharedTimeSkippingE
     assert final.state == states.FULFILLED
     # Refused before the database was asked.
     assert [c.request_id for c in mocks.args(m.ACT_RECORD_DECISION)] == ["ok"]
-    assert all(c.on_behalf_of == "" for c in mocks.args(m.ACT_VERIFY_ACTOR))
+    assert all(c.on_behalf_of == "" for c in mocks.intents_checked())
 
 
 def test_a_single_approval_on_behalf_is_on_the_timeline_and_in_the_record(temporal: SharedTimeSkippingEnv):

@@ -71,8 +71,8 @@ def test_no_message_of_any_shape_fails_a_task_and_a_real_approval_then_completes
         await s.wait_for_message(handle, "Awaiting")
         for name, args, _ in HOSTILE_MESSAGES:
             await handle.signal(name, args=args)
-        expected = sum(1 for *_, note in HOSTILE_MESSAGES if note)
-        noted = await s.wait_for(handle, lambda snap: len(messages(snap, "note")) >= expected + 1, "every hostile message noted")
+        noted = await s.wait_for(handle, lambda snap: any("more malformed messages refused" in n for n in messages(snap, "note"))
+                                 and any("erase_order" in n for n in messages(snap, "note")), "the hostile messages counted")
         await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "real-1", comment="ok"))
         return noted, await handle.result(), await task_failures(handle)
 
@@ -80,9 +80,13 @@ def test_no_message_of_any_shape_fails_a_task_and_a_real_approval_then_completes
 
     assert failures == []
     notes = messages(noted, "note")
-    for name, _, fragment in HOSTILE_MESSAGES:
-        if fragment:
-            assert any(fragment in note for note in notes), f"{name}: no note containing {fragment!r} in {notes}"
+    # The first few malformed messages are noted one by one, the rest counted
+    # (each shape's reason: test_message_checks.py).
+    malformed = [fragment for name, _, fragment in HOSTILE_MESSAGES if fragment and name != "erase_order"]
+    for fragment in malformed[:3]:
+        assert any(fragment in note for note in notes), f"no note containing {fragment!r} in {notes}"
+    assert f"{len(malformed) - 3} more malformed messages refused ({len(malformed)} in all)" in notes
+    assert "Message 'erase_order' ignored: the order workflow has no such message" in notes
     assert all(len(entry.message) < 400 for entry in noted.timeline), "no megabyte string reached the timeline"
     assert noted.state == states.PENDING_APPROVAL and noted.decisions == []
     assert final.state == states.FULFILLED
@@ -119,7 +123,7 @@ def test_forged_identities_and_seniority_are_refused_by_the_database_not_believe
     assert verdicts["never-sent"].status == m.VERDICT_UNKNOWN
     assert final.state == states.FULFILLED
     assert [(d.actor, d.senior) for d in final.decisions] == [(MANAGER2, False), (SENIOR, True)]
-    assert sorted((c.actor, c.action) for c in mocks.args(m.ACT_VERIFY_ACTOR)) == sorted([
+    assert sorted((c.actor, c.signal) for c in mocks.intents_checked()) == sorted([
         ("mallory", m.SIGNAL_APPROVE), (MANAGER2, m.SIGNAL_APPROVE), (REQUESTER, m.SIGNAL_CANCEL),
         ("mallory", m.SIGNAL_UPDATE), (SENIOR, m.SIGNAL_APPROVE),
     ])
@@ -183,7 +187,10 @@ async def approval_checked_while_moved(s: Scenario) -> tuple[WorkflowHandle, m.O
     await s.wait_for_message(handle, "Awaiting")
     await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "approve-1"))
     await handle.signal(m.SIGNAL_UPDATE, m.UpdateSignal(REQUESTER, "move-1", shipping_address="9 Fence Lane"))
-    return handle, await s.wait_for_message(handle, "address changed while it was being checked")
+    # Either the approval is refused (its check ended after the move), or it
+    # counted for the old address and the move sends the order back for approval.
+    return handle, await s.wait_for(handle, lambda snap: snap.state == states.PENDING_APPROVAL and any(
+        "approve the new address" in e.message or e.message.startswith("Back to approval") for e in snap.timeline), "the move handled")
 
 
 def test_an_approval_still_being_checked_when_the_address_changes_does_not_count(temporal: SharedTimeSkippingEnv):
@@ -198,12 +205,13 @@ def test_an_approval_still_being_checked_when_the_address_changes_does_not_count
 
     (waiting, verdicts, final), mocks = temporal.play(story)
     assert waiting.state == states.PENDING_APPROVAL and m.ACTION_APPROVE in waiting.allowed_actions
-    assert verdicts["approve-1"].status == m.VERDICT_REFUSED and "approve the new address" in verdicts["approve-1"].reason
     assert verdicts["approve-2"].status == m.VERDICT_ACCEPTED
     assert final.state == states.FULFILLED and final.shipping_address == "9 Fence Lane"
-    assert [d.request_id for d in final.decisions] == ["approve-2"]
+    assert [d.request_id for d in final.decisions][-1] == "approve-2"
     order = [e.message for e in final.timeline]
-    assert order.index("Approved by manager2: New address checked") > order.index(next(x for x in order if x.startswith("Updated by")))
+    moved = order.index(next(x for x in order if x.startswith("Updated by")))
+    assert order.index("Approved by manager2: New address checked") > moved
+    assert not any(x.startswith(("Fulfilment", "Shipped")) for x in order[:moved]), "nothing moved towards the old address"
 
 
 def test_a_rejected_re_approval_refunds_and_releases_stock(temporal: SharedTimeSkippingEnv):

@@ -109,8 +109,47 @@ def test_a_confirmation_signalled_straight_to_temporal_without_the_providers_web
 
     assert refused.step == "Waiting for the payment provider's confirmation", "still waiting for the real one"
     assert m.ACT_FULFIL not in done_when_refused
-    assert [e.event_id for e in mocks.args(m.ACT_SETTLE_PAYMENT)] == ["evt-forged", "evt-real"]
+    assert [e.event_id for e in mocks.args(m.ACT_SETTLE_PAYMENT)] == ["evt-real"], "the forgery never reached the ledger"
     assert "Payment confirmed by the provider (reference cap-1)" in messages(final)
+    assert final.state == states.FULFILLED
+
+
+def test_a_forged_copy_of_the_providers_event_id_does_not_block_the_genuine_event(temporal: SharedTimeSkippingEnv):
+    """The provider's id leaked (the simulator's are predictable): a copy signalled
+    before the genuine webhook is refused, and its id is not remembered as seen."""
+    mocks = ActivityMocks(payment_status="requires_confirmation", forged_events={"sim-42-payment.succeeded"})
+
+    async def story(s: Scenario):
+        handle = await s.start(small_order())
+        await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_SUCCEEDED, "sim-42-payment.succeeded"))
+        refused = await s.wait_for_message(handle, "Payment event sim-42-payment.succeeded (succeeded) refused")
+        mocks.forged_events.clear()  # the provider's signed webhook arrives: the intake stores it
+        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_SUCCEEDED, "sim-42-payment.succeeded"))
+        return refused, await handle.result()
+
+    (refused, final), _ = temporal.play(story, mocks)
+
+    assert "the desk received no such event from the provider" in messages(refused)[-1]
+    assert [e.event_id for e in mocks.args(m.ACT_SETTLE_PAYMENT)] == ["sim-42-payment.succeeded"]
+    assert final.state == states.FULFILLED
+
+
+def test_a_forged_fraud_alert_puts_nothing_on_hold(temporal: SharedTimeSkippingEnv):
+    mocks = ActivityMocks(payment_status="requires_confirmation", forged_events={"evt-fake-fraud"})
+
+    async def story(s: Scenario):
+        handle = await s.start(small_order())
+        await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_FRAUD_ALERT, "evt-fake-fraud", "card reported stolen"))
+        refused = await s.wait_for_message(handle, "Payment event evt-fake-fraud (fraud_alert) refused")
+        await handle.signal(m.SIGNAL_PAYMENT_EVENT, payment(m.PAYMENT_SUCCEEDED, "evt-ok"))
+        return refused, await handle.result()
+
+    (refused, final), _ = temporal.play(story, mocks)
+
+    assert refused.state == states.PROCESSING and refused.hold_reason == ""
+    assert messages(final, "hold") == []
     assert final.state == states.FULFILLED
 
 

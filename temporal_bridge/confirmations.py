@@ -1,0 +1,99 @@
+"""The workflow's question to the desk: did you write this message down first?
+
+Every message that would count (a person's request, a provider's event) is
+confirmed against the database before it does (temporal_bridge.intents). The
+answer comes from a read-only local activity inside the signal's own
+workflow task, so when that task completes the verdict is already in the
+state, and the page that sent the request reads it at once.
+
+The checks of one workflow task go to the database together: the handlers
+run to their first `await` one after the other, each adding its check, and
+one local activity answers them all. A flood of raw signals (the server hands
+them over in batches) costs a few reads, not one each.
+
+Deterministic and free of Django: futures on the workflow's own event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge import intents
+    from temporal_bridge import messages as m
+
+# Short: a read of a few indexed rows. Retried with backoff while the database
+# is away (the message waits, it is not refused); the SDK turns long backoffs
+# into timers, so an outage holds no workflow task open.
+CONFIRM_TIMEOUT = timedelta(seconds=5)
+CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                            maximum_interval=timedelta(seconds=30))
+# One local activity answers at most this many checks (its input stays small).
+MAX_BATCH = 200
+
+
+class DeskConfirmations:
+    def __init__(self) -> None:
+        self._intents: list[tuple[intents.IntentCheck, asyncio.Future[Any]]] = []
+        self._events: list[tuple[intents.EventCheck, asyncio.Future[Any]]] = []
+        self._asking = False
+
+    async def intent(self, check: intents.IntentCheck) -> m.ActorCheckResult:
+        """The desk's record of a person's request and the person's rights now."""
+        return await self._ask(self._intents, check)
+
+    async def event(self, check: intents.EventCheck) -> intents.EventConfirmation:
+        """Whether the webhook intake stored this provider's event, as sent."""
+        return await self._ask(self._events, check)
+
+    async def _ask(self, queue: list[tuple[Any, asyncio.Future[Any]]], check: Any) -> Any:
+        answer = asyncio.get_running_loop().create_future()
+        queue.append((check, answer))
+        if not self._asking:
+            # Started after the handlers already scheduled in this task: they
+            # queue their checks before the first batch leaves.
+            self._asking = True
+            asyncio.ensure_future(self._answer_all())
+        return await answer
+
+    async def _answer_all(self) -> None:
+        people: list[tuple[intents.IntentCheck, asyncio.Future[Any]]] = []
+        events: list[tuple[intents.EventCheck, asyncio.Future[Any]]] = []
+        try:
+            while self._intents or self._events:
+                people, self._intents = self._intents[:MAX_BATCH], self._intents[MAX_BATCH:]
+                events, self._events = self._events[:MAX_BATCH], self._events[MAX_BATCH:]
+                batch = intents.MessageChecks([c for c, _ in people], [c for c, _ in events])
+                try:
+                    answers: intents.MessageConfirmations = await workflow.execute_local_activity(
+                        intents.ACT_CONFIRM_MESSAGES, batch, result_type=intents.MessageConfirmations,
+                        start_to_close_timeout=CONFIRM_TIMEOUT, retry_policy=CONFIRM_RETRY,
+                    )
+                except ActivityError as err:
+                    # Only a non-retryable failure ends here: nothing counts, and the sender may try again.
+                    why = f"the desk could not confirm it ({err.cause or err})"
+                    answers = intents.MessageConfirmations([m.ActorCheckResult(False, why)] * len(people),
+                                                           [intents.EventConfirmation(False, why)] * len(events))
+                _settle(people, answers.intents, lambda: m.ActorCheckResult(False, "the desk gave no answer for it"))
+                _settle(events, answers.events, lambda: intents.EventConfirmation(False, "the desk gave no answer for it"))
+        except Exception as err:
+            # Not a message's doing (a worker without the activity, a bug): the
+            # waiting handlers raise it, so the workflow task fails and is
+            # retried once the worker is fixed; nothing counts meanwhile.
+            for _, answer in [*people, *events, *self._intents, *self._events]:
+                if not answer.done():
+                    answer.set_exception(err)
+            self._intents, self._events = [], []
+        finally:
+            self._asking = False
+
+
+def _settle(asked: list[tuple[Any, asyncio.Future[Any]]], answers: list[Any], missing: Any) -> None:
+    for i, (_, future) in enumerate(asked):
+        if not future.done():
+            future.set_result(answers[i] if i < len(answers) else missing())
