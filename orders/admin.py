@@ -300,9 +300,10 @@ class CustomerNotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["order"]
 
 
-# API keys are registered beside the API's code; holds (read-only) beside theirs.
+# API keys are registered beside the API's code; holds and recorded intents (read-only) beside theirs.
 import orders.admin_holds  # noqa: E402,F401
 import orders.api.admin  # noqa: E402,F401
+import orders.intents.admin  # noqa: E402,F401
 
 # Parcels and operations tasks (issue 11), and the webhook inbox, in their own modules; importing registers them.
 from orders import admin_parcels, webhook_admin  # noqa: E402,F401,I001
