@@ -88,15 +88,18 @@ def approval_decide(
     """
     if decision not in (APPROVE, REJECT):
         raise OrderError(f"Unknown decision {decision!r}.")
-    approval_check_eligible(order=order, user=user, decision=decision, on_behalf_of=on_behalf_of)
     comment = comment.strip()
-    if decision == REJECT and not comment:
-        raise OrderError("A reason is required to reject an order.")
-    if order.status != states.PENDING_APPROVAL:
-        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
+
+    def authorise() -> None:
+        approval_check_eligible(order=order, user=user, decision=decision, on_behalf_of=on_behalf_of)
+        if decision == REJECT and not comment:
+            raise OrderError("A reason is required to reject an order.")
+        if order.status != states.PENDING_APPROVAL:
+            raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
+
     signal = m.SIGNAL_APPROVE if decision == APPROVE else m.SIGNAL_REJECT
     payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment, on_behalf_of=on_behalf_of)
-    return order_signal(order, signal, payload, verdict_wait=verdict_wait)
+    return order_signal(order, signal, payload, authorise=authorise, verdict_wait=verdict_wait)
 
 
 def hold_release_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
@@ -117,13 +120,15 @@ def hold_release(
     and request id, answered with the workflow's verdict (which checks again).
     Cancelling instead is the ordinary cancel, which refunds.
     """
-    refusal = hold_release_refusal(order=order, user=user)
-    if refusal is not None:
-        raise PermissionDenied(refusal)
-    if order.status != states.ON_HOLD:
-        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is not on hold.")
+    def authorise() -> None:
+        refusal = hold_release_refusal(order=order, user=user)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        if order.status != states.ON_HOLD:
+            raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is not on hold.")
+
     payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment.strip())
-    return order_signal(order, m.SIGNAL_RELEASE_HOLD, payload, verdict_wait=verdict_wait)
+    return order_signal(order, m.SIGNAL_RELEASE_HOLD, payload, authorise=authorise, verdict_wait=verdict_wait)
 
 
 @transaction.atomic
