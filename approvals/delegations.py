@@ -6,7 +6,8 @@ days. What it changes, and where:
 - the substitute's inbox lists the delegator's orders (`awaiting_on_behalf`),
   their decisions carry `on_behalf_of` and are checked here before they are
   sent (`approval_check_eligible`) and again by the workflow, whose identity
-  check (`actor_verify`) asks `standing_delegation` at that moment;
+  check (`approvals.identity.actor_verify`) asks `standing_delegation` at
+  that moment;
 - reminders and escalations meant for the delegator reach the substitute
   (`holders_of_work`).
 

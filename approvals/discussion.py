@@ -2,9 +2,10 @@
 requester's answer, sent to the order's workflow; and who sees what waits.
 
 Each send checks the rules first (approvals.discussion_rules: a clear 403 at
-once), then signals the workflow with the person's request id and returns
-its verdict. The workflow checks the same rules again against the database
-and writes the entry with its emails (approvals.discussion_notices).
+once) in the transaction that records its intent, then signals the workflow
+with the person's request id and returns its verdict. The workflow checks
+the same rules again against the database and writes the entry with its
+emails (approvals.discussion_notices).
 """
 from __future__ import annotations
 
@@ -43,22 +44,26 @@ def _awaiting_approval(order: Order) -> None:
 
 
 def discussion_comment(*, order: Order, user: AbstractBaseUser, text: str, request_id: str) -> m.RequestVerdict:
-    check(COMMENT, order=order, user=user)
-    text = _required(text, "A comment", m.MAX_COMMENT)
-    if order.is_terminal:
-        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; its discussion is closed.")
-    payload = m.CommentSignal(actor=user.get_username(), request_id=request_id, text=text)
-    return order_signal(order, m.SIGNAL_COMMENT, payload, send=order_calls.comment_on_order)
+    def authorise() -> None:
+        check(COMMENT, order=order, user=user)
+        _required(text, "A comment", m.MAX_COMMENT)
+        if order.is_terminal:
+            raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; its discussion is closed.")
+
+    payload = m.CommentSignal(actor=user.get_username(), request_id=request_id, text=text.strip())
+    return order_signal(order, m.SIGNAL_COMMENT, payload, authorise=authorise, send=order_calls.comment_on_order)
 
 
 def discussion_ask(*, order: Order, user: AbstractBaseUser, question: str, request_id: str) -> m.RequestVerdict:
-    check(ASK, order=order, user=user)
-    question = _required(question, "A question", m.MAX_QUESTION)
-    _awaiting_approval(order)
-    if order.awaiting_answer:
-        raise ActionNotAllowed(f"A question on {order.number} already waits for {order.created_by.get_username()}'s answer.")
-    payload = m.QuestionSignal(actor=user.get_username(), request_id=request_id, question=question)
-    return order_signal(order, m.SIGNAL_ASK_REQUESTER, payload, send=order_calls.ask_requester)
+    def authorise() -> None:
+        check(ASK, order=order, user=user)
+        _required(question, "A question", m.MAX_QUESTION)
+        _awaiting_approval(order)
+        if order.awaiting_answer:
+            raise ActionNotAllowed(f"A question on {order.number} already waits for {order.created_by.get_username()}'s answer.")
+
+    payload = m.QuestionSignal(actor=user.get_username(), request_id=request_id, question=question.strip())
+    return order_signal(order, m.SIGNAL_ASK_REQUESTER, payload, authorise=authorise, send=order_calls.ask_requester)
 
 
 def discussion_answer(
@@ -66,23 +71,25 @@ def discussion_answer(
     priority: str | None = None, shipping_address: str | None = None, note: str | None = None,
 ) -> m.RequestVerdict:
     """The requester's answer, with what it changes (None: unchanged). A change restarts the approval."""
-    check(ANSWER, order=order, user=user)
-    answer = _required(answer, "An answer", m.MAX_QUESTION)
-    _awaiting_approval(order)
-    if priority is not None and priority not in Priority.values:
-        raise OrderError(f"Unknown priority {priority!r}.")
-    if shipping_address is not None and not shipping_address.strip():
-        raise OrderError("The shipping address cannot be empty.")
-    if shipping_address is not None and len(shipping_address.strip()) > m.MAX_ADDRESS:
-        raise OrderError(f"The shipping address can be at most {m.MAX_ADDRESS} characters.")
-    if note is not None and len(note.strip()) > m.MAX_NOTE:
-        raise OrderError(f"The note can be at most {m.MAX_NOTE} characters.")
+    def authorise() -> None:
+        check(ANSWER, order=order, user=user)
+        _required(answer, "An answer", m.MAX_QUESTION)
+        _awaiting_approval(order)
+        if priority is not None and priority not in Priority.values:
+            raise OrderError(f"Unknown priority {priority!r}.")
+        if shipping_address is not None and not shipping_address.strip():
+            raise OrderError("The shipping address cannot be empty.")
+        if shipping_address is not None and len(shipping_address.strip()) > m.MAX_ADDRESS:
+            raise OrderError(f"The shipping address can be at most {m.MAX_ADDRESS} characters.")
+        if note is not None and len(note.strip()) > m.MAX_NOTE:
+            raise OrderError(f"The note can be at most {m.MAX_NOTE} characters.")
+
     payload = m.AnswerSignal(
-        actor=user.get_username(), request_id=request_id, answer=answer, priority=priority,
+        actor=user.get_username(), request_id=request_id, answer=answer.strip(), priority=priority,
         shipping_address=shipping_address.strip() if shipping_address is not None else None,
         note=note.strip() if note is not None else None,
     )
-    return order_signal(order, m.SIGNAL_ANSWER, payload, send=order_calls.answer_question)
+    return order_signal(order, m.SIGNAL_ANSWER, payload, authorise=authorise, send=order_calls.answer_question)
 
 
 def panel_actions(user: AbstractBaseUser, order: Order, snapshot: m.OrderSnapshot) -> set[str]:

@@ -1,8 +1,9 @@
 """Who may comment on an order, ask its requester a question, or answer one.
 
 One set of rules for both checks: the view's (a clear 403 at once) and the
-workflow's (`actor_verify`, which asks the database before a comment, a
-question or an answer counts, whatever the message claims).
+workflow's (`approvals.identity.actor_verify`, which asks the database
+before a comment, a question or an answer counts, whatever the message
+claims).
 
 - comment: the order's requester, anyone who may approve orders, seniors;
 - ask: who may still decide on the order (their own decision not yet

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from approvals import delegations, discussion_rules, selectors
+from approvals import delegations, selectors
 from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
 from orders import mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
@@ -88,15 +88,18 @@ def approval_decide(
     """
     if decision not in (APPROVE, REJECT):
         raise OrderError(f"Unknown decision {decision!r}.")
-    approval_check_eligible(order=order, user=user, decision=decision, on_behalf_of=on_behalf_of)
     comment = comment.strip()
-    if decision == REJECT and not comment:
-        raise OrderError("A reason is required to reject an order.")
-    if order.status != states.PENDING_APPROVAL:
-        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
+
+    def authorise() -> None:
+        approval_check_eligible(order=order, user=user, decision=decision, on_behalf_of=on_behalf_of)
+        if decision == REJECT and not comment:
+            raise OrderError("A reason is required to reject an order.")
+        if order.status != states.PENDING_APPROVAL:
+            raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is no longer awaiting approval.")
+
     signal = m.SIGNAL_APPROVE if decision == APPROVE else m.SIGNAL_REJECT
     payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment, on_behalf_of=on_behalf_of)
-    return order_signal(order, signal, payload, verdict_wait=verdict_wait)
+    return order_signal(order, signal, payload, authorise=authorise, verdict_wait=verdict_wait)
 
 
 def hold_release_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
@@ -117,13 +120,15 @@ def hold_release(
     and request id, answered with the workflow's verdict (which checks again).
     Cancelling instead is the ordinary cancel, which refunds.
     """
-    refusal = hold_release_refusal(order=order, user=user)
-    if refusal is not None:
-        raise PermissionDenied(refusal)
-    if order.status != states.ON_HOLD:
-        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is not on hold.")
+    def authorise() -> None:
+        refusal = hold_release_refusal(order=order, user=user)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        if order.status != states.ON_HOLD:
+            raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is not on hold.")
+
     payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment.strip())
-    return order_signal(order, m.SIGNAL_RELEASE_HOLD, payload, verdict_wait=verdict_wait)
+    return order_signal(order, m.SIGNAL_RELEASE_HOLD, payload, authorise=authorise, verdict_wait=verdict_wait)
 
 
 @transaction.atomic
@@ -139,70 +144,6 @@ def decision_record(decision: m.DecisionInput) -> bool:
     )
     mirror.order_record_entries(decision.entries)
     return created
-
-
-# What each action a person sends to a workflow requires, checked by the
-# workflow (through actor_verify) before the message counts.
-ACTION_PERMISSIONS = {
-    m.SIGNAL_APPROVE: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
-    m.SIGNAL_REJECT: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
-    m.SIGNAL_CANCEL: ("orders.cancel_order", "cancel orders"),
-    m.SIGNAL_UPDATE: ("orders.change_order", "change orders"),
-    m.SIGNAL_RELEASE_HOLD: (selectors.APPROVE_PERMISSION, "release holds on orders"),
-}
-
-
-def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
-    """Whether the person a message names may take its action on the order now.
-
-    The workflow asks before anything a message says counts: the message's
-    own claims (who sent it, whether they are senior) are never trusted.
-    """
-    required = ACTION_PERMISSIONS.get(check.action)
-    discussion = check.action in discussion_rules.ACTIONS
-    if required is None and not discussion:
-        return m.ActorCheckResult(False, f"{check.action!r} is not an action a person can take")
-    # A name no user can have is never queried: PostgreSQL refuses NUL bytes
-    # in text, and the identity check would fail and be retried for ever.
-    if not check.actor or len(check.actor) > m.MAX_ACTOR or not check.actor.isprintable():
-        return m.ActorCheckResult(False, f"{check.actor!r} is not a user of the desk")
-    user = get_user_model().objects.filter(username=check.actor).first()
-    if user is None:
-        return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
-    if not user.is_active:
-        return m.ActorCheckResult(False, f"{check.actor}'s account is inactive")
-    if discussion:
-        return _discussion_verify(check, user)
-    permission, what = required
-    if not user.has_perm(permission):
-        return m.ActorCheckResult(False, f"{check.actor} is not allowed to {what}")
-    if check.action in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT) and Order.objects.filter(pk=check.order_id, created_by=user).exists():
-        return m.ActorCheckResult(False, "the requester cannot decide on their own order")
-    if check.on_behalf_of:
-        # Only a decision, and only while the delegation stands at this moment.
-        if check.action not in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT):
-            return m.ActorCheckResult(False, "only approvals and rejections can be made on behalf of someone")
-        if delegations.standing_delegation(delegator_username=check.on_behalf_of, substitute=user) is None:
-            return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of!r} to {check.actor} stands now"
-                                      if not check.on_behalf_of.isprintable() else
-                                      f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
-        if Order.objects.filter(pk=check.order_id, created_by__username=check.on_behalf_of).exists():
-            return m.ActorCheckResult(False, f"{check.on_behalf_of} is the requester, and nobody decides on their own order")
-    # The actor's own seniority, never the delegator's: a senior slot needs a senior person.
-    return m.ActorCheckResult(True, senior=selectors.is_senior(user))
-
-
-def _discussion_verify(check: m.ActorCheckInput, user: AbstractBaseUser) -> m.ActorCheckResult:
-    """A comment, a question or an answer: by the rules of approvals.discussion_rules, for oneself only."""
-    if check.on_behalf_of:
-        return m.ActorCheckResult(False, "only approvals and rejections can be made on behalf of someone")
-    order = Order.objects.filter(pk=check.order_id).first()
-    if order is None:
-        return m.ActorCheckResult(False, "the order does not exist")
-    reason = discussion_rules.refusal(check.action, order=order, user=user)
-    if reason is not None:
-        return m.ActorCheckResult(False, reason)
-    return m.ActorCheckResult(True, senior=selectors.is_senior(user))
 
 
 # --- Emails to approvers ------------------------------------------------------------------

@@ -19,6 +19,8 @@ urlpatterns = [
     path("ops/tasks/<int:pk>/resolve/", ops.operations_task_resolve, name="ops_task_resolve"),
     path("api/v1/", include("orders.api.urls")),
     path("webhooks/<str:provider>/", webhooks.webhook_intake, name="webhook_intake"),
+    # And without the slash, as providers type it: APPEND_SLASH cannot redirect a POST with its body.
+    path("webhooks/<str:provider>", webhooks.webhook_intake),
     path("orders/", include("orders.urls")),
     path("approvals/", include("approvals.urls")),
     path("admin/", admin.site.urls),

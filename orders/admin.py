@@ -113,6 +113,16 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Django runs a change form's POST in one transaction; an edit here is
+        an update signal whose intent must be committed before the signal goes
+        (orders.intents), which that transaction would hold back. The edit
+        writes no order row (save_model), only its history entry: it runs
+        without the wrapping transaction, in the intent's own."""
+        if request.method == "POST" and object_id is not None:
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         """Edits to priority, address or note become an update signal, not a write."""
         changed = {name: form.cleaned_data[name] for name in form.changed_data if name in ("priority", "shipping_address", "note")}
@@ -300,9 +310,10 @@ class CustomerNotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["order"]
 
 
-# API keys are registered beside the API's code; holds (read-only) beside theirs.
+# API keys are registered beside the API's code; holds and recorded intents (read-only) beside theirs.
 import orders.admin_holds  # noqa: E402,F401
 import orders.api.admin  # noqa: E402,F401
+import orders.intents.admin  # noqa: E402,F401
 
 # Parcels and operations tasks (issue 11), and the webhook inbox, in their own modules; importing registers them.
 from orders import admin_parcels, webhook_admin  # noqa: E402,F401,I001

@@ -330,6 +330,7 @@ class CustomerNotification(models.Model):
 
 # The intake API's tables belong to this app; they live beside the API's code.
 from orders.api.models import ApiKey, IdempotencyRecord  # noqa: E402,F401
+from orders.intents.models import RecordedIntent  # noqa: E402,F401
 from orders.models_holds import CircuitBreaker, FulfilmentPause, HoldEvent  # noqa: E402,F401
 
 # The parcel's mirror and the operations tasks (issue 11), in their own module.

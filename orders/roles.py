@@ -18,7 +18,7 @@ AUDITORS = "Auditors"
 ORDER_RECORDS_VIEW = [
     "orders.view_orderline", "orders.view_orderevent", "orders.view_paymenttransaction", "orders.view_stockreservation",
     "orders.view_customernotification", "orders.view_product", "orders.view_customer", "approvals.view_approvaldecision",
-    "approvals.view_approvalpolicy",
+    "approvals.view_approvalpolicy", "orders.view_recordedintent",
 ]
 ROLE_PERMISSIONS = {
     CLERKS: ["orders.view_order", "orders.add_order", "orders.change_order", "orders.view_product", "orders.view_customer"],
@@ -37,7 +37,7 @@ ROLE_PERMISSIONS = {
         "orders.pause_fulfilment",
     ],
     STOREFRONTS: ["orders.view_order", "orders.add_order", "orders.cancel_order"],
-    AUDITORS: ["orders.view_order", "approvals.export_audit", "approvals.view_auditexport"],
+    AUDITORS: ["orders.view_order", "approvals.export_audit", "approvals.view_auditexport", "orders.view_recordedintent"],
 }
 
 

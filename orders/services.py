@@ -24,6 +24,7 @@ from django.utils import timezone
 from approvals.selectors import approval_rule_for
 from orders import amounts, mirror, sla
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
+from orders.intents.services import intent_record
 from orders.models import Customer, Order, OrderEvent, OrderLine, Priority, Product
 from orders.steps import locked_order
 from temporal_bridge import messages as m
@@ -229,9 +230,17 @@ def order_start_workflow(*, order_id: int) -> bool:
 # --- Requests from people: become signals ---------------------------------------------
 
 
-def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float | None = None,
-                 send: Callable[[int, Any], None] | None = None) -> m.RequestVerdict:
-    """Send a person's request to the order's workflow and return its verdict.
+def order_signal(order: Order, signal: str, payload: Any, *, authorise: Callable[[], None] | None = None,
+                 verdict_wait: float | None = None, send: Callable[[int, Any], None] | None = None) -> m.RequestVerdict:
+    """Record a person's request, send it to the order's workflow and return its verdict.
+
+    First the intent (orders.intents): `authorise`, the caller's permission
+    and state checks, runs in the transaction that writes it, and that
+    transaction is committed before the signal goes, because the workflow
+    counts the message only if the database holds it. A double POST reuses
+    the intent and sends again (the workflow ignores a request id it has
+    seen); a request id reused for another request is refused, as is a
+    message the workflow would refuse as malformed, and nothing is sent.
 
     Temporal errors become user errors. The verdict is the workflow's own,
     read back by request id: accepted, refused (with the reason), still being
@@ -239,9 +248,14 @@ def order_signal(order: Order, signal: str, payload: Any, *, verdict_wait: float
     queued in the workflow's history and will be applied or refused then).
     `send`: the order_calls function for this signal, if it has its own.
     """
-    if order.workflow_started_at is None:
-        raise WorkflowUnavailable(
-            f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
+    def checks() -> None:
+        if authorise is not None:
+            authorise()
+        if order.workflow_started_at is None:
+            raise WorkflowUnavailable(
+                f"Order {order.number} is still being set up (its workflow has not started); nothing was changed. Try again shortly.")
+
+    intent_record(order=order, signal=signal, payload=payload, authorise=checks)
     try:
         if send is not None:
             send(order.pk, payload)
@@ -276,35 +290,41 @@ def new_request_id() -> str:
 
 
 def order_request_cancel(*, order: Order, user: AbstractBaseUser, reason: str, request_id: str) -> m.RequestVerdict:
-    if not user.has_perm("orders.cancel_order"):
-        raise PermissionDenied("You are not allowed to cancel orders.")
-    if not reason.strip():
-        raise OrderError("A reason is required to cancel an order.")
-    if order.status not in states.CANCELLABLE:
-        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()} and can no longer be cancelled.")
-    return order_signal(order, m.SIGNAL_CANCEL, m.CancelSignal(actor=user.get_username(), request_id=request_id, reason=reason.strip()))
+    def authorise() -> None:
+        if not user.has_perm("orders.cancel_order"):
+            raise PermissionDenied("You are not allowed to cancel orders.")
+        if not reason.strip():
+            raise OrderError("A reason is required to cancel an order.")
+        if order.status not in states.CANCELLABLE:
+            raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()} and can no longer be cancelled.")
+
+    payload = m.CancelSignal(actor=user.get_username(), request_id=request_id, reason=reason.strip())
+    return order_signal(order, m.SIGNAL_CANCEL, payload, authorise=authorise)
 
 
 def order_request_update(
     *, order: Order, user: AbstractBaseUser, request_id: str,
     priority: str | None = None, shipping_address: str | None = None, note: str | None = None,
 ) -> m.RequestVerdict:
-    if not user.has_perm("orders.change_order"):
-        raise PermissionDenied("You are not allowed to change orders.")
-    if order.status not in states.CANCELLABLE:
-        raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()} and can no longer be changed.")
-    if priority is not None and priority not in Priority.values:
-        raise OrderError(f"Unknown priority {priority!r}.")
-    if shipping_address is not None and not shipping_address.strip():
-        raise OrderError("The shipping address cannot be empty.")
-    if (shipping_address is not None and shipping_address.strip() != order.shipping_address
-            and order.status not in (states.PENDING_APPROVAL, states.APPROVED, states.PROCESSING)):
-        raise ActionNotAllowed(f"Order {order.number} is being fulfilled: its shipping address is locked.")
-    return order_signal(order, m.SIGNAL_UPDATE, m.UpdateSignal(
+    def authorise() -> None:
+        if not user.has_perm("orders.change_order"):
+            raise PermissionDenied("You are not allowed to change orders.")
+        if order.status not in states.CANCELLABLE:
+            raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()} and can no longer be changed.")
+        if priority is not None and priority not in Priority.values:
+            raise OrderError(f"Unknown priority {priority!r}.")
+        if shipping_address is not None and not shipping_address.strip():
+            raise OrderError("The shipping address cannot be empty.")
+        if (shipping_address is not None and shipping_address.strip() != order.shipping_address
+                and order.status not in (states.PENDING_APPROVAL, states.APPROVED, states.PROCESSING)):
+            raise ActionNotAllowed(f"Order {order.number} is being fulfilled: its shipping address is locked.")
+
+    payload = m.UpdateSignal(
         actor=user.get_username(), request_id=request_id, priority=priority,
         shipping_address=shipping_address.strip() if shipping_address is not None else None,
         note=note.strip() if note is not None else None,
-    ))
+    )
+    return order_signal(order, m.SIGNAL_UPDATE, payload, authorise=authorise)
 
 
 @transaction.atomic

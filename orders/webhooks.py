@@ -242,18 +242,27 @@ def _no_receiver_ever(event: WebhookEvent) -> bool:
 
 
 def _send(event: WebhookEvent) -> None:
+    message = relayed_message(event)
+    if isinstance(message, m.PaymentEvent):
+        order_calls.signal_payment_event(event.order_id, message)
+    else:
+        order_calls.signal_carrier_event(event.order_id, message)
+
+
+def relayed_message(event: WebhookEvent) -> m.PaymentEvent | m.CarrierEvent:
+    """The message the intake relays for a stored event: one builder for the
+    delivery and for the check that a message a workflow received is this event."""
     kind = TYPES[event.provider][event.type]
     payload = event.payload
     if event.provider == m.PROVIDER_PAYMENTS:
-        order_calls.signal_payment_event(event.order_id, m.PaymentEvent(
+        return m.PaymentEvent(
             event_id=event.event_id, kind=kind, reference=payload.get("reference", ""), reason=payload.get("reason", ""),
             received_at=event.received_at.isoformat(),
-        ))
-    else:
-        order_calls.signal_carrier_event(event.order_id, m.CarrierEvent(
-            event_id=event.event_id, status=kind, at=payload.get("at") or event.received_at.isoformat(),
-            location=payload.get("location", ""), description=payload.get("tracking_number", ""),
-        ))
+        )
+    return m.CarrierEvent(
+        event_id=event.event_id, status=kind, at=payload.get("at") or event.received_at.isoformat(),
+        location=payload.get("location", ""), description=payload.get("tracking_number", ""),
+    )
 
 
 def _record_failure(event: WebhookEvent, error: str, *, unavailable: bool = False, final: bool = False) -> DeliveryOutcome:

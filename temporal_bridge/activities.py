@@ -19,10 +19,12 @@ from django.db import close_old_connections, transaction
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from approvals import identity
 from approvals import services as approval_services
 from orders import breaker, holds, mirror, services, steps, webhooks
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from orders.models import PaymentTransaction
+from temporal_bridge import intents
 from temporal_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -80,10 +82,19 @@ def record_decision(decision: m.DecisionInput) -> None:
     approval_services.decision_record(decision)
 
 
+# Still registered: runs of earlier workflow versions ask it (the actor alone, no recorded intent).
 @activity.defn(name=m.ACT_VERIFY_ACTOR)
 @db_activity
 def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
-    return approval_services.actor_verify(check)
+    return identity.actor_verify(check)
+
+
+@activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
+@db_activity
+def confirm_messages(checks: intents.MessageChecks) -> intents.MessageConfirmations:
+    """Read-only (the workflow runs it as a local activity in the signal's own task):
+    which people's messages the desk recorded, which providers' events the intake stored."""
+    return identity.messages_confirm(checks)
 
 
 @activity.defn(name=m.ACT_APPLY_UPDATE)
@@ -220,7 +231,7 @@ async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgre
 
 
 SYNC_ACTIVITIES = [
-    mirror_order, record_order_entries, record_decision, verify_actor, apply_order_update, reserve_stock, release_stock,
-    charge_payment, settle_payment, refund_payment, ship_order, notify_customer,
+    mirror_order, record_order_entries, record_decision, verify_actor, confirm_messages, apply_order_update, reserve_stock,
+    release_stock, charge_payment, settle_payment, refund_payment, ship_order, notify_customer,
 ]
 ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

@@ -113,6 +113,7 @@ def document() -> dict:
                                       "or its workflow refused the cancel (the reason is in the message)."),
                         "415": _error("The body is not JSON."),
                         "413": _error("The body is larger than the server accepts."),
+                        "422": _error("This Idempotency-Key was used for a different cancel of this order; nothing was sent."),
                         "503": _error(
                             "The workflow service is unavailable, or the order's workflow has not started yet; nothing was changed."
                         ),

@@ -25,9 +25,10 @@ from orders import services
 from orders.api import auth, schema
 from orders.api.errors import ApiError, error_response
 from orders.api.models import ApiKey
-from orders.api.services import api_order_create, request_fingerprint
+from orders.api.services import IdempotencyKeyReused, api_order_create, request_fingerprint
 from orders.api.validation import Errors, clean_cancel, clean_create
 from orders.exceptions import OrderError
+from orders.intents.services import IntentConflict
 from orders.mirror import mirror_snapshot
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
@@ -145,7 +146,14 @@ def order_cancel(request: HttpRequest, key: ApiKey, number: str) -> HttpResponse
     # id, and the workflow ignores a request id it has seen.
     idempotency_key = _idempotency_key(request)
     request_id = f"api-{key.pk}-{request_fingerprint(idempotency_key)[:32]}" if idempotency_key else services.new_request_id()
-    verdict = services.order_request_cancel(order=order, user=key.user, reason=reason, request_id=request_id)
+    try:
+        verdict = services.order_request_cancel(order=order, user=key.user, reason=reason, request_id=request_id)
+    except IntentConflict as err:
+        # The key's request id names another request on this order (another reason): as a reused key on create.
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {idempotency_key!r} was used for a different cancel of {order.number}; nothing was sent. "
+            "Use a new key for a new request."
+        ) from err
     if verdict.status == m.VERDICT_REFUSED:
         return error_response(409, "refused", f"The order's workflow refused the cancel: {verdict.reason}")
     log.info("Cancel of %s requested through the API by key %s (%s)", order.number, key.prefix, verdict.status)

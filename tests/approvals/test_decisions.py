@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals import services
+from approvals import identity, services
 from approvals.models import ApprovalDecision
 from orders import roles
 from temporal_bridge import messages as m
@@ -93,7 +93,7 @@ def test_the_signal_claims_no_seniority_the_workflow_asks_the_database(client, m
     assert [(s.order_id, s.payload.actor, s.payload.senior) for s in fake_temporal.signals] == [
         (first.pk, "manager", False), (second.pk, "senior", False),
     ]
-    check = services.actor_verify(m.ActorCheckInput(second.pk, "senior", m.SIGNAL_APPROVE))
+    check = identity.actor_verify(m.ActorCheckInput(second.pk, "senior", m.SIGNAL_APPROVE))
     assert (check.allowed, check.senior) == (True, True)
 
 
@@ -106,14 +106,14 @@ def test_the_signal_claims_no_seniority_the_workflow_asks_the_database(client, m
 ])
 def test_the_database_refuses_unknown_inactive_or_unauthorised_actors(db, clerk, manager, large_order, actor, action, reason):
     make_user("gone", roles.MANAGERS, is_active=False)
-    check = services.actor_verify(m.ActorCheckInput(large_order().pk, actor, action))
+    check = identity.actor_verify(m.ActorCheckInput(large_order().pk, actor, action))
     assert (check.allowed, check.reason, check.senior) == (False, reason, False)
 
 
 def test_the_requester_is_refused_even_holding_the_approve_permission(db, large_order):
     order = large_order()
     order.created_by.groups.add(*__import__("django.contrib.auth.models", fromlist=["Group"]).Group.objects.filter(name=roles.MANAGERS))
-    check = services.actor_verify(m.ActorCheckInput(order.pk, order.created_by.username, m.SIGNAL_APPROVE))
+    check = identity.actor_verify(m.ActorCheckInput(order.pk, order.created_by.username, m.SIGNAL_APPROVE))
     assert (check.allowed, check.reason) == (False, "the requester cannot decide on their own order")
 
 

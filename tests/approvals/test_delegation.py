@@ -1,7 +1,7 @@
 """Delegation (out of office) through the views and the database, with real
 users and permissions and a fake Temporal boundary: the page's rules, the
 separation of duties through a delegation, the identity check the workflow
-asks (actor_verify), the substitute's inbox, reminders, and the records."""
+asks (identity.actor_verify), the substitute's inbox, reminders, and the records."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from approvals import delegations, services
+from approvals import delegations, identity, services
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles
 from temporal_bridge import messages as m
@@ -222,7 +222,7 @@ def test_actor_verify_honours_on_behalf_of_only_while_a_delegation_stands_now(ma
     order = make_order()
 
     def check(actor="manager2", on_behalf_of="manager", action=m.SIGNAL_APPROVE):
-        return services.actor_verify(m.ActorCheckInput(order.pk, actor, action, on_behalf_of))
+        return identity.actor_verify(m.ActorCheckInput(order.pk, actor, action, on_behalf_of))
 
     assert check() == m.ActorCheckResult(False, "no delegation from manager to manager2 stands now")
     delegation = delegate(manager, manager2)
@@ -237,7 +237,7 @@ def test_actor_verify_honours_on_behalf_of_only_while_a_delegation_stands_now(ma
     delegate(senior, manager)
     assert check(actor="manager", on_behalf_of="senior") == m.ActorCheckResult(True, senior=False)
     own = make_order(created_by=senior)
-    assert services.actor_verify(m.ActorCheckInput(own.pk, "manager", m.SIGNAL_APPROVE, "senior")).reason == (
+    assert identity.actor_verify(m.ActorCheckInput(own.pk, "manager", m.SIGNAL_APPROVE, "senior")).reason == (
         "senior is the requester, and nobody decides on their own order")
 
 

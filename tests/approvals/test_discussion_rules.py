@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals.identity import actor_verify
 from approvals.models import ApprovalDecision, Delegation
-from approvals.services import actor_verify
 from orders import roles
 from orders.models import OrderEvent
 from temporal_bridge import messages as m

@@ -114,7 +114,7 @@ def test_the_order_page_offers_release_hold_to_an_approver(client, manager, fake
 
 
 def test_the_workflow_checks_release_hold_as_an_approvers_action(manager, clerk, held):
-    from approvals.services import actor_verify
+    from approvals.identity import actor_verify
 
     order = held()
     ok = actor_verify(m.ActorCheckInput(order_id=order.pk, actor="manager", action=m.SIGNAL_RELEASE_HOLD))

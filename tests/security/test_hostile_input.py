@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from approvals.models import ApprovalDecision
-from orders.models import Order, OrderEvent, OrderLine, Product
+from orders.models import Order, OrderEvent, OrderLine, Product, RecordedIntent
 from temporal_bridge import states
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +40,7 @@ def world_state() -> tuple:
     """What a refused request must leave untouched."""
     return (
         Order.objects.count(), OrderLine.objects.count(), OrderEvent.objects.count(), ApprovalDecision.objects.count(),
+        RecordedIntent.objects.count(),
         tuple(Order.objects.order_by("id").values_list("status", "priority", "shipping_address", "note")),
         tuple(Product.objects.order_by("id").values_list("stock_on_hand", "stock_reserved")),
     )
@@ -94,8 +95,10 @@ def test_random_queries_never_fail_with_5xx_nor_write(fake_temporal, actors, ord
 def test_signals_to_a_finished_or_unreachable_workflow_answer_a_clear_message(fake_temporal, actors, orders, state, action):
     fake_temporal.unavailable = state == "unavailable"
     fake_temporal.not_found = state == "not_found"
-    data = {"request_id": "abcdef123456", "reject-reason": "no", "reject-request_id": "abcdef123457", "cancel-reason": "no",
-            "cancel-request_id": "abcdef123458", "priority": "high", "shipping_address": "2 Road"}
+    # One request id per action: the same id for another action on the same order is refused as a reuse.
+    request_id = f"abcdef-{action}"
+    data = {"request_id": request_id, "reject-reason": "no", "reject-request_id": request_id, "cancel-reason": "no",
+            "cancel-request_id": request_id, "priority": "high", "shipping_address": "2 Road"}
     try:
         response = client_as(actors, "manager").post(f"/orders/{orders['pending']}/{action}/", data, HTTP_HX_REQUEST="true")
     finally:
