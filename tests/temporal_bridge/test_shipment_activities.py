@@ -13,14 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from orders.parcel_models import OperationsTask, Parcel
+from orders.webhook_models import WebhookEvent
+from orders.webhooks import relayed_message
 from temporal_bridge import activities_shipment as acts
 from temporal_bridge import messages_outside as mo
 from temporal_bridge import shipment_workflow as sw
 from temporal_bridge import states
+from temporal_bridge.activities import confirm_messages
 from tests.temporal_bridge.helpers import DAY, Scenario, SharedTimeSkippingEnv
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,9 +46,19 @@ def test_recording_a_carrier_event_twice_writes_it_once(make_order):
 async def real_worker(s: Scenario):
     """The real workflow and its real activities, on the scenario's task queue."""
     with ThreadPoolExecutor(4, thread_name_prefix="shipment-test") as executor:
-        async with Worker(s.env.client, task_queue=s.task_queue, workflows=[sw.ShipmentWorkflow], activities=acts.SHIPMENT_ACTIVITIES,
-                          activity_executor=executor):
+        async with Worker(s.env.client, task_queue=s.task_queue, workflows=[sw.ShipmentWorkflow],
+                          activities=[*acts.SHIPMENT_ACTIVITIES, confirm_messages], activity_executor=executor):
             yield
+
+
+@sync_to_async
+def received(order, event_id: str, status: str, at: str, location: str = "", tracking_number: str = "") -> mo.CarrierEvent:
+    """A carrier's event as the webhook intake stores it, and the message it relays."""
+    event = WebhookEvent.objects.create(
+        provider=mo.PROVIDER_CARRIER, event_id=event_id, type=f"parcel.{status}", order=order, order_number=order.number,
+        payload={"at": at, "location": location, "tracking_number": tracking_number},
+    )
+    return relayed_message(event)
 
 
 def test_a_returned_parcel_reaches_the_database_and_the_operations_tasks(temporal: SharedTimeSkippingEnv, make_order, manager):
@@ -60,12 +74,17 @@ def test_a_returned_parcel_reaches_the_database_and_the_operations_tasks(tempora
             handle = await s.env.client.start_workflow(mo.SHIPMENT_WORKFLOW_NAME, inp, id=f"shipment-{uuid.uuid4().hex}",
                                                        task_queue=s.task_queue, result_type=mo.ShipmentResult)
             s.handles.append(handle)
-            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("e1", mo.PARCEL_IN_TRANSIT, now.isoformat(), "Leipzig hub"))
+            # Signalled straight to Temporal, never received by the intake: it delivers nothing.
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("forged-1", mo.PARCEL_DELIVERED, now.isoformat(), "Doorstep"))
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, await received(order, "e1", mo.PARCEL_IN_TRANSIT, now.isoformat(), "Leipzig hub"))
             await s.env.sleep(timedelta(days=3))  # past the promise, through continue-as-new
             later = await s.env.get_current_time()
             back = (later + timedelta(hours=1)).isoformat()
-            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("e2", mo.PARCEL_EXCEPTION, later.isoformat(), "Hub", "Nobody in"))
-            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("e3", mo.PARCEL_RETURNED, back, "Sender"))
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, await received(order, "e2", mo.PARCEL_EXCEPTION, later.isoformat(), "Hub"))
+            genuine = await received(order, "e3", mo.PARCEL_RETURNED, back, "Sender")
+            # A copy of the stored event's id with another content does not count, nor burn the id.
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, mo.CarrierEvent("e3", mo.PARCEL_RETURNED, back, "Attacker's depot"))
+            await handle.signal(mo.SIGNAL_CARRIER_EVENT, genuine)
             return await handle.result()
 
     result, _ = temporal.play(story, start_worker=False, timeout=60)
@@ -74,5 +93,6 @@ def test_a_returned_parcel_reaches_the_database_and_the_operations_tasks(tempora
     parcel = Parcel.objects.get(order=order)
     assert parcel.status == mo.PARCEL_RETURNED and parcel.promise_missed and parcel.tracking_number == "TRK-7"
     assert [e.event_id for e in parcel.events.all()] == ["e1", "e2", "e3"]
+    assert parcel.events.get(event_id="e3").location == "Sender"
     kinds = list(OperationsTask.objects.filter(order=order).values_list("kind", flat=True))
     assert kinds == [OperationsTask.Kind.PARCEL_LATE, OperationsTask.Kind.PARCEL_EXCEPTION, OperationsTask.Kind.PARCEL_RETURNED]
