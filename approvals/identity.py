@@ -3,7 +3,7 @@
 The workflow cannot look anything up, and a message proves nothing about its
 sender: anyone who reaches the Temporal frontend can name a real manager. So,
 before a person's message counts, the workflow asks the database through one
-read-only local activity (temporal_bridge.intents.ACT_CONFIRM_MESSAGES):
+read-only activity (temporal_bridge.intents.ACT_CONFIRM_MESSAGES):
 
 - did the desk record this request, for this order, from this actor, with
   this content (orders.intents)? Only the service that authorised it writes

@@ -92,8 +92,8 @@ def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
 @activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
 @db_activity
 def confirm_messages(checks: intents.MessageChecks) -> intents.MessageConfirmations:
-    """Read-only (the workflow runs it as a local activity in the signal's own task):
-    which people's messages the desk recorded, which providers' events the intake stored."""
+    """Read-only, for a batch of the workflow's checks: which people's messages
+    the desk recorded, which providers' events the intake stored."""
     return identity.messages_confirm(checks)
 
 

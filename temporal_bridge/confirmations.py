@@ -1,15 +1,25 @@
 """The workflow's question to the desk: did you write this message down first?
 
 Every message that would count (a person's request, a provider's event) is
-confirmed against the database before it does (temporal_bridge.intents). The
-answer comes from a read-only local activity inside the signal's own
-workflow task, so when that task completes the verdict is already in the
-state, and the page that sent the request reads it at once.
+confirmed against the database before it does (temporal_bridge.intents), by
+one read-only activity.
 
 The checks of one workflow task go to the database together: the handlers
 run to their first `await` one after the other, each adding its check, and
-one local activity answers them all. A flood of raw signals (the server hands
-them over in batches) costs a few reads, not one each.
+one activity answers them all. A flood of raw signals (the server hands them
+over in batches) costs a few reads, not one each.
+
+Why an activity and not a local activity inside the signal's own task (which
+would put the verdict in the state one task sooner): with SDK 1.35, a query
+that arrives while a local activity runs makes the worker complete the task
+with the activity's marker and hand the result to the workflow only in the
+next task, beside whatever else arrived meanwhile; a replay hands it over at
+the marker, earlier. When an activity completed in that window, the replay
+orders the handler's commands differently and the order's workflow task fails
+with a nondeterminism error after any worker restart. The page polls the
+verdict by query right after it signals, so that window is the common case.
+(Reproduced: 4 replays out of 6 of one story failed; see the closing note of
+the recorded-intents change.)
 
 Deterministic and free of Django: futures on the workflow's own event loop.
 """
@@ -28,12 +38,11 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
 
 # Short: a read of a few indexed rows. Retried with backoff while the database
-# is away (the message waits, it is not refused); the SDK turns long backoffs
-# into timers, so an outage holds no workflow task open.
-CONFIRM_TIMEOUT = timedelta(seconds=5)
+# is away (the message waits, it is not refused).
+CONFIRM_TIMEOUT = timedelta(seconds=10)
 CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                             maximum_interval=timedelta(seconds=30))
-# One local activity answers at most this many checks (its input stays small).
+# One activity answers at most this many checks (its input stays small).
 MAX_BATCH = 200
 
 
@@ -70,7 +79,7 @@ class DeskConfirmations:
                 events, self._events = self._events[:MAX_BATCH], self._events[MAX_BATCH:]
                 batch = intents.MessageChecks([c for c, _ in people], [c for c, _ in events])
                 try:
-                    answers: intents.MessageConfirmations = await workflow.execute_local_activity(
+                    answers: intents.MessageConfirmations = await workflow.execute_activity(
                         intents.ACT_CONFIRM_MESSAGES, batch, result_type=intents.MessageConfirmations,
                         start_to_close_timeout=CONFIRM_TIMEOUT, retry_policy=CONFIRM_RETRY,
                     )

@@ -13,9 +13,9 @@ user or carrying any provider's event id. So:
   parcel event) counts only if the webhook intake stored it, signed, with the
   same content.
 
-The workflow asks the database in the signal's own workflow task, through one
-read-only local activity (ACT_CONFIRM_MESSAGES) that answers a batch of checks
-at once, so a flood of raw signals costs a few reads, not a read each.
+The workflow asks the database through one read-only activity
+(ACT_CONFIRM_MESSAGES) that answers a batch of checks at once, so a flood of
+raw signals costs a few reads, not a read each (temporal_bridge.confirmations).
 
 Both sides compute the digest here, from the message as the workflow's
 decoder reads it (message_checks), so a normalised field (a stripped comment)

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
-from temporal_bridge.activities import ALL_ACTIVITIES, confirm_messages
+from temporal_bridge.activities import ALL_ACTIVITIES
 from temporal_bridge.activities_approvals import APPROVAL_ACTIVITIES
 from temporal_bridge.activities_discussion import DISCUSSION_ACTIVITIES
 from temporal_bridge.activities_holds import HOLD_ACTIVITIES
@@ -63,11 +63,8 @@ def build_worker(
         task_queue=task_queue,
         # Another set only for the upgrade test, which runs a released version.
         workflows=workflows or (VERSIONED_WORKFLOWS if version is not None else WORKFLOWS),
-        # [] polls workflow tasks only (the versioning test holds a version's
-        # activities back with it), still with the local activity every
-        # message's confirmation runs in the workflow's own task.
-        activities=ACTIVITIES if activities is None else activities or [confirm_messages],
-        no_remote_activities=activities == [],
+        # [] polls workflow tasks only: the versioning test holds a version's activities back with it.
+        activities=ACTIVITIES if activities is None else activities,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,

@@ -47,7 +47,7 @@ LEAN_RECORDS_PATCH = "step-writes-its-record-v5"
 # for the release: every v6 behaviour is asked through `_v6()`.
 V6_PATCH = "outside-world-v6"
 # A message counts only if the desk recorded it first (temporal_bridge.intents),
-# confirmed by a local activity in the signal's own workflow task; refusals of
+# confirmed against the database by one batched activity; refusals of
 # unconfirmed messages are counted, not written one by one.
 INTENTS_PATCH = "recorded-intents"
 
@@ -271,7 +271,10 @@ class OrderWorkflow(OutsideWorld):
     def _intents(self) -> bool:
         """Whether this run counts only what the desk recorded; decided once, at first use."""
         if self._intents_flag is None:
-            self._intents_flag = self._v6() and workflow.patched(INTENTS_PATCH)
+            # This marker is asked first: a run recorded without it (whose
+            # handlers may have met other markers before run() started) then
+            # replays its own markers in their order.
+            self._intents_flag = workflow.patched(INTENTS_PATCH) and self._v6()
         return self._intents_flag
 
     def _quorum(self) -> bool:

@@ -114,7 +114,7 @@ class ActivityMocks:
     # Every other request is as the desk recorded it.
     forged_requests: set[str] = field(default_factory=set)
     altered_requests: set[str] = field(default_factory=set)
-    # The batches the confirmation local activity answered.
+    # The batches the confirmation activity answered.
     confirmations: list[intents.MessageChecks] = field(default_factory=list)
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"

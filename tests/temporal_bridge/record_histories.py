@@ -398,18 +398,55 @@ V6_ONLY_STORIES = {
 }
 
 
+async def forgeries_refused_then_approved(s: Scenario):
+    """Raw signals the desk never recorded (a real manager's name, a payload
+    altered after recording, a flood of malformed ones), then the real approval."""
+    handle = await s.start(order_input())
+    await s.wait_for_message(handle, "Awaiting a manager's decision")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "raw-1", "forged"))
+    await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(MANAGER, "altered-1", "not what was recorded"))
+    for i in range(15):
+        await handle.signal(m.SIGNAL_APPROVE, {"actor": i, "request_id": f"bad-{i}"})
+    await s.wait_for_message(handle, "more malformed messages refused")
+    await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "page-1", "ok"))
+    await handle.result()
+    return handle
+
+
+async def forged_provider_events_then_confirmed(s: Scenario):
+    """A forged fraud alert and a forged copy of the provider's id, then the genuine confirmation."""
+    handle = await s.start(_small())
+    await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("fake-fraud", m.PAYMENT_FRAUD_ALERT, "cap-1", "stolen"))
+    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("sim-42-payment.succeeded", m.PAYMENT_SUCCEEDED, "cap-1"))
+    await s.wait_for_message(handle, "Payment event sim-42-payment.succeeded (succeeded) refused")
+    s.mocks.forged_events.clear()  # the provider's signed webhook arrives
+    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("sim-42-payment.succeeded", m.PAYMENT_SUCCEEDED, "cap-1"))
+    await handle.result()
+    return handle
+
+
+# Recorded intents: every message confirmed by the desk in its own task.
+V7_ONLY_STORIES = {
+    "forgeries_refused_then_approved": (forgeries_refused_then_approved, ActivityMocks(
+        forged_requests={"raw-1"}, altered_requests={"altered-1"})),
+    "forged_provider_events_then_confirmed": (forged_provider_events_then_confirmed, ActivityMocks(
+        payment_status="requires_confirmation", forged_events={"fake-fraud", "sim-42-payment.succeeded"})),
+}
+
+
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
     stories = {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES, "v4.1": V4_1_STORIES, "v5": V5_STORIES,
-               "v6": {**V5_STORIES, **V6_ONLY_STORIES}}
+               "v6": {**V5_STORIES, **V6_ONLY_STORIES}, "v7": {**V5_STORIES, **V6_ONLY_STORIES, **V7_ONLY_STORIES}}
     # From v6 the histories are recorded unencrypted so that people can read them;
     # the replay passes them through the desk's codec as it does older ones.
-    plain = version == "v6"
+    plain = version in ("v6", "v7")
     record(target, stories[version], plain=plain)
-    if version in ("v5", "v6"):
+    if version in ("v5", "v6", "v7"):
         record(target, {name: (story, _delegation_mocks()) for name, story in V5_ONLY_STORIES.items()}, plain=plain)
-    if version in ("v4", "v5", "v6"):
+    if version in ("v4", "v5", "v6", "v7"):
         record(target, V4_REAL_SERVER_STORIES, real_server=True, plain=plain)
 
 

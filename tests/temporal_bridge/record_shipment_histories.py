@@ -72,7 +72,21 @@ async def hostile_late_then_returned(s: Scenario) -> WorkflowHandle:
     return handle
 
 
+async def forged_delivery_then_delivered(s: Scenario) -> WorkflowHandle:
+    """A "delivered" event the intake never stored (refused, its id not burnt), then the carrier's own."""
+    handle, t0 = await start(s, shipment_input)
+    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e-forged", mo.PARCEL_DELIVERED, t0, "Doorstep"))
+    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e1", mo.PARCEL_IN_TRANSIT, t0 + timedelta(hours=1), "Hub"))
+    await wait_recorded(s, 1)
+    s.mocks.forged_events.clear()  # the carrier's signed webhook for that id arrives
+    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e-forged", mo.PARCEL_DELIVERED, t0 + timedelta(hours=5), "Doorstep"))
+    await handle.result()
+    return handle
+
+
 STORIES = {"three_days": three_days, "three_days_last_run": three_days_last_run, "hostile_late_then_returned": hostile_late_then_returned}
+# From v2 each carrier event is confirmed against the events the intake stored.
+V2_ONLY_STORIES = {"forged_delivery_then_delivered": forged_delivery_then_delivered}
 
 
 def record(version: str) -> None:
@@ -80,11 +94,12 @@ def record(version: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
     env = SharedTimeSkippingEnv()
     try:
-        for name, story in STORIES.items():
+        stories = {**STORIES, **V2_ONLY_STORIES} if version != "v1" else STORIES
+        for name, story in stories.items():
             async def capture(s: Scenario, story=story):
                 return (await (await story(s)).fetch_history()).to_json_dict()
 
-            history, _ = env.play(capture, ActivityMocks())
+            history, _ = env.play(capture, ActivityMocks(forged_events={"e-forged"}))
             (target / f"{name}.json").write_text(json.dumps(history, indent=1) + "\n")
             print(f"recorded {target / name}.json ({len(history['events'])} events)")
     finally:
