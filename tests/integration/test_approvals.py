@@ -25,6 +25,7 @@ from django.test import Client
 
 from approvals.models import ApprovalDecision, ApprovalNotice
 from orders import roles, services
+from orders.intents.services import intent_record
 from orders.models import Order, OrderEvent, Product
 from temporal_bridge import approval_calls, order_calls, states
 from temporal_bridge import messages as m
@@ -46,9 +47,16 @@ def decide(browser: Client, order: Order, request_id: str, action: str = "approv
     return browser.post(f"/orders/{order.pk}/{action}/", {"request_id": request_id, **data}, HTTP_HX_REQUEST="true")
 
 
+def recorded_signal(order: Order, signal: str, payload) -> None:
+    """A request the desk recorded but whose page checks were stale (the page
+    was loaded before the order moved): the workflow's own rules are the second line."""
+    intent_record(order=order, signal=signal, payload=payload)
+    order_calls.signal_order(order.pk, signal, payload)
+
+
 def raw_signal(order: Order, actor: str, request_id: str, *, senior: bool = False) -> None:
-    """A decision that bypasses the view (a stale page, a script): the workflow is the second line."""
-    order_calls.signal_order(order.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, senior=senior))
+    """An approval recorded past the view's checks: the workflow is the second line."""
+    recorded_signal(order, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, senior=senior))
 
 
 def notes(order_id: int) -> list[str]:

@@ -22,15 +22,15 @@ from orders.models import Order, Product
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states
 from tests.conftest import make_user
-from tests.integration.test_approvals import browser_for, decide, notes
+from tests.integration.test_approvals import browser_for, decide, notes, recorded_signal
 from tests.integration.test_lifecycle import finished, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def on_behalf_signal(order: Order, actor: str, delegator: str, request_id: str) -> None:
-    """A decision that bypasses the view (a stale page, a script): the workflow is the second line."""
-    order_calls.signal_order(order.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, on_behalf_of=delegator))
+    """A decision recorded past the view's checks (a stale page): the workflow is the second line."""
+    recorded_signal(order, m.SIGNAL_APPROVE, m.DecisionSignal(actor=actor, request_id=request_id, on_behalf_of=delegator))
 
 
 def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_and_loses_the_right_when_it_ends(
@@ -68,7 +68,7 @@ def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_an
     # Both people counted: senior (back early) gets a 403, and past the view the workflow ignores it.
     response = decide(as_senior, first, "dl-first-00002")
     assert response.status_code == 403 and b"one person counts once" in response.content
-    order_calls.signal_order(first.pk, m.SIGNAL_APPROVE, m.DecisionSignal(actor="senior", request_id="dl-first-00003"))
+    recorded_signal(first, m.SIGNAL_APPROVE, m.DecisionSignal(actor="senior", request_id="dl-first-00003"))
     wait_for(lambda: "Approval by senior ignored: manager already approved on behalf of senior; one person counts once" in notes(first.pk),
              what="the delegator's repeat noted")
 
@@ -103,5 +103,5 @@ def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_an
     assert "Approval 1 of 2 by manager on behalf of senior" in " ".join(e.message for e in final.timeline)
     page = as_manager.get(f"/orders/{first.pk}/").content.decode()
     assert "by manager on behalf of senior" in page
-    order_calls.signal_order(third.pk, m.SIGNAL_CANCEL, m.CancelSignal(actor="manager", request_id="dl-third-00003", reason="test over"))
+    recorded_signal(third, m.SIGNAL_CANCEL, m.CancelSignal(actor="manager", request_id="dl-third-00003", reason="test over"))
     assert finished(third.pk).state == states.CANCELLED
