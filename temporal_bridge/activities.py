@@ -55,12 +55,15 @@ R = TypeVar("R")
 def with_record(order_id: int, record: m.StepRecord | None, effect: Callable[[], R], text: Callable[[R], str],
                 **fields: Callable[[R], Any]) -> R:
     """Run a business step's effect and, from v5, write its timeline entry
-    (and those waiting) in the same transaction; the result carries them."""
+    (and those waiting, and the decisions the workflow accepted since the
+    last step) in the same transaction; the result carries the entries."""
     with transaction.atomic():
         result = effect()
         if record is not None:
             values = {name: field(result) for name, field in fields.items()}
             result.recorded = mirror.order_record_step(order_id=order_id, record=record, message=text(result), **values)  # type: ignore[attr-defined]
+            for decision in record.decisions:
+                approval_services.decision_record(decision)
     return result
 
 

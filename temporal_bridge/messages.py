@@ -277,6 +277,8 @@ class OrderState:
     # --- Refused messages, per kind (order_workflow/refusals.py): all counted, and those not yet summarised ---
     refusals: dict[str, int] = field(default_factory=dict)
     refusals_unreported: dict[str, int] = field(default_factory=dict)
+    # Decisions accepted and not yet in the database: the next business step writes them.
+    unwritten_decisions: list[DecisionInput] = field(default_factory=list)
 
 
 @dataclass

@@ -75,6 +75,9 @@ class StepRecord:
     kind: str
     before: list[MirrorInput] = field(default_factory=list)
     after: list[MirrorInput] = field(default_factory=list)
+    # Decisions the workflow accepted since the last step (recorded intents):
+    # written in the same transaction.
+    decisions: list[DecisionInput] = field(default_factory=list)
 
 
 @dataclass

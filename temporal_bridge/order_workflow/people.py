@@ -338,6 +338,15 @@ class PeoplesMessages:
             entry = self.timeline.add("decision", f"{'Approved' if verdict == 'approved' else 'Rejected'} by {who}"
                                       + (f": {signal.comment}" if signal.comment else ""), actor=actor)
         # From v5 the entry is written in the decision's own transaction.
+        if self._intents() and (verdict == "rejected" or self.gate.decided()):
+            # The gate moves on at once: the decision is written by the order's
+            # next step, in that step's transaction (one activity and one
+            # workflow task fewer per decided order). An approval the order
+            # must wait beyond is written now: people see it while it waits.
+            if entry is not None:
+                self.s.unwritten.append(entry)
+            self.s.unwritten_decisions.append(self._decision_input(verdict, signal, senior, []))
+            return
         together = self.timeline.lean and entry is not None
         await self._record_decision(verdict, signal, senior=senior, entries=[entry] if together and entry else [])
         if entry is not None and not together:
@@ -345,11 +354,13 @@ class PeoplesMessages:
 
     async def _record_decision(self, verdict: str, signal: m.DecisionSignal, *, senior: bool, entries: list[m.MirrorInput] = ()) -> None:
         await workflow.execute_activity(
-            m.ACT_RECORD_DECISION,
-            m.DecisionInput(self._input.order_id, signal.actor, verdict, signal.comment, signal.request_id, senior=senior,
-                            on_behalf_of=signal.on_behalf_of, entries=list(entries)),
+            m.ACT_RECORD_DECISION, self._decision_input(verdict, signal, senior, list(entries)),
             start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
         )
+
+    def _decision_input(self, verdict: str, signal: m.DecisionSignal, senior: bool, entries: list[m.MirrorInput]) -> m.DecisionInput:
+        return m.DecisionInput(self._input.order_id, signal.actor, verdict, signal.comment, signal.request_id, senior=senior,
+                               on_behalf_of=signal.on_behalf_of, entries=entries)
 
     # --- Cancel ------------------------------------------------------------------------
 

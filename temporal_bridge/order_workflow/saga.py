@@ -258,7 +258,7 @@ class FulfilmentSaga:
     async def _step(self, name: str, kind: str, arg: Callable[[m.StepRecord | None], Any], result_type: type,
                     text: Callable[[Any], str], *, timeout: timedelta, retry: RetryPolicy,
                     fields: Callable[[Any], dict] = lambda result: {}) -> Any:
-        record = self._timeline.begin_step(kind)
+        record = self._timeline.begin_step(kind, decisions=True)
         try:
             result = await workflow.execute_activity(name, arg(record), result_type=result_type, start_to_close_timeout=timeout,
                                                      retry_policy=retry)

@@ -93,12 +93,14 @@ class Timeline:
 
     # --- Business steps (v5) ----------------------------------------------------------------
 
-    def begin_step(self, kind: str) -> m.StepRecord | None:
+    def begin_step(self, kind: str, *, decisions: bool = False) -> m.StepRecord | None:
         """What a business step writes beside its effect: the entries waiting,
-        and a position for its own. None before v5 (the workflow writes)."""
+        and a position for its own (and, with `decisions`, the decisions
+        waiting). None before v5 (the workflow writes)."""
         if not self.lean:
             return None
-        return m.StepRecord(key=m.timeline_key(self._take_position(), kind), kind=kind, before=self.take_unwritten())
+        waiting, self._s.unwritten_decisions = (self._s.unwritten_decisions, []) if decisions else ([], self._s.unwritten_decisions)
+        return m.StepRecord(key=m.timeline_key(self._take_position(), kind), kind=kind, before=self.take_unwritten(), decisions=waiting)
 
     def end_step(self, record: m.StepRecord | None, recorded: list[m.TimelineEntry]) -> None:
         """Add the entries the step wrote, as written: its own, then those that follow it."""
@@ -113,6 +115,7 @@ class Timeline:
         """The step's transaction rolled back: what it carried waits for the next write."""
         if record is not None:
             self.give_back(record.before)
+            self._s.unwritten_decisions[:0] = record.decisions
 
     def take_unwritten(self) -> list[m.MirrorInput]:
         """The entries waiting, for an activity to write first (none before v5)."""

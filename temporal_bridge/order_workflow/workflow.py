@@ -195,7 +195,7 @@ class OrderWorkflow(OutsideWorld):
         """
         if self._intents():
             self.refusals.summarise()  # before the terminal entry, which comes last
-        record = self.timeline.begin_step("notification")
+        record = self.timeline.begin_step("notification", decisions=True)
         if record is not None:
             record.after.append(self.timeline.prepare(
                 "status", message, actor=actor, status=status, failure_reason=failure_reason, progress=progress))

@@ -163,6 +163,8 @@ class ActivityMocks:
                 return result
             own = m.MirrorInput(order_id, step.key, step.kind, message, at=datetime.now(UTC).isoformat(), **fields)
             mocks.writes.extend([*step.before, own, *step.after])
+            for decision in step.decisions:  # written in the step's transaction, as approvals.services.decision_record
+                record(m.ACT_RECORD_DECISION, decision)
             result.recorded = [m.TimelineEntry(e.at or "", e.kind, e.message, e.actor, key=e.idempotency_key) for e in (own, *step.after)]
             return result
 
