@@ -20,7 +20,7 @@ from orders import services
 from orders.models import Order, OrderEvent, Product
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls
-from tests.integration.test_approvals import browser_for
+from tests.integration.test_approvals import browser_for, recorded_signal
 from tests.integration.test_lifecycle import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -63,8 +63,9 @@ def test_a_question_holds_the_order_for_its_requester_and_the_answer_gives_it_ba
     assert kinds(order).count("answer") == 1 and "update" in kinds(order)
     wait_for(lambda: any(e.to == ["manager@desk.example"] for e in mail.outbox), what="the answer emailed to manager")
 
-    # Past the view, someone outside the order: the workflow asks the database and refuses.
-    order_calls.comment_on_order(order.pk, m.CommentSignal(actor=outsider.username, request_id="qa-comment-0001", text="hi"))
+    # Recorded past the view's checks (a stale page), someone outside the order:
+    # the workflow asks the database and refuses.
+    recorded_signal(order, m.SIGNAL_COMMENT, m.CommentSignal(actor=outsider.username, request_id="qa-comment-0001", text="hi"))
     verdict = order_calls.request_verdict(order.pk, "qa-comment-0001", wait=20)
     assert verdict.status == m.VERDICT_REFUSED and "Only the order's requester and its approvers can comment on it." in verdict.reason
 
