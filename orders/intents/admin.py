@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from orders.admin_readonly import ReadOnlyAdmin
 from orders.intents.models import RecordedIntent
 from orders.pagination import EstimatedCountPaginator
 
 
 @admin.register(RecordedIntent)
-class RecordedIntentAdmin(admin.ModelAdmin):
+class RecordedIntentAdmin(ReadOnlyAdmin):
     list_display = ["recorded_at", "order", "signal", "actor", "on_behalf_of", "request_id"]
     list_filter = ["signal"]
     search_fields = ["=order__number", "=request_id", "=actor"]
@@ -19,12 +20,3 @@ class RecordedIntentAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     readonly_fields = [f.name for f in RecordedIntent._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
