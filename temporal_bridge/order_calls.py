@@ -57,6 +57,8 @@ def ask_requester(order_id: int, question: m.QuestionSignal) -> None:
 
 def answer_question(order_id: int, answer: m.AnswerSignal) -> None:
     signal_order(order_id, m.SIGNAL_ANSWER, answer)
+
+
 def _signal_workflow(workflow_id: str, signal: str, payload: Any, *, timeout: float) -> None:
     async def send(client: Client) -> None:
         await client.get_workflow_handle(workflow_id).signal(signal, payload, rpc_timeout=timedelta(seconds=timeout))
@@ -116,6 +118,10 @@ def query_order(order_id: int, *, timeout: float | None = None, open_only: bool 
     return bridge.call(query, timeout=timeout)
 
 
+VERDICT_POLL_FIRST = 0.01
+VERDICT_POLL_MAX = 0.08
+
+
 def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.RequestVerdict:
     """The workflow's verdict on a request just sent, waiting up to `wait` seconds
     for it to become final (accepted or refused).
@@ -130,7 +136,7 @@ def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.Request
         handle = client.get_workflow_handle(m.workflow_id_for(order_id))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        verdict = unknown
+        verdict, pause = unknown, VERDICT_POLL_FIRST / 2
         while True:
             remaining = deadline - loop.time()
             try:
@@ -142,7 +148,10 @@ def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.Request
                 return verdict
             if verdict.status in (m.VERDICT_ACCEPTED, m.VERDICT_REFUSED) or loop.time() >= deadline:
                 return verdict
-            await asyncio.sleep(0.05)
+            # A verdict usually takes two workflow tasks and one read (tens of
+            # milliseconds): ask again soon, then less often.
+            pause = min(pause * 2, VERDICT_POLL_MAX)
+            await asyncio.sleep(pause)
 
     try:
         return bridge.call(ask, timeout=wait + 1)
