@@ -29,7 +29,7 @@ from orders.models import Customer, Order, OrderEvent, OrderLine, Priority, Prod
 from orders.steps import locked_order
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states, workflow_status
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowFlooded, WorkflowNotFound
 from temporal_bridge.workflow_status import StopCause
 
 log = logging.getLogger(__name__)
@@ -268,6 +268,11 @@ def order_signal(order: Order, signal: str, payload: Any, *, authorise: Callable
                 f"Order {order.number} was stopped outside the desk ({cause.summary}); nothing was changed and no action is possible."
             ) from err
         raise ActionNotAllowed(f"Order {order.number} is no longer running; nothing was changed.") from err
+    except WorkflowFlooded as err:
+        raise WorkflowUnavailable(
+            f"Order {order.number} has more messages waiting than its workflow takes at once (a flood sent from outside "
+            "the desk); nothing was changed. It takes messages again once it has worked through them: try again in a minute.",
+        ) from err
     except TemporalUnavailable as err:
         raise WorkflowUnavailable("The workflow service is unavailable; nothing was changed. Try again shortly.") from err
     wait = settings.TEMPORAL_VERDICT_WAIT if verdict_wait is None else verdict_wait

@@ -38,6 +38,12 @@ class TemporalUnavailable(Exception):
     """Temporal did not answer (server down, no worker for a query, timeout)."""
 
 
+class WorkflowFlooded(TemporalUnavailable):
+    """The server refuses more signals to this run: it holds its limit of
+    signals (a flood sent from outside the desk) until the workflow has
+    handled them and continues as new."""
+
+
 class WorkflowNotFound(Exception):
     """The order has no running workflow (never started, or already finished)."""
 
@@ -138,6 +144,8 @@ def mapped_errors(operation: Callable[[Client], Awaitable[T]]) -> Callable[[Clie
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise WorkflowNotFound(err.message) from err
+            if "limit for signal events" in err.message:  # the server's history.maximumSignalsPerExecution
+                raise WorkflowFlooded(err.message) from err
             raise TemporalUnavailable(f"Temporal refused ({err.status.name if err.status else 'error'}: {err.message})") from err
 
     return run

@@ -56,6 +56,8 @@ class PeoplesMessages:
     legacy_gate: SingleDecisionGate
     refusals: Refusals
     confirmations: DeskConfirmations
+    # The request ids in s.verdicts (see _set_verdict); rebuilt from the state when needed.
+    _verdict_ids: set[str] | None = None
 
     def _quorum(self) -> bool:
         raise NotImplementedError  # OrderWorkflow's
@@ -129,9 +131,22 @@ class PeoplesMessages:
         await handle(message)
 
     def _set_verdict(self, request_id: str, status: str, reason: str = "", action: str = "") -> None:
-        verdicts = [v for v in self.s.verdicts if v.request_id != request_id]
+        """The request's verdict, newest last, each request once, at most MAX_VERDICTS.
+
+        Cheap whatever the list's length: a flood of raw signals sets one
+        verdict each, thousands in one activation, which must stay well
+        inside the SDK's deadlock timeout.
+        """
+        verdicts = self.s.verdicts
+        if self._verdict_ids is None or len(self._verdict_ids) != len(verdicts):
+            self._verdict_ids = {v.request_id for v in verdicts}  # after a continue-as-new, or a list cut elsewhere
+        if request_id in self._verdict_ids:
+            at = next(i for i in range(len(verdicts) - 1, -1, -1) if verdicts[i].request_id == request_id)
+            del verdicts[at]
         verdicts.append(m.RequestVerdict(request_id, status, reason, action))
-        self.s.verdicts = verdicts[-m.MAX_VERDICTS:]
+        self._verdict_ids.add(request_id)
+        while len(verdicts) > m.MAX_VERDICTS:
+            self._verdict_ids.discard(verdicts.pop(0).request_id)
 
     async def _refuse(self, request_id: str, text: str, actor: str, action: str, kind: str = "") -> None:
         """Note a refusal on the timeline; the verdict carries the reason alone.
