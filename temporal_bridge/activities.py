@@ -54,7 +54,7 @@ R = TypeVar("R")
 
 def with_record(order_id: int, record: m.StepRecord | None, effect: Callable[[], R], text: Callable[[R], str],
                 **fields: Callable[[R], Any]) -> R:
-    """Run a business step's effect and, from v5, write its timeline entry
+    """Run a business step's effect and, with a record, write its timeline entry
     (and those waiting, and the decisions the workflow accepted since the
     last step) in the same transaction; the result carries the entries."""
     with transaction.atomic():
@@ -111,7 +111,7 @@ def apply_order_update(update: m.UpdateInput) -> None:
 def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:
     def reserve() -> m.ReserveResult:
         lines, units = steps.stock_reserve(order_id=ref.order_id)
-        # v6: whether the next stage (payment) is held, so an order that meets no hold pays no extra activity.
+        # Whether the next stage (payment) is held, so an order that meets no hold pays no extra activity.
         return m.ReserveResult(lines_reserved=lines, units_reserved=units, hold=holds.hold_read(ref.order_id, m.STAGE_PAYMENT))
 
     return with_record(ref.order_id, ref.record, reserve, m.reserved_text)
@@ -209,7 +209,7 @@ async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
     done = int(info.heartbeat_details[0]) if info.heartbeat_details else 0
     record_progress = sync_to_async(db_activity(mirror.order_record_progress), thread_sensitive=False)
     if job.first:
-        # v5: "fulfilling" (and what else waits) is on the page while the work runs.
+        # "Fulfilling" (and what else waits) is on the page while the work runs.
         await sync_to_async(db_activity(mirror.order_record_entries), thread_sensitive=False)(job.first)
     for step in range(done, job.steps):
         # Cancellation arrives as CancelledError raised here.

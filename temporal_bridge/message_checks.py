@@ -135,7 +135,7 @@ def parse_progress(args: Sequence[Any]) -> m.FulfilmentProgress | None:
     return m.FulfilmentProgress(percent=max(0, min(100, percent)), step=step[:80])
 
 
-# --- v6: questions before deciding -------------------------------------------------------
+# --- Questions before deciding ----------------------------------------------------------
 
 def parse_comment(args: Sequence[Any]) -> m.CommentSignal:
     payload = _single_object(args, "Comment")
@@ -161,7 +161,7 @@ def parse_answer(args: Sequence[Any]) -> m.AnswerSignal:
                           shipping_address=edits.shipping_address, note=edits.note)
 
 
-# --- v6: the outside world -----------------------------------------------------------------
+# --- The outside world --------------------------------------------------------------------
 
 def parse_payment_event(args: Sequence[Any]) -> m.PaymentEvent:
     """A payment provider's event, as the webhook intake relays it."""

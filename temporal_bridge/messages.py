@@ -64,7 +64,7 @@ from temporal_bridge.messages_steps import (  # noqa: F401
 WORKFLOW_NAME = "OrderWorkflow"
 
 ACT_MIRROR = "mirror_order"
-# v5: several timeline entries in one transaction (what waited for a write, and the new entry).
+# Several timeline entries in one transaction (what waited for a write, and the new entry).
 ACT_RECORD_ENTRIES = "record_order_entries"
 ACT_RECORD_DECISION = "record_decision"
 ACT_APPLY_UPDATE = "apply_order_update"
@@ -77,7 +77,7 @@ ACT_REFUND_PAYMENT = "refund_payment"
 ACT_FULFIL = "fulfil_order"
 ACT_SHIP = "ship_order"
 ACT_NOTIFY = "notify_customer"
-# Approvals (issue 3): reminders/escalations, bulk decisions, the daily digest.
+# Approvals: reminders/escalations, bulk decisions, the daily digest.
 ACT_NOTIFY_APPROVERS = "notify_approvers"
 ACT_SEND_BULK_DECISION = "send_bulk_decision"
 ACT_SEND_DIGESTS = "send_approval_digests"
@@ -178,9 +178,9 @@ class OrderWorkflowInput:
     carried: OrderState | None = None
     continue_as_new_after_events: int = 0
     # When the order was submitted (its mirror's entry 0 has this time, so the
-    # workflow's has too); None in inputs from before v5: the first task's time.
+    # workflow's has too); None in older inputs: the first task's time.
     submitted_at: str | None = None
-    # v6. Service-level targets per stage (None: no targets, as before v6).
+    # Service-level targets per stage (None: no targets).
     service_levels: ServiceLevelTargets | None = None
     # Follow the parcel until the carrier says it is delivered (a shipment
     # child workflow); off where no carrier sends webhooks, so an order ends
@@ -204,9 +204,9 @@ class OrderState:
     rule needs. Continue-as-new hands it whole to the next run, which is then
     indistinguishable from the old one.
 
-    The fields before `reminded` were the whole of the carried state before
-    v5 (then named CarriedState): their names stay, so a run continued by an
-    older worker still decodes. New fields take defaults.
+    The fields before `reminded` were once the whole carried state (then
+    named CarriedState): their names stay, so a run continued by an older
+    worker still decodes. New fields take defaults.
     """
 
     submitted_at: str
@@ -225,9 +225,9 @@ class OrderState:
     # A rejection or a cancel accepted (None until one is).
     rejection: DecisionSignal | None = None
     cancel: CancelSignal | None = None
-    # The verdicts given so far, newest last (issue 9): at most MAX_VERDICTS.
+    # The verdicts given so far, newest last at most MAX_VERDICTS.
     verdicts: list[RequestVerdict] = field(default_factory=list)
-    # --- v5: the rest of what the order knows (defaults are a run's start) ---
+    # --- The rest of what the order knows (defaults are a run's start) ---
     state: str = states.PENDING_APPROVAL
     step: str = "Waiting for submission"
     progress: int = 0
@@ -245,12 +245,12 @@ class OrderState:
     compensations: list[str] = field(default_factory=list)
     fulfilment_done: bool = False
     # The position the next timeline entry takes (its key's number). None in
-    # states carried from before v5, whose timeline had no gaps: its length.
+    # states carried by older runs, whose timeline had no gaps: its length.
     next_position: int | None = None
     # Timeline entries not yet in the database: pure state changes wait for
     # the next business step, which writes them in its own transaction.
     unwritten: list[MirrorInput] = field(default_factory=list)
-    # --- v6 ---
+    # --- Questions, holds, payments confirmed later, delivery, service levels ---
     # The question waiting for the requester's answer, and when it was asked.
     question: QuestionSignal | None = None
     question_asked_at: str | None = None
@@ -287,7 +287,7 @@ class StateTransition:
     at: str
 
 
-# The pre-v5 name of the carried state.
+# The carried state's earlier name, which older histories' runs still use.
 CarriedState = OrderState
 
 
@@ -301,7 +301,7 @@ class DecisionSignal:
     # Whether the actor holds the senior-approver permission; the sender (a
     # service that knows permissions) says so, the workflow cannot look it up.
     senior: bool = False
-    # The delegator the actor stands in for (a delegation, issue 12); "" for oneself.
+    # The delegator the actor stands in for (a delegation); "" for oneself.
     on_behalf_of: str = ""
 
 
@@ -377,15 +377,15 @@ class OrderSnapshot:
     allowed_actions: list[str] = field(default_factory=list)
     # Quorum, deadlines and escalation of the approval gate; None before it applies.
     approval: ApprovalProgress | None = None
-    # v6. The run takes comments and questions; the question waiting for the
+    # The run takes comments and questions; the question waiting for the
     # requester's answer ("" when none) and who asked it.
     questions: bool = False
     open_question: str = ""
     question_by: str = ""
-    # v6. Why the order waits on a hold ("" when it doesn't): a paused
+    # Why the order waits on a hold ("" when it doesn't): a paused
     # fulfilment, an open circuit breaker, a fraud alert.
     hold_reason: str = ""
-    # v6. Time in each stage, breaches and the estimated completion (None without targets).
+    # Time in each stage, breaches and the estimated completion (None without targets).
     service_levels: ServiceLevelReport | None = None
-    # v6. Where the parcel is (a carrier status: messages_outside.PARCEL_*), "" before shipping or untracked.
+    # Where the parcel is (a carrier status: messages_outside.PARCEL_*), "" before shipping or untracked.
     parcel_status: str = ""
