@@ -6,6 +6,9 @@
 - saga.py       stock, payment, fulfilment, shipment, and their compensations
 - timeline.py   the timeline and how each entry reaches the database
 - people.py     the messages people send, checked before they count
+- requests.py   whether a request counts (the desk's record), and its verdict
+- decision_rules.py  whether an approval or rejection can count in the order's state
+- refusals.py   refused messages: noted, then counted
 - outcomes.py   how a run ends early
 
 All of it deterministic and free of Django; the order's state is one

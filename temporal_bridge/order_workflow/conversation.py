@@ -145,17 +145,17 @@ class Conversation(PeoplesMessages):
         again (other messages may have moved the order meanwhile). False: refused."""
         actor, request_id = message.actor, message.request_id
         if self._intents():
-            return await self._confirmed(signal, message, word, lambda _: refusal_of(actor)) is not None
-        if self._is_repeat(request_id, action):
+            return await self.requests.confirmed(signal, message, word, lambda _: refusal_of(actor)) is not None
+        if self.requests.is_repeat(request_id, action):
             return False
         refusal = refusal_of(actor)
         if refusal is None:
-            check = await self._verified(action, actor, request_id)
+            check = await self.requests.verified(action, actor, request_id)
             refusal = f"{word} by {actor} refused: {check.reason}" if not check.allowed else refusal_of(actor)
         if refusal is not None:
-            await self._refuse(request_id, refusal, actor, action)
+            await self.requests.refuse(request_id, refusal, actor, action)
             return False
-        self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=action)
+        self.requests.set_verdict(request_id, m.VERDICT_ACCEPTED, action=action)
         return True
 
     async def _discuss(self, kind: str, actor: str, text: str) -> None:

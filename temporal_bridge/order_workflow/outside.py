@@ -35,7 +35,7 @@ class OutsideWorld(Conversation):
         except checks.Refused as refused:
             if self._intents():
                 return await self.refusals.note(kinds.MALFORMED, refused.reason, "")
-            return await self._note(refused.reason, "")
+            return await self.requests.note(refused.reason, "")
         await self._on_payment_event(event)
 
     @workflow.signal(name=m.SIGNAL_RELEASE_HOLD)
@@ -71,12 +71,12 @@ class OutsideWorld(Conversation):
         if event.kind == m.PAYMENT_FRAUD_ALERT:
             if s.state in states.TERMINAL or s.state == states.IN_TRANSIT or not s.compensations:
                 why = "the order has shipped" if s.fulfilment_done else "no payment is held for this order"
-                return await self._note(f"Fraud alert from the payment provider ignored: {why}", "")
+                return await self.requests.note(f"Fraud alert from the payment provider ignored: {why}", "")
             s.fraud_alert = event.reason or "no reason given"
             return
         waiting = s.payment_reference and not s.payment_outcome
         if not waiting or (event.reference and event.reference != s.payment_reference):
-            return await self._note(f"Payment event {checks.display(event.event_id)} ({event.kind}) ignored: "
+            return await self.requests.note(f"Payment event {checks.display(event.event_id)} ({event.kind}) ignored: "
                                     "no payment of this order waits for it", "")
         s.payment_outcome, s.payment_event_id = event.kind, event.event_id
         s.failure_reason = event.reason if event.kind == m.PAYMENT_FAILED else s.failure_reason

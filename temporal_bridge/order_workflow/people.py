@@ -4,10 +4,11 @@ whether each one counts: a mixin of OrderWorkflow (workflow.py).
 Anyone who reaches the Temporal frontend can send any signal, so every
 handler here (1) decodes its message defensively (temporal_bridge.
 message_checks: no shape of message can fail a workflow task), (2) refuses
-what cannot count and notes why on the timeline, (3) from v4 on, confirms the
-sender's identity and permissions against the database through an activity
-before anything counts, never from the message, and (4) records its verdict
-per request id, which the `verdict` query returns to the page that sent it.
+what cannot count and notes why on the timeline, (3) confirms against the
+database that the desk recorded the request and that its sender still has
+the right, never from the message, and (4) records its verdict per request
+id, which the `verdict` query returns to the page that sent it (requests.py;
+the decision rules themselves are decision_rules.py).
 
 Deterministic and free of Django, like the workflow itself.
 """
@@ -21,16 +22,17 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import approval_rules as rules
-    from temporal_bridge import intents, states
     from temporal_bridge import message_checks as checks
     from temporal_bridge import messages as m
-    from temporal_bridge.confirmations import DeskConfirmations
+    from temporal_bridge import states
+    from temporal_bridge.order_workflow import decision_rules
     from temporal_bridge.order_workflow import refusals as kinds
     from temporal_bridge.order_workflow.gate import ApprovalGate
     from temporal_bridge.order_workflow.legacy_gate import SingleDecisionGate
     from temporal_bridge.order_workflow.refusals import Refusals
+    from temporal_bridge.order_workflow.requests import Requests
     from temporal_bridge.order_workflow.timeline import Timeline
-    from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY, SHORT_STEP
+    from temporal_bridge.workflow_policies import MIRROR_RETRY, SHORT_STEP
 
 # Issue 9: identities checked against the database, the address locked once
 # fulfilment starts, re-approval after an address change. Runs whose history
@@ -55,9 +57,7 @@ class PeoplesMessages:
     gate: ApprovalGate
     legacy_gate: SingleDecisionGate
     refusals: Refusals
-    confirmations: DeskConfirmations
-    # The request ids in s.verdicts (see _set_verdict); rebuilt from the state when needed.
-    _verdict_ids: set[str] | None = None
+    requests: Requests
 
     def _quorum(self) -> bool:
         raise NotImplementedError  # OrderWorkflow's
@@ -67,10 +67,6 @@ class PeoplesMessages:
 
     def _now(self) -> str:
         return workflow.now().isoformat()
-
-    async def _note(self, message: str, actor: str, kind: str = "note") -> None:
-        """A person's message on the timeline, written at once."""
-        await self.timeline.write(self.timeline.add(kind, message, actor=actor))
 
     # --- Signals ------------------------------------------------------------------------
 
@@ -110,12 +106,11 @@ class PeoplesMessages:
         text = f"Message {checks.display(name)!r} ignored: the order workflow has no such message"
         if self._intents():
             return await self.refusals.note(kinds.UNKNOWN, text, "")
-        await self._note(text, "")
+        await self.requests.note(text, "")
 
     @workflow.query(name=m.QUERY_VERDICT)
     def verdict(self, request_id: str) -> m.RequestVerdict:
-        found = next((v for v in reversed(self.s.verdicts) if v.request_id == request_id), None)
-        return found or m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
+        return self.requests.verdict(request_id)
 
     # --- Shared steps ----------------------------------------------------------------------
 
@@ -127,88 +122,8 @@ class PeoplesMessages:
             # able to burn the id a real page is about to send.
             if self._intents():
                 return await self.refusals.note(kinds.MALFORMED, refused.reason, refused.actor)
-            return await self._note(refused.reason, refused.actor)
+            return await self.requests.note(refused.reason, refused.actor)
         await handle(message)
-
-    def _set_verdict(self, request_id: str, status: str, reason: str = "", action: str = "") -> None:
-        """The request's verdict, newest last, each request once, at most MAX_VERDICTS.
-
-        Cheap whatever the list's length: a flood of raw signals sets one
-        verdict each, thousands in one activation, which must stay well
-        inside the SDK's deadlock timeout.
-        """
-        verdicts = self.s.verdicts
-        if self._verdict_ids is None or len(self._verdict_ids) != len(verdicts):
-            self._verdict_ids = {v.request_id for v in verdicts}  # after a continue-as-new, or a list cut elsewhere
-        if request_id in self._verdict_ids:
-            at = next(i for i in range(len(verdicts) - 1, -1, -1) if verdicts[i].request_id == request_id)
-            del verdicts[at]
-        verdicts.append(m.RequestVerdict(request_id, status, reason, action))
-        self._verdict_ids.add(request_id)
-        while len(verdicts) > m.MAX_VERDICTS:
-            self._verdict_ids.discard(verdicts.pop(0).request_id)
-
-    async def _refuse(self, request_id: str, text: str, actor: str, action: str, kind: str = "") -> None:
-        """Note a refusal on the timeline; the verdict carries the reason alone.
-        With a `kind`, a refusal of a message nobody confirmed: counted once there are many."""
-        self._set_verdict(request_id, m.VERDICT_REFUSED, text.split(": ", 1)[-1], action)
-        if kind and self._intents():
-            return await self.refusals.note(kind, text, actor)
-        await self._note(text, actor)
-
-    async def _confirmed(self, signal: str, message: Any, word: str,
-                         refusal_of: Callable[[bool | None], str | None]) -> m.ActorCheckResult | None:
-        """Whether a person's message counts: the order's rules (`refusal_of`,
-        given the sender's seniority once known), the desk's record of the
-        request and the sender's rights now, then the rules again (other
-        messages of the same task may have moved the order). None: refused,
-        and noted. The request id is remembered only once confirmed, so a
-        forged message cannot burn the id a real page is about to send.
-        """
-        request_id, actor = message.request_id, message.actor
-        who = f"{actor} on behalf of {message.on_behalf_of}" if getattr(message, "on_behalf_of", "") else actor
-        repeated = f"{word} by {who} ignored: request {checks.display(request_id)} was already received"
-        if request_id in self.s.seen_requests:
-            await self.refusals.note(kinds.REPEATED, repeated, actor)
-            return None
-        refusal = refusal_of(None)
-        if refusal is not None:
-            await self._refuse(request_id, refusal, actor, signal, kind=kinds.OUT_OF_TURN)
-            return None
-        self._set_verdict(request_id, m.VERDICT_CHECKING, action=signal)
-        check = await self.confirmations.intent(intents.IntentCheck(
-            order_id=self._input.order_id, signal=signal, request_id=request_id, actor=actor,
-            digest=intents.message_digest(signal, message), on_behalf_of=getattr(message, "on_behalf_of", ""),
-        ))
-        if not check.allowed:
-            await self._refuse(request_id, f"{word} by {who} refused: {check.reason}", actor, signal, kind=kinds.UNCONFIRMED)
-            return None
-        if request_id in self.s.seen_requests:  # the same request twice in one task (a double POST)
-            await self.refusals.note(kinds.REPEATED, repeated, actor)
-            return None
-        self.s.seen_requests[request_id] = signal
-        refusal = refusal_of(check.senior)
-        if refusal is not None:
-            await self._refuse(request_id, refusal, actor, signal)
-            return None
-        self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=signal)
-        return check
-
-    def _is_repeat(self, request_id: str, name: str) -> bool:
-        if request_id in self.s.seen_requests:
-            return True
-        self.s.seen_requests[request_id] = name
-        return False
-
-    async def _verified(self, action: str, actor: str, request_id: str, on_behalf_of: str = "") -> m.ActorCheckResult:
-        """Ask the database who `actor` is and what they may do (v4 runs), and
-        whether a delegation lets them stand in for `on_behalf_of` now."""
-        self._set_verdict(request_id, m.VERDICT_CHECKING, action=action)
-        check: m.ActorCheckResult = await workflow.execute_activity(
-            m.ACT_VERIFY_ACTOR, m.ActorCheckInput(self._input.order_id, actor, action, on_behalf_of), result_type=m.ActorCheckResult,
-            start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
-        )
-        return check
 
     # --- Approve and reject --------------------------------------------------------------
 
@@ -221,16 +136,16 @@ class PeoplesMessages:
     async def _decide(self, verdict: str, signal: m.DecisionSignal) -> None:
         """The v1 gate (one decision), for runs started before approval policies."""
         name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
-        if self._is_repeat(signal.request_id, name):
+        if self.requests.is_repeat(signal.request_id, name):
             return
         refusal = self.legacy_gate.refusal(verdict, signal)
         if refusal is None and signal.on_behalf_of:
-            refusal = _PREDATES_DELEGATION.format(word="Decision", who=self._who(signal))
+            refusal = _PREDATES_DELEGATION.format(word="Decision", who=decision_rules.who(signal))
         if refusal is not None:
-            return await self._refuse(signal.request_id, refusal, signal.actor, name)
+            return await self.requests.refuse(signal.request_id, refusal, signal.actor, name)
         self.legacy_gate.decision = (verdict, signal)
         self.s.decisions.append(m.DecisionRecord(signal.actor, verdict, signal.comment, self._now(), signal.request_id))
-        self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=name)
+        self.requests.set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=name)
         await self._record_decision(verdict, signal, senior=False)
 
     async def _decide_recorded(self, verdict: str, signal: m.DecisionSignal) -> None:
@@ -239,13 +154,13 @@ class PeoplesMessages:
         address = self.s.shipping_address
 
         def refusal_of(senior: bool | None) -> str | None:
-            refusal = self._decision_refusal(verdict, signal, senior)
+            refusal = decision_rules.refusal(self.s, self._input, self.gate, verdict, signal, senior)
             if refusal is None and senior is not None and verdict == "approved" and self.s.shipping_address != address:
                 refusal = (f"Approval by {signal.actor} refused: the shipping address changed while it was being checked; "
                            "approve the new address")
             return refusal
 
-        check = await self._confirmed(name, signal, "Approval" if verdict == "approved" else "Rejection", refusal_of)
+        check = await self.requests.confirmed(name, signal, "Approval" if verdict == "approved" else "Rejection", refusal_of)
         if check is not None:
             await self._accept_decision(verdict, signal, check.senior)
 
@@ -256,84 +171,40 @@ class PeoplesMessages:
         actor, request_id = signal.actor, signal.request_id
         name = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
         word = "Approval" if verdict == "approved" else "Rejection"
-        if self._is_repeat(request_id, name):
-            return await self._note(f"{word} by {actor} ignored: request {request_id} was already received", actor)
+        if self.requests.is_repeat(request_id, name):
+            return await self.requests.note(f"{word} by {actor} ignored: request {request_id} was already received", actor)
         if not workflow.patched(ENGINE_RULES_PATCH):
             senior = signal.senior  # v3: the sender's word, as it was then
-            refusal = self._decision_refusal(verdict, signal, senior)
+            refusal = decision_rules.refusal(self.s, self._input, self.gate, verdict, signal, senior)
             if refusal is None and signal.on_behalf_of:  # v3 checked no identity: nobody stands in for another there
-                refusal = _PREDATES_DELEGATION.format(word=word, who=self._who(signal))
+                refusal = _PREDATES_DELEGATION.format(word=word, who=decision_rules.who(signal))
         else:
             # The cheap checks first, then the database, then all checks again:
             # other messages may have changed the order while it answered.
-            senior, refusal = None, self._decision_refusal(verdict, signal, None)
+            senior, refusal = None, decision_rules.refusal(self.s, self._input, self.gate, verdict, signal, None)
             if refusal is None:
                 address = self.s.shipping_address
                 # The substitute's own seniority (check.senior) decides a senior slot.
-                check = await self._verified(name, actor, request_id, signal.on_behalf_of)
+                check = await self.requests.verified(name, actor, request_id, signal.on_behalf_of)
                 senior = check.senior
                 if not check.allowed:
-                    refusal = f"{word} by {self._who(signal)} refused: {check.reason}"
+                    refusal = f"{word} by {decision_rules.who(signal)} refused: {check.reason}"
                 else:
-                    refusal = self._decision_refusal(verdict, signal, senior)
+                    refusal = decision_rules.refusal(self.s, self._input, self.gate, verdict, signal, senior)
                 if (refusal is None and verdict == "approved" and self.s.shipping_address != address
                         and workflow.patched(APPROVAL_VOIDED_BY_MOVE_PATCH)):
                     refusal = (f"Approval by {actor} refused: the shipping address changed while it was being checked; "
                                "approve the new address")
         if refusal is not None:
-            return await self._refuse(request_id, refusal, actor, name)
+            return await self.requests.refuse(request_id, refusal, actor, name)
         await self._accept_decision(verdict, signal, bool(senior))
 
-    def _decision_refusal(self, verdict: str, signal: m.DecisionSignal, senior: bool | None) -> str | None:
-        """Why this decision cannot count now (None: it can). `senior` None: not known yet."""
-        s, rule, actor, delegator, who = self.s, self.gate.rule, signal.actor, signal.on_behalf_of, self._who(signal)
-        word = "Approval" if verdict == "approved" else "Rejection"
-        if s.state != states.PENDING_APPROVAL or self.gate.decided() or s.cancel is not None or rule.auto_approve:
-            return f"Decision by {who} ignored: the order is no longer awaiting approval"
-        if s.question is not None:
-            return f"Decision by {who} refused: the order waits for {self._input.requested_by}'s answer to {s.question.actor}'s question"
-        if actor == self._input.requested_by:
-            return f"Decision by {who} ignored: the requester cannot decide on their own order"
-        if delegator and delegator == self._input.requested_by:
-            return f"Decision by {who} ignored: {delegator} is the requester, and nobody decides on their own order"
-        if any(a.actor == actor for a in s.approvals):
-            return f"{word} by {who} ignored: {actor} has already approved; one person counts once"
-        # Through a delegation both people count: the substitute and the one they stood in for.
-        if delegator and any(a.actor == delegator for a in s.approvals):
-            return f"{word} by {who} ignored: {delegator} has already approved; one person counts once"
-        for approver, stood_in_for in self._delegated_approvals():
-            if stood_in_for in (actor, delegator):
-                return f"{word} by {who} ignored: {approver} already approved on behalf of {stood_in_for}; one person counts once"
-        if verdict == "rejected" and not signal.comment.strip():
-            return f"Rejection by {who} ignored: a reason is required"
-        if verdict == "approved" and senior is False and rules.senior_slot_only(rule, self.gate.senior_flags()):
-            return f"Approval by {who} ignored: the remaining approval must come from a senior approver"
-        return None
-
-    @staticmethod
-    def _who(signal: m.DecisionSignal) -> str:
-        return f"{signal.actor} on behalf of {signal.on_behalf_of}" if signal.on_behalf_of else signal.actor
-
-    def _delegated_approvals(self) -> list[tuple[str, str]]:
-        """(approver, the delegator they approved for) of the approvals that count.
-
-        Derived from the decision records (carried over continue-as-new), so
-        `_approvals` keeps its shape; an approver counts once per round, and
-        their latest approval is the one that counts.
-        """
-        pairs = []
-        for approval in self.s.approvals:
-            approver = approval.actor
-            record = next((d for d in reversed(self.s.decisions) if d.actor == approver and d.decision == "approved"), None)
-            if record is not None and record.on_behalf_of:
-                pairs.append((approver, record.on_behalf_of))
-        return pairs
-
     async def _accept_decision(self, verdict: str, signal: m.DecisionSignal, senior: bool) -> None:
-        s, rule, actor, who = self.s, self.gate.rule, signal.actor, self._who(signal)
+        s, rule, actor, who = self.s, self.gate.rule, signal.actor, decision_rules.who(signal)
         s.decisions.append(m.DecisionRecord(actor, verdict, signal.comment, self._now(), signal.request_id, senior=senior,
                                             on_behalf_of=signal.on_behalf_of))
-        self._set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT)
+        action = m.SIGNAL_APPROVE if verdict == "approved" else m.SIGNAL_REJECT
+        self.requests.set_verdict(signal.request_id, m.VERDICT_ACCEPTED, action=action)
         entry = None
         if verdict == "rejected":
             s.rejection = signal
@@ -382,20 +253,20 @@ class PeoplesMessages:
     async def _cancel_request(self, signal: m.CancelSignal) -> None:
         actor, request_id = signal.actor, signal.request_id
         if self._intents():
-            if await self._confirmed(m.SIGNAL_CANCEL, signal, "Cancel", lambda _: self._cancel_refusal(actor)) is None:
+            if await self.requests.confirmed(m.SIGNAL_CANCEL, signal, "Cancel", lambda _: self._cancel_refusal(actor)) is None:
                 return
         else:
-            if self._is_repeat(request_id, m.SIGNAL_CANCEL):
+            if self.requests.is_repeat(request_id, m.SIGNAL_CANCEL):
                 return
             refusal = self._cancel_refusal(actor)
             if refusal is None and workflow.patched(ENGINE_RULES_PATCH):
-                check = await self._verified(m.SIGNAL_CANCEL, actor, request_id)
+                check = await self.requests.verified(m.SIGNAL_CANCEL, actor, request_id)
                 refusal = f"Cancel by {actor} refused: {check.reason}" if not check.allowed else self._cancel_refusal(actor)
             if refusal is not None:
-                return await self._refuse(request_id, refusal, actor, m.SIGNAL_CANCEL)
+                return await self.requests.refuse(request_id, refusal, actor, m.SIGNAL_CANCEL)
         entry = self.timeline.add("note", f"Cancel requested by {actor}: {signal.reason}", actor=actor)
         self.s.cancel = signal
-        self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_CANCEL)
+        self.requests.set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_CANCEL)
         await self.timeline.write(entry)
 
     def _cancel_refusal(self, actor: str) -> str | None:
@@ -413,19 +284,19 @@ class PeoplesMessages:
         actor, request_id = signal.actor, signal.request_id
         if self._intents():
             v4 = True
-            if await self._confirmed(m.SIGNAL_UPDATE, signal, "Update", lambda _: self._update_refusal(signal, True)) is None:
+            if await self.requests.confirmed(m.SIGNAL_UPDATE, signal, "Update", lambda _: self._update_refusal(signal, True)) is None:
                 return
         else:
-            if self._is_repeat(request_id, m.SIGNAL_UPDATE):
+            if self.requests.is_repeat(request_id, m.SIGNAL_UPDATE):
                 return
             v4 = workflow.patched(ENGINE_RULES_PATCH)
             refusal = self._update_refusal(signal, v4)
             if refusal is None and v4:
-                check = await self._verified(m.SIGNAL_UPDATE, actor, request_id)
+                check = await self.requests.verified(m.SIGNAL_UPDATE, actor, request_id)
                 refusal = f"Update by {actor} refused: {check.reason}" if not check.allowed else self._update_refusal(signal, v4)
             if refusal is not None:
-                return await self._refuse(request_id, refusal, actor, m.SIGNAL_UPDATE)
-        self._set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_UPDATE)
+                return await self.requests.refuse(request_id, refusal, actor, m.SIGNAL_UPDATE)
+        self.requests.set_verdict(request_id, m.VERDICT_ACCEPTED, action=m.SIGNAL_UPDATE)
 
         changes = []
         if signal.priority is not None and signal.priority != self.s.priority:
@@ -458,7 +329,7 @@ class PeoplesMessages:
             start_to_close_timeout=SHORT_STEP, retry_policy=MIRROR_RETRY,
         )
         if not entries:
-            await self._note(message, actor, kind="update")
+            await self.requests.note(message, actor, kind="update")
 
     def _update_refusal(self, signal: m.UpdateSignal, v4: bool) -> str | None:
         actor = signal.actor

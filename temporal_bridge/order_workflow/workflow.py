@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order_workflow.outcomes import OrderCancelled, OrderFailed
     from temporal_bridge.order_workflow.outside import OutsideWorld
     from temporal_bridge.order_workflow.refusals import Refusals
+    from temporal_bridge.order_workflow.requests import Requests
     from temporal_bridge.order_workflow.saga import FulfilmentSaga
     from temporal_bridge.order_workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order_workflow.timeline import Timeline
@@ -70,6 +71,7 @@ class OrderWorkflow(OutsideWorld):
         self.watch = ServiceLevelWatch(inp, self.s, self.timeline)
         self.refusals = Refusals(self.s, self.timeline)
         self.confirmations = DeskConfirmations()
+        self.requests = Requests(inp, self.s, self.timeline, self.refusals, self.confirmations, self._intents)
         self._quorum_flag: bool | None = None
         self._v6_flag: bool | None = None
         self._intents_flag: bool | None = None
