@@ -26,22 +26,16 @@ Deterministic and free of Django: futures on the workflow's own event loop.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import intents
     from temporal_bridge import messages as m
+    from temporal_bridge.workflow_policies import CONFIRM_RETRY, DB_STEP
 
-# Short: a read of a few indexed rows. Retried with backoff while the database
-# is away (the message waits, it is not refused).
-CONFIRM_TIMEOUT = timedelta(seconds=10)
-CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                            maximum_interval=timedelta(seconds=30))
 # One activity answers at most this many checks (its input stays small).
 MAX_BATCH = 200
 
@@ -81,7 +75,7 @@ class DeskConfirmations:
                 try:
                     answers: intents.MessageConfirmations = await workflow.execute_activity(
                         intents.ACT_CONFIRM_MESSAGES, batch, result_type=intents.MessageConfirmations,
-                        start_to_close_timeout=CONFIRM_TIMEOUT, retry_policy=CONFIRM_RETRY,
+                        start_to_close_timeout=DB_STEP, retry_policy=CONFIRM_RETRY,
                     )
                 except ActivityError as err:
                     # Only a non-retryable failure ends here: nothing counts, and the sender may try again.

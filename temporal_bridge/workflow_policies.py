@@ -13,6 +13,10 @@ from temporal_bridge import messages as m
 # Writes to our own database: retried until they succeed (a database restart
 # must not fail an order), with backoff so a long outage costs little.
 MIRROR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30))
+# The desk's confirmation of a message (a read): a person waits for its
+# verdict, so the first retry comes sooner; the message waits, never refused.
+CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                            maximum_interval=timedelta(seconds=30))
 # Steps with business outcomes: business errors are non-retryable (raised as
 # such by the activities); anything else is retried for about ten minutes
 # before the order fails with compensation.
