@@ -6,7 +6,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from approvals import whatif
 from approvals.forms import PolicyWhatIfForm
 from approvals.models import OVERLAP, ApprovalDecision, ApprovalNotice, ApprovalPolicy, AuditExport, Delegation
-from orders.admin import ReadOnlyAdmin
+from orders.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(ApprovalPolicy)

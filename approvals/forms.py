@@ -6,8 +6,9 @@ from datetime import date, datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from approvals import delegations, selectors, whatif
-from approvals.audit import CUSTOMER_ID, AuditFilters
+from approvals import selectors, whatif
+from approvals.audit.export import CUSTOMER_ID, AuditFilters
+from approvals.delegation import services as delegations
 from approvals.models import AuditExport
 from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
 from orders.amounts import MAX_ID

@@ -11,7 +11,7 @@ read-only activity (temporal_bridge.intents.ACT_CONFIRM_MESSAGES):
 - may its actor still take it now: the account active, the permission held,
   the delegation standing, not their own order (`actor_verify`), with their
   seniority from the database, never from the message;
-- for a provider's event, did the webhook intake store it (orders.webhook_checks)?
+- for a provider's event, did the webhook intake store it (orders.webhooks.checks)?
 
 Nothing here raises on what a raw signal can carry: a refusal is an answer.
 """
@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
-from approvals import delegations, discussion_rules, selectors
-from orders import webhook_checks
+from approvals import selectors
+from approvals.delegation import services as delegations
+from approvals.discussion import rules as discussion_rules
 from orders.amounts import MAX_ID
 from orders.intents.services import differences, intents_recorded
 from orders.models import Order
+from orders.webhooks import checks as webhook_checks
 from temporal_bridge import intents
 from temporal_bridge import messages as m
 
@@ -125,7 +127,7 @@ def actor_verify(check: m.ActorCheckInput) -> m.ActorCheckResult:
 
 
 def _discussion_verify(check: m.ActorCheckInput, user: AbstractBaseUser) -> m.ActorCheckResult:
-    """A comment, a question or an answer: by the rules of approvals.discussion_rules, for oneself only."""
+    """A comment, a question or an answer: by the rules of approvals.discussion.rules, for oneself only."""
     if check.on_behalf_of:
         return m.ActorCheckResult(False, "only approvals and rejections can be made on behalf of someone")
     order = Order.objects.filter(pk=check.order_id).first()

@@ -311,6 +311,6 @@ class Delegation(models.Model):
 
     def clean(self) -> None:
         """The rules of a delegation (the admin's form and delegation_create both apply them)."""
-        from approvals import delegations  # the rules read other rows; they live with the service
+        from approvals.delegation import services as delegations  # the rules read other rows; they live with the service
 
         delegations.check_rules(self)

@@ -16,8 +16,9 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QueryS
 from django.db.models.functions import Coalesce
 
 from approvals.models import SENIOR_PERMISSION, ApprovalDecision, ApprovalPolicy
-from orders import webhooks
-from orders.models import Customer, Order, WebhookEvent
+from orders.models import Customer, Order
+from orders.webhooks import services as webhooks
+from orders.webhooks.models import WebhookEvent
 from temporal_bridge import approval_rules, states
 from temporal_bridge import messages as m
 

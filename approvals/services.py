@@ -22,12 +22,13 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from approvals import delegations, selectors
+from approvals import selectors
+from approvals.delegation import services as delegations
 from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
-from orders import mirror
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_signal
+from orders.timeline import mirror
 from temporal_bridge import approval_calls, states
 from temporal_bridge import messages as m
 from temporal_bridge.bridge import TemporalUnavailable

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from approvals import audit_views, delegation_views, views
+from approvals import views
+from approvals.audit import views as audit_views
+from approvals.delegation import views as delegation_views
 
 app_name = "approvals"
 urlpatterns = [

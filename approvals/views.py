@@ -12,7 +12,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals import delegations, discussion, selectors, services
+from approvals import selectors, services
+from approvals.delegation import services as delegations
+from approvals.discussion import services as discussion
 from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
 from orders.models import Order

@@ -315,7 +315,7 @@ ORDER_DESK_HOLD_RECHECK_SECONDS = env_float("ORDER_DESK_HOLD_RECHECK_SECONDS", 3
 ORDER_DESK_BREAKER_FAILURES = env_int("ORDER_DESK_BREAKER_FAILURES", 5)
 ORDER_DESK_BREAKER_COOLDOWN_SECONDS = env_float("ORDER_DESK_BREAKER_COOLDOWN_SECONDS", 60)
 
-# --- Provider webhooks (orders.webhooks; README "Provider webhooks") --------------
+# --- Provider webhooks (orders.webhooks.services; README "Provider webhooks") --------------
 # One shared secret per provider; a provider without one is refused (401).
 WEBHOOK_SECRETS = {
     "payments": os.environ.get("WEBHOOK_SECRET_PAYMENTS", ""),

@@ -4,7 +4,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from orders.views import health, ops, webhooks
+from orders.operations import health
+from orders.operations import views as ops
+from orders.webhooks import views as webhooks
 from temporal_bridge import codec_server
 
 urlpatterns = [

@@ -17,10 +17,22 @@ from django.utils.text import smart_split, unescape_string_literal
 from approvals.models import ApprovalDecision
 from approvals.services import APPROVE, REJECT, approval_decide, verdict_text
 from orders import services
+from orders.admin_readonly import ReadOnlyAdmin
+
+# Each domain's admin pages live beside its code; importing them registers them here.
+from orders.api import admin as api_admin  # noqa: F401
+from orders.delivery import admin as delivery_admin  # noqa: F401
 from orders.exceptions import OrderError
-from orders.models import Customer, CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Product, StockReservation
+from orders.holds import admin as holds_admin  # noqa: F401
+from orders.intents import admin as intents_admin  # noqa: F401
+from orders.models import Customer, CustomerNotification, Order, OrderLine, Product, StockReservation
 from orders.pagination import EstimatedCountPaginator
+from orders.payments import admin as payments_admin  # noqa: F401
+from orders.payments.models import PaymentTransaction
 from orders.selectors import order_live_state, order_search
+from orders.timeline import admin as timeline_admin  # noqa: F401
+from orders.timeline.models import OrderEvent
+from orders.webhooks import admin as webhooks_admin  # noqa: F401
 from temporal_bridge import messages as m
 from temporal_bridge.order_calls import workflow_ui_url
 
@@ -263,27 +275,6 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["name", "email"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Ledgers are written by the workflow only."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(PaymentTransaction)
-class PaymentTransactionAdmin(ReadOnlyAdmin):
-    list_display = ["order", "kind", "amount", "currency", "provider_reference", "created_at"]
-    list_filter = ["kind"]
-    search_fields = ["order__number", "provider_reference"]
-    list_select_related = ["order"]
-
-
 @admin.register(StockReservation)
 class StockReservationAdmin(ReadOnlyAdmin):
     list_display = ["order", "product", "quantity", "status", "updated_at"]
@@ -292,28 +283,9 @@ class StockReservationAdmin(ReadOnlyAdmin):
     list_select_related = ["order", "product"]
 
 
-@admin.register(OrderEvent)
-class OrderEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "order", "kind", "message", "actor"]
-    list_filter = ["kind"]
-    search_fields = ["order__number", "message"]
-    list_select_related = ["order"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-
-
 @admin.register(CustomerNotification)
 class CustomerNotificationAdmin(ReadOnlyAdmin):
     list_display = ["sent_at", "order", "kind", "recipient", "subject"]
     list_filter = ["kind"]
     search_fields = ["order__number", "recipient"]
     list_select_related = ["order"]
-
-
-# API keys are registered beside the API's code; holds and recorded intents (read-only) beside theirs.
-import orders.admin_holds  # noqa: E402,F401
-import orders.api.admin  # noqa: E402,F401
-import orders.intents.admin  # noqa: E402,F401
-
-# Parcels and operations tasks (issue 11), and the webhook inbox, in their own modules; importing registers them.
-from orders import admin_parcels, webhook_admin  # noqa: E402,F401,I001

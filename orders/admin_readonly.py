@@ -1,4 +1,7 @@
-"""Admin pages for records that are evidence or mirrors, never edited by hand."""
+"""Admin pages for records that are evidence or mirrors (ledgers, timelines, inboxes).
+
+The workflows and services write them; nobody edits them by hand.
+"""
 from __future__ import annotations
 
 from django.contrib import admin

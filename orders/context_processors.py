@@ -24,7 +24,7 @@ def hold_banner(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from orders.holds import holds_in_force
+    from orders.holds.services import holds_in_force
 
     return {"holds": SimpleLazyObject(lambda: _Holds(*holds_in_force()))}
 

@@ -13,17 +13,33 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
 
 from orders.amounts import MAX_AMOUNT, MAX_QUANTITY, MONEY_DIGITS, MONEY_PLACES, validate_price
+
+# Django registers an app's models from this one module: each domain's tables
+# live beside that domain's code and are named here. They refer to the core
+# models by name ("orders.Order"), so nothing imports this module back.
+from orders.api.models import ApiKey, IdempotencyRecord
+from orders.delivery.models import OperationsTask, Parcel, ParcelEvent
+from orders.holds.models import CircuitBreaker, FulfilmentPause, HoldEvent
+from orders.intents.models import RecordedIntent
+from orders.payments.models import PaymentTransaction
+from orders.timeline.models import OrderEvent
+from orders.webhooks.models import WebhookEvent
 from temporal_bridge import states
+
+__all__ = [
+    "ApiKey", "CircuitBreaker", "Customer", "CustomerNotification", "FulfilmentPause", "HoldEvent",
+    "IdempotencyRecord", "OperationsTask", "Order", "OrderEvent", "OrderLine", "OrderStatus", "Parcel",
+    "ParcelEvent", "PaymentTransaction", "Priority", "Product", "RecordedIntent", "StockReservation", "WebhookEvent",
+]
 
 
 class Customer(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField()
     # The simulated payment provider declines a charge above this amount
-    # (see orders.payments); it stands in for a card's available credit.
+    # (see orders.payments.gateway); it stands in for a card's available credit.
     credit_limit = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("100000.00"))
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -195,97 +211,6 @@ class OrderLine(models.Model):
         return self.unit_price * self.quantity
 
 
-class OrderEvent(models.Model):
-    """One entry of an order's audit trail.
-
-    Written by idempotent activities: the (order, idempotency_key) pair is
-    unique, so a retried or replayed activity never writes an entry twice.
-    """
-
-    class Kind(models.TextChoices):
-        SUBMITTED = "submitted", "Submitted"
-        STATUS = "status", "Status change"
-        DECISION = "decision", "Decision"
-        UPDATE = "update", "Update"
-        STOCK = "stock", "Stock"
-        PAYMENT = "payment", "Payment"
-        FULFILMENT = "fulfilment", "Fulfilment"
-        SHIPMENT = "shipment", "Shipment"
-        NOTIFICATION = "notification", "Notification"
-        COMPENSATION = "compensation", "Compensation"
-        NOTE = "note", "Note"
-        ERROR = "error", "Error"
-        REMINDER = "reminder", "Reminder"
-        ESCALATION = "escalation", "Escalation"
-        SERVICE_LEVEL = "service_level", "Service level"
-        HOLD = "hold", "Hold"
-        HOLD_RELEASED = "hold_released", "Hold released"
-        # Questions before deciding (issue 12).
-        COMMENT = "comment", "Comment"
-        QUESTION = "question", "Question"
-        ANSWER = "answer", "Answer"
-
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    message = models.CharField(max_length=500)
-    actor = models.CharField(max_length=150, blank=True)
-    idempotency_key = models.CharField(max_length=100)
-    # The state the entry moved the order to, if it did: the mirror's record of
-    # the order's transitions, from which its service levels are computed.
-    # db_default: rows written by bulk loaders and raw inserts (exports, benches) need no value.
-    status = models.CharField(max_length=20, blank=True, default="", db_default="")
-    # When the workflow appended the entry (a step writes the entries that
-    # waited for it with their own times), else when it was written.
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["order", "idempotency_key"], name="orderevent_once_per_key"),
-        ]
-        # The audit export reads the whole trail in (time, id) order: without
-        # this, PostgreSQL sorts every entry before sending the first row.
-        indexes = [models.Index(fields=["created_at", "id"], name="orderevent_time_id_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.order} {self.kind}: {self.message}"
-
-
-class PaymentTransaction(models.Model):
-    """The payment ledger: captures and refunds, each at most once per order."""
-
-    class Kind(models.TextChoices):
-        CAPTURE = "capture", "Capture"
-        REFUND = "refund", "Refund"
-
-    class Status(models.TextChoices):
-        CAPTURED = "captured", "Captured"
-        AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting the provider's confirmation"
-        FAILED = "failed", "Failed"
-
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3)
-    idempotency_key = models.CharField(max_length=100, unique=True)
-    provider_reference = models.CharField(max_length=64)
-    # A capture the provider has to confirm (by webhook) waits as awaiting_confirmation;
-    # the workflow settles it through steps.payment_confirm / payment_fail.
-    status = models.CharField(max_length=24, choices=Status.choices, default=Status.CAPTURED)
-    status_reason = models.CharField(max_length=300, blank=True)
-    settled_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["order", "kind"], name="payment_one_capture_one_refund_per_order"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.amount} {self.currency} for {self.order}"
-
-
 class StockReservation(models.Model):
     class Status(models.TextChoices):
         HELD = "held", "Held"
@@ -326,13 +251,3 @@ class CustomerNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.recipient}"
-
-
-# The intake API's tables belong to this app; they live beside the API's code.
-from orders.api.models import ApiKey, IdempotencyRecord  # noqa: E402,F401
-from orders.intents.models import RecordedIntent  # noqa: E402,F401
-from orders.models_holds import CircuitBreaker, FulfilmentPause, HoldEvent  # noqa: E402,F401
-
-# The parcel's mirror and the operations tasks (issue 11), in their own module.
-from orders.parcel_models import OperationsTask, Parcel, ParcelEvent  # noqa: E402,F401
-from orders.webhook_models import WebhookEvent  # noqa: E402,F401

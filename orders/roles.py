@@ -10,7 +10,7 @@ MANAGERS = "Managers"
 SENIOR_MANAGERS = "Senior managers"
 # The users intake API keys act as: submit orders, follow them, cancel them.
 STOREFRONTS = "Storefronts"
-# Read the whole trail through the audit export (approvals/audit.py), and the
+# Read the whole trail through the audit export (approvals/audit/export.py), and the
 # orders it names (the list is where a login lands); decide and change nothing.
 AUDITORS = "Auditors"
 

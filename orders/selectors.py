@@ -17,9 +17,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-from orders import mirror
-from orders.mirror import mirror_snapshot
 from orders.models import Customer, Order
+from orders.timeline import mirror
+from orders.timeline.mirror import mirror_snapshot
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states, workflow_status
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
@@ -318,7 +318,7 @@ def _fallback(order: Order, problem: str) -> LiveState:
 # page, the panel or the API fell back. It costs nothing on a healthy poll but
 # one cache read, and lets /ops/ list frozen orders without describing every
 # order in flight. The default cache is per process, so /ops/ also describes a
-# bounded number of the stalest in-flight orders itself (orders.ops).
+# bounded number of the stalest in-flight orders itself (orders.operations.selectors).
 
 LIVE_FAILURES_KEY = "orders:live-failures"
 LIVE_FAILURES_KEEP = 50

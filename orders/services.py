@@ -22,11 +22,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals.selectors import approval_rule_for
-from orders import amounts, mirror, sla
+from orders import amounts
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.intents.services import intent_record
-from orders.models import Customer, Order, OrderEvent, OrderLine, Priority, Product
+from orders.models import Customer, Order, OrderLine, Priority, Product
 from orders.steps import locked_order
+from orders.timeline import mirror
+from orders.timeline import service_levels as sla
+from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states, workflow_status
 from temporal_bridge.bridge import TemporalUnavailable, WorkflowFlooded, WorkflowNotFound

@@ -17,8 +17,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentMismatch
-from orders.models import CustomerNotification, Order, PaymentTransaction, Product, StockReservation
-from orders.payments import gateway
+from orders.models import CustomerNotification, Order, Product, StockReservation
+from orders.payments.gateway import gateway
+from orders.payments.models import PaymentTransaction
 
 
 @transaction.atomic

@@ -21,9 +21,13 @@ from temporalio.exceptions import ApplicationError
 
 from approvals import identity
 from approvals import services as approval_services
-from orders import breaker, holds, mirror, services, steps, webhooks
+from orders import services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
-from orders.models import PaymentTransaction
+from orders.holds import breaker
+from orders.holds import services as holds
+from orders.payments.models import PaymentTransaction
+from orders.timeline import mirror
+from orders.webhooks import services as webhooks
 from temporal_bridge import intents
 from temporal_bridge import messages as m
 

@@ -1,12 +1,12 @@
 """The discussion activity: a comment, a question or an answer the workflow
 accepted, written to the timeline with the emails to the people involved
-(approvals.discussion_notices)."""
+(approvals.discussion.notices)."""
 from __future__ import annotations
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from approvals import discussion_notices
+from approvals.discussion import notices as discussion_notices
 from temporal_bridge import messages as m
 from temporal_bridge.activities import db_activity
 

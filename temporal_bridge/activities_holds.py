@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from orders import holds
+from orders.holds import services as holds
 from temporal_bridge import messages as m
 from temporal_bridge.activities import db_activity
 

@@ -1,11 +1,11 @@
-"""Activities of the shipment workflow: thin adapters to orders.parcels."""
+"""Activities of the shipment workflow: thin adapters to orders.delivery.services."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from temporalio import activity
 
-from orders import parcels
+from orders.delivery import services as parcels
 from temporal_bridge import message_checks as checks
 from temporal_bridge import shipment_workflow as sw
 from temporal_bridge.activities import db_activity

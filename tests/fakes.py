@@ -120,8 +120,8 @@ class FakeTemporal:
         if self.query_error is not None:
             raise self.query_error
         if self.snapshot is None:
-            from orders.mirror import mirror_snapshot
             from orders.models import Order
+            from orders.timeline.mirror import mirror_snapshot
 
             return mirror_snapshot(Order.objects.get(pk=order_id))
         if callable(self.snapshot):

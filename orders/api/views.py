@@ -29,9 +29,9 @@ from orders.api.services import IdempotencyKeyReused, api_order_create, request_
 from orders.api.validation import Errors, clean_cancel, clean_create
 from orders.exceptions import OrderError
 from orders.intents.services import IntentConflict
-from orders.mirror import mirror_snapshot
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
+from orders.timeline.mirror import mirror_snapshot
 from temporal_bridge import messages as m
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
-from approvals import discussion
-from approvals.discussion_rules import ANSWER, ASK, COMMENT
-from orders.forms_discussion import AnswerForm, AskForm, CommentForm
+from approvals.discussion import services as discussion
+from approvals.discussion.forms import AnswerForm, AskForm, CommentForm
+from approvals.discussion.rules import ANSWER, ASK, COMMENT
 from orders.views.actions import _act
 
 

@@ -7,8 +7,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from approvals import discussion
-from orders import parcels, selectors, services
+from approvals.discussion import services as discussion
+from orders import selectors, services
+from orders.delivery import services as parcels
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
 from orders.models import Order

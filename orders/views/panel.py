@@ -7,14 +7,15 @@ import hashlib
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from approvals import delegations, discussion
+from approvals.delegation import services as delegations
+from approvals.discussion import services as discussion
+from approvals.discussion.forms import discussion_forms
 from approvals.services import APPROVE, REJECT, approval_decisions_allowed, hold_release_refusal
-from orders import sla
 from orders.forms import ApproveForm, ReasonForm, RejectForm, ReleaseHoldForm, UpdateForm
-from orders.forms_discussion import discussion_forms
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
 from orders.services import new_request_id
+from orders.timeline import service_levels as sla
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from temporal_bridge.order_calls import workflow_ui_url

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.utils.html import escape
 
-from orders.models import WebhookEvent
+from orders.webhooks.models import WebhookEvent
 from temporal_bridge import messages as m
 from temporal_bridge import states
 

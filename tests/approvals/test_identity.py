@@ -14,8 +14,8 @@ from temporalio.converter import DataConverter
 from temporalio.testing import ActivityEnvironment
 
 from approvals import identity
+from orders.intents.models import RecordedIntent
 from orders.intents.services import intent_of
-from orders.models import RecordedIntent
 from temporal_bridge import activities, intents, worker
 from temporal_bridge import messages as m
 
@@ -68,7 +68,7 @@ def test_each_kind_of_recorded_message_counts_for_who_may_send_it(clerk, manager
 
 
 def test_a_delegated_decision_counts_only_as_recorded_on_behalf_of_its_delegator(manager, manager2, make_order):
-    from tests.approvals.test_delegation import delegate
+    from tests.approvals.delegation.test_delegation import delegate
 
     delegate(manager2, manager)
     order = make_order()
@@ -124,7 +124,7 @@ def test_a_recorded_message_whose_actor_was_deactivated_since_is_refused(manager
 
 
 def test_a_recorded_decision_whose_delegation_ended_since_is_refused(manager, manager2, make_order):
-    from tests.approvals.test_delegation import delegate
+    from tests.approvals.delegation.test_delegation import delegate
 
     delegation = delegate(manager2, manager)
     order = make_order()

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection
 
 from approvals.models import ApprovalDecision
-from orders.models import Order, OrderEvent
+from orders.models import Order
+from orders.timeline.models import OrderEvent
 from temporal_bridge import states
 
 BATCH = 10_000

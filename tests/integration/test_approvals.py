@@ -26,7 +26,8 @@ from django.test import Client
 from approvals.models import ApprovalDecision, ApprovalNotice
 from orders import roles, services
 from orders.intents.services import intent_record
-from orders.models import Order, OrderEvent, Product
+from orders.models import Order, Product
+from orders.timeline.models import OrderEvent
 from temporal_bridge import approval_calls, order_calls, states
 from temporal_bridge import messages as m
 from temporal_bridge.bridge import WorkflowNotFound, bridge

@@ -26,7 +26,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from approvals.models import ApprovalDecision
 from orders import services
-from orders.models import Order, OrderEvent, Product
+from orders.models import Order, Product
+from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states
 from temporal_bridge.bridge import bridge

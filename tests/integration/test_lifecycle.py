@@ -15,8 +15,10 @@ from temporalio.api.enums.v1 import EventType
 from approvals.models import ApprovalDecision
 from approvals.services import APPROVE, approval_decide
 from orders import services
-from orders.mirror import mirror_snapshot
-from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
+from orders.models import Order, Product, StockReservation
+from orders.payments.models import PaymentTransaction
+from orders.timeline.mirror import mirror_snapshot
+from orders.timeline.models import OrderEvent
 from temporal_bridge import order_calls, states
 from temporal_bridge.bridge import bridge
 

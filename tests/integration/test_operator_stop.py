@@ -27,8 +27,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from orders import roles, services
 from orders.models import Order
-from orders.reconcile import reconcile
 from orders.selectors import LIVE_FAILURES_KEY, order_live_state
+from orders.timeline.reconcile import reconcile
 from temporal_bridge import messages as m
 from temporal_bridge import states, workflow_status
 from temporal_bridge.bridge import bridge
@@ -36,7 +36,7 @@ from temporal_bridge.connection import connect_kwargs
 from temporal_bridge.worker_status import forget_worker_check
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, snapshot_state, submit, wait_for
-from tests.orders.test_api import ApiClient, issue_key
+from tests.orders.api.test_api import ApiClient, issue_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

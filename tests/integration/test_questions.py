@@ -17,7 +17,8 @@ import pytest
 from django.core import mail
 
 from orders import services
-from orders.models import Order, OrderEvent, Product
+from orders.models import Order, Product
+from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls
 from tests.integration.test_approvals import browser_for, recorded_signal

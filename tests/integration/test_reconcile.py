@@ -9,8 +9,9 @@ import pytest
 from django.core.management import call_command
 
 from orders import services
-from orders.models import Order, OrderEvent
-from orders.reconcile import reconcile
+from orders.models import Order
+from orders.timeline.models import OrderEvent
+from orders.timeline.reconcile import reconcile
 from temporal_bridge import states
 from temporal_bridge.bridge import bridge
 from tests.integration.test_lifecycle import finished, submit, wait_for

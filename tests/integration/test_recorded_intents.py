@@ -30,11 +30,14 @@ from temporalio.service import RPCError
 
 from approvals.identity import NO_RECORD
 from approvals.models import ApprovalDecision
-from orders import webhook_signing
 from orders.intents.models import RecordedIntent
 from orders.intents.services import intent_of, intent_record
-from orders.models import Order, OrderEvent, PaymentTransaction, StockReservation, WebhookEvent
-from orders.webhook_checks import NOT_RECEIVED
+from orders.models import Order, StockReservation
+from orders.payments.models import PaymentTransaction
+from orders.timeline.models import OrderEvent
+from orders.webhooks import signing as webhook_signing
+from orders.webhooks.checks import NOT_RECEIVED
+from orders.webhooks.models import WebhookEvent
 from temporal_bridge import messages as m
 from temporal_bridge import order_calls, states
 from temporal_bridge.bridge import bridge

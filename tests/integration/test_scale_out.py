@@ -30,7 +30,8 @@ from django.db.models import Count
 from temporalio.api.enums.v1 import PendingActivityState
 
 from orders import services
-from orders.models import Order, PaymentTransaction, Product
+from orders.models import Order, Product
+from orders.payments.models import PaymentTransaction
 from temporal_bridge import messages as m
 from temporal_bridge import queue_health, states
 from temporal_bridge.bridge import bridge

@@ -15,9 +15,11 @@ import uuid
 import pytest
 from django.test import Client
 
-from orders import webhook_signing
-from orders.models import Order, PaymentTransaction, WebhookEvent
-from orders.reconcile import reconcile
+from orders.models import Order
+from orders.payments.models import PaymentTransaction
+from orders.timeline.reconcile import reconcile
+from orders.webhooks import signing as webhook_signing
+from orders.webhooks.models import WebhookEvent
 from temporal_bridge import devserver, order_calls, states
 from temporal_bridge import messages as m
 from temporal_bridge.bridge import bridge

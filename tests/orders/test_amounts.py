@@ -10,8 +10,8 @@ from django.db import DataError, IntegrityError, connection, transaction
 from orders import roles
 from orders.models import Order, OrderLine, Product
 from tests.conftest import make_user
+from tests.orders.api.test_api import ApiClient, issue_key
 from tests.orders.pages import order_form_data
-from tests.orders.test_api import ApiClient, issue_key
 
 pytestmark = pytest.mark.django_db
 

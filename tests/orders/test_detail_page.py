@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from orders.models import Order, OrderEvent
+from orders.models import Order
+from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from tests.orders.pages import HTMX, logged_in, url
@@ -124,7 +125,7 @@ def test_detail_of_an_order_whose_workflow_has_not_started_says_so(client, clerk
 def _snapshot(order: Order, **changes) -> m.OrderSnapshot:
     from dataclasses import replace
 
-    from orders.mirror import mirror_snapshot
+    from orders.timeline.mirror import mirror_snapshot
 
     return replace(mirror_snapshot(order), **changes)
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from django.urls import reverse
 
-from orders.mirror import mirror_snapshot
-from orders.models import OrderEvent
+from orders.timeline.mirror import mirror_snapshot
+from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from tests.orders.pages import HTMX, REQUEST_ID, logged_in, url

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalPolicy
-from orders.models import Customer, Order, OrderEvent, OrderLine, Product
+from orders.models import Customer, Order, OrderLine, Product
+from orders.timeline.models import OrderEvent
 from temporal_bridge import states
 from tests.orders.pages import logged_in, order_form_data, url
 

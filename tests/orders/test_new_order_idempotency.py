@@ -6,7 +6,8 @@ import re
 import pytest
 
 from orders import roles, services
-from orders.models import Order, OrderEvent, OrderLine
+from orders.models import Order, OrderLine
+from orders.timeline.models import OrderEvent
 from tests.conftest import make_user
 from tests.orders.pages import order_form_data
 

@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from orders.mirror import mirror_snapshot
 from orders.models import Order
+from orders.timeline.mirror import mirror_snapshot
 from temporal_bridge import messages as m
 from temporal_bridge import states
 

@@ -9,16 +9,18 @@ from datetime import timedelta
 
 import pytest
 
-from orders import mirror, roles
-from orders.models import Order, OrderEvent
-from orders.reconcile import reconcile
+from orders import roles
+from orders.models import Order
 from orders.selectors import live_failures, order_live_state
+from orders.timeline import mirror
+from orders.timeline.models import OrderEvent
+from orders.timeline.reconcile import reconcile
 from temporal_bridge import states
 from temporal_bridge.bridge import TemporalUnavailable
 from temporal_bridge.queue_health import PollerStatus
 from temporal_bridge.workflow_status import StopCause, WorkflowTask
 from tests.conftest import make_user
-from tests.orders.test_api import ApiClient, issue_key
+from tests.orders.api.test_api import ApiClient, issue_key
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ PUBLIC = {"/login/", "/healthz", "/readyz"}
 # Called by the Temporal UI's JavaScript: a JSON 403 rather than the login page (tests/temporal_bridge/test_codec_server.py).
 CODEC_ENDPOINTS = {"/temporal-codec/decode", "/temporal-codec/encode"}
 # Called by the payment provider and the carrier: authenticated by their signature, not a login
-# (tests/orders/test_webhooks.py); unsigned, they are refused outright.
+# (tests/orders/webhooks/test_webhooks.py); unsigned, they are refused outright.
 WEBHOOKS = "/webhooks/"
 
 

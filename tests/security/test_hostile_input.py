@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from approvals.models import ApprovalDecision
-from orders.models import Order, OrderEvent, OrderLine, Product, RecordedIntent
+from orders.intents.models import RecordedIntent
+from orders.models import Order, OrderLine, Product
+from orders.timeline.models import OrderEvent
 from temporal_bridge import states
 
 pytestmark = pytest.mark.django_db

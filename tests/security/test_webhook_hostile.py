@@ -11,8 +11,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders.models import WebhookEvent
-from orders.webhook_signing import sign
+from orders.webhooks.models import WebhookEvent
+from orders.webhooks.signing import sign
 from temporal_bridge import messages as m
 from temporal_bridge import states
 

@@ -17,7 +17,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from approvals.models import ApprovalDecision
-from orders.models import CustomerNotification, Order, OrderEvent, OrderLine, PaymentTransaction, Product, StockReservation
+from orders.models import CustomerNotification, Order, OrderLine, Product, StockReservation
+from orders.payments.models import PaymentTransaction
+from orders.timeline.models import OrderEvent
 from temporal_bridge import activities as acts
 from temporal_bridge import messages as m
 from temporal_bridge import states

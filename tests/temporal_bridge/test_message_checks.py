@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from approvals.models import ApprovalDecision
 from orders import forms
-from orders.models import OrderEvent
+from orders.timeline.models import OrderEvent
 from temporal_bridge import message_checks as checks
 from temporal_bridge import messages as m
 

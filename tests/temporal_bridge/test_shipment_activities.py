@@ -17,9 +17,9 @@ from asgiref.sync import sync_to_async
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from orders.parcel_models import OperationsTask, Parcel
-from orders.webhook_models import WebhookEvent
-from orders.webhooks import relayed_message
+from orders.delivery.models import OperationsTask, Parcel
+from orders.webhooks.models import WebhookEvent
+from orders.webhooks.services import relayed_message
 from temporal_bridge import activities_shipment as acts
 from temporal_bridge import messages_outside as mo
 from temporal_bridge import shipment_workflow as sw

@@ -1,6 +1,6 @@
 """ShipmentWorkflow on the time-skipping server: a parcel followed for days,
 continuing as new every 24 hours, through the carrier's events (signals),
-with activities mocked by name (their database side: tests/orders/test_parcels.py)."""
+with activities mocked by name (their database side: tests/orders/delivery/test_parcels.py)."""
 from __future__ import annotations
 
 import uuid
@@ -179,7 +179,7 @@ def test_a_returned_parcel_ends_the_journey_after_its_exception_was_raised(tempo
     (t0, result), mocks = temporal.play(story, ActivityMocks())
 
     assert result == mo.ShipmentResult(mo.PARCEL_RETURNED, (t0 + timedelta(hours=9)).isoformat())
-    # The record of the exception and of the return is what raises their operations tasks (orders.parcels).
+    # The record of the exception and of the return is what raises their operations tasks (orders.delivery.services).
     assert [r.status for r in mocks.args(sw.ACT_RECORD_PARCEL_EVENT)] == [
         mo.PARCEL_IN_TRANSIT, mo.PARCEL_EXCEPTION, mo.PARCEL_RETURNED]
 

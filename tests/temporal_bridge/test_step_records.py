@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from orders.models import CustomerNotification, Order, OrderEvent, StockReservation
+from orders.models import CustomerNotification, Order, StockReservation
+from orders.timeline.models import OrderEvent
 from temporal_bridge import activities as acts
 from temporal_bridge import messages as m
 from temporal_bridge import states

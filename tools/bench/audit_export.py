@@ -16,7 +16,7 @@ from django.test import Client
 
 from approvals.models import ApprovalDecision
 from orders import roles
-from orders.models import OrderEvent
+from orders.timeline.models import OrderEvent
 from tests.approvals.trail_data import generate_trail
 
 EXPORT = "/approvals/audit/export/"

@@ -63,7 +63,10 @@ def _measure(rows: int) -> int:
     from django.db import connection
     from django.utils import timezone
 
-    from orders import breaker, holds, selectors, sla
+    from orders import selectors
+    from orders.holds import breaker
+    from orders.holds import services as holds
+    from orders.timeline import service_levels as sla
     from tools.bench import lists
 
     call_command("migrate", verbosity=0)

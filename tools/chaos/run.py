@@ -274,7 +274,7 @@ def wait_until_finished(deadline: float, reconcile_every: float = 5.0) -> None:
     from datetime import timedelta
 
     from orders.models import Order
-    from orders.reconcile import reconcile
+    from orders.timeline.reconcile import reconcile
     from temporal_bridge import states
 
     last_reconcile = 0.0
@@ -319,7 +319,9 @@ def settled_status(order_id: int, patience: float = 30.0):
 def verify(plans: list[Plan]) -> Results:
     from django.db.models import Sum
 
-    from orders.models import Order, OrderEvent, PaymentTransaction, Product, StockReservation
+    from orders.models import Order, Product, StockReservation
+    from orders.payments.models import PaymentTransaction
+    from orders.timeline.models import OrderEvent
     from temporal_bridge import states
 
     results = Results()

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from orders.reconcile import reconcile
+from orders.timeline.reconcile import reconcile
 
 
 class Command(BaseCommand):

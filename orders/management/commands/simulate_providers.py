@@ -1,7 +1,7 @@
 """manage.py simulate_providers: the payment provider and the carrier, by webhook.
 
 Watches the database each tick and sends signed webhooks to the web app
-(orders.provider_simulator): payment confirmations (and a fraud alert for
+(orders.webhooks.simulator): payment confirmations (and a fraud alert for
 every Nth order) for payments awaiting the provider, and a parcel's journey
 (in transit, out for delivery, delivered) for orders in transit. `make run`
 runs it; it survives the web app being down and never stops on a refusal.
@@ -16,10 +16,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from orders import provider_simulator
+from orders.webhooks import simulator as provider_simulator
 from temporal_bridge.messages_outside import PROVIDERS
 
-log = logging.getLogger("orders.provider_simulator")
+log = logging.getLogger("orders.webhooks.simulator")
 
 
 class Command(BaseCommand):

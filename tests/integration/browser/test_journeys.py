@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from orders import services
-from orders.models import PaymentTransaction, StockReservation
+from orders.models import StockReservation
+from orders.payments.models import PaymentTransaction
 from temporal_bridge import order_calls, states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
 
