@@ -25,6 +25,7 @@ from orders import services, steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from orders.holds import breaker
 from orders.holds import services as holds
+from orders.payments import services as payments
 from orders.payments.models import PaymentTransaction
 from orders.timeline import mirror
 from orders.webhooks import services as webhooks
@@ -132,7 +133,7 @@ def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
 @db_activity
 def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
     def charge() -> m.PaymentResult:
-        capture = steps.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+        capture = payments.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
         awaiting = capture.status == PaymentTransaction.Status.AWAITING_CONFIRMATION
         return m.PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference,
                                status="requires_confirmation" if awaiting else "captured",
@@ -155,9 +156,9 @@ def settle_payment(settle: m.SettleInput) -> m.SettleResult:
 
     def settle_it() -> m.SettleResult:
         if settle.kind == m.PAYMENT_SUCCEEDED:
-            steps.payment_confirm(order_id=settle.order_id, reference=settle.reference)
+            payments.payment_confirm(order_id=settle.order_id, reference=settle.reference)
         else:
-            steps.payment_fail(order_id=settle.order_id, reference=settle.reference, reason=settle.reason)
+            payments.payment_fail(order_id=settle.order_id, reference=settle.reference, reason=settle.reason)
         return m.SettleResult()
 
     return with_record(settle.order_id, settle.record, settle_it, lambda _: m.settled_text(settle.kind, settle.reference, settle.reason))
@@ -167,7 +168,7 @@ def settle_payment(settle: m.SettleInput) -> m.SettleResult:
 @db_activity
 def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
     def refund() -> m.PaymentResult:
-        done = steps.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+        done = payments.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
         if done is None:
             return m.PaymentResult(amount="0.00", currency="", provider_reference="none: nothing was captured")
         return m.PaymentResult(amount=str(done.amount), currency=done.currency, provider_reference=done.provider_reference)

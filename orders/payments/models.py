@@ -23,7 +23,7 @@ class PaymentTransaction(models.Model):
     idempotency_key = models.CharField(max_length=100, unique=True)
     provider_reference = models.CharField(max_length=64)
     # A capture the provider has to confirm (by webhook) waits as awaiting_confirmation;
-    # the workflow settles it through steps.payment_confirm / payment_fail.
+    # the workflow settles it through orders.payments.services.payment_confirm / payment_fail.
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.CAPTURED)
     status_reason = models.CharField(max_length=300, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)

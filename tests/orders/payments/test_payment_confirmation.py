@@ -10,8 +10,8 @@ import pytest
 from django.utils.html import escape
 from temporalio.testing import ActivityEnvironment
 
-from orders import steps
 from orders.exceptions import PaymentMismatch
+from orders.payments import services as payments
 from orders.payments.models import PaymentTransaction
 from orders.timeline.mirror import PAYMENT_WAITING_STEP
 from temporal_bridge import activities as acts
@@ -55,34 +55,34 @@ def test_the_charge_step_of_a_small_order_captures_at_once(make_order):
 def test_zero_turns_confirmation_off(settings, make_order, server):
     settings.PAYMENT_CONFIRMATION_ABOVE = Decimal("0")
     order = make_order(product=server, quantity=5)
-    assert steps.payment_capture(order_id=order.pk, idempotency_key="k").status == Status.CAPTURED
+    assert payments.payment_capture(order_id=order.pk, idempotency_key="k").status == Status.CAPTURED
 
 
 @pytest.mark.django_db
 def test_a_confirmation_captures_the_payment_once(make_order, server):
     order = make_order(product=server, quantity=2)
-    reference = steps.payment_capture(order_id=order.pk, idempotency_key="k").provider_reference
-    first = steps.payment_confirm(order_id=order.pk, reference=reference)
+    reference = payments.payment_capture(order_id=order.pk, idempotency_key="k").provider_reference
+    first = payments.payment_confirm(order_id=order.pk, reference=reference)
     settled_at = first.settled_at
-    again = steps.payment_confirm(order_id=order.pk, reference=reference)
+    again = payments.payment_confirm(order_id=order.pk, reference=reference)
     assert (first.status, again.status, again.settled_at) == (Status.CAPTURED, Status.CAPTURED, settled_at)
     assert settled_at is not None
     # A late failure does not undo a captured payment (that would be a refund).
-    assert steps.payment_fail(order_id=order.pk, reference=reference, reason="late").status == Status.CAPTURED
+    assert payments.payment_fail(order_id=order.pk, reference=reference, reason="late").status == Status.CAPTURED
 
 
 @pytest.mark.django_db
 def test_a_failure_marks_the_payment_failed_once_with_its_reason(make_order, server):
     order = make_order(product=server, quantity=2)
-    reference = steps.payment_capture(order_id=order.pk, idempotency_key="k").provider_reference
-    steps.payment_fail(order_id=order.pk, reference=reference, reason="insufficient funds")
-    steps.payment_fail(order_id=order.pk, reference=reference, reason="another reason")
+    reference = payments.payment_capture(order_id=order.pk, idempotency_key="k").provider_reference
+    payments.payment_fail(order_id=order.pk, reference=reference, reason="insufficient funds")
+    payments.payment_fail(order_id=order.pk, reference=reference, reason="another reason")
     capture = capture_of(order)
     assert (capture.status, capture.status_reason) == (Status.FAILED, "insufficient funds")
     # A confirmation after the failure does not revive it.
-    assert steps.payment_confirm(order_id=order.pk, reference=reference).status == Status.FAILED
+    assert payments.payment_confirm(order_id=order.pk, reference=reference).status == Status.FAILED
     # Nothing was taken: cancelling refunds nothing.
-    assert steps.payment_refund(order_id=order.pk, idempotency_key="r") is None
+    assert payments.payment_refund(order_id=order.pk, idempotency_key="r") is None
     assert not PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.REFUND).exists()
 
 
@@ -90,20 +90,20 @@ def test_a_failure_marks_the_payment_failed_once_with_its_reason(make_order, ser
 def test_a_confirmation_with_another_reference_or_without_a_payment_is_refused(make_order, server):
     order = make_order(product=server, quantity=2)
     with pytest.raises(PaymentMismatch):
-        steps.payment_confirm(order_id=order.pk, reference="CAP-ANY")
-    steps.payment_capture(order_id=order.pk, idempotency_key="k")
+        payments.payment_confirm(order_id=order.pk, reference="CAP-ANY")
+    payments.payment_capture(order_id=order.pk, idempotency_key="k")
     with pytest.raises(PaymentMismatch):
-        steps.payment_confirm(order_id=order.pk, reference="CAP-NOT-THIS-ONE")
+        payments.payment_confirm(order_id=order.pk, reference="CAP-NOT-THIS-ONE")
     with pytest.raises(PaymentMismatch):
-        steps.payment_fail(order_id=order.pk, reference="CAP-NOT-THIS-ONE", reason="x")
+        payments.payment_fail(order_id=order.pk, reference="CAP-NOT-THIS-ONE", reason="x")
     assert capture_of(order).status == Status.AWAITING_CONFIRMATION
 
 
 @pytest.mark.django_db
 def test_cancelling_while_waiting_voids_the_payment_instead_of_refunding(make_order, server):
     order = make_order(product=server, quantity=2)
-    steps.payment_capture(order_id=order.pk, idempotency_key="k")
-    assert steps.payment_refund(order_id=order.pk, idempotency_key="r") is None
+    payments.payment_capture(order_id=order.pk, idempotency_key="k")
+    assert payments.payment_refund(order_id=order.pk, idempotency_key="r") is None
     capture = capture_of(order)
     assert capture.status == Status.FAILED and capture.status_reason.startswith("voided")
 
@@ -111,7 +111,7 @@ def test_cancelling_while_waiting_voids_the_payment_instead_of_refunding(make_or
 @pytest.mark.django_db
 def test_the_order_page_shows_the_wait_for_the_provider(client, manager, fake_temporal, make_order, server):
     order = make_order(product=server, quantity=2, status=states.PROCESSING)
-    steps.payment_capture(order_id=order.pk, idempotency_key="k")
+    payments.payment_capture(order_id=order.pk, idempotency_key="k")
     client.force_login(manager)
     shown = escape(PAYMENT_WAITING_STEP)
     # The workflow's own step text, as its query answers...
