@@ -308,9 +308,3 @@ class Delegation(models.Model):
     @property
     def can_end(self) -> bool:
         return self.status in ("standing", "upcoming")
-
-    def clean(self) -> None:
-        """The rules of a delegation (the admin's form and delegation_create both apply them)."""
-        from approvals.delegation import services as delegations  # the rules read other rows; they live with the service
-
-        delegations.check_rules(self)

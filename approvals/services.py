@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from approvals import selectors
 from approvals.delegation import services as delegations
+from approvals.links import absolute_url
 from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
@@ -227,10 +227,6 @@ def _send_each(subject: str, body: str, people: Sequence[AbstractBaseUser]) -> N
         return
     messages = [EmailMessage(subject=subject, body=body, to=[user.email]) for user in people]
     get_connection(fail_silently=False).send_messages(messages)
-
-
-def absolute_url(path: str) -> str:
-    return settings.ORDER_DESK_BASE_URL.rstrip("/") + path
 
 
 # --- Bulk decisions ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from django.utils.functional import SimpleLazyObject
 
+from orders.holds.services import holds_in_force
 from temporal_bridge.worker_status import cached_worker_check
 
 
@@ -24,8 +25,6 @@ def hold_banner(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from orders.holds.services import holds_in_force
-
     return {"holds": SimpleLazyObject(lambda: _Holds(*holds_in_force()))}
 
 

@@ -26,7 +26,7 @@ from orders.intents.models import RecordedIntent
 from orders.payments.models import PaymentTransaction
 from orders.timeline.models import OrderEvent
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import states
+from temporal_bridge import approval_rules, messages, states
 
 __all__ = [
     "ApiKey", "CircuitBreaker", "Customer", "CustomerNotification", "FulfilmentPause", "HoldEvent",
@@ -181,8 +181,6 @@ class Order(models.Model):
     @property
     def approval_rule_text(self) -> str:
         """Which approval rule applies, in words; empty for orders from before policies."""
-        from temporal_bridge import approval_rules, messages
-
         if not self.approval_rule:
             return ""
         return approval_rules.describe_rule(messages.ApprovalRule(**self.approval_rule))

@@ -5,6 +5,8 @@ database and production all have them without a seed.
 """
 from __future__ import annotations
 
+from django.contrib.auth.models import Group, Permission
+
 CLERKS = "Clerks"
 MANAGERS = "Managers"
 SENIOR_MANAGERS = "Senior managers"
@@ -48,8 +50,6 @@ def ensure_roles(**kwargs) -> None:
     permissions), and a transactional test's flush sends post_migrate again:
     so it costs three queries when everything is in place, not one per permission.
     """
-    from django.contrib.auth.models import Group, Permission
-
     wanted = {perm for perms in ROLE_PERMISSIONS.values() for perm in perms}
     existing = Permission.objects.filter(
         content_type__app_label__in={perm.split(".")[0] for perm in wanted},

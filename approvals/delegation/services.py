@@ -107,6 +107,7 @@ def delegation_create(
         return existing  # a double submit
     delegation = Delegation(delegator=delegator, substitute=substitute, starts_at=starts_at, ends_at=ends_at, created_by=created_by)
     delegation.full_clean(exclude=["created_by"])
+    check_rules(delegation)
     delegation.save()
     return delegation
 

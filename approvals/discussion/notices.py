@@ -25,6 +25,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 
 from approvals import selectors
+from approvals.links import absolute_url
 from orders.models import Order
 from orders.steps import locked_order
 from orders.timeline import mirror
@@ -94,7 +95,6 @@ def _email(order: Order, notice: m.DiscussionNotice) -> tuple[str, str]:
         ANSWER: f"{notice.actor} answered the question on order {number}",
         COMMENT: f"{notice.actor} commented on order {number}",
     }[notice.kind]
-    from approvals.services import absolute_url  # services imports this app's rules: imported late
 
     body = render_to_string("emails/discussion_notice.txt", {
         "order": order, "kind": notice.kind, "actor": notice.actor, "text": notice.text, "url": absolute_url(order.get_absolute_url()),

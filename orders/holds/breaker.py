@@ -25,6 +25,7 @@ from prometheus_client import Gauge
 
 from orders.exceptions import PaymentDeclined
 from orders.holds.models import CircuitBreaker, HoldEvent
+from orders.holds.waiting import holds_lifted_signal
 from temporal_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -139,12 +140,10 @@ def record_success(provider: str) -> bool:
             HoldEvent.objects.create(kind=HoldEvent.Kind.BREAKER_CLOSED, subject=provider, by=BREAKER_BY,
                                      reason="the provider answered again")
     if closed:
-        from orders.holds import services as holds
-
         BREAKER_OPEN.labels(provider).set(0)
         log.warning("Circuit breaker for %s closed: the provider answered again", provider)
         _tell_staff(f"Circuit breaker closed: the {provider} provider answers again", "Orders waiting on it continue now.")
-        holds.holds_lifted_signal(by=BREAKER_BY, stages=[m.STAGE_PAYMENT])
+        holds_lifted_signal(by=BREAKER_BY, stages=[m.STAGE_PAYMENT])
     return closed
 
 

@@ -7,7 +7,6 @@ knows from their "hold" / "hold_released" entries (Order.hold_stage).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,10 +16,9 @@ from django.utils import timezone
 from orders.exceptions import OrderError
 from orders.holds import breaker
 from orders.holds.models import FulfilmentPause, HoldEvent
-from orders.models import Order
-from temporal_bridge import hold_texts, order_calls, states
+from orders.holds.waiting import holds_lifted_signal
+from temporal_bridge import hold_texts
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
 
 log = logging.getLogger(__name__)
 
@@ -70,26 +68,6 @@ def fulfilment_resume(*, by: str) -> ResumeResult:
     log.warning("Fulfilment resumed by %s", by)
     signalled, missed = holds_lifted_signal(by=by, stages=FULFILMENT_WAITERS)
     return ResumeResult(resumed=True, signalled=signalled, missed=missed)
-
-
-def holds_lifted_signal(*, by: str, stages: Iterable[str]) -> tuple[int, int]:
-    """Send "holds lifted" to every order in flight waiting on a hold of `stages`. Returns (signalled, missed).
-
-    A missed order is not lost: it reads its hold again at its recheck. Once
-    Temporal is unreachable the rest are not tried (each would wait in vain).
-    """
-    waiting = list(Order.objects.filter(hold_stage__in=list(stages)).exclude(status__in=states.TERMINAL).values_list("pk", flat=True))
-    signalled = 0
-    for index, order_id in enumerate(waiting):
-        try:
-            order_calls.signal_order(order_id, m.SIGNAL_HOLDS_LIFTED, m.HoldsLifted(by=by))
-        except WorkflowNotFound:
-            continue
-        except TemporalUnavailable as err:
-            log.warning("Holds lifted: %d orders not signalled (Temporal: %s); they recheck their hold", len(waiting) - index, err)
-            return signalled, len(waiting) - signalled
-        signalled += 1
-    return signalled, len(waiting) - signalled
 
 
 def hold_read(order_id: int, stage: str) -> m.HoldResult:

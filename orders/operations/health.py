@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from temporal_bridge import queue_health
+from temporal_bridge.worker_status import cached_worker_check
 
 
 @login_not_required
@@ -47,8 +48,6 @@ def readyz(request):
     worker check is the one the banner uses (cached for a few seconds), so a
     load balancer probing often costs Temporal one call per interval.
     """
-    from temporal_bridge.worker_status import cached_worker_check
-
     check = cached_worker_check()
     checks = {
         "database": _database(),

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from orders.exceptions import PaymentDeclined
+from orders.holds.breaker import GuardedGateway
 from temporal_bridge.messages_outside import PROVIDER_PAYMENTS
 
 
@@ -36,7 +37,6 @@ class SimulatedGateway:
 
 @lru_cache(maxsize=1)
 def gateway():
-    from orders.holds.breaker import GuardedGateway  # its failures, told from its answers, count for the payments breaker
-
+    # Its failures, told from its answers, count for the payments breaker.
     configured = getattr(settings, "PAYMENT_GATEWAY", "orders.payments.gateway.SimulatedGateway")
     return GuardedGateway(PROVIDER_PAYMENTS, import_string(configured)())

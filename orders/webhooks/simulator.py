@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from orders.models import Order
+from orders.payments.models import PaymentTransaction
 from orders.webhooks import signing as webhook_signing
 from temporal_bridge import states
 from temporal_bridge.messages_outside import PROVIDER_CARRIER, PROVIDER_PAYMENTS
@@ -64,21 +66,13 @@ class Webhook:
 def pending_payments() -> list[PendingPayment]:
     """Orders whose payment awaits the provider's confirmation.
 
-    The payment record's confirmation status comes with the payments work on
-    another branch; until it is here there is nothing to confirm.
     """
-    from orders.payments.models import PaymentTransaction
-
-    if "status" not in {f.name for f in PaymentTransaction._meta.get_fields()}:
-        return []
     rows = (PaymentTransaction.objects.filter(status=AWAITING_CONFIRMATION)
             .values_list("order_id", "order__number", "provider_reference", "order__status"))
     return [PendingPayment(order_id, number or "", reference or "", status) for order_id, number, reference, status in rows]
 
 
 def parcels_in_transit() -> list[Parcel]:
-    from orders.models import Order
-
     rows = Order.objects.filter(status=states.IN_TRANSIT).exclude(tracking_number="").values_list("pk", "number", "tracking_number")
     return [Parcel(pk, number or "", tracking) for pk, number, tracking in rows]
 

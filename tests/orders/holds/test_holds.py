@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from orders.holds import services as holds
+from orders.holds import waiting
 from orders.holds.models import FulfilmentPause, HoldEvent
 from orders.models import Order
 from orders.timeline import mirror
@@ -179,7 +180,7 @@ def test_an_order_held_before_payment_is_woken_by_the_breaker_not_by_a_resume(ma
     holds.fulfilment_pause(by="olga", reason="outage")
     holds.fulfilment_resume(by="olga")
     assert [s.order_id for s in fake_temporal.signals] == [on_fulfilment.pk]
-    assert holds.holds_lifted_signal(by="circuit breaker", stages=[m.STAGE_PAYMENT]) == (1, 0)
+    assert waiting.holds_lifted_signal(by="circuit breaker", stages=[m.STAGE_PAYMENT]) == (1, 0)
     assert fake_temporal.signals[-1].order_id == on_payment.pk
 
 

@@ -1,0 +1,36 @@
+"""The orders waiting on a hold, told when it is lifted.
+
+Both ways a hold ends come here: staff resuming fulfilment (services) and the
+payments breaker closing by itself (breaker).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from orders.models import Order
+from temporal_bridge import messages as m
+from temporal_bridge import order_calls, states
+from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+
+log = logging.getLogger(__name__)
+
+
+def holds_lifted_signal(*, by: str, stages: Iterable[str]) -> tuple[int, int]:
+    """Send "holds lifted" to every order in flight waiting on a hold of `stages`. Returns (signalled, missed).
+
+    A missed order is not lost: it reads its hold again at its recheck. Once
+    Temporal is unreachable the rest are not tried (each would wait in vain).
+    """
+    waiting = list(Order.objects.filter(hold_stage__in=list(stages)).exclude(status__in=states.TERMINAL).values_list("pk", flat=True))
+    signalled = 0
+    for index, order_id in enumerate(waiting):
+        try:
+            order_calls.signal_order(order_id, m.SIGNAL_HOLDS_LIFTED, m.HoldsLifted(by=by))
+        except WorkflowNotFound:
+            continue
+        except TemporalUnavailable as err:
+            log.warning("Holds lifted: %d orders not signalled (Temporal: %s); they recheck their hold", len(waiting) - index, err)
+            return signalled, len(waiting) - signalled
+        signalled += 1
+    return signalled, len(waiting) - signalled
