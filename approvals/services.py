@@ -29,9 +29,10 @@ from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_signal
 from orders.timeline import mirror
-from temporal_bridge import approval_calls, states
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import TemporalUnavailable
+from temporal_bridge import states
+from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.client.bridge import TemporalUnavailable
 
 log = logging.getLogger(__name__)
 

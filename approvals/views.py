@@ -19,9 +19,9 @@ from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
 from orders.models import Order
 from orders.services import new_request_id
-from temporal_bridge import approval_calls
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 BATCH_POLL = "1s"

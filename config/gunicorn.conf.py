@@ -5,7 +5,7 @@
 Threaded workers (gthread): every open order page polls its live panel every
 1.5 s, and a poll may wait up to TEMPORAL_QUERY_TIMEOUT on a workflow query,
 so one process serves many pages at once while some wait. Each process has
-its own Temporal client (temporal_bridge.bridge builds one per process).
+its own Temporal client (temporal_bridge.client.bridge builds one per process).
 """
 import os
 

@@ -244,7 +244,7 @@ TEMPORAL_VERDICT_WAIT = env_float("TEMPORAL_VERDICT_WAIT", 3.0)
 # How long a workflow's live snapshot is reused for the pages polling it (per
 # process, in the default cache); 0 asks the workflow on every poll. See BENCHMARKS.md.
 ORDER_SNAPSHOT_CACHE_SECONDS = env_float("ORDER_SNAPSHOT_CACHE_SECONDS", 1.0)
-# A remote cluster or Temporal Cloud (applied by temporal_bridge/connection.py
+# A remote cluster or Temporal Cloud (applied by temporal_bridge/client/connection.py
 # for the web process and the workers alike): mutual TLS from PEM files, and/or
 # an API key. TEMPORAL_TLS=1 forces TLS with the system's roots, 0 forbids it;
 # unset, TLS follows the other settings (on with an API key or a certificate).
@@ -254,14 +254,14 @@ TEMPORAL_TLS_KEY = os.environ.get("TEMPORAL_TLS_KEY", "")
 TEMPORAL_TLS_CA = os.environ.get("TEMPORAL_TLS_CA", "")
 TEMPORAL_TLS_SERVER_NAME = os.environ.get("TEMPORAL_TLS_SERVER_NAME", "")
 TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY", "")
-# Payload encryption (temporal_bridge/codec.py): "kid2:<base64 32 bytes>,kid1:<...>",
+# Payload encryption (temporal_bridge/client/codec.py): "kid2:<base64 32 bytes>,kid1:<...>",
 # the first encrypts, all decrypt. Without it DEBUG and the tests use a public
 # development key; production refuses to talk to Temporal (a system check and
 # connection.py) rather than store customer data in clear or under a known key.
 ORDER_DESK_PAYLOAD_KEYS = os.environ.get("ORDER_DESK_PAYLOAD_KEYS", "").strip()
 PAYLOAD_DEV_KEY_ALLOWED = DEBUG or env_bool("ORDER_DESK_TESTING")
 if not ORDER_DESK_PAYLOAD_KEYS and PAYLOAD_DEV_KEY_ALLOWED:
-    from temporal_bridge.codec import DEV_KEYS as ORDER_DESK_PAYLOAD_KEYS
+    from temporal_bridge.client.codec import DEV_KEYS as ORDER_DESK_PAYLOAD_KEYS
 # The Temporal UI's origins, the only ones the codec endpoint answers across
 # origins (CORS). The UI is reached as localhost or 127.0.0.1: both by default.
 TEMPORAL_UI_ORIGINS = [
@@ -273,7 +273,7 @@ TEMPORAL_UI_ORIGINS = [
 # Worker versioning (DEPLOYMENT.md, "Rolling out new workflow code"): with it on,
 # each worker announces the version <deployment name>.<build id>, and Temporal
 # sends new runs to the version an operator made current (`manage.py deployment`).
-# The build id defaults to a digest of the workflow code (temporal_bridge/versioning.py);
+# The build id defaults to a digest of the workflow code (temporal_bridge/runtime/versioning.py);
 # ORDER_DESK_BUILD_ID overrides it (a release tag, a commit).
 TEMPORAL_WORKER_VERSIONING = env_bool("TEMPORAL_WORKER_VERSIONING")
 TEMPORAL_DEPLOYMENT_NAME = os.environ.get("TEMPORAL_DEPLOYMENT_NAME", "order-desk")

@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 from orders.operations import health
 from orders.operations import views as ops
 from orders.webhooks import views as webhooks
-from temporal_bridge import codec_server
+from temporal_bridge.client import codec_server
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="orders:list", permanent=False)),

@@ -34,7 +34,7 @@ from orders.timeline import admin as timeline_admin  # noqa: F401
 from orders.timeline.models import OrderEvent
 from orders.webhooks import admin as webhooks_admin  # noqa: F401
 from temporal_bridge import messages as m
-from temporal_bridge.order_calls import workflow_ui_url
+from temporal_bridge.order.calls import workflow_ui_url
 
 
 class ReasonActionForm(ActionForm):

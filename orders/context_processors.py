@@ -1,7 +1,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from orders.holds.services import holds_in_force
-from temporal_bridge.worker_status import cached_worker_check
+from temporal_bridge.client.worker_status import cached_worker_check
 
 
 def worker_banner(request):

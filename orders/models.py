@@ -147,7 +147,7 @@ class Order(models.Model):
         permissions = [
             ("approve_order", "Can approve or reject orders"),
             ("cancel_order", "Can cancel orders"),
-            # The Temporal UI's codec endpoint (temporal_bridge/codec_server.py): staff with it read payloads in clear.
+            # The Temporal UI's codec endpoint (temporal_bridge/client/codec_server.py): staff with it read payloads in clear.
             ("view_decoded_payloads", "Can view decoded workflow payloads in the Temporal UI"),
         ]
         indexes = [

@@ -32,9 +32,11 @@ from orders.timeline import mirror
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls, states, workflow_status
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowFlooded, WorkflowNotFound
-from temporal_bridge.workflow_status import StopCause
+from temporal_bridge import states
+from temporal_bridge.client import workflow_status
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowFlooded, WorkflowNotFound
+from temporal_bridge.client.workflow_status import StopCause
+from temporal_bridge.order import calls as order_calls
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ class TemporalBridgeConfig(AppConfig):
     verbose_name = "Temporal bridge"
 
     def ready(self) -> None:
-        from temporal_bridge.telemetry import check_tracing_available
+        from temporal_bridge.runtime.telemetry import check_tracing_available
 
         # OTEL_ENABLED without the packages: say what to install when the
         # process starts, not with an ImportError at the first workflow call.
@@ -14,6 +14,6 @@ class TemporalBridgeConfig(AppConfig):
 
         from django.core import checks
 
-        from temporal_bridge.connection import check_payload_keys
+        from temporal_bridge.client.connection import check_payload_keys
 
         checks.register(check_payload_keys)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporal_bridge import approval_calls, order_calls, queue_health, workflow_status
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
-from temporal_bridge.queue_health import PollerStatus
-from temporal_bridge.workflow_status import StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask
+from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.client import queue_health, workflow_status
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.client.queue_health import PollerStatus
+from temporal_bridge.client.workflow_status import StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask
+from temporal_bridge.order import calls as order_calls
 
 # The functions a FakeTemporal stands in for, by the module callers reach them through.
 REPLACED = {
@@ -168,7 +170,7 @@ class FakeTemporal:
             for name in names:
                 monkeypatch.setattr(module, name, getattr(self, name))
         # A fresh fake starts without a worker check cached from an earlier test.
-        from temporal_bridge.worker_status import forget_worker_check
+        from temporal_bridge.client.worker_status import forget_worker_check
 
         forget_worker_check()
         # Nor with live failures recorded by an earlier test (SQLite reuses primary keys).

@@ -21,7 +21,8 @@ from orders.models import Order, Priority
 from orders.services import order_signal
 from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls, states
+from temporal_bridge import states
+from temporal_bridge.order import calls as order_calls
 
 
 def check(action: str, *, order: Order, user: AbstractBaseUser) -> None:

@@ -7,8 +7,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from temporal_bridge import queue_health
-from temporal_bridge.worker_status import cached_worker_check
+from temporal_bridge.client import queue_health
+from temporal_bridge.client.worker_status import cached_worker_check
 
 
 @login_not_required

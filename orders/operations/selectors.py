@@ -3,7 +3,7 @@
 
 The aggregates read the database only (the mirror), a handful of queries
 whatever the number of orders; the worker side comes from
-temporal_bridge.worker_status. Orders needing an operator cost at most
+temporal_bridge.client.worker_status. Orders needing an operator cost at most
 ATTENTION_DESCRIBE_LIMIT describe calls per page view (see there).
 """
 from __future__ import annotations
@@ -17,10 +17,12 @@ from django.db.models.functions import TruncHour
 from orders import selectors
 from orders.models import Order
 from orders.timeline import mirror
-from temporal_bridge import order_calls, states, workflow_status
 from temporal_bridge import search_attributes as sa
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
-from temporal_bridge.order_calls import workflow_ui_url
+from temporal_bridge import states
+from temporal_bridge.client import workflow_status
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order.calls import workflow_ui_url
 
 # Display order: the way an order travels, then the other endings.
 STATE_ORDER = [

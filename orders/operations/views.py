@@ -17,7 +17,7 @@ from orders.holds.models import HoldEvent
 from orders.operations import selectors as ops
 from orders.operations.charts import STATE_COLOURS, stacked_hours_svg
 from orders.timeline import service_levels as sla
-from temporal_bridge.worker_status import cached_worker_check
+from temporal_bridge.client.worker_status import cached_worker_check
 
 REFRESH_EVERY = "10s"
 # Open operations tasks shown on the page (oldest first); the admin lists all.

@@ -26,9 +26,10 @@ from orders.payments.models import PaymentTransaction
 from orders.steps import locked_order
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
-from temporal_bridge import hold_texts, metrics, states
+from temporal_bridge import hold_texts, states
 from temporal_bridge import messages as m
-from temporal_bridge.workflow_status import StopCause
+from temporal_bridge.client.workflow_status import StopCause
+from temporal_bridge.runtime import metrics
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,10 @@ from orders.models import Order
 from orders.timeline import mirror
 from orders.webhooks import services as webhooks
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls, queue_health, states, workflow_status
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge import states
+from temporal_bridge.client import queue_health, workflow_status
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.order import calls as order_calls
 
 log = logging.getLogger(__name__)
 

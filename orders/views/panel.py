@@ -18,7 +18,7 @@ from orders.services import new_request_id
 from orders.timeline import service_levels as sla
 from temporal_bridge import messages as m
 from temporal_bridge import states
-from temporal_bridge.order_calls import workflow_ui_url
+from temporal_bridge.order.calls import workflow_ui_url
 
 # How often an open page polls its panel (htmx `every`): fast while the order
 # moves by itself (reserve, charge, fulfil take seconds), slowly while it

@@ -26,8 +26,9 @@ from orders.models import Order
 from orders.webhooks.models import WebhookEvent
 from orders.webhooks.signing import BadSignature, verify
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls, states
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge import states
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.order import calls as order_calls
 
 log = logging.getLogger(__name__)
 

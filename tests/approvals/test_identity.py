@@ -16,8 +16,9 @@ from temporalio.testing import ActivityEnvironment
 from approvals import identity
 from orders.intents.models import RecordedIntent
 from orders.intents.services import intent_of
-from temporal_bridge import activities, intents, worker
+from temporal_bridge import activities, intents
 from temporal_bridge import messages as m
+from temporal_bridge.runtime import worker
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ import time
 import pytest
 from django.conf import settings
 
-from temporal_bridge.codec import DEV_KEYS, new_key_entry
+from temporal_bridge.client.codec import DEV_KEYS, new_key_entry
 from tests.integration.stack import free_port
 
 ROOT = settings.BASE_DIR

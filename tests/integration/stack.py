@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from django.conf import settings
 from temporalio.client import Client
 
-from temporal_bridge import devserver
-from temporal_bridge.bridge import bridge
-from temporal_bridge.connection import connect_kwargs
-from temporal_bridge.worker import build_worker
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.client.connection import connect_kwargs
+from temporal_bridge.runtime import devserver
+from temporal_bridge.runtime.worker import build_worker
 
 
 def free_port() -> int:

@@ -28,10 +28,12 @@ from orders import roles, services
 from orders.intents.services import intent_record
 from orders.models import Order, Product
 from orders.timeline.models import OrderEvent
-from temporal_bridge import approval_calls, order_calls, states
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import WorkflowNotFound, bridge
-from temporal_bridge.workflows_approvals import bulk_request_id
+from temporal_bridge import states
+from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.approvals.workflows import bulk_request_id
+from temporal_bridge.client.bridge import WorkflowNotFound, bridge
+from temporal_bridge.order import calls as order_calls
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, wait_for
 

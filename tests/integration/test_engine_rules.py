@@ -29,9 +29,10 @@ from orders import services
 from orders.models import Order, Product
 from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls, states
-from temporal_bridge.bridge import bridge
-from temporal_bridge.connection import payload_converter
+from temporal_bridge import states
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.client.connection import payload_converter
+from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order_workflow import OrderWorkflow
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide

@@ -19,8 +19,9 @@ from orders.models import Order, Product, StockReservation
 from orders.payments.models import PaymentTransaction
 from orders.timeline.mirror import mirror_snapshot
 from orders.timeline.models import OrderEvent
-from temporal_bridge import order_calls, states
-from temporal_bridge.bridge import bridge
+from temporal_bridge import states
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import calls as order_calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

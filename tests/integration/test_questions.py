@@ -20,7 +20,7 @@ from orders import services
 from orders.models import Order, Product
 from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls
+from temporal_bridge.order import calls as order_calls
 from tests.integration.test_approvals import browser_for, recorded_signal
 from tests.integration.test_lifecycle import wait_for
 

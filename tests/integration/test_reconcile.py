@@ -13,7 +13,7 @@ from orders.models import Order
 from orders.timeline.models import OrderEvent
 from orders.timeline.reconcile import reconcile
 from temporal_bridge import states
-from temporal_bridge.bridge import bridge
+from temporal_bridge.client.bridge import bridge
 from tests.integration.test_lifecycle import finished, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -39,8 +39,9 @@ from orders.webhooks import signing as webhook_signing
 from orders.webhooks.checks import NOT_RECEIVED
 from orders.webhooks.models import WebhookEvent
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls, states
-from temporal_bridge.bridge import bridge
+from temporal_bridge import states
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import calls as order_calls
 from tests.integration import raw_flood, test_engine_rules
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide, notes

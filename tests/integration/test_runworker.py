@@ -12,9 +12,9 @@ import uuid
 import pytest
 from django.conf import settings
 
-from temporal_bridge import queue_health
-from temporal_bridge.bridge import bridge
-from temporal_bridge.queue_health import PollerStatus
+from temporal_bridge.client import queue_health
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.client.queue_health import PollerStatus
 
 # Worker processes' flags and stopping; no order touches a database: CI runs it once.
 pytestmark = [pytest.mark.integration, pytest.mark.database_agnostic]

@@ -33,8 +33,9 @@ from orders import services
 from orders.models import Order, Product
 from orders.payments.models import PaymentTransaction
 from temporal_bridge import messages as m
-from temporal_bridge import queue_health, states
-from temporal_bridge.bridge import bridge
+from temporal_bridge import states
+from temporal_bridge.client import queue_health
+from temporal_bridge.client.bridge import bridge
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

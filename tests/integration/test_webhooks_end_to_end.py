@@ -20,9 +20,11 @@ from orders.payments.models import PaymentTransaction
 from orders.timeline.reconcile import reconcile
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import devserver, order_calls, states
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import bridge
+from temporal_bridge import states
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import calls as order_calls
+from temporal_bridge.runtime import devserver
 from tests.integration.stack import WorkerThread, free_port
 from tests.integration.test_lifecycle import submit, wait_for
 

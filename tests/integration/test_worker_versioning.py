@@ -32,11 +32,14 @@ from temporalio.worker import Replayer
 from approvals.services import APPROVE
 from orders import services
 from orders.models import Order, Product
-from temporal_bridge import approval_calls, queue_health, states, versioning, worker_status
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import bridge
-from temporal_bridge.connection import payload_converter
+from temporal_bridge import states
+from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.client import queue_health, worker_status
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.client.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.runtime import versioning
 from tests.integration.stack import WorkerThread
 from tests.integration.test_lifecycle import finished, wait_for
 

@@ -180,7 +180,7 @@ def test_manager_sees_the_order_lines_payments_and_events_in_the_admin(client, m
 
 
 def test_admin_actions_report_the_workflows_verdict_per_order(client, manager, fake_temporal, make_order, monkeypatch):
-    from temporal_bridge import order_calls
+    from temporal_bridge.order import calls as order_calls
 
     refused, queued = make_order(), make_order()
 

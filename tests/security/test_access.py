@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 # Reachable without logging in, on purpose. The API authenticates with its
 # own keys (401 without one), which test_api checks.
 PUBLIC = {"/login/", "/healthz", "/readyz"}
-# Called by the Temporal UI's JavaScript: a JSON 403 rather than the login page (tests/temporal_bridge/test_codec_server.py).
+# Called by the Temporal UI's JavaScript: a JSON 403 rather than the login page (tests/temporal_bridge/client/test_codec_server.py).
 CODEC_ENDPOINTS = {"/temporal-codec/decode", "/temporal-codec/encode"}
 # Called by the payment provider and the carrier: authenticated by their signature, not a login
 # (tests/orders/webhooks/test_webhooks.py); unsigned, they are refused outright.

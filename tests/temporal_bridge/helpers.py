@@ -23,11 +23,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from temporal_bridge import devserver, intents, states
+from temporal_bridge import intents, states
 from temporal_bridge import messages as m
 from temporal_bridge import shipment_workflow as sw
-from temporal_bridge.connection import payload_converter
+from temporal_bridge.client.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.runtime import devserver
 
 T = TypeVar("T")
 

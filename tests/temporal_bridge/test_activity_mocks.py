@@ -10,7 +10,7 @@ import pytest
 from temporalio import activity
 
 from temporal_bridge import messages as m
-from temporal_bridge import worker
+from temporal_bridge.runtime import worker
 from tests.temporal_bridge.helpers import ActivityMocks, activity_name
 
 pytestmark = pytest.mark.database_agnostic

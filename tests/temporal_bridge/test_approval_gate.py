@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from temporal_bridge import messages as m
 from temporal_bridge import states
-from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
+from temporal_bridge.approvals.workflows import APPROVAL_WORKFLOWS
 from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
 
 # No database here (activities are mocked or no order is run): CI runs it once.
@@ -275,7 +275,7 @@ def test_bulk_decision_sends_every_order_and_reports_refusals_and_failures_per_o
 
 def test_bulk_request_ids_stay_distinct_per_order_however_long_the_batch_id():
     """A 64-character batch id used to truncate every order's id to the same one."""
-    from temporal_bridge.workflows_approvals import bulk_request_id
+    from temporal_bridge.approvals.workflows import bulk_request_id
 
     batch = "b" * 64
     ids = [bulk_request_id(batch, order_id) for order_id in (1, 22, 333, 10**18)]

@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from temporal_bridge.connection import payload_converter
+from temporal_bridge.client.connection import payload_converter
 from temporal_bridge.order_workflow import OrderWorkflow
 from temporal_bridge.shipment_workflow import ShipmentWorkflow
 

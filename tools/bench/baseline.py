@@ -216,7 +216,7 @@ async def run_worker(address: str, task_queue: str, concurrency: int) -> None:
         client, task_queue=task_queue, workflows=list(WORKFLOWS.values()), activities=[noop, fulfil], activity_executor=executor,
         max_concurrent_activities=concurrency, max_concurrent_workflow_tasks=20, graceful_shutdown_timeout=timedelta(seconds=2),
     )
-    # The same stop handling as temporal_bridge.worker.run_until_stopped, kept
+    # The same stop handling as temporal_bridge.runtime.worker.run_until_stopped, kept
     # here because the baseline must not import Django (that module does).
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

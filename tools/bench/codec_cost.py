@@ -11,7 +11,7 @@ import time
 import temporalio.converter
 
 from temporal_bridge import messages as m
-from temporal_bridge.codec import codec, new_key_entry
+from temporal_bridge.client.codec import codec, new_key_entry
 
 
 def main() -> None:

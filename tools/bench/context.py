@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 
-from temporal_bridge.bridge import bridge
+from temporal_bridge.client.bridge import bridge
 from tools.bench import lifecycle
 from tools.bench.env import BenchDatabase
 from tools.bench.procs import Procs

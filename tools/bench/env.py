@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from temporal_bridge.codec import new_key_entry
+from temporal_bridge.client.codec import new_key_entry
 
 DEFAULT_PG = "postgres://orderdesk:orderdesk@127.0.0.1:5432/orderdesk"
 # Another name when two checkouts share the server: the bench drops its database
@@ -93,7 +93,7 @@ def configure(db: BenchDatabase, var_dir: Path, *, steps: int, step_seconds: flo
         # DEBUG off, as in production: no query log, no debug pages.
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "bench-" + secrets.token_hex(24),
-        # Production encrypts every payload (temporal_bridge/codec.py): so does the bench, with a key of its own.
+        # Production encrypts every payload (temporal_bridge/client/codec.py): so does the bench, with a key of its own.
         "ORDER_DESK_PAYLOAD_KEYS": os.environ.get("ORDER_DESK_PAYLOAD_KEYS") or new_key_entry("bench"),
         # Plain HTTP on loopback: no secure-only cookies, no redirect to https.
         "DJANGO_SECURE_COOKIES": "0",

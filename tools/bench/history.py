@@ -54,7 +54,7 @@ def count_at(address: str, workflow_ids: list[str], *, timeout: float = 60) -> H
     async def go() -> HistoryCounts:
         from temporalio.client import Client
 
-        from temporal_bridge.connection import payload_converter
+        from temporal_bridge.client.connection import payload_converter
 
         # The desk's converter: the real path's results are encrypted, the baselines' pass through it.
         return await count(await Client.connect(address, data_converter=payload_converter()), workflow_ids, timeout=timeout)

@@ -17,8 +17,9 @@ from approvals.services import APPROVE, approval_decide
 from orders import roles, services
 from orders.models import Customer, Order, Product
 from temporal_bridge import messages as m
-from temporal_bridge import order_calls, states
-from temporal_bridge.bridge import bridge
+from temporal_bridge import states
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import calls as order_calls
 from tools.bench import baseline
 
 

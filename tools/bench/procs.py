@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from temporal_bridge import devserver
+from temporal_bridge.runtime import devserver
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

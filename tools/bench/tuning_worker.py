@@ -2,7 +2,7 @@
 
 python -m tools.bench.tuning_worker --address A --task-queue Q [--concurrency N]
     [--max-cached-workflows N]
-Everything not named here is as temporal_bridge.worker.build_worker sets it.
+Everything not named here is as temporal_bridge.runtime.worker.build_worker sets it.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ async def run(args) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from temporal_bridge.connection import connect_kwargs
-    from temporal_bridge.worker import ACTIVITIES, WORKFLOWS, run_until_stopped
+    from temporal_bridge.client.connection import connect_kwargs
+    from temporal_bridge.runtime.worker import ACTIVITIES, WORKFLOWS, run_until_stopped
 
     # As runworker connects: the web app's payloads are encrypted with the desk's keys.
     client = await Client.connect(args.address, **connect_kwargs())

@@ -77,7 +77,7 @@ class Stack:
         self.log = open(workdir / "stack.log", "ab")
 
     def start_server(self) -> None:
-        from temporal_bridge import devserver
+        from temporal_bridge.runtime import devserver
 
         self.server = devserver.start_dev_server(
             host="127.0.0.1", port=self.port, ui_port=self.ui_port,
@@ -233,7 +233,7 @@ def drive(plans: list[Plan], deadline: float) -> None:
     from orders.exceptions import OrderError
     from orders.models import Order
     from temporal_bridge import states
-    from temporal_bridge.bridge import TemporalUnavailable
+    from temporal_bridge.client.bridge import TemporalUnavailable
 
     manager = get_user_model().objects.get(username="manager")
     driven_kinds = ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce")
@@ -306,7 +306,7 @@ def settled_status(order_id: int, patience: float = 30.0):
     database can say "fulfilled" one workflow task before the run completes;
     on a slow machine the check would otherwise race that last task.
     """
-    from temporal_bridge import workflow_status
+    from temporal_bridge.client import workflow_status
 
     give_up = time.monotonic() + patience
     while True:
@@ -404,7 +404,7 @@ def main() -> int:
         stack.start_server()
         for index in range(args.workers):
             stack.start_worker(index)
-        from temporal_bridge.bridge import bridge
+        from temporal_bridge.client.bridge import bridge
 
         bridge.reset()
         deadline = time.monotonic() + args.timeout

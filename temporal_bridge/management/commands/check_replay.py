@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
-from temporal_bridge.connection import connect_kwargs
-from temporal_bridge.worker import WORKFLOWS
+from temporal_bridge.client.connection import connect_kwargs
+from temporal_bridge.runtime.worker import WORKFLOWS
 
 
 class Command(BaseCommand):

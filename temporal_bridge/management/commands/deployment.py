@@ -20,8 +20,8 @@ from django.core.management.base import BaseCommand, CommandError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from temporal_bridge import versioning
-from temporal_bridge.connection import connect_kwargs
+from temporal_bridge.client.connection import connect_kwargs
+from temporal_bridge.runtime import versioning
 
 
 class Command(BaseCommand):

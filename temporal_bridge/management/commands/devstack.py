@@ -4,7 +4,7 @@ Migrates, starts the Temporal dev server (persisted under var/), the workers
 (one by default; `--workers N` or `make run WORKERS=N` for more), ensures the
 Temporal Schedules (the daily approvals digest), seeds demo data on an empty
 database, serves the web app and runs the provider simulator (`--no-simulator`
-to skip). Every process is supervised (temporal_bridge.supervisor): one that
+to skip). Every process is supervised (temporal_bridge.runtime.supervisor): one that
 dies is restarted with backoff; Ctrl-C or SIGTERM stops all.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from temporal_bridge import devserver, versioning
-from temporal_bridge.supervisor import ChildSpec, Supervisor
+from temporal_bridge.runtime import devserver, versioning
+from temporal_bridge.runtime.supervisor import ChildSpec, Supervisor
 
 # Development secrets for the simulated providers' webhooks, used only when the
 # environment sets none: the web app and the simulator must agree on them.

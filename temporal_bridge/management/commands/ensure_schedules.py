@@ -9,9 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from temporal_bridge import approval_calls
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import TemporalUnavailable
+from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.client.bridge import TemporalUnavailable
 
 
 class Command(BaseCommand):

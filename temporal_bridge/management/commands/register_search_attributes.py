@@ -14,7 +14,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
 from temporal_bridge import search_attributes as sa
-from temporal_bridge.bridge import TemporalUnavailable, bridge, mapped_errors
+from temporal_bridge.client.bridge import TemporalUnavailable, bridge, mapped_errors
 
 
 class Command(BaseCommand):

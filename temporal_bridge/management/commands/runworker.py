@@ -14,13 +14,13 @@ from django.db import connections
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from temporal_bridge import versioning
-from temporal_bridge.connection import connect_kwargs
-from temporal_bridge.metrics import MetricsServer
-from temporal_bridge.telemetry import build_runtime, free_loopback_port
-from temporal_bridge.worker import build_worker, run_until_stopped
+from temporal_bridge.client.connection import connect_kwargs
+from temporal_bridge.runtime import versioning
+from temporal_bridge.runtime.metrics import MetricsServer
+from temporal_bridge.runtime.telemetry import build_runtime, free_loopback_port
+from temporal_bridge.runtime.worker import build_worker, run_until_stopped
 
-log = logging.getLogger("temporal_bridge.worker")
+log = logging.getLogger("temporal_bridge.runtime.worker")
 
 
 class Command(BaseCommand):

@@ -12,9 +12,10 @@ import pytest
 
 from orders import roles, services
 from orders.models import Customer, Product
-from temporal_bridge import devserver, states
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import bridge
+from temporal_bridge import states
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.runtime import devserver
 from tests.conftest import make_user
 from tests.integration.stack import free_port, live_stack
 from tests.integration.test_lifecycle import snapshot_state, wait_for

@@ -184,7 +184,7 @@ def test_the_banner_and_the_operations_page_say_a_breaker_is_open(provider, make
 
 def test_the_read_hold_activity_is_registered_and_answers_from_the_database(make_order):
     from temporal_bridge.activities_holds import read_hold
-    from temporal_bridge.worker import ACTIVITIES
+    from temporal_bridge.runtime.worker import ACTIVITIES
 
     assert read_hold in ACTIVITIES
     holds.fulfilment_pause(by="olga", reason="outage")

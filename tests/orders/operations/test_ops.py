@@ -16,7 +16,7 @@ from django.utils import timezone
 from config import logs
 from orders.models import Order
 from temporal_bridge import states
-from temporal_bridge.queue_health import PollerInfo, PollerStatus, WorkerHeartbeat
+from temporal_bridge.client.queue_health import PollerInfo, PollerStatus, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_staff_see_workers_backlog_orders_by_state_and_approvals_by_age(client, 
         heartbeats=[WorkerHeartbeat("order-desk@host:42", "running", 2.0, 5.0, host="host")],
         backlog=[],
     )
-    from temporal_bridge.queue_health import BacklogStats
+    from temporal_bridge.client.queue_health import BacklogStats
 
     fake_temporal.pollers.backlog = [BacklogStats("workflow", 7, 12.0, 0.5, 0.4), BacklogStats("activity", 0, 0.0, 0.0, 0.0)]
     submitted(make_order(), timedelta(minutes=10))

@@ -79,7 +79,7 @@ def test_a_carrier_event_goes_to_the_shipment_workflow(send, fake_temporal, make
 
 
 def test_the_shipment_signal_is_addressed_to_the_shipment_workflow_id(monkeypatch):
-    from temporal_bridge import order_calls
+    from temporal_bridge.order import calls as order_calls
 
     sent = []
     monkeypatch.setattr(order_calls, "_signal_workflow", lambda wid, name, payload, timeout: sent.append((wid, name)))

@@ -11,7 +11,7 @@ import temporalio.converter
 from temporalio.api.common.v1 import Payload
 
 from temporal_bridge import messages as m
-from temporal_bridge.codec import ENCODING, KEY_ID, PayloadKeysInvalid, PayloadUndecodable, codec, new_key_entry, parse_keys
+from temporal_bridge.client.codec import ENCODING, KEY_ID, PayloadKeysInvalid, PayloadUndecodable, codec, new_key_entry, parse_keys
 
 pytestmark = pytest.mark.database_agnostic
 

@@ -28,7 +28,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from temporal_bridge.connection import connect_kwargs
+from temporal_bridge.client.connection import connect_kwargs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

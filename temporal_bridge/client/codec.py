@@ -4,7 +4,7 @@ Workflow and activity inputs, results, signals and queries carry customers'
 names, shipping addresses and people's user names. The Temporal server stores
 them in its database and shows them in its UI, so every client and worker of
 the desk encrypts each payload with AES-256-GCM before it leaves the process
-(temporal_bridge/connection.py applies `data_converter()` to every
+(temporal_bridge/client/connection.py applies `data_converter()` to every
 `Client.connect`). The server only ever holds ciphertext; the codec endpoint
 (codec_server.py) decodes for the people allowed to read it.
 

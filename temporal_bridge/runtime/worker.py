@@ -15,15 +15,15 @@ from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from temporal_bridge.activities import ALL_ACTIVITIES
-from temporal_bridge.activities_approvals import APPROVAL_ACTIVITIES
 from temporal_bridge.activities_discussion import DISCUSSION_ACTIVITIES
 from temporal_bridge.activities_holds import HOLD_ACTIVITIES
 from temporal_bridge.activities_shipment import SHIPMENT_ACTIVITIES
-from temporal_bridge.metrics import MetricsInterceptor
+from temporal_bridge.approvals.activities import APPROVAL_ACTIVITIES
+from temporal_bridge.approvals.workflows import APPROVAL_WORKFLOWS
 from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.runtime.metrics import MetricsInterceptor
+from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
 from temporal_bridge.shipment_workflow import ShipmentWorkflow
-from temporal_bridge.versioned_workflows import VERSIONED_WORKFLOWS
-from temporal_bridge.workflows_approvals import APPROVAL_WORKFLOWS
 
 # Every workflow this worker runs; check_replay replays histories against these.
 WORKFLOWS: list[type] = [OrderWorkflow, ShipmentWorkflow, *APPROVAL_WORKFLOWS]
@@ -48,7 +48,7 @@ def build_worker(
     The thread pool is sized to the activity slots: every slot can run a sync
     activity, and no thread sits idle beyond them.
 
-    With a `version` the worker is versioned (temporal_bridge/versioning.py):
+    With a `version` the worker is versioned (temporal_bridge/runtime/versioning.py):
     it announces that version and registers the workflows with their
     versioning behaviours (versioned_workflows.py); without, it takes the
     task queue's unversioned work as before.

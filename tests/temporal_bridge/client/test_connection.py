@@ -12,9 +12,9 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from temporalio.service import TLSConfig
 
-from temporal_bridge.bridge import bridge
-from temporal_bridge.codec import EncryptionCodec
-from temporal_bridge.connection import connect_kwargs as connect_kwargs_with_converter
+from temporal_bridge.client.bridge import bridge
+from temporal_bridge.client.codec import EncryptionCodec
+from temporal_bridge.client.connection import connect_kwargs as connect_kwargs_with_converter
 
 
 def connect_kwargs(**kwargs) -> dict:

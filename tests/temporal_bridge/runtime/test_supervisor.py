@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from temporal_bridge.supervisor import ChildSpec, RestartPolicy, Supervisor
+from temporal_bridge.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
 
 pytestmark = pytest.mark.database_agnostic
 

@@ -1,5 +1,5 @@
 """The calls the approvals app makes to Temporal (issue 3), through the
-process's one client (temporal_bridge.bridge): start a bulk decision and
+process's one client (temporal_bridge.client.bridge): start a bulk decision and
 follow its progress, and keep the daily-digest schedule in place.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import TemporalUnavailable, bridge, mapped_errors, start_once
+from temporal_bridge.client.bridge import TemporalUnavailable, bridge, mapped_errors, start_once
 
 
 def start_bulk_decision(inp: m.BulkDecisionInput) -> bool:

@@ -15,9 +15,9 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 from temporal_bridge import messages as m
-from temporal_bridge import versioning
-from temporal_bridge.versioned_workflows import VERSIONED_WORKFLOWS
-from temporal_bridge.worker import WORKFLOWS
+from temporal_bridge.runtime import versioning
+from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
+from temporal_bridge.runtime.worker import WORKFLOWS
 
 
 def definition(cls: type):
@@ -50,11 +50,11 @@ def test_the_long_lived_order_and_parcel_auto_upgrade_and_the_short_lived_workfl
 def test_the_build_id_covers_the_workflow_code_and_what_it_imports_but_not_activities_or_views():
     names = {p.relative_to(versioning.PROJECT_ROOT).as_posix() for p in versioning.workflow_sources()}
     assert {
-        "temporal_bridge/order_workflow/workflow.py", "temporal_bridge/order_workflow/saga.py", "temporal_bridge/workflows_approvals.py",
+        "temporal_bridge/order_workflow/workflow.py", "temporal_bridge/order_workflow/saga.py", "temporal_bridge/approvals/workflows.py",
         "temporal_bridge/messages.py", "temporal_bridge/messages_outside.py", "temporal_bridge/states.py",
-        "temporal_bridge/workflow_policies.py", "temporal_bridge/versioned_workflows.py",
+        "temporal_bridge/workflow_policies.py", "temporal_bridge/runtime/versioned_workflows.py",
     } <= names
-    assert not names & {"temporal_bridge/activities.py", "temporal_bridge/worker.py", "orders/views.py", "orders/services.py"}
+    assert not names & {"temporal_bridge/activities.py", "temporal_bridge/runtime/worker.py", "orders/views.py", "orders/services.py"}
 
 
 def test_any_change_to_a_workflow_source_is_a_new_build_id(tmp_path):

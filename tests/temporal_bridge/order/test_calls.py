@@ -11,9 +11,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from temporal_bridge import order_calls
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound, bridge
-from temporal_bridge.workflow_status import WorkflowClosed
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound, bridge
+from temporal_bridge.client.workflow_status import WorkflowClosed
+from temporal_bridge.order import calls as order_calls
 
 # No database here: CI runs it once.
 pytestmark = pytest.mark.database_agnostic

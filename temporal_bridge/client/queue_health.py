@@ -1,9 +1,9 @@
 """Who serves the task queue, as Temporal's server sees it: the pollers, the
 backlog, and the workers' own heartbeats, in one call through the process's
-one client (temporal_bridge.bridge).
+one client (temporal_bridge.client.bridge).
 
 /healthz shows the raw counts, the operations page the details, and
-temporal_bridge.worker_status turns them into the cached "is a worker
+temporal_bridge.client.worker_status turns them into the cached "is a worker
 running?" that the banner and /readyz use.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWork
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from temporal_bridge.bridge import bridge, mapped_errors
+from temporal_bridge.client.bridge import bridge, mapped_errors
 
 
 @dataclass

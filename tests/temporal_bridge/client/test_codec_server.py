@@ -12,9 +12,9 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from orders import roles
-from temporal_bridge.codec import ENCODING, KEY_ID, codec, new_key_entry
+from temporal_bridge.client.codec import ENCODING, KEY_ID, codec, new_key_entry
 from tests.conftest import make_user
-from tests.temporal_bridge.test_codec import CUSTOMER_DATA, plain
+from tests.temporal_bridge.client.test_codec import CUSTOMER_DATA, plain
 
 UI = "http://localhost:8233"
 DECODE, ENCODE = "/temporal-codec/decode", "/temporal-codec/encode"

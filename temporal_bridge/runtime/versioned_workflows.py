@@ -34,9 +34,9 @@ from temporalio.common import VersioningBehavior
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge import messages as m
     from temporal_bridge import messages_outside as mo
+    from temporal_bridge.approvals.workflows import ApprovalDigestWorkflow, BulkDecisionWorkflow
     from temporal_bridge.order_workflow import OrderWorkflow
     from temporal_bridge.shipment_workflow import ShipmentWorkflow
-    from temporal_bridge.workflows_approvals import ApprovalDigestWorkflow, BulkDecisionWorkflow
 
 
 @workflow.defn(name=m.WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)

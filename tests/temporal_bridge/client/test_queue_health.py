@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from temporal_bridge.queue_health import PollerInfo, PollerStatus, WorkerHeartbeat
+from temporal_bridge.client.queue_health import PollerInfo, PollerStatus, WorkerHeartbeat
 
 # No database here: CI runs it once.
 pytestmark = pytest.mark.database_agnostic

@@ -35,7 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from temporal_bridge.codec import PayloadUndecodable, codec
+from temporal_bridge.client.codec import PayloadUndecodable, codec
 
 log = logging.getLogger(__name__)
 

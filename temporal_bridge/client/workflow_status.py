@@ -14,7 +14,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 
 from temporal_bridge import messages as m
-from temporal_bridge.bridge import TemporalUnavailable, bridge, mapped_errors
+from temporal_bridge.client.bridge import TemporalUnavailable, bridge, mapped_errors
 
 # Close statuses that are not the workflow's own business ending: somebody
 # (or a timeout, or a bug) closed it from outside. CONTINUED_AS_NEW is not

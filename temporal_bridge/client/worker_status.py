@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.cache import cache
 
-from temporal_bridge import queue_health
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound
-from temporal_bridge.queue_health import PollerStatus
+from temporal_bridge.client import queue_health
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
+from temporal_bridge.client.queue_health import PollerStatus
 
 _refresh = threading.Lock()
 

@@ -1,7 +1,7 @@
 """The worker's Temporal runtime (metrics, heartbeats, core logs) and optional tracing.
 
 - Metrics: the SDK core exports Prometheus metrics on a private loopback port;
-  temporal_bridge.metrics serves them with the desk's own on --metrics-port.
+  temporal_bridge.runtime.metrics serves them with the desk's own on --metrics-port.
 - Worker heartbeats: every WORKER_HEARTBEAT_SECONDS the worker reports to the
   server, which is how the pages notice a stopped worker within seconds.
 - The core's own log lines go through Python logging (so LOG_FORMAT=json holds).

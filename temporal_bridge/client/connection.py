@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
-from temporal_bridge.codec import DEV_KEY_ID, PayloadKeysInvalid, data_converter
+from temporal_bridge.client.codec import DEV_KEY_ID, PayloadKeysInvalid, data_converter
 
 
 def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
     if tls is not None:
         kwargs["tls"] = tls
     # OpenTelemetry tracing (OTEL_ENABLED): on the client, so workers built on it trace too.
-    from temporal_bridge.telemetry import tracing_interceptors
+    from temporal_bridge.runtime.telemetry import tracing_interceptors
 
     interceptors = tracing_interceptors()
     if interceptors:

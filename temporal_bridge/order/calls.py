@@ -1,9 +1,9 @@
 """The calls Django makes to an order's workflow, through the process's one
-client (temporal_bridge.bridge): start it, signal it, ask for its live
+client (temporal_bridge.client.bridge): start it, signal it, ask for its live
 snapshot and for its verdict on a request, and link to it in the Temporal UI.
 
 What the server says of the workflow without a worker (running, stopped from
-outside, a failing task) is temporal_bridge.workflow_status.
+outside, a failing task) is temporal_bridge.client.workflow_status.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge import messages as m
 from temporal_bridge import search_attributes, states
-from temporal_bridge.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors, start_once
-from temporal_bridge.workflow_status import WorkflowClosed
+from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors, start_once
+from temporal_bridge.client.workflow_status import WorkflowClosed
 
 
 def start_order_workflow(inp: m.OrderWorkflowInput, *, summary: str = "", customer_id: int | None = None) -> bool:

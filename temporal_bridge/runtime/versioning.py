@@ -4,7 +4,7 @@ A versioned worker belongs to the Worker Deployment TEMPORAL_DEPLOYMENT_NAME
 ("order-desk") with a build id; Temporal starts new runs on the deployment's
 *current* version (or a ramped share on a *ramping* one), keeps pinned runs on
 the version they started on, and moves auto-upgrading runs to the current
-version at their next workflow task (temporal_bridge/versioned_workflows.py
+version at their next workflow task (temporal_bridge/runtime/versioned_workflows.py
 says which workflow is which).
 
 The build id is ORDER_DESK_BUILD_ID when set, else a digest of the workflow
@@ -38,7 +38,7 @@ from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DeploymentError(Exception):
@@ -50,8 +50,8 @@ class DeploymentError(Exception):
 
 def workflow_sources() -> list[Path]:
     """The workflow modules and every project module they import, transitively."""
-    from temporal_bridge.versioned_workflows import VERSIONED_WORKFLOWS
-    from temporal_bridge.worker import WORKFLOWS
+    from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
+    from temporal_bridge.runtime.worker import WORKFLOWS
 
     todo = [Path(sys.modules[cls.__module__].__file__).resolve() for cls in [*WORKFLOWS, *VERSIONED_WORKFLOWS]]
     seen: set[Path] = set()
