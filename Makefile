@@ -23,7 +23,7 @@ run: install  ## Temporal dev server + workers + web + provider simulator, super
 test: install lint  ## the house rules, then the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-serve: install  ## production web server: collectstatic + gunicorn (config/gunicorn.conf.py); see DEPLOYMENT.md
+serve: install  ## production web server: collectstatic + gunicorn (config/gunicorn.conf.py); see docs/deployment.md
 	$(PY) manage.py collectstatic --noinput -v 0
 	HOST=$${HOST:-127.0.0.1} PORT=$${PORT:-8000} $(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.conf.py
 
@@ -33,7 +33,7 @@ chaos: install  ## fault injection over 120 orders (PostgreSQL via DATABASE_URL 
 chaos-smoke: install  ## the same faults over 30 orders, as CI runs it
 	$(PY) -m tools.chaos.run --orders 30
 
-bench: install  ## throughput, latency, polling and 100k-row list figures in one table (own Temporal, workers, web, DB); see BENCHMARKS.md
+bench: install  ## throughput, latency, polling and 100k-row list figures in one table (own Temporal, workers, web, DB); see docs/benchmarks.md
 	$(PY) -m tools.bench
 
 bench-smoke: install  ## the same table at tiny sizes, as CI runs it: fails on errors, never on timings

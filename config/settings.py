@@ -1,7 +1,7 @@
 """Order Desk settings, read from the environment.
 
 Every knob an operator may turn is an environment variable, listed with its
-default in the README's configuration table. Defaults are the embedded
+default in docs/configuration.md. Defaults are the embedded
 development stack: SQLite under var/, a local Temporal dev server.
 """
 from __future__ import annotations
@@ -233,7 +233,7 @@ TEMPORAL_NAMESPACE = os.environ.get("TEMPORAL_NAMESPACE", "default")
 TEMPORAL_TASK_QUEUE = os.environ.get("TEMPORAL_TASK_QUEUE", "order-desk")
 # Set the orders' custom search attributes (temporal_bridge/search_attributes.py).
 # They must be registered on the namespace first (`make run` does it for the dev
-# server; `manage.py register_search_attributes` for a cluster, see DEPLOYMENT.md).
+# server; `manage.py register_search_attributes` for a cluster, see docs/deployment.md).
 TEMPORAL_SEARCH_ATTRIBUTES = env_bool("TEMPORAL_SEARCH_ATTRIBUTES", True)
 TEMPORAL_UI_URL = os.environ.get("TEMPORAL_UI_URL", f"http://127.0.0.1:{os.environ.get('TEMPORAL_UI_PORT', '8233')}")
 # How long a page waits for a workflow query before it falls back to the mirror.
@@ -242,7 +242,7 @@ TEMPORAL_QUERY_TIMEOUT = env_float("TEMPORAL_QUERY_TIMEOUT", 2.0)
 # verdict on it (identity checked, rules applied) before answering "queued".
 TEMPORAL_VERDICT_WAIT = env_float("TEMPORAL_VERDICT_WAIT", 3.0)
 # How long a workflow's live snapshot is reused for the pages polling it (per
-# process, in the default cache); 0 asks the workflow on every poll. See BENCHMARKS.md.
+# process, in the default cache); 0 asks the workflow on every poll. See docs/benchmarks.md.
 ORDER_SNAPSHOT_CACHE_SECONDS = env_float("ORDER_SNAPSHOT_CACHE_SECONDS", 1.0)
 # A remote cluster or Temporal Cloud (applied by temporal_bridge/client/connection.py
 # for the web process and the workers alike): mutual TLS from PEM files, and/or
@@ -270,7 +270,7 @@ TEMPORAL_UI_ORIGINS = [
         "http://localhost:{0},http://127.0.0.1:{0}".format(os.environ.get("TEMPORAL_UI_PORT", "8233")),
     ).split(",") if o.strip()
 ]
-# Worker versioning (DEPLOYMENT.md, "Rolling out new workflow code"): with it on,
+# Worker versioning (docs/deployment.md, "Rolling out new workflow code"): with it on,
 # each worker announces the version <deployment name>.<build id>, and Temporal
 # sends new runs to the version an operator made current (`manage.py deployment`).
 # The build id defaults to a digest of the workflow code (temporal_bridge/runtime/versioning.py);
@@ -315,7 +315,7 @@ ORDER_DESK_HOLD_RECHECK_SECONDS = env_float("ORDER_DESK_HOLD_RECHECK_SECONDS", 3
 ORDER_DESK_BREAKER_FAILURES = env_int("ORDER_DESK_BREAKER_FAILURES", 5)
 ORDER_DESK_BREAKER_COOLDOWN_SECONDS = env_float("ORDER_DESK_BREAKER_COOLDOWN_SECONDS", 60)
 
-# --- Provider webhooks (orders.webhooks.services; README "Provider webhooks") --------------
+# --- Provider webhooks (orders.webhooks; docs/providers-and-webhooks.md) ----------
 # One shared secret per provider; a provider without one is refused (401).
 WEBHOOK_SECRETS = {
     "payments": os.environ.get("WEBHOOK_SECRET_PAYMENTS", ""),

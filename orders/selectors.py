@@ -125,7 +125,7 @@ def customer_search(text: str, *, limit: int = CUSTOMER_MATCHES) -> CustomerMatc
     One query, LIMIT limit + 1, three columns: the answer stays small however
     many customers match. On PostgreSQL the pg_trgm indexes on UPPER(name)
     and UPPER(email) (migration 0008) serve both the substring and the prefix;
-    SQLite reads the table (README, "New order").
+    SQLite reads the table (docs/orders.md, "New order").
     """
     text = text.strip()
     if not text:

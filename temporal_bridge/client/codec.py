@@ -93,7 +93,7 @@ def parse_keys(spec: str) -> KeyRing:
 
 
 def new_key_entry(key_id: str) -> str:
-    """A fresh "kid:base64key" entry, for the rotation procedure (DEPLOYMENT.md)."""
+    """A fresh "kid:base64key" entry, for the rotation procedure (docs/deployment.md)."""
     return f"{key_id}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
 
 

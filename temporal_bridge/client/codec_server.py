@@ -17,7 +17,7 @@ the same shape. The UI calls it from the browser (fetch, with an
 The session cookie reaches us only when the UI sends credentials ("Include
 cross-origin credentials" in its codec settings, or `codec.includeCredentials`
 in a ui-server config) and the UI and the desk share a site (same host name,
-any port: the cookie is SameSite=Lax). README, "Temporal UI", says how.
+any port: the cookie is SameSite=Lax). docs/operations.md, "The Temporal UI", says how.
 
 CSRF: exempt, because the caller is another origin that cannot hold our
 token; the origin check above is the CSRF defence (Django's own check is an

@@ -50,7 +50,8 @@ def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
 def payload_converter() -> DataConverter:
     """The encrypting data converter, for clients and for what builds its own (Replayer, test environments)."""
     if not settings.ORDER_DESK_PAYLOAD_KEYS:
-        raise ImproperlyConfigured("Set ORDER_DESK_PAYLOAD_KEYS (DEPLOYMENT.md): the desk sends no customer data to Temporal unencrypted.")
+        raise ImproperlyConfigured("Set ORDER_DESK_PAYLOAD_KEYS (docs/deployment.md): "
+                                   "the desk sends no customer data to Temporal unencrypted.")
     try:
         return data_converter(settings.ORDER_DESK_PAYLOAD_KEYS)
     except PayloadKeysInvalid as err:
@@ -64,7 +65,7 @@ def check_payload_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     except ImproperlyConfigured as err:
         return [checks.Error(str(err), id="order_desk.E010")]
     if ring.encrypting_id == DEV_KEY_ID and not settings.PAYLOAD_DEV_KEY_ALLOWED:
-        return [checks.Error("ORDER_DESK_PAYLOAD_KEYS encrypts with the public development key: generate a real one (DEPLOYMENT.md).",
+        return [checks.Error("ORDER_DESK_PAYLOAD_KEYS encrypts with the public development key: generate a real one (docs/deployment.md).",
                              id="order_desk.E011")]
     return []
 

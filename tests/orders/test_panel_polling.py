@@ -1,5 +1,5 @@
 """The polled live panel at scale: a shared snapshot cache, 204 for unchanged
-panels, and a small query budget per poll (see BENCHMARKS.md for the figures)."""
+panels, and a small query budget per poll (see docs/benchmarks.md for the figures)."""
 from __future__ import annotations
 
 import re

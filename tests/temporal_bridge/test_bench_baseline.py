@@ -1,4 +1,4 @@
-"""The bench's bare-SDK baselines do what BENCHMARKS.md says they do.
+"""The bench's bare-SDK baselines do what docs/benchmarks.md says they do.
 
 `make bench` divides the real path's throughput by these workflows', so a
 shape that quietly ran fewer (or more) activities than documented would make

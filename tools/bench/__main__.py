@@ -1,6 +1,6 @@
 """`python -m tools.bench [--smoke]`: run every bench section and print one table.
 
-See BENCHMARKS.md for what each figure means and what limits it.
+See docs/benchmarks.md for what each figure means and what limits it.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
     manage.py deployment ramp BUILD PERCENT   PERCENT of new runs on BUILD, the rest on the current one
     manage.py deployment ramp --stop          end the ramp
 
-DEPLOYMENT.md, "Rolling out new workflow code", puts them in order.
+docs/deployment.md, "Rolling out new workflow code", puts them in order.
 """
 from __future__ import annotations
 

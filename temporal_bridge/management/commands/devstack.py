@@ -48,7 +48,8 @@ class Command(BaseCommand):
                             help="Worker processes on the task queue (default: %(default)s); they share the load, and any may die.")
         parser.add_argument("--no-simulator", action="store_true", help="Do not run the payment provider and carrier simulator.")
         parser.add_argument("--no-versioning", action="store_true",
-                            help="Unversioned workers. By default they announce this code's version and make it current (DEPLOYMENT.md).")
+                            help="Unversioned workers. By default they announce this code's version and make it current "
+                                 "(docs/deployment.md).")
 
     def handle(self, *args, **options):
         if options["workers"] < 0:
@@ -87,7 +88,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
                 f"  Web:         http://127.0.0.1:{port}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
-                f"  Temporal UI: {settings.TEMPORAL_UI_URL}  (decoded for staff: README, 'Temporal UI')\n"
+                f"  Temporal UI: {settings.TEMPORAL_UI_URL}  (decoded for staff: docs/operations.md, 'The Temporal UI')\n"
                 f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'"
                 f"{f', version {settings.TEMPORAL_DEPLOYMENT_NAME}.{versioning.build_id()}' if versioned else ', unversioned'}\n"
                 f"  Simulator:   {'off' if options['no_simulator'] else 'payment provider and carrier webhooks'}\n"

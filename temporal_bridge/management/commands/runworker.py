@@ -44,7 +44,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--versioning", action=argparse.BooleanOptionalAction, default=settings.TEMPORAL_WORKER_VERSIONING,
             help="Announce a worker deployment version and take only the runs Temporal routes to it "
-                 "(default: %(default)s, from TEMPORAL_WORKER_VERSIONING). See DEPLOYMENT.md.",
+                 "(default: %(default)s, from TEMPORAL_WORKER_VERSIONING). See docs/deployment.md.",
         )
         parser.add_argument(
             "--build-id", default="", help="Build id to announce (default: ORDER_DESK_BUILD_ID, else a digest of the workflow code).",

@@ -48,7 +48,7 @@ def ui_with_codec(live_server, settings):
 
 
 def include_credentials(page, ui: str, endpoint: str) -> None:
-    """The one-time setting README, "Temporal UI", asks of staff: the UI's codec settings with
+    """The one-time setting docs/operations.md, "The Temporal UI", asks of staff: the UI's codec settings with
     "Include cross-origin credentials" (the dev server's UI has no flag for it)."""
     page.goto(ui + "/")
     page.evaluate("""endpoint => {
