@@ -105,6 +105,15 @@ def senior_slot_only(order: Order) -> bool:
     return approval_rules.senior_slot_only(order_rule(order), [d.senior for d in recorded_approvals(order)])
 
 
+def decision_records(order: Order) -> list[m.DecisionRecord]:
+    """The decisions recorded for the order, oldest first, shaped like the workflow query's."""
+    return [
+        m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior,
+                         on_behalf_of=d.on_behalf_of_username)
+        for d in ApprovalDecision.objects.filter(order=order).order_by("created_at", "id")
+    ]
+
+
 def mirror_progress(order: Order) -> m.ApprovalProgress | None:
     """The approval gate as the mirror records it, through the workflow's own rule."""
     if not order.approval_rule:

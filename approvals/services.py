@@ -27,7 +27,7 @@ from approvals.links import absolute_url
 from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
-from orders.services import order_signal
+from orders.services import order_apply_update, order_signal
 from orders.timeline import mirror
 from temporal_bridge import messages as m
 from temporal_bridge import states
@@ -146,6 +146,16 @@ def decision_record(decision: m.DecisionInput) -> bool:
     )
     mirror.order_record_entries(decision.entries)
     return created
+
+
+@transaction.atomic
+def order_update_record(update: m.UpdateInput) -> None:
+    """An update the workflow accepted, recorded in one transaction: the order's
+    fields and timeline (orders.services), and, when the change sends the order
+    back for approval, the decisions given so far marked superseded."""
+    order_apply_update(update)
+    if update.reapproval:
+        ApprovalDecision.objects.filter(order_id=update.order_id).update(superseded=True)
 
 
 # --- Emails to approvers ------------------------------------------------------------------

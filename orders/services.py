@@ -21,7 +21,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.models import ApprovalDecision
 from approvals.selectors import approval_rule_for
 from orders import amounts
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
@@ -350,6 +349,4 @@ def order_apply_update(update: m.UpdateInput) -> None:
         changed["note"] = update.note
     if changed:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
-    if update.reapproval:
-        ApprovalDecision.objects.filter(order_id=order.pk).update(superseded=True)
     mirror.order_record_entries(update.entries)

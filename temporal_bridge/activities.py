@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from approvals import identity
 from approvals import services as approval_services
-from orders import services, steps
+from orders import steps
 from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from orders.holds import breaker
 from orders.holds import services as holds
@@ -108,7 +108,7 @@ def confirm_messages(checks: intents.MessageChecks) -> intents.MessageConfirmati
 @activity.defn(name=m.ACT_APPLY_UPDATE)
 @db_activity
 def apply_order_update(update: m.UpdateInput) -> None:
-    services.order_apply_update(update)
+    approval_services.order_update_record(update)
 
 
 @activity.defn(name=m.ACT_RESERVE_STOCK)

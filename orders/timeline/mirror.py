@@ -19,8 +19,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.models import ApprovalDecision
-from approvals.selectors import mirror_progress
+from approvals.selectors import decision_records, mirror_progress
 from orders.models import Order
 from orders.payments.models import PaymentTransaction
 from orders.steps import locked_order
@@ -153,7 +152,6 @@ def order_record_progress(*, order_id: int, percent: int) -> None:
 def mirror_snapshot(order: Order) -> m.OrderSnapshot:
     """The snapshot as the database mirror records it, shaped like the query's."""
     events = sorted(OrderEvent.objects.filter(order=order), key=_timeline_order)
-    decisions = ApprovalDecision.objects.filter(order=order).order_by("created_at", "id")
     return m.OrderSnapshot(
         order_id=order.pk,
         number=order.number or "",
@@ -167,9 +165,7 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
         note=order.note,
         tracking_number=order.tracking_number,
         failure_reason=order.failure_reason,
-        decisions=[m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior,
-                                    on_behalf_of=d.on_behalf_of_username)
-                   for d in decisions],
+        decisions=decision_records(order),
         timeline=[_timeline_entry(e) for e in events],
         allowed_actions=states.allowed_actions(order.status, awaiting_decision=order.status == states.PENDING_APPROVAL,
                                                question_open=order.awaiting_answer, questions=True),

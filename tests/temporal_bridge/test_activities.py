@@ -128,6 +128,16 @@ def test_apply_order_update_changes_only_the_given_fields(env, make_order):
     assert Order.objects.count() == 1
 
 
+def test_an_update_that_sends_the_order_back_for_approval_voids_the_decisions_given(env, make_order):
+    order = make_order()
+    env.run(acts.record_decision, m.DecisionInput(order_id=order.pk, actor="manager", decision="approved", comment="", request_id="req-a1"))
+    env.run(acts.apply_order_update, m.UpdateInput(order_id=order.pk, actor="clerk", request_id="req-u2", note="Leave at the door"))
+    assert not ApprovalDecision.objects.get(request_id="req-a1").superseded  # a note changes nothing the approver saw
+    env.run(acts.apply_order_update, m.UpdateInput(order_id=order.pk, actor="clerk", request_id="req-u3",
+                                                   shipping_address="9 Elsewhere", reapproval=True))
+    assert ApprovalDecision.objects.get(request_id="req-a1").superseded
+
+
 # --- reserve_stock / release_stock ---------------------------------------------------------
 
 
