@@ -46,8 +46,10 @@ scale-demo: install  ## three runworker processes share 60 orders, one is SIGKIL
 worker: install  ## one more worker against the running stack
 	$(PY) manage.py runworker
 
-lint: install  ## the house rules (ruff.toml); `make test` runs them first
+lint: install  ## the house rules: ruff (ruff.toml), the import contracts (.importlinter), mypy over the Django-free core (mypy.ini); `make test` runs them first
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 migrate: install
 	$(PY) manage.py migrate

@@ -1,19 +1,12 @@
 """Forms of the approvals pages; all validation on the server."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-
 from django import forms
-from django.utils import timezone
 
-from approvals import selectors, whatif
-from approvals.audit.export import CUSTOMER_ID, AuditFilters
-from approvals.delegation import services as delegations
-from approvals.models import AuditExport
+from approvals import whatif
 from approvals.services import APPROVE, MAX_BULK_ORDERS, REJECT
 from orders.amounts import MAX_ID
 from orders.forms import request_id_field
-from orders.models import OrderStatus
 
 
 class OrderIdsField(forms.Field):
@@ -76,107 +69,3 @@ class PolicyWhatIfForm(forms.Form):
         help_text=f"days ({whatif.MIN_DAYS} to {whatif.MAX_DAYS})",
     )
     method = forms.ChoiceField(label="Spread each order's approvals", choices=list(whatif.METHODS.items()), initial=whatif.OBSERVED)
-
-
-# Far enough either way for any real trail, near enough that a day past the
-# end and a time zone's offset stay inside what datetime can hold.
-EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
-DAY_ERRORS = {"invalid": "Enter a date as YYYY-MM-DD."}
-
-
-def _day_field(label: str, help_text: str) -> forms.DateField:
-    return forms.DateField(label=label, required=False, input_formats=["%Y-%m-%d"], help_text=help_text,
-                           widget=forms.DateInput(attrs={"type": "date"}), error_messages=DAY_ERRORS)
-
-
-class AuditExportForm(forms.Form):
-    """The audit export's filters; every field optional (none: the whole trail)."""
-
-    records = forms.ChoiceField(choices=AuditExport.Records.choices, required=False, initial=AuditExport.Records.ALL)
-    format = forms.ChoiceField(choices=AuditExport.Format.choices, required=False, initial=AuditExport.Format.CSV)
-    date_from = _day_field("From", "First day included.")
-    date_to = _day_field("To", "Last day included.")
-    approver = forms.CharField(label="Approver or actor", max_length=150, required=False,
-                               help_text="Username: decisions by them and timeline entries they made.")
-    customer = forms.CharField(max_length=200, required=False, help_text="Customer id, e-mail, or part of the name.")
-    state = forms.ChoiceField(label="Order state", choices=[("", "Any"), *OrderStatus.choices], required=False,
-                              help_text="The order's state now.")
-
-    def _day(self, name: str) -> date | None:
-        day = self.cleaned_data.get(name)
-        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
-            raise forms.ValidationError(f"Enter a date from {EARLIEST_DAY:%Y-%m-%d} to {LATEST_DAY:%Y-%m-%d}.")
-        return day
-
-    def clean_date_from(self) -> date | None:
-        return self._day("date_from")
-
-    def clean_date_to(self) -> date | None:
-        return self._day("date_to")
-
-    def clean_customer(self) -> str:
-        text = self.cleaned_data["customer"]
-        if CUSTOMER_ID.fullmatch(text) and not 1 <= int(text) <= MAX_ID:
-            raise forms.ValidationError("No customer has that id.")
-        return text
-
-    def clean(self):
-        cleaned = super().clean()
-        since, until = cleaned.get("date_from"), cleaned.get("date_to")
-        if since and until and since > until:
-            self.add_error("date_to", "The last day comes before the first.")
-        return cleaned
-
-    @property
-    def fmt(self) -> str:
-        return self.cleaned_data["format"] or AuditExport.Format.CSV
-
-    @property
-    def filters(self) -> AuditFilters:
-        data = self.cleaned_data
-        return AuditFilters(
-            records=data["records"] or AuditExport.Records.ALL,
-            since=_start_of(data["date_from"]), until=_start_of(data["date_to"] + timedelta(days=1)) if data["date_to"] else None,
-            actor=data["approver"], customer=data["customer"], state=data["state"],
-        )
-
-    @property
-    def described(self) -> dict[str, str]:
-        """The filters as recorded with the export: only those given, dates as ISO text."""
-        data = self.cleaned_data
-        return {name: value.isoformat() if isinstance(value, date) else value
-                for name in ("date_from", "date_to", "approver", "customer", "state") if (value := data[name])}
-
-
-def _start_of(day: date | None) -> datetime | None:
-    """Midnight of `day` in the desk's time zone: "from 1 March" means the desk's 1 March."""
-    return None if day is None else timezone.make_aware(datetime.combine(day, time.min))
-
-
-class DelegationForm(forms.Form):
-    """Out of office: who holds my approvals, from which day to which (inclusive)."""
-
-    substitute = forms.ModelChoiceField(
-        queryset=None, to_field_name="username", empty_label="Choose an approver",
-        error_messages={"invalid_choice": "Choose an active approver other than yourself."},
-    )
-    first_day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    last_day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive: you are back the day after.")
-
-    def __init__(self, *args, user, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["substitute"].queryset = selectors.approvers().exclude(pk=user.pk)
-
-    def clean(self):
-        cleaned = super().clean()
-        first, last = cleaned.get("first_day"), cleaned.get("last_day")
-        if first is None or last is None:
-            return cleaned
-        if first < timezone.localdate():
-            self.add_error("first_day", "The first day cannot be in the past.")
-            return cleaned
-        try:
-            cleaned["starts_at"], cleaned["ends_at"] = delegations.day_range(first, last)
-        except forms.ValidationError as err:
-            self.add_error(None, err)
-        return cleaned

@@ -6,7 +6,7 @@ class TemporalBridgeConfig(AppConfig):
     verbose_name = "Temporal bridge"
 
     def ready(self) -> None:
-        from temporal_bridge.runtime.telemetry import check_tracing_available
+        from temporal_bridge.client.tracing import check_tracing_available
 
         # OTEL_ENABLED without the packages: say what to install when the
         # process starts, not with an ImportError at the first workflow call.

@@ -168,7 +168,7 @@ def parse_payment_event(args: Sequence[Any]) -> m.PaymentEvent:
     payload = _single_object(args, "Payment event")
 
     def read() -> m.PaymentEvent:
-        event_id = _text(payload, "event_id", m.MAX_EVENT_ID, required=True)
+        event_id = _text(payload, "event_id", m.MAX_EVENT_ID, required=True) or ""
         kind = _text(payload, "kind", 20, required=True)
         if kind not in m.PAYMENT_EVENT_KINDS:
             raise Refused(f"unknown kind {display(kind)!r}")

@@ -52,7 +52,7 @@ def cli_flags() -> list[str]:
 
 def at_start(*, state: str, number: str, customer_id: int | None, total: str, entered_at: datetime) -> TypedSearchAttributes:
     """What the client sets when it starts an order's workflow."""
-    pairs = [
+    pairs: list[SearchAttributePair] = [
         SearchAttributePair(ORDER_STATE, state), SearchAttributePair(ORDER_NUMBER, number),
         SearchAttributePair(TOTAL_BAND, total_band(total)), SearchAttributePair(ESCALATED, False),
         SearchAttributePair(SLA_BREACHED, False), SearchAttributePair(STATE_ENTERED_AT, entered_at),

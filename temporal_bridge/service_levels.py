@@ -65,8 +65,8 @@ def report(transitions: list[tuple[str, str]], now: datetime, targets: ServiceLe
     breached = [s for s in STAGES if s in seconds and 0 < target_seconds(targets, s) < seconds[s]]
     current = entered[-1][0] if entered else None
     estimate = None
-    if current is not None and current not in states.TERMINAL and stage_of(current) is not None:
-        stage = stage_of(current)
+    stage = stage_of(current) if current is not None and current not in states.TERMINAL else None
+    if stage is not None:
         ahead = _stages(track_delivery)
         ahead = ahead[ahead.index(stage) + 1:] if stage in ahead else []
         left = max(0.0, target_seconds(targets, stage) - seconds.get(stage, 0.0))

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from approvals import services
 from approvals.audit import export as audit
-from approvals.forms import AuditExportForm
+from approvals.audit.forms import AuditExportForm
 from approvals.models import AuditExport
 
 EXPORT_PERMISSION = "approvals.export_audit"

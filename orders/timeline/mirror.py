@@ -8,7 +8,7 @@ list pages, the admin and the audit read without calling Temporal:
   its entries in the transaction of its own effect (`order_record_step`);
 - read-back: `mirror_snapshot`, the workflow's query as the mirror tells it,
   for finished orders and when no worker answers;
-- repair: orders/timeline/reconcile.py (`manage.py reconcile_orders`) finds what the
+- repair: orders/operations/reconcile.py (`manage.py reconcile_orders`) finds what the
   mirror missed and writes it through these same functions.
 """
 from __future__ import annotations
@@ -23,12 +23,12 @@ from approvals.selectors import decision_records, mirror_progress
 from orders.models import Order
 from orders.payments.models import PaymentTransaction
 from orders.steps import locked_order
+from orders.timeline import metrics
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
 from temporal_bridge import hold_texts, states
 from temporal_bridge import messages as m
 from temporal_bridge.client.workflow_status import StopCause
-from temporal_bridge.runtime import metrics
 
 log = logging.getLogger(__name__)
 

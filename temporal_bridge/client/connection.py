@@ -28,6 +28,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
 from temporal_bridge.client.codec import DEV_KEY_ID, PayloadKeysInvalid, data_converter
+from temporal_bridge.client.tracing import tracing_interceptors
 
 
 def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
@@ -39,8 +40,6 @@ def connect_kwargs(*, namespace: str | None = None) -> dict[str, Any]:
     if tls is not None:
         kwargs["tls"] = tls
     # OpenTelemetry tracing (OTEL_ENABLED): on the client, so workers built on it trace too.
-    from temporal_bridge.runtime.telemetry import tracing_interceptors
-
     interceptors = tracing_interceptors()
     if interceptors:
         kwargs["interceptors"] = interceptors

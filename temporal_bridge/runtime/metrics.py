@@ -13,41 +13,16 @@ import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, generate_latest
 from temporalio import activity, worker
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from temporal_bridge import messages as m
-from temporal_bridge import states
-
 log = logging.getLogger(__name__)
 
-ORDERS_FINISHED = Counter(
-    "orderdesk_orders_finished", "Orders that reached a terminal state, by that state (counted once, when mirrored).", ["state"],
-)
-TIME_TO_APPROVAL = Histogram(
-    "orderdesk_time_to_approval_seconds", "Time from an order's submission to its approval; path=auto below the threshold.",
-    ["path"], buckets=(1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600),
-)
 ACTIVITY_FAILURES = Counter(
     "orderdesk_activity_failures", "Activity attempts that ended in an error (retried or not), by activity and error type.",
     ["activity", "error_type"],
 )
-
-
-def order_transition_recorded(entry: m.MirrorInput) -> None:
-    """Count what a newly mirrored transition means (a retried write is not counted again)."""
-    if entry.status in states.TERMINAL:
-        ORDERS_FINISHED.labels(entry.status).inc()
-    elif entry.status == states.APPROVED:
-        from django.utils import timezone
-
-        from orders.models import Order
-
-        row = Order.objects.filter(pk=entry.order_id).values_list("created_at", "requires_approval").first()
-        if row is not None:
-            created_at, requires_approval = row
-            TIME_TO_APPROVAL.labels("manager" if requires_approval else "auto").observe((timezone.now() - created_at).total_seconds())
 
 
 class MetricsInterceptor(worker.Interceptor):

@@ -27,8 +27,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from orders import roles, services
 from orders.models import Order
+from orders.operations.reconcile import reconcile
 from orders.selectors import LIVE_FAILURES_KEY, order_live_state
-from orders.timeline.reconcile import reconcile
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from temporal_bridge.client import workflow_status

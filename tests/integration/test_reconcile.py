@@ -10,8 +10,8 @@ from django.core.management import call_command
 
 from orders import services
 from orders.models import Order
+from orders.operations.reconcile import reconcile
 from orders.timeline.models import OrderEvent
-from orders.timeline.reconcile import reconcile
 from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
 from tests.integration.test_lifecycle import finished, submit, wait_for

@@ -16,8 +16,8 @@ import pytest
 from django.test import Client
 
 from orders.models import Order
+from orders.operations.reconcile import reconcile
 from orders.payments.models import PaymentTransaction
-from orders.timeline.reconcile import reconcile
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks.models import WebhookEvent
 from temporal_bridge import messages as m

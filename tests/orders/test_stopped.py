@@ -11,10 +11,10 @@ import pytest
 
 from orders import roles
 from orders.models import Order
+from orders.operations.reconcile import reconcile
 from orders.selectors import live_failures, order_live_state
 from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
-from orders.timeline.reconcile import reconcile
 from temporal_bridge import states
 from temporal_bridge.client.bridge import TemporalUnavailable
 from temporal_bridge.client.queue_health import PollerStatus

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from orders.timeline.reconcile import reconcile
+from orders.operations.reconcile import reconcile
 
 
 class Command(BaseCommand):

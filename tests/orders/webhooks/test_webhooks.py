@@ -8,7 +8,7 @@ import time
 import pytest
 from django.core.management import call_command
 
-from orders.timeline.reconcile import reconcile
+from orders.operations.reconcile import reconcile
 from orders.webhooks import services as webhooks
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks.models import WebhookEvent

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-from temporal_bridge.runtime.telemetry import check_tracing_available, tracing_interceptors
+from temporal_bridge.client.tracing import check_tracing_available, tracing_interceptors
 
 # No database here (activities are mocked or no order is run): CI runs it once.
 pytestmark = pytest.mark.database_agnostic
