@@ -63,13 +63,10 @@ from temporal_bridge.messages_steps import (  # noqa: F401
 # activities by name so it never imports Django code) and the worker.
 WORKFLOW_NAME = "OrderWorkflow"
 
-ACT_MIRROR = "mirror_order"
 # Several timeline entries in one transaction (what waited for a write, and the new entry).
 ACT_RECORD_ENTRIES = "record_order_entries"
 ACT_RECORD_DECISION = "record_decision"
 ACT_APPLY_UPDATE = "apply_order_update"
-# Who may act, read from the database before a person's message counts.
-ACT_VERIFY_ACTOR = "verify_actor"
 ACT_RESERVE_STOCK = "reserve_stock"
 ACT_RELEASE_STOCK = "release_stock"
 ACT_CHARGE_PAYMENT = "charge_payment"
