@@ -72,12 +72,6 @@ def with_record(order_id: int, record: m.StepRecord | None, effect: Callable[[],
     return result
 
 
-@activity.defn(name=m.ACT_MIRROR)
-@db_activity
-def mirror_order(entry: m.MirrorInput) -> None:
-    mirror.order_record_transition(entry)
-
-
 @activity.defn(name=m.ACT_RECORD_ENTRIES)
 @db_activity
 def record_order_entries(batch: m.EntriesInput) -> None:
@@ -88,13 +82,6 @@ def record_order_entries(batch: m.EntriesInput) -> None:
 @db_activity
 def record_decision(decision: m.DecisionInput) -> None:
     approval_services.decision_record(decision)
-
-
-# Still registered: runs of earlier workflow versions ask it (the actor alone, no recorded intent).
-@activity.defn(name=m.ACT_VERIFY_ACTOR)
-@db_activity
-def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
-    return identity.actor_verify(check)
 
 
 @activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
@@ -239,7 +226,7 @@ async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgre
 
 
 SYNC_ACTIVITIES = [
-    mirror_order, record_order_entries, record_decision, verify_actor, confirm_messages, apply_order_update, reserve_stock,
-    release_stock, charge_payment, settle_payment, refund_payment, ship_order, notify_customer,
+    record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, release_stock, charge_payment,
+    settle_payment, refund_payment, ship_order, notify_customer,
 ]
 ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

@@ -63,13 +63,10 @@ from temporal_bridge.messages_steps import (  # noqa: F401
 # activities by name so it never imports Django code) and the worker.
 WORKFLOW_NAME = "OrderWorkflow"
 
-ACT_MIRROR = "mirror_order"
 # Several timeline entries in one transaction (what waited for a write, and the new entry).
 ACT_RECORD_ENTRIES = "record_order_entries"
 ACT_RECORD_DECISION = "record_decision"
 ACT_APPLY_UPDATE = "apply_order_update"
-# Who may act, read from the database before a person's message counts.
-ACT_VERIFY_ACTOR = "verify_actor"
 ACT_RESERVE_STOCK = "reserve_stock"
 ACT_RELEASE_STOCK = "release_stock"
 ACT_CHARGE_PAYMENT = "charge_payment"
@@ -202,11 +199,8 @@ class CarriedApproval:
 class OrderState:
     """Everything an order's workflow knows: what the query shows and every
     rule needs. Continue-as-new hands it whole to the next run, which is then
-    indistinguishable from the old one.
-
-    The fields before `reminded` were once the whole carried state (then
-    named CarriedState): their names stay, so a run continued by an older
-    worker still decodes. New fields take defaults.
+    indistinguishable from the old one. Fields added after 1.0 take defaults,
+    so a state carried by a run of the release before still decodes.
     """
 
     submitted_at: str
@@ -244,8 +238,8 @@ class OrderState:
     # Compensations for the steps done so far, run in reverse on cancel or failure.
     compensations: list[str] = field(default_factory=list)
     fulfilment_done: bool = False
-    # The position the next timeline entry takes (its key's number). None in
-    # states carried by older runs, whose timeline had no gaps: its length.
+    # The position the next timeline entry takes (its key's number); None
+    # before the first entry: the timeline's length.
     next_position: int | None = None
     # Timeline entries not yet in the database: pure state changes wait for
     # the next business step, which writes them in its own transaction.
@@ -285,10 +279,6 @@ class OrderState:
 class StateTransition:
     state: str
     at: str
-
-
-# The carried state's earlier name, which older histories' runs still use.
-CarriedState = OrderState
 
 
 @dataclass

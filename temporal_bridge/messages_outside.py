@@ -1,5 +1,5 @@
 """Messages of an order's dealings with the outside world and with its
-people beyond approve/reject (v6): provider webhooks, the parcel's journey,
+people beyond approve/reject: provider webhooks, the parcel's journey,
 holds (a paused fulfilment, an open circuit breaker, a fraud alert),
 service levels, and questions before deciding.
 
@@ -206,7 +206,7 @@ MAX_EVENT_ID = 100
 MAX_SEEN_EVENTS = 200
 
 
-# --- v6: settling a payment the provider confirmed (or failed) later ---------------------------
+# --- Settling a payment the provider confirmed (or failed) later -------------------------------
 
 ACT_SETTLE_PAYMENT = "settle_payment"
 

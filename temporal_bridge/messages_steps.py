@@ -1,13 +1,12 @@
 """Messages of an order's activities: their inputs and results, and the
 timeline entries they write.
 
-From v5 each business step (reserve, charge, fulfil, ship, notify and the
+Each business step (reserve, charge, fulfil, ship, notify and the
 compensations) writes its own timeline entry in the transaction of its
 effect: its input carries a StepRecord (the key the workflow assigned, and the
 entries waiting to be written), its result the entries it wrote, which the
 workflow adds to its own timeline as they are. The words of each step's
-entry are here too, so the workflow (for runs before v5) and the activity
-say the same thing.
+entry are here too, beside the activity's result they describe.
 
 Plain dataclasses, re-exported by temporal_bridge.messages; free of Django.
 """
@@ -22,14 +21,14 @@ class TimelineEntry:
     kind: str
     message: str
     actor: str = ""
-    # The entry's key in the database mirror ("" in timelines from before v5).
+    # The entry's key in the database mirror.
     key: str = ""
 
 
 @dataclass
 class OrderRef:
     order_id: int
-    # v5: the step writes its timeline entry (and those waiting) with its effect.
+    # The step writes its timeline entry (and those waiting) with its effect.
     record: StepRecord | None = None
 
 
@@ -48,13 +47,13 @@ class MirrorInput:
     failure_reason: str | None = None
     approval_deadline: str | None = None
     escalated: bool | None = None
-    # When the workflow appended it (v5); None: when it is written.
+    # When the workflow appended it; None: when it is written.
     at: str | None = None
 
 
 @dataclass
 class EntriesInput:
-    """Timeline entries to write together, in one transaction (v5)."""
+    """Timeline entries to write together, in one transaction."""
 
     order_id: int
     entries: list[MirrorInput]
@@ -62,7 +61,7 @@ class EntriesInput:
 
 @dataclass
 class StepRecord:
-    """What a business step writes beside its effect, in the same transaction (v5).
+    """What a business step writes beside its effect, in the same transaction.
 
     `before`: entries appended since the last write (pure state changes such
     as "approved" and "processing"), written first. `key`: the key the
@@ -89,7 +88,7 @@ class DecisionInput:
     request_id: str
     senior: bool = False
     on_behalf_of: str = ""
-    # v5: timeline entries written with the decision, in its transaction (the approval tally).
+    # Timeline entries written with the decision, in its transaction (the approval tally).
     entries: list[MirrorInput] = field(default_factory=list)
 
 
@@ -122,13 +121,13 @@ class UpdateInput:
     note: str | None = None
     # The address changed after approvals were given: those no longer count.
     reapproval: bool = False
-    # v5: the timeline entry saying what changed, written in the update's transaction.
+    # The timeline entry saying what changed, written in the update's transaction.
     entries: list[MirrorInput] = field(default_factory=list)
 
 
 @dataclass
 class HoldResult:
-    """Whether a stage of the order is held (v6): a paused fulfilment, an open
+    """Whether a stage of the order is held: a paused fulfilment, an open
     circuit breaker. Read by ACT_READ_HOLD, and with the step before the
     stage (ReserveResult.hold: the payment; PaymentResult.hold: the
     fulfilment), so an order that meets no hold pays no extra activity."""
@@ -145,16 +144,16 @@ class HoldResult:
 class ReserveResult:
     lines_reserved: int
     units_reserved: int
-    # v5: the timeline entries the step wrote for its own keys, as written.
+    # The timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
-    # v6: whether payments are held (the provider's circuit breaker is open).
+    # Whether payments are held (the provider's circuit breaker is open).
     hold: HoldResult | None = None
 
 
 @dataclass
 class ReleaseResult:
     units_released: int
-    # v5: the timeline entries the step wrote for its own keys, as written.
+    # The timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
 
 
@@ -162,7 +161,7 @@ class ReleaseResult:
 class PaymentInput:
     order_id: int
     idempotency_key: str
-    # v5: the step writes its timeline entry (and those waiting) with its effect.
+    # The step writes its timeline entry (and those waiting) with its effect.
     record: StepRecord | None = None
 
 
@@ -171,12 +170,12 @@ class PaymentResult:
     amount: str
     currency: str
     provider_reference: str
-    # v5: the timeline entries the step wrote for its own keys, as written.
+    # The timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
-    # v6: "captured", or "requires_confirmation": the provider confirms (or
+    # "captured", or "requires_confirmation": the provider confirms (or
     # fails) the payment later, by webhook (messages_outside.PaymentEvent).
     status: str = "captured"
-    # v6: whether fulfilment is held, read in the charge's transaction.
+    # Whether fulfilment is held, read in the charge's transaction.
     hold: HoldResult | None = None
 
 
@@ -185,7 +184,7 @@ class FulfilInput:
     order_id: int
     steps: int
     step_seconds: float
-    # v5: the entries waiting ("fulfilling" among them), written as the work
+    # The entries waiting ("fulfilling" among them), written as the work
     # starts. The fulfilment's own entry is not written by it: a cancel can
     # win the race with its end, and then the workflow does not count it.
     first: list[MirrorInput] = field(default_factory=list)
@@ -200,7 +199,7 @@ class FulfilResult:
 class ShipResult:
     tracking_number: str
     carrier: str
-    # v5: the timeline entries the step wrote for its own keys, as written.
+    # The timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
 
 
@@ -210,20 +209,19 @@ class NotifyInput:
     kind: str
     idempotency_key: str
     reason: str = ""
-    # v5: the step writes its timeline entry (and those waiting) with its effect.
+    # The step writes its timeline entry (and those waiting) with its effect.
     record: StepRecord | None = None
 
 
 @dataclass
 class NotifyResult:
     sent: bool
-    # v5: the timeline entries the step wrote for its own keys, as written.
+    # The timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
 
 
 # --- What each step says on the timeline -------------------------------------------
-# One wording, used by the activity that writes the entry (v5) and by the
-# workflow that wrote it through the mirror before v5.
+# One wording per step, used by the activity that writes the entry.
 
 def reserved_text(result: ReserveResult) -> str:
     return f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"

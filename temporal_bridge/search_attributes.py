@@ -5,7 +5,7 @@ Search attributes are stored unencrypted by the server (the payload codec does
 not cover them), so none carries personal data: a state, the order number,
 the customer's id, a band of the total, two flags, and when the order
 entered its state. The client sets them at start; from then on the workflow
-keeps them current (v6). A run started without them (a deployment that has
+keeps them current. A run started without them (a deployment that has
 not registered them: TEMPORAL_SEARCH_ATTRIBUTES=0) never upserts, so it
 cannot fail on an unknown attribute.
 

@@ -37,9 +37,6 @@ ACT_FLAG_PARCEL_LATE = "flag_parcel_late"
 # the state (and every continue-as-new input) without limit. The database
 # refuses a repeat beyond these too (event id unique per parcel).
 MAX_SEEN_EVENT_IDS = 500
-# A carrier's event counts only if the webhook intake stored it, signed, as
-# sent (temporal_bridge.intents); its id is remembered only once confirmed.
-INTENTS_PATCH = "recorded-intents"
 MAX_EVENTS_KEPT = 100
 
 # How far along the parcel is; an event that is not further (a late
@@ -108,11 +105,9 @@ class ShipmentWorkflow:
         # records them one at a time, so each lands in the database in order.
         self._pending: list[mo.CarrierEvent] = []
         self._confirmations = DeskConfirmations()
-        self._intents_flag: bool | None = None
 
     @workflow.run
     async def run(self, inp: mo.ShipmentInput) -> mo.ShipmentResult:
-        self._intents()
         if inp.carried is None:
             await self._activity(ACT_OPEN_PARCEL, ParcelOpenInput(
                 inp.order_id, inp.order_number, inp.carrier, inp.tracking_number, inp.promised_by))
@@ -167,12 +162,6 @@ class ShipmentWorkflow:
 
     # --- Messages ------------------------------------------------------------------------------
 
-    def _intents(self) -> bool:
-        """Whether this run counts only the events the desk stored; decided once, at first use."""
-        if self._intents_flag is None:
-            self._intents_flag = workflow.patched(INTENTS_PATCH)
-        return self._intents_flag
-
     @workflow.signal(name=mo.SIGNAL_CARRIER_EVENT)
     async def carrier_event(self, *args: Any) -> None:
         # *args: the SDK decodes the payloads as plain JSON whatever their
@@ -186,15 +175,17 @@ class ShipmentWorkflow:
         if event.event_id in s.seen_event_ids:
             workflow.logger.info("Shipment %s: carrier event %s already received; ignored", self._inp.order_number, event.event_id)
             return
-        if self._intents():
-            confirmation = await self._confirmations.event(intents.EventCheck(
-                mo.PROVIDER_CARRIER, self._inp.order_id, event.event_id, event.status, intents.carrier_event_digest(event)))
-            if not confirmation.received:
-                workflow.logger.warning("Shipment %s: carrier event %s refused: %s", self._inp.order_number,
-                                        checks.display(event.event_id), confirmation.reason)
-                return
-            if event.event_id in s.seen_event_ids:
-                return  # the same event twice in one task
+        # A carrier's event counts only if the webhook intake stored it, signed,
+        # as sent (temporal_bridge.intents); its id is remembered only once
+        # confirmed, so a forged copy cannot make the genuine event a repeat.
+        confirmation = await self._confirmations.event(intents.EventCheck(
+            mo.PROVIDER_CARRIER, self._inp.order_id, event.event_id, event.status, intents.carrier_event_digest(event)))
+        if not confirmation.received:
+            workflow.logger.warning("Shipment %s: carrier event %s refused: %s", self._inp.order_number,
+                                    checks.display(event.event_id), confirmation.reason)
+            return
+        if event.event_id in s.seen_event_ids:
+            return  # the same event twice in one task
         s.seen_event_ids = [*s.seen_event_ids, event.event_id][-MAX_SEEN_EVENT_IDS:]
         if s.status in FINAL or any(e.status in FINAL for e in self._pending):
             workflow.logger.warning("Shipment %s: %s event %s after the journey ended; ignored",

@@ -17,9 +17,9 @@ FAILED = "failed"
 # terminated or cancelled it, a run timeout passed, it failed. The desk can do
 # nothing more with it; the cause is in the order's timeline.
 STOPPED = "stopped"
-# v6. A fraud alert holds the order for a manager's decision (release, or cancel with refund).
+# A fraud alert holds the order for a manager's decision (release, or cancel with refund).
 ON_HOLD = "on_hold"
-# v6, orders whose delivery is tracked: shipped and followed through the carrier's
+# Orders whose delivery is tracked: shipped and followed through the carrier's
 # events until delivered (or returned to us). Untracked orders end at FULFILLED.
 IN_TRANSIT = "in_transit"
 DELIVERED = "delivered"
@@ -50,10 +50,10 @@ CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING, ON_
 # The actions a page may offer (the names of messages.ACTION_*), in the
 # order the buttons appear.
 APPROVE, REJECT, CANCEL, UPDATE = "approve", "reject", "cancel", "update"
-# v6: questions before deciding. ASK sends the order back to its requester;
+# Questions before deciding. ASK sends the order back to its requester;
 # while the question is open only ANSWER (the requester's) moves it on.
 ASK, ANSWER = "ask", "answer"
-# v6: a manager's answer to a fraud hold (cancel is the other).
+# A manager's answer to a fraud hold (cancel is the other).
 RELEASE_HOLD = "release_hold"
 
 
@@ -62,7 +62,7 @@ def allowed_actions(state: str, *, awaiting_decision: bool, cancel_requested: bo
     """What people may still do with an order: the workflow's query and the
     database mirror both answer with this. `awaiting_decision`: the approval
     gate still takes decisions (pending, quorum not met, no rejection);
-    `questions`: the run takes questions (v6); `question_open`: one waits
+    `questions`: offer ASK while decisions are taken; `question_open`: one waits
     for the requester's answer."""
     if state == ON_HOLD and not cancel_requested:
         return [RELEASE_HOLD, CANCEL]  # even after fulfilment: nothing has shipped

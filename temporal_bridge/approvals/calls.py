@@ -1,4 +1,4 @@
-"""The calls the approvals app makes to Temporal (issue 3), through the
+"""The calls the approvals app makes to Temporal, through the
 process's one client (temporal_bridge.client.bridge): start a bulk decision and
 follow its progress, and keep the daily-digest schedule in place.
 """

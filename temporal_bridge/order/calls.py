@@ -45,7 +45,7 @@ def signal_order(order_id: int, signal: str, payload: Any) -> None:
     bridge.call(mapped_errors(send))
 
 
-# Questions before deciding (v6): a comment, a question to the requester, the
+# Questions before deciding: a comment, a question to the requester, the
 # requester's answer. Through signal_order, so one fake replaces them all in tests.
 def comment_on_order(order_id: int, comment: m.CommentSignal) -> None:
     signal_order(order_id, m.SIGNAL_COMMENT, comment)
@@ -126,9 +126,8 @@ def request_verdict(order_id: int, request_id: str, *, wait: float) -> m.Request
     """The workflow's verdict on a request just sent, waiting up to `wait` seconds
     for it to become final (accepted or refused).
 
-    Never raises: a workflow that cannot answer (no worker polling, a run from
-    before verdicts existed, Temporal unreachable) gives an `unknown` verdict,
-    which the page shows as queued.
+    Never raises: a workflow that cannot answer (no worker polling, Temporal
+    unreachable) gives an `unknown` verdict, which the page shows as queued.
     """
     unknown = m.RequestVerdict(request_id, m.VERDICT_UNKNOWN)
 

@@ -1,4 +1,4 @@
-"""The approval gate (v2 on): N approvals from distinct eligible people, a
+"""The approval gate: N approvals from distinct eligible people, a
 reminder at T1, escalation to the senior approvers at T2, expiry at T3, all
 counted from submission (or from the start of a re-approval round).
 
@@ -72,7 +72,7 @@ class ApprovalGate:
         if rule.auto_approve:
             why = f"policy “{rule.policy_name}”" if rule.policy_name else "total is below the approval threshold"
             s.decisions.append(m.DecisionRecord("system", "approved", f"Auto-approved: {why}", workflow.now().isoformat(), "auto"))
-            await self._timeline.record("status", f"Auto-approved: {why}", status=states.APPROVED)
+            self._timeline.record("status", f"Auto-approved: {why}", status=states.APPROVED)
             return Outcome.APPROVED
 
         expire_at, milestones = self._schedule(round_started)
@@ -84,7 +84,7 @@ class ApprovalGate:
 
         while True:
             if s.question is not None and not self.decided():
-                # v6: the order went back to its requester with a question.
+                # The order went back to its requester with a question.
                 if not await self._wait_for_answer(reapproval):
                     return Outcome.EXPIRED
                 expire_at, milestones = self._schedule(round_started)
@@ -124,7 +124,7 @@ class ApprovalGate:
             message = f"Approved by {approvers[0]}" + (f": {comment}" if comment else "")
         else:
             message = f"Approved: {len(approvers)} of {rule.approvals_required} approvals ({', '.join(approvers)})"
-        await self._timeline.record("status", message, actor=approvers[-1], status=states.APPROVED)
+        self._timeline.record("status", message, actor=approvers[-1], status=states.APPROVED)
         return Outcome.APPROVED
 
     def _schedule(self, round_started: datetime | None) -> tuple[datetime, list[tuple[datetime, str]]]:
@@ -132,7 +132,7 @@ class ApprovalGate:
 
         The clock runs from submission (the first run's start, not the first
         task), or from the start of a re-approval round, or from an answer
-        that edited the order (v6); the time it stood still waiting on the
+        that edited the order; the time it stood still waiting on the
         requester pushes every due time back.
         """
         rule, s = self.rule, self._s

@@ -25,19 +25,16 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order_workflow import refusals as kinds
     from temporal_bridge.order_workflow.refusals import Refusals
     from temporal_bridge.order_workflow.timeline import Timeline
-    from temporal_bridge.workflow_policies import DB_STEP, MIRROR_RETRY
 
 
 class Requests:
     def __init__(self, inp: m.OrderWorkflowInput, state: m.OrderState, timeline: Timeline, refusals: Refusals,
-                 confirmations: DeskConfirmations, recorded: Callable[[], bool]) -> None:
+                 confirmations: DeskConfirmations) -> None:
         self._inp = inp
         self._s = state
         self._timeline = timeline
         self._refusals = refusals
         self._confirmations = confirmations
-        # Whether this run counts only what the desk recorded (decided by the workflow, once).
-        self._recorded = recorded
         # The request ids in the state's verdicts; rebuilt from the state when needed.
         self._verdict_ids: set[str] | None = None
 
@@ -69,13 +66,13 @@ class Requests:
 
     async def note(self, message: str, actor: str, kind: str = "note") -> None:
         """A person's message on the timeline, written at once."""
-        await self._timeline.write(self._timeline.add(kind, message, actor=actor))
+        await self._timeline.write_now([self._timeline.add(kind, message, actor=actor)])
 
     async def refuse(self, request_id: str, text: str, actor: str, action: str, kind: str = "") -> None:
         """Note a refusal on the timeline; the verdict carries the reason alone.
         With a `kind`, a refusal of a message nobody confirmed: counted once there are many."""
         self.set_verdict(request_id, m.VERDICT_REFUSED, text.split(": ", 1)[-1], action)
-        if kind and self._recorded():
+        if kind:
             return await self._refusals.note(kind, text, actor)
         await self.note(text, actor)
 
@@ -116,22 +113,4 @@ class Requests:
             await self.refuse(request_id, refusal, actor, signal)
             return None
         self.set_verdict(request_id, m.VERDICT_ACCEPTED, action=signal)
-        return check
-
-    # --- Runs started before recorded intents ----------------------------------------------------
-
-    def is_repeat(self, request_id: str, name: str) -> bool:
-        if request_id in self._s.seen_requests:
-            return True
-        self._s.seen_requests[request_id] = name
-        return False
-
-    async def verified(self, action: str, actor: str, request_id: str, on_behalf_of: str = "") -> m.ActorCheckResult:
-        """Ask the database who `actor` is and what they may do, and whether a
-        delegation lets them stand in for `on_behalf_of` now."""
-        self.set_verdict(request_id, m.VERDICT_CHECKING, action=action)
-        check: m.ActorCheckResult = await workflow.execute_activity(
-            m.ACT_VERIFY_ACTOR, m.ActorCheckInput(self._inp.order_id, actor, action, on_behalf_of), result_type=m.ActorCheckResult,
-            start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
-        )
         return check

@@ -2,10 +2,9 @@
 compensations that undo what was done, newest first, when the order is
 cancelled or fails.
 
-Each business step goes through `_step`: from v5 the activity writes its own
+Each business step goes through `_step`: the activity writes its own
 timeline entry (and the entries waiting) in the transaction of its effect
-and returns them; before v5 the workflow writes the entry afterwards through
-the mirror activity, with the same words (messages_steps).
+and returns them, with the words of messages_steps.
 """
 from __future__ import annotations
 
@@ -33,8 +32,6 @@ class FulfilmentSaga:
         self._inp = inp
         self._s = state
         self._timeline = timeline
-        # v6 (set by the workflow): holds, payments confirmed later, fraud holds.
-        self.v6 = False
         # Who lifted a hold (the holds_lifted signal): wakes a held order at once.
         self.lifted_by: str | None = None
         self.carrier = ""
@@ -47,35 +44,33 @@ class FulfilmentSaga:
 
     async def reserve_and_charge(self) -> None:
         s, order_id = self._s, self._inp.order_id
-        await self._timeline.record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
+        self._timeline.record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
         self.check_cancel()
 
         s.step = "Reserving stock"
         reserved = await self._business_step(m.ACT_RESERVE_STOCK, "stock", lambda record: m.OrderRef(order_id, record=record),
-                                             m.ReserveResult, m.reserved_text)
+                                             m.ReserveResult)
         s.compensations.append(m.ACT_RELEASE_STOCK)
         self.check_cancel()
-        if self.v6:
-            await self._wait_while_held(m.STAGE_PAYMENT, reserved.hold)
+        await self._wait_while_held(m.STAGE_PAYMENT, reserved.hold)
 
         s.step = "Charging payment"
         paid = await self._business_step(m.ACT_CHARGE_PAYMENT, "payment",
                                          lambda record: m.PaymentInput(order_id, f"capture-{order_id}", record=record),
-                                         m.PaymentResult, m.charged_text)
+                                         m.PaymentResult)
         s.compensations.append(m.ACT_REFUND_PAYMENT)
         self.check_cancel()
-        if self.v6:
-            hold = paid.hold
-            if paid.status == "requires_confirmation":
-                await self._await_confirmation(paid.provider_reference)
-                hold = await self._read_hold(m.STAGE_FULFILMENT)  # the wait may have been long
-            await self._wait_while_held(m.STAGE_FULFILMENT, hold)
-            await self.fraud_checkpoint()
+        hold = paid.hold
+        if paid.status == "requires_confirmation":
+            await self._await_confirmation(paid.provider_reference)
+            hold = await self._read_hold(m.STAGE_FULFILMENT)  # the wait may have been long
+        await self._wait_while_held(m.STAGE_FULFILMENT, hold)
+        await self.fraud_checkpoint()
 
     async def fulfil(self) -> None:
         """Run the fulfilment activity, racing it against a cancel request."""
         s, inp = self._s, self._inp
-        await self._timeline.record("status", "Fulfilment started", status=states.FULFILLING, progress=0)
+        self._timeline.record("status", "Fulfilment started", status=states.FULFILLING, progress=0)
         s.step = "Fulfilling"
         first = self._timeline.take_unwritten()
         fulfilment = workflow.start_activity(
@@ -102,7 +97,7 @@ class FulfilmentSaga:
             except (ActivityError, CancelledError, asyncio.CancelledError):
                 pass
             self._timeline.give_back(first)
-            await self._timeline.record("fulfilment", f"Fulfilment stopped at {s.progress}%")
+            self._timeline.record("fulfilment", f"Fulfilment stopped at {s.progress}%")
             raise OrderCancelled()
         cancel_requested.cancel()
         try:
@@ -112,22 +107,21 @@ class FulfilmentSaga:
             raise OrderFailed(f"fulfilment failed: {cause(err)}") from err
         s.fulfilment_done = True
         s.progress = 100
-        # From v5 written with the shipment (a state entry, like "processing").
-        await self._timeline.record("fulfilment", m.FULFILLED_TEXT, progress=100)
+        # Written with the shipment (a state entry, like "processing").
+        self._timeline.record("fulfilment", m.FULFILLED_TEXT, progress=100)
 
     async def ship(self) -> None:
         s, order_id = self._s, self._inp.order_id
         s.step = "Shipping"
         shipped = await self._step(
-            m.ACT_SHIP, "shipment", lambda record: m.OrderRef(order_id, record=record), m.ShipResult, m.shipped_text,
-            timeout=DB_STEP, retry=MIRROR_RETRY, fields=lambda result: {"tracking_number": result.tracking_number},
+            m.ACT_SHIP, "shipment", lambda record: m.OrderRef(order_id, record=record), m.ShipResult, timeout=DB_STEP, retry=MIRROR_RETRY,
         )
         s.tracking_number = shipped.tracking_number
         self.carrier = shipped.carrier
         s.compensations.clear()
 
     async def follow_parcel(self) -> m.ShipmentResult | None:
-        """v6, tracked delivery: a child workflow follows the carrier's events
+        """Tracked delivery: a child workflow follows the carrier's events
         until the parcel is delivered or returned; None if it could not."""
         s, inp = self._s, self._inp
         s.parcel_status, s.step = "shipped", "In transit"
@@ -144,7 +138,7 @@ class FulfilmentSaga:
         s.parcel_status = result.status
         return result
 
-    # --- v6: holds, payments confirmed later, fraud alerts ----------------------------------------
+    # --- Holds, payments confirmed later, fraud alerts --------------------------------------------
 
     async def _wait_while_held(self, stage: str, hold: m.HoldResult | None) -> None:
         """Wait while `stage` is held (a paused fulfilment, an open circuit
@@ -167,7 +161,7 @@ class FulfilmentSaga:
         if s.hold_reason:
             s.hold_reason = ""
             # Written with the next step, which follows at once.
-            await self._timeline.record(texts.KIND_HOLD_RELEASED, texts.released_text(stage, self.lifted_by or ""))
+            self._timeline.record(texts.KIND_HOLD_RELEASED, texts.released_text(stage, self.lifted_by or ""))
 
     async def _read_hold(self, stage: str) -> m.HoldResult:
         return await workflow.execute_activity(m.ACT_READ_HOLD, m.HoldInput(self._inp.order_id, stage), result_type=m.HoldResult,
@@ -239,25 +233,24 @@ class FulfilmentSaga:
             if name == m.ACT_REFUND_PAYMENT:
                 s.step = "Refunding payment"
                 await self._step(name, "compensation", lambda record: m.PaymentInput(order_id, f"refund-{order_id}", record=record),
-                                 m.PaymentResult, m.refunded_text, timeout=SHORT_STEP, retry=MIRROR_RETRY)
+                                 m.PaymentResult, timeout=SHORT_STEP, retry=MIRROR_RETRY)
             elif name == m.ACT_RELEASE_STOCK:
                 s.step = "Releasing stock"
                 await self._step(name, "compensation", lambda record: m.OrderRef(order_id, record=record),
-                                 m.ReleaseResult, m.released_text, timeout=DB_STEP, retry=MIRROR_RETRY)
+                                 m.ReleaseResult, timeout=DB_STEP, retry=MIRROR_RETRY)
 
     # --- One step and its record ------------------------------------------------------------------
 
-    async def _business_step(self, name: str, kind: str, arg: Callable[[m.StepRecord | None], Any], result_type: type,
-                             text: Callable[[Any], str]) -> Any:
+    async def _business_step(self, name: str, kind: str, arg: Callable[[m.StepRecord], Any], result_type: type) -> Any:
         """A step with a business outcome: its failure fails the order."""
         try:
-            return await self._step(name, kind, arg, result_type, text, timeout=SHORT_STEP, retry=STEP_RETRY)
+            return await self._step(name, kind, arg, result_type, timeout=SHORT_STEP, retry=STEP_RETRY)
         except ActivityError as err:
             raise OrderFailed(cause(err)) from err
 
-    async def _step(self, name: str, kind: str, arg: Callable[[m.StepRecord | None], Any], result_type: type,
-                    text: Callable[[Any], str], *, timeout: timedelta, retry: RetryPolicy,
-                    fields: Callable[[Any], dict] = lambda result: {}) -> Any:
+    async def _step(self, name: str, kind: str, arg: Callable[[m.StepRecord], Any], result_type: type, *, timeout: timedelta,
+                    retry: RetryPolicy) -> Any:
+        """Run the step's activity, which writes its entry (and those waiting) beside its effect."""
         record = self._timeline.begin_step(kind, decisions=True)
         try:
             result = await workflow.execute_activity(name, arg(record), result_type=result_type, start_to_close_timeout=timeout,
@@ -265,8 +258,5 @@ class FulfilmentSaga:
         except ActivityError:
             self._timeline.step_failed(record)
             raise
-        if record is None:
-            await self._timeline.record(kind, text(result), **fields(result))
-        else:
-            self._timeline.end_step(record, result.recorded)
+        self._timeline.end_step(record, result.recorded)
         return result

@@ -1,4 +1,4 @@
-"""Service levels, watched by the order itself (v6): a timer on the stage the
+"""Service levels, watched by the order itself: a timer on the stage the
 order is in, set to what is left of the stage's target; if the order is
 still there when it fires, the breach goes on the timeline (and from there
 to the mirror's flags) and into the search attributes, once per stage.

@@ -1,15 +1,12 @@
 """The order's timeline, and how each entry reaches the database mirror.
 
 Every transition is appended here; the query shows these entries and the
-mirror holds the same ones under the same keys. How an entry is written
-depends on the run's version:
-
-- before v5, each entry is written at once by its own mirror activity;
-- from v5 ("lean"), an entry that only records a change of state (approved,
-  processing, ...) waits in `state.unwritten` until the next business step,
-  which writes it in the transaction of its own effect (a StepRecord), so a
-  step and its record commit together. Entries people must see while the
-  order waits for them are written at once, all that wait in one activity.
+mirror holds the same ones under the same keys. An entry that only records a
+change of state (approved, processing, ...) waits in `state.unwritten` until
+the next business step, which writes it in the transaction of its own effect
+(a StepRecord), so a step and its record commit together. Entries people
+must see while the order waits for them are written at once, with all that
+wait, in one activity.
 
 Keys are "NNNN-kind", NNNN the entry's position: a step's position is taken
 when it starts (entries that arrive meanwhile come after it), and its entry
@@ -31,12 +28,10 @@ class Timeline:
     def __init__(self, state: m.OrderState, order_id: int) -> None:
         self._s = state
         self._order_id = order_id
-        # Decided once per run, by the workflow's first task (see OrderWorkflow.run).
-        self.lean = False
         # Writes under way outside the signal handlers (the service-level
         # watcher's): continue-as-new waits for them as for the handlers.
         self.writing = 0
-        # Called with each entry that changes the order's state (v6: service levels, search attributes).
+        # Called with each entry that changes the order's state (service levels, search attributes).
         self.on_change: Callable[[m.MirrorInput], None] | None = None
 
     # --- Appending ---------------------------------------------------------------------
@@ -61,23 +56,16 @@ class Timeline:
         key = m.timeline_key(self._take_position(), kind)
         return m.MirrorInput(self._order_id, key, kind, message, actor=actor, at=workflow.now().isoformat(), **fields)  # type: ignore[arg-type]
 
-    async def record(self, kind: str, message: str, **fields: object) -> None:
-        """Append an entry; write it now (before v5) or with the next business step (v5)."""
-        entry = self.add(kind, message, **fields)  # type: ignore[arg-type]
-        if self.lean:
-            self._s.unwritten.append(entry)
-        else:
-            await self.write(entry)
+    def record(self, kind: str, message: str, **fields: object) -> None:
+        """Append an entry; the next business step writes it, in its own transaction."""
+        self._s.unwritten.append(self.add(kind, message, **fields))  # type: ignore[arg-type]
 
     async def record_now(self, kind: str, message: str, **fields: object) -> None:
         """Append an entry people must see while the order waits for them, and write it now."""
-        entry = self.add(kind, message, **fields)  # type: ignore[arg-type]
-        if not self.lean:
-            return await self.write(entry)
-        await self.write_now([entry])
+        await self.write_now([self.add(kind, message, **fields)])  # type: ignore[arg-type]
 
     async def write_now(self, entries: list[m.MirrorInput]) -> None:
-        """Write `entries` (already added) at once, after those waiting, in one activity (v5)."""
+        """Write `entries` (already added) at once, after those waiting, in one activity."""
         entries, self._s.unwritten = [*self._s.unwritten, *entries], []
         self.writing += 1
         try:
@@ -87,38 +75,29 @@ class Timeline:
         finally:
             self.writing -= 1
 
-    async def write(self, entry: m.MirrorInput) -> None:
-        """Write one entry at once (a person's message, or any entry before v5)."""
-        await workflow.execute_activity(m.ACT_MIRROR, entry, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
+    # --- Business steps ----------------------------------------------------------------------
 
-    # --- Business steps (v5) ----------------------------------------------------------------
-
-    def begin_step(self, kind: str, *, decisions: bool = False) -> m.StepRecord | None:
+    def begin_step(self, kind: str, *, decisions: bool = False) -> m.StepRecord:
         """What a business step writes beside its effect: the entries waiting,
         and a position for its own (and, with `decisions`, the decisions
-        waiting). None before v5 (the workflow writes)."""
-        if not self.lean:
-            return None
+        waiting)."""
         waiting, self._s.unwritten_decisions = (self._s.unwritten_decisions, []) if decisions else ([], self._s.unwritten_decisions)
         return m.StepRecord(key=m.timeline_key(self._take_position(), kind), kind=kind, before=self.take_unwritten(), decisions=waiting)
 
-    def end_step(self, record: m.StepRecord | None, recorded: list[m.TimelineEntry]) -> None:
+    def end_step(self, record: m.StepRecord, recorded: list[m.TimelineEntry]) -> None:
         """Add the entries the step wrote, as written: its own, then those that follow it."""
-        if record is None:
-            return
         for written, entry in zip(recorded, [None, *record.after], strict=False):
             if entry is not None:
                 self._apply(entry)
             self._insert(written)
 
-    def step_failed(self, record: m.StepRecord | None) -> None:
+    def step_failed(self, record: m.StepRecord) -> None:
         """The step's transaction rolled back: what it carried waits for the next write."""
-        if record is not None:
-            self.give_back(record.before)
-            self._s.unwritten_decisions[:0] = record.decisions
+        self.give_back(record.before)
+        self._s.unwritten_decisions[:0] = record.decisions
 
     def take_unwritten(self) -> list[m.MirrorInput]:
-        """The entries waiting, for an activity to write first (none before v5)."""
+        """The entries waiting, for an activity to write first."""
         entries, self._s.unwritten = self._s.unwritten, []
         return entries
 

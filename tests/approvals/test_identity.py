@@ -188,9 +188,9 @@ def test_what_is_not_a_check_at_all_is_refused_and_nothing_raises(db, django_ass
 # --- The activity the workflow runs -------------------------------------------------------------
 
 
-def test_the_confirm_activity_is_registered_beside_the_earlier_actor_check():
+def test_the_confirm_activity_is_registered():
     names = {activity._Definition.from_callable(fn).name for fn in worker.ACTIVITIES}
-    assert {intents.ACT_CONFIRM_MESSAGES, m.ACT_VERIFY_ACTOR} <= names
+    assert intents.ACT_CONFIRM_MESSAGES in names
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""The engine enforces its own rules, end to end (issue 9): a real dev server,
+"""The engine enforces its own rules, end to end: a real dev server,
 a real worker, Django, and messages sent through the real Temporal client as
 anyone with access to the frontend could send them.
 
@@ -6,23 +6,15 @@ Each hostile message leaves a pending order live and answerable (the page
 and panel answer 200); a real approval from the page then completes it; the
 history holds no WorkflowTaskFailed. Forged identities count for nothing, a
 request id reused on another order is another decision, a decision sent
-while no worker polls is queued and applied when one returns, and an order
-started on the released v3 code finishes on this one.
+while no worker polls is queued and applied when one returns.
 """
 from __future__ import annotations
 
-import asyncio
-import importlib.util
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client as TemporalClient
-from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from approvals.models import ApprovalDecision
 from orders import services
@@ -31,18 +23,13 @@ from orders.timeline.models import OrderEvent
 from temporal_bridge import messages as m
 from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
-from temporal_bridge.client.connection import payload_converter
 from temporal_bridge.order import calls as order_calls
-from temporal_bridge.order_workflow import OrderWorkflow
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide
 from tests.integration.test_lifecycle import finished, wait_for
 from tests.temporal_bridge.test_engine_rules import HOSTILE_MESSAGES
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-# The last commit of the released v3 OrderWorkflow (before issue 9).
-V3_COMMIT = "ba7f560"
 
 
 def send_raw(order: Order, name: str, args: list) -> None:
@@ -130,49 +117,3 @@ def test_a_decision_sent_while_no_worker_polls_is_queued_then_applied(stack, pen
         assert ApprovalDecision.objects.filter(order=order, request_id="it-while-down").exists()
     finally:
         replacement.stop()
-
-
-def released_v3_workflow(tmp_path: Path) -> type:
-    """OrderWorkflow as released before issue 9, read from the repository's history."""
-    source = subprocess.run(["git", "show", f"{V3_COMMIT}:temporal_bridge/workflows.py"], check=True, capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[2]).stdout
-    (tmp_path / "order_workflow_v3.py").write_text(source)
-    # On sys.path, so that the workflow sandbox can import it again by name.
-    sys.path.insert(0, str(tmp_path))
-    spec = importlib.util.spec_from_file_location("order_workflow_v3", tmp_path / "order_workflow_v3.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["order_workflow_v3"] = module
-    spec.loader.exec_module(module)
-    return module.OrderWorkflow
-
-
-def test_an_order_started_on_v3_finishes_on_this_code_with_its_rules(stack, pending_order, manager, tmp_path):
-    stack.stop()
-    # The released module is loaded from a file, outside the bridge package:
-    # the sandbox passes the bridge's modules through to it as they are.
-    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("temporal_bridge"))
-    old = WorkerThread(stack.address, stack.task_queue, workflows=[released_v3_workflow(tmp_path)], workflow_runner=runner).start()
-    try:
-        order = pending_order()
-    finally:
-        old.stop()
-    new = WorkerThread(stack.address, stack.task_queue).start()
-    try:
-        # A forgery now meets this code's identity check, even on the old run.
-        send_raw(order, m.SIGNAL_APPROVE, [m.DecisionSignal("mallory", "it-v3-forged", "", senior=True)])
-        response = decide(browser_for(manager), order, "it-v3-approval")
-        assert response.status_code == 200, response.content.decode()[:500]
-        final = finished(order.pk)
-    finally:
-        new.stop()
-        sys.modules.pop("order_workflow_v3", None)
-        sys.path.remove(str(tmp_path))
-    assert final.state == states.FULFILLED
-    assert [d.actor for d in final.decisions] == ["manager"]
-    # The v4 rules from the upgrade on: the forgery met the database.
-    assert any("mallory is not a user of the desk" in e.message for e in final.timeline)
-    history = history_of(order)
-    assert not task_failures(order)
-    replayer = Replayer(workflows=[OrderWorkflow], data_converter=payload_converter())  # the run's payloads are encrypted
-    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
-    assert result.replay_failure is None

@@ -92,23 +92,23 @@ class ActivityMocks:
     ship_released: bool = False
     calls: list[Call] = field(default_factory=list)
     # Every timeline entry written to the "database", however it was written:
-    # by the mirror activity, several at once, or by a business step (v5).
+    # several at once, with a decision or an update, or by a business step.
     writes: list[m.MirrorInput] = field(default_factory=list)
     # What the workflow's query showed while the fulfilment was running.
     snapshot_during_fulfilment: m.OrderSnapshot | None = None
     # Who a reminder or escalation reaches; None makes the email fail.
     approver_recipients: list[str] | None = field(default_factory=lambda: ["manager", "senior"])
-    # The users the verify_actor stand-in knows (see desk_people).
+    # The users the confirmation stand-in knows (see desk_people).
     people: dict[str, tuple[frozenset[str], bool]] = field(default_factory=desk_people)
     # Real seconds the database "takes" to answer a check on these actors (to order races).
     verify_delays: dict[str, float] = field(default_factory=dict)
-    # Delegations standing now, delegator -> substitute (issue 12).
+    # Delegations standing now, delegator -> substitute.
     delegations: dict[str, str] = field(default_factory=dict)
-    # v6: the holds the database reports per stage (absent: not held); the test lifts them by deleting.
+    # The holds the database reports per stage (absent: not held); the test lifts them by deleting.
     holds: dict[str, m.HoldResult] = field(default_factory=dict)
-    # v6: the provider answers the charge with this status ("requires_confirmation": by webhook later).
+    # The provider answers the charge with this status ("requires_confirmation": by webhook later).
     payment_status: str = "captured"
-    # v6: provider event ids the database has no record of (signals sent straight to Temporal).
+    # Provider event ids the database has no record of (signals sent straight to Temporal).
     forged_events: set[str] = field(default_factory=set)
     # Request ids the desk has no intent for (raw signals), and those whose
     # recorded content differs from the message (altered after recording).
@@ -124,9 +124,9 @@ class ActivityMocks:
         """Activity names in the order they ran; bookkeeping ones only if asked."""
         hidden = set()
         if not mirror:
-            hidden |= {m.ACT_MIRROR, m.ACT_RECORD_ENTRIES}
+            hidden |= {m.ACT_RECORD_ENTRIES}
         if not decisions:
-            hidden |= {m.ACT_RECORD_DECISION, m.ACT_VERIFY_ACTOR, intents.ACT_CONFIRM_MESSAGES}
+            hidden |= {m.ACT_RECORD_DECISION, intents.ACT_CONFIRM_MESSAGES}
         return [c.name for c in self.calls if c.name not in hidden]
 
     def written(self) -> list[m.MirrorInput]:
@@ -159,7 +159,7 @@ class ActivityMocks:
             mocks.calls.append(Call(name, arg))
 
         def with_record(order_id: int, step: m.StepRecord | None, result: Any, message: str, **fields: Any) -> Any:
-            """As a v5 business activity writes its entries beside its effect."""
+            """As a business activity writes its entries beside its effect."""
             if step is None:
                 return result
             own = m.MirrorInput(order_id, step.key, step.kind, message, at=datetime.now(UTC).isoformat(), **fields)
@@ -168,11 +168,6 @@ class ActivityMocks:
                 record(m.ACT_RECORD_DECISION, decision)
             result.recorded = [m.TimelineEntry(e.at or "", e.kind, e.message, e.actor, key=e.idempotency_key) for e in (own, *step.after)]
             return result
-
-        @activity.defn(name=m.ACT_MIRROR)
-        async def mirror_order(entry: m.MirrorInput) -> None:
-            record(m.ACT_MIRROR, entry)
-            mocks.writes.append(entry)
 
         @activity.defn(name=m.ACT_RECORD_ENTRIES)
         async def record_order_entries(batch: m.EntriesInput) -> None:
@@ -183,10 +178,6 @@ class ActivityMocks:
         async def record_decision(decision: m.DecisionInput) -> None:
             record(m.ACT_RECORD_DECISION, decision)
             mocks.writes.extend(decision.entries)
-
-        async def verify_actor(check: m.ActorCheckInput) -> m.ActorCheckResult:
-            record(m.ACT_VERIFY_ACTOR, check)
-            return await people_check(check)
 
         @activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
         async def confirm_messages(batch: intents.MessageChecks) -> intents.MessageConfirmations:
@@ -217,8 +208,6 @@ class ActivityMocks:
             if check.on_behalf_of and mocks.delegations.get(check.on_behalf_of) != check.actor:
                 return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
             return m.ActorCheckResult(True, senior=senior)  # the actor's own seniority
-
-        verify_actor = activity.defn(name=m.ACT_VERIFY_ACTOR)(verify_actor)
 
         @activity.defn(name=m.ACT_APPLY_UPDATE)
         async def apply_order_update(update: m.UpdateInput) -> None:
@@ -332,7 +321,7 @@ class ActivityMocks:
             record(m.ACT_SEND_DIGESTS, inp)
             return m.DigestResult(inp.digest_date, list(mocks.approver_recipients or []))
 
-        # The shipment workflow's (issue 11): they write the parcel's mirror.
+        # The shipment workflow's: they write the parcel's mirror.
         @activity.defn(name=sw.ACT_OPEN_PARCEL)
         async def open_parcel(inp: sw.ParcelOpenInput) -> None:
             record(sw.ACT_OPEN_PARCEL, inp)
@@ -345,7 +334,7 @@ class ActivityMocks:
         async def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
             record(sw.ACT_FLAG_PARCEL_LATE, inp)
 
-        return [mirror_order, record_order_entries, record_decision, verify_actor, confirm_messages, apply_order_update, reserve_stock,
+        return [record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock,
                 release_stock, charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers,
                 send_bulk_decision, send_approval_digests, notify_discussion, read_hold, settle_payment, open_parcel,
                 record_parcel_event, flag_parcel_late]

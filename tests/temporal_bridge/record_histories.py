@@ -1,11 +1,12 @@
 """Record the histories the replay test checks, for one released workflow version.
 
-    .venv/bin/python -m tests.temporal_bridge.record_histories v4
+    .venv/bin/python -m tests.temporal_bridge.record_histories 1.0
 
 Run it once per release of OrderWorkflow, before changing its logic again,
-and commit the files: from then on tests/temporal_bridge/test_replay.py proves
-that every later version still replays them (changes to running logic go
-behind workflow.patched()). Each story covers a path through the workflow.
+into a new directory named after the release, and commit the files: from
+then on tests/temporal_bridge/test_replay.py proves that every later version
+still replays them (changes to running logic go behind workflow.patched()).
+Each story covers a path through the workflow; a new path gets a story here.
 """
 from __future__ import annotations
 
@@ -69,9 +70,10 @@ async def payment_declined(s: Scenario):
     return handle
 
 
-# --- v2 (issue 3): policy snapshot, quorum, reminder / escalation / expiry --------------
+# --- Approval policies: quorum, senior approver, reminder / escalation / expiry ----------
 
 HOUR = 3600
+DAY = 24 * HOUR
 
 
 def large_order(**changes):
@@ -131,27 +133,7 @@ async def policy_auto_approved(s: Scenario):
     return handle
 
 
-STORIES = {
-    "approved_and_fulfilled": (approved_and_fulfilled, ActivityMocks()),
-    "auto_approved": (auto_approved, ActivityMocks()),
-    "rejected": (rejected, ActivityMocks()),
-    "expired": (expired, ActivityMocks()),
-    "cancelled_during_fulfilment": (
-        cancelled_during_fulfilment, ActivityMocks(fulfil_progress=[(25, "Picking items")], fulfil_blocks=True),
-    ),
-    "payment_declined": (payment_declined, ActivityMocks(payment_declined="Payment declined: 1250.00 EUR exceeds the credit limit")),
-}
-# Added with v2; older versions' histories are never re-recorded.
-V2_STORIES = {
-    "quorum_approved": (quorum_approved, ActivityMocks()),
-    "quorum_rejected": (quorum_rejected, ActivityMocks()),
-    "reminded_escalated_expired": (reminded_escalated_expired, ActivityMocks()),
-    "escalated_then_approved": (escalated_then_approved, ActivityMocks()),
-    "policy_auto_approved": (policy_auto_approved, ActivityMocks()),
-}
-
-
-# --- v3: continue-as-new while waiting on approval; a cancel in the first task --------
+# --- Continue-as-new while waiting on approval; a cancel in the first task --------------
 
 
 async def continued_as_new(s: Scenario, *, run: str = "first"):
@@ -185,15 +167,7 @@ async def cancelled_in_first_task(s: Scenario):
     return handle
 
 
-# Added with v3: only the new paths are recorded for it.
-V3_STORIES = {
-    "continued_as_new": (continued_as_new, ActivityMocks()),
-    "continued_as_new_last_run": (continued_as_new_last_run, ActivityMocks()),
-    "cancelled_in_first_task": (cancelled_in_first_task, ActivityMocks()),
-}
-
-
-# --- v4: the engine enforces its own rules (issue 9) ---------------------------------------
+# --- The engine enforces its own rules ------------------------------------------------------
 
 
 async def hostile_messages_then_approved(s: Scenario):
@@ -258,13 +232,6 @@ async def address_locked_in_fulfilment(s: Scenario):
     return handle
 
 
-V4_STORIES = {
-    "hostile_messages_then_approved": (hostile_messages_then_approved, ActivityMocks()),
-    "forged_seniority_then_senior_approves": (forged_seniority_then_senior_approves, ActivityMocks()),
-    "address_changed_after_approval": (address_changed_after_approval, ActivityMocks()),
-    "address_locked_in_fulfilment": (address_locked_in_fulfilment, ActivityMocks(fulfil_blocks=True)),
-    "reapproval_reminded_then_expired": (reapproval_reminded_then_expired, ActivityMocks()),
-}
 async def approval_voided_by_move(s: Scenario):
     from tests.temporal_bridge.test_engine_rules import approval_checked_while_moved
 
@@ -274,18 +241,8 @@ async def approval_voided_by_move(s: Scenario):
     return handle
 
 
-# v4.1: v4 plus one patch (an approval checked while the address changed no longer counts).
-V4_1_STORIES = {"approval_voided_by_move": (approval_voided_by_move, ActivityMocks())}
-# Recorded on a real dev server: the time-skipping one mishandles a
-# continue-as-new among signals (see SharedTimeSkippingEnv).
-V4_REAL_SERVER_STORIES = {
-    "continued_as_new": (continued_as_new, ActivityMocks()),
-    "continued_as_new_last_run": (continued_as_new_last_run, ActivityMocks()),
-}
-
-
 async def approved_on_behalf(s: Scenario):
-    """Issue 12: a substitute approves for the senior who is away; the senior slot still needs a senior."""
+    """A substitute approves for the senior who is away; the senior slot still needs a senior."""
     from tests.temporal_bridge.test_delegation import approve, for_
 
     handle = await s.start(large_order())
@@ -303,13 +260,7 @@ def _delegation_mocks() -> ActivityMocks:
     return mocks_with(senior=MANAGER)
 
 
-# v5 (issue 10): each business step writes its own record. Every path again,
-# since every path now writes differently; and decisions on someone's behalf.
-V5_STORIES = {**STORIES, **V2_STORIES, "cancelled_in_first_task": V3_STORIES["cancelled_in_first_task"], **V4_STORIES, **V4_1_STORIES}
-V5_ONLY_STORIES = {"approved_on_behalf": approved_on_behalf}
-
-
-# --- v6 (issues 11-13): questions, holds, payments confirmed later, fraud holds, tracked delivery, service levels ---
+# --- Questions, holds, payments confirmed later, fraud holds, tracked delivery, service levels ---
 
 def _small(**changes):
     return order_input(requires_approval=False, approval_rule=m.ApprovalRule(auto_approve=True), **changes)
@@ -386,18 +337,6 @@ async def delivered_with_service_levels(s: Scenario):
     return handle
 
 
-DAY = 24 * HOUR
-V6_ONLY_STORIES = {
-    "question_answered_then_approved": (question_answered_then_approved, ActivityMocks()),
-    "answer_edits_and_restarts": (answer_edits_and_restarts, ActivityMocks()),
-    "fulfilment_paused_then_resumed": (fulfilment_paused_then_resumed, ActivityMocks(
-        holds={m.STAGE_FULFILMENT: m.HoldResult(held=True, reason="warehouse outage", by="ops")})),
-    "payment_confirmed_after_fraud_hold": (payment_confirmed_after_fraud_hold, ActivityMocks(payment_status="requires_confirmation")),
-    "payment_failed_by_provider": (payment_failed_by_provider, ActivityMocks(payment_status="requires_confirmation")),
-    "delivered_with_service_levels": (delivered_with_service_levels, ActivityMocks()),
-}
-
-
 async def forgeries_refused_then_approved(s: Scenario):
     """Raw signals the desk never recorded (a real manager's name, a payload
     altered after recording, a flood of malformed ones), then the real approval."""
@@ -426,28 +365,81 @@ async def forged_provider_events_then_confirmed(s: Scenario):
     return handle
 
 
-# Recorded intents: every message confirmed by the desk in its own task.
-V7_ONLY_STORIES = {
+async def returned_to_sender(s: Scenario):
+    """A tracked delivery the carrier brings back: the order ends returned."""
+    handle = await s.start(_small(track_delivery=True))
+    await s.wait_for(handle, lambda snap: snap.state == "in_transit", "in transit")
+    parcel = s.env.client.get_workflow_handle(m.shipment_workflow_id(ORDER_ID))
+    await parcel.signal(m.SIGNAL_CARRIER_EVENT, m.CarrierEvent("c-1", m.PARCEL_EXCEPTION, location="Lyon", description="Nobody in"))
+    await parcel.signal(m.SIGNAL_CARRIER_EVENT, m.CarrierEvent("c-2", m.PARCEL_RETURNED, location="Sender"))
+    await handle.result()
+    return handle
+
+
+async def cancelled_on_fraud_hold(s: Scenario):
+    """A fraud alert after the payment: on hold; a manager cancels, the payment is refunded and the stock released."""
+    handle = await s.start(_small())
+    await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
+    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-1", m.PAYMENT_FRAUD_ALERT, "cap-1", "stolen card"))
+    await s.wait_for(handle, lambda snap: snap.state == "on_hold", "the fraud hold")
+    await handle.signal(m.SIGNAL_RELEASE_HOLD, m.DecisionSignal(REQUESTER, "release-0", "my own order"))
+    await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(MANAGER, "cancel-1", "Card reported stolen"))
+    await handle.result()
+    return handle
+
+
+# Every path the workflow knows, recorded for each release.
+STORIES = {
+    "approved_and_fulfilled": (approved_and_fulfilled, ActivityMocks()),
+    "auto_approved": (auto_approved, ActivityMocks()),
+    "rejected": (rejected, ActivityMocks()),
+    "expired": (expired, ActivityMocks()),
+    "cancelled_during_fulfilment": (
+        cancelled_during_fulfilment, ActivityMocks(fulfil_progress=[(25, "Picking items")], fulfil_blocks=True),
+    ),
+    "payment_declined": (payment_declined, ActivityMocks(payment_declined="Payment declined: 1250.00 EUR exceeds the credit limit")),
+    "quorum_approved": (quorum_approved, ActivityMocks()),
+    "quorum_rejected": (quorum_rejected, ActivityMocks()),
+    "reminded_escalated_expired": (reminded_escalated_expired, ActivityMocks()),
+    "escalated_then_approved": (escalated_then_approved, ActivityMocks()),
+    "policy_auto_approved": (policy_auto_approved, ActivityMocks()),
+    "cancelled_in_first_task": (cancelled_in_first_task, ActivityMocks()),
+    "hostile_messages_then_approved": (hostile_messages_then_approved, ActivityMocks()),
+    "forged_seniority_then_senior_approves": (forged_seniority_then_senior_approves, ActivityMocks()),
+    "address_changed_after_approval": (address_changed_after_approval, ActivityMocks()),
+    "address_locked_in_fulfilment": (address_locked_in_fulfilment, ActivityMocks(fulfil_blocks=True)),
+    "reapproval_reminded_then_expired": (reapproval_reminded_then_expired, ActivityMocks()),
+    "approval_voided_by_move": (approval_voided_by_move, ActivityMocks()),
+    "approved_on_behalf": (approved_on_behalf, None),  # the mocks with a delegation, made when recorded
+    "question_answered_then_approved": (question_answered_then_approved, ActivityMocks()),
+    "answer_edits_and_restarts": (answer_edits_and_restarts, ActivityMocks()),
+    "fulfilment_paused_then_resumed": (fulfilment_paused_then_resumed, ActivityMocks(
+        holds={m.STAGE_FULFILMENT: m.HoldResult(held=True, reason="warehouse outage", by="ops")})),
+    "payment_confirmed_after_fraud_hold": (payment_confirmed_after_fraud_hold, ActivityMocks(payment_status="requires_confirmation")),
+    "payment_failed_by_provider": (payment_failed_by_provider, ActivityMocks(payment_status="requires_confirmation")),
+    "cancelled_on_fraud_hold": (cancelled_on_fraud_hold, ActivityMocks(payment_status="requires_confirmation")),
+    "delivered_with_service_levels": (delivered_with_service_levels, ActivityMocks()),
+    "returned_to_sender": (returned_to_sender, ActivityMocks()),
     "forgeries_refused_then_approved": (forgeries_refused_then_approved, ActivityMocks(
         forged_requests={"raw-1"}, altered_requests={"altered-1"})),
     "forged_provider_events_then_confirmed": (forged_provider_events_then_confirmed, ActivityMocks(
         payment_status="requires_confirmation", forged_events={"fake-fraud", "sim-42-payment.succeeded"})),
+}
+# Recorded on a real dev server: the time-skipping one mishandles a
+# continue-as-new among signals (see SharedTimeSkippingEnv).
+REAL_SERVER_STORIES = {
+    "continued_as_new": (continued_as_new, ActivityMocks()),
+    "continued_as_new_last_run": (continued_as_new_last_run, ActivityMocks()),
 }
 
 
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
-    stories = {"v1": STORIES, "v2": {**STORIES, **V2_STORIES}, "v3": V3_STORIES, "v4": V4_STORIES, "v4.1": V4_1_STORIES, "v5": V5_STORIES,
-               "v6": {**V5_STORIES, **V6_ONLY_STORIES}, "v7": {**V5_STORIES, **V6_ONLY_STORIES, **V7_ONLY_STORIES}}
-    # From v6 the histories are recorded unencrypted so that people can read them;
-    # the replay passes them through the desk's codec as it does older ones.
-    plain = version in ("v6", "v7")
-    record(target, stories[version], plain=plain)
-    if version in ("v5", "v6", "v7"):
-        record(target, {name: (story, _delegation_mocks()) for name, story in V5_ONLY_STORIES.items()}, plain=plain)
-    if version in ("v4", "v5", "v6", "v7"):
-        record(target, V4_REAL_SERVER_STORIES, real_server=True, plain=plain)
+    # Recorded unencrypted so that people can read them; the replay passes
+    # them through the desk's codec, whose decoding leaves them as they are.
+    record(target, {name: (story, mocks or _delegation_mocks()) for name, (story, mocks) in STORIES.items()}, plain=True)
+    record(target, REAL_SERVER_STORIES, real_server=True, plain=True)
 
 
 def record(target: Path, stories: dict, *, real_server: bool = False, plain: bool = False) -> None:
@@ -467,4 +459,4 @@ def record(target: Path, stories: dict, *, real_server: bool = False, plain: boo
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "v1")
+    main(sys.argv[1] if len(sys.argv) > 1 else "1.0")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from approvals import identity
 from approvals.models import ApprovalDecision
 from orders.models import CustomerNotification, Order, OrderLine, Product, StockReservation
 from orders.payments.models import PaymentTransaction
@@ -50,17 +51,21 @@ def expect_business_failure(env, activity, arg, error_type: str) -> ApplicationE
     return caught.value
 
 
-# --- mirror_order ------------------------------------------------------------------
+# --- record_order_entries -----------------------------------------------------------
 
 
-def test_mirror_order_writes_an_event_and_the_state_once(env, make_order):
+def entries(*batch: m.MirrorInput) -> m.EntriesInput:
+    return m.EntriesInput(batch[0].order_id, list(batch))
+
+
+def test_record_order_entries_writes_an_event_and_the_state_once(env, make_order):
     order = make_order()
     deadline = (timezone.now() + timedelta(hours=48)).replace(microsecond=0)
     entry = m.MirrorInput(
         order_id=order.pk, idempotency_key="0002-approved", kind=OrderEvent.Kind.STATUS, message="Approved by manager",
         actor="manager", status=states.APPROVED, approval_deadline=deadline.isoformat(),
     )
-    assert run_twice(env, acts.mirror_order, entry) == (None, None)
+    assert run_twice(env, acts.record_order_entries, entries(entry)) == (None, None)
 
     [event] = OrderEvent.objects.filter(order=order, idempotency_key="0002-approved")
     assert (event.kind, event.message, event.actor) == ("status", "Approved by manager", "manager")
@@ -69,30 +74,30 @@ def test_mirror_order_writes_an_event_and_the_state_once(env, make_order):
     assert order.approval_deadline == deadline
 
 
-def test_mirror_order_replayed_late_does_not_roll_the_state_back(env, make_order):
+def test_record_order_entries_replayed_late_does_not_roll_the_state_back(env, make_order):
     order = make_order()
     approved = m.MirrorInput(order_id=order.pk, idempotency_key="k-approved", kind="status", message="Approved", status=states.APPROVED)
     processing = m.MirrorInput(
         order_id=order.pk, idempotency_key="k-processing", kind="status", message="Processing", status=states.PROCESSING,
     )
-    env.run(acts.mirror_order, approved)
-    env.run(acts.mirror_order, processing)
-    env.run(acts.mirror_order, approved)  # a retry of the first, arriving late
+    env.run(acts.record_order_entries, entries(approved))
+    env.run(acts.record_order_entries, entries(processing))
+    env.run(acts.record_order_entries, entries(approved))  # a retry of the first, arriving late
     assert reload(order).status == states.PROCESSING
     assert OrderEvent.objects.filter(order=order).count() == 2
 
 
-def test_mirror_order_without_a_state_leaves_the_state_alone(env, make_order):
+def test_record_order_entries_without_a_state_leaves_the_state_alone(env, make_order):
     order = make_order(status=states.FULFILLING)
     note = m.MirrorInput(order_id=order.pk, idempotency_key="k-note", kind="note", message="Customer asked for gift wrap")
-    run_twice(env, acts.mirror_order, note)
+    run_twice(env, acts.record_order_entries, entries(note))
     assert reload(order).status == states.FULFILLING
     assert OrderEvent.objects.filter(order=order, kind="note").count() == 1
 
 
 def test_activity_on_a_missing_order_fails_without_retrying(env, db):
     entry = m.MirrorInput(order_id=999_999, idempotency_key="k", kind="status", message="x", status=states.APPROVED)
-    expect_business_failure(env, acts.mirror_order, entry, m.ERR_ORDER_NOT_FOUND)
+    expect_business_failure(env, acts.record_order_entries, entries(entry), m.ERR_ORDER_NOT_FOUND)
     expect_business_failure(env, acts.reserve_stock, m.OrderRef(999_999), m.ERR_ORDER_NOT_FOUND)
 
 
@@ -144,7 +149,7 @@ def test_an_update_that_sends_the_order_back_for_approval_voids_the_decisions_gi
 def test_reserve_stock_reserves_each_line_once(env, make_order, widget):
     order = make_order(quantity=3)
     first, second = run_twice(env, acts.reserve_stock, m.OrderRef(order.pk))
-    # The payment is not held (no breaker open): read in the same transaction (v6).
+    # The payment is not held (no breaker open): read in the same transaction.
     assert first == second == m.ReserveResult(lines_reserved=1, units_reserved=3, hold=m.HoldResult(held=False, recheck_seconds=300.0))
     widget = reload(widget)
     assert (widget.stock_on_hand, widget.stock_reserved) == (100, 3)
@@ -314,6 +319,6 @@ def test_an_actor_no_user_can_have_is_refused_without_asking_the_database(env, m
     # On PostgreSQL a NUL byte in the query made the identity check fail, and
     # its retry policy retried it for ever: the order's messages froze.
     order = make_order()
-    result = env.run(acts.verify_actor, m.ActorCheckInput(order.pk, actor, m.SIGNAL_APPROVE))
+    result = identity.actor_verify(m.ActorCheckInput(order.pk, actor, m.SIGNAL_APPROVE))
     assert result.allowed is False
     assert "is not a user of the desk" in result.reason

@@ -1,4 +1,4 @@
-"""The v2 approval gate of OrderWorkflow in the time-skipping server: policy
+"""The approval gate of OrderWorkflow in the time-skipping server: policy
 snapshot, quorum of distinct eligible approvers, segregation of duties, and
 reminder / escalation / expiry on a realistic 24 h / 36 h / 48 h schedule.
 

@@ -97,7 +97,7 @@ def test_a_cancel_or_rejection_that_arrived_during_the_hand_over_is_honoured_by_
         m.TimelineEntry("2026-01-01T00:00:01+00:00", "note", "Awaiting 2 approvals", ""),
         m.TimelineEntry("2026-01-01T00:00:02+00:00", "note", "Cancel requested by manager: Customer withdrew", "manager"),
     ]
-    carried = m.CarriedState(
+    carried = m.OrderState(
         submitted_at="2026-01-01T00:00:00+00:00", timeline=earlier, decisions=[], seen_requests={"cancel-1": m.SIGNAL_CANCEL},
         approvals=[], priority="normal", shipping_address="1 Main Street", note="", runs=1,
         cancel=m.CancelSignal(MANAGER, "cancel-1", "Customer withdrew") if carried_signal == "cancel" else None,

@@ -1,6 +1,6 @@
-"""Decisions on behalf of someone (issue 12), in the time-skipping server.
+"""Decisions on behalf of someone, in the time-skipping server.
 
-The workflow passes `on_behalf_of` to the identity check (the verify_actor
+The workflow passes `on_behalf_of` to the identity check (the confirmation
 stand-in answers as the database would: only while a delegation stands),
 counts both people once, lets only the substitute's own seniority fill a
 senior slot, refuses either person deciding on their own order, and records

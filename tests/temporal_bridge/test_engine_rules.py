@@ -1,9 +1,9 @@
-"""The engine enforces its own rules (issue 9), in the time-skipping server.
+"""The engine enforces its own rules, in the time-skipping server.
 
 Whatever arrives through the Temporal frontend, however malformed or forged,
 is refused and noted on the timeline without ever failing a workflow task,
 and the order then completes on a real decision. Identity and seniority come
-from the database (the verify_actor stand-in answers as it would), never from
+from the database (the confirmation stand-in answers as it would), never from
 the message. A changed address after the approval goes back for approval.
 """
 from __future__ import annotations

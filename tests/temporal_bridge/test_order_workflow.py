@@ -319,7 +319,7 @@ def test_snapshot_query_offers_the_pending_actions_deadline_and_decisions(tempor
 
     assert pending.state == states.PENDING_APPROVAL
     assert pending.requires_approval is True
-    # v6: an approver may also send the order back to its requester with a question.
+    # An approver may also send the order back to its requester with a question.
     assert pending.allowed_actions == [m.ACTION_APPROVE, m.ACTION_REJECT, states.ASK, m.ACTION_CANCEL, m.ACTION_UPDATE]
     summary = (pending.order_id, pending.number, pending.priority, pending.shipping_address)
     assert summary == (ORDER_ID, "OD-000042", "normal", "1 Main Street")

@@ -1,4 +1,4 @@
-"""The outside world's messages to an order (issue 11), in the time-skipping server:
+"""The outside world's messages to an order, in the time-skipping server:
 holds before payment and fulfilment, payments the provider confirms later by
 webhook, and fraud alerts that put the order on hold for a manager.
 """

@@ -1,4 +1,4 @@
-"""Questions before deciding (issue 12, part 2), in the time-skipping server.
+"""Questions before deciding, in the time-skipping server.
 
 An approver sends a pending order back to its requester with a question;
 while it waits nobody decides and the approval clock stands still, so the

@@ -1,4 +1,4 @@
-"""v5: a business step writes its own timeline entry, and the entries that
+"""A business step writes its own timeline entry, and the entries that
 waited for it, in the transaction of its effect (real test database).
 
 What an operator would notice if this broke: a page showing "Reserved" with

@@ -274,7 +274,7 @@ def wait_until_finished(deadline: float, reconcile_every: float = 5.0) -> None:
     from datetime import timedelta
 
     from orders.models import Order
-    from orders.timeline.reconcile import reconcile
+    from orders.operations.reconcile import reconcile
     from temporal_bridge import states
 
     last_reconcile = 0.0

@@ -88,7 +88,8 @@ def test_manager_approves_and_watches_the_order_reach_fulfilled_without_reloadin
     expect(panel.get_by_role("button", name="Approve")).to_have_count(0)
 
     # The recorder samples every 100 ms: let it see the final state the expectations above saw.
-    page.wait_for_function(f"window.__journey.states.includes('{states.FULFILLED}')", timeout=5_000)
+    # A function, not an expression: the page's CSP forbids the eval a polled expression needs.
+    page.wait_for_function(f"() => window.__journey.states.includes('{states.FULFILLED}')", timeout=5_000)
     journey = page.evaluate("window.__journey")
     assert journey is not None and navigations == [], "the page was reloaded"
     assert states.FULFILLING in journey["states"] and journey["states"][-1] == states.FULFILLED
