@@ -3,7 +3,7 @@
 The workflow cannot look anything up, and a message proves nothing about its
 sender: anyone who reaches the Temporal frontend can name a real manager. So,
 before a person's message counts, the workflow asks the database through one
-read-only activity (temporal_bridge.intents.ACT_CONFIRM_MESSAGES):
+read-only activity (temporal_bridge.order.intents.ACT_CONFIRM_MESSAGES):
 
 - did the desk record this request, for this order, from this actor, with
   this content (orders.intents)? Only the service that authorised it writes
@@ -29,8 +29,8 @@ from orders.amounts import MAX_ID
 from orders.intents.services import differences, intents_recorded
 from orders.models import Order
 from orders.webhooks import checks as webhook_checks
-from temporal_bridge import intents
-from temporal_bridge import messages as m
+from temporal_bridge.order import holds, intents
+from temporal_bridge.order import messages as m
 
 NO_RECORD = "the desk has no record of this request: it was not sent from the desk"
 
@@ -82,7 +82,7 @@ ACTION_PERMISSIONS = {
     m.SIGNAL_REJECT: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
     m.SIGNAL_CANCEL: ("orders.cancel_order", "cancel orders"),
     m.SIGNAL_UPDATE: ("orders.change_order", "change orders"),
-    m.SIGNAL_RELEASE_HOLD: (selectors.APPROVE_PERMISSION, "release holds on orders"),
+    holds.SIGNAL_RELEASE_HOLD: (selectors.APPROVE_PERMISSION, "release holds on orders"),
 }
 
 

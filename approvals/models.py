@@ -17,8 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from temporal_bridge import approval_rules
-from temporal_bridge import messages as m
+from temporal_bridge.approvals import rules as approval_rules
+from temporal_bridge.approvals.messages import ApprovalRule
 
 SENIOR_PERMISSION = "approvals.approve_senior"
 # The code of the error refusing a policy whose range overlaps an active one's.
@@ -112,9 +112,9 @@ class ApprovalPolicy(models.Model):
             others = others.filter(min_total__lt=self.max_total)
         return others
 
-    def as_rule(self) -> m.ApprovalRule:
+    def as_rule(self) -> ApprovalRule:
         """The snapshot an order's workflow is started with."""
-        return m.ApprovalRule(
+        return ApprovalRule(
             policy_id=self.pk, policy_name=self.name, auto_approve=self.auto_approve,
             approvals_required=self.approvals_required, requires_senior=self.requires_senior,
             remind_after_seconds=_seconds(self.remind_after_hours), escalate_after_seconds=_seconds(self.escalate_after_hours),

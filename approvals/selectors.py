@@ -1,7 +1,7 @@
 """Reads for approvals: which policy applies, who may still decide, what awaits whom.
 
 All from the database mirror, never Temporal per row. The quorum arithmetic
-is the workflow's own (temporal_bridge.approval_rules), applied to the
+is the workflow's own (temporal_bridge.approvals.rules), applied to the
 decisions the workflow has recorded.
 """
 from __future__ import annotations
@@ -19,8 +19,10 @@ from approvals.models import SENIOR_PERMISSION, ApprovalDecision, ApprovalPolicy
 from orders.models import Customer, Order
 from orders.webhooks import services as webhooks
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import approval_rules, states
-from temporal_bridge import messages as m
+from temporal_bridge.approvals import rules as approval_rules
+from temporal_bridge.approvals.messages import ApprovalProgress, ApprovalRule
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import payments, states
 
 APPROVE_PERMISSION = "orders.approve_order"
 
@@ -48,12 +50,12 @@ def matching_policy(policies: Iterable[ApprovalPolicy], *, total: Decimal, custo
     return min(candidates, key=lambda p: (p.customer_id is None, -p.min_total, p.pk is None, p.pk or 0), default=None)
 
 
-def approval_rule_for(*, total: Decimal, customer: Customer | None) -> m.ApprovalRule:
+def approval_rule_for(*, total: Decimal, customer: Customer | None) -> ApprovalRule:
     """The rule an order submitted now gets: its policy's, else the settings' fallback."""
     return rule_for(policy_for(total=total, customer=customer), total=total)
 
 
-def rule_for(policy: ApprovalPolicy | None, *, total: Decimal) -> m.ApprovalRule:
+def rule_for(policy: ApprovalPolicy | None, *, total: Decimal) -> ApprovalRule:
     """The rule an order of `total` matched to `policy` gets (pure).
 
     The fallback (ORDER_AUTO_APPROVE_BELOW, ORDER_APPROVAL_DEADLINE_HOURS) only
@@ -61,16 +63,16 @@ def rule_for(policy: ApprovalPolicy | None, *, total: Decimal) -> m.ApprovalRule
     """
     if policy is not None:
         return policy.as_rule()
-    return m.ApprovalRule(
+    return ApprovalRule(
         policy_name="", auto_approve=total < settings.ORDER_AUTO_APPROVE_BELOW,
         expire_after_seconds=float(settings.ORDER_APPROVAL_DEADLINE_HOURS) * 3600,
     )
 
 
-def order_rule(order: Order) -> m.ApprovalRule:
+def order_rule(order: Order) -> ApprovalRule:
     """The rule frozen on `order` at submission (or the one its old fields imply)."""
     if order.approval_rule:
-        return m.ApprovalRule(**order.approval_rule)
+        return ApprovalRule(**order.approval_rule)
     return approval_rules.legacy_rule(
         requires_approval=order.requires_approval, approval_deadline_seconds=float(settings.ORDER_APPROVAL_DEADLINE_HOURS) * 3600,
     )
@@ -114,7 +116,7 @@ def decision_records(order: Order) -> list[m.DecisionRecord]:
     ]
 
 
-def mirror_progress(order: Order) -> m.ApprovalProgress | None:
+def mirror_progress(order: Order) -> ApprovalProgress | None:
     """The approval gate as the mirror records it, through the workflow's own rule."""
     if not order.approval_rule:
         return None
@@ -194,7 +196,7 @@ def fraud_holds(limit: int = 50) -> list[tuple[Order, str]]:
     Holds of other kinds (a paused fulfilment, an open breaker) are operations',
     not managers': only orders with a fraud alert on record are tasks here.
     """
-    alerts = WebhookEvent.objects.filter(order=OuterRef("pk"), provider=m.PROVIDER_PAYMENTS, type=webhooks.FRAUD_ALERT_TYPE)
+    alerts = WebhookEvent.objects.filter(order=OuterRef("pk"), provider=payments.PROVIDER_PAYMENTS, type=webhooks.FRAUD_ALERT_TYPE)
     held = list(
         Order.objects.filter(status=states.ON_HOLD).filter(Exists(alerts))
         .select_related("customer", "created_by").order_by("updated_at", "id")[:limit]

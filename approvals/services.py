@@ -5,7 +5,7 @@ approvers, and bulk decisions.
 Every rule is enforced twice: here (so the person gets a clear 403/4xx at
 once) and in the workflow (so no other path, e.g. a raw signal or a stale
 page, bypasses it). Here the rules read the database mirror; the workflow
-applies the same arithmetic (temporal_bridge.approval_rules) to its own state.
+applies the same arithmetic (temporal_bridge.approvals.rules) to its own state.
 """
 from __future__ import annotations
 
@@ -29,10 +29,13 @@ from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_apply_update, order_signal
 from orders.timeline import mirror
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import ApproverNoticeInput, BulkDecisionInput, BulkOrderRequest, BulkOrderResult
 from temporal_bridge.client.bridge import TemporalUnavailable
+from temporal_bridge.order import holds, states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.records import DecisionInput
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +133,11 @@ def hold_release(
             raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; it is not on hold.")
 
     payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=comment.strip())
-    return order_signal(order, m.SIGNAL_RELEASE_HOLD, payload, authorise=authorise, verdict_wait=verdict_wait)
+    return order_signal(order, holds.SIGNAL_RELEASE_HOLD, payload, authorise=authorise, verdict_wait=verdict_wait)
 
 
 @transaction.atomic
-def decision_record(decision: m.DecisionInput) -> bool:
+def decision_record(decision: DecisionInput) -> bool:
     """Mirror a decision the workflow accepted, with its timeline entries. False if already recorded."""
     approver = get_user_model().objects.filter(username=decision.actor).first()
     _, created = ApprovalDecision.objects.get_or_create(
@@ -161,7 +164,7 @@ def order_update_record(update: m.UpdateInput) -> None:
 # --- Emails to approvers ------------------------------------------------------------------
 
 
-def approvers_notify(notice: m.ApproverNoticeInput) -> list[str]:
+def approvers_notify(notice: ApproverNoticeInput) -> list[str]:
     """Email a reminder to the order's eligible approvers, or an escalation to
     the senior ones, at most once per key. Returns the usernames emailed.
 
@@ -269,7 +272,7 @@ def bulk_decision_start(
     if missing := [i for i in ids if i not in known]:
         raise OrderError(f"Unknown order id(s): {', '.join(map(str, missing))}.")
     try:
-        approval_calls.start_bulk_decision(m.BulkDecisionInput(
+        approval_calls.start_bulk_decision(BulkDecisionInput(
             batch_id=batch_id, actor=user.get_username(), decision=decision, comment=comment, order_ids=ids,
         ))
     except TemporalUnavailable as err:
@@ -277,34 +280,34 @@ def bulk_decision_start(
     return batch_id
 
 
-def bulk_send_one(request: m.BulkOrderRequest) -> m.BulkOrderResult:
+def bulk_send_one(request: BulkOrderRequest) -> BulkOrderResult:
     """Send one order's decision of a batch, with the same checks as a single POST."""
     order = Order.objects.select_related("created_by").filter(pk=request.order_id).first()
     if order is None:
-        return m.BulkOrderResult(request.order_id, f"#{request.order_id}", m.BULK_REFUSED, "The order does not exist.")
+        return BulkOrderResult(request.order_id, f"#{request.order_id}", approval.BULK_REFUSED, "The order does not exist.")
     number = order.number or f"#{order.pk}"
     # A retry after the signal went out: the workflow has it already.
     if ApprovalDecision.objects.filter(order=order, request_id=request.request_id).exists():
-        return m.BulkOrderResult(order.pk, number, m.BULK_SENT, "Recorded by the order's workflow.")
+        return BulkOrderResult(order.pk, number, approval.BULK_SENT, "Recorded by the order's workflow.")
     user = get_user_model().objects.filter(username=request.actor, is_active=True).first()
     if user is None:
-        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, f"User {request.actor} no longer exists or is inactive.")
+        return BulkOrderResult(order.pk, number, approval.BULK_REFUSED, f"User {request.actor} no longer exists or is inactive.")
     try:
         verdict = approval_decide(order=order, user=user, decision=request.decision, comment=request.comment,
                                   request_id=request.request_id, verdict_wait=BULK_VERDICT_WAIT)
     except WorkflowUnavailable:
         raise  # transient: the activity is retried
     except PermissionDenied as err:
-        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, str(err) or "Not allowed.")
+        return BulkOrderResult(order.pk, number, approval.BULK_REFUSED, str(err) or "Not allowed.")
     except OrderError as err:
-        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, err.message)
+        return BulkOrderResult(order.pk, number, approval.BULK_REFUSED, err.message)
     verb = "Approval" if request.decision == APPROVE else "Rejection"
     # "Sent" only for what the workflow accepted (and so records).
     if verdict.status == m.VERDICT_ACCEPTED:
-        return m.BulkOrderResult(order.pk, number, m.BULK_SENT, f"{verb} accepted by the order's workflow.")
+        return BulkOrderResult(order.pk, number, approval.BULK_SENT, f"{verb} accepted by the order's workflow.")
     if verdict.status == m.VERDICT_REFUSED:
-        return m.BulkOrderResult(order.pk, number, m.BULK_REFUSED, f"Refused by the order's workflow: {verdict.reason}")
-    return m.BulkOrderResult(order.pk, number, m.BULK_QUEUED, f"{verb} queued: {verdict_text(verdict)}")
+        return BulkOrderResult(order.pk, number, approval.BULK_REFUSED, f"Refused by the order's workflow: {verdict.reason}")
+    return BulkOrderResult(order.pk, number, approval.BULK_QUEUED, f"{verb} queued: {verdict_text(verdict)}")
 
 
 def verdict_text(verdict: m.RequestVerdict) -> str:

@@ -19,8 +19,9 @@ from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
 from orders.models import Order
 from orders.services import new_request_id
-from temporal_bridge import messages as m
 from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import BulkDecisionProgress
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
@@ -114,11 +115,11 @@ def batch(request: HttpRequest, batch_id: str) -> HttpResponse:
     return render(request, template, context)
 
 
-def _results(progress: m.BulkDecisionProgress | None) -> dict:
+def _results(progress: BulkDecisionProgress | None) -> dict:
     if progress is None:
         return {"rows": [], "counts": {}}
     orders = Order.objects.in_bulk([r.order_id for r in progress.results])
     rows = [(result, orders.get(result.order_id)) for result in progress.results]
-    outcomes = (m.BULK_SENT, m.BULK_REFUSED, m.BULK_QUEUED, m.BULK_FAILED)
+    outcomes = (approval.BULK_SENT, approval.BULK_REFUSED, approval.BULK_QUEUED, approval.BULK_FAILED)
     counts = {outcome: sum(1 for r in progress.results if r.outcome == outcome) for outcome in outcomes}
     return {"rows": rows, "counts": counts, "waiting": progress.total - len(progress.results)}

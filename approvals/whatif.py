@@ -40,8 +40,9 @@ from django.utils import timezone
 from approvals import selectors
 from approvals.models import ApprovalDecision, ApprovalPolicy
 from orders.models import Order
-from temporal_bridge import approval_rules, states
-from temporal_bridge import messages as m
+from temporal_bridge.approvals import rules as approval_rules
+from temporal_bridge.approvals.messages import ApprovalRule
+from temporal_bridge.order import states
 
 DEFAULT_DAYS, MIN_DAYS, MAX_DAYS = 30, 1, 365
 OBSERVED, EVEN = "observed", "even"
@@ -259,7 +260,7 @@ class PolicyMatcher:
         return found
 
 
-def rule_signature(rule: m.ApprovalRule) -> tuple:
+def rule_signature(rule: ApprovalRule) -> tuple:
     """What of a rule matters to the load and the expiries."""
     if rule.auto_approve:
         return (True, 0, False, 0.0)
@@ -274,7 +275,7 @@ def _side(groups: Counter, approvers: Sequence[Approver], observed: Mapping[str,
         auto, k, senior, expire = signature
         if auto:
             continue
-        rule = m.ApprovalRule(approvals_required=k, requires_senior=senior, expire_after_seconds=expire)
+        rule = ApprovalRule(approvals_required=k, requires_senior=senior, expire_after_seconds=expire)
         side.needing_approval += n
         side.approvals += n * k
         side.senior_orders += n if senior else 0
@@ -298,7 +299,7 @@ def _side(groups: Counter, approvers: Sequence[Approver], observed: Mapping[str,
     return side
 
 
-def split_approvals(rule: m.ApprovalRule, pool: Sequence[Approver], observed: Mapping[str, int], method: str) -> dict[Approver, float]:
+def split_approvals(rule: ApprovalRule, pool: Sequence[Approver], observed: Mapping[str, int], method: str) -> dict[Approver, float]:
     """Expected approvals each of `pool` gives one order under `rule` (at most 1 each)."""
     weights = {a: (observed.get(a.username, 0) if method == OBSERVED else 1) for a in pool}
     shares = dict.fromkeys(pool, 0.0)

@@ -231,7 +231,7 @@ if not DEBUG:
 TEMPORAL_ADDRESS = os.environ.get("TEMPORAL_ADDRESS", f"127.0.0.1:{os.environ.get('TEMPORAL_PORT', '7233')}")
 TEMPORAL_NAMESPACE = os.environ.get("TEMPORAL_NAMESPACE", "default")
 TEMPORAL_TASK_QUEUE = os.environ.get("TEMPORAL_TASK_QUEUE", "order-desk")
-# Set the orders' custom search attributes (temporal_bridge/search_attributes.py).
+# Set the orders' custom search attributes (temporal_bridge/order/search_attributes.py).
 # They must be registered on the namespace first (`make run` does it for the dev
 # server; `manage.py register_search_attributes` for a cluster, see docs/deployment.md).
 TEMPORAL_SEARCH_ATTRIBUTES = env_bool("TEMPORAL_SEARCH_ATTRIBUTES", True)

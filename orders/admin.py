@@ -33,7 +33,7 @@ from orders.selectors import order_live_state, order_search
 from orders.timeline import admin as timeline_admin  # noqa: F401
 from orders.timeline.models import OrderEvent
 from orders.webhooks import admin as webhooks_admin  # noqa: F401
-from temporal_bridge import messages as m
+from temporal_bridge.order import messages as m
 from temporal_bridge.order.calls import workflow_ui_url
 
 

@@ -26,7 +26,9 @@ from orders.intents.models import RecordedIntent
 from orders.payments.models import PaymentTransaction
 from orders.timeline.models import OrderEvent
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import approval_rules, messages, states
+from temporal_bridge.approvals import rules as approval_rules
+from temporal_bridge.approvals.messages import ApprovalRule
+from temporal_bridge.order import states
 
 __all__ = [
     "ApiKey", "CircuitBreaker", "Customer", "CustomerNotification", "FulfilmentPause", "HoldEvent",
@@ -112,7 +114,7 @@ class Order(models.Model):
     requires_approval = models.BooleanField(default=True)
     approval_deadline = models.DateTimeField(null=True, blank=True)
     # The approval policy in force at submission, frozen as the workflow got it
-    # (messages.ApprovalRule as a dict): editing a policy changes no order in flight.
+    # (ApprovalRule as a dict): editing a policy changes no order in flight.
     approval_rule = models.JSONField(default=dict, blank=True)
     # From the rule, as columns, so the inbox can filter on them.
     approvals_required = models.PositiveSmallIntegerField(default=1)
@@ -183,7 +185,7 @@ class Order(models.Model):
         """Which approval rule applies, in words; empty for orders from before policies."""
         if not self.approval_rule:
             return ""
-        return approval_rules.describe_rule(messages.ApprovalRule(**self.approval_rule))
+        return approval_rules.describe_rule(ApprovalRule(**self.approval_rule))
 
 
 class OrderLine(models.Model):

@@ -30,16 +30,17 @@ from orders.steps import locked_order
 from orders.timeline import mirror
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.client import workflow_status
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowFlooded, WorkflowNotFound
 from temporal_bridge.client.workflow_status import StopCause
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import records, states
 
 log = logging.getLogger(__name__)
 
-SUBMITTED_EVENT_KEY = m.timeline_key(0, "submitted")
+SUBMITTED_EVENT_KEY = records.timeline_key(0, "submitted")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class OrderQuote:
 
     lines: list[QuotedLine]
     total: Decimal
-    rule: m.ApprovalRule
+    rule: ApprovalRule
 
 
 # --- Submission --------------------------------------------------------------------
@@ -190,7 +191,7 @@ def _merge_lines(lines: Sequence[LineRequest]) -> list[LineRequest]:
 
 def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
     """The workflow input, from the order as submitted (its frozen approval rule included)."""
-    rule = m.ApprovalRule(**order.approval_rule) if order.approval_rule else None
+    rule = ApprovalRule(**order.approval_rule) if order.approval_rule else None
     return m.OrderWorkflowInput(
         order_id=order.pk,
         order_number=order.number or "",

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 
 from orders import roles
 from orders.models import Customer, Order, OrderLine, Product
-from temporal_bridge import states
+from temporal_bridge.order import states
 
 
 def make_user(username: str, *group_names: str, **extra):

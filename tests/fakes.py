@@ -10,13 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporal_bridge import messages as m
 from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.approvals.messages import BulkDecisionInput, BulkDecisionProgress
 from temporal_bridge.client import queue_health, workflow_status
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.client.queue_health import PollerStatus
 from temporal_bridge.client.workflow_status import StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import payments
+from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.shipment import messages as shipment
+from temporal_bridge.shipment.messages import CarrierEvent
 
 # The functions a FakeTemporal stands in for, by the module callers reach them through.
 REPLACED = {
@@ -65,8 +70,8 @@ class FakeTemporal:
     poller_checks: int = 0
     # Bulk decisions: the batches started, and what their query answers
     # (None: the batch as started, nothing processed yet).
-    batches: list[m.BulkDecisionInput] = field(default_factory=list)
-    batch_progress: dict[str, m.BulkDecisionProgress] = field(default_factory=dict)
+    batches: list[BulkDecisionInput] = field(default_factory=list)
+    batch_progress: dict[str, BulkDecisionProgress] = field(default_factory=dict)
     pollers: PollerStatus = field(default_factory=lambda: PollerStatus(workflow_pollers=1, activity_pollers=1, identities=["fake-worker"]))
     # The workflow's verdict on each request sent: `verdict` for every request
     # id, unless `verdicts` names one (e.g. a refusal with its reason).
@@ -107,12 +112,12 @@ class FakeTemporal:
             raise WorkflowNotFound("fake: workflow execution already completed")
         self.signals.append(SentSignal(order_id, signal, payload))
 
-    def signal_payment_event(self, order_id: int, event: m.PaymentEvent) -> None:
-        self.signal_order(order_id, m.SIGNAL_PAYMENT_EVENT, event)
+    def signal_payment_event(self, order_id: int, event: PaymentEvent) -> None:
+        self.signal_order(order_id, payments.SIGNAL_PAYMENT_EVENT, event)
 
-    def signal_carrier_event(self, order_id: int, event: m.CarrierEvent) -> None:
+    def signal_carrier_event(self, order_id: int, event: CarrierEvent) -> None:
         # Sent to the order's shipment workflow; recorded under the order's id with the signal's name.
-        self.signal_order(order_id, m.SIGNAL_CARRIER_EVENT, event)
+        self.signal_order(order_id, shipment.SIGNAL_CARRIER_EVENT, event)
 
     def query_order(self, order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
         self.queries.append(order_id)
@@ -149,20 +154,20 @@ class FakeTemporal:
         self._check(may_be_missing=False)
         return self.pollers
 
-    def start_bulk_decision(self, inp: m.BulkDecisionInput) -> bool:
+    def start_bulk_decision(self, inp: BulkDecisionInput) -> bool:
         self._check(may_be_missing=False)
         if any(batch.batch_id == inp.batch_id for batch in self.batches):
             return False
         self.batches.append(inp)
         return True
 
-    def bulk_decision_progress(self, batch_id: str, *, timeout: float | None = None) -> m.BulkDecisionProgress:
+    def bulk_decision_progress(self, batch_id: str, *, timeout: float | None = None) -> BulkDecisionProgress:
         self._check(may_be_missing=False)
         if batch_id in self.batch_progress:
             return self.batch_progress[batch_id]
         for batch in self.batches:
             if batch.batch_id == batch_id:
-                return m.BulkDecisionProgress(batch.batch_id, batch.actor, batch.decision, len(batch.order_ids))
+                return BulkDecisionProgress(batch.batch_id, batch.actor, batch.decision, len(batch.order_ids))
         raise WorkflowNotFound(f"fake: no batch {batch_id}")
 
     def install(self, monkeypatch) -> FakeTemporal:

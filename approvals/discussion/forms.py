@@ -6,7 +6,8 @@ from django import forms
 from orders.forms import request_id_field
 from orders.models import Order, Priority
 from orders.services import new_request_id
-from temporal_bridge import messages as m
+from temporal_bridge.order import discussion
+from temporal_bridge.order import messages as m
 
 
 def _text(label: str, required_message: str, max_length: int = m.MAX_COMMENT) -> forms.CharField:
@@ -20,14 +21,14 @@ class CommentForm(forms.Form):
 
 
 class AskForm(forms.Form):
-    question = _text("Question", "Write the question for the requester.", m.MAX_QUESTION)
+    question = _text("Question", "Write the question for the requester.", discussion.MAX_QUESTION)
     request_id = request_id_field()
 
 
 class AnswerForm(forms.Form):
     """The answer, and optionally what it changes. Fields left as they were change nothing."""
 
-    answer = _text("Answer", "Write your answer.", m.MAX_QUESTION)
+    answer = _text("Answer", "Write your answer.", discussion.MAX_QUESTION)
     priority = forms.ChoiceField(choices=Priority.choices, required=False)
     shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=m.MAX_ADDRESS, required=False)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=m.MAX_NOTE, required=False)

@@ -30,7 +30,9 @@ from orders.models import Order
 from orders.steps import locked_order
 from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
+from temporal_bridge.order import discussion
+from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
+from temporal_bridge.order.records import TimelineEntry
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,11 @@ MAX_MESSAGE = 500  # OrderEvent.message
 
 def entry_text(kind: str, actor: str, text: str) -> str:
     """The timeline's words (messages.discussion_text, the workflow's too), within the column's length."""
-    room = MAX_MESSAGE - len(m.discussion_text(kind, actor, ""))
-    return m.discussion_text(kind, actor, text if len(text) <= room else text[: room - 1] + "…")
+    room = MAX_MESSAGE - len(discussion.discussion_text(kind, actor, ""))
+    return discussion.discussion_text(kind, actor, text if len(text) <= room else text[: room - 1] + "…")
 
 
-def discussion_record(notice: m.DiscussionNotice) -> m.DiscussionResult:
+def discussion_record(notice: DiscussionNotice) -> DiscussionResult:
     """Write the entry (if the workflow assigned it a key) and queue the emails on commit."""
     if notice.kind not in KINDS:
         raise ValueError(f"{notice.kind!r} is not a kind of discussion entry")
@@ -53,7 +55,7 @@ def discussion_record(notice: m.DiscussionNotice) -> m.DiscussionResult:
         order = locked_order(notice.order_id)  # serialises a retry racing its first attempt
         key = notice.record.key if notice.record is not None else ""
         first_time = not key or not OrderEvent.objects.filter(order=order, idempotency_key=key).exists()
-        recorded: list[m.TimelineEntry] = []
+        recorded: list[TimelineEntry] = []
         if notice.record is not None:
             # The kind is the notice's: the mirror's open-question flag follows it.
             record = dataclasses.replace(notice.record, kind=notice.kind)
@@ -63,10 +65,10 @@ def discussion_record(notice: m.DiscussionNotice) -> m.DiscussionResult:
         if people:
             subject, body = _email(order, notice)
             transaction.on_commit(partial(_send_after_commit, order.pk, subject, body, people))
-    return m.DiscussionResult(recipients=[u.get_username() for u in people], recorded=recorded)
+    return DiscussionResult(recipients=[u.get_username() for u in people], recorded=recorded)
 
 
-def recipients(order: Order, notice: m.DiscussionNotice) -> list[AbstractBaseUser]:
+def recipients(order: Order, notice: DiscussionNotice) -> list[AbstractBaseUser]:
     """The people to email about `notice` on `order`, by username, the author left out."""
     names: set[str] = set()
     key = notice.record.key if notice.record is not None else ""
@@ -88,7 +90,7 @@ def recipients(order: Order, notice: m.DiscussionNotice) -> list[AbstractBaseUse
     return list(get_user_model().objects.filter(username__in=names, is_active=True).exclude(email="").order_by("username"))
 
 
-def _email(order: Order, notice: m.DiscussionNotice) -> tuple[str, str]:
+def _email(order: Order, notice: DiscussionNotice) -> tuple[str, str]:
     number = order.number or str(order)
     subject = {
         QUESTION: f"Question about your order {number} from {notice.actor}",

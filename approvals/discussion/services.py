@@ -20,9 +20,10 @@ from orders.exceptions import ActionNotAllowed, OrderError
 from orders.models import Order, Priority
 from orders.services import order_signal
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import discussion, states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, QuestionSignal
 
 
 def check(action: str, *, order: Order, user: AbstractBaseUser) -> None:
@@ -53,20 +54,20 @@ def discussion_comment(*, order: Order, user: AbstractBaseUser, text: str, reque
         if order.is_terminal:
             raise ActionNotAllowed(f"Order {order.number} is {order.get_status_display().lower()}; its discussion is closed.")
 
-    payload = m.CommentSignal(actor=user.get_username(), request_id=request_id, text=text.strip())
-    return order_signal(order, m.SIGNAL_COMMENT, payload, authorise=authorise, send=order_calls.comment_on_order)
+    payload = CommentSignal(actor=user.get_username(), request_id=request_id, text=text.strip())
+    return order_signal(order, discussion.SIGNAL_COMMENT, payload, authorise=authorise, send=order_calls.comment_on_order)
 
 
 def discussion_ask(*, order: Order, user: AbstractBaseUser, question: str, request_id: str) -> m.RequestVerdict:
     def authorise() -> None:
         check(ASK, order=order, user=user)
-        _required(question, "A question", m.MAX_QUESTION)
+        _required(question, "A question", discussion.MAX_QUESTION)
         _awaiting_approval(order)
         if order.awaiting_answer:
             raise ActionNotAllowed(f"A question on {order.number} already waits for {order.created_by.get_username()}'s answer.")
 
-    payload = m.QuestionSignal(actor=user.get_username(), request_id=request_id, question=question.strip())
-    return order_signal(order, m.SIGNAL_ASK_REQUESTER, payload, authorise=authorise, send=order_calls.ask_requester)
+    payload = QuestionSignal(actor=user.get_username(), request_id=request_id, question=question.strip())
+    return order_signal(order, discussion.SIGNAL_ASK_REQUESTER, payload, authorise=authorise, send=order_calls.ask_requester)
 
 
 def discussion_answer(
@@ -76,7 +77,7 @@ def discussion_answer(
     """The requester's answer, with what it changes (None: unchanged). A change restarts the approval."""
     def authorise() -> None:
         check(ANSWER, order=order, user=user)
-        _required(answer, "An answer", m.MAX_QUESTION)
+        _required(answer, "An answer", discussion.MAX_QUESTION)
         _awaiting_approval(order)
         if priority is not None and priority not in Priority.values:
             raise OrderError(f"Unknown priority {priority!r}.")
@@ -87,12 +88,12 @@ def discussion_answer(
         if note is not None and len(note.strip()) > m.MAX_NOTE:
             raise OrderError(f"The note can be at most {m.MAX_NOTE} characters.")
 
-    payload = m.AnswerSignal(
+    payload = AnswerSignal(
         actor=user.get_username(), request_id=request_id, answer=answer.strip(), priority=priority,
         shipping_address=shipping_address.strip() if shipping_address is not None else None,
         note=note.strip() if note is not None else None,
     )
-    return order_signal(order, m.SIGNAL_ANSWER, payload, authorise=authorise, send=order_calls.answer_question)
+    return order_signal(order, discussion.SIGNAL_ANSWER, payload, authorise=authorise, send=order_calls.answer_question)
 
 
 def panel_actions(user: AbstractBaseUser, order: Order, snapshot: m.OrderSnapshot) -> set[str]:

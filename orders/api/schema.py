@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from orders.api import validation as v
 from orders.models import Priority
-from temporal_bridge import states
+from temporal_bridge.order import states
 
 JSON = "application/json"
 

@@ -32,7 +32,7 @@ from orders.intents.services import IntentConflict
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
 from orders.timeline.mirror import mirror_snapshot
-from temporal_bridge import messages as m
+from temporal_bridge.order import messages as m
 
 log = logging.getLogger(__name__)
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from temporal_bridge import messages_outside as mo
+from temporal_bridge.shipment import messages as shipment
 
 PARCEL_SHIPPED = "shipped"
 
 
 class ParcelStatus(models.TextChoices):
     SHIPPED = PARCEL_SHIPPED, "Shipped"
-    IN_TRANSIT = mo.PARCEL_IN_TRANSIT, "In transit"
-    OUT_FOR_DELIVERY = mo.PARCEL_OUT_FOR_DELIVERY, "Out for delivery"
-    DELIVERED = mo.PARCEL_DELIVERED, "Delivered"
-    EXCEPTION = mo.PARCEL_EXCEPTION, "Exception"
-    RETURNED = mo.PARCEL_RETURNED, "Returned"
+    IN_TRANSIT = shipment.PARCEL_IN_TRANSIT, "In transit"
+    OUT_FOR_DELIVERY = shipment.PARCEL_OUT_FOR_DELIVERY, "Out for delivery"
+    DELIVERED = shipment.PARCEL_DELIVERED, "Delivered"
+    EXCEPTION = shipment.PARCEL_EXCEPTION, "Exception"
+    RETURNED = shipment.PARCEL_RETURNED, "Returned"
 
 
 class Parcel(models.Model):

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from orders.delivery.models import OperationsTask, Parcel, ParcelEvent, ParcelStatus
 from orders.exceptions import OrderError, OrderNotFound
 from orders.models import Order
-from temporal_bridge import messages_outside as mo
+from temporal_bridge.shipment import messages as shipment
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,17 @@ def parcel_record_event(*, order_id: int, event: CarrierEventRecord, status: str
         parcel.location = event.location or parcel.location
         parcel.last_event_at = max(filter(None, [parcel.last_event_at, event.at]))
         fields += ["location", "last_event_at"]
-    if status == mo.PARCEL_DELIVERED:
+    if status == shipment.PARCEL_DELIVERED:
         parcel.delivered_at = event.at
         fields.append("delivered_at")
     parcel.save(update_fields=fields)
     number = Order.objects.values_list("number", flat=True).get(pk=order_id)
     where = f" at {event.location}" if event.location else ""
     detail = f": {event.description}" if event.description else ""
-    if counted and status == mo.PARCEL_EXCEPTION:
+    if counted and status == shipment.PARCEL_EXCEPTION:
         operations_task_raise(order_id=order_id, kind=OperationsTask.Kind.PARCEL_EXCEPTION, key=f"parcel-event-{stored.pk}",
                               text=f"Parcel of {number} ({parcel.tracking_number}) held by the carrier{where}{detail}")
-    if status == mo.PARCEL_RETURNED:
+    if status == shipment.PARCEL_RETURNED:
         operations_task_raise(order_id=order_id, kind=OperationsTask.Kind.PARCEL_RETURNED, key=f"parcel-{parcel.pk}-returned",
                               text=f"Parcel of {number} ({parcel.tracking_number}) returned to sender{where}{detail}")
     return True

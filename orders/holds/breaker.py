@@ -26,7 +26,8 @@ from prometheus_client import Gauge
 from orders.exceptions import PaymentDeclined
 from orders.holds.models import CircuitBreaker, HoldEvent
 from orders.holds.waiting import holds_lifted_signal
-from temporal_bridge import messages as m
+from temporal_bridge.order import holds
+from temporal_bridge.order.holds import HoldResult
 
 log = logging.getLogger(__name__)
 
@@ -143,21 +144,21 @@ def record_success(provider: str) -> bool:
         BREAKER_OPEN.labels(provider).set(0)
         log.warning("Circuit breaker for %s closed: the provider answered again", provider)
         _tell_staff(f"Circuit breaker closed: the {provider} provider answers again", "Orders waiting on it continue now.")
-        holds_lifted_signal(by=BREAKER_BY, stages=[m.STAGE_PAYMENT])
+        holds_lifted_signal(by=BREAKER_BY, stages=[holds.STAGE_PAYMENT])
     return closed
 
 
-def hold_for(provider: str) -> m.HoldResult:
+def hold_for(provider: str) -> HoldResult:
     """Whether an order about to call `provider` must wait; the half-open trial is handed out here."""
     recheck = settings.ORDER_DESK_HOLD_RECHECK_SECONDS
     if not CircuitBreaker.objects.filter(provider=provider).exclude(state=CircuitBreaker.CLOSED).exists():
-        return m.HoldResult(held=False, recheck_seconds=recheck)
+        return HoldResult(held=False, recheck_seconds=recheck)
     cooldown = timedelta(seconds=settings.ORDER_DESK_BREAKER_COOLDOWN_SECONDS)
     now = timezone.now()
     with transaction.atomic():
         breaker = _locked(provider)
         if breaker.state == CircuitBreaker.CLOSED:
-            return m.HoldResult(held=False, recheck_seconds=recheck)
+            return HoldResult(held=False, recheck_seconds=recheck)
         opened_at = breaker.opened_at or now
         # The trial: the first order after the cool-down; again if the last trial never reported (its order was cancelled).
         trial_due = (breaker.trial_started_at or opened_at) + cooldown
@@ -165,8 +166,8 @@ def hold_for(provider: str) -> m.HoldResult:
             breaker.state, breaker.trial_started_at = CircuitBreaker.HALF_OPEN, now
             breaker.save()
             log.info("Circuit breaker for %s half-open: one call goes through as the trial", provider)
-            return m.HoldResult(held=False, recheck_seconds=recheck)
-        return m.HoldResult(
+            return HoldResult(held=False, recheck_seconds=recheck)
+        return HoldResult(
             held=True, by=BREAKER_BY, since=opened_at.isoformat(),
             reason=f"the {provider} provider is failing ({breaker.consecutive_failures} failures in a row); waiting before calling it",
             recheck_seconds=max(1.0, min(recheck, (trial_due - now).total_seconds())),

@@ -17,14 +17,15 @@ from orders.exceptions import OrderError
 from orders.holds import breaker
 from orders.holds.models import FulfilmentPause, HoldEvent
 from orders.holds.waiting import holds_lifted_signal
-from temporal_bridge import hold_texts
-from temporal_bridge import messages as m
+from temporal_bridge.order import holds, payments
+from temporal_bridge.order import holds as hold
+from temporal_bridge.order.holds import HoldResult
 
 log = logging.getLogger(__name__)
 
 PAUSE_ROW = 1
 # A resume wakes orders waiting on fulfilment, and those whose hold entry the mirror could not read.
-FULFILMENT_WAITERS = [m.STAGE_FULFILMENT, hold_texts.STAGE_UNKNOWN]
+FULFILMENT_WAITERS = [hold.STAGE_FULFILMENT, holds.STAGE_UNKNOWN]
 
 
 def fulfilment_pause_state() -> FulfilmentPause:
@@ -43,7 +44,7 @@ def fulfilment_pause(*, by: str, reason: str) -> bool:
         return False
     pause.paused, pause.reason, pause.by, pause.since = True, reason[:300], by[:150], timezone.now()
     pause.save()
-    HoldEvent.objects.create(kind=HoldEvent.Kind.PAUSED, subject=m.STAGE_FULFILMENT, by=by[:150], reason=reason[:300], at=pause.since)
+    HoldEvent.objects.create(kind=HoldEvent.Kind.PAUSED, subject=hold.STAGE_FULFILMENT, by=by[:150], reason=reason[:300], at=pause.since)
     log.warning("Fulfilment paused by %s: %s", by, reason)
     return True
 
@@ -64,24 +65,24 @@ def fulfilment_resume(*, by: str) -> ResumeResult:
             return ResumeResult(resumed=False)
         pause.paused, pause.by, pause.since = False, by[:150], timezone.now()
         pause.save()
-        HoldEvent.objects.create(kind=HoldEvent.Kind.RESUMED, subject=m.STAGE_FULFILMENT, by=by[:150], at=pause.since)
+        HoldEvent.objects.create(kind=HoldEvent.Kind.RESUMED, subject=hold.STAGE_FULFILMENT, by=by[:150], at=pause.since)
     log.warning("Fulfilment resumed by %s", by)
     signalled, missed = holds_lifted_signal(by=by, stages=FULFILMENT_WAITERS)
     return ResumeResult(resumed=True, signalled=signalled, missed=missed)
 
 
-def hold_read(order_id: int, stage: str) -> m.HoldResult:
+def hold_read(order_id: int, stage: str) -> HoldResult:
     """Whether the order must wait before `stage`: fulfilment while staff paused it, payment while its breaker is open."""
     recheck = settings.ORDER_DESK_HOLD_RECHECK_SECONDS
-    if stage == m.STAGE_FULFILMENT:
+    if stage == hold.STAGE_FULFILMENT:
         pause = fulfilment_pause_state()
         if pause.paused:
-            return m.HoldResult(held=True, reason=pause.reason, by=pause.by, since=pause.since.isoformat() if pause.since else "",
+            return HoldResult(held=True, reason=pause.reason, by=pause.by, since=pause.since.isoformat() if pause.since else "",
                                 recheck_seconds=recheck)
-        return m.HoldResult(held=False, recheck_seconds=recheck)
-    if stage == m.STAGE_PAYMENT:
-        return breaker.hold_for(m.PROVIDER_PAYMENTS)
-    return m.HoldResult(held=False, recheck_seconds=recheck)
+        return HoldResult(held=False, recheck_seconds=recheck)
+    if stage == hold.STAGE_PAYMENT:
+        return breaker.hold_for(payments.PROVIDER_PAYMENTS)
+    return HoldResult(held=False, recheck_seconds=recheck)
 
 
 def holds_in_force() -> tuple[FulfilmentPause | None, list]:

@@ -9,10 +9,10 @@ import logging
 from collections.abc import Iterable
 
 from orders.models import Order
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import holds, states
+from temporal_bridge.order.holds import HoldsLifted
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def holds_lifted_signal(*, by: str, stages: Iterable[str]) -> tuple[int, int]:
     signalled = 0
     for index, order_id in enumerate(waiting):
         try:
-            order_calls.signal_order(order_id, m.SIGNAL_HOLDS_LIFTED, m.HoldsLifted(by=by))
+            order_calls.signal_order(order_id, holds.SIGNAL_HOLDS_LIFTED, HoldsLifted(by=by))
         except WorkflowNotFound:
             continue
         except TemporalUnavailable as err:

@@ -12,7 +12,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from temporal_bridge import messages as m
+from temporal_bridge.order import messages as m
 
 MAX_SIGNAL = 30
 HEX_DIGEST = RegexValidator(r"^[0-9a-f]{64}\Z", "A digest is 64 lowercase hexadecimal characters.")
@@ -30,7 +30,7 @@ class RecordedIntent(models.Model):
     actor = models.CharField(max_length=m.MAX_ACTOR)
     on_behalf_of = models.CharField(max_length=m.MAX_ACTOR, blank=True)
     signal = models.CharField(max_length=MAX_SIGNAL)
-    # temporal_bridge.intents.message_digest of the message as the workflow decodes it.
+    # temporal_bridge.order.intents.message_digest of the message as the workflow decodes it.
     digest = models.CharField(max_length=64, validators=[HEX_DIGEST])
     recorded_at = models.DateTimeField(default=timezone.now)
 

@@ -4,7 +4,7 @@ The write runs in the transaction that authorises the request (the caller's
 permission and state checks) and is committed when it returns, so the
 workflow, which asks the database before the message counts, always finds
 it. The content is digested as the workflow's decoder reads it
-(temporal_bridge.intents), so both sides digest the same message, and a
+(temporal_bridge.order.intents), so both sides digest the same message, and a
 request the workflow would refuse as malformed is refused here, before
 anything is written.
 """
@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from orders.exceptions import OrderError
 from orders.intents.models import RecordedIntent
 from orders.models import Order
-from temporal_bridge import intents
-from temporal_bridge.message_checks import Refused
+from temporal_bridge.order import intents
+from temporal_bridge.order.message_checks import Refused
 
 
 class IntentConflict(OrderError):

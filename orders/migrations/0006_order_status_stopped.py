@@ -1,4 +1,4 @@
-# The `stopped` order state (temporal_bridge.states.STOPPED): a choices-only change, no SQL.
+# The `stopped` order state (temporal_bridge.order.states.STOPPED): a choices-only change, no SQL.
 
 from django.db import migrations, models
 

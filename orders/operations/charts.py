@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from orders.operations.selectors import HourCounts
-from temporal_bridge import states
+from temporal_bridge.order import states
 
 STATE_COLOURS = {
     states.PENDING_APPROVAL: "#d9a400",

@@ -31,11 +31,11 @@ from orders import services
 from orders.models import Order
 from orders.timeline import mirror
 from orders.webhooks import services as webhooks
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client import queue_health, workflow_status
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import records, states
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def order_repair_from_snapshot(*, order_id: int, snapshot: m.OrderSnapshot) -> b
     changed = False
     for index, entry in enumerate(snapshot.timeline):
         # v5 entries carry the key the mirror holds them under; older ones are numbered by position.
-        key = entry.key or m.timeline_key(index, entry.kind)
+        key = entry.key or records.timeline_key(index, entry.kind)
         changed |= mirror.order_event_write(order=order, key=key, kind=entry.kind, message=entry.message, actor=entry.actor)
     fields = {
         "status": snapshot.state, "progress": snapshot.progress,

@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from orders.exceptions import PaymentDeclined
 from orders.holds.breaker import GuardedGateway
-from temporal_bridge.messages_outside import PROVIDER_PAYMENTS
+from temporal_bridge.order.payments import PROVIDER_PAYMENTS
 
 
 class SimulatedGateway:

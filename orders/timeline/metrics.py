@@ -8,8 +8,8 @@ from django.utils import timezone
 from prometheus_client import Counter, Histogram
 
 from orders.models import Order
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import states
+from temporal_bridge.order.records import MirrorInput
 
 ORDERS_FINISHED = Counter(
     "orderdesk_orders_finished", "Orders that reached a terminal state, by that state (counted once, when mirrored).", ["state"],
@@ -19,7 +19,7 @@ TIME_TO_APPROVAL = Histogram(
     ["path"], buckets=(1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600),
 )
 
-def order_transition_recorded(entry: m.MirrorInput) -> None:
+def order_transition_recorded(entry: MirrorInput) -> None:
     """Count what a newly mirrored transition means (a retried write is not counted again)."""
     if entry.status in states.TERMINAL:
         ORDERS_FINISHED.labels(entry.status).inc()

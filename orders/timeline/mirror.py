@@ -26,9 +26,11 @@ from orders.steps import locked_order
 from orders.timeline import metrics
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
-from temporal_bridge import hold_texts, states
-from temporal_bridge import messages as m
 from temporal_bridge.client.workflow_status import StopCause
+from temporal_bridge.order import discussion, holds, records, states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
+from temporal_bridge.order.service_levels import ServiceLevelReport
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +55,13 @@ def order_event_write(*, order: Order, key: str, kind: str, message: str, actor:
 
 
 @transaction.atomic
-def order_record_transition(entry: m.MirrorInput) -> bool:
+def order_record_transition(entry: MirrorInput) -> bool:
     """Mirror one timeline entry (and any state change). False if already written."""
     return _write(locked_order(entry.order_id), entry)
 
 
 @transaction.atomic
-def order_record_entries(entries: list[m.MirrorInput]) -> int:
+def order_record_entries(entries: list[MirrorInput]) -> int:
     """Mirror several entries of one order in one transaction, in order. Returns how many were new."""
     if not entries:
         return 0
@@ -68,7 +70,7 @@ def order_record_entries(entries: list[m.MirrorInput]) -> int:
 
 
 @transaction.atomic
-def order_record_step(*, order_id: int, record: m.StepRecord, message: str, **fields: object) -> list[m.TimelineEntry]:
+def order_record_step(*, order_id: int, record: StepRecord, message: str, **fields: object) -> list[TimelineEntry]:
     """The entries a business step writes beside its effect (called inside the
     step's transaction): those waiting, its own (`message`, under the key the
     workflow assigned), then those that follow it.
@@ -78,7 +80,7 @@ def order_record_step(*, order_id: int, record: m.StepRecord, message: str, **fi
     timeline equals the mirror's.
     """
     order = locked_order(order_id)
-    own = m.MirrorInput(order_id, record.key, record.kind, message, **fields)  # type: ignore[arg-type]
+    own = MirrorInput(order_id, record.key, record.kind, message, **fields)  # type: ignore[arg-type]
     for entry in (*record.before, own, *record.after):
         _write(order, entry)
     keys = [own.idempotency_key, *(entry.idempotency_key for entry in record.after)]
@@ -86,7 +88,7 @@ def order_record_step(*, order_id: int, record: m.StepRecord, message: str, **fi
     return [_timeline_entry(stored[key]) for key in keys]
 
 
-def _write(order: Order, entry: m.MirrorInput) -> bool:
+def _write(order: Order, entry: MirrorInput) -> bool:
     at = datetime.fromisoformat(entry.at) if entry.at else None
     if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor, at=at,
                              status=entry.status or ""):
@@ -108,11 +110,11 @@ def _write(order: Order, entry: m.MirrorInput) -> bool:
     return True
 
 
-def _hold_stage(entry: m.MirrorInput) -> str | None:
+def _hold_stage(entry: MirrorInput) -> str | None:
     """What the entry says of the hold the order waits on: a stage, "" (none), or None (nothing)."""
     if entry.kind == OrderEvent.Kind.HOLD:
         # Wording from elsewhere still marks the order as waiting, so a resume reaches it.
-        return hold_texts.hold_stage(entry.message) or hold_texts.STAGE_UNKNOWN
+        return holds.hold_stage(entry.message) or holds.STAGE_UNKNOWN
     if entry.kind == OrderEvent.Kind.HOLD_RELEASED or entry.status in states.TERMINAL:
         return ""  # an order that ends while held waits on nothing
     return None
@@ -177,7 +179,7 @@ def mirror_snapshot(order: Order) -> m.OrderSnapshot:
     )
 
 
-def _mirror_service_levels(order: Order, events: list[OrderEvent]) -> m.ServiceLevelReport | None:
+def _mirror_service_levels(order: Order, events: list[OrderEvent]) -> ServiceLevelReport | None:
     # To the minute: the fallback panel is polled every few seconds and is
     # answered 204 while its snapshot is unchanged; a clock ticking in it
     # would re-render it on every poll.
@@ -206,7 +208,7 @@ def _open_question(order: Order, events: list[OrderEvent]) -> dict[str, str]:
 
 def question_words(message: str, actor: str) -> str:
     """The question itself, from its timeline entry (worded by messages.discussion_text)."""
-    prefix = m.discussion_text("question", actor, "")
+    prefix = discussion.discussion_text("question", actor, "")
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
@@ -227,9 +229,9 @@ def _timeline_order(event: OrderEvent) -> tuple[int, datetime, int]:
     """The workflow's order: by position in the timeline (a step's entry is
     written after entries appended while it ran); entries from outside the
     workflow (a stop) after them, by time."""
-    position = m.key_position(event.idempotency_key)
+    position = records.key_position(event.idempotency_key)
     return (position if position >= 0 else 1 << 62, event.created_at, event.pk)
 
 
-def _timeline_entry(event: OrderEvent) -> m.TimelineEntry:
-    return m.TimelineEntry(event.created_at.isoformat(), event.kind, event.message, event.actor, key=event.idempotency_key)
+def _timeline_entry(event: OrderEvent) -> TimelineEntry:
+    return TimelineEntry(event.created_at.isoformat(), event.kind, event.message, event.actor, key=event.idempotency_key)

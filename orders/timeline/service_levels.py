@@ -15,8 +15,9 @@ from prometheus_client import Counter
 
 from orders.models import Order
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import service_levels, states
+from temporal_bridge.order import service_levels as sl
+from temporal_bridge.order import states
+from temporal_bridge.order.service_levels import ServiceLevelReport, ServiceLevelTargets
 
 BREACHES = Counter(
     "orderdesk_service_level_breaches", "Orders whose stage overran its service-level target, by stage (counted once, when mirrored).",
@@ -24,8 +25,8 @@ BREACHES = Counter(
 )
 
 
-def targets_from_settings() -> m.ServiceLevelTargets:
-    return m.ServiceLevelTargets(
+def targets_from_settings() -> ServiceLevelTargets:
+    return ServiceLevelTargets(
         approval_seconds=settings.ORDER_DESK_SLA_APPROVAL_HOURS * 3600,
         processing_seconds=settings.ORDER_DESK_SLA_PROCESSING_HOURS * 3600,
         fulfilment_seconds=settings.ORDER_DESK_SLA_FULFILMENT_HOURS * 3600,
@@ -35,7 +36,7 @@ def targets_from_settings() -> m.ServiceLevelTargets:
 
 def breach_record(order_id: int, message: str) -> bool:
     """Flag the order for the stage a "service_level" entry names. True when the flag is new for that stage."""
-    stage = service_levels.breached_stage(message)
+    stage = sl.breached_stage(message)
     if stage is None:
         return False
     current = Order.objects.filter(pk=order_id).values_list("sla_breached_stages", flat=True).first()
@@ -45,13 +46,13 @@ def breach_record(order_id: int, message: str) -> bool:
     if stage in stages:
         return False
     stages.add(stage)
-    joined = ",".join(s for s in service_levels.STAGES if s in stages)
+    joined = ",".join(s for s in sl.STAGES if s in stages)
     Order.objects.filter(pk=order_id).update(sla_breached=True, sla_breached_stages=joined)
     BREACHES.labels(stage).inc()
     return True
 
 
-def mirror_report(order: Order, events: Iterable[OrderEvent], *, now: datetime) -> m.ServiceLevelReport | None:
+def mirror_report(order: Order, events: Iterable[OrderEvent], *, now: datetime) -> ServiceLevelReport | None:
     """The report from the states the order's timeline entries carried (oldest
     first). None for orders mirrored before entries carried their state."""
     transitions = [(e.status, e.created_at.isoformat()) for e in events if e.status]
@@ -61,7 +62,7 @@ def mirror_report(order: Order, events: Iterable[OrderEvent], *, now: datetime) 
     targets, track_delivery = targets_from_settings(), order.status == states.IN_TRANSIT
     if order.status not in states.TERMINAL and not track_delivery:
         track_delivery = settings.ORDER_DESK_TRACK_DELIVERY  # what orders.services.workflow_input_for gives a run
-    return service_levels.report(transitions, now, targets, track_delivery=track_delivery)
+    return sl.report(transitions, now, targets, track_delivery=track_delivery)
 
 
 @dataclass
@@ -73,18 +74,18 @@ class StageRow:
     breached: bool
 
 
-def stage_rows(report: m.ServiceLevelReport | None, targets: m.ServiceLevelTargets | None = None) -> list[StageRow]:
+def stage_rows(report: ServiceLevelReport | None, targets: ServiceLevelTargets | None = None) -> list[StageRow]:
     """The "Service levels" panel: each stage entered, time spent against target, breaches flagged."""
     if report is None:
         return []
     targets = targets or targets_from_settings()
     rows = []
-    for stage in service_levels.STAGES:
+    for stage in sl.STAGES:
         if stage not in report.seconds_in_stage:
             continue
-        target = service_levels.target_seconds(targets, stage)
-        rows.append(StageRow(stage, service_levels.STAGE_LABELS[stage], service_levels.duration_text(report.seconds_in_stage[stage]),
-                             service_levels.duration_text(target) if target else "none", stage in report.breached))
+        target = sl.target_seconds(targets, stage)
+        rows.append(StageRow(stage, sl.STAGE_LABELS[stage], sl.duration_text(report.seconds_in_stage[stage]),
+                             sl.duration_text(target) if target else "none", stage in report.breached))
     return rows
 
 
@@ -99,11 +100,11 @@ class BreachCount:
 def breaches_by_stage(*, now: datetime) -> list[BreachCount]:
     """Breached orders by stage: those still open, and the breaches of the last 24 hours (two queries)."""
     open_orders = Order.objects.filter(sla_breached=True).exclude(status__in=states.TERMINAL).order_by()
-    open_counts = open_orders.aggregate(**{s: Count("id", filter=Q(sla_breached_stages__contains=s)) for s in service_levels.STAGES})
+    open_counts = open_orders.aggregate(**{s: Count("id", filter=Q(sla_breached_stages__contains=s)) for s in sl.STAGES})
     recent = OrderEvent.objects.filter(kind=OrderEvent.Kind.SERVICE_LEVEL, created_at__gte=now - timedelta(hours=24)).order_by()
     recent_counts = recent.aggregate(**{
-        s: Count("order_id", distinct=True, filter=Q(message__startswith=f"{service_levels.BREACH_PREFIX}{s} "))
-        for s in service_levels.STAGES
+        s: Count("order_id", distinct=True, filter=Q(message__startswith=f"{sl.BREACH_PREFIX}{s} "))
+        for s in sl.STAGES
     })
-    return [BreachCount(s, service_levels.STAGE_LABELS[s], open_counts[s], recent_counts[s]) for s in service_levels.STAGES]
+    return [BreachCount(s, sl.STAGE_LABELS[s], open_counts[s], recent_counts[s]) for s in sl.STAGES]
 

@@ -27,7 +27,7 @@ from orders.models import Order
 from orders.selectors import order_live_state_forget
 from orders.views.pages import order_or_404
 from orders.views.panel import panel_context, render_panel
-from temporal_bridge import messages as m
+from temporal_bridge.order import messages as m
 
 
 def _act(

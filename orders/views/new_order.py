@@ -20,7 +20,7 @@ from orders import selectors, services
 from orders.exceptions import OrderError
 from orders.forms import CustomerSearchForm, OrderLineFormSet
 from orders.models import Customer
-from temporal_bridge import approval_rules
+from temporal_bridge.approvals import rules as approval_rules
 
 ADD_ORDER = "orders.add_order"
 

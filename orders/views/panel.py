@@ -16,8 +16,8 @@ from orders.models import Order
 from orders.selectors import LiveState, order_live_state
 from orders.services import new_request_id
 from orders.timeline import service_levels as sla
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from temporal_bridge.order.calls import workflow_ui_url
 
 # How often an open page polls its panel (htmx `every`): fast while the order

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from orders.amounts import MAX_ID
 from orders.webhooks.models import WebhookEvent
 from orders.webhooks.services import TYPES, relayed_message
-from temporal_bridge import intents
-from temporal_bridge import messages as m
-from temporal_bridge.message_checks import Refused
+from temporal_bridge.order import intents
+from temporal_bridge.order.message_checks import Refused
+from temporal_bridge.order.payments import PaymentEvent
 
 NOT_RECEIVED = "the desk received no such event from the provider"
 DIFFERS = "differs from the event the provider sent"
@@ -49,7 +49,7 @@ def relayed_digest(event: WebhookEvent) -> str:
     """The digest of the message the intake relays for a stored event, as its workflow reads it ("" if it would not)."""
     message = relayed_message(event)
     try:
-        if isinstance(message, m.PaymentEvent):
+        if isinstance(message, PaymentEvent):
             return intents.relayed_payment_event_digest(message)
         return intents.relayed_carrier_event_digest(message)
     except Refused:

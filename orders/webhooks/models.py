@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from temporal_bridge.messages_outside import PROVIDER_CARRIER, PROVIDER_PAYMENTS
+from temporal_bridge.order.payments import PROVIDER_PAYMENTS
+from temporal_bridge.shipment.messages import PROVIDER_CARRIER
 
 
 class WebhookEvent(models.Model):

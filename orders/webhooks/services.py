@@ -25,10 +25,12 @@ from django.utils import timezone
 from orders.models import Order
 from orders.webhooks.models import WebhookEvent
 from orders.webhooks.signing import BadSignature, verify
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import payments, states
+from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.shipment import messages as shipment
+from temporal_bridge.shipment.messages import CarrierEvent
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +39,19 @@ Delivery = WebhookEvent.Delivery
 # Each provider's fields: (longest accepted, required). Anything else is refused,
 # so a provider's change of format shows up as 400s rather than as silent gaps.
 FIELDS: dict[str, dict[str, tuple[int, bool]]] = {
-    m.PROVIDER_PAYMENTS: {"id": (100, True), "type": (40, True), "order": (40, True), "reference": (64, False), "reason": (300, False)},
-    m.PROVIDER_CARRIER: {
+    payments.PROVIDER_PAYMENTS: {"id": (100, True), "type": (40, True), "order": (40, True), "reference": (64, False), "reason": (300,
+                                                                                                                                  False)},
+    shipment.PROVIDER_CARRIER: {
         "id": (100, True), "type": (40, True), "order": (40, True), "tracking_number": (40, False), "at": (40, False),
         "location": (200, False),
     },
 }
 # The provider's event type -> the kind the workflow's message carries.
 TYPES: dict[str, dict[str, str]] = {
-    m.PROVIDER_PAYMENTS: {f"payment.{kind}": kind for kind in m.PAYMENT_EVENT_KINDS},
-    m.PROVIDER_CARRIER: {f"parcel.{kind}": kind for kind in m.CARRIER_EVENT_KINDS},
+    payments.PROVIDER_PAYMENTS: {f"payment.{kind}": kind for kind in payments.PAYMENT_EVENT_KINDS},
+    shipment.PROVIDER_CARRIER: {f"parcel.{kind}": kind for kind in shipment.CARRIER_EVENT_KINDS},
 }
-FRAUD_ALERT_TYPE = f"payment.{m.PAYMENT_FRAUD_ALERT}"
+FRAUD_ALERT_TYPE = f"payment.{payments.PAYMENT_FRAUD_ALERT}"
 # Events for an order the desk does not know count against the flood cap for
 # this long only: they never drain by delivery, and must not close the intake for good.
 UNKNOWN_ORDER_WINDOW = timedelta(hours=1)
@@ -238,29 +241,29 @@ def webhook_deliver(event_pk: int) -> DeliveryOutcome:
 def _no_receiver_ever(event: WebhookEvent) -> bool:
     """The order's life is over for this kind of event. A fulfilled order's
     parcel is still travelling: its shipment workflow may start after it."""
-    over = states.TERMINAL - {states.FULFILLED} if event.provider == m.PROVIDER_CARRIER else states.TERMINAL
+    over = states.TERMINAL - {states.FULFILLED} if event.provider == shipment.PROVIDER_CARRIER else states.TERMINAL
     return event.order.status in over
 
 
 def _send(event: WebhookEvent) -> None:
     message = relayed_message(event)
-    if isinstance(message, m.PaymentEvent):
+    if isinstance(message, PaymentEvent):
         order_calls.signal_payment_event(event.order_id, message)
     else:
         order_calls.signal_carrier_event(event.order_id, message)
 
 
-def relayed_message(event: WebhookEvent) -> m.PaymentEvent | m.CarrierEvent:
+def relayed_message(event: WebhookEvent) -> PaymentEvent | CarrierEvent:
     """The message the intake relays for a stored event: one builder for the
     delivery and for the check that a message a workflow received is this event."""
     kind = TYPES[event.provider][event.type]
     payload = event.payload
-    if event.provider == m.PROVIDER_PAYMENTS:
-        return m.PaymentEvent(
+    if event.provider == payments.PROVIDER_PAYMENTS:
+        return PaymentEvent(
             event_id=event.event_id, kind=kind, reference=payload.get("reference", ""), reason=payload.get("reason", ""),
             received_at=event.received_at.isoformat(),
         )
-    return m.CarrierEvent(
+    return CarrierEvent(
         event_id=event.event_id, status=kind, at=payload.get("at") or event.received_at.isoformat(),
         location=payload.get("location", ""), description=payload.get("tracking_number", ""),
     )
@@ -318,7 +321,7 @@ def webhook_deliver_again(event_pks) -> DeliveryRun:
 def latest_fraud_reason(order_ids) -> dict[int, str]:
     """The reason of each order's latest fraud alert, for the managers' inbox."""
     alerts = (
-        WebhookEvent.objects.filter(order_id__in=list(order_ids), provider=m.PROVIDER_PAYMENTS, type=FRAUD_ALERT_TYPE)
+        WebhookEvent.objects.filter(order_id__in=list(order_ids), provider=payments.PROVIDER_PAYMENTS, type=FRAUD_ALERT_TYPE)
         .order_by("order_id", "-received_at", "-id").values_list("order_id", "payload")
     )
     reasons: dict[int, str] = {}

@@ -26,8 +26,9 @@ from django.conf import settings
 from orders.models import Order
 from orders.payments.models import PaymentTransaction
 from orders.webhooks import signing as webhook_signing
-from temporal_bridge import states
-from temporal_bridge.messages_outside import PROVIDER_CARRIER, PROVIDER_PAYMENTS
+from temporal_bridge.order import states
+from temporal_bridge.order.payments import PROVIDER_PAYMENTS
+from temporal_bridge.shipment.messages import PROVIDER_CARRIER
 
 log = logging.getLogger(__name__)
 

@@ -12,19 +12,27 @@ from temporalio.exceptions import ApplicationError
 
 from approvals import services
 from orders.exceptions import WorkflowUnavailable
-from temporal_bridge import messages as m
-from temporal_bridge.activities import db_activity
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import (
+    ApproverNoticeInput,
+    ApproverNoticeResult,
+    BulkOrderRequest,
+    BulkOrderResult,
+    DigestInput,
+    DigestResult,
+)
+from temporal_bridge.order.activities import db_activity
 
 
-@activity.defn(name=m.ACT_NOTIFY_APPROVERS)
+@activity.defn(name=approval.ACT_NOTIFY_APPROVERS)
 @db_activity
-def notify_approvers(notice: m.ApproverNoticeInput) -> m.ApproverNoticeResult:
-    return m.ApproverNoticeResult(recipients=services.approvers_notify(notice))
+def notify_approvers(notice: ApproverNoticeInput) -> ApproverNoticeResult:
+    return ApproverNoticeResult(recipients=services.approvers_notify(notice))
 
 
-@activity.defn(name=m.ACT_SEND_BULK_DECISION)
+@activity.defn(name=approval.ACT_SEND_BULK_DECISION)
 @db_activity
-def send_bulk_decision(request: m.BulkOrderRequest) -> m.BulkOrderResult:
+def send_bulk_decision(request: BulkOrderRequest) -> BulkOrderResult:
     try:
         return services.bulk_send_one(request)
     except WorkflowUnavailable as err:
@@ -32,11 +40,11 @@ def send_bulk_decision(request: m.BulkOrderRequest) -> m.BulkOrderResult:
         raise ApplicationError(err.message, type="WorkflowUnavailable") from err
 
 
-@activity.defn(name=m.ACT_SEND_DIGESTS)
+@activity.defn(name=approval.ACT_SEND_DIGESTS)
 @db_activity
-def send_approval_digests(inp: m.DigestInput) -> m.DigestResult:
+def send_approval_digests(inp: DigestInput) -> DigestResult:
     digest_date = date.fromisoformat(inp.digest_date)
-    return m.DigestResult(digest_date=inp.digest_date, recipients=services.digests_send(digest_date=digest_date))
+    return DigestResult(digest_date=inp.digest_date, recipients=services.digests_send(digest_date=digest_date))
 
 
 APPROVAL_ACTIVITIES = [notify_approvers, send_bulk_decision, send_approval_digests]

@@ -20,26 +20,28 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from temporal_bridge import messages as m
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import BulkDecisionInput, BulkDecisionProgress, DigestInput
 from temporal_bridge.client.bridge import TemporalUnavailable, bridge, mapped_errors, start_once
 
 
-def start_bulk_decision(inp: m.BulkDecisionInput) -> bool:
+def start_bulk_decision(inp: BulkDecisionInput) -> bool:
     """Start the batch's workflow; False when a batch with this id exists (a repeated submit)."""
-    return start_once(m.BULK_WORKFLOW_NAME, inp, workflow_id=m.bulk_workflow_id(inp.batch_id))
+    return start_once(approval.BULK_WORKFLOW_NAME, inp, workflow_id=approval.bulk_workflow_id(inp.batch_id))
 
 
-def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> m.BulkDecisionProgress:
+def bulk_decision_progress(batch_id: str, *, timeout: float | None = None) -> BulkDecisionProgress:
     """Where a batch stands: its result once finished (no worker needed), else its live query."""
     timeout = timeout if timeout is not None else settings.TEMPORAL_QUERY_TIMEOUT
 
-    async def progress(client: Client) -> m.BulkDecisionProgress:
-        handle = client.get_workflow_handle(m.bulk_workflow_id(batch_id), result_type=m.BulkDecisionProgress)
+    async def progress(client: Client) -> BulkDecisionProgress:
+        handle = client.get_workflow_handle(approval.bulk_workflow_id(batch_id), result_type=BulkDecisionProgress)
         description = await handle.describe(rpc_timeout=timedelta(seconds=timeout))
         if description.status and description.status.name == "COMPLETED":
             return await handle.result(rpc_timeout=timedelta(seconds=timeout))
         try:
-            return await handle.query(m.QUERY_BULK_PROGRESS, result_type=m.BulkDecisionProgress, rpc_timeout=timedelta(seconds=timeout))
+            return await handle.query(approval.QUERY_BULK_PROGRESS, result_type=BulkDecisionProgress,
+                                      rpc_timeout=timedelta(seconds=timeout))
         except WorkflowQueryFailedError as err:
             raise TemporalUnavailable(f"The batch could not answer: {err}") from err
         except RPCError:
@@ -54,8 +56,8 @@ def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None 
     """Create the daily-digest schedule, or bring an existing one up to date. Returns "created" or "updated"."""
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
-            m.DIGEST_WORKFLOW_NAME, m.DigestInput(), id=m.DIGEST_SCHEDULE_ID, task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
-            execution_timeout=timedelta(hours=6),
+            approval.DIGEST_WORKFLOW_NAME, DigestInput(), id=approval.DIGEST_SCHEDULE_ID,
+            task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE, execution_timeout=timedelta(hours=6),
         ),
         spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=time_zone),
         # One digest a day: a digest still running when the next is due is
@@ -65,10 +67,10 @@ def ensure_digest_schedule(*, cron: str, time_zone: str, task_queue: str | None 
 
     async def ensure(client: Client) -> str:
         try:
-            await client.create_schedule(m.DIGEST_SCHEDULE_ID, schedule)
+            await client.create_schedule(approval.DIGEST_SCHEDULE_ID, schedule)
             return "created"
         except ScheduleAlreadyRunningError:
-            await client.get_schedule_handle(m.DIGEST_SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
+            await client.get_schedule_handle(approval.DIGEST_SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
             return "updated"
 
     return bridge.call(ensure)

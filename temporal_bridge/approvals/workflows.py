@@ -14,7 +14,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge import messages as m
+    # Sending one order's decision is a database read and a signal. Temporal being
+    from temporal_bridge.approvals import messages as approval
+    from temporal_bridge.approvals.messages import (
+        BulkDecisionInput,
+        BulkDecisionProgress,
+        BulkOrderRequest,
+        BulkOrderResult,
+        DigestInput,
+        DigestResult,
+    )
 
 # Sending one order's decision is a database read and a signal. Temporal being
 # briefly unreachable is retried for about two minutes; after that the order
@@ -28,7 +37,7 @@ DIGEST_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name=m.BULK_WORKFLOW_NAME)
+@workflow.defn(name=approval.BULK_WORKFLOW_NAME)
 class BulkDecisionWorkflow:
     """Send one manager's decision to each selected order, a few at a time.
 
@@ -38,13 +47,13 @@ class BulkDecisionWorkflow:
     """
 
     @workflow.init
-    def __init__(self, inp: m.BulkDecisionInput) -> None:
+    def __init__(self, inp: BulkDecisionInput) -> None:
         self._input = inp
-        self._results: list[m.BulkOrderResult] = []
+        self._results: list[BulkOrderResult] = []
         self._finished = False
 
     @workflow.run
-    async def run(self, inp: m.BulkDecisionInput) -> m.BulkDecisionProgress:
+    async def run(self, inp: BulkDecisionInput) -> BulkDecisionProgress:
         # A few orders at a time: quick for 20 or 200 orders, gentle on the
         # database and on Temporal. Results keep the order of the selection.
         ids = inp.order_ids
@@ -54,24 +63,24 @@ class BulkDecisionWorkflow:
         self._finished = True
         return self.progress()
 
-    async def _send(self, inp: m.BulkDecisionInput, order_id: int) -> m.BulkOrderResult:
-        request = m.BulkOrderRequest(
+    async def _send(self, inp: BulkDecisionInput, order_id: int) -> BulkOrderResult:
+        request = BulkOrderRequest(
             batch_id=inp.batch_id, order_id=order_id, actor=inp.actor, decision=inp.decision, comment=inp.comment,
             request_id=bulk_request_id(inp.batch_id, order_id),
         )
         try:
             return await workflow.execute_activity(
-                m.ACT_SEND_BULK_DECISION, request, result_type=m.BulkOrderResult,
+                approval.ACT_SEND_BULK_DECISION, request, result_type=BulkOrderResult,
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=SEND_RETRY,
             )
         except ActivityError as err:
             cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
-            return m.BulkOrderResult(order_id, f"#{order_id}", m.BULK_FAILED, f"Not sent after several attempts: {cause}")
+            return BulkOrderResult(order_id, f"#{order_id}", approval.BULK_FAILED, f"Not sent after several attempts: {cause}")
 
-    @workflow.query(name=m.QUERY_BULK_PROGRESS)
-    def progress(self) -> m.BulkDecisionProgress:
+    @workflow.query(name=approval.QUERY_BULK_PROGRESS)
+    def progress(self) -> BulkDecisionProgress:
         inp = self._input
-        return m.BulkDecisionProgress(
+        return BulkDecisionProgress(
             batch_id=inp.batch_id, actor=inp.actor, decision=inp.decision, total=len(inp.order_ids),
             results=list(self._results), finished=self._finished,
         )
@@ -85,15 +94,15 @@ def bulk_request_id(batch_id: str, order_id: int) -> str:
     return f"bulk-{digest}-{order_id}"
 
 
-@workflow.defn(name=m.DIGEST_WORKFLOW_NAME)
+@workflow.defn(name=approval.DIGEST_WORKFLOW_NAME)
 class ApprovalDigestWorkflow:
     """One day's digest of pending approvals, emailed to each approver (started by a Schedule)."""
 
     @workflow.run
-    async def run(self, inp: m.DigestInput) -> m.DigestResult:
+    async def run(self, inp: DigestInput) -> DigestResult:
         digest_date = inp.digest_date or workflow.now().date().isoformat()
         return await workflow.execute_activity(
-            m.ACT_SEND_DIGESTS, m.DigestInput(digest_date), result_type=m.DigestResult,
+            approval.ACT_SEND_DIGESTS, DigestInput(digest_date), result_type=DigestResult,
             start_to_close_timeout=timedelta(minutes=10), retry_policy=DIGEST_RETRY,
         )
 

@@ -13,8 +13,8 @@ from temporalio.api.enums.v1 import HistoryEventFilterType, PendingWorkflowTaskS
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import Client
 
-from temporal_bridge import messages as m
 from temporal_bridge.client.bridge import TemporalUnavailable, bridge, mapped_errors
+from temporal_bridge.order import messages as m
 
 # Close statuses that are not the workflow's own business ending: somebody
 # (or a timeout, or a bug) closed it from outside. CONTINUED_AS_NEW is not

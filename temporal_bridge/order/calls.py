@@ -17,10 +17,14 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRej
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
-from temporal_bridge import messages as m
-from temporal_bridge import search_attributes, states
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors, start_once
 from temporal_bridge.client.workflow_status import WorkflowClosed
+from temporal_bridge.order import discussion, payments, search_attributes, states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, QuestionSignal
+from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.shipment import messages as shipment
+from temporal_bridge.shipment.messages import CarrierEvent
 
 
 def start_order_workflow(inp: m.OrderWorkflowInput, *, summary: str = "", customer_id: int | None = None) -> bool:
@@ -47,16 +51,16 @@ def signal_order(order_id: int, signal: str, payload: Any) -> None:
 
 # Questions before deciding: a comment, a question to the requester, the
 # requester's answer. Through signal_order, so one fake replaces them all in tests.
-def comment_on_order(order_id: int, comment: m.CommentSignal) -> None:
-    signal_order(order_id, m.SIGNAL_COMMENT, comment)
+def comment_on_order(order_id: int, comment: CommentSignal) -> None:
+    signal_order(order_id, discussion.SIGNAL_COMMENT, comment)
 
 
-def ask_requester(order_id: int, question: m.QuestionSignal) -> None:
-    signal_order(order_id, m.SIGNAL_ASK_REQUESTER, question)
+def ask_requester(order_id: int, question: QuestionSignal) -> None:
+    signal_order(order_id, discussion.SIGNAL_ASK_REQUESTER, question)
 
 
-def answer_question(order_id: int, answer: m.AnswerSignal) -> None:
-    signal_order(order_id, m.SIGNAL_ANSWER, answer)
+def answer_question(order_id: int, answer: AnswerSignal) -> None:
+    signal_order(order_id, discussion.SIGNAL_ANSWER, answer)
 
 
 def _signal_workflow(workflow_id: str, signal: str, payload: Any, *, timeout: float) -> None:
@@ -66,14 +70,15 @@ def _signal_workflow(workflow_id: str, signal: str, payload: Any, *, timeout: fl
     bridge.call(mapped_errors(send), timeout=timeout)
 
 
-def signal_payment_event(order_id: int, event: m.PaymentEvent) -> None:
+def signal_payment_event(order_id: int, event: PaymentEvent) -> None:
     """A payment provider's event, to the order's workflow (WorkflowNotFound, TemporalUnavailable)."""
-    _signal_workflow(m.workflow_id_for(order_id), m.SIGNAL_PAYMENT_EVENT, event, timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
+    _signal_workflow(m.workflow_id_for(order_id), payments.SIGNAL_PAYMENT_EVENT, event, timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
 
 
-def signal_carrier_event(order_id: int, event: m.CarrierEvent) -> None:
+def signal_carrier_event(order_id: int, event: CarrierEvent) -> None:
     """A carrier's event, to the order's shipment workflow (a child of the order's, once shipped)."""
-    _signal_workflow(m.shipment_workflow_id(order_id), m.SIGNAL_CARRIER_EVENT, event, timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
+    _signal_workflow(shipment.shipment_workflow_id(order_id), shipment.SIGNAL_CARRIER_EVENT, event,
+                     timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
 
 
 def query_order(order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:

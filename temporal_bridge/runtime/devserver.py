@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from temporal_bridge import search_attributes
+from temporal_bridge.order import search_attributes
 
 
 def _binary(env_var: str, name: str, package: str) -> str:

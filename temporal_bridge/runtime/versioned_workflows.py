@@ -32,11 +32,14 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge import messages as m
-    from temporal_bridge import messages_outside as mo
+    from temporal_bridge.approvals import messages as approval
+    from temporal_bridge.approvals.messages import BulkDecisionInput, BulkDecisionProgress, DigestInput, DigestResult
     from temporal_bridge.approvals.workflows import ApprovalDigestWorkflow, BulkDecisionWorkflow
-    from temporal_bridge.order_workflow import OrderWorkflow
-    from temporal_bridge.shipment_workflow import ShipmentWorkflow
+    from temporal_bridge.order import messages as m
+    from temporal_bridge.order.workflow import OrderWorkflow
+    from temporal_bridge.shipment import messages as shipment
+    from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
+    from temporal_bridge.shipment.workflow import ShipmentWorkflow
 
 
 @workflow.defn(name=m.WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
@@ -46,24 +49,24 @@ class AutoUpgradingOrderWorkflow(OrderWorkflow):
         return await super().run(inp)
 
 
-@workflow.defn(name=m.SHIPMENT_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=shipment.SHIPMENT_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class AutoUpgradingShipmentWorkflow(ShipmentWorkflow):
     @workflow.run
-    async def run(self, inp: mo.ShipmentInput) -> mo.ShipmentResult:  # `mo`: as the parent spells it (the SDK compares)
+    async def run(self, inp: ShipmentInput) -> ShipmentResult:  # `mo`: as the parent spells it (the SDK compares)
         return await super().run(inp)
 
 
-@workflow.defn(name=m.BULK_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=approval.BULK_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
 class PinnedBulkDecisionWorkflow(BulkDecisionWorkflow):
     @workflow.run
-    async def run(self, inp: m.BulkDecisionInput) -> m.BulkDecisionProgress:
+    async def run(self, inp: BulkDecisionInput) -> BulkDecisionProgress:
         return await super().run(inp)
 
 
-@workflow.defn(name=m.DIGEST_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=approval.DIGEST_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
 class PinnedApprovalDigestWorkflow(ApprovalDigestWorkflow):
     @workflow.run
-    async def run(self, inp: m.DigestInput) -> m.DigestResult:
+    async def run(self, inp: DigestInput) -> DigestResult:
         return await super().run(inp)
 
 

@@ -14,20 +14,18 @@ from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
-from temporal_bridge.activities import ALL_ACTIVITIES
-from temporal_bridge.activities_discussion import DISCUSSION_ACTIVITIES
-from temporal_bridge.activities_holds import HOLD_ACTIVITIES
-from temporal_bridge.activities_shipment import SHIPMENT_ACTIVITIES
 from temporal_bridge.approvals.activities import APPROVAL_ACTIVITIES
 from temporal_bridge.approvals.workflows import APPROVAL_WORKFLOWS
-from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.order.activities import ALL_ACTIVITIES
+from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime.metrics import MetricsInterceptor
 from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
-from temporal_bridge.shipment_workflow import ShipmentWorkflow
+from temporal_bridge.shipment.activities import SHIPMENT_ACTIVITIES
+from temporal_bridge.shipment.workflow import ShipmentWorkflow
 
 # Every workflow this worker runs; check_replay replays histories against these.
 WORKFLOWS: list[type] = [OrderWorkflow, ShipmentWorkflow, *APPROVAL_WORKFLOWS]
-ACTIVITIES: list = [*ALL_ACTIVITIES, *APPROVAL_ACTIVITIES, *HOLD_ACTIVITIES, *SHIPMENT_ACTIVITIES, *DISCUSSION_ACTIVITIES]
+ACTIVITIES: list = [*ALL_ACTIVITIES, *APPROVAL_ACTIVITIES, *SHIPMENT_ACTIVITIES]
 
 
 def build_worker(

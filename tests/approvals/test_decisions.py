@@ -13,14 +13,17 @@ from django.utils import timezone
 from approvals import identity, services
 from approvals.models import ApprovalDecision
 from orders import roles
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import ApprovalRule, BulkDecisionInput, BulkDecisionProgress, BulkOrderResult
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
+from temporal_bridge.order.records import DecisionInput
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
-LARGE = m.ApprovalRule(policy_id=3, policy_name="Large orders", approvals_required=2, requires_senior=True,
+LARGE = ApprovalRule(policy_id=3, policy_name="Large orders", approvals_required=2, requires_senior=True,
                        remind_after_seconds=86400, escalate_after_seconds=129600, expire_after_seconds=172800)
 BADGE = '<span class="badge" title="Orders awaiting your decision">{}</span>'
 
@@ -121,8 +124,8 @@ def test_a_request_id_is_scoped_to_its_order(db, manager, large_order):
     """Order B's approval sent with order A's request id used to leave B without a record."""
     a, b = large_order(), large_order()
     for order in (a, b):
-        assert services.decision_record(m.DecisionInput(order.pk, "manager", "approved", "", "same-id")) is True
-    assert services.decision_record(m.DecisionInput(b.pk, "manager", "approved", "", "same-id")) is False
+        assert services.decision_record(DecisionInput(order.pk, "manager", "approved", "", "same-id")) is True
+    assert services.decision_record(DecisionInput(b.pk, "manager", "approved", "", "same-id")) is False
     assert sorted(ApprovalDecision.objects.filter(request_id="same-id").values_list("order_id", flat=True)) == sorted([a.pk, b.pk])
 
 
@@ -190,7 +193,7 @@ def test_bulk_approve_starts_one_durable_batch_and_follows_it_on_its_page(client
     response = bulk(client, manager, orders, comment=" Quarter end ")
     assert response.status_code == 302
     assert response["Location"] == "/approvals/batches/batch-0001-abcdef/"
-    assert fake_temporal.batches == [m.BulkDecisionInput(
+    assert fake_temporal.batches == [BulkDecisionInput(
         batch_id="batch-0001-abcdef", actor="manager", decision="approved", comment="Quarter end", order_ids=[o.pk for o in orders],
     )]
     assert fake_temporal.signals == [], "the batch sends the signals, not the web request"
@@ -239,11 +242,11 @@ def test_bulk_while_temporal_is_down_is_503_and_nothing_is_sent(client, manager,
 
 def test_batch_page_shows_each_orders_result_and_explains_a_partial_failure(client, manager, fake_temporal, make_order):
     sent, mine, gone = make_order(), make_order(created_by=manager), make_order(status=states.APPROVED)
-    fake_temporal.batch_progress["batch-0002-abcdef"] = m.BulkDecisionProgress(
+    fake_temporal.batch_progress["batch-0002-abcdef"] = BulkDecisionProgress(
         batch_id="batch-0002-abcdef", actor="manager", decision="approved", total=3, finished=True, results=[
-            m.BulkOrderResult(sent.pk, sent.number, m.BULK_SENT, "Approval sent to the order's workflow."),
-            m.BulkOrderResult(mine.pk, mine.number, m.BULK_REFUSED, "You cannot decide on an order you created."),
-            m.BulkOrderResult(gone.pk, gone.number, m.BULK_FAILED, "Not sent after several attempts: unavailable"),
+            BulkOrderResult(sent.pk, sent.number, approval.BULK_SENT, "Approval sent to the order's workflow."),
+            BulkOrderResult(mine.pk, mine.number, approval.BULK_REFUSED, "You cannot decide on an order you created."),
+            BulkOrderResult(gone.pk, gone.number, approval.BULK_FAILED, "Not sent after several attempts: unavailable"),
         ],
     )
     client.force_login(manager)

@@ -9,8 +9,8 @@ import pytest
 from django.utils.html import escape
 
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import holds, payments, states
+from temporal_bridge.order import messages as m
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def held(make_order):
     def make(reason: str = "card reported stolen", **fields):
         order = make_order(status=states.ON_HOLD, **fields)
         WebhookEvent.objects.create(
-            provider=m.PROVIDER_PAYMENTS, event_id=f"evt_fraud_{order.pk}", type="payment.fraud_alert", order=order,
+            provider=payments.PROVIDER_PAYMENTS, event_id=f"evt_fraud_{order.pk}", type="payment.fraud_alert", order=order,
             order_number=order.number, payload={"id": f"evt_fraud_{order.pk}", "type": "payment.fraud_alert", "order": order.number,
                                                 "reason": reason},
             status=WebhookEvent.Delivery.DELIVERED,
@@ -56,7 +56,7 @@ def test_release_hold_from_the_inbox_sends_the_release_signal_and_reports_the_ve
                            follow=True)
     assert response.status_code == 200
     [sent] = fake_temporal.signals
-    assert (sent.order_id, sent.name) == (order.pk, m.SIGNAL_RELEASE_HOLD)
+    assert (sent.order_id, sent.name) == (order.pk, holds.SIGNAL_RELEASE_HOLD)
     assert (sent.payload.actor, sent.payload.request_id, sent.payload.comment) == ("manager", request_id, "called the buyer")
     assert escape("Accepted by the order's workflow") in response.content.decode()
 
@@ -117,6 +117,6 @@ def test_the_workflow_checks_release_hold_as_an_approvers_action(manager, clerk,
     from approvals.identity import actor_verify
 
     order = held()
-    ok = actor_verify(m.ActorCheckInput(order_id=order.pk, actor="manager", action=m.SIGNAL_RELEASE_HOLD))
-    refused = actor_verify(m.ActorCheckInput(order_id=order.pk, actor="clerk", action=m.SIGNAL_RELEASE_HOLD))
+    ok = actor_verify(m.ActorCheckInput(order_id=order.pk, actor="manager", action=holds.SIGNAL_RELEASE_HOLD))
+    refused = actor_verify(m.ActorCheckInput(order_id=order.pk, actor="clerk", action=holds.SIGNAL_RELEASE_HOLD))
     assert ok.allowed and not refused.allowed

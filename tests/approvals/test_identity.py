@@ -2,7 +2,7 @@
 did the desk record this request, for this order, as this message, and may its actor still take it?
 
 The checks are built as the workflow builds them: from the message as its
-decoder reads it (temporal_bridge.intents), never from what the desk meant.
+decoder reads it (temporal_bridge.order.intents), never from what the desk meant.
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from temporalio.testing import ActivityEnvironment
 from approvals import identity
 from orders.intents.models import RecordedIntent
 from orders.intents.services import intent_of
-from temporal_bridge import activities, intents
-from temporal_bridge import messages as m
+from temporal_bridge.order import activities, discussion, intents, payments
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.discussion import CommentSignal, QuestionSignal
 from temporal_bridge.runtime import worker
 
 pytestmark = pytest.mark.django_db
@@ -60,8 +61,8 @@ def test_a_message_the_desk_recorded_counts_with_the_actors_seniority_from_the_d
 @pytest.mark.parametrize(("signal", "payload", "actor"), [
     (m.SIGNAL_CANCEL, m.CancelSignal(actor="manager", request_id=RID, reason=" Duplicate "), "manager"),
     (m.SIGNAL_UPDATE, m.UpdateSignal(actor="clerk", request_id=RID, priority="high", note="Ring twice"), "clerk"),
-    (m.SIGNAL_COMMENT, m.CommentSignal(actor="manager", request_id=RID, text="Why so many?"), "manager"),
-    (m.SIGNAL_ASK_REQUESTER, m.QuestionSignal(actor="manager", request_id=RID, question="Which site?"), "manager"),
+    (discussion.SIGNAL_COMMENT, CommentSignal(actor="manager", request_id=RID, text="Why so many?"), "manager"),
+    (discussion.SIGNAL_ASK_REQUESTER, QuestionSignal(actor="manager", request_id=RID, question="Which site?"), "manager"),
 ])
 def test_each_kind_of_recorded_message_counts_for_who_may_send_it(clerk, manager, make_order, signal, payload, actor):
     order = make_order()
@@ -198,7 +199,8 @@ def test_the_confirm_activity_answers_the_batch_it_is_sent_through_the_data_conv
     order = make_order()
     recorded = record(order, m.SIGNAL_APPROVE, approval())
     forged = check_of(order.pk, m.SIGNAL_APPROVE, approval("manager2"))
-    event = intents.EventCheck(provider=m.PROVIDER_PAYMENTS, order_id=order.pk, event_id="evt_forged", kind=m.PAYMENT_SUCCEEDED,
+    event = intents.EventCheck(provider=payments.PROVIDER_PAYMENTS, order_id=order.pk, event_id="evt_forged",
+                               kind=payments.PAYMENT_SUCCEEDED,
                                digest="0" * 64)
     # As the workflow's call arrives: encoded, then decoded by the activity's type hints.
     converter = DataConverter.default.payload_converter

@@ -14,8 +14,10 @@ from approvals import services
 from approvals.models import ApprovalDecision, ApprovalNotice
 from orders import roles
 from orders.exceptions import WorkflowUnavailable
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import ApprovalRule, ApproverNoticeInput, BulkOrderRequest
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -31,10 +33,10 @@ def people(db, clerk, manager, manager2, senior, outsider):
     return {u.username: u for u in (clerk, manager, manager2, senior, outsider)}
 
 
-def notice(order, kind: str, **changes) -> m.ApproverNoticeInput:
+def notice(order, kind: str, **changes) -> ApproverNoticeInput:
     fields = {"order_id": order.pk, "kind": kind, "idempotency_key": f"{kind}-{order.pk}", "requested_by": "clerk",
               "still_needed": "needs 1 more approval", "due": (timezone.now() + timedelta(hours=24)).isoformat()}
-    return m.ApproverNoticeInput(**{**fields, **changes})
+    return ApproverNoticeInput(**{**fields, **changes})
 
 
 def test_reminder_goes_once_to_each_eligible_approver_and_not_to_the_requester_or_who_decided(people, make_order):
@@ -104,22 +106,22 @@ def test_approvers_with_nothing_waiting_get_no_digest(people):
 # --- One order of a bulk batch ------------------------------------------------------------------
 
 
-def request(order, actor="manager", decision="approved", comment="") -> m.BulkOrderRequest:
-    return m.BulkOrderRequest(batch_id="b1", order_id=order.pk, actor=actor, decision=decision, comment=comment,
+def request(order, actor="manager", decision="approved", comment="") -> BulkOrderRequest:
+    return BulkOrderRequest(batch_id="b1", order_id=order.pk, actor=actor, decision=decision, comment=comment,
                               request_id=f"bulk-b1-{order.pk}")
 
 
 def test_bulk_send_signals_the_order_with_the_same_checks_as_a_click(people, make_order, fake_temporal):
     order = make_order()
     result = services.bulk_send_one(request(order, actor="senior", comment="ok"))
-    assert (result.outcome, result.number) == (m.BULK_SENT, order.number)
+    assert (result.outcome, result.number) == (approval.BULK_SENT, order.number)
     [sent] = fake_temporal.signals
     # No seniority claim travels: the workflow asks the database who is senior.
     assert (sent.name, sent.payload) == (m.SIGNAL_APPROVE, m.DecisionSignal("senior", f"bulk-b1-{order.pk}", "ok"))
 
 
 @pytest.mark.parametrize(("verdict", "outcome"), [
-    (m.VERDICT_REFUSED, m.BULK_REFUSED), (m.VERDICT_UNKNOWN, m.BULK_QUEUED), (m.VERDICT_CHECKING, m.BULK_QUEUED),
+    (m.VERDICT_REFUSED, approval.BULK_REFUSED), (m.VERDICT_UNKNOWN, approval.BULK_QUEUED), (m.VERDICT_CHECKING, approval.BULK_QUEUED),
 ])
 def test_a_batch_shows_sent_only_for_what_the_workflow_accepted(people, make_order, fake_temporal, verdict, outcome):
     order = make_order()
@@ -136,7 +138,7 @@ def test_a_batch_shows_sent_only_for_what_the_workflow_accepted(people, make_ord
     ("reject without reason", "A reason is required to reject an order."),
 ])
 def test_bulk_send_refuses_an_order_and_says_why(people, make_order, fake_temporal, case, expected):
-    rule = m.ApprovalRule(approvals_required=2, requires_senior=True)
+    rule = ApprovalRule(approvals_required=2, requires_senior=True)
     order = {
         "own order": lambda: make_order(created_by=people["manager"]),
         "already approved": lambda: make_order(),
@@ -149,7 +151,7 @@ def test_bulk_send_refuses_an_order_and_says_why(people, make_order, fake_tempor
     if case == "needs a senior":
         ApprovalDecision.objects.create(order=order, approver_username="manager2", decision="approved", request_id="earlier")
     result = services.bulk_send_one(request(order, decision="rejected" if case == "reject without reason" else "approved"))
-    assert result.outcome == m.BULK_REFUSED
+    assert result.outcome == approval.BULK_REFUSED
     assert expected in result.message
     assert fake_temporal.signals == []
 
@@ -157,7 +159,7 @@ def test_bulk_send_refuses_an_order_and_says_why(people, make_order, fake_tempor
 def test_bulk_send_retried_after_the_workflow_recorded_it_reports_sent_without_a_second_signal(people, make_order, fake_temporal):
     order = make_order()
     ApprovalDecision.objects.create(order=order, approver_username="manager", decision="approved", request_id=f"bulk-b1-{order.pk}")
-    assert services.bulk_send_one(request(order)).outcome == m.BULK_SENT
+    assert services.bulk_send_one(request(order)).outcome == approval.BULK_SENT
     assert fake_temporal.signals == []
 
 

@@ -11,7 +11,7 @@ from approvals.models import ApprovalPolicy
 from approvals.selectors import approval_rule_for, policy_for
 from orders import services
 from orders.models import Customer, Order
-from temporal_bridge import messages as m
+from temporal_bridge.approvals.messages import ApprovalRule
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +57,7 @@ def test_inactive_policies_match_nothing_and_the_settings_are_the_fallback(polic
     assert policy_for(total=Decimal("1000"), customer=customer) is None
     assert approval_rule_for(total=Decimal("299"), customer=customer).auto_approve is True
     fallback = approval_rule_for(total=Decimal("1000"), customer=customer)
-    assert fallback == m.ApprovalRule(auto_approve=False, approvals_required=1, expire_after_seconds=12 * 3600.0)
+    assert fallback == ApprovalRule(auto_approve=False, approvals_required=1, expire_after_seconds=12 * 3600.0)
 
 
 def test_overlapping_active_policies_are_refused_with_the_name_of_the_other(policies):
@@ -89,7 +89,7 @@ def test_submission_freezes_the_policy_into_the_order_and_the_workflow_input(
         order = submit(clerk, customer, server, 12)  # 12,000.00: "Large orders"
     [started] = fake_temporal.starts
     rule = started.approval_rule
-    assert rule == m.ApprovalRule(
+    assert rule == ApprovalRule(
         policy_id=policies["large"].pk, policy_name="Large orders", auto_approve=False, approvals_required=2, requires_senior=True,
         remind_after_seconds=24 * 3600.0, escalate_after_seconds=36 * 3600.0, expire_after_seconds=48 * 3600.0,
     )

@@ -16,7 +16,7 @@ from approvals import whatif
 from approvals.models import ApprovalDecision, ApprovalPolicy
 from approvals.selectors import matching_policy, policy_for, rule_for
 from orders.models import Order
-from temporal_bridge import states
+from temporal_bridge.order import states
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

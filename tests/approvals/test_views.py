@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from temporal_bridge import states
+from temporal_bridge.order import states
 
 pytestmark = pytest.mark.django_db
 

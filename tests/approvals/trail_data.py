@@ -15,7 +15,7 @@ from django.db import connection
 from approvals.models import ApprovalDecision
 from orders.models import Order
 from orders.timeline.models import OrderEvent
-from temporal_bridge import states
+from temporal_bridge.order import states
 
 BATCH = 10_000
 START = datetime(2025, 1, 1, tzinfo=UTC)

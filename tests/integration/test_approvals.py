@@ -28,12 +28,13 @@ from orders import roles, services
 from orders.intents.services import intent_record
 from orders.models import Order, Product
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.approvals import messages as approval
 from temporal_bridge.approvals.workflows import bulk_request_id
 from temporal_bridge.client.bridge import WorkflowNotFound, bridge
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, wait_for
 
@@ -152,7 +153,7 @@ def test_bulk_approval_of_20_orders_survives_a_killed_web_process(stack, policie
     print(f"\nbulk batch: {len(at_kill.results)} of 20 sent when the web process was killed; finished {batch_seconds:.1f}s later")
 
     assert len(at_kill.results) < 20, "the kill came before the batch was done"
-    assert [(r.order_id, r.outcome) for r in result.results] == [(i, m.BULK_SENT) for i in ids]
+    assert [(r.order_id, r.outcome) for r in result.results] == [(i, approval.BULK_SENT) for i in ids]
     # Every order's workflow accepted its approval, recorded it and moved on (to processing and beyond).
     decisions = ApprovalDecision.objects.filter(order__in=ids)
     wait_for(lambda: decisions.count() == 20 and not Order.objects.filter(pk__in=ids, status=states.PENDING_APPROVAL).exists(),
@@ -169,13 +170,13 @@ def test_digest_schedule_is_ensured_idempotently_and_its_digest_reaches_the_appr
         return [s.id async for s in await client.list_schedules()]
 
     async def describe(client):
-        return await client.get_schedule_handle(m.DIGEST_SCHEDULE_ID).describe()
+        return await client.get_schedule_handle(approval.DIGEST_SCHEDULE_ID).describe()
 
     async def trigger(client):
-        await client.get_schedule_handle(m.DIGEST_SCHEDULE_ID).trigger()
+        await client.get_schedule_handle(approval.DIGEST_SCHEDULE_ID).trigger()
 
     async def delete(client):
-        await client.get_schedule_handle(m.DIGEST_SCHEDULE_ID).delete()
+        await client.get_schedule_handle(approval.DIGEST_SCHEDULE_ID).delete()
 
     manager.email = "manager@desk.example"
     manager.save()
@@ -187,8 +188,9 @@ def test_digest_schedule_is_ensured_idempotently_and_its_digest_reaches_the_appr
         call_command("ensure_schedules", digest_cron="30 7 * * 1-5", stdout=second)
         assert "'approval-digest' created: 0 8 * * *" in first.getvalue()
         assert "'approval-digest' updated: 30 7 * * 1-5" in second.getvalue()
-        ids = wait_for(lambda: (found := bridge.call(schedule_ids)) and m.DIGEST_SCHEDULE_ID in found and found, what="schedule listed")
-        assert ids.count(m.DIGEST_SCHEDULE_ID) == 1
+        ids = wait_for(lambda: (found := bridge.call(schedule_ids)) and approval.DIGEST_SCHEDULE_ID in found and found,
+                       what="schedule listed")
+        assert ids.count(approval.DIGEST_SCHEDULE_ID) == 1
         spec = bridge.call(describe).schedule.spec
         calendar = spec.calendars[0] if spec.calendars else None
         assert calendar is not None and [r.start for r in calendar.hour] == [7] and [r.start for r in calendar.minute] == [30]

@@ -19,9 +19,9 @@ from django.utils import timezone
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles, services
 from orders.models import Order, Product
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from tests.conftest import make_user
 from tests.integration.test_approvals import browser_for, decide, notes, recorded_signal
 from tests.integration.test_lifecycle import finished, wait_for

@@ -17,9 +17,9 @@ import urllib.request
 import pytest
 from django.conf import settings as django_settings
 
-from temporal_bridge import states
 from temporal_bridge.client import queue_health
 from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import states
 from tests.integration.stack import free_port
 
 # `make run` is the embedded stack: it ignores DATABASE_URL, so one CI pass suffices.

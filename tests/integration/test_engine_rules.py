@@ -20,14 +20,14 @@ from approvals.models import ApprovalDecision
 from orders import services
 from orders.models import Order, Product
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide
 from tests.integration.test_lifecycle import finished, wait_for
-from tests.temporal_bridge.test_engine_rules import HOSTILE_MESSAGES
+from tests.temporal_bridge.order.test_engine_rules import HOSTILE_MESSAGES
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from temporal_bridge import messages as m
-from temporal_bridge import search_attributes as sa
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import search_attributes as sa
+from temporal_bridge.order import states
 from tests.integration.test_lifecycle import finished, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

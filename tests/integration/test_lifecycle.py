@@ -19,9 +19,9 @@ from orders.models import Order, Product, StockReservation
 from orders.payments.models import PaymentTransaction
 from orders.timeline.mirror import mirror_snapshot
 from orders.timeline.models import OrderEvent
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import states
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +39,7 @@ def wait_for(predicate, *, timeout: float = 40.0, every: float = 0.2, what: str 
 def finished(order_id: int):
     """Wait for the workflow to complete and return its final snapshot."""
 
-    from temporal_bridge import messages as m
+    from temporal_bridge.order import messages as m
 
     async def result(client: Client):
         return await client.get_workflow_handle(m.workflow_id_for(order_id), result_type=m.OrderSnapshot).result()
@@ -106,7 +106,7 @@ def test_small_order_is_auto_approved_and_fulfilled_without_a_manager(stack, set
 
 
 def order_history(order_id: int):
-    from temporal_bridge import messages as m
+    from temporal_bridge.order import messages as m
 
     async def fetch(client):
         return await client.get_workflow_handle(m.workflow_id_for(order_id)).fetch_history()

@@ -17,9 +17,9 @@ from django.test import Client
 from prometheus_client import REGISTRY
 
 from orders.models import Product
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.worker_status import check_workers
+from temporal_bridge.order import states
 from tests.integration.stack import free_port
 from tests.integration.test_lifecycle import finished, submit, wait_for
 

@@ -14,11 +14,11 @@ from temporalio.worker import Replayer
 from approvals.services import APPROVE, approval_decide
 from orders import roles, services
 from orders.models import Customer, Product
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.codec import ENCODING, codec
 from temporal_bridge.client.connection import payload_converter
-from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
+from temporal_bridge.order.workflow import OrderWorkflow
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, snapshot_state, wait_for
 

@@ -19,8 +19,10 @@ from django.core import mail
 from orders import services
 from orders.models import Order, Product
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import discussion
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.discussion import CommentSignal
 from tests.integration.test_approvals import browser_for, recorded_signal
 from tests.integration.test_lifecycle import wait_for
 
@@ -44,7 +46,7 @@ def test_a_question_holds_the_order_for_its_requester_and_the_answer_gives_it_ba
                             HTTP_HX_REQUEST="true")
     assert asked.status_code == 200, asked.content.decode()[:500]
     wait_for(lambda: Order.objects.get(pk=order.pk).awaiting_answer, what="the question mirrored")
-    assert OrderEvent.objects.get(order=order, kind="question").message == m.discussion_text("question", "manager", "Which dock?")
+    assert OrderEvent.objects.get(order=order, kind="question").message == discussion.discussion_text("question", "manager", "Which dock?")
     wait_for(lambda: any(e.to == ["clerk@desk.example"] for e in mail.outbox), what="the question emailed to clerk")
     live = order_calls.query_order(order.pk)
     assert (live.open_question, live.question_by) == ("Which dock?", "manager")
@@ -66,7 +68,7 @@ def test_a_question_holds_the_order_for_its_requester_and_the_answer_gives_it_ba
 
     # Recorded past the view's checks (a stale page), someone outside the order:
     # the workflow asks the database and refuses.
-    recorded_signal(order, m.SIGNAL_COMMENT, m.CommentSignal(actor=outsider.username, request_id="qa-comment-0001", text="hi"))
+    recorded_signal(order, discussion.SIGNAL_COMMENT, CommentSignal(actor=outsider.username, request_id="qa-comment-0001", text="hi"))
     verdict = order_calls.request_verdict(order.pk, "qa-comment-0001", wait=20)
     assert verdict.status == m.VERDICT_REFUSED and "Only the order's requester and its approvers can comment on it." in verdict.reason
 

@@ -12,8 +12,8 @@ from orders import services
 from orders.models import Order
 from orders.operations.reconcile import reconcile
 from orders.timeline.models import OrderEvent
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import states
 from tests.integration.test_lifecycle import finished, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

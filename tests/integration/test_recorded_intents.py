@@ -38,10 +38,14 @@ from orders.timeline.models import OrderEvent
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks.checks import NOT_RECEIVED
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import discussion, payments, states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, QuestionSignal
+from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.shipment import messages as shipment
+from temporal_bridge.shipment.messages import CarrierEvent, ShipmentState
 from tests.integration import raw_flood, test_engine_rules
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide, notes
@@ -94,22 +98,23 @@ def approve_from_the_page(manager, order: Order, request_id: str):
     return finished(order.pk)
 
 
-def parcel(order: Order) -> m.ShipmentState:
-    async def ask(client: TemporalClient) -> m.ShipmentState:
-        return await client.get_workflow_handle(m.shipment_workflow_id(order.pk)).query(m.QUERY_PARCEL, result_type=m.ShipmentState)
+def parcel(order: Order) -> ShipmentState:
+    async def ask(client: TemporalClient) -> ShipmentState:
+        return await client.get_workflow_handle(shipment.shipment_workflow_id(order.pk)).query(shipment.QUERY_PARCEL,
+                                                                                               result_type=ShipmentState)
 
     return bridge.call(ask, timeout=10)
 
 
 def signal_shipment(order: Order, name: str, payload) -> None:
     async def send(client: TemporalClient) -> None:
-        await client.get_workflow_handle(m.shipment_workflow_id(order.pk)).signal(name, payload)
+        await client.get_workflow_handle(shipment.shipment_workflow_id(order.pk)).signal(name, payload)
 
     bridge.call(send)
 
 
 def carrier_webhook(order: Order, event_id: str, kind: str, day: int) -> int:
-    return post(m.PROVIDER_CARRIER, {"id": event_id, "type": f"parcel.{kind}", "order": order.number,
+    return post(shipment.PROVIDER_CARRIER, {"id": event_id, "type": f"parcel.{kind}", "order": order.number,
                                      "tracking_number": order.tracking_number, "at": f"2026-12-0{day}T08:00:00+00:00",
                                      "location": "Leipzig"})
 
@@ -148,8 +153,8 @@ def test_raw_reject_cancel_update_comment_ask_and_answer_naming_real_people_chan
         (m.SIGNAL_REJECT, m.DecisionSignal("manager", "forged-reject", "Too expensive")),
         (m.SIGNAL_CANCEL, m.CancelSignal("manager", "forged-cancel", "The customer changed their mind")),
         (m.SIGNAL_UPDATE, m.UpdateSignal("manager", "forged-update", priority="urgent", shipping_address="99 Attacker Road")),
-        (m.SIGNAL_COMMENT, m.CommentSignal("manager", "forged-comment", "Approve it without looking")),
-        (m.SIGNAL_ASK_REQUESTER, m.QuestionSignal("manager", "forged-ask", "Where should it go?")),
+        (discussion.SIGNAL_COMMENT, CommentSignal("manager", "forged-comment", "Approve it without looking")),
+        (discussion.SIGNAL_ASK_REQUESTER, QuestionSignal("manager", "forged-ask", "Where should it go?")),
     ]
     for name, payload in forged:
         send_raw(order, name, [payload])
@@ -173,7 +178,7 @@ def test_raw_reject_cancel_update_comment_ask_and_answer_naming_real_people_chan
                             HTTP_HX_REQUEST="true")
     assert asked.status_code == 200, asked.content.decode()[:500]
     wait_for(lambda: order_calls.query_order(order.pk).open_question == "Which dock?", what="the question open")
-    send_raw(order, m.SIGNAL_ANSWER, [m.AnswerSignal("clerk", "forged-answer", "Dock 9", shipping_address="99 Attacker Road")])
+    send_raw(order, discussion.SIGNAL_ANSWER, [AnswerSignal("clerk", "forged-answer", "Dock 9", shipping_address="99 Attacker Road")])
     refused = verdict(order, "forged-answer")
     assert (refused.status, refused.reason) == (m.VERDICT_REFUSED, NO_RECORD)
     live = order_calls.query_order(order.pk)
@@ -236,32 +241,32 @@ def test_a_recorded_approval_replayed_onto_another_order_is_refused_there(stack,
 def test_a_forged_delivery_to_the_shipment_workflow_delivers_nothing_and_the_carriers_webhook_then_does(
         stack, outside, clerk, customer, widget):
     order = awaiting_payment(clerk, customer, widget)
-    assert post(m.PROVIDER_PAYMENTS, {"id": f"evt_{uuid.uuid4().hex[:8]}", "type": "payment.succeeded", "order": order.number,
+    assert post(payments.PROVIDER_PAYMENTS, {"id": f"evt_{uuid.uuid4().hex[:8]}", "type": "payment.succeeded", "order": order.number,
                                       "reference": captured_reference(order)}) == 200
     wait_for(lambda: state(order.pk) == states.IN_TRANSIT, what="in transit")
     order.refresh_from_db()
 
     # Forged with the very id the carrier's genuine delivery will carry (predictable, as the simulator's are).
     delivered_id = f"sim-{order.pk}-parcel.delivered"
-    signal_shipment(order, m.SIGNAL_CARRIER_EVENT, m.CarrierEvent(
-        event_id=delivered_id, status=m.PARCEL_DELIVERED, at=datetime.now(UTC).isoformat(), location="Leipzig",
+    signal_shipment(order, shipment.SIGNAL_CARRIER_EVENT, CarrierEvent(
+        event_id=delivered_id, status=shipment.PARCEL_DELIVERED, at=datetime.now(UTC).isoformat(), location="Leipzig",
         description=order.tracking_number))
     # A genuine event after it: once it is recorded, the forged one was handled.
-    assert carrier_webhook(order, f"sim-{order.pk}-parcel.in_transit", m.PARCEL_IN_TRANSIT, 1) == 200
+    assert carrier_webhook(order, f"sim-{order.pk}-parcel.in_transit", shipment.PARCEL_IN_TRANSIT, 1) == 200
     wait_for(lambda: [e.event_id for e in parcel(order).events] == [f"sim-{order.pk}-parcel.in_transit"], what="the genuine event")
 
     journey = parcel(order)
-    assert journey.status == m.PARCEL_IN_TRANSIT and delivered_id not in journey.seen_event_ids
+    assert journey.status == shipment.PARCEL_IN_TRANSIT and delivered_id not in journey.seen_event_ids
     assert order_calls.query_order(order.pk).state == states.IN_TRANSIT
     order.refresh_from_db()
-    assert order.status == states.IN_TRANSIT and order.parcel.status != m.PARCEL_DELIVERED
+    assert order.status == states.IN_TRANSIT and order.parcel.status != shipment.PARCEL_DELIVERED
     delivered_mail = f"Your order {order.number} was delivered"
     assert delivered_mail not in [email.subject for email in mail.outbox]
 
-    assert carrier_webhook(order, delivered_id, m.PARCEL_DELIVERED, 2) == 200
+    assert carrier_webhook(order, delivered_id, shipment.PARCEL_DELIVERED, 2) == 200
     assert finished(order.pk).state == states.DELIVERED
     order.refresh_from_db()
-    assert (order.status, order.parcel.status) == (states.DELIVERED, m.PARCEL_DELIVERED)
+    assert (order.status, order.parcel.status) == (states.DELIVERED, shipment.PARCEL_DELIVERED)
     wait_for(lambda: delivered_mail in [email.subject for email in mail.outbox], what="the delivery e-mail")
     assert [email.subject for email in mail.outbox].count(delivered_mail) == 1
 
@@ -269,7 +274,8 @@ def test_a_forged_delivery_to_the_shipment_workflow_delivers_nothing_and_the_car
 def test_a_forged_fraud_alert_does_not_hold_the_order_and_the_providers_signed_alert_does(stack, outside, clerk, customer, widget):
     order = awaiting_payment(clerk, customer, widget)
     reference = captured_reference(order)
-    send_raw(order, m.SIGNAL_PAYMENT_EVENT, [m.PaymentEvent("evt_forged_fraud", m.PAYMENT_FRAUD_ALERT, reference, "Stolen card")])
+    send_raw(order, payments.SIGNAL_PAYMENT_EVENT, [PaymentEvent("evt_forged_fraud", payments.PAYMENT_FRAUD_ALERT, reference,
+                                                                 "Stolen card")])
 
     refused = f"Payment event evt_forged_fraud (fraud_alert) refused: {NOT_RECEIVED}"
     wait_for(lambda: refused in notes(order.pk), what="the forged alert refused")
@@ -277,7 +283,7 @@ def test_a_forged_fraud_alert_does_not_hold_the_order_and_the_providers_signed_a
     assert (live.state, live.step, live.hold_reason) == (states.PROCESSING, WAITING_FOR_PAYMENT, "")
     assert Order.objects.get(pk=order.pk).status == states.PROCESSING
 
-    assert post(m.PROVIDER_PAYMENTS, {"id": f"evt_{uuid.uuid4().hex[:8]}", "type": "payment.fraud_alert", "order": order.number,
+    assert post(payments.PROVIDER_PAYMENTS, {"id": f"evt_{uuid.uuid4().hex[:8]}", "type": "payment.fraud_alert", "order": order.number,
                                       "reference": reference, "reason": "Stolen card"}) == 200
     wait_for(lambda: state(order.pk) == states.ON_HOLD, what="on hold after the provider's alert")
     wait_for(lambda: Order.objects.get(pk=order.pk).status == states.ON_HOLD, what="the hold mirrored")
@@ -289,14 +295,15 @@ def test_a_forged_copy_of_the_providers_predictable_event_id_does_not_make_the_g
     settings.ORDER_DESK_TRACK_DELIVERY = False
     order = awaiting_payment(clerk, customer, widget)
     reference, event_id = captured_reference(order), f"sim-{order.pk}-payment.succeeded"
-    send_raw(order, m.SIGNAL_PAYMENT_EVENT, [m.PaymentEvent(event_id, m.PAYMENT_SUCCEEDED, reference)])
+    send_raw(order, payments.SIGNAL_PAYMENT_EVENT, [PaymentEvent(event_id, payments.PAYMENT_SUCCEEDED, reference)])
 
     refused = f"Payment event {event_id} (succeeded) refused: {NOT_RECEIVED}"
     wait_for(lambda: refused in notes(order.pk), what="the forged confirmation refused")
     assert step(order.pk) == WAITING_FOR_PAYMENT
     assert PaymentTransaction.objects.get(order=order, kind=PaymentTransaction.Kind.CAPTURE).status != PaymentTransaction.Status.CAPTURED
 
-    assert post(m.PROVIDER_PAYMENTS, {"id": event_id, "type": "payment.succeeded", "order": order.number, "reference": reference}) == 200
+    assert post(payments.PROVIDER_PAYMENTS, {"id": event_id, "type": "payment.succeeded", "order": order.number,
+                                             "reference": reference}) == 200
     final = finished(order.pk)
     assert final.state == states.FULFILLED
     assert PaymentTransaction.objects.get(order=order, kind=PaymentTransaction.Kind.CAPTURE).status == PaymentTransaction.Status.CAPTURED
@@ -310,7 +317,7 @@ def test_a_signed_webhook_to_the_url_without_its_trailing_slash_is_applied(stack
     raw = (f'{{"id": "evt_no_slash_{order.pk}", "type": "payment.succeeded", "order": "{order.number}", '
            f'"reference": "{captured_reference(order)}"}}').encode()
     response = Client().post("/webhooks/payments", data=raw, content_type="application/json",
-                             **{webhook_signing.SIGNATURE_META: webhook_signing.sign(SECRETS[m.PROVIDER_PAYMENTS], raw)})
+                             **{webhook_signing.SIGNATURE_META: webhook_signing.sign(SECRETS[payments.PROVIDER_PAYMENTS], raw)})
     assert response.status_code == 200, response.content.decode()[:300]
     assert finished(order.pk).state == states.FULFILLED
     assert WebhookEvent.objects.get(event_id=f"evt_no_slash_{order.pk}").status == WebhookEvent.Delivery.DELIVERED

@@ -32,10 +32,10 @@ from temporalio.api.enums.v1 import PendingActivityState
 from orders import services
 from orders.models import Order, Product
 from orders.payments.models import PaymentTransaction
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client import queue_health
 from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import fulfilment, states
+from temporal_bridge.order import messages as m
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -100,7 +100,7 @@ def fulfilment_attempts(workflow_id: str) -> list[tuple[str, int]]:
         fulfil_scheduled = {
             e.event_id for e in history.events
             if e.HasField("activity_task_scheduled_event_attributes")
-            and e.activity_task_scheduled_event_attributes.activity_type.name == m.ACT_FULFIL
+            and e.activity_task_scheduled_event_attributes.activity_type.name == fulfilment.ACT_FULFIL
         }
         return [
             (e.activity_task_started_event_attributes.identity, e.activity_task_started_event_attributes.attempt) for e in history.events
@@ -124,7 +124,8 @@ def a_fulfilment_in_progress(order_ids: list[int]) -> tuple[str, int] | None:
             workflow_id = m.workflow_id_for(order_id)
             description = (await client.get_workflow_handle(workflow_id).describe()).raw_description
             for pending in description.pending_activities:
-                if (pending.activity_type.name == m.ACT_FULFIL and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                started = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                if (pending.activity_type.name == fulfilment.ACT_FULFIL and started
                         and time.time() - pending.last_started_time.ToSeconds() < FULFILMENT_SECONDS - 0.75):
                     return workflow_id, identity_pid(pending.last_worker_identity)
         return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from temporal_bridge import states
+from temporal_bridge.order import states
 from tests.integration.stack import live_stack
 from tests.integration.test_lifecycle import finished, submit, wait_for
 

@@ -20,17 +20,17 @@ from orders.operations.reconcile import reconcile
 from orders.payments.models import PaymentTransaction
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import payments, states
 from temporal_bridge.runtime import devserver
+from temporal_bridge.shipment import messages as shipment
 from tests.integration.stack import WorkerThread, free_port
 from tests.integration.test_lifecycle import submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-SECRETS = {m.PROVIDER_PAYMENTS: "whsec_payments_e2e", m.PROVIDER_CARRIER: "whsec_carrier_e2e"}
+SECRETS = {payments.PROVIDER_PAYMENTS: "whsec_payments_e2e", shipment.PROVIDER_CARRIER: "whsec_carrier_e2e"}
 
 
 @pytest.fixture
@@ -74,15 +74,15 @@ def test_an_order_reaches_delivered_through_signed_payment_and_carrier_webhooks(
 
     event = {"id": f"evt_{uuid.uuid4().hex[:8]}", "type": "payment.succeeded", "order": order.number,
              "reference": captured_reference(order)}
-    assert post(m.PROVIDER_PAYMENTS, event) == 200
-    assert post(m.PROVIDER_PAYMENTS, event) == 200  # the provider retries: applied once
+    assert post(payments.PROVIDER_PAYMENTS, event) == 200
+    assert post(payments.PROVIDER_PAYMENTS, event) == 200  # the provider retries: applied once
     wait_for(lambda: state(order.pk) == states.IN_TRANSIT, what="in transit")
 
     order.refresh_from_db()
     for n, kind in enumerate(("parcel.in_transit", "parcel.out_for_delivery", "parcel.delivered")):
         parcel = {"id": f"c-{order.pk}-{n}", "type": kind, "order": order.number, "tracking_number": order.tracking_number,
                   "at": f"2026-12-0{n + 1}T08:00:00+00:00", "location": "Leipzig"}
-        assert post(m.PROVIDER_CARRIER, parcel) == 200
+        assert post(shipment.PROVIDER_CARRIER, parcel) == 200
     wait_for(lambda: state(order.pk) == states.DELIVERED, what="delivered")
 
     order.refresh_from_db()
@@ -90,7 +90,7 @@ def test_an_order_reaches_delivered_through_signed_payment_and_carrier_webhooks(
     assert PaymentTransaction.objects.get(order=order, kind=PaymentTransaction.Kind.CAPTURE).status == PaymentTransaction.Status.CAPTURED
     assert WebhookEvent.objects.filter(order=order).count() == 4
     assert set(WebhookEvent.objects.filter(order=order).values_list("status", flat=True)) == {WebhookEvent.Delivery.DELIVERED}
-    assert order.parcel.status == m.PARCEL_DELIVERED
+    assert order.parcel.status == shipment.PARCEL_DELIVERED
 
 
 def test_a_webhook_received_while_temporal_is_stopped_is_kept_and_delivered_after_it_comes_back(
@@ -116,7 +116,7 @@ def test_a_webhook_received_while_temporal_is_stopped_is_kept_and_delivered_afte
         server.terminate()  # Temporal goes away; the web app stays up
         server.wait(timeout=20)
         event = {"id": "evt_outage", "type": "payment.succeeded", "order": order.number, "reference": reference}
-        assert post(m.PROVIDER_PAYMENTS, event) == 200, "kept and acknowledged: the provider must not retry forever"
+        assert post(payments.PROVIDER_PAYMENTS, event) == 200, "kept and acknowledged: the provider must not retry forever"
         kept = WebhookEvent.objects.get(event_id="evt_outage")
         assert kept.status == WebhookEvent.Delivery.PENDING
 

@@ -32,13 +32,15 @@ from temporalio.worker import Replayer
 from approvals.services import APPROVE
 from orders import services
 from orders.models import Order, Product
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import BulkDecisionInput, BulkDecisionProgress
 from temporal_bridge.client import queue_health, worker_status
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.connection import payload_converter
-from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
+from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime import versioning
 from tests.integration.stack import WorkerThread
 from tests.integration.test_lifecycle import finished, wait_for
@@ -114,7 +116,7 @@ def run_status(workflow_id: str) -> str:
     return bridge.call(describe, timeout=20)
 
 
-def batch_progress(batch_id: str) -> m.BulkDecisionProgress:
+def batch_progress(batch_id: str) -> BulkDecisionProgress:
     return approval_calls.bulk_decision_progress(batch_id, timeout=5)
 
 
@@ -148,8 +150,8 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
     worker_a.stop()
     rollout.start("build-a", activities=[])
     held = f"held-{uuid.uuid4().hex[:8]}"
-    assert approval_calls.start_bulk_decision(m.BulkDecisionInput(held, "manager", APPROVE, "", [order.pk]))
-    wait_for(lambda: versioning_of(m.bulk_workflow_id(held)) == ("PINNED", "build-a"), what="the batch pinned to A")
+    assert approval_calls.start_bulk_decision(BulkDecisionInput(held, "manager", APPROVE, "", [order.pk]))
+    wait_for(lambda: versioning_of(approval.bulk_workflow_id(held)) == ("PINNED", "build-a"), what="the batch pinned to A")
 
     # B comes up beside A, is ramped, then made current, as an operator would (the command).
     rollout.start("build-b")
@@ -165,15 +167,15 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
 
     # New runs start on B: a batch that finishes there, and a new order.
     fresh = f"fresh-{uuid.uuid4().hex[:8]}"
-    assert approval_calls.start_bulk_decision(m.BulkDecisionInput(fresh, "manager", APPROVE, "", [987654321]))
+    assert approval_calls.start_bulk_decision(BulkDecisionInput(fresh, "manager", APPROVE, "", [987654321]))
     wait_for(lambda: batch_progress(fresh).finished, what="the new batch finished")
-    assert batch_progress(fresh).results[0].outcome == m.BULK_REFUSED  # no such order: sent nowhere, finished
-    assert set(task_builds(m.bulk_workflow_id(fresh))[0]) == {"build-b"}
+    assert batch_progress(fresh).results[0].outcome == approval.BULK_REFUSED  # no such order: sent nowhere, finished
+    assert set(task_builds(approval.bulk_workflow_id(fresh))[0]) == {"build-b"}
     second = submit()
     assert versioning_of(m.workflow_id_for(second.pk)) == ("AUTO_UPGRADE", "build-b")
 
     # The pinned batch did not move: still on A, nothing sent while B did all that.
-    assert versioning_of(m.bulk_workflow_id(held)) == ("PINNED", "build-a")
+    assert versioning_of(approval.bulk_workflow_id(held)) == ("PINNED", "build-a")
     assert batch_progress(held).results == []
     assert Order.objects.get(pk=order.pk).status == states.PENDING_APPROVAL
 
@@ -181,8 +183,8 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
     # whose next workflow task runs on B; it ends there, fulfilled.
     rollout.start("build-a")
     wait_for(lambda: batch_progress(held).finished, what="the pinned batch finished")
-    assert batch_progress(held).results[0].outcome == m.BULK_SENT
-    builds, _ = task_builds(m.bulk_workflow_id(held))
+    assert batch_progress(held).results[0].outcome == approval.BULK_SENT
+    builds, _ = task_builds(approval.bulk_workflow_id(held))
     assert set(builds) == {"build-a"}
     assert finished(order.pk).state == states.FULFILLED
     assert versioning_of(order_id) == ("AUTO_UPGRADE", "build-b")
@@ -205,7 +207,7 @@ def test_the_development_worker_makes_its_version_current_and_takes_the_runs_sta
     bridge.reset()
     # Started before any version is current: it waits on the unversioned queue until the worker's change routes it.
     early = f"early-{uuid.uuid4().hex[:8]}"
-    assert approval_calls.start_bulk_decision(m.BulkDecisionInput(early, "manager", APPROVE, "", []))
+    assert approval_calls.start_bulk_decision(BulkDecisionInput(early, "manager", APPROVE, "", []))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test", "DJANGO_DEBUG": "1", "TEMPORAL_ADDRESS": temporal_address,
            "TEMPORAL_DEPLOYMENT_NAME": name, "ORDER_DESK_BUILD_ID": "dev-1", "PYTHONUNBUFFERED": "1"}
     worker = subprocess.Popen(
@@ -213,8 +215,8 @@ def test_the_development_worker_makes_its_version_current_and_takes_the_runs_sta
         cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        wait_for(lambda: run_status(m.bulk_workflow_id(early)) == "COMPLETED", timeout=60, what="the early batch finished")
-        assert versioning_of(m.bulk_workflow_id(early)) == ("PINNED", "dev-1")
+        wait_for(lambda: run_status(approval.bulk_workflow_id(early)) == "COMPLETED", timeout=60, what="the early batch finished")
+        assert versioning_of(approval.bulk_workflow_id(early)) == ("PINNED", "dev-1")
         # The banner's check (worker heartbeats) counts a versioned worker as running.
         wait_for(lambda: worker_status.check_workers().running, what="the worker seen running")
         worker.send_signal(signal.SIGTERM)

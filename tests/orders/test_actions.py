@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from tests.orders.pages import HTMX, REQUEST_ID, logged_in, url
 
 pytestmark = pytest.mark.django_db

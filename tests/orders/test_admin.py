@@ -8,8 +8,8 @@ from django.contrib.messages import get_messages
 from approvals.models import ApprovalDecision
 from orders import roles
 from orders.models import Order
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders import pagination
-from temporal_bridge import states
+from temporal_bridge.order import states
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,9 @@ import pytest
 
 from orders.models import Order
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
+from temporal_bridge.order.records import TimelineEntry
 from tests.orders.pages import HTMX, logged_in, url
 
 pytestmark = pytest.mark.django_db
@@ -158,7 +159,7 @@ def test_panel_shows_workflow_times_as_readable_dates_in_the_site_time_zone(clie
         order_id=order.pk, number=order.number, state=states.PENDING_APPROVAL, step="Waiting", progress=0,
         requires_approval=True, approval_deadline="2026-11-24T03:01:52.123456+00:00", priority="normal",
         shipping_address="1 Main", note="",
-        timeline=[m.TimelineEntry("2026-11-22T03:01:52.5+00:00", "submitted", "Order submitted", "clerk")],
+        timeline=[TimelineEntry("2026-11-22T03:01:52.5+00:00", "submitted", "Order submitted", "clerk")],
     )
     body = logged_in(client, manager).get(url("panel", order), HTTP_HX_REQUEST="true").content.decode()
     assert "2026-11-24 04:01 CET" in body

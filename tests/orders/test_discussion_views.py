@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from orders.timeline.mirror import mirror_snapshot
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import discussion, states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, QuestionSignal
 from tests.orders.pages import HTMX, REQUEST_ID, logged_in, url
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 def ask_open(order, question: str = "Which dock should this go to?", by: str = "manager"):
     """The order as the activity leaves it once a question was accepted."""
-    OrderEvent.objects.create(order=order, kind="question", message=m.discussion_text("question", by, question), actor=by,
+    OrderEvent.objects.create(order=order, kind="question", message=discussion.discussion_text("question", by, question), actor=by,
                               idempotency_key="0002-question")
     order.awaiting_answer = True
     order.save(update_fields=["awaiting_answer"])
@@ -35,8 +36,8 @@ def test_an_approver_comments_and_sees_the_workflows_verdict(client, manager, fa
     assert response.status_code == 200
     assert f"Comment on {order.number}: Accepted by the order&#x27;s workflow." in response.content.decode()
     [sent] = fake_temporal.signals
-    assert (sent.order_id, sent.name) == (order.pk, m.SIGNAL_COMMENT)
-    assert sent.payload == m.CommentSignal(actor="manager", request_id=REQUEST_ID, text="Price checked.")
+    assert (sent.order_id, sent.name) == (order.pk, discussion.SIGNAL_COMMENT)
+    assert sent.payload == CommentSignal(actor="manager", request_id=REQUEST_ID, text="Price checked.")
 
 
 def test_the_requester_may_comment_and_someone_outside_the_order_may_not(client, clerk, outsider, fake_temporal, make_order):
@@ -79,8 +80,8 @@ def test_an_approver_asks_the_requester_and_a_refusal_shows_the_workflows_reason
     fake_temporal.verdicts["b" * 32] = m.RequestVerdict("b" * 32, m.VERDICT_REFUSED, reason)
     ok = logged_in(client, manager).post(url("ask", order), {"ask-question": "Which dock?", "ask-request_id": REQUEST_ID}, headers=HTMX)
     assert ok.status_code == 200
-    assert fake_temporal.signals[0].name == m.SIGNAL_ASK_REQUESTER
-    assert fake_temporal.signals[0].payload == m.QuestionSignal(actor="manager", request_id=REQUEST_ID, question="Which dock?")
+    assert fake_temporal.signals[0].name == discussion.SIGNAL_ASK_REQUESTER
+    assert fake_temporal.signals[0].payload == QuestionSignal(actor="manager", request_id=REQUEST_ID, question="Which dock?")
 
     refused = client.post(url("ask", order), {"ask-question": "And the date?", "ask-request_id": "b" * 32}, headers=HTMX)
     assert refused.status_code == 409
@@ -141,8 +142,8 @@ def test_the_requester_answers_sending_only_what_they_changed(client, clerk, fak
     assert response.status_code == 200
     assert f"Answer on {order.number}: Accepted by the order&#x27;s workflow." in response.content.decode()
     [sent] = fake_temporal.signals
-    assert sent.name == m.SIGNAL_ANSWER
-    assert sent.payload == m.AnswerSignal(actor="clerk", request_id=REQUEST_ID, answer="Dock 4, and it is urgent.", priority="urgent")
+    assert sent.name == discussion.SIGNAL_ANSWER
+    assert sent.payload == AnswerSignal(actor="clerk", request_id=REQUEST_ID, answer="Dock 4, and it is urgent.", priority="urgent")
 
 
 def test_an_answer_that_moves_the_address_sends_it_and_an_emptied_address_is_no_change(client, clerk, fake_temporal, make_order):

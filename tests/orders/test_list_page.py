@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from temporal_bridge import states
+from temporal_bridge.order import states
 from tests.orders.pages import HTMX, logged_in
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from approvals.models import ApprovalPolicy
 from orders.models import Customer, Order, OrderLine, Product
 from orders.timeline.models import OrderEvent
-from temporal_bridge import states
+from temporal_bridge.order import states
 from tests.orders.pages import logged_in, order_form_data, url
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,9 @@ from django.urls import reverse
 
 from orders.models import Order
 from orders.timeline.mirror import mirror_snapshot
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
+from temporal_bridge.order.records import TimelineEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -260,7 +261,7 @@ def test_workflow_progress_with_no_database_write_is_seen_once_the_cache_period_
     updated_at = Order.objects.get(pk=order.pk).updated_at
 
     fake_temporal.snapshot = replace(mirror_snapshot(order), step="Charging payment",
-                                     timeline=[m.TimelineEntry("2026-01-01T00:00:00+00:00", "step", "Stock reserved", "")])
+                                     timeline=[TimelineEntry("2026-01-01T00:00:00+00:00", "step", "Stock reserved", "")])
     assert poll(client, order, version).status_code == 204  # within the cache period: the page may lag by up to 1 s
     clock.now += 1.1
     response = poll(client, order, version)

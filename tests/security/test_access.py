@@ -9,8 +9,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from orders.models import Customer
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
+from temporal_bridge.order.records import TimelineEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -150,7 +151,7 @@ def test_workflow_text_in_the_timeline_is_escaped_too(client, fake_temporal, mak
     fake_temporal.snapshot = m.OrderSnapshot(
         order_id=order.pk, number=order.number, state=states.PENDING_APPROVAL, step="x", progress=0, requires_approval=True,
         approval_deadline=None, priority="normal", shipping_address="1 Main", note="",
-        timeline=[m.TimelineEntry("2026-01-01T00:00:00", "note", f"Cancel requested by {SCRIPT}", SCRIPT)],
+        timeline=[TimelineEntry("2026-01-01T00:00:00", "note", f"Cancel requested by {SCRIPT}", SCRIPT)],
     )
     client.force_login(manager)
     body = client.get(f"/orders/{order.pk}/panel/", HTTP_HX_REQUEST="true").content.decode()

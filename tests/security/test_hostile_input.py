@@ -13,7 +13,7 @@ from approvals.models import ApprovalDecision
 from orders.intents.models import RecordedIntent
 from orders.models import Order, OrderLine, Product
 from orders.timeline.models import OrderEvent
-from temporal_bridge import states
+from temporal_bridge.order import states
 
 pytestmark = pytest.mark.django_db
 

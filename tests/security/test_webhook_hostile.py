@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from orders.webhooks.models import WebhookEvent
 from orders.webhooks.signing import sign
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import payments, states
+from temporal_bridge.shipment import messages as shipment
 
 pytestmark = pytest.mark.django_db
 
-SECRETS = {m.PROVIDER_PAYMENTS: "whsec_p", m.PROVIDER_CARRIER: "whsec_c"}
+SECRETS = {payments.PROVIDER_PAYMENTS: "whsec_p", shipment.PROVIDER_CARRIER: "whsec_c"}
 REFUSALS = (400, 401, 404, 405, 413, 503)
 
 hostile_text = st.one_of(
@@ -74,7 +74,7 @@ def test_random_signed_bodies_never_fail_with_5xx_and_refusals_store_nothing(fak
 def test_forged_signatures_are_401_and_store_nothing(fake_temporal, order, header):
     body = json.dumps({"id": "evt_forged", "type": "payment.succeeded", "order": order.number}).encode()
     try:
-        response = post(m.PROVIDER_PAYMENTS, body, header)
+        response = post(payments.PROVIDER_PAYMENTS, body, header)
     except ValueError:
         pytest.skip("the test client refuses this header value itself (no request was made)")
     assert response.status_code == 401
@@ -85,7 +85,7 @@ def test_forged_signatures_are_401_and_store_nothing(fake_temporal, order, heade
 def test_replays_outside_the_tolerance_are_401(fake_temporal, order):
     body = json.dumps({"id": "evt_old", "type": "payment.succeeded", "order": order.number}).encode()
     for age in (301, 3600, 86400 * 365):
-        assert post(m.PROVIDER_PAYMENTS, body, sign(SECRETS["payments"], body, timestamp=int(time.time()) - age)).status_code == 401
+        assert post(payments.PROVIDER_PAYMENTS, body, sign(SECRETS["payments"], body, timestamp=int(time.time()) - age)).status_code == 401
     assert not WebhookEvent.objects.exists()
 
 
@@ -96,20 +96,20 @@ def test_a_flood_of_distinct_signed_events_is_bounded_in_count(settings, fake_te
     for i in range(60):
         body = json.dumps({"id": f"evt_flood_{i}", "type": "payment.succeeded", "order": order.number}).encode()
         with django_capture_on_commit_callbacks(execute=True):
-            codes.append(post(m.PROVIDER_PAYMENTS, body, sign(SECRETS["payments"], body)).status_code)
+            codes.append(post(payments.PROVIDER_PAYMENTS, body, sign(SECRETS["payments"], body)).status_code)
     assert codes.count(200) == 25 and codes.count(503) == 35
     assert WebhookEvent.objects.count() == 25
     # Events for orders that do not exist count too (for a while): they never drain by delivery.
     for i in range(30):
         body = json.dumps({"id": f"evt_ghost_{i}", "type": "parcel.delivered", "order": f"GHOST-{i}"}).encode()
-        post(m.PROVIDER_CARRIER, body, sign(SECRETS["carrier"], body))
-    assert WebhookEvent.objects.filter(provider=m.PROVIDER_CARRIER).count() == 25
+        post(shipment.PROVIDER_CARRIER, body, sign(SECRETS["carrier"], body))
+    assert WebhookEvent.objects.filter(provider=shipment.PROVIDER_CARRIER).count() == 25
 
 
 def test_a_body_declared_or_sent_over_the_cap_is_413_without_being_read(settings, fake_temporal, order):
     settings.WEBHOOK_MAX_BODY_BYTES = 1024
     big = b'{"id": "' + b"x" * 5000 + b'"}'
-    assert post(m.PROVIDER_PAYMENTS, big, sign(SECRETS["payments"], big)).status_code == 413
+    assert post(payments.PROVIDER_PAYMENTS, big, sign(SECRETS["payments"], big)).status_code == 413
     assert not WebhookEvent.objects.exists()
 
 

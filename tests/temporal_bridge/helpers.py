@@ -23,12 +23,27 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from temporal_bridge import intents, states
-from temporal_bridge import messages as m
-from temporal_bridge import shipment_workflow as sw
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import (
+    ApproverNoticeInput,
+    ApproverNoticeResult,
+    BulkOrderRequest,
+    BulkOrderResult,
+    DigestInput,
+    DigestResult,
+)
 from temporal_bridge.client.connection import payload_converter
-from temporal_bridge.order_workflow import OrderWorkflow
+from temporal_bridge.order import discussion, fulfilment, intents, payments, records, states
+from temporal_bridge.order import holds as hold
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
+from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, NotifyInput, NotifyResult, ReleaseResult, ReserveResult, ShipResult
+from temporal_bridge.order.holds import HoldInput, HoldResult
+from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
+from temporal_bridge.order.records import DecisionInput, EntriesInput, MirrorInput, OrderRef, StepRecord, TimelineEntry
+from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime import devserver
+from temporal_bridge.shipment import workflow as sw
 
 T = TypeVar("T")
 
@@ -54,7 +69,7 @@ class Call:
     arg: Any
 
 
-MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, states.ASK,
+MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE, discussion.SIGNAL_COMMENT, states.ASK,
                              states.RELEASE_HOLD})
 
 
@@ -62,7 +77,7 @@ def desk_people() -> dict[str, tuple[frozenset[str], bool]]:
     """Who the database knows, as the demo roles have it: username -> (actions, senior)."""
     return {
         "manager": (MANAGER_ACTIONS, False), "manager2": (MANAGER_ACTIONS, False), "senior": (MANAGER_ACTIONS, True),
-        REQUESTER: (frozenset({m.SIGNAL_UPDATE, m.SIGNAL_COMMENT, m.SIGNAL_ANSWER}), False),
+        REQUESTER: (frozenset({m.SIGNAL_UPDATE, discussion.SIGNAL_COMMENT, discussion.SIGNAL_ANSWER}), False),
     }
 
 
@@ -93,7 +108,7 @@ class ActivityMocks:
     calls: list[Call] = field(default_factory=list)
     # Every timeline entry written to the "database", however it was written:
     # several at once, with a decision or an update, or by a business step.
-    writes: list[m.MirrorInput] = field(default_factory=list)
+    writes: list[MirrorInput] = field(default_factory=list)
     # What the workflow's query showed while the fulfilment was running.
     snapshot_during_fulfilment: m.OrderSnapshot | None = None
     # Who a reminder or escalation reaches; None makes the email fail.
@@ -105,7 +120,7 @@ class ActivityMocks:
     # Delegations standing now, delegator -> substitute.
     delegations: dict[str, str] = field(default_factory=dict)
     # The holds the database reports per stage (absent: not held); the test lifts them by deleting.
-    holds: dict[str, m.HoldResult] = field(default_factory=dict)
+    holds: dict[str, HoldResult] = field(default_factory=dict)
     # The provider answers the charge with this status ("requires_confirmation": by webhook later).
     payment_status: str = "captured"
     # Provider event ids the database has no record of (signals sent straight to Temporal).
@@ -129,13 +144,13 @@ class ActivityMocks:
             hidden |= {m.ACT_RECORD_DECISION, intents.ACT_CONFIRM_MESSAGES}
         return [c.name for c in self.calls if c.name not in hidden]
 
-    def written(self) -> list[m.MirrorInput]:
+    def written(self) -> list[MirrorInput]:
         """What the database would hold: each key once (a rewrite changes
         nothing), in the timeline's order."""
-        unique: dict[str, m.MirrorInput] = {}
+        unique: dict[str, MirrorInput] = {}
         for entry in self.writes:
             unique.setdefault(entry.idempotency_key, entry)
-        return sorted(unique.values(), key=lambda entry: m.key_position(entry.idempotency_key))
+        return sorted(unique.values(), key=lambda entry: records.key_position(entry.idempotency_key))
 
     def intents_checked(self) -> list[intents.IntentCheck]:
         """Every person's message the workflow asked the desk about, in the order asked."""
@@ -145,7 +160,7 @@ class ActivityMocks:
         return [c.arg for c in self.calls if c.name == name]
 
     def notified(self) -> list[str]:
-        return [notice.kind for notice in self.args(m.ACT_NOTIFY)]
+        return [notice.kind for notice in self.args(fulfilment.ACT_NOTIFY)]
 
     def activities(self, *overrides: Callable) -> list[Callable]:
         """The mocks, each of `overrides` (a test's own activity.defn) replacing the one of its name."""
@@ -158,24 +173,24 @@ class ActivityMocks:
         def record(name: str, arg: Any) -> None:
             mocks.calls.append(Call(name, arg))
 
-        def with_record(order_id: int, step: m.StepRecord | None, result: Any, message: str, **fields: Any) -> Any:
+        def with_record(order_id: int, step: StepRecord | None, result: Any, message: str, **fields: Any) -> Any:
             """As a business activity writes its entries beside its effect."""
             if step is None:
                 return result
-            own = m.MirrorInput(order_id, step.key, step.kind, message, at=datetime.now(UTC).isoformat(), **fields)
+            own = MirrorInput(order_id, step.key, step.kind, message, at=datetime.now(UTC).isoformat(), **fields)
             mocks.writes.extend([*step.before, own, *step.after])
             for decision in step.decisions:  # written in the step's transaction, as approvals.services.decision_record
                 record(m.ACT_RECORD_DECISION, decision)
-            result.recorded = [m.TimelineEntry(e.at or "", e.kind, e.message, e.actor, key=e.idempotency_key) for e in (own, *step.after)]
+            result.recorded = [TimelineEntry(e.at or "", e.kind, e.message, e.actor, key=e.idempotency_key) for e in (own, *step.after)]
             return result
 
         @activity.defn(name=m.ACT_RECORD_ENTRIES)
-        async def record_order_entries(batch: m.EntriesInput) -> None:
+        async def record_order_entries(batch: EntriesInput) -> None:
             record(m.ACT_RECORD_ENTRIES, batch)
             mocks.writes.extend(batch.entries)
 
         @activity.defn(name=m.ACT_RECORD_DECISION)
-        async def record_decision(decision: m.DecisionInput) -> None:
+        async def record_decision(decision: DecisionInput) -> None:
             record(m.ACT_RECORD_DECISION, decision)
             mocks.writes.extend(decision.entries)
 
@@ -191,7 +206,7 @@ class ActivityMocks:
                 elif check.request_id in mocks.altered_requests:
                     answers.intents.append(m.ActorCheckResult(False, "the message differs from what the desk recorded (its content)"))
                 else:
-                    action = states.ASK if check.signal == m.SIGNAL_ASK_REQUESTER else check.signal
+                    action = states.ASK if check.signal == discussion.SIGNAL_ASK_REQUESTER else check.signal
                     answers.intents.append(await people_check(m.ActorCheckInput(check.order_id, check.actor, action, check.on_behalf_of)))
             answers.events = [intents.EventConfirmation(False, "the desk received no such event from the provider")
                               if event.event_id in mocks.forged_events else intents.EventConfirmation(True) for event in batch.events]
@@ -214,40 +229,40 @@ class ActivityMocks:
             record(m.ACT_APPLY_UPDATE, update)
             mocks.writes.extend(update.entries)
 
-        @activity.defn(name=m.ACT_RESERVE_STOCK)
-        async def reserve_stock(ref: m.OrderRef) -> m.ReserveResult:
-            record(m.ACT_RESERVE_STOCK, ref)
+        @activity.defn(name=fulfilment.ACT_RESERVE_STOCK)
+        async def reserve_stock(ref: OrderRef) -> ReserveResult:
+            record(fulfilment.ACT_RESERVE_STOCK, ref)
             if mocks.out_of_stock:
-                raise ApplicationError(mocks.out_of_stock, type=m.ERR_OUT_OF_STOCK, non_retryable=True)
-            reserved = m.ReserveResult(lines_reserved=1, units_reserved=3, hold=mocks.holds.get(m.STAGE_PAYMENT))
-            return with_record(ref.order_id, ref.record, reserved, m.reserved_text(reserved))
+                raise ApplicationError(mocks.out_of_stock, type=fulfilment.ERR_OUT_OF_STOCK, non_retryable=True)
+            reserved = ReserveResult(lines_reserved=1, units_reserved=3, hold=mocks.holds.get(hold.STAGE_PAYMENT))
+            return with_record(ref.order_id, ref.record, reserved, fulfilment.reserved_text(reserved))
 
-        @activity.defn(name=m.ACT_RELEASE_STOCK)
-        async def release_stock(ref: m.OrderRef) -> m.ReleaseResult:
-            record(m.ACT_RELEASE_STOCK, ref)
-            released = m.ReleaseResult(units_released=3)
-            return with_record(ref.order_id, ref.record, released, m.released_text(released))
+        @activity.defn(name=fulfilment.ACT_RELEASE_STOCK)
+        async def release_stock(ref: OrderRef) -> ReleaseResult:
+            record(fulfilment.ACT_RELEASE_STOCK, ref)
+            released = ReleaseResult(units_released=3)
+            return with_record(ref.order_id, ref.record, released, fulfilment.released_text(released))
 
-        @activity.defn(name=m.ACT_CHARGE_PAYMENT)
-        async def charge_payment(payment: m.PaymentInput) -> m.PaymentResult:
-            record(m.ACT_CHARGE_PAYMENT, payment)
+        @activity.defn(name=payments.ACT_CHARGE_PAYMENT)
+        async def charge_payment(payment: PaymentInput) -> PaymentResult:
+            record(payments.ACT_CHARGE_PAYMENT, payment)
             while mocks.charge_blocks and not mocks.charge_released:
                 await asyncio.sleep(0.01)
             if mocks.payment_declined:
-                raise ApplicationError(mocks.payment_declined, type=m.ERR_PAYMENT_DECLINED, non_retryable=True)
-            paid = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1", status=mocks.payment_status,
-                                   hold=mocks.holds.get(m.STAGE_FULFILMENT))
-            return with_record(payment.order_id, payment.record, paid, m.charged_text(paid))
+                raise ApplicationError(mocks.payment_declined, type=payments.ERR_PAYMENT_DECLINED, non_retryable=True)
+            paid = PaymentResult(amount="1250.00", currency="EUR", provider_reference="cap-1", status=mocks.payment_status,
+                                   hold=mocks.holds.get(hold.STAGE_FULFILMENT))
+            return with_record(payment.order_id, payment.record, paid, payments.charged_text(paid))
 
-        @activity.defn(name=m.ACT_REFUND_PAYMENT)
-        async def refund_payment(payment: m.PaymentInput) -> m.PaymentResult:
-            record(m.ACT_REFUND_PAYMENT, payment)
-            refund = m.PaymentResult(amount="1250.00", currency="EUR", provider_reference="ref-1")
-            return with_record(payment.order_id, payment.record, refund, m.refunded_text(refund))
+        @activity.defn(name=payments.ACT_REFUND_PAYMENT)
+        async def refund_payment(payment: PaymentInput) -> PaymentResult:
+            record(payments.ACT_REFUND_PAYMENT, payment)
+            refund = PaymentResult(amount="1250.00", currency="EUR", provider_reference="ref-1")
+            return with_record(payment.order_id, payment.record, refund, payments.refunded_text(refund))
 
-        @activity.defn(name=m.ACT_FULFIL)
-        async def fulfil_order(job: m.FulfilInput) -> m.FulfilResult:
-            record(m.ACT_FULFIL, job)
+        @activity.defn(name=fulfilment.ACT_FULFIL)
+        async def fulfil_order(job: FulfilInput) -> FulfilResult:
+            record(fulfilment.ACT_FULFIL, job)
             mocks.writes.extend(job.first)
             info = activity.info()
             handle = activity.client().get_workflow_handle(info.workflow_id)
@@ -263,7 +278,7 @@ class ActivityMocks:
                 await poll(lambda: handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot),
                            lambda snap: snap.cancel_requested, what="the cancel accepted")
             if not mocks.fulfil_blocks:
-                return m.FulfilResult(steps_done=job.steps)
+                return FulfilResult(steps_done=job.steps)
             try:
                 while True:
                     # Cancellation is delivered through the heartbeat's answer.
@@ -273,53 +288,53 @@ class ActivityMocks:
                 record(ActivityMocks.FULFIL_CANCELLED, job)
                 raise
 
-        @activity.defn(name=m.ACT_SHIP)
-        async def ship_order(ref: m.OrderRef) -> m.ShipResult:
-            record(m.ACT_SHIP, ref)
+        @activity.defn(name=fulfilment.ACT_SHIP)
+        async def ship_order(ref: OrderRef) -> ShipResult:
+            record(fulfilment.ACT_SHIP, ref)
             while mocks.ship_blocks and not mocks.ship_released:
                 await asyncio.sleep(0.01)
-            shipped = m.ShipResult(tracking_number="TRK-0042", carrier="ParcelCo")
-            return with_record(ref.order_id, ref.record, shipped, m.shipped_text(shipped), tracking_number=shipped.tracking_number)
+            shipped = ShipResult(tracking_number="TRK-0042", carrier="ParcelCo")
+            return with_record(ref.order_id, ref.record, shipped, fulfilment.shipped_text(shipped), tracking_number=shipped.tracking_number)
 
-        @activity.defn(name=m.ACT_NOTIFY)
-        async def notify_customer(notice: m.NotifyInput) -> m.NotifyResult:
-            record(m.ACT_NOTIFY, notice)
-            return with_record(notice.order_id, notice.record, m.NotifyResult(sent=True), m.emailed_text(notice.kind))
+        @activity.defn(name=fulfilment.ACT_NOTIFY)
+        async def notify_customer(notice: NotifyInput) -> NotifyResult:
+            record(fulfilment.ACT_NOTIFY, notice)
+            return with_record(notice.order_id, notice.record, NotifyResult(sent=True), fulfilment.emailed_text(notice.kind))
 
-        @activity.defn(name=m.ACT_NOTIFY_DISCUSSION)
-        async def notify_discussion(notice: m.DiscussionNotice) -> m.DiscussionResult:
-            record(m.ACT_NOTIFY_DISCUSSION, notice)
-            result = m.DiscussionResult(recipients=[REQUESTER] if notice.kind == "question" else [])
-            return with_record(notice.order_id, notice.record, result, m.discussion_text(notice.kind, notice.actor, notice.text))
+        @activity.defn(name=discussion.ACT_NOTIFY_DISCUSSION)
+        async def notify_discussion(notice: DiscussionNotice) -> DiscussionResult:
+            record(discussion.ACT_NOTIFY_DISCUSSION, notice)
+            result = DiscussionResult(recipients=[REQUESTER] if notice.kind == "question" else [])
+            return with_record(notice.order_id, notice.record, result, discussion.discussion_text(notice.kind, notice.actor, notice.text))
 
-        @activity.defn(name=m.ACT_READ_HOLD)
-        async def read_hold(inp: m.HoldInput) -> m.HoldResult:
-            record(m.ACT_READ_HOLD, inp)
-            return mocks.holds.get(inp.stage, m.HoldResult(held=False))
+        @activity.defn(name=hold.ACT_READ_HOLD)
+        async def read_hold(inp: HoldInput) -> HoldResult:
+            record(hold.ACT_READ_HOLD, inp)
+            return mocks.holds.get(inp.stage, HoldResult(held=False))
 
-        @activity.defn(name=m.ACT_SETTLE_PAYMENT)
-        async def settle_payment(inp: m.SettleInput) -> m.SettleResult:
-            record(m.ACT_SETTLE_PAYMENT, inp)
+        @activity.defn(name=payments.ACT_SETTLE_PAYMENT)
+        async def settle_payment(inp: SettleInput) -> SettleResult:
+            record(payments.ACT_SETTLE_PAYMENT, inp)
             if inp.event_id in mocks.forged_events:  # the webhook intake never stored it
-                return m.SettleResult(received=False)
-            return with_record(inp.order_id, inp.record, m.SettleResult(), m.settled_text(inp.kind, inp.reference, inp.reason))
+                return SettleResult(received=False)
+            return with_record(inp.order_id, inp.record, SettleResult(), payments.settled_text(inp.kind, inp.reference, inp.reason))
 
-        @activity.defn(name=m.ACT_NOTIFY_APPROVERS)
-        async def notify_approvers(notice: m.ApproverNoticeInput) -> m.ApproverNoticeResult:
-            record(m.ACT_NOTIFY_APPROVERS, notice)
+        @activity.defn(name=approval.ACT_NOTIFY_APPROVERS)
+        async def notify_approvers(notice: ApproverNoticeInput) -> ApproverNoticeResult:
+            record(approval.ACT_NOTIFY_APPROVERS, notice)
             if mocks.approver_recipients is None:
                 raise ApplicationError("SMTP server down", non_retryable=True)
-            return m.ApproverNoticeResult(recipients=list(mocks.approver_recipients))
+            return ApproverNoticeResult(recipients=list(mocks.approver_recipients))
 
-        @activity.defn(name=m.ACT_SEND_BULK_DECISION)
-        async def send_bulk_decision(request: m.BulkOrderRequest) -> m.BulkOrderResult:
-            record(m.ACT_SEND_BULK_DECISION, request)
-            return m.BulkOrderResult(request.order_id, f"OD-{request.order_id:06d}", m.BULK_SENT, "Sent")
+        @activity.defn(name=approval.ACT_SEND_BULK_DECISION)
+        async def send_bulk_decision(request: BulkOrderRequest) -> BulkOrderResult:
+            record(approval.ACT_SEND_BULK_DECISION, request)
+            return BulkOrderResult(request.order_id, f"OD-{request.order_id:06d}", approval.BULK_SENT, "Sent")
 
-        @activity.defn(name=m.ACT_SEND_DIGESTS)
-        async def send_approval_digests(inp: m.DigestInput) -> m.DigestResult:
-            record(m.ACT_SEND_DIGESTS, inp)
-            return m.DigestResult(inp.digest_date, list(mocks.approver_recipients or []))
+        @activity.defn(name=approval.ACT_SEND_DIGESTS)
+        async def send_approval_digests(inp: DigestInput) -> DigestResult:
+            record(approval.ACT_SEND_DIGESTS, inp)
+            return DigestResult(inp.digest_date, list(mocks.approver_recipients or []))
 
         # The shipment workflow's: they write the parcel's mirror.
         @activity.defn(name=sw.ACT_OPEN_PARCEL)

@@ -21,7 +21,15 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 django.setup()
 
-from temporal_bridge import messages as m  # noqa: E402
+from temporal_bridge.approvals.messages import ApprovalRule  # noqa: E402
+from temporal_bridge.order import discussion, holds, payments  # noqa: E402
+from temporal_bridge.order import messages as m  # noqa: E402
+from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, QuestionSignal  # noqa: E402
+from temporal_bridge.order.holds import HoldResult, HoldsLifted  # noqa: E402
+from temporal_bridge.order.payments import PaymentEvent  # noqa: E402
+from temporal_bridge.order.service_levels import ServiceLevelTargets  # noqa: E402
+from temporal_bridge.shipment import messages as shipment  # noqa: E402
+from temporal_bridge.shipment.messages import CarrierEvent  # noqa: E402
 from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input  # noqa: E402
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -78,7 +86,7 @@ DAY = 24 * HOUR
 
 def large_order(**changes):
     """Submitted under "Large orders": two approvals, one senior; reminder 24 h, escalation 36 h, expiry 48 h."""
-    rule = m.ApprovalRule(policy_id=3, policy_name="Large orders", approvals_required=2, requires_senior=True,
+    rule = ApprovalRule(policy_id=3, policy_name="Large orders", approvals_required=2, requires_senior=True,
                           remind_after_seconds=24 * HOUR, escalate_after_seconds=36 * HOUR, expire_after_seconds=48 * HOUR)
     return order_input(total="50000.00", approval_rule=rule, approval_deadline_seconds=rule.expire_after_seconds, **changes)
 
@@ -116,7 +124,7 @@ async def reminded_escalated_expired(s: Scenario):
 
 
 async def escalated_then_approved(s: Scenario):
-    rule = m.ApprovalRule(policy_id=2, policy_name="Standard orders", remind_after_seconds=24 * HOUR,
+    rule = ApprovalRule(policy_id=2, policy_name="Standard orders", remind_after_seconds=24 * HOUR,
                           escalate_after_seconds=36 * HOUR, expire_after_seconds=48 * HOUR)
     handle = await s.start(order_input(approval_rule=rule))
     await s.env.sleep(timedelta(hours=40))
@@ -127,7 +135,7 @@ async def escalated_then_approved(s: Scenario):
 
 
 async def policy_auto_approved(s: Scenario):
-    rule = m.ApprovalRule(policy_id=1, policy_name="Small orders", auto_approve=True)
+    rule = ApprovalRule(policy_id=1, policy_name="Small orders", auto_approve=True)
     handle = await s.start(order_input(total="120.00", requires_approval=False, approval_rule=rule))
     await handle.result()
     return handle
@@ -173,7 +181,7 @@ async def cancelled_in_first_task(s: Scenario):
 async def hostile_messages_then_approved(s: Scenario):
     """Malformed, oversized and unknown messages and forged identities, refused and
     noted; then a real approval completes the order."""
-    from tests.temporal_bridge.test_engine_rules import HOSTILE_MESSAGES
+    from tests.temporal_bridge.order.test_engine_rules import HOSTILE_MESSAGES
 
     handle = await s.start(order_input())
     await s.wait_for_message(handle, "Awaiting")
@@ -203,7 +211,7 @@ async def forged_seniority_then_senior_approves(s: Scenario):
 
 
 async def address_changed_after_approval(s: Scenario):
-    from tests.temporal_bridge.test_engine_rules import approved_then_moved
+    from tests.temporal_bridge.order.test_engine_rules import approved_then_moved
 
     handle, _ = await approved_then_moved(s)
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-2", "new address checked"))
@@ -213,8 +221,8 @@ async def address_changed_after_approval(s: Scenario):
 
 async def reapproval_reminded_then_expired(s: Scenario):
     """Back for approval after an address change; nobody decides: reminded, escalated, expired, refunded."""
-    from tests.temporal_bridge.test_approval_gate import large_order as order_under_rule
-    from tests.temporal_bridge.test_engine_rules import approved_then_moved
+    from tests.temporal_bridge.order.test_approval_gate import large_order as order_under_rule
+    from tests.temporal_bridge.order.test_engine_rules import approved_then_moved
 
     handle, _ = await approved_then_moved(s, order_under_rule(approvals_required=1, requires_senior=False))
     await handle.result()
@@ -233,7 +241,7 @@ async def address_locked_in_fulfilment(s: Scenario):
 
 
 async def approval_voided_by_move(s: Scenario):
-    from tests.temporal_bridge.test_engine_rules import approval_checked_while_moved
+    from tests.temporal_bridge.order.test_engine_rules import approval_checked_while_moved
 
     handle, _ = await approval_checked_while_moved(s)
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-2", "new address checked"))
@@ -243,7 +251,7 @@ async def approval_voided_by_move(s: Scenario):
 
 async def approved_on_behalf(s: Scenario):
     """A substitute approves for the senior who is away; the senior slot still needs a senior."""
-    from tests.temporal_bridge.test_delegation import approve, for_
+    from tests.temporal_bridge.order.test_delegation import approve, for_
 
     handle = await s.start(large_order())
     await s.wait_for_message(handle, "Awaiting 2 approvals")
@@ -255,7 +263,7 @@ async def approved_on_behalf(s: Scenario):
 
 
 def _delegation_mocks() -> ActivityMocks:
-    from tests.temporal_bridge.test_delegation import mocks_with
+    from tests.temporal_bridge.order.test_delegation import mocks_with
 
     return mocks_with(senior=MANAGER)
 
@@ -263,18 +271,18 @@ def _delegation_mocks() -> ActivityMocks:
 # --- Questions, holds, payments confirmed later, fraud holds, tracked delivery, service levels ---
 
 def _small(**changes):
-    return order_input(requires_approval=False, approval_rule=m.ApprovalRule(auto_approve=True), **changes)
+    return order_input(requires_approval=False, approval_rule=ApprovalRule(auto_approve=True), **changes)
 
 
 async def question_answered_then_approved(s: Scenario):
     handle = await s.start(large_order())
     await s.wait_for_message(handle, "Awaiting 2 approvals")
     await s.env.sleep(timedelta(hours=10))
-    await handle.signal(m.SIGNAL_COMMENT, m.CommentSignal(MANAGER, "comment-1", "Checking stock first"))
-    await handle.signal(m.SIGNAL_ASK_REQUESTER, m.QuestionSignal(MANAGER, "ask-1", "Why 40 units?"))
+    await handle.signal(discussion.SIGNAL_COMMENT, CommentSignal(MANAGER, "comment-1", "Checking stock first"))
+    await handle.signal(discussion.SIGNAL_ASK_REQUESTER, QuestionSignal(MANAGER, "ask-1", "Why 40 units?"))
     await s.wait_for(handle, lambda snap: snap.open_question != "", "the question")
     await s.env.sleep(timedelta(hours=20))
-    await handle.signal(m.SIGNAL_ANSWER, m.AnswerSignal(REQUESTER, "answer-1", "Two sites"))
+    await handle.signal(discussion.SIGNAL_ANSWER, AnswerSignal(REQUESTER, "answer-1", "Two sites"))
     await s.wait_for_message(handle, "Approval clock resumes")
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-1", ""))
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("senior", "approve-2", ""))
@@ -287,9 +295,9 @@ async def answer_edits_and_restarts(s: Scenario):
     await s.wait_for_message(handle, "Awaiting 2 approvals")
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal("manager2", "approve-1", ""))
     await s.wait_for_message(handle, "Approval 1 of 2")
-    await handle.signal(m.SIGNAL_ASK_REQUESTER, m.QuestionSignal("senior", "ask-1", "Right address?"))
+    await handle.signal(discussion.SIGNAL_ASK_REQUESTER, QuestionSignal("senior", "ask-1", "Right address?"))
     await s.wait_for(handle, lambda snap: snap.open_question != "", "the question")
-    await handle.signal(m.SIGNAL_ANSWER, m.AnswerSignal(REQUESTER, "answer-1", "Site B", shipping_address="2 Site B"))
+    await handle.signal(discussion.SIGNAL_ANSWER, AnswerSignal(REQUESTER, "answer-1", "Site B", shipping_address="2 Site B"))
     await s.wait_for_message(handle, "Approval clock restarts")
     await handle.result()  # nobody approves again: it expires
     return handle
@@ -299,7 +307,7 @@ async def fulfilment_paused_then_resumed(s: Scenario):
     handle = await s.start(_small())
     await s.wait_for(handle, lambda snap: snap.hold_reason != "", "the hold")
     s.mocks.holds.clear()
-    await handle.signal(m.SIGNAL_HOLDS_LIFTED, m.HoldsLifted(by="ops"))
+    await handle.signal(holds.SIGNAL_HOLDS_LIFTED, HoldsLifted(by="ops"))
     await handle.result()
     return handle
 
@@ -307,10 +315,10 @@ async def fulfilment_paused_then_resumed(s: Scenario):
 async def payment_confirmed_after_fraud_hold(s: Scenario):
     handle = await s.start(_small())
     await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
-    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-1", m.PAYMENT_FRAUD_ALERT, "cap-1", "velocity"))
-    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-2", m.PAYMENT_SUCCEEDED, "cap-1"))
+    await handle.signal(payments.SIGNAL_PAYMENT_EVENT, PaymentEvent("evt-1", payments.PAYMENT_FRAUD_ALERT, "cap-1", "velocity"))
+    await handle.signal(payments.SIGNAL_PAYMENT_EVENT, PaymentEvent("evt-2", payments.PAYMENT_SUCCEEDED, "cap-1"))
     await s.wait_for(handle, lambda snap: snap.state == "on_hold", "the fraud hold")
-    await handle.signal(m.SIGNAL_RELEASE_HOLD, m.DecisionSignal(MANAGER, "release-1", "called the customer"))
+    await handle.signal(holds.SIGNAL_RELEASE_HOLD, m.DecisionSignal(MANAGER, "release-1", "called the customer"))
     await handle.result()
     return handle
 
@@ -318,21 +326,21 @@ async def payment_confirmed_after_fraud_hold(s: Scenario):
 async def payment_failed_by_provider(s: Scenario):
     handle = await s.start(_small())
     await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
-    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-1", m.PAYMENT_FAILED, "cap-1", "card expired"))
+    await handle.signal(payments.SIGNAL_PAYMENT_EVENT, PaymentEvent("evt-1", payments.PAYMENT_FAILED, "cap-1", "card expired"))
     await handle.result()
     return handle
 
 
 async def delivered_with_service_levels(s: Scenario):
-    targets = m.ServiceLevelTargets(approval_seconds=2 * HOUR, processing_seconds=HOUR, fulfilment_seconds=HOUR, delivery_seconds=DAY)
+    targets = ServiceLevelTargets(approval_seconds=2 * HOUR, processing_seconds=HOUR, fulfilment_seconds=HOUR, delivery_seconds=DAY)
     handle = await s.start(order_input(service_levels=targets, track_delivery=True))
     await s.wait_for_message(handle, "Awaiting")
     await s.env.sleep(timedelta(hours=3))
     await s.wait_for_message(handle, "Service level breached")
     await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(MANAGER, "approve-1", ""))
     await s.wait_for(handle, lambda snap: snap.state == "in_transit", "in transit")
-    parcel = s.env.client.get_workflow_handle(m.shipment_workflow_id(ORDER_ID))
-    await parcel.signal(m.SIGNAL_CARRIER_EVENT, m.CarrierEvent("c-1", m.PARCEL_DELIVERED, location="Lyon"))
+    parcel = s.env.client.get_workflow_handle(shipment.shipment_workflow_id(ORDER_ID))
+    await parcel.signal(shipment.SIGNAL_CARRIER_EVENT, CarrierEvent("c-1", shipment.PARCEL_DELIVERED, location="Lyon"))
     await handle.result()
     return handle
 
@@ -356,11 +364,11 @@ async def forged_provider_events_then_confirmed(s: Scenario):
     """A forged fraud alert and a forged copy of the provider's id, then the genuine confirmation."""
     handle = await s.start(_small())
     await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
-    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("fake-fraud", m.PAYMENT_FRAUD_ALERT, "cap-1", "stolen"))
-    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("sim-42-payment.succeeded", m.PAYMENT_SUCCEEDED, "cap-1"))
+    await handle.signal(payments.SIGNAL_PAYMENT_EVENT, PaymentEvent("fake-fraud", payments.PAYMENT_FRAUD_ALERT, "cap-1", "stolen"))
+    await handle.signal(payments.SIGNAL_PAYMENT_EVENT, PaymentEvent("sim-42-payment.succeeded", payments.PAYMENT_SUCCEEDED, "cap-1"))
     await s.wait_for_message(handle, "Payment event sim-42-payment.succeeded (succeeded) refused")
     s.mocks.forged_events.clear()  # the provider's signed webhook arrives
-    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("sim-42-payment.succeeded", m.PAYMENT_SUCCEEDED, "cap-1"))
+    await handle.signal(payments.SIGNAL_PAYMENT_EVENT, PaymentEvent("sim-42-payment.succeeded", payments.PAYMENT_SUCCEEDED, "cap-1"))
     await handle.result()
     return handle
 
@@ -369,9 +377,10 @@ async def returned_to_sender(s: Scenario):
     """A tracked delivery the carrier brings back: the order ends returned."""
     handle = await s.start(_small(track_delivery=True))
     await s.wait_for(handle, lambda snap: snap.state == "in_transit", "in transit")
-    parcel = s.env.client.get_workflow_handle(m.shipment_workflow_id(ORDER_ID))
-    await parcel.signal(m.SIGNAL_CARRIER_EVENT, m.CarrierEvent("c-1", m.PARCEL_EXCEPTION, location="Lyon", description="Nobody in"))
-    await parcel.signal(m.SIGNAL_CARRIER_EVENT, m.CarrierEvent("c-2", m.PARCEL_RETURNED, location="Sender"))
+    parcel = s.env.client.get_workflow_handle(shipment.shipment_workflow_id(ORDER_ID))
+    await parcel.signal(shipment.SIGNAL_CARRIER_EVENT, CarrierEvent("c-1", shipment.PARCEL_EXCEPTION, location="Lyon",
+                                                                    description="Nobody in"))
+    await parcel.signal(shipment.SIGNAL_CARRIER_EVENT, CarrierEvent("c-2", shipment.PARCEL_RETURNED, location="Sender"))
     await handle.result()
     return handle
 
@@ -380,9 +389,9 @@ async def cancelled_on_fraud_hold(s: Scenario):
     """A fraud alert after the payment: on hold; a manager cancels, the payment is refunded and the stock released."""
     handle = await s.start(_small())
     await s.wait_for(handle, lambda snap: snap.step == "Waiting for the payment provider's confirmation", "the wait")
-    await handle.signal(m.SIGNAL_PAYMENT_EVENT, m.PaymentEvent("evt-1", m.PAYMENT_FRAUD_ALERT, "cap-1", "stolen card"))
+    await handle.signal(payments.SIGNAL_PAYMENT_EVENT, PaymentEvent("evt-1", payments.PAYMENT_FRAUD_ALERT, "cap-1", "stolen card"))
     await s.wait_for(handle, lambda snap: snap.state == "on_hold", "the fraud hold")
-    await handle.signal(m.SIGNAL_RELEASE_HOLD, m.DecisionSignal(REQUESTER, "release-0", "my own order"))
+    await handle.signal(holds.SIGNAL_RELEASE_HOLD, m.DecisionSignal(REQUESTER, "release-0", "my own order"))
     await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(MANAGER, "cancel-1", "Card reported stolen"))
     await handle.result()
     return handle
@@ -414,7 +423,7 @@ STORIES = {
     "question_answered_then_approved": (question_answered_then_approved, ActivityMocks()),
     "answer_edits_and_restarts": (answer_edits_and_restarts, ActivityMocks()),
     "fulfilment_paused_then_resumed": (fulfilment_paused_then_resumed, ActivityMocks(
-        holds={m.STAGE_FULFILMENT: m.HoldResult(held=True, reason="warehouse outage", by="ops")})),
+        holds={holds.STAGE_FULFILMENT: HoldResult(held=True, reason="warehouse outage", by="ops")})),
     "payment_confirmed_after_fraud_hold": (payment_confirmed_after_fraud_hold, ActivityMocks(payment_status="requires_confirmation")),
     "payment_failed_by_provider": (payment_failed_by_provider, ActivityMocks(payment_status="requires_confirmation")),
     "cancelled_on_fraud_hold": (cancelled_on_fraud_hold, ActivityMocks(payment_status="requires_confirmation")),

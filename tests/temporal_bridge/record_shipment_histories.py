@@ -23,9 +23,9 @@ django.setup()
 
 from temporalio.client import WorkflowHandle  # noqa: E402
 
-from temporal_bridge import messages_outside as mo  # noqa: E402
+from temporal_bridge.shipment import messages as shipment  # noqa: E402
 from tests.temporal_bridge.helpers import DAY, ActivityMocks, Scenario, SharedTimeSkippingEnv  # noqa: E402
-from tests.temporal_bridge.test_shipment_workflow import MALFORMED, event, shipment_input, start, wait_parcel, wait_recorded  # noqa: E402
+from tests.temporal_bridge.shipment.test_workflow import MALFORMED, event, shipment_input, start, wait_parcel, wait_recorded  # noqa: E402
 
 HISTORIES = Path(__file__).parent / "shipment_histories"
 
@@ -34,19 +34,19 @@ async def three_days(s: Scenario, *, run: str = "first") -> WorkflowHandle:
     """Events over three days, continuing as new each day, delivered on day 3."""
     handle, t0 = await start(s, shipment_input)
     first_run = (await handle.describe()).run_id
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e1", mo.PARCEL_IN_TRANSIT, t0 + timedelta(hours=1), "Leipzig hub"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e1", shipment.PARCEL_IN_TRANSIT, t0 + timedelta(hours=1), "Leipzig hub"))
     await wait_recorded(s, 1)
     await s.env.sleep(timedelta(hours=30))
     day2 = await s.env.get_current_time()
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e2", mo.PARCEL_IN_TRANSIT, day2, "Berlin hub"))
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e1", mo.PARCEL_IN_TRANSIT, t0 + timedelta(hours=1), "Leipzig hub"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e2", shipment.PARCEL_IN_TRANSIT, day2, "Berlin hub"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e1", shipment.PARCEL_IN_TRANSIT, t0 + timedelta(hours=1), "Leipzig hub"))
     await wait_recorded(s, 2)
     await s.env.sleep(timedelta(hours=26))
     day3 = await s.env.get_current_time()
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e3", mo.PARCEL_OUT_FOR_DELIVERY, day3, "Berlin-Mitte"))
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e2-late", mo.PARCEL_IN_TRANSIT, day2 - timedelta(hours=2), "Dresden"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e3", shipment.PARCEL_OUT_FOR_DELIVERY, day3, "Berlin-Mitte"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e2-late", shipment.PARCEL_IN_TRANSIT, day2 - timedelta(hours=2), "Dresden"))
     await wait_parcel(handle, lambda p: len(p.events) == 4, "the late event")
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e4", mo.PARCEL_DELIVERED, day3 + timedelta(hours=3)))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e4", shipment.PARCEL_DELIVERED, day3 + timedelta(hours=3)))
     await handle.result()
     return s.env.client.get_workflow_handle(handle.id, run_id=first_run) if run == "first" else handle
 
@@ -59,16 +59,16 @@ async def hostile_late_then_returned(s: Scenario) -> WorkflowHandle:
     """Malformed and repeated signals, a missed promise, an exception, a return (one run)."""
     handle, t0 = await start(s, lambda now: shipment_input(now, promised_by=(now + timedelta(hours=12)).isoformat()))
     for args in MALFORMED:
-        await handle.signal(mo.SIGNAL_CARRIER_EVENT, args=args)
+        await handle.signal(shipment.SIGNAL_CARRIER_EVENT, args=args)
     await handle.signal("teleport_parcel", {"to": "Mars"})
     for _ in range(2):
-        await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e1", mo.PARCEL_IN_TRANSIT, t0, "Hub"))
+        await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e1", shipment.PARCEL_IN_TRANSIT, t0, "Hub"))
     await wait_recorded(s, 1)
     await s.env.sleep(timedelta(hours=14))
     await wait_parcel(handle, lambda p: p.promise_missed, "the promise flagged")
     now = await s.env.get_current_time()
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e2", mo.PARCEL_EXCEPTION, now, "Hub", "Nobody in"))
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e3", mo.PARCEL_RETURNED, now + timedelta(hours=1), "Sender"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e2", shipment.PARCEL_EXCEPTION, now, "Hub", "Nobody in"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e3", shipment.PARCEL_RETURNED, now + timedelta(hours=1), "Sender"))
     await handle.result()
     return handle
 
@@ -76,11 +76,11 @@ async def hostile_late_then_returned(s: Scenario) -> WorkflowHandle:
 async def forged_delivery_then_delivered(s: Scenario) -> WorkflowHandle:
     """A "delivered" event the intake never stored (refused, its id not burnt), then the carrier's own."""
     handle, t0 = await start(s, shipment_input)
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e-forged", mo.PARCEL_DELIVERED, t0, "Doorstep"))
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e1", mo.PARCEL_IN_TRANSIT, t0 + timedelta(hours=1), "Hub"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e-forged", shipment.PARCEL_DELIVERED, t0, "Doorstep"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e1", shipment.PARCEL_IN_TRANSIT, t0 + timedelta(hours=1), "Hub"))
     await wait_recorded(s, 1)
     s.mocks.forged_events.clear()  # the carrier's signed webhook for that id arrives
-    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("e-forged", mo.PARCEL_DELIVERED, t0 + timedelta(hours=5), "Doorstep"))
+    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e-forged", shipment.PARCEL_DELIVERED, t0 + timedelta(hours=5), "Doorstep"))
     await handle.result()
     return handle
 
@@ -119,10 +119,10 @@ def measure(days: int = 10, events_per_day: int = 6) -> None:
                 for _ in range(days * events_per_day):
                     n += 1
                     now = await s.env.get_current_time()
-                    await handle.signal(mo.SIGNAL_CARRIER_EVENT, event(f"e{n}", mo.PARCEL_IN_TRANSIT, now, f"Hub {n}"))
+                    await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event(f"e{n}", shipment.PARCEL_IN_TRANSIT, now, f"Hub {n}"))
                     await wait_recorded(s, n)
                     await s.env.sleep(timedelta(seconds=DAY / events_per_day))
-                await handle.signal(mo.SIGNAL_CARRIER_EVENT, event("done", mo.PARCEL_DELIVERED))
+                await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("done", shipment.PARCEL_DELIVERED))
                 await handle.result()
                 lengths, run_id = [], (await handle.describe()).run_id
                 while run_id:  # walk back from the last run to the first

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from temporalio import activity
 
-from temporal_bridge import messages as m
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import DigestInput, DigestResult
 from temporal_bridge.runtime import worker
 from tests.temporal_bridge.helpers import ActivityMocks, activity_name
 
@@ -28,9 +29,9 @@ def test_every_activity_the_worker_registers_has_a_mock_of_the_same_name():
 
 
 def test_a_tests_own_activity_replaces_the_mock_of_its_name():
-    @activity.defn(name=m.ACT_SEND_DIGESTS)
-    async def digests(inp: m.DigestInput) -> m.DigestResult:
-        return m.DigestResult(inp.digest_date)
+    @activity.defn(name=approval.ACT_SEND_DIGESTS)
+    async def digests(inp: DigestInput) -> DigestResult:
+        return DigestResult(inp.digest_date)
 
     default = ActivityMocks().activities()
     with_override = ActivityMocks().activities(digests)

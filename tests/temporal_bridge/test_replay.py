@@ -17,8 +17,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from temporal_bridge.client.connection import payload_converter
-from temporal_bridge.order_workflow import OrderWorkflow
-from temporal_bridge.shipment_workflow import ShipmentWorkflow
+from temporal_bridge.order.workflow import OrderWorkflow
+from temporal_bridge.shipment.workflow import ShipmentWorkflow
 
 # No database here (activities are mocked or no order is run): CI runs it once.
 pytestmark = pytest.mark.database_agnostic

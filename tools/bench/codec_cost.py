@@ -10,8 +10,8 @@ import time
 
 import temporalio.converter
 
-from temporal_bridge import messages as m
 from temporal_bridge.client.codec import codec, new_key_entry
+from temporal_bridge.order import messages as m
 
 
 def main() -> None:

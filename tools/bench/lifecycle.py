@@ -16,10 +16,10 @@ from django.db.models import Q
 from approvals.services import APPROVE, approval_decide
 from orders import roles, services
 from orders.models import Customer, Order, Product
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from tools.bench import baseline
 
 

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders.models import Order
-from temporal_bridge import states
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import states
 from tools.bench.http import Browser, Pool
 from tools.bench.stats import percentile
 

@@ -232,8 +232,8 @@ def drive(plans: list[Plan], deadline: float) -> None:
     from orders import services
     from orders.exceptions import OrderError
     from orders.models import Order
-    from temporal_bridge import states
     from temporal_bridge.client.bridge import TemporalUnavailable
+    from temporal_bridge.order import states
 
     manager = get_user_model().objects.get(username="manager")
     driven_kinds = ("approve", "reject", "cancel_pending", "cancel_fulfilment", "declined", "scarce")
@@ -275,7 +275,7 @@ def wait_until_finished(deadline: float, reconcile_every: float = 5.0) -> None:
 
     from orders.models import Order
     from orders.operations.reconcile import reconcile
-    from temporal_bridge import states
+    from temporal_bridge.order import states
 
     last_reconcile = 0.0
     while time.monotonic() < deadline:
@@ -322,7 +322,7 @@ def verify(plans: list[Plan]) -> Results:
     from orders.models import Order, Product, StockReservation
     from orders.payments.models import PaymentTransaction
     from orders.timeline.models import OrderEvent
-    from temporal_bridge import states
+    from temporal_bridge.order import states
 
     results = Results()
     orders = list(Order.objects.all())

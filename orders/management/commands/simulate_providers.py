@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from orders.webhooks import simulator as provider_simulator
-from temporal_bridge.messages_outside import PROVIDERS
+from temporal_bridge.order.messages import PROVIDERS
 
 log = logging.getLogger("orders.webhooks.simulator")
 

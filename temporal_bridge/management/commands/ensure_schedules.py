@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from temporal_bridge import messages as m
 from temporal_bridge.approvals import calls as approval_calls
+from temporal_bridge.approvals import messages as approval
 from temporal_bridge.client.bridge import TemporalUnavailable
 
 
@@ -27,6 +27,6 @@ class Command(BaseCommand):
         except TemporalUnavailable as err:
             raise CommandError(f"Temporal is not reachable at {settings.TEMPORAL_ADDRESS}: {err}") from err
         except Exception as err:  # e.g. an invalid cron expression, refused by the server
-            raise CommandError(f"Could not create or update schedule {m.DIGEST_SCHEDULE_ID!r}: {err}") from err
-        self.stdout.write(f"Schedule {m.DIGEST_SCHEDULE_ID!r} {outcome}: {options['digest_cron']} ({settings.TIME_ZONE}), "
+            raise CommandError(f"Could not create or update schedule {approval.DIGEST_SCHEDULE_ID!r}: {err}") from err
+        self.stdout.write(f"Schedule {approval.DIGEST_SCHEDULE_ID!r} {outcome}: {options['digest_cron']} ({settings.TIME_ZONE}), "
                           f"task queue {settings.TEMPORAL_TASK_QUEUE!r}.")

@@ -1,5 +1,5 @@
 """manage.py register_search_attributes: register the orders' custom search
-attributes (temporal_bridge/search_attributes.py) on the namespace.
+attributes (temporal_bridge/order/search_attributes.py) on the namespace.
 
 `make run` registers them on the dev server when it starts it; a self-hosted
 cluster needs this once (it is idempotent: attributes already there are
@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
-from temporal_bridge import search_attributes as sa
 from temporal_bridge.client.bridge import TemporalUnavailable, bridge, mapped_errors
+from temporal_bridge.order import search_attributes as sa
 
 
 class Command(BaseCommand):

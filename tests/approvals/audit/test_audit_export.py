@@ -20,7 +20,7 @@ from approvals.audit import export as audit
 from approvals.models import ApprovalDecision, AuditExport
 from orders.models import Customer
 from orders.timeline.models import OrderEvent
-from temporal_bridge import states
+from temporal_bridge.order import states
 from tests.approvals.trail_data import generate_trail
 from tests.conftest import make_user
 

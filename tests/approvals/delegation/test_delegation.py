@@ -15,7 +15,9 @@ from approvals import identity, services
 from approvals.delegation import services as delegations
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles
-from temporal_bridge import messages as m
+from temporal_bridge.approvals.messages import ApproverNoticeInput
+from temporal_bridge.order import messages as m
+from temporal_bridge.order.records import DecisionInput
 from tests.approvals.test_decisions import LARGE, approved_by
 from tests.conftest import make_user
 
@@ -244,7 +246,7 @@ def test_actor_verify_honours_on_behalf_of_only_while_a_delegation_stands_now(ma
 
 def test_a_decision_on_behalf_is_recorded_and_shown_as_by_x_on_behalf_of_y(client, manager, manager2, auditor, fake_temporal, make_order):
     order = make_order()
-    services.decision_record(m.DecisionInput(order.pk, "manager2", "approved", "ok", "rq-1", on_behalf_of="manager"))
+    services.decision_record(DecisionInput(order.pk, "manager2", "approved", "ok", "rq-1", on_behalf_of="manager"))
     decision = ApprovalDecision.objects.get()
     assert decision.decided_by == "manager2 on behalf of manager"
     client.force_login(manager2)
@@ -283,17 +285,17 @@ def test_reminders_and_escalations_go_to_whoever_holds_the_work(manager, manager
     delegate(manager, manager2)
     order = make_order()
     fields = {"order_id": order.pk, "requested_by": "clerk", "still_needed": "needs 1 more approval"}
-    assert services.approvers_notify(m.ApproverNoticeInput(kind="reminder", idempotency_key="r-1", **fields)) == ["manager2", "senior"]
+    assert services.approvers_notify(ApproverNoticeInput(kind="reminder", idempotency_key="r-1", **fields)) == ["manager2", "senior"]
     assert sorted(e.to[0] for e in mail.outbox) == ["manager2@desk.example", "senior@desk.example"]
 
     # The senior is away with a non-senior substitute, who cannot act on an
     # escalation: it stays with the senior rather than reach nobody who can.
     delegate(senior, make_user("manager4", roles.MANAGERS, email="m4@desk.example"))
-    escalation = m.ApproverNoticeInput(kind="escalation", idempotency_key="e-1", senior_only=True, **fields)
+    escalation = ApproverNoticeInput(kind="escalation", idempotency_key="e-1", senior_only=True, **fields)
     assert services.approvers_notify(escalation) == ["senior"]
     # Once the substitute approved for the delegator, neither of them is reminded.
     ApprovalDecision.objects.create(order=order, approver_username="manager2", on_behalf_of_username="manager", decision="approved",
                                     request_id="by-sub")
-    reminder = m.ApproverNoticeInput(kind="reminder", idempotency_key="r-2", already_decided=["manager2"], **fields)
+    reminder = ApproverNoticeInput(kind="reminder", idempotency_key="r-2", already_decided=["manager2"], **fields)
     reminded = services.approvers_notify(reminder)
     assert reminded == ["manager4"]  # the senior's substitute holds the senior's (non-senior) reminder

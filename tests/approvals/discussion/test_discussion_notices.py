@@ -2,7 +2,7 @@
 an answer the workflow accepted is written to the timeline once, with the
 mirror's open-question flag, and emailed once to the people involved.
 
-Real transactions (`transaction=True`), as in tests/temporal_bridge/test_activities.py:
+Real transactions (`transaction=True`), as in tests/temporal_bridge/order/test_activities.py:
 the activity closes stale connections, and its emails leave on commit.
 """
 from __future__ import annotations
@@ -17,9 +17,10 @@ from orders import roles
 from orders.models import Order
 from orders.timeline.mirror import mirror_snapshot
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import states
-from temporal_bridge.activities_discussion import notify_discussion
+from temporal_bridge.order import discussion, records, states
+from temporal_bridge.order.activities import notify_discussion
+from temporal_bridge.order.discussion import DiscussionNotice
+from temporal_bridge.order.records import StepRecord
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,9 +39,9 @@ def people(clerk, manager, manager2, senior):
     return {u.username: u for u in (clerk, manager, manager2, senior)}
 
 
-def notice(order: Order, kind: str, actor: str, text: str, position: int) -> m.DiscussionNotice:
-    key = m.timeline_key(position, kind)
-    return m.DiscussionNotice(order_id=order.pk, kind=kind, actor=actor, text=text, record=m.StepRecord(key=key, kind=kind))
+def notice(order: Order, kind: str, actor: str, text: str, position: int) -> DiscussionNotice:
+    key = records.timeline_key(position, kind)
+    return DiscussionNotice(order_id=order.pk, kind=kind, actor=actor, text=text, record=StepRecord(key=key, kind=kind))
 
 
 def emailed(message) -> list[str]:
@@ -106,8 +107,8 @@ def test_a_comment_reaches_requester_deciders_and_earlier_commenters_but_not_its
     make_user("nomail", roles.MANAGERS)
     make_user("gone", roles.MANAGERS, email="gone@desk.example", is_active=False)
     for position, name in ((1, "nomail"), (4, "gone")):
-        OrderEvent.objects.create(order=order, kind="comment", message=m.discussion_text("comment", name, "x"), actor=name,
-                                  idempotency_key=m.timeline_key(position, "comment"))
+        OrderEvent.objects.create(order=order, kind="comment", message=discussion.discussion_text("comment", name, "x"), actor=name,
+                                  idempotency_key=records.timeline_key(position, "comment"))
 
     result = env.run(notify_discussion, notice(order, "comment", "manager2", "Price looks right.", 5))
     assert result.recipients == ["clerk", "senior"]
@@ -117,11 +118,11 @@ def test_a_comment_reaches_requester_deciders_and_earlier_commenters_but_not_its
 
 def test_a_long_text_is_cut_to_fit_the_timeline_without_failing(env, people, make_order):
     order = make_order()
-    env.run(notify_discussion, notice(order, "question", "manager", "x" * m.MAX_QUESTION, 2))
+    env.run(notify_discussion, notice(order, "question", "manager", "x" * discussion.MAX_QUESTION, 2))
     entry = OrderEvent.objects.get(order=order, kind="question")
     assert len(entry.message) == 500 and entry.message.endswith("x…")
     # The email carries the whole question.
-    assert "x" * m.MAX_QUESTION in mail.outbox[0].body
+    assert "x" * discussion.MAX_QUESTION in mail.outbox[0].body
 
 
 def test_an_unknown_kind_is_refused_for_good_and_writes_nothing(env, people, make_order):

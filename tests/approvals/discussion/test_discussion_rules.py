@@ -11,7 +11,8 @@ from approvals.identity import actor_verify
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
+from temporal_bridge.order import discussion
+from temporal_bridge.order import messages as m
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_a_substitute_who_decided_may_still_ask_for_the_manager_they_stand_in_fo
 
 def test_the_answer_comes_from_the_requester_or_a_clerk_never_from_whoever_asked(make_order, clerk, manager, manager2, outsider):
     order = make_order(awaiting_answer=True)
-    OrderEvent.objects.create(order=order, kind="question", message=m.discussion_text("question", "manager", "?"), actor="manager",
+    OrderEvent.objects.create(order=order, kind="question", message=discussion.discussion_text("question", "manager", "?"), actor="manager",
                               idempotency_key="0002-question")
     make_user("clerk2", roles.CLERKS)
     assert allowed(order, "clerk", "answer") and allowed(order, "clerk2", "answer") and allowed(order, "manager2", "answer")

@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from orders import services
 from orders.models import StockReservation
 from orders.payments.models import PaymentTransaction
-from temporal_bridge import states
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
 
 pytestmark = [

@@ -15,7 +15,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from temporal_bridge import states
+from temporal_bridge.order import states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
 from tests.integration.browser.conftest import ARTIFACTS, csp_violations
 from tests.integration.browser.test_journeys import action_box, open_order, submit_pending_order

@@ -12,9 +12,9 @@ import pytest
 
 from orders import roles, services
 from orders.models import Customer, Product
-from temporal_bridge import messages as m
-from temporal_bridge import states
 from temporal_bridge.client.bridge import bridge
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
 from temporal_bridge.runtime import devserver
 from tests.conftest import make_user
 from tests.integration.stack import free_port, live_stack

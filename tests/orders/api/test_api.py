@@ -11,8 +11,9 @@ from django.utils import timezone
 from orders import roles
 from orders.api.models import ApiKey, IdempotencyRecord
 from orders.models import Order
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import states
+from temporal_bridge.order.records import TimelineEntry
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -256,7 +257,7 @@ def test_status_is_the_live_workflow_snapshot(api, customer, widget, fake_tempor
     fake_temporal.snapshot = m.OrderSnapshot(
         order_id=order.pk, number=number, state=states.FULFILLING, step="Packing", progress=40, requires_approval=False,
         approval_deadline=None, priority="normal", shipping_address="1 Main Street", note="",
-        timeline=[m.TimelineEntry("2026-01-01T10:00:00+00:00", "status", "Fulfilment started", "worker")],
+        timeline=[TimelineEntry("2026-01-01T10:00:00+00:00", "status", "Fulfilment started", "worker")],
         allowed_actions=[m.ACTION_CANCEL],
     )
     body = api.get(f"/orders/{number}").json()

@@ -13,8 +13,8 @@ from orders import services
 from orders.delivery import services as parcels
 from orders.delivery.models import OperationsTask, Parcel, ParcelEvent
 from orders.exceptions import OrderError, OrderNotFound
-from temporal_bridge import messages_outside as mo
-from temporal_bridge import states
+from temporal_bridge.order import states
+from temporal_bridge.shipment import messages as shipment
 from tests.orders.pages import HTMX, logged_in, url
 
 pytestmark = pytest.mark.django_db
@@ -42,37 +42,38 @@ def record(order, event: parcels.CarrierEventRecord, status: str | None = None) 
 
 
 def test_a_carrier_event_moves_the_parcel_and_a_redelivered_one_changes_nothing(shipped):
-    assert record(shipped, carrier_event("e1", mo.PARCEL_IN_TRANSIT, 1, "Leipzig hub")) is True
-    assert record(shipped, carrier_event("e1", mo.PARCEL_IN_TRANSIT, 1, "Leipzig hub")) is False
+    assert record(shipped, carrier_event("e1", shipment.PARCEL_IN_TRANSIT, 1, "Leipzig hub")) is True
+    assert record(shipped, carrier_event("e1", shipment.PARCEL_IN_TRANSIT, 1, "Leipzig hub")) is False
     parcel = Parcel.objects.get(order=shipped)
-    assert (parcel.status, parcel.location, parcel.last_event_at) == (mo.PARCEL_IN_TRANSIT, "Leipzig hub", T0 + timedelta(hours=1))
+    assert (parcel.status, parcel.location, parcel.last_event_at) == (shipment.PARCEL_IN_TRANSIT, "Leipzig hub", T0 + timedelta(hours=1))
     assert parcel.promised_by == T0 + timedelta(days=5)
     assert ParcelEvent.objects.filter(parcel=parcel).count() == 1
 
 
 def test_a_late_event_is_kept_without_moving_the_parcel_back(shipped):
-    record(shipped, carrier_event("e2", mo.PARCEL_OUT_FOR_DELIVERY, 5, "Berlin-Mitte"))
+    record(shipped, carrier_event("e2", shipment.PARCEL_OUT_FOR_DELIVERY, 5, "Berlin-Mitte"))
     # The workflow's verdict for the late scan: the parcel stays out for delivery.
-    record(shipped, carrier_event("e1", mo.PARCEL_IN_TRANSIT, 1, "Leipzig hub"), status=mo.PARCEL_OUT_FOR_DELIVERY)
+    record(shipped, carrier_event("e1", shipment.PARCEL_IN_TRANSIT, 1, "Leipzig hub"), status=shipment.PARCEL_OUT_FOR_DELIVERY)
     parcel = Parcel.objects.get(order=shipped)
-    assert (parcel.status, parcel.location, parcel.last_event_at) == (mo.PARCEL_OUT_FOR_DELIVERY, "Berlin-Mitte", T0 + timedelta(hours=5))
+    assert (parcel.status, parcel.location, parcel.last_event_at) == (shipment.PARCEL_OUT_FOR_DELIVERY, "Berlin-Mitte",
+                                                                      T0 + timedelta(hours=5))
     assert [(e.event_id, e.counted) for e in parcel.events.all()] == [("e1", False), ("e2", True)]
 
 
 def test_an_exception_and_a_return_each_raise_one_operations_task(shipped):
-    record(shipped, carrier_event("e1", mo.PARCEL_EXCEPTION, 2, "Hub", "Address not found"))
-    record(shipped, carrier_event("e1", mo.PARCEL_EXCEPTION, 2, "Hub", "Address not found"))  # a retried activity
-    record(shipped, carrier_event("e2", mo.PARCEL_RETURNED, 9, "Sender"))
+    record(shipped, carrier_event("e1", shipment.PARCEL_EXCEPTION, 2, "Hub", "Address not found"))
+    record(shipped, carrier_event("e1", shipment.PARCEL_EXCEPTION, 2, "Hub", "Address not found"))  # a retried activity
+    record(shipped, carrier_event("e2", shipment.PARCEL_RETURNED, 9, "Sender"))
     tasks = list(OperationsTask.objects.filter(order=shipped))
     assert [t.kind for t in tasks] == [OperationsTask.Kind.PARCEL_EXCEPTION, OperationsTask.Kind.PARCEL_RETURNED]
     assert "Address not found" in tasks[0].text and shipped.number in tasks[0].text
-    assert Parcel.objects.get(order=shipped).status == mo.PARCEL_RETURNED
+    assert Parcel.objects.get(order=shipped).status == shipment.PARCEL_RETURNED
 
 
 def test_delivery_records_when_the_parcel_arrived(shipped):
-    record(shipped, carrier_event("e9", mo.PARCEL_DELIVERED, 30, "Front door"))
+    record(shipped, carrier_event("e9", shipment.PARCEL_DELIVERED, 30, "Front door"))
     parcel = Parcel.objects.get(order=shipped)
-    assert parcel.status == mo.PARCEL_DELIVERED and parcel.delivered_at == T0 + timedelta(hours=30)
+    assert parcel.status == shipment.PARCEL_DELIVERED and parcel.delivered_at == T0 + timedelta(hours=30)
     assert not OperationsTask.objects.exists()
 
 
@@ -93,7 +94,7 @@ def test_a_missed_promise_flags_the_parcel_raises_a_task_and_emails_staff_once(s
 
 def test_events_for_an_unknown_order_are_refused(db):
     with pytest.raises(OrderNotFound):
-        record(type("Gone", (), {"pk": 999_999})(), carrier_event("e1", mo.PARCEL_IN_TRANSIT, 1))
+        record(type("Gone", (), {"pk": 999_999})(), carrier_event("e1", shipment.PARCEL_IN_TRANSIT, 1))
 
 
 def test_a_task_is_resolved_once(shipped, manager, manager2):
@@ -119,8 +120,8 @@ def test_the_workflow_input_carries_the_delivery_settings(settings, make_order):
 
 
 def test_the_order_page_shows_where_the_parcel_is_and_its_events(client, clerk, fake_temporal, shipped):
-    record(shipped, carrier_event("e1", mo.PARCEL_IN_TRANSIT, 1, "Leipzig hub"))
-    record(shipped, carrier_event("e2", mo.PARCEL_OUT_FOR_DELIVERY, 20, "Berlin-Mitte", "With the driver"))
+    record(shipped, carrier_event("e1", shipment.PARCEL_IN_TRANSIT, 1, "Leipzig hub"))
+    record(shipped, carrier_event("e2", shipment.PARCEL_OUT_FOR_DELIVERY, 20, "Berlin-Mitte", "With the driver"))
     parcels.parcel_flag_late(order_id=shipped.pk, promised_by=T0.isoformat())
     html = logged_in(client, clerk).get(url("detail", shipped)).content.decode()
     panel = html[html.index('id="parcel"'):]
@@ -135,7 +136,7 @@ def test_the_parcel_card_refreshes_until_the_journey_ends(client, clerk, fake_te
     c = logged_in(client, clerk)
     card = c.get(url("parcel", shipped), headers=HTMX)
     assert card.status_code == 200 and 'hx-trigger="every 15s"' in card.content.decode()
-    record(shipped, carrier_event("e1", mo.PARCEL_DELIVERED, 8, "Front door"))
+    record(shipped, carrier_event("e1", shipment.PARCEL_DELIVERED, 8, "Front door"))
     card = c.get(url("parcel", shipped), headers=HTMX).content.decode()
     assert "Front door" in card and "Delivered" in card and "hx-trigger" not in card, "a delivered parcel is not polled"
     assert c.get(url("parcel", make_order()), headers=HTMX).status_code == 404
@@ -149,7 +150,7 @@ def test_an_order_without_a_parcel_has_no_parcel_panel(client, clerk, fake_tempo
 
 
 def test_the_list_shows_each_parcel_and_filters_the_late_ones(client, clerk, fake_temporal, shipped, make_order):
-    record(shipped, carrier_event("e1", mo.PARCEL_IN_TRANSIT, 1, "Leipzig hub"))
+    record(shipped, carrier_event("e1", shipment.PARCEL_IN_TRANSIT, 1, "Leipzig hub"))
     on_time = make_order(status=states.IN_TRANSIT)
     parcels.parcel_open(order_id=on_time.pk, carrier="Parcelo", tracking_number="TRK-2", promised_by=T0.isoformat())
     plain = make_order()
@@ -180,7 +181,7 @@ def test_the_list_reads_parcels_in_the_same_query(client, clerk, fake_temporal, 
 
 
 def test_staff_resolve_an_operations_task_from_the_operations_page(client, manager, fake_temporal, shipped):
-    record(shipped, carrier_event("e1", mo.PARCEL_RETURNED, 3, "Sender", "Refused by the recipient"))
+    record(shipped, carrier_event("e1", shipment.PARCEL_RETURNED, 3, "Sender", "Refused by the recipient"))
     task = OperationsTask.objects.get()
     c = logged_in(client, manager)
     page = c.get(reverse("ops")).content.decode()

@@ -23,9 +23,14 @@ from orders.holds.models import CircuitBreaker, HoldEvent
 from orders.payments import gateway as payments
 from orders.payments.models import PaymentTransaction
 from orders.timeline import mirror
-from temporal_bridge import activities as acts
-from temporal_bridge import hold_texts, states
-from temporal_bridge import messages as m
+from temporal_bridge.order import activities as acts
+from temporal_bridge.order import holds as hold
+from temporal_bridge.order import holds as holds_messages
+from temporal_bridge.order import payments as payment
+from temporal_bridge.order import records, states
+from temporal_bridge.order.holds import HoldInput
+from temporal_bridge.order.payments import PaymentInput, PaymentResult
+from temporal_bridge.order.records import MirrorInput
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,8 +66,8 @@ def provider(settings):
     payments.gateway.cache_clear()
 
 
-def charge(order) -> m.PaymentResult:
-    return ActivityEnvironment().run(acts.charge_payment, m.PaymentInput(order.pk, f"charge-{order.pk}"))
+def charge(order) -> PaymentResult:
+    return ActivityEnvironment().run(acts.charge_payment, PaymentInput(order.pk, f"charge-{order.pk}"))
 
 
 def fail_charge(order) -> None:
@@ -71,7 +76,7 @@ def fail_charge(order) -> None:
 
 
 def payments_breaker() -> CircuitBreaker:
-    return CircuitBreaker.objects.get(provider=m.PROVIDER_PAYMENTS)
+    return CircuitBreaker.objects.get(provider=payment.PROVIDER_PAYMENTS)
 
 
 def later(seconds: float) -> None:
@@ -89,18 +94,18 @@ def test_the_breaker_opens_after_n_failures_in_a_row_holds_charging_and_tells_st
     for _ in range(2):
         fail_charge(order)
     assert payments_breaker().state == CircuitBreaker.CLOSED and payments_breaker().consecutive_failures == 2
-    assert holds.hold_read(order.pk, m.STAGE_PAYMENT).held is False
+    assert holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT).held is False
     fail_charge(order)
     assert payments_breaker().state == CircuitBreaker.OPEN
-    answer = holds.hold_read(order.pk, m.STAGE_PAYMENT)
+    answer = holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT)
     assert answer.held and answer.by == "circuit breaker" and "3 failures in a row" in answer.reason
     assert 0 < answer.recheck_seconds <= 60, "the order looks again when the cool-down ends"
     assert [e.kind for e in HoldEvent.objects.all()] == [HoldEvent.Kind.BREAKER_OPENED]
     assert [(msg.subject, msg.to) for msg in mail.outbox] == [
         ("[Order Desk] Circuit breaker open: the payments provider is failing", ["ops@example.com"])]
-    assert breaker.BREAKER_OPEN.labels(m.PROVIDER_PAYMENTS)._value.get() == 1
+    assert breaker.BREAKER_OPEN.labels(payment.PROVIDER_PAYMENTS)._value.get() == 1
     # Fulfilment is not held by it.
-    assert holds.hold_read(order.pk, m.STAGE_FULFILMENT).held is False
+    assert holds.hold_read(order.pk, holds_messages.STAGE_FULFILMENT).held is False
     assert not PaymentTransaction.objects.exists()
 
 
@@ -114,7 +119,7 @@ def test_a_decline_is_the_provider_answering_not_failing(provider, make_order, c
     customer.save()
     with pytest.raises(ApplicationError) as declined:
         charge(order)
-    assert declined.value.type == m.ERR_PAYMENT_DECLINED
+    assert declined.value.type == payment.ERR_PAYMENT_DECLINED
     assert payments_breaker().consecutive_failures == 0, "a decline resets the count"
 
 
@@ -126,21 +131,21 @@ def test_after_the_cool_down_one_trial_goes_through_and_its_success_closes_the_b
         fail_charge(first)
     # Orders waiting on the payment hold, as their timeline entries tell the mirror.
     for order in (first, waiting):
-        text = hold_texts.held_text(m.STAGE_PAYMENT, holds.hold_read(order.pk, m.STAGE_PAYMENT))
-        mirror.order_record_entries([m.MirrorInput(order.pk, m.timeline_key(7, "hold"), "hold", text)])
+        text = hold.held_text(holds_messages.STAGE_PAYMENT, holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT))
+        mirror.order_record_entries([MirrorInput(order.pk, records.timeline_key(7, "hold"), "hold", text)])
     later(61)
-    assert holds.hold_read(trial.pk, m.STAGE_PAYMENT).held is False, "the first to ask after the cool-down is the trial"
+    assert holds.hold_read(trial.pk, holds_messages.STAGE_PAYMENT).held is False, "the first to ask after the cool-down is the trial"
     assert payments_breaker().state == CircuitBreaker.HALF_OPEN
-    assert holds.hold_read(waiting.pk, m.STAGE_PAYMENT).held is True, "one trial at a time"
+    assert holds.hold_read(waiting.pk, holds_messages.STAGE_PAYMENT).held is True, "one trial at a time"
 
     provider.up()
     charge(trial)
     assert payments_breaker().state == CircuitBreaker.CLOSED and payments_breaker().consecutive_failures == 0
     assert sorted(s.order_id for s in fake_temporal.signals) == sorted([first.pk, waiting.pk])
-    assert {s.name for s in fake_temporal.signals} == {m.SIGNAL_HOLDS_LIFTED}
+    assert {s.name for s in fake_temporal.signals} == {holds_messages.SIGNAL_HOLDS_LIFTED}
     assert [e.kind for e in HoldEvent.objects.order_by("at", "id")] == [HoldEvent.Kind.BREAKER_OPENED, HoldEvent.Kind.BREAKER_CLOSED]
     assert mail.outbox[-1].subject == "[Order Desk] Circuit breaker closed: the payments provider answers again"
-    assert holds.hold_read(waiting.pk, m.STAGE_PAYMENT).held is False
+    assert holds.hold_read(waiting.pk, holds_messages.STAGE_PAYMENT).held is False
 
 
 def test_a_failed_trial_opens_the_breaker_again_for_another_cool_down(provider, make_order):
@@ -149,11 +154,11 @@ def test_a_failed_trial_opens_the_breaker_again_for_another_cool_down(provider, 
     for _ in range(3):
         fail_charge(order)
     later(61)
-    assert holds.hold_read(order.pk, m.STAGE_PAYMENT).held is False
+    assert holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT).held is False
     fail_charge(order)
     b = payments_breaker()
     assert b.state == CircuitBreaker.OPEN and b.opened_at > timezone.now() - timedelta(seconds=5)
-    assert holds.hold_read(order.pk, m.STAGE_PAYMENT).held is True
+    assert holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT).held is True
     assert HoldEvent.objects.count() == 1, "re-opening after a failed trial is not news: staff were told when it opened"
 
 
@@ -163,10 +168,10 @@ def test_a_trial_that_never_reports_is_handed_to_another_order_after_the_cool_do
     for _ in range(3):
         fail_charge(order)
     later(61)
-    assert holds.hold_read(order.pk, m.STAGE_PAYMENT).held is False  # its order was then cancelled: no outcome ever comes
-    assert holds.hold_read(other.pk, m.STAGE_PAYMENT).held is True
+    assert holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT).held is False  # its order was then cancelled: no outcome ever comes
+    assert holds.hold_read(other.pk, holds_messages.STAGE_PAYMENT).held is True
     later(61)
-    assert holds.hold_read(other.pk, m.STAGE_PAYMENT).held is False
+    assert holds.hold_read(other.pk, holds_messages.STAGE_PAYMENT).held is False
 
 
 def test_the_banner_and_the_operations_page_say_a_breaker_is_open(provider, make_order, client, manager, fake_temporal):
@@ -183,11 +188,11 @@ def test_the_banner_and_the_operations_page_say_a_breaker_is_open(provider, make
 
 
 def test_the_read_hold_activity_is_registered_and_answers_from_the_database(make_order):
-    from temporal_bridge.activities_holds import read_hold
+    from temporal_bridge.order.activities import read_hold
     from temporal_bridge.runtime.worker import ACTIVITIES
 
     assert read_hold in ACTIVITIES
     holds.fulfilment_pause(by="olga", reason="outage")
     order = make_order(status=states.PROCESSING)
-    answer = ActivityEnvironment().run(read_hold, m.HoldInput(order.pk, m.STAGE_FULFILMENT))
+    answer = ActivityEnvironment().run(read_hold, HoldInput(order.pk, holds_messages.STAGE_FULFILMENT))
     assert (answer.held, answer.reason) == (True, "outage")

@@ -11,8 +11,11 @@ from orders.holds.models import FulfilmentPause, HoldEvent
 from orders.models import Order
 from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
-from temporal_bridge import hold_texts, states
-from temporal_bridge import messages as m
+from temporal_bridge.order import holds as holds_messages
+from temporal_bridge.order import holds as holds_msgs
+from temporal_bridge.order import records, states
+from temporal_bridge.order.holds import HoldResult
+from temporal_bridge.order.records import MirrorInput
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -27,13 +30,13 @@ def operator(db):
 
 
 def held(order: Order, index: int, stage: str, by: str = "olga") -> None:
-    text = hold_texts.held_text(stage, m.HoldResult(held=True, reason="warehouse outage", by=by))
-    mirror.order_record_entries([m.MirrorInput(order.pk, m.timeline_key(index, "hold"), "hold", text)])
+    text = holds_messages.held_text(stage, HoldResult(held=True, reason="warehouse outage", by=by))
+    mirror.order_record_entries([MirrorInput(order.pk, records.timeline_key(index, "hold"), "hold", text)])
 
 
 def released(order: Order, index: int, stage: str) -> None:
-    mirror.order_record_entries([m.MirrorInput(order.pk, m.timeline_key(index, "hold_released"), "hold_released",
-                                               hold_texts.released_text(stage, "olga"))])
+    mirror.order_record_entries([MirrorInput(order.pk, records.timeline_key(index, "hold_released"), "hold_released",
+                                               holds_messages.released_text(stage, "olga"))])
 
 
 # --- Pause and resume from the operations page ---------------------------------------------------
@@ -108,7 +111,7 @@ def test_resume_wakes_exactly_the_orders_waiting_on_fulfilment(client, operator,
     released(let_go, 6, "fulfilment")
     held(on_payment, 4, "payment")
     held(ended, 5, "fulfilment")
-    mirror.order_record_entries([m.MirrorInput(ended.pk, m.timeline_key(6, "status"), "status", "Cancelled", status=states.CANCELLED)])
+    mirror.order_record_entries([MirrorInput(ended.pk, records.timeline_key(6, "status"), "status", "Cancelled", status=states.CANCELLED)])
     assert set(Order.objects.exclude(hold_stage="").values_list("pk", "hold_stage")) == {
         (waiting.pk, "fulfilment"), (waiting_too.pk, "fulfilment"), (on_payment.pk, "payment")}
 
@@ -116,7 +119,7 @@ def test_resume_wakes_exactly_the_orders_waiting_on_fulfilment(client, operator,
     html = client.post("/ops/fulfilment/resume/", follow=True).content.decode()
     assert "Fulfilment resumed: 2 waiting orders told." in html
     assert sorted(s.order_id for s in fake_temporal.signals) == sorted([waiting.pk, waiting_too.pk])
-    assert {(s.name, s.payload.by) for s in fake_temporal.signals} == {(m.SIGNAL_HOLDS_LIFTED, "olga")}
+    assert {(s.name, s.payload.by) for s in fake_temporal.signals} == {(holds_msgs.SIGNAL_HOLDS_LIFTED, "olga")}
     assert FulfilmentPause.objects.get().paused is False
     assert 'id="hold-banner"' not in html
     assert never_held.hold_stage == ""
@@ -132,7 +135,7 @@ def test_a_resume_while_temporal_is_down_still_resumes_and_says_the_orders_will_
     assert "0 waiting orders told; 1 could not be told now and continue at their next check" in html
     assert FulfilmentPause.objects.get().paused is False
     # The order reads the hold again at its recheck: not held any more.
-    assert holds.hold_read(order.pk, m.STAGE_FULFILMENT).held is False
+    assert holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT).held is False
 
 
 def test_a_second_pause_or_resume_changes_nothing():
@@ -151,44 +154,44 @@ def test_a_second_pause_or_resume_changes_nothing():
 def test_hold_read_before_fulfilment_follows_the_pause(settings, make_order):
     settings.ORDER_DESK_HOLD_RECHECK_SECONDS = 120
     order = make_order(status=states.PROCESSING)
-    assert holds.hold_read(order.pk, m.STAGE_FULFILMENT) == m.HoldResult(held=False, recheck_seconds=120)
+    assert holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT) == HoldResult(held=False, recheck_seconds=120)
     holds.fulfilment_pause(by="olga", reason="warehouse outage")
-    answer = holds.hold_read(order.pk, m.STAGE_FULFILMENT)
+    answer = holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT)
     assert (answer.held, answer.by, answer.reason, answer.recheck_seconds) == (True, "olga", "warehouse outage", 120)
     assert answer.since == FulfilmentPause.objects.get().since.isoformat()
     # Charging is not held by a fulfilment pause.
-    assert holds.hold_read(order.pk, m.STAGE_PAYMENT).held is False
+    assert holds.hold_read(order.pk, holds_msgs.STAGE_PAYMENT).held is False
     holds.fulfilment_resume(by="bob")
-    assert holds.hold_read(order.pk, m.STAGE_FULFILMENT).held is False
+    assert holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT).held is False
 
 
 def test_hold_entries_read_back_their_stage():
-    result = m.HoldResult(held=True, reason="warehouse outage", by="alice")
-    assert hold_texts.held_text("fulfilment", result) == "Held: fulfilment paused by alice: warehouse outage"
-    assert hold_texts.released_text("fulfilment", "bob") == "Released: fulfilment resumed by bob"
-    assert hold_texts.hold_stage(hold_texts.held_text("payment", result)) == "payment"
-    assert hold_texts.hold_stage("Released: fulfilment resumed") == "fulfilment"
-    assert hold_texts.hold_stage("Approved by manager") is None
+    result = HoldResult(held=True, reason="warehouse outage", by="alice")
+    assert holds_messages.held_text("fulfilment", result) == "Held: fulfilment paused by alice: warehouse outage"
+    assert holds_messages.released_text("fulfilment", "bob") == "Released: fulfilment resumed by bob"
+    assert holds_messages.hold_stage(holds_messages.held_text("payment", result)) == "payment"
+    assert holds_messages.hold_stage("Released: fulfilment resumed") == "fulfilment"
+    assert holds_messages.hold_stage("Approved by manager") is None
 
 
 def test_an_order_held_before_payment_is_woken_by_the_breaker_not_by_a_resume(make_order, fake_temporal):
     on_payment, on_fulfilment = make_order(status=states.PROCESSING), make_order(status=states.PROCESSING)
-    breaker_open = m.HoldResult(held=True, reason="provider failing")
-    paused = m.HoldResult(held=True, reason="outage", by="olga")
+    breaker_open = HoldResult(held=True, reason="provider failing")
+    paused = HoldResult(held=True, reason="outage", by="olga")
     for order, stage, hold in ((on_payment, "payment", breaker_open), (on_fulfilment, "fulfilment", paused)):
-        mirror.order_record_entries([m.MirrorInput(order.pk, m.timeline_key(5, "hold"), "hold", hold_texts.held_text(stage, hold))])
+        mirror.order_record_entries([MirrorInput(order.pk, records.timeline_key(5, "hold"), "hold", holds_messages.held_text(stage, hold))])
     holds.fulfilment_pause(by="olga", reason="outage")
     holds.fulfilment_resume(by="olga")
     assert [s.order_id for s in fake_temporal.signals] == [on_fulfilment.pk]
-    assert waiting.holds_lifted_signal(by="circuit breaker", stages=[m.STAGE_PAYMENT]) == (1, 0)
+    assert waiting.holds_lifted_signal(by="circuit breaker", stages=[holds_msgs.STAGE_PAYMENT]) == (1, 0)
     assert fake_temporal.signals[-1].order_id == on_payment.pk
 
 
 def test_a_hold_entry_in_other_words_still_marks_the_order_as_waiting(make_order):
     order = make_order(status=states.PROCESSING)
-    mirror.order_record_entries([m.MirrorInput(order.pk, m.timeline_key(5, "hold"), OrderEvent.Kind.HOLD, "Waiting: warehouse closed")])
+    mirror.order_record_entries([MirrorInput(order.pk, records.timeline_key(5, "hold"), OrderEvent.Kind.HOLD, "Waiting: warehouse closed")])
     order.refresh_from_db()
-    assert order.hold_stage == hold_texts.STAGE_UNKNOWN
+    assert order.hold_stage == holds_messages.STAGE_UNKNOWN
     assert order.pk in Order.objects.filter(hold_stage__in=holds.FULFILMENT_WAITERS).values_list("pk", flat=True)
 
 

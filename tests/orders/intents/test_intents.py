@@ -23,8 +23,10 @@ from orders import roles, services
 from orders.exceptions import OrderError
 from orders.intents.models import RecordedIntent
 from orders.intents.services import IntentConflict, intent_record
-from temporal_bridge import intents, states
-from temporal_bridge import messages as m
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.approvals.messages import BulkOrderRequest
+from temporal_bridge.order import discussion, holds, intents, states
+from temporal_bridge.order import messages as m
 from tests.conftest import make_user
 from tests.fakes import FakeTemporal
 from tests.orders.api.test_api import ApiClient, issue_key
@@ -118,35 +120,35 @@ def page_release_hold(w):
     order = w.make_order(status=states.ON_HOLD)
     data = {"release-request_id": RID, "release-comment": "Checked with the bank"}
     assert logged_in(w.client, w.manager).post(url("release_hold", order), data, headers=HTMX).status_code == 200
-    return order, m.SIGNAL_RELEASE_HOLD, "manager", ""
+    return order, holds.SIGNAL_RELEASE_HOLD, "manager", ""
 
 
 def page_comment(w):
     order = w.make_order()
     data = {"comment-request_id": RID, "comment-text": "Why so many?"}
     assert logged_in(w.client, w.manager).post(url("comment", order), data, headers=HTMX).status_code == 200
-    return order, m.SIGNAL_COMMENT, "manager", ""
+    return order, discussion.SIGNAL_COMMENT, "manager", ""
 
 
 def page_ask(w):
     order = w.make_order()
     data = {"ask-request_id": RID, "ask-question": "Which site is it for?"}
     assert logged_in(w.client, w.manager).post(url("ask", order), data, headers=HTMX).status_code == 200
-    return order, m.SIGNAL_ASK_REQUESTER, "manager", ""
+    return order, discussion.SIGNAL_ASK_REQUESTER, "manager", ""
 
 
 def page_answer(w):
     order = w.make_order(awaiting_answer=True)
     data = {"answer-request_id": RID, "answer-answer": "Site B", "answer-note": "For site B"}
     assert logged_in(w.client, w.clerk).post(url("answer", order), data, headers=HTMX).status_code == 200
-    return order, m.SIGNAL_ANSWER, "clerk", ""
+    return order, discussion.SIGNAL_ANSWER, "clerk", ""
 
 
 def bulk_decision(w):
     order = w.make_order()
-    result = bulk_send_one(m.BulkOrderRequest(batch_id="batch-1", order_id=order.pk, actor="manager", decision=APPROVE,
+    result = bulk_send_one(BulkOrderRequest(batch_id="batch-1", order_id=order.pk, actor="manager", decision=APPROVE,
                                               comment="Batch", request_id=f"bulk-{RID}"))
-    assert result.outcome == m.BULK_SENT, result
+    assert result.outcome == approval.BULK_SENT, result
     return order, m.SIGNAL_APPROVE, "manager", ""
 
 

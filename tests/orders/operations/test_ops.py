@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from config import logs
 from orders.models import Order
-from temporal_bridge import states
 from temporal_bridge.client.queue_health import PollerInfo, PollerStatus, WorkerHeartbeat
+from temporal_bridge.order import states
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,10 @@ from orders.exceptions import PaymentMismatch
 from orders.payments import services as payments
 from orders.payments.models import PaymentTransaction
 from orders.timeline.mirror import PAYMENT_WAITING_STEP
-from temporal_bridge import activities as acts
-from temporal_bridge import messages as m
-from temporal_bridge import states
+from temporal_bridge.order import activities as acts
+from temporal_bridge.order import states
+from temporal_bridge.order.payments import PaymentInput
+from temporal_bridge.order.records import StepRecord
 
 Status = PaymentTransaction.Status
 
@@ -33,8 +34,8 @@ def capture_of(order) -> PaymentTransaction:
 @pytest.mark.django_db(transaction=True)
 def test_the_charge_step_of_a_large_order_requires_confirmation_and_says_so(make_order, server):
     order = make_order(product=server, quantity=2)  # 2,000.00
-    record = m.StepRecord(key="0004-payment", kind="payment")
-    result = ActivityEnvironment().run(acts.charge_payment, m.PaymentInput(order.pk, f"{order.workflow_id}-capture", record))
+    record = StepRecord(key="0004-payment", kind="payment")
+    result = ActivityEnvironment().run(acts.charge_payment, PaymentInput(order.pk, f"{order.workflow_id}-capture", record))
     assert result.status == "requires_confirmation"
     capture = capture_of(order)
     assert (capture.status, capture.provider_reference) == (Status.AWAITING_CONFIRMATION, result.provider_reference)
@@ -46,7 +47,7 @@ def test_the_charge_step_of_a_large_order_requires_confirmation_and_says_so(make
 @pytest.mark.django_db(transaction=True)
 def test_the_charge_step_of_a_small_order_captures_at_once(make_order):
     order = make_order(quantity=3)  # 30.00
-    result = ActivityEnvironment().run(acts.charge_payment, m.PaymentInput(order.pk, "cap-small"))
+    result = ActivityEnvironment().run(acts.charge_payment, PaymentInput(order.pk, "cap-small"))
     assert result.status == "captured"
     assert capture_of(order).status == Status.CAPTURED
 

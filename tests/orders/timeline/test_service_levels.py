@@ -14,23 +14,23 @@ from orders import services
 from orders.models import Order
 from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
-from temporal_bridge import messages as m
-from temporal_bridge import service_levels as sl
-from temporal_bridge import states
+from temporal_bridge.order import records, service_levels, states
+from temporal_bridge.order.records import MirrorInput
+from temporal_bridge.order.service_levels import ServiceLevelReport, ServiceLevelTargets
 
 pytestmark = pytest.mark.django_db
 
 HOUR = 3600.0
-TARGETS = m.ServiceLevelTargets(approval_seconds=24 * HOUR, processing_seconds=HOUR, fulfilment_seconds=4 * HOUR)
+TARGETS = ServiceLevelTargets(approval_seconds=24 * HOUR, processing_seconds=HOUR, fulfilment_seconds=4 * HOUR)
 
 
 def record(order: Order, index: int, kind: str, message: str, *, at=None, **fields) -> None:
-    mirror.order_record_entries([m.MirrorInput(order.pk, m.timeline_key(index, kind), kind, message,
+    mirror.order_record_entries([MirrorInput(order.pk, records.timeline_key(index, kind), kind, message,
                                                at=at.isoformat() if at else None, **fields)])
 
 
 def breach(order: Order, index: int, stage: str) -> None:
-    record(order, index, OrderEvent.Kind.SERVICE_LEVEL, sl.breach_text(stage, TARGETS))
+    record(order, index, OrderEvent.Kind.SERVICE_LEVEL, service_levels.breach_text(stage, TARGETS))
 
 
 def breaches_counted(stage: str) -> float:
@@ -99,7 +99,7 @@ def test_a_submitted_order_starts_its_approval_clock_and_its_workflow_gets_the_t
 def test_the_page_shows_the_live_estimate_and_time_in_each_stage_with_breaches(client, manager, make_order, fake_temporal):
     order = make_order(status=states.PROCESSING)
     eta = (timezone.now() + timedelta(hours=5)).isoformat()
-    report = m.ServiceLevelReport(seconds_in_stage={"approval": 30 * HOUR, "processing": 600}, breached=["approval"],
+    report = ServiceLevelReport(seconds_in_stage={"approval": 30 * HOUR, "processing": 600}, breached=["approval"],
                                   estimated_completion=eta)
     fake_temporal.snapshot = dataclasses.replace(mirror.mirror_snapshot(order), state=states.PROCESSING, service_levels=report)
     client.force_login(manager)

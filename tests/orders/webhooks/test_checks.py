@@ -17,9 +17,11 @@ from approvals import identity
 from orders.webhooks import checks as webhook_checks
 from orders.webhooks import services as webhooks
 from orders.webhooks.models import WebhookEvent
-from temporal_bridge import intents, states
-from temporal_bridge import message_checks as checks
-from temporal_bridge import messages as m
+from temporal_bridge.order import intents, payments, states
+from temporal_bridge.order import message_checks as checks
+from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.shipment import messages as shipment
+from temporal_bridge.shipment.messages import CarrierEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +44,7 @@ def delivered(event: WebhookEvent, fake_temporal):
 
 def check_of(provider: str, order_id: int, message) -> intents.EventCheck:
     """The check the workflow makes of an event message it received."""
-    if provider == m.PROVIDER_PAYMENTS:
+    if provider == payments.PROVIDER_PAYMENTS:
         read = checks.parse_payment_event([asdict(message)])
         return intents.EventCheck(provider, order_id, read.event_id, read.kind, intents.payment_event_digest(read))
     read = checks.parse_carrier_event([asdict(message)], datetime.now(UTC))
@@ -59,34 +61,34 @@ def order(make_order):
 
 
 def test_a_payment_event_the_intake_stored_and_relayed_is_received(order, fake_temporal):
-    event = stored(m.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded", reference="CAP-1")
-    assert confirm(check_of(m.PROVIDER_PAYMENTS, order.pk, delivered(event, fake_temporal))) == [intents.EventConfirmation(True)]
+    event = stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded", reference="CAP-1")
+    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, delivered(event, fake_temporal))) == [intents.EventConfirmation(True)]
 
 
 def test_a_carrier_event_the_intake_stored_and_relayed_is_received(order, fake_temporal):
-    event = stored(m.PROVIDER_CARRIER, order, id="evt_p1", type="parcel.delivered", at="2026-12-01T08:00:00", location="Leipzig")
-    assert confirm(check_of(m.PROVIDER_CARRIER, order.pk, delivered(event, fake_temporal))) == [intents.EventConfirmation(True)]
+    event = stored(shipment.PROVIDER_CARRIER, order, id="evt_p1", type="parcel.delivered", at="2026-12-01T08:00:00", location="Leipzig")
+    assert confirm(check_of(shipment.PROVIDER_CARRIER, order.pk, delivered(event, fake_temporal))) == [intents.EventConfirmation(True)]
 
 
 def test_an_event_the_intake_never_stored_is_not_received(order):
-    forged = m.PaymentEvent(event_id="evt_forged", kind=m.PAYMENT_SUCCEEDED, reference="CAP-1")
-    assert confirm(check_of(m.PROVIDER_PAYMENTS, order.pk, forged)) == [intents.EventConfirmation(False, NOT_RECEIVED)]
+    forged = PaymentEvent(event_id="evt_forged", kind=payments.PAYMENT_SUCCEEDED, reference="CAP-1")
+    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, forged)) == [intents.EventConfirmation(False, NOT_RECEIVED)]
 
 
 def test_a_stored_event_claimed_for_another_order_or_as_another_kind_is_not_received(order, make_order, fake_temporal):
-    genuine = delivered(stored(m.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
+    genuine = delivered(stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
     other = make_order(status=states.PROCESSING)
-    as_failure = replace(genuine, kind=m.PAYMENT_FAILED)
-    assert confirm(check_of(m.PROVIDER_PAYMENTS, other.pk, genuine), check_of(m.PROVIDER_PAYMENTS, order.pk, as_failure),
-                   check_of(m.PROVIDER_CARRIER, order.pk, m.CarrierEvent(event_id="evt_1", status=m.PARCEL_DELIVERED))) == [
+    as_failure = replace(genuine, kind=payments.PAYMENT_FAILED)
+    assert confirm(check_of(payments.PROVIDER_PAYMENTS, other.pk, genuine), check_of(payments.PROVIDER_PAYMENTS, order.pk, as_failure),
+                   check_of(shipment.PROVIDER_CARRIER, order.pk, CarrierEvent(event_id="evt_1", status=shipment.PARCEL_DELIVERED))) == [
         intents.EventConfirmation(False, NOT_RECEIVED)] * 3
 
 
 @pytest.mark.parametrize(("provider", "body", "forge"), [
-    (m.PROVIDER_PAYMENTS, {"id": "evt_1", "type": "payment.failed", "reason": "Card declined"},
+    (payments.PROVIDER_PAYMENTS, {"id": "evt_1", "type": "payment.failed", "reason": "Card declined"},
      {"reason": "Customer asked to skip payment"}),
-    (m.PROVIDER_PAYMENTS, {"id": "evt_2", "type": "payment.succeeded", "reference": "CAP-1"}, {"reference": "CAP-OTHER"}),
-    (m.PROVIDER_CARRIER, {"id": "evt_p1", "type": "parcel.in_transit", "at": "2026-12-01T08:00:00+00:00", "location": "Leipzig"},
+    (payments.PROVIDER_PAYMENTS, {"id": "evt_2", "type": "payment.succeeded", "reference": "CAP-1"}, {"reference": "CAP-OTHER"}),
+    (shipment.PROVIDER_CARRIER, {"id": "evt_p1", "type": "parcel.in_transit", "at": "2026-12-01T08:00:00+00:00", "location": "Leipzig"},
      {"location": "Somewhere else"}),
 ])
 def test_a_stored_event_id_carrying_other_content_is_not_received(order, fake_temporal, provider, body, forge):
@@ -95,25 +97,25 @@ def test_a_stored_event_id_carrying_other_content_is_not_received(order, fake_te
 
 
 def test_when_the_desk_received_a_payment_event_is_not_part_of_its_content(order, fake_temporal):
-    genuine = delivered(stored(m.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
+    genuine = delivered(stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
     later = replace(genuine, received_at="2030-01-01T00:00:00+00:00")
-    assert confirm(check_of(m.PROVIDER_PAYMENTS, order.pk, later)) == [intents.EventConfirmation(True)]
+    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, later)) == [intents.EventConfirmation(True)]
 
 
 def test_events_of_a_batch_are_read_in_one_query_and_answered_in_order(order, fake_temporal, django_assert_num_queries):
-    genuine = delivered(stored(m.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
-    batch = [check_of(m.PROVIDER_PAYMENTS, order.pk, m.PaymentEvent(event_id="evt_x", kind=m.PAYMENT_SUCCEEDED)),
-             check_of(m.PROVIDER_PAYMENTS, order.pk, genuine)]
+    genuine = delivered(stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
+    batch = [check_of(payments.PROVIDER_PAYMENTS, order.pk, PaymentEvent(event_id="evt_x", kind=payments.PAYMENT_SUCCEEDED)),
+             check_of(payments.PROVIDER_PAYMENTS, order.pk, genuine)]
     with django_assert_num_queries(1):
         answers = webhook_checks.events_confirm(batch)
     assert [a.received for a in answers] == [False, True]
 
 
 def test_the_delivery_and_the_check_build_the_relayed_message_alike(order, fake_temporal):
-    event = stored(m.PROVIDER_CARRIER, order, id="evt_p1", type="parcel.exception", tracking_number="1Z0001")
+    event = stored(shipment.PROVIDER_CARRIER, order, id="evt_p1", type="parcel.exception", tracking_number="1Z0001")
     sent = delivered(event, fake_temporal)
     assert sent == webhooks.relayed_message(event)
-    assert webhook_checks.relayed_digest(event) == check_of(m.PROVIDER_CARRIER, order.pk, sent).digest
+    assert webhook_checks.relayed_digest(event) == check_of(shipment.PROVIDER_CARRIER, order.pk, sent).digest
 
 
 @pytest.mark.parametrize("odd", [
@@ -124,13 +126,13 @@ def test_the_delivery_and_the_check_build_the_relayed_message_alike(order, fake_
     {"provider": "bank"},
     {"provider": None},
     {"kind": "refunded"},
-    {"kind": m.PARCEL_DELIVERED},
+    {"kind": shipment.PARCEL_DELIVERED},
     {"order_id": "1"},
     {"order_id": 2**80},
     {"digest": None},
 ])
 def test_odd_event_checks_are_refused_without_asking_the_database(order, fake_temporal, django_assert_num_queries, odd):
-    genuine = delivered(stored(m.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
-    check = replace(check_of(m.PROVIDER_PAYMENTS, order.pk, genuine), **odd)
+    genuine = delivered(stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
+    check = replace(check_of(payments.PROVIDER_PAYMENTS, order.pk, genuine), **odd)
     with django_assert_num_queries(0):
         assert confirm(check) == [intents.EventConfirmation(False, NOT_RECEIVED)]

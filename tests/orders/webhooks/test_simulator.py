@@ -11,7 +11,7 @@ from orders.payments.models import PaymentTransaction
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks import simulator as provider_simulator
 from orders.webhooks.simulator import Parcel, PendingPayment, Simulator
-from temporal_bridge import states
+from temporal_bridge.order import states
 from tests.integration.stack import free_port
 from tests.orders.webhooks import capture_urls as webhook_capture_urls
 

@@ -10,8 +10,8 @@ import pytest
 import temporalio.converter
 from temporalio.api.common.v1 import Payload
 
-from temporal_bridge import messages as m
 from temporal_bridge.client.codec import ENCODING, KEY_ID, PayloadKeysInvalid, PayloadUndecodable, codec, new_key_entry, parse_keys
+from temporal_bridge.order import messages as m
 
 pytestmark = pytest.mark.database_agnostic
 

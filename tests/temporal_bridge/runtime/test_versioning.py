@@ -14,10 +14,12 @@ from django.core.management.base import CommandError
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
-from temporal_bridge import messages as m
+from temporal_bridge.approvals import messages as approval
+from temporal_bridge.order import messages as m
 from temporal_bridge.runtime import versioning
 from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
 from temporal_bridge.runtime.worker import WORKFLOWS
+from temporal_bridge.shipment import messages as shipment
 
 
 def definition(cls: type):
@@ -41,20 +43,20 @@ def test_the_long_lived_order_and_parcel_auto_upgrade_and_the_short_lived_workfl
     behaviours = {definition(cls).name: definition(cls).versioning_behavior for cls in VERSIONED_WORKFLOWS}
     assert behaviours == {
         m.WORKFLOW_NAME: VersioningBehavior.AUTO_UPGRADE,
-        m.SHIPMENT_WORKFLOW_NAME: VersioningBehavior.AUTO_UPGRADE,
-        m.BULK_WORKFLOW_NAME: VersioningBehavior.PINNED,
-        m.DIGEST_WORKFLOW_NAME: VersioningBehavior.PINNED,
+        shipment.SHIPMENT_WORKFLOW_NAME: VersioningBehavior.AUTO_UPGRADE,
+        approval.BULK_WORKFLOW_NAME: VersioningBehavior.PINNED,
+        approval.DIGEST_WORKFLOW_NAME: VersioningBehavior.PINNED,
     }
 
 
 def test_the_build_id_covers_the_workflow_code_and_what_it_imports_but_not_activities_or_views():
     names = {p.relative_to(versioning.PROJECT_ROOT).as_posix() for p in versioning.workflow_sources()}
     assert {
-        "temporal_bridge/order_workflow/workflow.py", "temporal_bridge/order_workflow/saga.py", "temporal_bridge/approvals/workflows.py",
-        "temporal_bridge/messages.py", "temporal_bridge/messages_outside.py", "temporal_bridge/states.py",
-        "temporal_bridge/workflow_policies.py", "temporal_bridge/runtime/versioned_workflows.py",
+        "temporal_bridge/order/workflow/workflow.py", "temporal_bridge/order/workflow/saga.py", "temporal_bridge/approvals/workflows.py",
+        "temporal_bridge/order/messages.py", "temporal_bridge/shipment/messages.py", "temporal_bridge/order/states.py",
+        "temporal_bridge/order/policies.py", "temporal_bridge/runtime/versioned_workflows.py",
     } <= names
-    assert not names & {"temporal_bridge/activities.py", "temporal_bridge/runtime/worker.py", "orders/views.py", "orders/services.py"}
+    assert not names & {"temporal_bridge/order/activities.py", "temporal_bridge/runtime/worker.py", "orders/views.py", "orders/services.py"}
 
 
 def test_any_change_to_a_workflow_source_is_a_new_build_id(tmp_path):
@@ -66,7 +68,7 @@ def test_any_change_to_a_workflow_source_is_a_new_build_id(tmp_path):
         shutil.copyfile(path, copy)
         copies.append(copy)
     assert versioning.sources_digest(copies, tmp_path) == versioning.source_build_id()
-    saga = tmp_path / "temporal_bridge/order_workflow/saga.py"
+    saga = tmp_path / "temporal_bridge/order/workflow/saga.py"
     saga.write_text(saga.read_text() + "\n# a comment is a change too: the digest does not parse code\n")
     assert versioning.sources_digest(copies, tmp_path) != versioning.source_build_id()
 

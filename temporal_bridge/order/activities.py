@@ -1,0 +1,260 @@
+"""Activities: thin adapters from the workflow to the services.
+
+Each takes one dataclass of ids, calls one service and returns one dataclass.
+They are plain `def` functions run on the worker's thread pool, so the ORM is
+used normally (never from the event loop). Stale database connections are
+closed before and after each run, because a long-lived worker has no request
+cycle to do it. Business errors become non-retryable ApplicationErrors.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, transaction
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from approvals import identity
+from approvals import services as approval_services
+from approvals.discussion import notices as discussion_notices
+from orders import steps
+from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
+from orders.holds import breaker
+from orders.holds import services as holds
+from orders.payments import services as payments
+from orders.payments.models import PaymentTransaction
+from orders.timeline import mirror
+from orders.webhooks import services as webhooks
+from temporal_bridge.order import discussion, fulfilment, intents
+from temporal_bridge.order import holds as hold
+from temporal_bridge.order import messages as m
+from temporal_bridge.order import payments as payments_messages
+from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
+from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, NotifyInput, NotifyResult, ReleaseResult, ReserveResult, ShipResult
+from temporal_bridge.order.holds import HoldInput, HoldResult
+from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
+from temporal_bridge.order.records import DecisionInput, EntriesInput, OrderRef, StepRecord
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable)
+
+ERR_BAD_NOTICE = "BadDiscussionNotice"
+BUSINESS_ERRORS = {OutOfStock: fulfilment.ERR_OUT_OF_STOCK, PaymentDeclined: payments_messages.ERR_PAYMENT_DECLINED,
+                   OrderNotFound: m.ERR_ORDER_NOT_FOUND}
+
+
+def db_activity(func: F) -> F:
+    """Run `func` with fresh DB connections; map business errors to non-retryable ones."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        except tuple(BUSINESS_ERRORS) as err:
+            raise ApplicationError(err.message, type=BUSINESS_ERRORS[type(err)], non_retryable=True) from err
+        finally:
+            close_old_connections()
+
+    return wrapper  # type: ignore[return-value]
+
+
+R = TypeVar("R")
+
+
+def with_record(order_id: int, record: StepRecord | None, effect: Callable[[], R], text: Callable[[R], str],
+                **fields: Callable[[R], Any]) -> R:
+    """Run a business step's effect and, with a record, write its timeline entry
+    (and those waiting, and the decisions the workflow accepted since the
+    last step) in the same transaction; the result carries the entries."""
+    with transaction.atomic():
+        result = effect()
+        if record is not None:
+            values = {name: field(result) for name, field in fields.items()}
+            result.recorded = mirror.order_record_step(order_id=order_id, record=record, message=text(result), **values)  # type: ignore[attr-defined]
+            for decision in record.decisions:
+                approval_services.decision_record(decision)
+    return result
+
+
+@activity.defn(name=m.ACT_RECORD_ENTRIES)
+@db_activity
+def record_order_entries(batch: EntriesInput) -> None:
+    mirror.order_record_entries(batch.entries)
+
+
+@activity.defn(name=m.ACT_RECORD_DECISION)
+@db_activity
+def record_decision(decision: DecisionInput) -> None:
+    approval_services.decision_record(decision)
+
+
+@activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
+@db_activity
+def confirm_messages(checks: intents.MessageChecks) -> intents.MessageConfirmations:
+    """Read-only, for a batch of the workflow's checks: which people's messages
+    the desk recorded, which providers' events the intake stored."""
+    return identity.messages_confirm(checks)
+
+
+@activity.defn(name=m.ACT_APPLY_UPDATE)
+@db_activity
+def apply_order_update(update: m.UpdateInput) -> None:
+    approval_services.order_update_record(update)
+
+
+@activity.defn(name=fulfilment.ACT_RESERVE_STOCK)
+@db_activity
+def reserve_stock(ref: OrderRef) -> ReserveResult:
+    def reserve() -> ReserveResult:
+        lines, units = steps.stock_reserve(order_id=ref.order_id)
+        # Whether the next stage (payment) is held, so an order that meets no hold pays no extra activity.
+        return ReserveResult(lines_reserved=lines, units_reserved=units, hold=holds.hold_read(ref.order_id, hold.STAGE_PAYMENT))
+
+    return with_record(ref.order_id, ref.record, reserve, fulfilment.reserved_text)
+
+
+@activity.defn(name=fulfilment.ACT_RELEASE_STOCK)
+@db_activity
+def release_stock(ref: OrderRef) -> ReleaseResult:
+    return with_record(ref.order_id, ref.record, lambda: ReleaseResult(units_released=steps.stock_release(order_id=ref.order_id)),
+                       fulfilment.released_text)
+
+
+@activity.defn(name=payments_messages.ACT_CHARGE_PAYMENT)
+@db_activity
+def charge_payment(payment: PaymentInput) -> PaymentResult:
+    def charge() -> PaymentResult:
+        capture = payments.payment_capture(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+        awaiting = capture.status == PaymentTransaction.Status.AWAITING_CONFIRMATION
+        return PaymentResult(amount=str(capture.amount), currency=capture.currency, provider_reference=capture.provider_reference,
+                               status="requires_confirmation" if awaiting else "captured",
+                               hold=holds.hold_read(payment.order_id, hold.STAGE_FULFILMENT))
+
+    with breaker.provider_call(payments_messages.PROVIDER_PAYMENTS):
+        return with_record(payment.order_id, payment.record, charge, payments_messages.charged_text)
+
+
+@activity.defn(name=payments_messages.ACT_SETTLE_PAYMENT)
+@db_activity
+def settle_payment(settle: SettleInput) -> SettleResult:
+    """The provider confirmed (or failed) a payment by webhook: the ledger says so, with its timeline entry.
+
+    Only an event the webhook intake received (signed) counts: a signal alone, which
+    anyone reaching Temporal can send, settles nothing."""
+    if not webhooks.webhook_received(provider=payments_messages.PROVIDER_PAYMENTS, event_id=settle.event_id, order_id=settle.order_id,
+                                     kind=f"payment.{settle.kind}"):
+        return SettleResult(received=False)
+
+    def settle_it() -> SettleResult:
+        if settle.kind == payments_messages.PAYMENT_SUCCEEDED:
+            payments.payment_confirm(order_id=settle.order_id, reference=settle.reference)
+        else:
+            payments.payment_fail(order_id=settle.order_id, reference=settle.reference, reason=settle.reason)
+        return SettleResult()
+
+    return with_record(settle.order_id, settle.record, settle_it, lambda _: payments_messages.settled_text(settle.kind,
+                                                                                                           settle.reference, settle.reason))
+
+
+@activity.defn(name=payments_messages.ACT_REFUND_PAYMENT)
+@db_activity
+def refund_payment(payment: PaymentInput) -> PaymentResult:
+    def refund() -> PaymentResult:
+        done = payments.payment_refund(order_id=payment.order_id, idempotency_key=payment.idempotency_key)
+        if done is None:
+            return PaymentResult(amount="0.00", currency="", provider_reference="none: nothing was captured")
+        return PaymentResult(amount=str(done.amount), currency=done.currency, provider_reference=done.provider_reference)
+
+    with breaker.provider_call(payments_messages.PROVIDER_PAYMENTS):
+        return with_record(payment.order_id, payment.record, refund, payments_messages.refunded_text)
+
+
+@activity.defn(name=fulfilment.ACT_SHIP)
+@db_activity
+def ship_order(ref: OrderRef) -> ShipResult:
+    def ship() -> ShipResult:
+        tracking_number, carrier = steps.order_ship(order_id=ref.order_id)
+        return ShipResult(tracking_number=tracking_number, carrier=carrier)
+
+    return with_record(ref.order_id, ref.record, ship, fulfilment.shipped_text, tracking_number=lambda shipped: shipped.tracking_number)
+
+
+@activity.defn(name=fulfilment.ACT_NOTIFY)
+@db_activity
+def notify_customer(notice: NotifyInput) -> NotifyResult:
+    def notify() -> NotifyResult:
+        return NotifyResult(sent=steps.customer_notify(
+            order_id=notice.order_id, kind=notice.kind, idempotency_key=notice.idempotency_key, reason=notice.reason,
+        ))
+
+    return with_record(notice.order_id, notice.record, notify, lambda _: fulfilment.emailed_text(notice.kind))
+
+
+FULFILMENT_STEPS = ("Picking items", "Packing", "Quality check", "Printing labels", "Loading")
+
+
+@activity.defn(name=fulfilment.ACT_FULFIL)
+async def fulfil_order(job: FulfilInput) -> FulfilResult:
+    """Simulated warehouse work, step by step, heartbeating its progress.
+
+    Async (unlike the others) because it must use the activity's client to
+    report progress to its workflow and be cancellable at once; its database
+    writes go through sync_to_async onto a worker thread. A retry resumes from
+    the last heartbeated step.
+    """
+    info = activity.info()
+    done = int(info.heartbeat_details[0]) if info.heartbeat_details else 0
+    record_progress = sync_to_async(db_activity(mirror.order_record_progress), thread_sensitive=False)
+    if job.first:
+        # "Fulfilling" (and what else waits) is on the page while the work runs.
+        await sync_to_async(db_activity(mirror.order_record_entries), thread_sensitive=False)(job.first)
+    for step in range(done, job.steps):
+        # Cancellation arrives as CancelledError raised here.
+        await asyncio.sleep(job.step_seconds)
+        done = step + 1
+        percent = round(100 * done / job.steps)
+        activity.heartbeat(done)
+        await record_progress(order_id=job.order_id, percent=percent)
+        await _report_progress(info.workflow_id, m.FulfilmentProgress(percent, FULFILMENT_STEPS[step * len(FULFILMENT_STEPS) // job.steps]))
+    return FulfilResult(steps_done=done)
+
+
+async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgress) -> None:
+    # Progress on the live panel is a courtesy: losing one report must not
+    # fail the fulfilment, whose real progress is the heartbeat.
+    if not workflow_id:
+        return
+    try:
+        await activity.client().get_workflow_handle(workflow_id).signal(m.SIGNAL_PROGRESS, progress)
+    except Exception as err:  # noqa: BLE001 - see above
+        log.warning("Progress report for %s failed: %s", workflow_id, err)
+
+
+@activity.defn(name=hold.ACT_READ_HOLD)
+@db_activity
+def read_hold(inp: HoldInput) -> HoldResult:
+    """May the order charge / go to fulfilment now, or must it wait?"""
+    return holds.hold_read(inp.order_id, inp.stage)
+
+
+@activity.defn(name=discussion.ACT_NOTIFY_DISCUSSION)
+@db_activity
+def notify_discussion(notice: DiscussionNotice) -> DiscussionResult:
+    """A comment, question or answer the workflow accepted: its timeline entry and the e-mails (approvals.discussion.notices)."""
+    if notice.kind not in discussion_notices.KINDS:
+        # Retrying cannot make an unknown kind known.
+        raise ApplicationError(f"{notice.kind!r} is not a kind of discussion entry", type=ERR_BAD_NOTICE, non_retryable=True)
+    return discussion_notices.discussion_record(notice)
+
+
+SYNC_ACTIVITIES = [
+    record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, release_stock, charge_payment,
+    settle_payment, refund_payment, ship_order, notify_customer, read_hold, notify_discussion,
+]
+ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

@@ -1,0 +1,98 @@
+"""Messages of the fulfilment steps: stock reserved and released, fulfilment
+progress, the shipment, the customer's e-mail; and the words their timeline
+entries use.
+
+Free of Django: the workflow sandbox imports it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from temporal_bridge.order.holds import HoldResult
+from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
+
+ACT_RESERVE_STOCK = "reserve_stock"
+ACT_RELEASE_STOCK = "release_stock"
+ACT_FULFIL = "fulfil_order"
+ACT_SHIP = "ship_order"
+ACT_NOTIFY = "notify_customer"
+
+# Error types raised by activities as non-retryable business failures.
+ERR_OUT_OF_STOCK = "OutOfStock"
+
+
+@dataclass
+class ReserveResult:
+    lines_reserved: int
+    units_reserved: int
+    # The timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+    # Whether payments are held (the provider's circuit breaker is open).
+    hold: HoldResult | None = None
+
+
+@dataclass
+class ReleaseResult:
+    units_released: int
+    # The timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass
+class FulfilInput:
+    order_id: int
+    steps: int
+    step_seconds: float
+    # The entries waiting ("fulfilling" among them), written as the work
+    # starts. The fulfilment's own entry is not written by it: a cancel can
+    # win the race with its end, and then the workflow does not count it.
+    first: list[MirrorInput] = field(default_factory=list)
+
+
+@dataclass
+class FulfilResult:
+    steps_done: int
+
+
+@dataclass
+class ShipResult:
+    tracking_number: str
+    carrier: str
+    # The timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass
+class NotifyInput:
+    order_id: int
+    kind: str
+    idempotency_key: str
+    reason: str = ""
+    # The step writes its timeline entry (and those waiting) with its effect.
+    record: StepRecord | None = None
+
+
+@dataclass
+class NotifyResult:
+    sent: bool
+    # The timeline entries the step wrote for its own keys, as written.
+    recorded: list[TimelineEntry] = field(default_factory=list)
+
+
+def reserved_text(result: ReserveResult) -> str:
+    return f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"
+
+
+def released_text(result: ReleaseResult) -> str:
+    return f"Released {result.units_released} reserved units"
+
+
+def shipped_text(result: ShipResult) -> str:
+    return f"Shipped with {result.carrier}, tracking number {result.tracking_number}"
+
+
+def emailed_text(kind: str) -> str:
+    return f"Customer emailed ({kind})"
+
+
+FULFILLED_TEXT = "Fulfilment complete"

@@ -1,0 +1,271 @@
+"""The fulfilment saga: reserve stock, take payment, fulfil, ship; and the
+compensations that undo what was done, newest first, when the order is
+cancelled or fails.
+
+Each business step goes through `_step`: the activity writes its own
+timeline entry (and the entries waiting) in the transaction of its effect
+and returns them, with the words of messages_steps.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.order import fulfilment as fulfilment_messages
+    from temporal_bridge.order import holds, payments, states
+    from temporal_bridge.order import holds as holds_messages
+    from temporal_bridge.order import message_checks as checks
+    from temporal_bridge.order import messages as m
+    from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, ReleaseResult, ReserveResult, ShipResult
+    from temporal_bridge.order.holds import HoldInput, HoldResult
+    from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
+    from temporal_bridge.order.policies import DB_STEP, FULFIL_HEARTBEAT, MIRROR_RETRY, SHORT_STEP, STEP_RETRY
+    from temporal_bridge.order.records import OrderRef, StepRecord
+    from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed, cause
+    from temporal_bridge.order.workflow.timeline import Timeline
+    from temporal_bridge.shipment import messages as shipment
+    from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
+
+
+class FulfilmentSaga:
+    def __init__(self, inp: m.OrderWorkflowInput, state: m.OrderState, timeline: Timeline) -> None:
+        self._inp = inp
+        self._s = state
+        self._timeline = timeline
+        # Who lifted a hold (the holds_lifted signal): wakes a held order at once.
+        self.lifted_by: str | None = None
+        self.carrier = ""
+
+    def check_cancel(self) -> None:
+        if self._s.cancel is not None:
+            raise OrderCancelled()
+
+    # --- Forward ---------------------------------------------------------------------------
+
+    async def reserve_and_charge(self) -> None:
+        s, order_id = self._s, self._inp.order_id
+        self._timeline.record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
+        self.check_cancel()
+
+        s.step = "Reserving stock"
+        reserved = await self._business_step(fulfilment_messages.ACT_RESERVE_STOCK, "stock", lambda record: OrderRef(order_id,
+                                                                                                                     record=record),
+                                             ReserveResult)
+        s.compensations.append(fulfilment_messages.ACT_RELEASE_STOCK)
+        self.check_cancel()
+        await self._wait_while_held(holds_messages.STAGE_PAYMENT, reserved.hold)
+
+        s.step = "Charging payment"
+        paid = await self._business_step(payments.ACT_CHARGE_PAYMENT, "payment",
+                                         lambda record: PaymentInput(order_id, f"capture-{order_id}", record=record),
+                                         PaymentResult)
+        s.compensations.append(payments.ACT_REFUND_PAYMENT)
+        self.check_cancel()
+        hold = paid.hold
+        if paid.status == "requires_confirmation":
+            await self._await_confirmation(paid.provider_reference)
+            hold = await self._read_hold(holds_messages.STAGE_FULFILMENT)  # the wait may have been long
+        await self._wait_while_held(holds_messages.STAGE_FULFILMENT, hold)
+        await self.fraud_checkpoint()
+
+    async def fulfil(self) -> None:
+        """Run the fulfilment activity, racing it against a cancel request."""
+        s, inp = self._s, self._inp
+        self._timeline.record("status", "Fulfilment started", status=states.FULFILLING, progress=0)
+        s.step = "Fulfilling"
+        first = self._timeline.take_unwritten()
+        fulfilment = workflow.start_activity(
+            fulfilment_messages.ACT_FULFIL,
+            FulfilInput(inp.order_id, inp.fulfilment_steps, inp.fulfilment_step_seconds, first=first),
+            result_type=FulfilResult,
+            start_to_close_timeout=timedelta(seconds=max(60.0, inp.fulfilment_steps * inp.fulfilment_step_seconds * 3)),
+            heartbeat_timeout=FULFIL_HEARTBEAT,
+            retry_policy=STEP_RETRY,
+            # Compensation must not start while the activity may still write.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        cancel_requested = asyncio.ensure_future(workflow.wait_condition(lambda: s.cancel is not None))
+        await workflow.wait([fulfilment, cancel_requested], return_when=asyncio.FIRST_COMPLETED)
+        # A cancel accepted before the fulfilment's end was processed is
+        # honoured even if the activity finished in the same instant: nothing
+        # has shipped yet, and the timeline must not say "Cancel requested"
+        # for an order that then ships.
+        if s.cancel is not None:
+            if not fulfilment.done():
+                fulfilment.cancel()
+            try:
+                await fulfilment
+            except (ActivityError, CancelledError, asyncio.CancelledError):
+                pass
+            self._timeline.give_back(first)
+            self._timeline.record("fulfilment", f"Fulfilment stopped at {s.progress}%")
+            raise OrderCancelled()
+        cancel_requested.cancel()
+        try:
+            fulfilment.result()
+        except ActivityError as err:
+            self._timeline.give_back(first)
+            raise OrderFailed(f"fulfilment failed: {cause(err)}") from err
+        s.fulfilment_done = True
+        s.progress = 100
+        # Written with the shipment (a state entry, like "processing").
+        self._timeline.record("fulfilment", fulfilment_messages.FULFILLED_TEXT, progress=100)
+
+    async def ship(self) -> None:
+        s, order_id = self._s, self._inp.order_id
+        s.step = "Shipping"
+        shipped = await self._step(
+            fulfilment_messages.ACT_SHIP, "shipment", lambda record: OrderRef(order_id, record=record), ShipResult,
+            timeout=DB_STEP, retry=MIRROR_RETRY,
+        )
+        s.tracking_number = shipped.tracking_number
+        self.carrier = shipped.carrier
+        s.compensations.clear()
+
+    async def follow_parcel(self) -> ShipmentResult | None:
+        """Tracked delivery: a child workflow follows the carrier's events
+        until the parcel is delivered or returned; None if it could not."""
+        s, inp = self._s, self._inp
+        s.parcel_status, s.step = "shipped", "In transit"
+        promised = workflow.now() + timedelta(days=inp.delivery_promise_days)
+        try:
+            result: ShipmentResult = await workflow.execute_child_workflow(
+                shipment.SHIPMENT_WORKFLOW_NAME,
+                ShipmentInput(inp.order_id, inp.order_number, s.tracking_number, inp.carrier or self.carrier, promised.isoformat()),
+                id=shipment.shipment_workflow_id(inp.order_id), result_type=ShipmentResult,
+            )
+        except ChildWorkflowError as err:
+            s.failure_reason = f"delivery tracking stopped: {cause(err)}"
+            return None
+        s.parcel_status = result.status
+        return result
+
+    # --- Holds, payments confirmed later, fraud alerts --------------------------------------------
+
+    async def _wait_while_held(self, stage: str, hold: HoldResult | None) -> None:
+        """Wait while `stage` is held (a paused fulfilment, an open circuit
+        breaker): the timeline says so, and who released it. Staff resuming
+        signal the order; otherwise it reads the hold again now and then."""
+        s = self._s
+        while hold is not None and hold.held:
+            s.step = f"Held: {hold.reason}"
+            if s.hold_reason != hold.reason:
+                s.hold_reason = hold.reason
+                await self._timeline.record_now(holds.KIND_HOLD, holds.held_text(stage, hold))
+            self.lifted_by = None
+            try:
+                await workflow.wait_condition(lambda: self.lifted_by is not None or s.cancel is not None,
+                                              timeout=timedelta(seconds=max(hold.recheck_seconds, 1.0)))
+            except TimeoutError:
+                pass
+            self.check_cancel()
+            hold = await self._read_hold(stage)
+        if s.hold_reason:
+            s.hold_reason = ""
+            # Written with the next step, which follows at once.
+            self._timeline.record(holds.KIND_HOLD_RELEASED, holds.released_text(stage, self.lifted_by or ""))
+
+    async def _read_hold(self, stage: str) -> HoldResult:
+        return await workflow.execute_activity(holds_messages.ACT_READ_HOLD, HoldInput(self._inp.order_id, stage), result_type=HoldResult,
+                                               start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
+
+    async def _await_confirmation(self, reference: str) -> None:
+        """The provider confirms (or fails) the payment later, by webhook."""
+        s = self._s
+        s.payment_reference = reference
+        while True:
+            s.step = "Waiting for the payment provider's confirmation"
+            try:
+                await workflow.wait_condition(lambda: bool(s.payment_outcome) or s.cancel is not None or bool(s.fraud_alert),
+                                              timeout=timedelta(seconds=self._inp.payment_confirmation_timeout_seconds))
+            except TimeoutError:
+                # The refund compensation voids the payment still pending at the provider.
+                raise OrderFailed("the payment provider did not confirm the payment in time") from None
+            self.check_cancel()
+            if not s.payment_outcome:
+                # A fraud alert while the payment waits: on hold at once; once released,
+                # the provider's answer gets a fresh window (it may have come meanwhile).
+                await self.fraud_checkpoint()
+            elif await self._settle(reference):
+                return
+
+    async def _settle(self, reference: str) -> bool:
+        """Settle the payment as the provider's event says; False (and noted) when the
+        desk never received that event: anyone reaching Temporal can send the signal."""
+        s, order_id = self._s, self._inp.order_id
+        kind, reason, event_id = s.payment_outcome, s.failure_reason, s.payment_event_id
+        record = self._timeline.begin_step("payment")
+        settled: SettleResult = await workflow.execute_activity(
+            payments.ACT_SETTLE_PAYMENT, SettleInput(order_id, kind, reference, reason, record=record, event_id=event_id),
+            result_type=SettleResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
+        )
+        if not settled.received:
+            self._timeline.step_failed(record)
+            s.payment_outcome = s.payment_event_id = s.failure_reason = ""
+            await self._timeline.record_now(
+                "note", f"Payment event {checks.display(event_id)} ({kind}) refused: "
+                "the desk received no such event from the payment provider")
+            return False
+        self._timeline.end_step(record, settled.recorded)
+        if kind == payments.PAYMENT_FAILED:
+            s.compensations.remove(payments.ACT_REFUND_PAYMENT)  # nothing was taken
+            raise OrderFailed(f"payment failed: {reason or 'no reason given'}")
+        return True
+
+    async def fraud_checkpoint(self) -> None:
+        """A fraud alert holds the order here until a manager releases it (or cancels it, with a refund)."""
+        s = self._s
+        if not s.fraud_alert:
+            return
+        s.held_from = s.state
+        await self._timeline.record_now(
+            "hold", f"On hold: fraud alert from the payment provider ({s.fraud_alert}); a manager releases the order or cancels it",
+            status=states.ON_HOLD)
+        s.step = "On hold: waiting for a manager's decision"
+        await workflow.wait_condition(lambda: not s.fraud_alert or s.cancel is not None)
+        self.check_cancel()
+
+    # --- Backward ----------------------------------------------------------------------------
+
+    async def compensate(self) -> None:
+        """Undo the steps done so far, newest first, each on the timeline."""
+        s, order_id = self._s, self._inp.order_id
+        while s.compensations:
+            name = s.compensations.pop()
+            if name == payments.ACT_REFUND_PAYMENT:
+                s.step = "Refunding payment"
+                await self._step(name, "compensation", lambda record: PaymentInput(order_id, f"refund-{order_id}", record=record),
+                                 PaymentResult, timeout=SHORT_STEP, retry=MIRROR_RETRY)
+            elif name == fulfilment_messages.ACT_RELEASE_STOCK:
+                s.step = "Releasing stock"
+                await self._step(name, "compensation", lambda record: OrderRef(order_id, record=record),
+                                 ReleaseResult, timeout=DB_STEP, retry=MIRROR_RETRY)
+
+    # --- One step and its record ------------------------------------------------------------------
+
+    async def _business_step(self, name: str, kind: str, arg: Callable[[StepRecord], Any], result_type: type) -> Any:
+        """A step with a business outcome: its failure fails the order."""
+        try:
+            return await self._step(name, kind, arg, result_type, timeout=SHORT_STEP, retry=STEP_RETRY)
+        except ActivityError as err:
+            raise OrderFailed(cause(err)) from err
+
+    async def _step(self, name: str, kind: str, arg: Callable[[StepRecord], Any], result_type: type, *, timeout: timedelta,
+                    retry: RetryPolicy) -> Any:
+        """Run the step's activity, which writes its entry (and those waiting) beside its effect."""
+        record = self._timeline.begin_step(kind, decisions=True)
+        try:
+            result = await workflow.execute_activity(name, arg(record), result_type=result_type, start_to_close_timeout=timeout,
+                                                     retry_policy=retry)
+        except ActivityError:
+            self._timeline.step_failed(record)
+            raise
+        self._timeline.end_step(record, result.recorded)
+        return result

@@ -1,0 +1,37 @@
+"""Activities of the shipment workflow: thin adapters to orders.delivery.services."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from orders.delivery import services as parcels
+from temporal_bridge.order import message_checks as checks
+from temporal_bridge.order.activities import db_activity
+from temporal_bridge.shipment import workflow as sw
+
+
+@activity.defn(name=sw.ACT_OPEN_PARCEL)
+@db_activity
+def open_parcel(inp: sw.ParcelOpenInput) -> None:
+    parcels.parcel_open(order_id=inp.order_id, carrier=inp.carrier, tracking_number=inp.tracking_number, promised_by=inp.promised_by)
+
+
+@activity.defn(name=sw.ACT_RECORD_PARCEL_EVENT)
+@db_activity
+def record_parcel_event(inp: sw.ParcelEventInput) -> None:
+    event = inp.event
+    # The workflow checked the time when it accepted the event; a retry must
+    # not fail forever on an input that, against that check, has none.
+    at = checks.parse_time(event.at) or datetime.now(UTC)
+    record = parcels.CarrierEventRecord(event.event_id, event.status, at, event.location, event.description)
+    parcels.parcel_record_event(order_id=inp.order_id, event=record, status=inp.status)
+
+
+@activity.defn(name=sw.ACT_FLAG_PARCEL_LATE)
+@db_activity
+def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
+    parcels.parcel_flag_late(order_id=inp.order_id, promised_by=inp.promised_by)
+
+
+SHIPMENT_ACTIVITIES = [open_parcel, record_parcel_event, flag_parcel_late]

@@ -1,0 +1,64 @@
+"""Messages of a parcel's journey: the carrier's events, the shipment workflow's
+input, state and result.
+
+Free of Django: the workflow sandbox imports it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PROVIDER_CARRIER = "carrier"
+
+# A carrier's event, delivered to the order's shipment workflow.
+SIGNAL_CARRIER_EVENT = "carrier_event"
+PARCEL_IN_TRANSIT, PARCEL_OUT_FOR_DELIVERY, PARCEL_DELIVERED = "in_transit", "out_for_delivery", "delivered"
+PARCEL_EXCEPTION, PARCEL_RETURNED = "exception", "returned"
+CARRIER_EVENT_KINDS = (PARCEL_IN_TRANSIT, PARCEL_OUT_FOR_DELIVERY, PARCEL_DELIVERED, PARCEL_EXCEPTION, PARCEL_RETURNED)
+
+
+@dataclass
+class CarrierEvent:
+    event_id: str
+    status: str
+    at: str = ""
+    location: str = ""
+    description: str = ""
+
+
+SHIPMENT_WORKFLOW_NAME = "ShipmentWorkflow"
+QUERY_PARCEL = "parcel"
+
+
+def shipment_workflow_id(order_id: int) -> str:
+    return f"order-{order_id}-shipment"
+
+
+@dataclass
+class ShipmentState:
+    status: str = "shipped"
+    events: list[CarrierEvent] = field(default_factory=list)
+    seen_event_ids: list[str] = field(default_factory=list)
+    promise_missed: bool = False
+    runs: int = 1
+
+
+@dataclass
+class ShipmentInput:
+    order_id: int
+    order_number: str
+    tracking_number: str
+    carrier: str
+    # ISO time by which the customer was promised the parcel.
+    promised_by: str
+    continue_as_new_after_seconds: float = 24 * 3600
+    carried: ShipmentState | None = None
+
+
+@dataclass
+class ShipmentResult:
+    # PARCEL_DELIVERED or PARCEL_RETURNED.
+    status: str
+    at: str = ""
+
+
+MAX_SEEN_EVENTS = 200
