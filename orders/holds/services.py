@@ -1,23 +1,28 @@
-"""Holds on fulfilment and payment: staff pause and resume fulfilment; the
+"""Holds on credit, fulfilment and payment: an order over its customer's
+credit limit waits for finance; staff pause and resume fulfilment; the
 payments breaker holds charging by itself (orders.holds.breaker). Workflows ask
-`hold_read` (activity read_hold) before charging and before fulfilment,
-and wait while held; a resume wakes the orders waiting, which the mirror
-knows from their "hold" / "hold_released" entries (Order.hold_stage).
+`hold_read` (activity read_hold) before reserving stock, before charging and
+before fulfilment, and wait while held; a resume (or a raised credit limit)
+wakes the orders waiting, which the mirror knows from their "hold" /
+"hold_released" entries (Order.hold_stage).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from orders.exceptions import OrderError
+from orders.exceptions import OrderError, OrderNotFound
 from orders.holds import breaker
 from orders.holds.models import FulfilmentPause, HoldEvent
 from orders.holds.waiting import holds_lifted_signal
-from temporal_bridge.order import holds, payments
+from orders.models import Customer, Order, OrderEvent
+from temporal_bridge.order import holds, payments, states
 from temporal_bridge.order import holds as hold
 from temporal_bridge.order.holds import HoldResult
 
@@ -72,8 +77,11 @@ def fulfilment_resume(*, by: str) -> ResumeResult:
 
 
 def hold_read(order_id: int, stage: str) -> HoldResult:
-    """Whether the order must wait before `stage`: fulfilment while staff paused it, payment while its breaker is open."""
+    """Whether the order must wait before `stage`: stock while over the credit limit,
+    fulfilment while staff paused it, payment while its breaker is open."""
     recheck = settings.ORDER_DESK_HOLD_RECHECK_SECONDS
+    if stage == hold.STAGE_CREDIT:
+        return credit_hold(order_id)
     if stage == hold.STAGE_FULFILMENT:
         pause = fulfilment_pause_state()
         if pause.paused:
@@ -89,3 +97,56 @@ def holds_in_force() -> tuple[FulfilmentPause | None, list]:
     """For the banner and the operations page: the pause if paused, and the breakers not closed."""
     pause = fulfilment_pause_state()
     return (pause if pause.paused else None), breaker.open_breakers()
+
+
+# --- Credit review -------------------------------------------------------------------------
+
+# Finance: who raise a customer's credit limit (the Customer admin) and see the orders held for it.
+CREDIT_REVIEW_PERMISSION = "orders.change_customer"
+# States whose orders claim none of the customer's credit: not approved yet, or ended.
+NOT_OPEN = frozenset({states.PENDING_APPROVAL, *states.TERMINAL})
+
+
+def credit_open_balance(customer_id: int, *, besides: int) -> Decimal:
+    """The open balance, the one statement of the rule: the totals of the
+    customer's other orders that were approved and have not finished (not
+    terminal), except those still waiting for their own credit review. An
+    order claims its credit when its check passes (credit_hold), so of two
+    orders waiting, the first that fits goes on and the other counts it."""
+    claims = (Order.objects.filter(customer_id=customer_id).exclude(pk=besides).exclude(status__in=NOT_OPEN)
+              .exclude(hold_stage=hold.STAGE_CREDIT))
+    return claims.aggregate(open=Sum("total"))["open"] or Decimal("0.00")
+
+
+@transaction.atomic
+def credit_hold(order_id: int) -> HoldResult:
+    """Whether the order must wait for finance: its customer's open balance plus its total exceeds their credit limit.
+
+    Checks of one customer's orders take turns (the customer's row is locked),
+    and each sees the others' approvals, written before it in its transaction.
+    """
+    order = Order.objects.filter(pk=order_id).only("pk", "customer_id", "total", "hold_stage").first()
+    if order is None:
+        raise OrderNotFound(f"Order {order_id} does not exist.")
+    customer = Customer.objects.select_for_update().get(pk=order.customer_id)
+    open_balance = credit_open_balance(customer.pk, besides=order.pk)
+    held = open_balance + order.total > customer.credit_limit
+    if not held and order.hold_stage == hold.STAGE_CREDIT:
+        # It counts for the customer's other orders from now on, not from its release entry's write.
+        Order.objects.filter(pk=order.pk).update(hold_stage="")
+    return HoldResult(held=held, reason=hold.credit_reason(open_balance, order.total, customer.credit_limit),
+                      recheck_seconds=settings.ORDER_DESK_HOLD_RECHECK_SECONDS)
+
+
+def credit_limit_raised(*, customer_id: int, by: str) -> tuple[int, int]:
+    """Wake the customer's orders held for credit review: each reads its check again. Returns (signalled, missed)."""
+    return holds_lifted_signal(by=by, stages=[hold.STAGE_CREDIT], customer_id=customer_id)
+
+
+def credit_holds(limit: int = 50) -> list[Order]:
+    """Orders waiting for finance, longest held first; `credit_hold` is their hold entry's words."""
+    entry = OrderEvent.objects.filter(order=OuterRef("pk"), kind=OrderEvent.Kind.HOLD).order_by("-created_at", "-id").values("message")
+    return list(
+        Order.objects.filter(status=states.ON_HOLD, hold_stage=hold.STAGE_CREDIT).annotate(credit_hold=Subquery(entry[:1]))
+        .select_related("customer", "created_by").order_by("updated_at", "id")[:limit]
+    )

@@ -17,13 +17,17 @@ from temporal_bridge.order.holds import HoldsLifted
 log = logging.getLogger(__name__)
 
 
-def holds_lifted_signal(*, by: str, stages: Iterable[str]) -> tuple[int, int]:
-    """Send "holds lifted" to every order in flight waiting on a hold of `stages`. Returns (signalled, missed).
+def holds_lifted_signal(*, by: str, stages: Iterable[str], customer_id: int | None = None) -> tuple[int, int]:
+    """Send "holds lifted" to every order in flight (of one customer, if given) waiting on a hold of `stages`.
+    Returns (signalled, missed).
 
     A missed order is not lost: it reads its hold again at its recheck. Once
     Temporal is unreachable the rest are not tried (each would wait in vain).
     """
-    waiting = list(Order.objects.filter(hold_stage__in=list(stages)).exclude(status__in=states.TERMINAL).values_list("pk", flat=True))
+    held = Order.objects.filter(hold_stage__in=list(stages)).exclude(status__in=states.TERMINAL)
+    if customer_id is not None:
+        held = held.filter(customer_id=customer_id)
+    waiting = list(held.values_list("pk", flat=True))
     signalled = 0
     for index, order_id in enumerate(waiting):
         try:

@@ -239,8 +239,12 @@ async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgre
 @activity.defn(name=hold.ACT_READ_HOLD)
 @db_activity
 def read_hold(inp: HoldInput) -> HoldResult:
-    """May the order charge / go to fulfilment now, or must it wait?"""
-    return holds.hold_read(inp.order_id, inp.stage)
+    """May the order go on to the stage (stock after its credit check, charging, fulfilment) now, or must it wait?"""
+    if not inp.entries:
+        return holds.hold_read(inp.order_id, inp.stage)
+    with transaction.atomic():  # the entries sent along and the read commit together
+        mirror.order_record_entries(inp.entries)
+        return holds.hold_read(inp.order_id, inp.stage)
 
 
 @activity.defn(name=discussion.ACT_NOTIFY_DISCUSSION)
