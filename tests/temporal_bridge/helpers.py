@@ -310,6 +310,7 @@ class ActivityMocks:
         @activity.defn(name=hold.ACT_READ_HOLD)
         async def read_hold(inp: HoldInput) -> HoldResult:
             record(hold.ACT_READ_HOLD, inp)
+            mocks.writes.extend(inp.entries)  # in the read's transaction, as activities.read_hold
             return mocks.holds.get(inp.stage, HoldResult(held=False))
 
         @activity.defn(name=payments.ACT_SETTLE_PAYMENT)

@@ -91,6 +91,8 @@ class OutsideWorld:
         def refusal_of(who: str) -> str | None:
             if self._s.state != states.ON_HOLD or self._s.cancel is not None:
                 return f"Release by {who} refused: the order is not on hold"
+            if not self._s.fraud_alert:
+                return f"Release by {who} refused: only finance ends a credit review, by raising the limit or cancelling"
             if who == self._inp.requested_by:
                 return f"Release by {who} refused: the requester cannot release their own order"
             return None

@@ -5,6 +5,9 @@ cancelled or fails.
 Each business step goes through `_step`: the activity writes its own
 timeline entry (and the entries waiting) in the transaction of its effect
 and returns them, with the words of messages_steps.
+
+Changes to what a running order does go behind `workflow.patched(...)` (see
+docs/deployment.md, "Changing a workflow after 1.0").
 """
 from __future__ import annotations
 
@@ -27,11 +30,14 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.holds import HoldInput, HoldResult
     from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
     from temporal_bridge.order.policies import DB_STEP, FULFIL_HEARTBEAT, MIRROR_RETRY, SHORT_STEP, STEP_RETRY
-    from temporal_bridge.order.records import OrderRef, StepRecord
+    from temporal_bridge.order.records import MirrorInput, OrderRef, StepRecord
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed, cause
     from temporal_bridge.order.workflow.timeline import Timeline
     from temporal_bridge.shipment import messages as shipment
     from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
+
+# Orders that reach the stock after this marker check the customer's credit first.
+CREDIT_CHECK = "credit-check"
 
 
 class FulfilmentSaga:
@@ -51,6 +57,8 @@ class FulfilmentSaga:
 
     async def reserve_and_charge(self) -> None:
         s, order_id = self._s, self._inp.order_id
+        if workflow.patched(CREDIT_CHECK):
+            await self.credit_check()
         self._timeline.record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
         self.check_cancel()
 
@@ -147,34 +155,55 @@ class FulfilmentSaga:
         s.parcel_status = result.status
         return result
 
-    # --- Holds, payments confirmed later, fraud alerts --------------------------------------------
+    # --- Credit, holds, payments confirmed later, fraud alerts ------------------------------------
+
+    async def credit_check(self) -> None:
+        """Within the customer's credit limit the order goes on (one read); over it,
+        it waits on hold for finance, who raise the limit or cancel the order."""
+        # The entries waiting ("approved") are written with the read, under the
+        # customer's lock: two orders of one customer cannot both pass unseen.
+        entries = self._timeline.take_unwritten()
+        try:
+            hold = await self._read_hold(holds_messages.STAGE_CREDIT, entries)
+        except ActivityError:
+            self._timeline.give_back(entries)
+            raise
+        await self._wait_while_held(holds_messages.STAGE_CREDIT, hold)
 
     async def _wait_while_held(self, stage: str, hold: HoldResult | None) -> None:
         """Wait while `stage` is held (a paused fulfilment, an open circuit
-        breaker): the timeline says so, and who released it. Staff resuming
-        signal the order; otherwise it reads the hold again now and then."""
+        breaker, a credit review): the timeline says so, and who or what released
+        it. A lifted hold signals the order; otherwise it reads the hold again now
+        and then. Only the database's answer releases it, never the signal."""
         s = self._s
+        resume_to = s.state
         while hold is not None and hold.held:
             s.step = f"Held: {hold.reason}"
             if s.hold_reason != hold.reason:
                 s.hold_reason = hold.reason
-                await self._timeline.record_now(holds.KIND_HOLD, holds.held_text(stage, hold))
+                # A hold that waits on people puts the order on hold (and in their inbox).
+                on_hold = stage in holds.ON_HOLD_STAGES and s.state != states.ON_HOLD
+                await self._timeline.record_now(holds.KIND_HOLD, holds.held_text(stage, hold), status=states.ON_HOLD if on_hold else None)
+                s.step = f"Held: {hold.reason}"  # the state's own label replaced it
             self.lifted_by = None
             try:
                 await workflow.wait_condition(lambda: self.lifted_by is not None or s.cancel is not None,
                                               timeout=timedelta(seconds=max(hold.recheck_seconds, 1.0)))
             except TimeoutError:
                 pass
-            self.check_cancel()
+            if s.cancel is not None:
+                s.hold_reason = ""  # a cancelled order waits on nothing
+                raise OrderCancelled()
             hold = await self._read_hold(stage)
         if s.hold_reason:
             s.hold_reason = ""
             # Written with the next step, which follows at once.
-            self._timeline.record(holds.KIND_HOLD_RELEASED, holds.released_text(stage, self.lifted_by or ""))
+            self._timeline.record(holds.KIND_HOLD_RELEASED, holds.released_text(stage, self.lifted_by or "", hold),
+                                  status=resume_to if s.state != resume_to else None)
 
-    async def _read_hold(self, stage: str) -> HoldResult:
-        return await workflow.execute_activity(holds_messages.ACT_READ_HOLD, HoldInput(self._inp.order_id, stage), result_type=HoldResult,
-                                               start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
+    async def _read_hold(self, stage: str, entries: list[MirrorInput] | None = None) -> HoldResult:
+        return await workflow.execute_activity(holds_messages.ACT_READ_HOLD, HoldInput(self._inp.order_id, stage, entries or []),
+                                               result_type=HoldResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
 
     async def _await_confirmation(self, reference: str) -> None:
         """The provider confirms (or fails) the payment later, by webhook."""
