@@ -109,6 +109,8 @@ def approval_decide(
 
 def hold_release_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
     """Why `user` may not release `order`'s fraud hold (None: they may), by the approvers' rules."""
+    if order.hold_stage == holds.STAGE_CREDIT:
+        return "Finance ends a credit review: they raise the customer's credit limit or cancel the order."
     if not user.has_perm(selectors.APPROVE_PERMISSION):
         return "You are not allowed to release holds on orders."
     if order.created_by_id == user.pk:

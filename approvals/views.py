@@ -1,11 +1,13 @@
-"""The manager inbox (orders awaiting my decision, soonest due first), bulk
-decisions, and the page that follows a bulk decision's batch."""
+"""The manager inbox (orders awaiting my decision, soonest due first; for
+finance, the orders held for credit review), bulk decisions, and the page
+that follows a bulk decision's batch."""
 from __future__ import annotations
 
 import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +19,7 @@ from approvals.delegation import services as delegations
 from approvals.discussion import services as discussion
 from approvals.forms import BulkDecisionForm, PageForm
 from orders.exceptions import OrderError
+from orders.holds import services as holds
 from orders.models import Order
 from orders.services import new_request_id
 from temporal_bridge.approvals import calls as approval_calls
@@ -29,6 +32,9 @@ BATCH_POLL = "1s"
 
 
 def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None, page_number: int | None = None) -> dict:
+    credit = _credit_hold_tasks(request.user)
+    if not request.user.has_perm(selectors.APPROVE_PERMISSION):
+        return {"may_approve": False, "credit_holds": credit}  # finance: credit reviews only
     page = Paginator(selectors.awaiting_decision(request.user), 50).get_page(page_number)
     counts = selectors.approval_counts(list(page))
     rows = [(order, counts.get(order.pk, (0, False))[0]) for order in page]
@@ -38,8 +44,16 @@ def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None, p
         "on_behalf": _on_behalf_sections(request.user), "away": delegations.away_now(request.user),
         # Sent back with a question: not a decision to make until the requester answers.
         "waiting_on_requester": discussion.waiting_on_requester(request.user),
-        "fraud_holds": _fraud_hold_tasks(request.user),
+        "fraud_holds": _fraud_hold_tasks(request.user), "may_approve": True, "credit_holds": credit,
     }
+
+
+def _credit_hold_tasks(user) -> list[tuple]:
+    """Orders over their customer's credit limit, for finance: (order, may cancel, cancel request id)."""
+    if not user.has_perm(holds.CREDIT_REVIEW_PERMISSION):
+        return []
+    may_cancel = user.has_perm("orders.cancel_order")
+    return [(order, may_cancel, new_request_id()) for order in holds.credit_holds()]
 
 
 def _fraud_hold_tasks(user) -> list[tuple]:
@@ -62,8 +76,9 @@ def _on_behalf_sections(user) -> list[tuple]:
 
 
 @require_GET
-@permission_required("orders.approve_order", raise_exception=True)
 def inbox(request: HttpRequest) -> HttpResponse:
+    if not (request.user.has_perm(selectors.APPROVE_PERMISSION) or request.user.has_perm(holds.CREDIT_REVIEW_PERMISSION)):
+        raise PermissionDenied  # approvers and finance
     paging = PageForm(request.GET)
     if not paging.is_valid():
         context = _inbox_context(request)

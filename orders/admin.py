@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.text import smart_split, unescape_string_literal
@@ -24,6 +25,7 @@ from orders.api import admin as api_admin  # noqa: F401
 from orders.delivery import admin as delivery_admin  # noqa: F401
 from orders.exceptions import OrderError
 from orders.holds import admin as holds_admin  # noqa: F401
+from orders.holds import services as holds
 from orders.intents import admin as intents_admin  # noqa: F401
 from orders.models import Customer, CustomerNotification, Order, OrderLine, Product, StockReservation
 from orders.pagination import EstimatedCountPaginator
@@ -273,6 +275,21 @@ class ProductAdmin(admin.ModelAdmin):
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "credit_limit", "created_at"]
     search_fields = ["name", "email"]
+
+    def save_model(self, request, obj, form, change):
+        before = form.initial.get("credit_limit")
+        super().save_model(request, obj, form, change)
+        if change and before is not None and obj.credit_limit > before:
+            # Once committed, so the orders woken read the new limit.
+            transaction.on_commit(lambda: self._wake_credit_holds(request, obj))
+
+    def _wake_credit_holds(self, request, customer: Customer) -> None:
+        signalled, missed = holds.credit_limit_raised(customer_id=customer.pk, by=request.user.get_username())
+        if signalled:
+            self.message_user(request, f"{signalled} order(s) of {customer} held for credit review check the new limit now.")
+        if missed:
+            self.message_user(request, f"{missed} held order(s) could not be told now; they check again at their next recheck.",
+                              messages.WARNING)
 
 
 @admin.register(StockReservation)

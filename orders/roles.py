@@ -15,6 +15,9 @@ STOREFRONTS = "Storefronts"
 # Read the whole trail through the audit export (approvals/audit/export.py), and the
 # orders it names (the list is where a login lands); decide and change nothing.
 AUDITORS = "Auditors"
+# Credit review: raise a customer's credit limit (the Customer admin; staff
+# status needed there) or cancel an order held over it.
+FINANCE = "Finance"
 
 # What a manager reads in the admin around an order: its lines, ledgers and trail.
 ORDER_RECORDS_VIEW = [
@@ -40,6 +43,8 @@ ROLE_PERMISSIONS = {
     ],
     STOREFRONTS: ["orders.view_order", "orders.add_order", "orders.cancel_order"],
     AUDITORS: ["orders.view_order", "approvals.export_audit", "approvals.view_auditexport", "orders.view_recordedintent"],
+    FINANCE: ["orders.view_order", "orders.cancel_order", "orders.view_customer", "orders.change_customer", "orders.view_orderevent",
+              "orders.view_paymenttransaction"],
 }
 
 
