@@ -18,14 +18,13 @@ from orders.holds import breaker
 from orders.holds.models import FulfilmentPause, HoldEvent
 from orders.holds.waiting import holds_lifted_signal
 from temporal_bridge.order import holds, payments
-from temporal_bridge.order import holds as hold
 from temporal_bridge.order.holds import HoldResult
 
 log = logging.getLogger(__name__)
 
 PAUSE_ROW = 1
 # A resume wakes orders waiting on fulfilment, and those whose hold entry the mirror could not read.
-FULFILMENT_WAITERS = [hold.STAGE_FULFILMENT, holds.STAGE_UNKNOWN]
+FULFILMENT_WAITERS = [holds.STAGE_FULFILMENT, holds.STAGE_UNKNOWN]
 
 
 def fulfilment_pause_state() -> FulfilmentPause:
@@ -44,7 +43,7 @@ def fulfilment_pause(*, by: str, reason: str) -> bool:
         return False
     pause.paused, pause.reason, pause.by, pause.since = True, reason[:300], by[:150], timezone.now()
     pause.save()
-    HoldEvent.objects.create(kind=HoldEvent.Kind.PAUSED, subject=hold.STAGE_FULFILMENT, by=by[:150], reason=reason[:300], at=pause.since)
+    HoldEvent.objects.create(kind=HoldEvent.Kind.PAUSED, subject=holds.STAGE_FULFILMENT, by=by[:150], reason=reason[:300], at=pause.since)
     log.warning("Fulfilment paused by %s: %s", by, reason)
     return True
 
@@ -65,7 +64,7 @@ def fulfilment_resume(*, by: str) -> ResumeResult:
             return ResumeResult(resumed=False)
         pause.paused, pause.by, pause.since = False, by[:150], timezone.now()
         pause.save()
-        HoldEvent.objects.create(kind=HoldEvent.Kind.RESUMED, subject=hold.STAGE_FULFILMENT, by=by[:150], at=pause.since)
+        HoldEvent.objects.create(kind=HoldEvent.Kind.RESUMED, subject=holds.STAGE_FULFILMENT, by=by[:150], at=pause.since)
     log.warning("Fulfilment resumed by %s", by)
     signalled, missed = holds_lifted_signal(by=by, stages=FULFILMENT_WAITERS)
     return ResumeResult(resumed=True, signalled=signalled, missed=missed)
@@ -74,13 +73,13 @@ def fulfilment_resume(*, by: str) -> ResumeResult:
 def hold_read(order_id: int, stage: str) -> HoldResult:
     """Whether the order must wait before `stage`: fulfilment while staff paused it, payment while its breaker is open."""
     recheck = settings.ORDER_DESK_HOLD_RECHECK_SECONDS
-    if stage == hold.STAGE_FULFILMENT:
+    if stage == holds.STAGE_FULFILMENT:
         pause = fulfilment_pause_state()
         if pause.paused:
             return HoldResult(held=True, reason=pause.reason, by=pause.by, since=pause.since.isoformat() if pause.since else "",
                                 recheck_seconds=recheck)
         return HoldResult(held=False, recheck_seconds=recheck)
-    if stage == hold.STAGE_PAYMENT:
+    if stage == holds.STAGE_PAYMENT:
         return breaker.hold_for(payments.PROVIDER_PAYMENTS)
     return HoldResult(held=False, recheck_seconds=recheck)
 
