@@ -20,13 +20,13 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from orders.models import Customer, Order
 from orders.timeline import mirror
 from orders.timeline.mirror import mirror_snapshot
-from temporal_bridge.client import workflow_status
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.client.worker_status import cached_worker_check
-from temporal_bridge.client.workflow_status import WorkflowStatus
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
+from temporal_bridge.order import status as workflow_status
+from temporal_bridge.order.status import WorkflowStatus
 
 PAGE_SIZE = 25
 

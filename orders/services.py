@@ -31,12 +31,12 @@ from orders.timeline import mirror
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
 from temporal_bridge.approvals.messages import ApprovalRule
-from temporal_bridge.client import workflow_status
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowFlooded, WorkflowNotFound
-from temporal_bridge.client.workflow_status import StopCause
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import records, states
+from temporal_bridge.order import status as workflow_status
+from temporal_bridge.order.status import StopCause
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,15 @@ from typing import Any
 
 from temporal_bridge.approvals import calls as approval_calls
 from temporal_bridge.approvals.messages import BulkDecisionInput, BulkDecisionProgress
-from temporal_bridge.client import queue_health, workflow_status
+from temporal_bridge.client import queue_health
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.client.queue_health import PollerStatus
-from temporal_bridge.client.workflow_status import StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import payments
+from temporal_bridge.order import status as workflow_status
 from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.order.status import StopCause, WorkflowClosed, WorkflowStatus, WorkflowTask
 from temporal_bridge.shipment import messages as shipment
 from temporal_bridge.shipment.messages import CarrierEvent
 

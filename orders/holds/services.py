@@ -23,14 +23,13 @@ from orders.holds.models import FulfilmentPause, HoldEvent
 from orders.holds.waiting import holds_lifted_signal
 from orders.models import Customer, Order, OrderEvent
 from temporal_bridge.order import holds, payments, states
-from temporal_bridge.order import holds as hold
 from temporal_bridge.order.holds import HoldResult
 
 log = logging.getLogger(__name__)
 
 PAUSE_ROW = 1
 # A resume wakes orders waiting on fulfilment, and those whose hold entry the mirror could not read.
-FULFILMENT_WAITERS = [hold.STAGE_FULFILMENT, holds.STAGE_UNKNOWN]
+FULFILMENT_WAITERS = [holds.STAGE_FULFILMENT, holds.STAGE_UNKNOWN]
 
 
 def fulfilment_pause_state() -> FulfilmentPause:
@@ -49,7 +48,7 @@ def fulfilment_pause(*, by: str, reason: str) -> bool:
         return False
     pause.paused, pause.reason, pause.by, pause.since = True, reason[:300], by[:150], timezone.now()
     pause.save()
-    HoldEvent.objects.create(kind=HoldEvent.Kind.PAUSED, subject=hold.STAGE_FULFILMENT, by=by[:150], reason=reason[:300], at=pause.since)
+    HoldEvent.objects.create(kind=HoldEvent.Kind.PAUSED, subject=holds.STAGE_FULFILMENT, by=by[:150], reason=reason[:300], at=pause.since)
     log.warning("Fulfilment paused by %s: %s", by, reason)
     return True
 
@@ -70,7 +69,7 @@ def fulfilment_resume(*, by: str) -> ResumeResult:
             return ResumeResult(resumed=False)
         pause.paused, pause.by, pause.since = False, by[:150], timezone.now()
         pause.save()
-        HoldEvent.objects.create(kind=HoldEvent.Kind.RESUMED, subject=hold.STAGE_FULFILMENT, by=by[:150], at=pause.since)
+        HoldEvent.objects.create(kind=HoldEvent.Kind.RESUMED, subject=holds.STAGE_FULFILMENT, by=by[:150], at=pause.since)
     log.warning("Fulfilment resumed by %s", by)
     signalled, missed = holds_lifted_signal(by=by, stages=FULFILMENT_WAITERS)
     return ResumeResult(resumed=True, signalled=signalled, missed=missed)
@@ -80,15 +79,15 @@ def hold_read(order_id: int, stage: str) -> HoldResult:
     """Whether the order must wait before `stage`: stock while over the credit limit,
     fulfilment while staff paused it, payment while its breaker is open."""
     recheck = settings.ORDER_DESK_HOLD_RECHECK_SECONDS
-    if stage == hold.STAGE_CREDIT:
+    if stage == holds.STAGE_CREDIT:
         return credit_hold(order_id)
-    if stage == hold.STAGE_FULFILMENT:
+    if stage == holds.STAGE_FULFILMENT:
         pause = fulfilment_pause_state()
         if pause.paused:
             return HoldResult(held=True, reason=pause.reason, by=pause.by, since=pause.since.isoformat() if pause.since else "",
                                 recheck_seconds=recheck)
         return HoldResult(held=False, recheck_seconds=recheck)
-    if stage == hold.STAGE_PAYMENT:
+    if stage == holds.STAGE_PAYMENT:
         return breaker.hold_for(payments.PROVIDER_PAYMENTS)
     return HoldResult(held=False, recheck_seconds=recheck)
 
@@ -114,7 +113,7 @@ def credit_open_balance(customer_id: int, *, besides: int) -> Decimal:
     order claims its credit when its check passes (credit_hold), so of two
     orders waiting, the first that fits goes on and the other counts it."""
     claims = (Order.objects.filter(customer_id=customer_id).exclude(pk=besides).exclude(status__in=NOT_OPEN)
-              .exclude(hold_stage=hold.STAGE_CREDIT))
+              .exclude(hold_stage=holds.STAGE_CREDIT))
     return claims.aggregate(open=Sum("total"))["open"] or Decimal("0.00")
 
 
@@ -131,22 +130,22 @@ def credit_hold(order_id: int) -> HoldResult:
     customer = Customer.objects.select_for_update().get(pk=order.customer_id)
     open_balance = credit_open_balance(customer.pk, besides=order.pk)
     held = open_balance + order.total > customer.credit_limit
-    if not held and order.hold_stage == hold.STAGE_CREDIT:
+    if not held and order.hold_stage == holds.STAGE_CREDIT:
         # It counts for the customer's other orders from now on, not from its release entry's write.
         Order.objects.filter(pk=order.pk).update(hold_stage="")
-    return HoldResult(held=held, reason=hold.credit_reason(open_balance, order.total, customer.credit_limit),
+    return HoldResult(held=held, reason=holds.credit_reason(open_balance, order.total, customer.credit_limit),
                       recheck_seconds=settings.ORDER_DESK_HOLD_RECHECK_SECONDS)
 
 
 def credit_limit_raised(*, customer_id: int, by: str) -> tuple[int, int]:
     """Wake the customer's orders held for credit review: each reads its check again. Returns (signalled, missed)."""
-    return holds_lifted_signal(by=by, stages=[hold.STAGE_CREDIT], customer_id=customer_id)
+    return holds_lifted_signal(by=by, stages=[holds.STAGE_CREDIT], customer_id=customer_id)
 
 
 def credit_holds(limit: int = 50) -> list[Order]:
     """Orders waiting for finance, longest held first; `credit_hold` is their hold entry's words."""
     entry = OrderEvent.objects.filter(order=OuterRef("pk"), kind=OrderEvent.Kind.HOLD).order_by("-created_at", "-id").values("message")
     return list(
-        Order.objects.filter(status=states.ON_HOLD, hold_stage=hold.STAGE_CREDIT).annotate(credit_hold=Subquery(entry[:1]))
+        Order.objects.filter(status=states.ON_HOLD, hold_stage=holds.STAGE_CREDIT).annotate(credit_hold=Subquery(entry[:1]))
         .select_related("customer", "created_by").order_by("updated_at", "id")[:limit]
     )

@@ -19,8 +19,9 @@ from django.db import IntegrityError, transaction
 from orders.exceptions import OrderError
 from orders.intents.models import RecordedIntent
 from orders.models import Order
+from temporal_bridge.contract.decoding import Refused
+from temporal_bridge.contract.intents import message_digest
 from temporal_bridge.order import intents
-from temporal_bridge.order.message_checks import Refused
 
 
 class IntentConflict(OrderError):
@@ -55,7 +56,7 @@ def intent_of(signal: str, payload: Any) -> Intent:
         raise OrderError(f"Nothing was sent: the order's workflow would refuse this request ({err.reason}).") from None
     # The same digest as intents.sent_digest(signal, payload), from the one decoding.
     return Intent(request_id=message.request_id, actor=message.actor, on_behalf_of=getattr(message, "on_behalf_of", ""),
-                  signal=signal, digest=intents.message_digest(signal, message))
+                  signal=signal, digest=message_digest(signal, message))
 
 
 def intent_record(*, order: Order, signal: str, payload: Any, authorise: Callable[[], None] | None = None) -> RecordedIntent:

@@ -31,11 +31,12 @@ from orders import services
 from orders.models import Order
 from orders.timeline import mirror
 from orders.webhooks import services as webhooks
-from temporal_bridge.client import queue_health, workflow_status
+from temporal_bridge.client import queue_health
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import records, states
+from temporal_bridge.order import status as workflow_status
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from django.db.models.functions import TruncHour
 from orders import selectors
 from orders.models import Order
 from orders.timeline import mirror
-from temporal_bridge.client import workflow_status
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import search_attributes as sa
 from temporal_bridge.order import states
+from temporal_bridge.order import status as workflow_status
 from temporal_bridge.order.calls import workflow_ui_url
 
 # Display order: the way an order travels, then the other endings.

@@ -26,11 +26,11 @@ from orders.steps import locked_order
 from orders.timeline import metrics
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
-from temporal_bridge.client.workflow_status import StopCause
 from temporal_bridge.order import discussion, holds, records, states
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
 from temporal_bridge.order.service_levels import ServiceLevelReport
+from temporal_bridge.order.status import StopCause
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from orders.amounts import MAX_ID
 from orders.webhooks.models import WebhookEvent
 from orders.webhooks.services import TYPES, relayed_message
+from temporal_bridge.contract.decoding import Refused
+from temporal_bridge.contract.intents import EventCheck, EventConfirmation
 from temporal_bridge.order import intents
-from temporal_bridge.order.message_checks import Refused
 from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.shipment.message_checks import relayed_carrier_event_digest
 
 NOT_RECEIVED = "the desk received no such event from the provider"
 DIFFERS = "differs from the event the provider sent"
@@ -25,7 +27,7 @@ MAX_EVENT_ID = WebhookEvent._meta.get_field("event_id").max_length
 EVENT_TYPES = {provider: {kind: event_type for event_type, kind in types.items()} for provider, types in TYPES.items()}
 
 
-def events_confirm(checks: Sequence[intents.EventCheck]) -> list[intents.EventConfirmation]:
+def events_confirm(checks: Sequence[EventCheck]) -> list[EventConfirmation]:
     """One answer per check, in order: received only if stored, for that order, with that content."""
     asked = [check if _well_formed(check) else None for check in checks]
     keys = {(check.provider, check.event_id) for check in asked if check is not None}
@@ -33,16 +35,16 @@ def events_confirm(checks: Sequence[intents.EventCheck]) -> list[intents.EventCo
     if keys:
         rows = WebhookEvent.objects.filter(provider__in={p for p, _ in keys}, event_id__in={e for _, e in keys})
         stored = {(row.provider, row.event_id): row for row in rows}
-    return [_confirm(check, stored) if check is not None else intents.EventConfirmation(False, NOT_RECEIVED) for check in asked]
+    return [_confirm(check, stored) if check is not None else EventConfirmation(False, NOT_RECEIVED) for check in asked]
 
 
-def _confirm(check: intents.EventCheck, stored: dict[tuple[str, str], WebhookEvent]) -> intents.EventConfirmation:
+def _confirm(check: EventCheck, stored: dict[tuple[str, str], WebhookEvent]) -> EventConfirmation:
     row = stored.get((check.provider, check.event_id))
     if row is None or row.order_id != check.order_id or row.type != EVENT_TYPES[check.provider][check.kind]:
-        return intents.EventConfirmation(False, NOT_RECEIVED)
+        return EventConfirmation(False, NOT_RECEIVED)
     if relayed_digest(row) != check.digest:
-        return intents.EventConfirmation(False, DIFFERS)
-    return intents.EventConfirmation(True)
+        return EventConfirmation(False, DIFFERS)
+    return EventConfirmation(True)
 
 
 def relayed_digest(event: WebhookEvent) -> str:
@@ -51,7 +53,7 @@ def relayed_digest(event: WebhookEvent) -> str:
     try:
         if isinstance(message, PaymentEvent):
             return intents.relayed_payment_event_digest(message)
-        return intents.relayed_carrier_event_digest(message)
+        return relayed_carrier_event_digest(message)
     except Refused:
         return ""
 
@@ -59,7 +61,7 @@ def relayed_digest(event: WebhookEvent) -> str:
 def _well_formed(check: object) -> bool:
     """A check the database can be asked about: anything else is no event the intake could have stored
     (and a NUL byte would make PostgreSQL refuse the query, failing the activity for ever)."""
-    if not isinstance(check, intents.EventCheck):
+    if not isinstance(check, EventCheck):
         return False
     provider, kind, event_id, order_id = check.provider, check.kind, check.event_id, check.order_id
     return (

@@ -21,7 +21,7 @@ from temporal_bridge.approvals.messages import (
     DigestInput,
     DigestResult,
 )
-from temporal_bridge.order.activities import db_activity
+from temporal_bridge.contract.db_activity import db_activity
 
 
 @activity.defn(name=approval.ACT_NOTIFY_APPROVERS)

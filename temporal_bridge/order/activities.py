@@ -9,13 +9,12 @@ cycle to do it. Business errors become non-retryable ApplicationErrors.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -23,14 +22,15 @@ from approvals import identity
 from approvals import services as approval_services
 from approvals.discussion import notices as discussion_notices
 from orders import steps
-from orders.exceptions import OrderNotFound, OutOfStock, PaymentDeclined
 from orders.holds import breaker
 from orders.holds import services as holds
 from orders.payments import services as payments
 from orders.payments.models import PaymentTransaction
 from orders.timeline import mirror
 from orders.webhooks import services as webhooks
-from temporal_bridge.order import discussion, fulfilment, intents
+from temporal_bridge.contract.db_activity import db_activity
+from temporal_bridge.contract.intents import ACT_CONFIRM_MESSAGES, MessageChecks, MessageConfirmations
+from temporal_bridge.order import discussion, fulfilment
 from temporal_bridge.order import holds as hold
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import payments as payments_messages
@@ -41,27 +41,8 @@ from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleIn
 from temporal_bridge.order.records import DecisionInput, EntriesInput, OrderRef, StepRecord
 
 log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable)
 
 ERR_BAD_NOTICE = "BadDiscussionNotice"
-BUSINESS_ERRORS = {OutOfStock: fulfilment.ERR_OUT_OF_STOCK, PaymentDeclined: payments_messages.ERR_PAYMENT_DECLINED,
-                   OrderNotFound: m.ERR_ORDER_NOT_FOUND}
-
-
-def db_activity(func: F) -> F:
-    """Run `func` with fresh DB connections; map business errors to non-retryable ones."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        close_old_connections()
-        try:
-            return func(*args, **kwargs)
-        except tuple(BUSINESS_ERRORS) as err:
-            raise ApplicationError(err.message, type=BUSINESS_ERRORS[type(err)], non_retryable=True) from err
-        finally:
-            close_old_connections()
-
-    return wrapper  # type: ignore[return-value]
 
 
 R = TypeVar("R")
@@ -94,9 +75,9 @@ def record_decision(decision: DecisionInput) -> None:
     approval_services.decision_record(decision)
 
 
-@activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
+@activity.defn(name=ACT_CONFIRM_MESSAGES)
 @db_activity
-def confirm_messages(checks: intents.MessageChecks) -> intents.MessageConfirmations:
+def confirm_messages(checks: MessageChecks) -> MessageConfirmations:
     """Read-only, for a batch of the workflow's checks: which people's messages
     the desk recorded, which providers' events the intake stored."""
     return identity.messages_confirm(checks)

@@ -3,7 +3,7 @@ client (temporal_bridge.client.bridge): start it, signal it, ask for its live
 snapshot and for its verdict on a request, and link to it in the Temporal UI.
 
 What the server says of the workflow without a worker (running, stopped from
-outside, a failing task) is temporal_bridge.client.workflow_status.
+outside, a failing task) is temporal_bridge.order.status.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound, bridge, mapped_errors, start_once
-from temporal_bridge.client.workflow_status import WorkflowClosed
 from temporal_bridge.order import discussion, payments, search_attributes, states
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, QuestionSignal
 from temporal_bridge.order.payments import PaymentEvent
+from temporal_bridge.order.status import WorkflowClosed
 from temporal_bridge.shipment import messages as shipment
 from temporal_bridge.shipment.messages import CarrierEvent
 

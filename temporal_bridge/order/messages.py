@@ -306,25 +306,6 @@ MAX_EVENT_ID = 100
 
 
 @dataclass
-class ActorCheckInput:
-    """Ask the database whether `actor` may take `action` on the order now."""
-
-    order_id: int
-    actor: str
-    action: str  # one of the ACTION_* names
-    # Also: whether a delegation from this person to `actor` stands now.
-    on_behalf_of: str = ""
-
-
-@dataclass
-class ActorCheckResult:
-    allowed: bool
-    reason: str = ""
-    # Holds the senior-approver permission now (the message's claim is ignored).
-    senior: bool = False
-
-
-@dataclass
 class UpdateInput:
     order_id: int
     actor: str

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from orders.delivery import services as parcels
-from temporal_bridge.order import message_checks as checks
-from temporal_bridge.order.activities import db_activity
+from temporal_bridge.contract.db_activity import db_activity
+from temporal_bridge.contract.decoding import parse_time
 from temporal_bridge.shipment import workflow as sw
 
 
@@ -23,7 +23,7 @@ def record_parcel_event(inp: sw.ParcelEventInput) -> None:
     event = inp.event
     # The workflow checked the time when it accepted the event; a retry must
     # not fail forever on an input that, against that check, has none.
-    at = checks.parse_time(event.at) or datetime.now(UTC)
+    at = parse_time(event.at) or datetime.now(UTC)
     record = parcels.CarrierEventRecord(event.event_id, event.status, at, event.location, event.description)
     parcels.parcel_record_event(order_id=inp.order_id, event=record, status=inp.status)
 

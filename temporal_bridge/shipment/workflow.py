@@ -22,11 +22,12 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge.order import intents
-    from temporal_bridge.order import message_checks as checks
-    from temporal_bridge.order.confirmations import DeskConfirmations
-    from temporal_bridge.order.policies import DB_STEP, MIRROR_RETRY
+    from temporal_bridge.contract.confirmations import DeskConfirmations
+    from temporal_bridge.contract.decoding import Refused, display, parse_time
+    from temporal_bridge.contract.intents import EventCheck
+    from temporal_bridge.contract.policies import DB_STEP, MIRROR_RETRY
     from temporal_bridge.shipment import messages as shipment
+    from temporal_bridge.shipment.message_checks import carrier_event_digest, parse_carrier_event
     from temporal_bridge.shipment.messages import CarrierEvent, ShipmentInput, ShipmentResult, ShipmentState
 
 # Activity names: the lead may move them to messages_outside.py.
@@ -92,7 +93,7 @@ def status_after(current: str, history: Sequence[CarrierEvent], event: CarrierEv
 
 
 def _instant(at: str) -> datetime:
-    return checks.parse_time(at) or datetime.min.replace(tzinfo=UTC)
+    return parse_time(at) or datetime.min.replace(tzinfo=UTC)
 
 
 @workflow.defn(name=shipment.SHIPMENT_WORKFLOW_NAME)
@@ -113,7 +114,7 @@ class ShipmentWorkflow:
             await self._activity(ACT_OPEN_PARCEL, ParcelOpenInput(
                 inp.order_id, inp.order_number, inp.carrier, inp.tracking_number, inp.promised_by))
         # The promise is an absolute time, so it survives continue-as-new as is.
-        promised = checks.parse_time(inp.promised_by) if inp.promised_by else None
+        promised = parse_time(inp.promised_by) if inp.promised_by else None
         continue_at = workflow.now() + timedelta(seconds=max(inp.continue_as_new_after_seconds, 1))
         while True:
             while self._pending:
@@ -168,8 +169,8 @@ class ShipmentWorkflow:
         # *args: the SDK decodes the payloads as plain JSON whatever their
         # number, and parse_carrier_event checks the shape; nothing here raises.
         try:
-            event = checks.parse_carrier_event(args, workflow.now())
-        except checks.Refused as bad:
+            event = parse_carrier_event(args, workflow.now())
+        except Refused as bad:
             workflow.logger.warning("Shipment %s: carrier event ignored: %s", self._inp.order_number, bad.reason)
             return
         s = self.s
@@ -179,11 +180,11 @@ class ShipmentWorkflow:
         # A carrier's event counts only if the webhook intake stored it, signed,
         # as sent (temporal_bridge.order.intents); its id is remembered only once
         # confirmed, so a forged copy cannot make the genuine event a repeat.
-        confirmation = await self._confirmations.event(intents.EventCheck(
-            shipment.PROVIDER_CARRIER, self._inp.order_id, event.event_id, event.status, intents.carrier_event_digest(event)))
+        confirmation = await self._confirmations.event(EventCheck(
+            shipment.PROVIDER_CARRIER, self._inp.order_id, event.event_id, event.status, carrier_event_digest(event)))
         if not confirmation.received:
             workflow.logger.warning("Shipment %s: carrier event %s refused: %s", self._inp.order_number,
-                                    checks.display(event.event_id), confirmation.reason)
+                                    display(event.event_id), confirmation.reason)
             return
         if event.event_id in s.seen_event_ids:
             return  # the same event twice in one task

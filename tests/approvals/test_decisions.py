@@ -15,6 +15,7 @@ from approvals.models import ApprovalDecision
 from orders import roles
 from temporal_bridge.approvals import messages as approval
 from temporal_bridge.approvals.messages import ApprovalRule, BulkDecisionInput, BulkDecisionProgress, BulkOrderResult
+from temporal_bridge.contract.intents import ActorCheckInput
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from temporal_bridge.order.records import DecisionInput
@@ -96,7 +97,7 @@ def test_the_signal_claims_no_seniority_the_workflow_asks_the_database(client, m
     assert [(s.order_id, s.payload.actor, s.payload.senior) for s in fake_temporal.signals] == [
         (first.pk, "manager", False), (second.pk, "senior", False),
     ]
-    check = identity.actor_verify(m.ActorCheckInput(second.pk, "senior", m.SIGNAL_APPROVE))
+    check = identity.actor_verify(ActorCheckInput(second.pk, "senior", m.SIGNAL_APPROVE))
     assert (check.allowed, check.senior) == (True, True)
 
 
@@ -109,14 +110,14 @@ def test_the_signal_claims_no_seniority_the_workflow_asks_the_database(client, m
 ])
 def test_the_database_refuses_unknown_inactive_or_unauthorised_actors(db, clerk, manager, large_order, actor, action, reason):
     make_user("gone", roles.MANAGERS, is_active=False)
-    check = identity.actor_verify(m.ActorCheckInput(large_order().pk, actor, action))
+    check = identity.actor_verify(ActorCheckInput(large_order().pk, actor, action))
     assert (check.allowed, check.reason, check.senior) == (False, reason, False)
 
 
 def test_the_requester_is_refused_even_holding_the_approve_permission(db, large_order):
     order = large_order()
     order.created_by.groups.add(*__import__("django.contrib.auth.models", fromlist=["Group"]).Group.objects.filter(name=roles.MANAGERS))
-    check = identity.actor_verify(m.ActorCheckInput(order.pk, order.created_by.username, m.SIGNAL_APPROVE))
+    check = identity.actor_verify(ActorCheckInput(order.pk, order.created_by.username, m.SIGNAL_APPROVE))
     assert (check.allowed, check.reason) == (False, "the requester cannot decide on their own order")
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.utils.html import escape
 
 from orders.webhooks.models import WebhookEvent
+from temporal_bridge.contract.intents import ActorCheckInput
 from temporal_bridge.order import holds, payments, states
 from temporal_bridge.order import messages as m
 
@@ -117,6 +118,6 @@ def test_the_workflow_checks_release_hold_as_an_approvers_action(manager, clerk,
     from approvals.identity import actor_verify
 
     order = held()
-    ok = actor_verify(m.ActorCheckInput(order_id=order.pk, actor="manager", action=holds.SIGNAL_RELEASE_HOLD))
-    refused = actor_verify(m.ActorCheckInput(order_id=order.pk, actor="clerk", action=holds.SIGNAL_RELEASE_HOLD))
+    ok = actor_verify(ActorCheckInput(order_id=order.pk, actor="manager", action=holds.SIGNAL_RELEASE_HOLD))
+    refused = actor_verify(ActorCheckInput(order_id=order.pk, actor="clerk", action=holds.SIGNAL_RELEASE_HOLD))
     assert ok.allowed and not refused.allowed

@@ -29,12 +29,12 @@ from orders import roles, services
 from orders.models import Order
 from orders.operations.reconcile import reconcile
 from orders.selectors import LIVE_FAILURES_KEY, order_live_state
-from temporal_bridge.client import workflow_status
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.connection import connect_kwargs
 from temporal_bridge.client.worker_status import forget_worker_check
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
+from temporal_bridge.order import status as workflow_status
 from tests.conftest import make_user
 from tests.integration.test_lifecycle import finished, snapshot_state, submit, wait_for
 from tests.orders.api.test_api import ApiClient, issue_key

@@ -17,8 +17,8 @@ from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
 from temporal_bridge.client.bridge import TemporalUnavailable
 from temporal_bridge.client.queue_health import PollerStatus
-from temporal_bridge.client.workflow_status import StopCause, WorkflowTask
 from temporal_bridge.order import states
+from temporal_bridge.order.status import StopCause, WorkflowTask
 from tests.conftest import make_user
 from tests.orders.api.test_api import ApiClient, issue_key
 

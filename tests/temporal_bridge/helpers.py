@@ -33,7 +33,16 @@ from temporal_bridge.approvals.messages import (
     DigestResult,
 )
 from temporal_bridge.client.connection import payload_converter
-from temporal_bridge.order import discussion, fulfilment, intents, payments, records, states
+from temporal_bridge.contract.intents import (
+    ACT_CONFIRM_MESSAGES,
+    ActorCheckInput,
+    ActorCheckResult,
+    EventConfirmation,
+    IntentCheck,
+    MessageChecks,
+    MessageConfirmations,
+)
+from temporal_bridge.order import discussion, fulfilment, payments, records, states
 from temporal_bridge.order import holds as hold
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
@@ -131,7 +140,7 @@ class ActivityMocks:
     forged_requests: set[str] = field(default_factory=set)
     altered_requests: set[str] = field(default_factory=set)
     # The batches the confirmation activity answered.
-    confirmations: list[intents.MessageChecks] = field(default_factory=list)
+    confirmations: list[MessageChecks] = field(default_factory=list)
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -141,7 +150,7 @@ class ActivityMocks:
         if not mirror:
             hidden |= {m.ACT_RECORD_ENTRIES}
         if not decisions:
-            hidden |= {m.ACT_RECORD_DECISION, intents.ACT_CONFIRM_MESSAGES}
+            hidden |= {m.ACT_RECORD_DECISION, ACT_CONFIRM_MESSAGES}
         return [c.name for c in self.calls if c.name not in hidden]
 
     def written(self) -> list[MirrorInput]:
@@ -152,7 +161,7 @@ class ActivityMocks:
             unique.setdefault(entry.idempotency_key, entry)
         return sorted(unique.values(), key=lambda entry: records.key_position(entry.idempotency_key))
 
-    def intents_checked(self) -> list[intents.IntentCheck]:
+    def intents_checked(self) -> list[IntentCheck]:
         """Every person's message the workflow asked the desk about, in the order asked."""
         return [check for batch in self.confirmations for check in batch.intents]
 
@@ -194,35 +203,35 @@ class ActivityMocks:
             record(m.ACT_RECORD_DECISION, decision)
             mocks.writes.extend(decision.entries)
 
-        @activity.defn(name=intents.ACT_CONFIRM_MESSAGES)
-        async def confirm_messages(batch: intents.MessageChecks) -> intents.MessageConfirmations:
+        @activity.defn(name=ACT_CONFIRM_MESSAGES)
+        async def confirm_messages(batch: MessageChecks) -> MessageConfirmations:
             # As approvals.identity.messages_confirm answers from the database.
-            record(intents.ACT_CONFIRM_MESSAGES, batch)
+            record(ACT_CONFIRM_MESSAGES, batch)
             mocks.confirmations.append(batch)
-            answers = intents.MessageConfirmations()
+            answers = MessageConfirmations()
             for check in batch.intents:
                 if check.request_id in mocks.forged_requests:
-                    answers.intents.append(m.ActorCheckResult(False, "the desk has no record of this request"))
+                    answers.intents.append(ActorCheckResult(False, "the desk has no record of this request"))
                 elif check.request_id in mocks.altered_requests:
-                    answers.intents.append(m.ActorCheckResult(False, "the message differs from what the desk recorded (its content)"))
+                    answers.intents.append(ActorCheckResult(False, "the message differs from what the desk recorded (its content)"))
                 else:
                     action = states.ASK if check.signal == discussion.SIGNAL_ASK_REQUESTER else check.signal
-                    answers.intents.append(await people_check(m.ActorCheckInput(check.order_id, check.actor, action, check.on_behalf_of)))
-            answers.events = [intents.EventConfirmation(False, "the desk received no such event from the provider")
-                              if event.event_id in mocks.forged_events else intents.EventConfirmation(True) for event in batch.events]
+                    answers.intents.append(await people_check(ActorCheckInput(check.order_id, check.actor, action, check.on_behalf_of)))
+            answers.events = [EventConfirmation(False, "the desk received no such event from the provider")
+                              if event.event_id in mocks.forged_events else EventConfirmation(True) for event in batch.events]
             return answers
 
-        async def people_check(check: m.ActorCheckInput) -> m.ActorCheckResult:
+        async def people_check(check: ActorCheckInput) -> ActorCheckResult:
             # As approvals.identity answers from the database.
             await asyncio.sleep(mocks.verify_delays.get(check.actor, 0))
             if check.actor not in mocks.people:
-                return m.ActorCheckResult(False, f"{check.actor} is not a user of the desk")
+                return ActorCheckResult(False, f"{check.actor} is not a user of the desk")
             actions, senior = mocks.people[check.actor]
             if check.action not in actions:
-                return m.ActorCheckResult(False, f"{check.actor} is not allowed to {check.action} orders")
+                return ActorCheckResult(False, f"{check.actor} is not allowed to {check.action} orders")
             if check.on_behalf_of and mocks.delegations.get(check.on_behalf_of) != check.actor:
-                return m.ActorCheckResult(False, f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
-            return m.ActorCheckResult(True, senior=senior)  # the actor's own seniority
+                return ActorCheckResult(False, f"no delegation from {check.on_behalf_of} to {check.actor} stands now")
+            return ActorCheckResult(True, senior=senior)  # the actor's own seniority
 
         @activity.defn(name=m.ACT_APPLY_UPDATE)
         async def apply_order_update(update: m.UpdateInput) -> None:

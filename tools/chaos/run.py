@@ -306,7 +306,7 @@ def settled_status(order_id: int, patience: float = 30.0):
     database can say "fulfilled" one workflow task before the run completes;
     on a slow machine the check would otherwise race that last task.
     """
-    from temporal_bridge.client import workflow_status
+    from temporal_bridge.order import status as workflow_status
 
     give_up = time.monotonic() + patience
     while True:

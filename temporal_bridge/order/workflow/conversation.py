@@ -22,11 +22,12 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.contract.decoding import display
+    from temporal_bridge.contract.policies import MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order import discussion, states
     from temporal_bridge.order import message_checks as checks
     from temporal_bridge.order import messages as m
     from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, DiscussionNotice, DiscussionResult, QuestionSignal
-    from temporal_bridge.order.policies import MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order.records import StepRecord
     from temporal_bridge.order.workflow.gate import ApprovalGate
     from temporal_bridge.order.workflow.intake import Intake
@@ -134,7 +135,7 @@ class Conversation:
             s.priority = signal.priority
             changes.append(f"priority → {signal.priority}")
         if signal.shipping_address is not None and signal.shipping_address != s.shipping_address:
-            old, new = checks.display(s.shipping_address, 120), checks.display(signal.shipping_address, 120)
+            old, new = display(s.shipping_address, 120), display(signal.shipping_address, 120)
             s.shipping_address = signal.shipping_address
             changes.append(f"shipping address “{old}” → “{new}”")
         if signal.note is not None and signal.note != s.note:

@@ -19,9 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.approvals import messages as approval
     from temporal_bridge.approvals import rules
     from temporal_bridge.approvals.messages import ApprovalProgress, ApproverNoticeInput, ApproverNoticeResult
+    from temporal_bridge.contract.policies import NOTICE_RETRY, SHORT_STEP
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import states
-    from temporal_bridge.order.policies import NOTICE_RETRY, SHORT_STEP
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, cause
     from temporal_bridge.order.workflow.timeline import Timeline
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge.order import message_checks as checks
+    from temporal_bridge.contract.decoding import Refused, display
     from temporal_bridge.order.workflow import refusals as kinds
     from temporal_bridge.order.workflow.refusals import Refusals
 
@@ -33,7 +33,7 @@ class Intake:
         """Parse the payloads; hand the message on, or note why it cannot count."""
         try:
             message = parse(args)
-        except checks.Refused as refused:
+        except Refused as refused:
             # A malformed message claims no request id: an attacker must not be
             # able to burn the id a real page is about to send.
             return await self._refusals.note(kinds.MALFORMED, refused.reason, refused.actor)
@@ -41,5 +41,5 @@ class Intake:
 
     async def ignore_unknown(self, name: str) -> None:
         """A signal of a name the order does not know: noted, then counted."""
-        text = f"Message {checks.display(name)!r} ignored: the order workflow has no such message"
+        text = f"Message {display(name)!r} ignored: the order workflow has no such message"
         await self._refusals.note(kinds.UNKNOWN, text, "")

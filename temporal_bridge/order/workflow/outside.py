@@ -16,10 +16,12 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.contract.confirmations import DeskConfirmations
+    from temporal_bridge.contract.decoding import display
+    from temporal_bridge.contract.intents import EventCheck
     from temporal_bridge.order import holds, intents, payments, states
     from temporal_bridge.order import message_checks as checks
     from temporal_bridge.order import messages as m
-    from temporal_bridge.order.confirmations import DeskConfirmations
     from temporal_bridge.order.payments import PaymentEvent
     from temporal_bridge.order.workflow import refusals as kinds
     from temporal_bridge.order.workflow.intake import Intake
@@ -62,11 +64,11 @@ class OutsideWorld:
             return  # a webhook delivered twice is applied once
         # Remembered as seen only once confirmed: a forged copy of the
         # provider's id must not make the genuine event a "duplicate".
-        confirmation = await self._confirmations.event(intents.EventCheck(
+        confirmation = await self._confirmations.event(EventCheck(
             payments.PROVIDER_PAYMENTS, self._inp.order_id, event.event_id, event.kind, intents.payment_event_digest(event)))
         if not confirmation.received:
             return await self._refusals.note(
-                kinds.UNCONFIRMED, f"Payment event {checks.display(event.event_id)} ({event.kind}) refused: {confirmation.reason}", "")
+                kinds.UNCONFIRMED, f"Payment event {display(event.event_id)} ({event.kind}) refused: {confirmation.reason}", "")
         if event.event_id in s.seen_event_ids:
             return  # the same event twice in one task
         s.seen_event_ids = [*s.seen_event_ids, event.event_id][-shipment.MAX_SEEN_EVENTS:]
@@ -78,7 +80,7 @@ class OutsideWorld:
             return
         waiting = s.payment_reference and not s.payment_outcome
         if not waiting or (event.reference and event.reference != s.payment_reference):
-            return await self._requests.note(f"Payment event {checks.display(event.event_id)} ({event.kind}) ignored: "
+            return await self._requests.note(f"Payment event {display(event.event_id)} ({event.kind}) ignored: "
                                              "no payment of this order waits for it", "")
         s.payment_outcome, s.payment_event_id = event.kind, event.event_id
         s.failure_reason = event.reason if event.kind == payments.PAYMENT_FAILED else s.failure_reason

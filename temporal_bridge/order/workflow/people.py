@@ -21,10 +21,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge.approvals import rules
+    from temporal_bridge.contract.decoding import display
+    from temporal_bridge.contract.policies import MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order import message_checks as checks
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import states
-    from temporal_bridge.order.policies import MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order.records import DecisionInput, MirrorInput
     from temporal_bridge.order.workflow import decision_rules
     from temporal_bridge.order.workflow.gate import ApprovalGate
@@ -157,7 +158,7 @@ class People:
             changes.append(f"priority → {signal.priority}")
         reapproval = False
         if signal.shipping_address is not None and signal.shipping_address != s.shipping_address:
-            old, new = checks.display(s.shipping_address, 120), checks.display(signal.shipping_address, 120)
+            old, new = display(s.shipping_address, 120), display(signal.shipping_address, 120)
             changes.append(f"shipping address “{old}” → “{new}”")
             consequence = self._address_consequence()
             reapproval = bool(consequence)

@@ -3,7 +3,7 @@ page that sent it reads back.
 
 Every request is checked the same way: the order's own rules first (cheap),
 then the desk's record of the request and the sender's rights now (the
-database, temporal_bridge.order.confirmations), then the rules again, since other
+database, temporal_bridge.contract.confirmations), then the rules again, since other
 messages of the same task may have moved the order. The verdict per request
 id is what the `verdict` query returns. A collaborator of OrderWorkflow,
 composed beside the timeline and the refusals.
@@ -18,10 +18,10 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge.order import intents
-    from temporal_bridge.order import message_checks as checks
+    from temporal_bridge.contract.confirmations import DeskConfirmations
+    from temporal_bridge.contract.decoding import display
+    from temporal_bridge.contract.intents import ActorCheckResult, IntentCheck, message_digest
     from temporal_bridge.order import messages as m
-    from temporal_bridge.order.confirmations import DeskConfirmations
     from temporal_bridge.order.workflow import refusals as kinds
     from temporal_bridge.order.workflow.refusals import Refusals
     from temporal_bridge.order.workflow.timeline import Timeline
@@ -79,7 +79,7 @@ class Requests:
     # --- Whether a request counts ------------------------------------------------------------------
 
     async def confirmed(self, signal: str, message: Any, word: str,
-                        refusal_of: Callable[[bool | None], str | None]) -> m.ActorCheckResult | None:
+                        refusal_of: Callable[[bool | None], str | None]) -> ActorCheckResult | None:
         """Whether a person's message counts: the order's rules (`refusal_of`,
         given the sender's seniority once known), the desk's record of the
         request and the sender's rights now, then the rules again. None:
@@ -88,7 +88,7 @@ class Requests:
         """
         request_id, actor, on_behalf_of = message.request_id, message.actor, getattr(message, "on_behalf_of", "")
         who = f"{actor} on behalf of {on_behalf_of}" if on_behalf_of else actor
-        repeated = f"{word} by {who} ignored: request {checks.display(request_id)} was already received"
+        repeated = f"{word} by {who} ignored: request {display(request_id)} was already received"
         if request_id in self._s.seen_requests:
             await self._refusals.note(kinds.REPEATED, repeated, actor)
             return None
@@ -97,9 +97,9 @@ class Requests:
             await self.refuse(request_id, refusal, actor, signal, kind=kinds.OUT_OF_TURN)
             return None
         self.set_verdict(request_id, m.VERDICT_CHECKING, action=signal)
-        check = await self._confirmations.intent(intents.IntentCheck(
+        check = await self._confirmations.intent(IntentCheck(
             order_id=self._inp.order_id, signal=signal, request_id=request_id, actor=actor,
-            digest=intents.message_digest(signal, message), on_behalf_of=on_behalf_of,
+            digest=message_digest(signal, message), on_behalf_of=on_behalf_of,
         ))
         if not check.allowed:
             await self.refuse(request_id, f"{word} by {who} refused: {check.reason}", actor, signal, kind=kinds.UNCONFIRMED)

@@ -21,20 +21,30 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.contract.decoding import display
+    from temporal_bridge.contract.policies import DB_STEP, FULFIL_HEARTBEAT, MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order import fulfilment as fulfilment_messages
     from temporal_bridge.order import holds, payments, states
-    from temporal_bridge.order import holds as holds_messages
-    from temporal_bridge.order import message_checks as checks
     from temporal_bridge.order import messages as m
     from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, ReleaseResult, ReserveResult, ShipResult
     from temporal_bridge.order.holds import HoldInput, HoldResult
     from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
-    from temporal_bridge.order.policies import DB_STEP, FULFIL_HEARTBEAT, MIRROR_RETRY, SHORT_STEP, STEP_RETRY
     from temporal_bridge.order.records import MirrorInput, OrderRef, StepRecord
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed, cause
     from temporal_bridge.order.workflow.timeline import Timeline
     from temporal_bridge.shipment import messages as shipment
     from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
+
+# Steps with business outcomes: business errors are non-retryable (raised as
+# such by the activities); anything else is retried for about ten minutes
+# before the order fails with compensation.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=15,
+    non_retryable_error_types=[fulfilment_messages.ERR_OUT_OF_STOCK, payments.ERR_PAYMENT_DECLINED, m.ERR_ORDER_NOT_FOUND],
+)
 
 # Orders that reach the stock after this marker check the customer's credit first.
 CREDIT_CHECK = "credit-check"
@@ -68,7 +78,7 @@ class FulfilmentSaga:
                                              ReserveResult)
         s.compensations.append(fulfilment_messages.ACT_RELEASE_STOCK)
         self.check_cancel()
-        await self._wait_while_held(holds_messages.STAGE_PAYMENT, reserved.hold)
+        await self._wait_while_held(holds.STAGE_PAYMENT, reserved.hold)
 
         s.step = "Charging payment"
         paid = await self._business_step(payments.ACT_CHARGE_PAYMENT, "payment",
@@ -79,8 +89,8 @@ class FulfilmentSaga:
         hold = paid.hold
         if paid.status == "requires_confirmation":
             await self._await_confirmation(paid.provider_reference)
-            hold = await self._read_hold(holds_messages.STAGE_FULFILMENT)  # the wait may have been long
-        await self._wait_while_held(holds_messages.STAGE_FULFILMENT, hold)
+            hold = await self._read_hold(holds.STAGE_FULFILMENT)  # the wait may have been long
+        await self._wait_while_held(holds.STAGE_FULFILMENT, hold)
         await self.fraud_checkpoint()
 
     async def fulfil(self) -> None:
@@ -164,11 +174,11 @@ class FulfilmentSaga:
         # customer's lock: two orders of one customer cannot both pass unseen.
         entries = self._timeline.take_unwritten()
         try:
-            hold = await self._read_hold(holds_messages.STAGE_CREDIT, entries)
+            hold = await self._read_hold(holds.STAGE_CREDIT, entries)
         except ActivityError:
             self._timeline.give_back(entries)
             raise
-        await self._wait_while_held(holds_messages.STAGE_CREDIT, hold)
+        await self._wait_while_held(holds.STAGE_CREDIT, hold)
 
     async def _wait_while_held(self, stage: str, hold: HoldResult | None) -> None:
         """Wait while `stage` is held (a paused fulfilment, an open circuit
@@ -202,7 +212,7 @@ class FulfilmentSaga:
                                   status=resume_to if s.state != resume_to else None)
 
     async def _read_hold(self, stage: str, entries: list[MirrorInput] | None = None) -> HoldResult:
-        return await workflow.execute_activity(holds_messages.ACT_READ_HOLD, HoldInput(self._inp.order_id, stage, entries or []),
+        return await workflow.execute_activity(holds.ACT_READ_HOLD, HoldInput(self._inp.order_id, stage, entries or []),
                                                result_type=HoldResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
 
     async def _await_confirmation(self, reference: str) -> None:
@@ -239,7 +249,7 @@ class FulfilmentSaga:
             self._timeline.step_failed(record)
             s.payment_outcome = s.payment_event_id = s.failure_reason = ""
             await self._timeline.record_now(
-                "note", f"Payment event {checks.display(event_id)} ({kind}) refused: "
+                "note", f"Payment event {display(event_id)} ({kind}) refused: "
                 "the desk received no such event from the payment provider")
             return False
         self._timeline.end_step(record, settled.recorded)

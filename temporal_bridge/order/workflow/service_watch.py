@@ -41,16 +41,19 @@ class ServiceLevelWatch:
             return
         while s.state not in states.TERMINAL:
             state = s.state
+
+            def left(entered: str = state) -> bool:
+                return s.state != entered
+
             stage = service_levels.stage_of(state)
             target = service_levels.target_seconds(targets, stage) if stage else 0.0
             if not stage or target <= 0 or stage in s.breached:
-                await workflow.wait_condition(lambda entered=state: s.state != entered)
+                await workflow.wait_condition(left)
                 continue
             report = self.report()
             spent = report.seconds_in_stage.get(stage, 0.0) if report else 0.0
             try:
-                await workflow.wait_condition(lambda entered=state: s.state != entered,
-                                              timeout=timedelta(seconds=max(target - spent, 0.001)))
+                await workflow.wait_condition(left, timeout=timedelta(seconds=max(target - spent, 0.001)))
             except TimeoutError:
                 s.breached.append(stage)
                 on_breach(stage)

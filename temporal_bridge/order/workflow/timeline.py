@@ -19,9 +19,9 @@ from collections.abc import Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.contract.policies import DB_STEP, MIRROR_RETRY
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import records, states
-    from temporal_bridge.order.policies import DB_STEP, MIRROR_RETRY
     from temporal_bridge.order.records import EntriesInput, MirrorInput, StepRecord, TimelineEntry
 
 

@@ -23,15 +23,15 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import RawValue, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.contract.confirmations import DeskConfirmations
+    from temporal_bridge.contract.policies import MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order import discussion, fulfilment, holds, payments, states
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import search_attributes as sa
-    from temporal_bridge.order.confirmations import DeskConfirmations
     from temporal_bridge.order.fulfilment import NotifyInput, NotifyResult
-    from temporal_bridge.order.policies import MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order.records import MirrorInput
     from temporal_bridge.order.workflow.conversation import Conversation
     from temporal_bridge.order.workflow.gate import ApprovalGate, Outcome
@@ -172,7 +172,7 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
-        self._searchable = sa.ORDER_STATE in workflow.info().typed_search_attributes
+        self._searchable = workflow.info().typed_search_attributes.get(sa.ORDER_STATE) is not None
         if not self.s.transitions:
             self.s.transitions.append(m.StateTransition(states.PENDING_APPROVAL, self.s.submitted_at))
         self.timeline.on_change = self._entered
@@ -283,7 +283,7 @@ class OrderWorkflow:
         if entry.status is not None:
             self.s.transitions.append(m.StateTransition(entry.status, at))
         if self._searchable:
-            updates = []
+            updates: list[SearchAttributeUpdate] = []
             if entry.status is not None:
                 updates += [sa.ORDER_STATE.value_set(entry.status), sa.STATE_ENTERED_AT.value_set(datetime.fromisoformat(at))]
             if entry.escalated:

@@ -16,6 +16,7 @@ from approvals.delegation import services as delegations
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles
 from temporal_bridge.approvals.messages import ApproverNoticeInput
+from temporal_bridge.contract.intents import ActorCheckInput, ActorCheckResult
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.records import DecisionInput
 from tests.approvals.test_decisions import LARGE, approved_by
@@ -225,11 +226,11 @@ def test_actor_verify_honours_on_behalf_of_only_while_a_delegation_stands_now(ma
     order = make_order()
 
     def check(actor="manager2", on_behalf_of="manager", action=m.SIGNAL_APPROVE):
-        return identity.actor_verify(m.ActorCheckInput(order.pk, actor, action, on_behalf_of))
+        return identity.actor_verify(ActorCheckInput(order.pk, actor, action, on_behalf_of))
 
-    assert check() == m.ActorCheckResult(False, "no delegation from manager to manager2 stands now")
+    assert check() == ActorCheckResult(False, "no delegation from manager to manager2 stands now")
     delegation = delegate(manager, manager2)
-    assert check() == m.ActorCheckResult(True, senior=False)
+    assert check() == ActorCheckResult(True, senior=False)
     assert check(on_behalf_of="senior").allowed is False
     assert check(action=m.SIGNAL_CANCEL).reason == "only approvals and rejections can be made on behalf of someone"
     assert check(on_behalf_of="manager\x00").allowed is False  # answered, not an endlessly retried database error
@@ -238,9 +239,9 @@ def test_actor_verify_honours_on_behalf_of_only_while_a_delegation_stands_now(ma
     assert check().allowed is False
     # The substitute's own seniority, never the delegator's.
     delegate(senior, manager)
-    assert check(actor="manager", on_behalf_of="senior") == m.ActorCheckResult(True, senior=False)
+    assert check(actor="manager", on_behalf_of="senior") == ActorCheckResult(True, senior=False)
     own = make_order(created_by=senior)
-    assert identity.actor_verify(m.ActorCheckInput(own.pk, "manager", m.SIGNAL_APPROVE, "senior")).reason == (
+    assert identity.actor_verify(ActorCheckInput(own.pk, "manager", m.SIGNAL_APPROVE, "senior")).reason == (
         "senior is the requester, and nobody decides on their own order")
 
 

@@ -11,15 +11,15 @@ from approvals.identity import actor_verify
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles
 from orders.timeline.models import OrderEvent
+from temporal_bridge.contract.intents import ActorCheckInput, ActorCheckResult
 from temporal_bridge.order import discussion
-from temporal_bridge.order import messages as m
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 
 
-def verify(order, actor: str, action: str, on_behalf_of: str = "") -> m.ActorCheckResult:
-    return actor_verify(m.ActorCheckInput(order_id=order.pk, actor=actor, action=action, on_behalf_of=on_behalf_of))
+def verify(order, actor: str, action: str, on_behalf_of: str = "") -> ActorCheckResult:
+    return actor_verify(ActorCheckInput(order_id=order.pk, actor=actor, action=action, on_behalf_of=on_behalf_of))
 
 
 def allowed(order, actor: str, action: str) -> bool:

@@ -24,7 +24,6 @@ from orders.payments import gateway as payments
 from orders.payments.models import PaymentTransaction
 from orders.timeline import mirror
 from temporal_bridge.order import activities as acts
-from temporal_bridge.order import holds as hold
 from temporal_bridge.order import holds as holds_messages
 from temporal_bridge.order import payments as payment
 from temporal_bridge.order import records, states
@@ -131,7 +130,7 @@ def test_after_the_cool_down_one_trial_goes_through_and_its_success_closes_the_b
         fail_charge(first)
     # Orders waiting on the payment hold, as their timeline entries tell the mirror.
     for order in (first, waiting):
-        text = hold.held_text(holds_messages.STAGE_PAYMENT, holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT))
+        text = holds_messages.held_text(holds_messages.STAGE_PAYMENT, holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT))
         mirror.order_record_entries([MirrorInput(order.pk, records.timeline_key(7, "hold"), "hold", text)])
     later(61)
     assert holds.hold_read(trial.pk, holds_messages.STAGE_PAYMENT).held is False, "the first to ask after the cool-down is the trial"

@@ -12,7 +12,6 @@ from orders.models import Order
 from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import holds as holds_messages
-from temporal_bridge.order import holds as holds_msgs
 from temporal_bridge.order import records, states
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.records import MirrorInput
@@ -119,7 +118,7 @@ def test_resume_wakes_exactly_the_orders_waiting_on_fulfilment(client, operator,
     html = client.post("/ops/fulfilment/resume/", follow=True).content.decode()
     assert "Fulfilment resumed: 2 waiting orders told." in html
     assert sorted(s.order_id for s in fake_temporal.signals) == sorted([waiting.pk, waiting_too.pk])
-    assert {(s.name, s.payload.by) for s in fake_temporal.signals} == {(holds_msgs.SIGNAL_HOLDS_LIFTED, "olga")}
+    assert {(s.name, s.payload.by) for s in fake_temporal.signals} == {(holds_messages.SIGNAL_HOLDS_LIFTED, "olga")}
     assert FulfilmentPause.objects.get().paused is False
     assert 'id="hold-banner"' not in html
     assert never_held.hold_stage == ""
@@ -135,7 +134,7 @@ def test_a_resume_while_temporal_is_down_still_resumes_and_says_the_orders_will_
     assert "0 waiting orders told; 1 could not be told now and continue at their next check" in html
     assert FulfilmentPause.objects.get().paused is False
     # The order reads the hold again at its recheck: not held any more.
-    assert holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT).held is False
+    assert holds.hold_read(order.pk, holds_messages.STAGE_FULFILMENT).held is False
 
 
 def test_a_second_pause_or_resume_changes_nothing():
@@ -154,15 +153,15 @@ def test_a_second_pause_or_resume_changes_nothing():
 def test_hold_read_before_fulfilment_follows_the_pause(settings, make_order):
     settings.ORDER_DESK_HOLD_RECHECK_SECONDS = 120
     order = make_order(status=states.PROCESSING)
-    assert holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT) == HoldResult(held=False, recheck_seconds=120)
+    assert holds.hold_read(order.pk, holds_messages.STAGE_FULFILMENT) == HoldResult(held=False, recheck_seconds=120)
     holds.fulfilment_pause(by="olga", reason="warehouse outage")
-    answer = holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT)
+    answer = holds.hold_read(order.pk, holds_messages.STAGE_FULFILMENT)
     assert (answer.held, answer.by, answer.reason, answer.recheck_seconds) == (True, "olga", "warehouse outage", 120)
     assert answer.since == FulfilmentPause.objects.get().since.isoformat()
     # Charging is not held by a fulfilment pause.
-    assert holds.hold_read(order.pk, holds_msgs.STAGE_PAYMENT).held is False
+    assert holds.hold_read(order.pk, holds_messages.STAGE_PAYMENT).held is False
     holds.fulfilment_resume(by="bob")
-    assert holds.hold_read(order.pk, holds_msgs.STAGE_FULFILMENT).held is False
+    assert holds.hold_read(order.pk, holds_messages.STAGE_FULFILMENT).held is False
 
 
 def test_hold_entries_read_back_their_stage():
@@ -183,7 +182,7 @@ def test_an_order_held_before_payment_is_woken_by_the_breaker_not_by_a_resume(ma
     holds.fulfilment_pause(by="olga", reason="outage")
     holds.fulfilment_resume(by="olga")
     assert [s.order_id for s in fake_temporal.signals] == [on_fulfilment.pk]
-    assert waiting.holds_lifted_signal(by="circuit breaker", stages=[holds_msgs.STAGE_PAYMENT]) == (1, 0)
+    assert waiting.holds_lifted_signal(by="circuit breaker", stages=[holds_messages.STAGE_PAYMENT]) == (1, 0)
     assert fake_temporal.signals[-1].order_id == on_payment.pk
 
 

@@ -17,10 +17,12 @@ from approvals import identity
 from orders.webhooks import checks as webhook_checks
 from orders.webhooks import services as webhooks
 from orders.webhooks.models import WebhookEvent
+from temporal_bridge.contract.intents import EventCheck, EventConfirmation, MessageChecks
 from temporal_bridge.order import intents, payments, states
 from temporal_bridge.order import message_checks as checks
 from temporal_bridge.order.payments import PaymentEvent
 from temporal_bridge.shipment import messages as shipment
+from temporal_bridge.shipment.message_checks import carrier_event_digest, parse_carrier_event
 from temporal_bridge.shipment.messages import CarrierEvent
 
 pytestmark = pytest.mark.django_db
@@ -42,17 +44,17 @@ def delivered(event: WebhookEvent, fake_temporal):
     return fake_temporal.signals[-1].payload
 
 
-def check_of(provider: str, order_id: int, message) -> intents.EventCheck:
+def check_of(provider: str, order_id: int, message) -> EventCheck:
     """The check the workflow makes of an event message it received."""
     if provider == payments.PROVIDER_PAYMENTS:
         read = checks.parse_payment_event([asdict(message)])
-        return intents.EventCheck(provider, order_id, read.event_id, read.kind, intents.payment_event_digest(read))
-    read = checks.parse_carrier_event([asdict(message)], datetime.now(UTC))
-    return intents.EventCheck(provider, order_id, read.event_id, read.status, intents.carrier_event_digest(read))
+        return EventCheck(provider, order_id, read.event_id, read.kind, intents.payment_event_digest(read))
+    read = parse_carrier_event([asdict(message)], datetime.now(UTC))
+    return EventCheck(provider, order_id, read.event_id, read.status, carrier_event_digest(read))
 
 
-def confirm(*event_checks) -> list[intents.EventConfirmation]:
-    return identity.messages_confirm(intents.MessageChecks(events=list(event_checks))).events
+def confirm(*event_checks) -> list[EventConfirmation]:
+    return identity.messages_confirm(MessageChecks(events=list(event_checks))).events
 
 
 @pytest.fixture
@@ -62,17 +64,17 @@ def order(make_order):
 
 def test_a_payment_event_the_intake_stored_and_relayed_is_received(order, fake_temporal):
     event = stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded", reference="CAP-1")
-    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, delivered(event, fake_temporal))) == [intents.EventConfirmation(True)]
+    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, delivered(event, fake_temporal))) == [EventConfirmation(True)]
 
 
 def test_a_carrier_event_the_intake_stored_and_relayed_is_received(order, fake_temporal):
     event = stored(shipment.PROVIDER_CARRIER, order, id="evt_p1", type="parcel.delivered", at="2026-12-01T08:00:00", location="Leipzig")
-    assert confirm(check_of(shipment.PROVIDER_CARRIER, order.pk, delivered(event, fake_temporal))) == [intents.EventConfirmation(True)]
+    assert confirm(check_of(shipment.PROVIDER_CARRIER, order.pk, delivered(event, fake_temporal))) == [EventConfirmation(True)]
 
 
 def test_an_event_the_intake_never_stored_is_not_received(order):
     forged = PaymentEvent(event_id="evt_forged", kind=payments.PAYMENT_SUCCEEDED, reference="CAP-1")
-    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, forged)) == [intents.EventConfirmation(False, NOT_RECEIVED)]
+    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, forged)) == [EventConfirmation(False, NOT_RECEIVED)]
 
 
 def test_a_stored_event_claimed_for_another_order_or_as_another_kind_is_not_received(order, make_order, fake_temporal):
@@ -81,7 +83,7 @@ def test_a_stored_event_claimed_for_another_order_or_as_another_kind_is_not_rece
     as_failure = replace(genuine, kind=payments.PAYMENT_FAILED)
     assert confirm(check_of(payments.PROVIDER_PAYMENTS, other.pk, genuine), check_of(payments.PROVIDER_PAYMENTS, order.pk, as_failure),
                    check_of(shipment.PROVIDER_CARRIER, order.pk, CarrierEvent(event_id="evt_1", status=shipment.PARCEL_DELIVERED))) == [
-        intents.EventConfirmation(False, NOT_RECEIVED)] * 3
+        EventConfirmation(False, NOT_RECEIVED)] * 3
 
 
 @pytest.mark.parametrize(("provider", "body", "forge"), [
@@ -93,13 +95,13 @@ def test_a_stored_event_claimed_for_another_order_or_as_another_kind_is_not_rece
 ])
 def test_a_stored_event_id_carrying_other_content_is_not_received(order, fake_temporal, provider, body, forge):
     genuine = delivered(stored(provider, order, **body), fake_temporal)
-    assert confirm(check_of(provider, order.pk, replace(genuine, **forge))) == [intents.EventConfirmation(False, DIFFERS)]
+    assert confirm(check_of(provider, order.pk, replace(genuine, **forge))) == [EventConfirmation(False, DIFFERS)]
 
 
 def test_when_the_desk_received_a_payment_event_is_not_part_of_its_content(order, fake_temporal):
     genuine = delivered(stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
     later = replace(genuine, received_at="2030-01-01T00:00:00+00:00")
-    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, later)) == [intents.EventConfirmation(True)]
+    assert confirm(check_of(payments.PROVIDER_PAYMENTS, order.pk, later)) == [EventConfirmation(True)]
 
 
 def test_events_of_a_batch_are_read_in_one_query_and_answered_in_order(order, fake_temporal, django_assert_num_queries):
@@ -135,4 +137,4 @@ def test_odd_event_checks_are_refused_without_asking_the_database(order, fake_te
     genuine = delivered(stored(payments.PROVIDER_PAYMENTS, order, id="evt_1", type="payment.succeeded"), fake_temporal)
     check = replace(check_of(payments.PROVIDER_PAYMENTS, order.pk, genuine), **odd)
     with django_assert_num_queries(0):
-        assert confirm(check) == [intents.EventConfirmation(False, NOT_RECEIVED)]
+        assert confirm(check) == [EventConfirmation(False, NOT_RECEIVED)]

@@ -21,6 +21,8 @@ from approvals.models import ApprovalDecision
 from orders.models import CustomerNotification, Order, OrderLine, Product, StockReservation
 from orders.payments.models import PaymentTransaction
 from orders.timeline.models import OrderEvent
+from temporal_bridge.contract.db_activity import db_activity
+from temporal_bridge.contract.intents import ActorCheckInput
 from temporal_bridge.order import activities as acts
 from temporal_bridge.order import fulfilment, payments, states
 from temporal_bridge.order import messages as m
@@ -314,7 +316,7 @@ def test_activities_run_in_the_calling_thread_here(env, make_order):
         seen.append(threading.get_ident())
         Product.objects.count()
 
-    env.run(acts.db_activity(spy), OrderRef(order.pk))
+    env.run(db_activity(spy), OrderRef(order.pk))
     assert seen == [threading.get_ident()]
 
 
@@ -323,6 +325,6 @@ def test_an_actor_no_user_can_have_is_refused_without_asking_the_database(env, m
     # On PostgreSQL a NUL byte in the query made the identity check fail, and
     # its retry policy retried it for ever: the order's messages froze.
     order = make_order()
-    result = identity.actor_verify(m.ActorCheckInput(order.pk, actor, m.SIGNAL_APPROVE))
+    result = identity.actor_verify(ActorCheckInput(order.pk, actor, m.SIGNAL_APPROVE))
     assert result.allowed is False
     assert "is not a user of the desk" in result.reason

@@ -12,8 +12,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError,
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound, bridge
-from temporal_bridge.client.workflow_status import WorkflowClosed
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order.status import WorkflowClosed
 
 # No database here: CI runs it once.
 pytestmark = pytest.mark.database_agnostic

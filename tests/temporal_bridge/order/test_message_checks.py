@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from approvals.models import ApprovalDecision
 from orders import forms
 from orders.timeline.models import OrderEvent
+from temporal_bridge.contract.decoding import Refused
 from temporal_bridge.order import message_checks as checks
 from temporal_bridge.order import messages as m
 
@@ -41,7 +42,7 @@ PARSERS = {
 def test_any_message_is_either_valid_within_the_caps_or_refused_with_a_reason(kind: str, args: list[Any]):
     try:
         message = PARSERS[kind](args)
-    except checks.Refused as refused:
+    except Refused as refused:
         assert refused.reason and len(refused.reason) < 300
         assert len(refused.actor) <= 40
         return
@@ -69,7 +70,7 @@ def test_the_caps_match_what_the_models_and_forms_allow():
 
 
 def test_a_refusal_names_the_sender_in_a_short_printable_form():
-    with pytest.raises(checks.Refused) as refused:
+    with pytest.raises(Refused) as refused:
         checks.parse_decision([{"actor": "evil\n\x00" + "x" * 300, "request_id": "r"}], "Approval")
     assert refused.value.reason.startswith("Approval from evil??xxx")
     assert "\n" not in refused.value.reason and len(refused.value.reason) < 150

@@ -54,7 +54,7 @@ def test_the_build_id_covers_the_workflow_code_and_what_it_imports_but_not_activ
     assert {
         "temporal_bridge/order/workflow/workflow.py", "temporal_bridge/order/workflow/saga.py", "temporal_bridge/approvals/workflows.py",
         "temporal_bridge/order/messages.py", "temporal_bridge/shipment/messages.py", "temporal_bridge/order/states.py",
-        "temporal_bridge/order/policies.py", "temporal_bridge/runtime/versioned_workflows.py",
+        "temporal_bridge/contract/policies.py", "temporal_bridge/runtime/versioned_workflows.py",
     } <= names
     assert not names & {"temporal_bridge/order/activities.py", "temporal_bridge/runtime/worker.py", "orders/views.py", "orders/services.py"}
 

@@ -11,9 +11,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from temporal_bridge.order import message_checks as checks
 from temporal_bridge.shipment import messages as shipment
 from temporal_bridge.shipment import workflow as sw
+from temporal_bridge.shipment.message_checks import MAX_DESCRIPTION
 from temporal_bridge.shipment.messages import CarrierEvent, ShipmentInput, ShipmentResult, ShipmentState
 from tests.temporal_bridge.helpers import DAY, ActivityMocks, Scenario, SharedTimeSkippingEnv, poll
 
@@ -141,7 +141,7 @@ def test_malformed_duplicate_and_unknown_signals_are_ignored_without_failing_a_t
 
     assert failed == 0
     assert state.seen_event_ids == ["ok-1"]
-    assert len(state.events[0].description) == checks.MAX_DESCRIPTION, "a carrier's long text is cut, not refused"
+    assert len(state.events[0].description) == MAX_DESCRIPTION, "a carrier's long text is cut, not refused"
     assert [r.event.event_id for r in mocks.args(sw.ACT_RECORD_PARCEL_EVENT)] == ["ok-1", "ok-2"]
     assert result.status == shipment.PARCEL_DELIVERED
 

@@ -1,4 +1,4 @@
-"""Timeouts and retry policies of OrderWorkflow's activities.
+"""Timeouts and retry policies of the workflows' activities.
 
 Free of Django: the workflow sandbox imports it.
 """
@@ -9,28 +9,12 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 # Writes to our own database: retried until they succeed (a database restart
-from temporal_bridge.order import fulfilment, payments
-
-# Writes to our own database: retried until they succeed (a database restart
-from temporal_bridge.order import messages as m
-
-# Writes to our own database: retried until they succeed (a database restart
 # must not fail an order), with backoff so a long outage costs little.
 MIRROR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30))
 # The desk's confirmation of a message (a read): a person waits for its
 # verdict, so the first retry comes sooner; the message waits, never refused.
 CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                             maximum_interval=timedelta(seconds=30))
-# Steps with business outcomes: business errors are non-retryable (raised as
-# such by the activities); anything else is retried for about ten minutes
-# before the order fails with compensation.
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=15,
-    non_retryable_error_types=[fulfilment.ERR_OUT_OF_STOCK, payments.ERR_PAYMENT_DECLINED, m.ERR_ORDER_NOT_FOUND],
-)
 SHORT_STEP = timedelta(seconds=30)
 # Activities that only write our own database finish in milliseconds; a short
 # timeout means a worker killed mid-write is retried elsewhere within seconds.

@@ -32,9 +32,16 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge.order import intents
-    from temporal_bridge.order import messages as m
-    from temporal_bridge.order.policies import CONFIRM_RETRY, DB_STEP
+    from temporal_bridge.contract.intents import (
+        ACT_CONFIRM_MESSAGES,
+        ActorCheckResult,
+        EventCheck,
+        EventConfirmation,
+        IntentCheck,
+        MessageChecks,
+        MessageConfirmations,
+    )
+    from temporal_bridge.contract.policies import CONFIRM_RETRY, DB_STEP
 
 # One activity answers at most this many checks (its input stays small).
 MAX_BATCH = 200
@@ -42,15 +49,15 @@ MAX_BATCH = 200
 
 class DeskConfirmations:
     def __init__(self) -> None:
-        self._intents: list[tuple[intents.IntentCheck, asyncio.Future[Any]]] = []
-        self._events: list[tuple[intents.EventCheck, asyncio.Future[Any]]] = []
+        self._intents: list[tuple[IntentCheck, asyncio.Future[Any]]] = []
+        self._events: list[tuple[EventCheck, asyncio.Future[Any]]] = []
         self._asking = False
 
-    async def intent(self, check: intents.IntentCheck) -> m.ActorCheckResult:
+    async def intent(self, check: IntentCheck) -> ActorCheckResult:
         """The desk's record of a person's request and the person's rights now."""
         return await self._ask(self._intents, check)
 
-    async def event(self, check: intents.EventCheck) -> intents.EventConfirmation:
+    async def event(self, check: EventCheck) -> EventConfirmation:
         """Whether the webhook intake stored this provider's event, as sent."""
         return await self._ask(self._events, check)
 
@@ -65,25 +72,25 @@ class DeskConfirmations:
         return await answer
 
     async def _answer_all(self) -> None:
-        people: list[tuple[intents.IntentCheck, asyncio.Future[Any]]] = []
-        events: list[tuple[intents.EventCheck, asyncio.Future[Any]]] = []
+        people: list[tuple[IntentCheck, asyncio.Future[Any]]] = []
+        events: list[tuple[EventCheck, asyncio.Future[Any]]] = []
         try:
             while self._intents or self._events:
                 people, self._intents = self._intents[:MAX_BATCH], self._intents[MAX_BATCH:]
                 events, self._events = self._events[:MAX_BATCH], self._events[MAX_BATCH:]
-                batch = intents.MessageChecks([c for c, _ in people], [c for c, _ in events])
+                batch = MessageChecks([c for c, _ in people], [c for c, _ in events])
                 try:
-                    answers: intents.MessageConfirmations = await workflow.execute_activity(
-                        intents.ACT_CONFIRM_MESSAGES, batch, result_type=intents.MessageConfirmations,
+                    answers: MessageConfirmations = await workflow.execute_activity(
+                        ACT_CONFIRM_MESSAGES, batch, result_type=MessageConfirmations,
                         start_to_close_timeout=DB_STEP, retry_policy=CONFIRM_RETRY,
                     )
                 except ActivityError as err:
                     # Only a non-retryable failure ends here: nothing counts, and the sender may try again.
                     why = f"the desk could not confirm it ({err.cause or err})"
-                    answers = intents.MessageConfirmations([m.ActorCheckResult(False, why)] * len(people),
-                                                           [intents.EventConfirmation(False, why)] * len(events))
-                _settle(people, answers.intents, lambda: m.ActorCheckResult(False, "the desk gave no answer for it"))
-                _settle(events, answers.events, lambda: intents.EventConfirmation(False, "the desk gave no answer for it"))
+                    answers = MessageConfirmations([ActorCheckResult(False, why)] * len(people),
+                                                           [EventConfirmation(False, why)] * len(events))
+                _settle(people, answers.intents, lambda: ActorCheckResult(False, "the desk gave no answer for it"))
+                _settle(events, answers.events, lambda: EventConfirmation(False, "the desk gave no answer for it"))
         except Exception as err:
             # Not a message's doing (a worker without the activity, a bug): the
             # waiting handlers raise it, so the workflow task fails and is
