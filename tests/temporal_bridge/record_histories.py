@@ -1,6 +1,6 @@
 """Record the histories the replay test checks, for one released workflow version.
 
-    .venv/bin/python -m tests.temporal_bridge.record_histories 1.0
+    .venv/bin/python -m tests.temporal_bridge.record_histories 1.1
 
 Run it once per release of OrderWorkflow, before changing its logic again,
 into a new directory named after the release, and commit the files: from
@@ -397,6 +397,42 @@ async def cancelled_on_fraud_hold(s: Scenario):
     return handle
 
 
+# --- Credit review (from 1.1, behind the "credit-check" patch) -----------------------------
+
+
+async def credit_held_then_limit_raised(s: Scenario):
+    """Over the customer's credit limit after the approval: on hold; finance raises the limit, the order goes on."""
+    from tests.temporal_bridge.order.test_credit_review import WITHIN, approved_and_held
+
+    handle, _ = await approved_and_held(s)
+    await s.env.sleep(timedelta(minutes=12))  # two rechecks
+    reads = len(s.mocks.args(holds.ACT_READ_HOLD))
+    await handle.signal(holds.SIGNAL_HOLDS_LIFTED, HoldsLifted(by="mallory"))  # forged: the database still says held
+    await s.wait_for(handle, lambda _: len(s.mocks.args(holds.ACT_READ_HOLD)) > reads, "the read after the forged wake-up")
+    s.mocks.holds[holds.STAGE_CREDIT] = WITHIN
+    await handle.signal(holds.SIGNAL_HOLDS_LIFTED, HoldsLifted(by="fiona"))
+    await handle.result()
+    return handle
+
+
+async def credit_held_then_cancelled(s: Scenario):
+    """On hold for credit review; a manager's fraud release is refused; finance cancels the order."""
+    from tests.temporal_bridge.order.test_credit_review import approved_and_held
+
+    handle, _ = await approved_and_held(s)
+    await handle.signal(holds.SIGNAL_RELEASE_HOLD, m.DecisionSignal("manager2", "release-1", "looks fine"))
+    await s.wait_for_message(handle, "Release by manager2 refused")
+    await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal("fiona", "cancel-1", "Credit refused"))
+    await handle.result()
+    return handle
+
+
+def _over_the_limit() -> ActivityMocks:
+    from tests.temporal_bridge.order.test_credit_review import over_the_limit
+
+    return over_the_limit()
+
+
 # Every path the workflow knows, recorded for each release.
 STORIES = {
     "approved_and_fulfilled": (approved_and_fulfilled, ActivityMocks()),
@@ -419,7 +455,7 @@ STORIES = {
     "address_locked_in_fulfilment": (address_locked_in_fulfilment, ActivityMocks(fulfil_blocks=True)),
     "reapproval_reminded_then_expired": (reapproval_reminded_then_expired, ActivityMocks()),
     "approval_voided_by_move": (approval_voided_by_move, ActivityMocks()),
-    "approved_on_behalf": (approved_on_behalf, None),  # the mocks with a delegation, made when recorded
+    "approved_on_behalf": (approved_on_behalf, None),  # the mocks with a delegation, made when recorded (LATE_MOCKS)
     "question_answered_then_approved": (question_answered_then_approved, ActivityMocks()),
     "answer_edits_and_restarts": (answer_edits_and_restarts, ActivityMocks()),
     "fulfilment_paused_then_resumed": (fulfilment_paused_then_resumed, ActivityMocks(
@@ -433,7 +469,12 @@ STORIES = {
         forged_requests={"raw-1"}, altered_requests={"altered-1"})),
     "forged_provider_events_then_confirmed": (forged_provider_events_then_confirmed, ActivityMocks(
         payment_status="requires_confirmation", forged_events={"fake-fraud", "sim-42-payment.succeeded"})),
+    "credit_held_then_limit_raised": (credit_held_then_limit_raised, None),  # the mocks over the limit, made when recorded
+    "credit_held_then_cancelled": (credit_held_then_cancelled, None),
 }
+# The mocks made when recorded (they import the tests), by story.
+LATE_MOCKS = {"approved_on_behalf": _delegation_mocks, "credit_held_then_limit_raised": _over_the_limit,
+              "credit_held_then_cancelled": _over_the_limit}
 # Recorded on a real dev server: the time-skipping one mishandles a
 # continue-as-new among signals (see SharedTimeSkippingEnv).
 REAL_SERVER_STORIES = {
@@ -447,7 +488,7 @@ def main(version: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
     # Recorded unencrypted so that people can read them; the replay passes
     # them through the desk's codec, whose decoding leaves them as they are.
-    record(target, {name: (story, mocks or _delegation_mocks()) for name, (story, mocks) in STORIES.items()}, plain=True)
+    record(target, {name: (story, mocks or LATE_MOCKS[name]()) for name, (story, mocks) in STORIES.items()}, plain=True)
     record(target, REAL_SERVER_STORIES, real_server=True, plain=True)
 
 
@@ -468,4 +509,6 @@ def record(target: Path, stories: dict, *, real_server: bool = False, plain: boo
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "1.0")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tests.temporal_bridge.record_histories <release, e.g. 1.1>")
+    main(sys.argv[1])
