@@ -95,7 +95,7 @@ def test_small_order_is_auto_approved_and_fulfilled_without_a_manager(stack, set
     order.refresh_from_db()
     assert order.status == states.FULFILLED
     # Each business step wrote its own record: reserve, charge, fulfil, ship,
-    # notify, and nothing else (v4 took 15 activities and 16 workflow tasks).
+    # notify, and nothing else.
     events = [event.event_type for event in order_history(order.pk).events]
     assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 5
     assert events.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) <= 8
