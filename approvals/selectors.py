@@ -73,7 +73,7 @@ def order_rule(order: Order) -> ApprovalRule:
     """The rule frozen on `order` at submission (or the one its old fields imply)."""
     if order.approval_rule:
         return ApprovalRule(**order.approval_rule)
-    return approval_rules.legacy_rule(
+    return approval_rules.single_manager_rule(
         requires_approval=order.requires_approval, approval_deadline_seconds=float(settings.ORDER_APPROVAL_DEADLINE_HOURS) * 3600,
     )
 

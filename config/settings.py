@@ -294,7 +294,7 @@ ORDER_DESK_BASE_URL = os.environ.get("ORDER_DESK_BASE_URL", f"http://127.0.0.1:{
 ORDER_FULFILMENT_STEPS = env_int("ORDER_FULFILMENT_STEPS", 10)
 ORDER_FULFILMENT_STEP_SECONDS = env_float("ORDER_FULFILMENT_STEP_SECONDS", 1.5)
 ORDER_CURRENCY = os.environ.get("ORDER_CURRENCY", "USD")
-# Delivery tracking (issue 11): after shipping, a shipment workflow follows the
+# Delivery tracking: after shipping, a shipment workflow follows the
 # carrier's webhooks until the parcel is delivered. Off by default, where no
 # carrier sends webhooks (an order then ends at "fulfilled").
 ORDER_DESK_TRACK_DELIVERY = env_bool("ORDER_DESK_TRACK_DELIVERY")

@@ -1,4 +1,4 @@
-"""The parcel's mirror and the operations tasks (issue 11).
+"""The parcel's mirror and the operations tasks.
 
 Parcel and ParcelEvent are what the shipment workflow has recorded (its
 activities write them through orders.delivery.services), so the order page and list

@@ -143,7 +143,7 @@ def order_repair_from_snapshot(*, order_id: int, snapshot: m.OrderSnapshot) -> b
     order = Order.objects.select_for_update().get(pk=order_id)
     changed = False
     for index, entry in enumerate(snapshot.timeline):
-        # v5 entries carry the key the mirror holds them under; older ones are numbered by position.
+        # An entry carries the key the mirror holds it under; one without is numbered by position.
         key = entry.key or records.timeline_key(index, entry.kind)
         changed |= mirror.order_event_write(order=order, key=key, kind=entry.kind, message=entry.message, actor=entry.actor)
     fields = {

@@ -4,8 +4,8 @@ The workflow owns an order's life; these tables are its projection, which
 list pages, the admin and the audit read without calling Temporal:
 
 - writes: a timeline entry (OrderEvent) under the key the workflow assigned,
-  once, with the change of state it carries; from v5 a business step writes
-  its entries in the transaction of its own effect (`order_record_step`);
+  once, with the change of state it carries; a business step writes its
+  entries in the transaction of its own effect (`order_record_step`);
 - read-back: `mirror_snapshot`, the workflow's query as the mirror tells it,
   for finished orders and when no worker answers;
 - repair: orders/operations/reconcile.py (`manage.py reconcile_orders`) finds what the
@@ -42,7 +42,7 @@ def order_event_write(*, order: Order, key: str, kind: str, message: str, actor:
                       status: str = "") -> bool:
     """Write one timeline entry under its key, once. False if the key was already written.
 
-    `at`: when the workflow appended it (v5), so the mirror's times are the
+    `at`: when the workflow appended it, so the mirror's times are the
     query's; otherwise now. `status`: the state it moved the order to, if any.
     """
     try:
@@ -52,12 +52,6 @@ def order_event_write(*, order: Order, key: str, kind: str, message: str, actor:
     except IntegrityError:
         return False
     return True
-
-
-@transaction.atomic
-def order_record_transition(entry: MirrorInput) -> bool:
-    """Mirror one timeline entry (and any state change). False if already written."""
-    return _write(locked_order(entry.order_id), entry)
 
 
 @transaction.atomic

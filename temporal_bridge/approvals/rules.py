@@ -82,8 +82,8 @@ def hours(seconds: float) -> str:
     return f"{int(minutes)} min" if float(minutes).is_integer() else f"{minutes:.1f} min"
 
 
-def legacy_rule(*, requires_approval: bool, approval_deadline_seconds: float) -> ApprovalRule:
-    """The rule an input from before approval policies implies: one manager, one deadline."""
+def single_manager_rule(*, requires_approval: bool, approval_deadline_seconds: float) -> ApprovalRule:
+    """The rule of an order no approval policy covers: one manager, one deadline."""
     return ApprovalRule(auto_approve=not requires_approval, expire_after_seconds=approval_deadline_seconds)
 
 

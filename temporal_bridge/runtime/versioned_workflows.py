@@ -31,15 +31,18 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
+# The workflow classes are imported as workflow code (re-imported in each
+# sandbox, like the worker's own), only the messages are passed through.
+from temporal_bridge.approvals.workflows import ApprovalDigestWorkflow, BulkDecisionWorkflow
+from temporal_bridge.order.workflow import OrderWorkflow
+from temporal_bridge.shipment.workflow import ShipmentWorkflow
+
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge.approvals import messages as approval
     from temporal_bridge.approvals.messages import BulkDecisionInput, BulkDecisionProgress, DigestInput, DigestResult
-    from temporal_bridge.approvals.workflows import ApprovalDigestWorkflow, BulkDecisionWorkflow
     from temporal_bridge.order import messages as m
-    from temporal_bridge.order.workflow import OrderWorkflow
     from temporal_bridge.shipment import messages as shipment
     from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
-    from temporal_bridge.shipment.workflow import ShipmentWorkflow
 
 
 @workflow.defn(name=m.WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)

@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
+from temporalio.api.enums.v1 import VersionDrainageStatus, WorkerDeploymentVersionStatus
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
     SetWorkerDeploymentCurrentVersionRequest,
@@ -37,6 +38,9 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
+
+from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
+from temporal_bridge.runtime.worker import WORKFLOWS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,9 +54,6 @@ class DeploymentError(Exception):
 
 def workflow_sources() -> list[Path]:
     """The workflow modules and every project module they import, transitively."""
-    from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
-    from temporal_bridge.runtime.worker import WORKFLOWS
-
     todo = [Path(sys.modules[cls.__module__].__file__).resolve() for cls in [*WORKFLOWS, *VERSIONED_WORKFLOWS]]
     seen: set[Path] = set()
     while todo:
@@ -157,8 +158,6 @@ async def describe(client: Client, name: str) -> DeploymentStatus | None:
     info = response.worker_deployment_info
     routing = info.routing_config
     versions = []
-    from temporalio.api.enums.v1 import VersionDrainageStatus, WorkerDeploymentVersionStatus
-
     for summary in info.version_summaries:
         versions.append(VersionSummary(
             build_id=summary.deployment_version.build_id,

@@ -1,6 +1,6 @@
 """Approvals end to end: a real Temporal dev server, a real worker, Django.
 
-The "Done when" of issue 3: a $50k order needs two managers including
+What a user relies on: a $50k order needs two managers including
 `senior`; `manager` approving twice counts once; the manager who submitted it
 cannot approve it (403 in the view, ignored and noted in the workflow); a bulk
 approval of 20 orders survives its web process being killed; the digest

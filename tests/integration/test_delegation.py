@@ -1,4 +1,4 @@
-"""Delegation end to end (issue 12): a real Temporal dev server, a real
+"""Delegation end to end: a real Temporal dev server, a real
 worker, Django and the database the identity check reads.
 
 `senior` is out of office and names `manager`, who is not senior, as

@@ -1,4 +1,4 @@
-"""Orders an operator can find in the Temporal UI (issue 13, part 2), on a real
+"""Orders an operator can find in the Temporal UI, on a real
 dev server with the desk's search attributes registered (devserver.py).
 
 The client sets them at start; the workflow keeps the state current; a

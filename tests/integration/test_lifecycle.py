@@ -96,7 +96,7 @@ def test_small_order_is_auto_approved_and_fulfilled_without_a_manager(stack, set
     assert order.status == states.FULFILLED
     # The credit check (one read, which writes "approved"), then each business
     # step with its own record: reserve, charge, fulfil, ship, notify, and
-    # nothing else (v4 took 15 activities and 16 workflow tasks).
+    # nothing else.
     events = [event.event_type for event in order_history(order.pk).events]
     assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 6
     assert events.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) <= 8

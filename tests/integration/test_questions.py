@@ -1,4 +1,4 @@
-"""Questions before deciding end to end (issue 12): a real Temporal dev server,
+"""Questions before deciding end to end: a real Temporal dev server,
 a real worker with the real activities, Django and the database.
 
 manager asks the requester through the page; the workflow checks manager

@@ -1,4 +1,4 @@
-"""The outside world, end to end (issue 11): real signed webhooks into the web
+"""The outside world, end to end: real signed webhooks into the web
 app, a real Temporal dev server and worker, the real database.
 
 An order whose payment needs the provider's confirmation waits for the

@@ -1,4 +1,4 @@
-"""Upgrades by worker version (issue 13, point 3) on a real dev server.
+"""Upgrades by worker version on a real dev server.
 
 Version A runs an order and a bulk decision; version B is brought up beside it
 and made current. The pinned batch finishes on A, new runs start on B, and the

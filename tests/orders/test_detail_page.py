@@ -139,7 +139,7 @@ def test_each_action_form_carries_its_own_request_id(client, manager, fake_tempo
     order = make_order()
     body = logged_in(client, manager).get(url("detail", order)).content.decode()
     ids = re.findall(r'name="(?:\w+-)?request_id" value="([^"]+)"', body)
-    # approve, reject, cancel, update, and (v6) ask the requester, comment
+    # approve, reject, cancel, update, ask the requester, comment
     assert len(ids) == 6 and len(set(ids)) == 6
 
 

@@ -13,11 +13,13 @@ import json
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from temporal_bridge.client.connection import payload_converter
 from temporal_bridge.order.workflow import OrderWorkflow
+from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
 from temporal_bridge.shipment.workflow import ShipmentWorkflow
 
 # No database here (activities are mocked or no order is run): CI runs it once.
@@ -40,5 +42,24 @@ def test_stored_history_replays_against_the_current_workflow(workflow: type, pat
     history = WorkflowHistory.from_json(f"{path.parent.name}-{path.stem}", json.loads(path.read_text()))
     # Through the desk's encrypting converter, as check_replay replays: histories recorded before encryption pass through it.
     replayer = Replayer(workflows=[workflow], data_converter=payload_converter())
+    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
+    assert result.replay_failure is None
+
+
+# What a versioned worker registers (runtime/versioned_workflows.py): subclasses
+# of the same workflows, which must decode and replay the same histories.
+def workflow_name(cls: type) -> str:
+    return workflow._Definition.must_from_class(cls).name  # the SDK has no public reader
+
+
+VERSIONED_BY_NAME = {workflow_name(cls): cls for cls in VERSIONED_WORKFLOWS}
+
+
+@pytest.mark.parametrize(("workflow", "path"), HISTORIES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.stem}"
+                         if isinstance(p, Path) else p.__name__)
+def test_stored_history_replays_on_a_versioned_worker(workflow: type, path: Path):
+    versioned = VERSIONED_BY_NAME[workflow_name(workflow)]
+    history = WorkflowHistory.from_json(f"{path.parent.name}-{path.stem}", json.loads(path.read_text()))
+    replayer = Replayer(workflows=[versioned], data_converter=payload_converter())
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
     assert result.replay_failure is None

@@ -1,7 +1,7 @@
 """What payload encryption costs per payload: bytes added and CPU time to encrypt and decrypt an order's input.
 
 python -m tools.bench.codec_cost [--n 20000]
-Figures only (no assertion): quoted in the report of issue 13 and comparable run to run on one machine.
+Figures only (no assertion): comparable run to run on one machine.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from tools.bench.page_sections import approve, export, list_pages, panel, pollin
 from tools.bench.report import at_least, at_most
 
 # Throughput of the real path / a baseline shape's: (goal, moonshot or None), by shape key (tools/bench/baseline.py).
-RATIO_GOALS = {"same": (0.8, None), "business": (0.6, 0.8)}  # issue 9; issue 10
+RATIO_GOALS = {"same": (0.8, None), "business": (0.6, 0.8)}
 CPU_PER_ORDER_GOAL = 0.150  # seconds of CPU per auto-approved order, all our processes
 SHAPE_GOAL = (6, 8)  # activities, workflow tasks per auto-approved order: the lean engine's target
 IDLE_SECONDS = 5.0  # the idle measurement before the rounds

@@ -37,7 +37,7 @@ class ApprovalGate:
         self._inp = inp
         self._s = state
         self._timeline = timeline
-        self.rule = inp.approval_rule or rules.legacy_rule(
+        self.rule = inp.approval_rule or rules.single_manager_rule(
             requires_approval=inp.requires_approval, approval_deadline_seconds=inp.approval_deadline_seconds)
         # Set by an answer that edited the order: the gate says the clock restarts.
         self.clock_restarted = False
