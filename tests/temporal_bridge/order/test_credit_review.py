@@ -122,13 +122,17 @@ def test_a_forged_holds_lifted_signal_releases_nothing(temporal: SharedTimeSkipp
         await handle.signal(holds.SIGNAL_HOLDS_LIFTED, HoldsLifted(by="mallory"))
         await handle.signal(holds.SIGNAL_HOLDS_LIFTED, ["not", "a", "message"])
         await s.wait_for(handle, lambda _: len(credit_reads(mocks)) > reads, "the read after the wake-up")
-        return await s.snapshot(handle), mocks.names()
+        after = await s.snapshot(handle)
+        # Ended by finance, so that nothing is in flight when the scenario ends.
+        await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal("fiona", "cancel-1", "Credit refused"))
+        return after, await handle.result()
 
-    (after, done), _ = temporal.play(story, mocks)
+    (after, final), _ = temporal.play(story, mocks)
 
     assert after.state == states.ON_HOLD and after.hold_reason == OVER.reason
-    assert not messages(after, "hold_released") and messages(after, "hold") == [HELD_TEXT]
-    assert fulfilment.ACT_RESERVE_STOCK not in done
+    assert not messages(final, "hold_released") and messages(final, "hold") == [HELD_TEXT]
+    assert final.state == states.CANCELLED
+    assert fulfilment.ACT_RESERVE_STOCK not in mocks.names()
 
 
 def test_a_managers_fraud_release_cannot_end_a_credit_review(temporal: SharedTimeSkippingEnv):
@@ -137,10 +141,13 @@ def test_a_managers_fraud_release_cannot_end_a_credit_review(temporal: SharedTim
     async def story(s: Scenario):
         handle, _ = await approved_and_held(s)
         await handle.signal(holds.SIGNAL_RELEASE_HOLD, m.DecisionSignal("manager2", "release-1", "looks fine"))
-        return await s.wait_for_message(handle, "Release by manager2 refused")
+        after = await s.wait_for_message(handle, "Release by manager2 refused")
+        await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal("fiona", "cancel-1", "Credit refused"))
+        return after, await handle.result()
 
-    after, _ = temporal.play(story, mocks)
+    (after, final), _ = temporal.play(story, mocks)
 
     assert after.state == states.ON_HOLD and after.hold_reason == OVER.reason
     assert "Release by manager2 refused: only finance ends a credit review, by raising the limit or cancelling" in messages(after)
+    assert final.state == states.CANCELLED and not messages(final, "hold_released")
     assert fulfilment.ACT_RESERVE_STOCK not in mocks.names()
