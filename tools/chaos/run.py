@@ -211,7 +211,7 @@ def submit_and_die_before_start(env: dict) -> None:
     """A submitting process killed between the commit and the workflow start."""
     script = (
         "import os, signal, django; django.setup()\n"
-        "from temporal_bridge import order_calls\n"
+        "from temporal_bridge.order import calls as order_calls\n"
         "order_calls.start_order_workflow = lambda inp, **options: os.kill(os.getpid(), signal.SIGKILL)\n"
         "from django.contrib.auth import get_user_model\n"
         "from orders import services\n"
