@@ -24,6 +24,7 @@ from orders.delivery.models import OperationsTask, Parcel, ParcelEvent
 from orders.holds.models import CircuitBreaker, FulfilmentPause, HoldEvent
 from orders.intents.models import RecordedIntent
 from orders.payments.models import PaymentTransaction
+from orders.privacy.models import CustomerDataKey, CustomerErasure
 from orders.timeline.models import OrderEvent
 from orders.webhooks.models import WebhookEvent
 from temporal_bridge.approvals import rules as approval_rules
@@ -31,7 +32,7 @@ from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.order import states
 
 __all__ = [
-    "ApiKey", "CircuitBreaker", "Customer", "CustomerNotification", "FulfilmentPause", "HoldEvent",
+    "ApiKey", "CircuitBreaker", "Customer", "CustomerDataKey", "CustomerErasure", "CustomerNotification", "FulfilmentPause", "HoldEvent",
     "IdempotencyRecord", "OperationsTask", "Order", "OrderEvent", "OrderLine", "OrderStatus", "Parcel",
     "ParcelEvent", "PaymentTransaction", "Priority", "Product", "RecordedIntent", "StockReservation", "WebhookEvent",
 ]

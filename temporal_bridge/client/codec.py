@@ -19,9 +19,17 @@ one.
 Payloads without our encoding pass through decode untouched: histories
 recorded before encryption (and the stored test histories) still decode and
 replay.
+
+A customer's payloads go under that customer's own data key instead
+(subject_keys.py): the SDK hands the codec the workflow id of each payload
+(`with_context`), an order's workflows and activities use its customer's key,
+and the payload names that key by a random id. Decoding needs no context, so
+the codec endpoint reads them too; a key destroyed by an erasure decodes to a
+tombstone ("personal data erased on ...") rather than an error.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
@@ -36,7 +44,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    DataConverter,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
+
+from temporal_bridge.client.subject_keys import SUBJECT_KEY_ID, CachedSubjectKeys, ErasedKey, tombstone
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -97,18 +114,63 @@ def new_key_entry(key_id: str) -> str:
     return f"{key_id}:{base64.b64encode(os.urandom(KEY_BYTES)).decode()}"
 
 
-class EncryptionCodec(PayloadCodec):
-    """AES-256-GCM over each whole serialized payload (its metadata encrypted too)."""
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    """AES-256-GCM over each whole serialized payload (its metadata encrypted too).
 
-    def __init__(self, ring: KeyRing) -> None:
+    Under the desk key, or, once the SDK gives it the workflow id of a
+    customer's order (`with_context`) and `subjects` knows its key, under that
+    customer's key.
+    """
+
+    def __init__(self, ring: KeyRing, subjects: CachedSubjectKeys | None = None, workflow_id: str | None = None) -> None:
         super().__init__()
         self.ring = ring
+        self.subjects = subjects
+        self.workflow_id = workflow_id
+
+    def with_context(self, context: SerializationContext) -> EncryptionCodec:
+        workflow_id = None
+        if isinstance(context, (WorkflowSerializationContext, ActivitySerializationContext)):
+            workflow_id = context.workflow_id
+        if workflow_id == self.workflow_id:
+            return self
+        return EncryptionCodec(self.ring, self.subjects, workflow_id)
 
     async def encode(self, payloads: Iterable[Payload]) -> list[Payload]:
-        return [self.encrypt(p) for p in payloads]
+        payloads = list(payloads)
+        subject = await self._subject_key() if payloads else None
+        if subject is None:
+            return [self.encrypt(p) for p in payloads]
+        key_id, key = subject
+        return [self.encrypt_for_subject(p, key_id, key) for p in payloads]
 
     async def decode(self, payloads: Iterable[Payload]) -> list[Payload]:
+        payloads = list(payloads)
+        if self.subjects is not None:
+            wanted = {p.metadata[SUBJECT_KEY_ID].decode("utf-8", "replace") for p in payloads if SUBJECT_KEY_ID in p.metadata}
+            missing = sorted(key_id for key_id in wanted if self.subjects.cached_key(key_id) is None)
+            if missing:  # the database, on the codec's own threads: never the event loop
+                await asyncio.get_running_loop().run_in_executor(
+                    self.subjects.pool, lambda: [self.subjects.key_for(key_id) for key_id in missing])  # type: ignore[union-attr]
         return [self.decrypt(p) for p in payloads]
+
+    async def _subject_key(self) -> tuple[str, AESGCM | ErasedKey] | None:
+        subjects, workflow_id = self.subjects, self.workflow_id
+        if subjects is None or not workflow_id:
+            return None
+        key_id = subjects.cached_key_id(workflow_id)
+        key = subjects.cached_key(key_id) if key_id else None
+        if key_id is None or key is None:
+            def lookup() -> tuple[str | None, AESGCM | ErasedKey | None]:
+                found = subjects.key_id_for_workflow(workflow_id)
+                return found, (subjects.key_for(found) if found else None)
+
+            key_id, key = await asyncio.get_running_loop().run_in_executor(subjects.pool, lookup)
+        if key_id is None:
+            return None  # no customer behind this workflow: operational, the desk key
+        if key is None:
+            raise PayloadUndecodable(f"customer key {key_id!r} of workflow {workflow_id!r} is missing from the desk's database")
+        return key_id, key
 
     def encrypt(self, payload: Payload) -> Payload:
         key_id = self.ring.encrypting_id
@@ -116,38 +178,71 @@ class EncryptionCodec(PayloadCodec):
         sealed = self.ring.keys[key_id].encrypt(nonce, payload.SerializeToString(), key_id.encode())
         return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode()}, data=nonce + sealed)
 
+    def encrypt_for_subject(self, payload: Payload, key_id: str, key: AESGCM | ErasedKey) -> Payload:
+        if isinstance(key, ErasedKey):
+            # Only a closed order's customer is erased; what is still written for it (a query's answer) holds nothing.
+            return tombstone(key.erased_on)
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = key.encrypt(nonce, payload.SerializeToString(), _subject_aad(key_id))
+        return Payload(metadata={"encoding": ENCODING, SUBJECT_KEY_ID: key_id.encode()}, data=nonce + sealed)
+
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             return payload  # recorded before encryption, or never ours: leave it as it is
+        if SUBJECT_KEY_ID in payload.metadata:
+            return self._decrypt_for_subject(payload)
         key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
         key = self.ring.keys.get(key_id)
         if key is None:
             # Name the id, never a key: the operator must put that key back in the ring.
             raise PayloadUndecodable(f"payload encrypted with key {key_id!r}, which ORDER_DESK_PAYLOAD_KEYS does not list")
-        if len(payload.data) <= NONCE_BYTES:
-            raise PayloadUndecodable("encrypted payload too short")
-        try:
-            plain = key.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id.encode())
-            return Payload.FromString(plain)
-        except (InvalidTag, DecodeError) as err:
-            raise PayloadUndecodable(f"payload under key {key_id!r} failed authentication (tampered or truncated)") from err
+        return _open(key, payload, key_id, key_id.encode())
+
+    def _decrypt_for_subject(self, payload: Payload) -> Payload:
+        key_id = payload.metadata[SUBJECT_KEY_ID].decode("utf-8", "replace")
+        # Sync: from the codec endpoint's request thread, or after decode() filled the cache.
+        key = self.subjects.key_for(key_id) if self.subjects is not None else None
+        if key is None:
+            raise PayloadUndecodable(f"payload under customer key {key_id!r}, which the desk's database does not hold")
+        if isinstance(key, ErasedKey):
+            return tombstone(key.erased_on)
+        return _open(key, payload, key_id, _subject_aad(key_id))
+
+
+def _subject_aad(key_id: str) -> bytes:
+    # Not the desk's associated data: a customer payload cannot pass for a desk one, nor the reverse.
+    return b"subject:" + key_id.encode()
+
+
+def _open(key: AESGCM, payload: Payload, key_id: str, aad: bytes) -> Payload:
+    if len(payload.data) <= NONCE_BYTES:
+        raise PayloadUndecodable("encrypted payload too short")
+    try:
+        return Payload.FromString(key.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], aad))
+    except (InvalidTag, DecodeError) as err:
+        raise PayloadUndecodable(f"payload under key {key_id!r} failed authentication (tampered or truncated)") from err
 
 
 @functools.lru_cache(maxsize=4)
-def _converter_for(spec: str) -> DataConverter:
-    return dataclasses.replace(temporalio.converter.default(), payload_codec=EncryptionCodec(parse_keys(spec)))
+def _converter_for(spec: str, subjects: CachedSubjectKeys | None = None) -> DataConverter:
+    return dataclasses.replace(temporalio.converter.default(), payload_codec=EncryptionCodec(parse_keys(spec), subjects))
 
 
-def data_converter(spec: str | None = None) -> DataConverter:
-    """The desk's data converter: the SDK's default, with our codec. Defaults to settings.ORDER_DESK_PAYLOAD_KEYS."""
+def data_converter(spec: str | None = None, subjects: CachedSubjectKeys | None = None) -> DataConverter:
+    """The desk's data converter: the SDK's default, with our codec. Defaults to settings.ORDER_DESK_PAYLOAD_KEYS.
+
+    Without `subjects` every payload goes under the desk key (tools, the
+    codec's own tests); the desk's clients and workers pass the customer keys
+    (connection.payload_converter).
+    """
     if spec is None:
         from django.conf import settings
 
         spec = settings.ORDER_DESK_PAYLOAD_KEYS
-    return _converter_for(spec)
+    return _converter_for(spec, subjects)
 
 
-def codec(spec: str | None = None) -> EncryptionCodec:
-    payload_codec = data_converter(spec).payload_codec
+def codec(spec: str | None = None, subjects: CachedSubjectKeys | None = None) -> EncryptionCodec:
+    payload_codec = data_converter(spec, subjects).payload_codec
     assert isinstance(payload_codec, EncryptionCodec)
     return payload_codec

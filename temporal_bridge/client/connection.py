@@ -13,8 +13,9 @@ how to reach a remote cluster or Temporal Cloud:
   system's roots unless TEMPORAL_TLS=0 says otherwise.
 
 It also sets the data converter: every payload is encrypted with the desk's
-keys (codec.py), so no client or worker of the desk can write customer data
-to the server in clear. Workers inherit the converter from their client.
+keys (codec.py), a customer's under that customer's own data key
+(orders/privacy/keys.py), so no client or worker of the desk can write
+customer data to the server in clear. Workers inherit the converter from their client.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
+from orders.privacy.keys import customer_keys
 from temporal_bridge.client.codec import DEV_KEY_ID, PayloadKeysInvalid, data_converter
 from temporal_bridge.client.tracing import tracing_interceptors
 
@@ -52,9 +54,16 @@ def payload_converter() -> DataConverter:
         raise ImproperlyConfigured("Set ORDER_DESK_PAYLOAD_KEYS (docs/deployment.md): "
                                    "the desk sends no customer data to Temporal unencrypted.")
     try:
-        return data_converter(settings.ORDER_DESK_PAYLOAD_KEYS)
+        return data_converter(settings.ORDER_DESK_PAYLOAD_KEYS, customer_keys)
     except PayloadKeysInvalid as err:
         raise ImproperlyConfigured(str(err)) from err
+
+
+def desk_converter() -> DataConverter:
+    """The desk key alone, no customer keys: for what must run without the desk's database (replaying the stored
+    test histories, workflow tests with mocked activities). Never for a client that writes a customer's data."""
+    payload_converter()  # the same refusals
+    return data_converter(settings.ORDER_DESK_PAYLOAD_KEYS)
 
 
 def check_payload_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -32,7 +32,7 @@ from temporal_bridge.approvals.messages import (
     DigestInput,
     DigestResult,
 )
-from temporal_bridge.client.connection import payload_converter
+from temporal_bridge.client.connection import desk_converter
 from temporal_bridge.contract.intents import (
     ACT_CONFIRM_MESSAGES,
     ActorCheckInput,
@@ -457,9 +457,9 @@ class SharedTimeSkippingEnv:
         # continue-as-new racing a stream of signals and queries can leave it
         # unanswering. Scenarios that need no skipped time may use the real
         # dev server instead.
-        # Encrypted as the desk's own clients encrypt (connection.py), so the workflow meets the same payloads here.
+        # Encrypted under the desk key (connection.desk_converter): the workflow meets encrypted payloads, and needs no database for keys.
         # `plain`: unencrypted, for the stored histories people read (the replay passes them through the codec).
-        converter = DataConverter.default if plain else payload_converter()
+        converter = DataConverter.default if plain else desk_converter()
         start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(), data_converter=converter)
                  if real_server else
                  WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path(), data_converter=converter))

@@ -1,0 +1,1 @@
+"""Data protection: a data key per customer, erasure by destroying it, and retention."""
