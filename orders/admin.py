@@ -31,6 +31,7 @@ from orders.models import Customer, CustomerNotification, Order, OrderLine, Prod
 from orders.pagination import EstimatedCountPaginator
 from orders.payments import admin as payments_admin  # noqa: F401
 from orders.payments.models import PaymentTransaction
+from orders.privacy import admin as privacy_admin
 from orders.selectors import order_live_state, order_search
 from orders.timeline import admin as timeline_admin  # noqa: F401
 from orders.timeline.models import OrderEvent
@@ -272,7 +273,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(privacy_admin.CustomerErasureActions, admin.ModelAdmin):
     list_display = ["name", "email", "credit_limit", "created_at"]
     search_fields = ["name", "email"]
 

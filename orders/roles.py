@@ -18,6 +18,9 @@ AUDITORS = "Auditors"
 # Credit review: raise a customer's credit limit (the Customer admin; staff
 # status needed there) or cancel an order held over it.
 FINANCE = "Finance"
+# Erase a customer's personal data (orders/privacy/): the Customer admin's
+# action (staff status needed there) and `manage.py erase_customer`.
+DATA_PROTECTION = "Data protection"
 
 # What a manager reads in the admin around an order: its lines, ledgers and trail.
 ORDER_RECORDS_VIEW = [
@@ -45,6 +48,8 @@ ROLE_PERMISSIONS = {
     AUDITORS: ["orders.view_order", "approvals.export_audit", "approvals.view_auditexport", "orders.view_recordedintent"],
     FINANCE: ["orders.view_order", "orders.cancel_order", "orders.view_customer", "orders.change_customer", "orders.view_orderevent",
               "orders.view_paymenttransaction"],
+    DATA_PROTECTION: ["orders.view_order", "orders.view_customer", "orders.erase_customer", "orders.view_customererasure",
+                      "orders.view_customerdatakey"],
 }
 
 

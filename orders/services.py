@@ -26,6 +26,7 @@ from orders import amounts
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.intents.services import intent_record
 from orders.models import Customer, Order, OrderLine, Priority, Product
+from orders.privacy.models import CustomerErasure
 from orders.steps import locked_order
 from orders.timeline import mirror
 from orders.timeline import service_levels as sla
@@ -110,6 +111,9 @@ def order_submit(
         status=states.PENDING_APPROVAL,
         submission_key=submission_key or None,
     )
+    # After the insert: an erasure holding the customer's row made it wait, and is visible now.
+    if CustomerErasure.objects.filter(customer_id=customer.pk).exists():
+        raise OrderError(f"Customer {customer.pk}'s personal data has been erased: no new order can be written for them.")
     order.number = f"OD-{order.pk:06d}"
     order.workflow_id = m.workflow_id_for(order.pk)
     order.save(update_fields=["number", "workflow_id"])
