@@ -146,13 +146,16 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
 
     async def decode(self, payloads: Iterable[Payload]) -> list[Payload]:
         payloads = list(payloads)
-        if self.subjects is not None:
-            wanted = {p.metadata[SUBJECT_KEY_ID].decode("utf-8", "replace") for p in payloads if SUBJECT_KEY_ID in p.metadata}
-            missing = sorted(key_id for key_id in wanted if self.subjects.cached_key(key_id) is None)
-            if missing:  # the database, on the codec's own threads: never the event loop
-                await asyncio.get_running_loop().run_in_executor(
-                    self.subjects.pool, lambda: [self.subjects.key_for(key_id) for key_id in missing])  # type: ignore[union-attr]
-        return [self.decrypt(p) for p in payloads]
+        subjects = self.subjects
+        if subjects is None:
+            return [self.decrypt(p) for p in payloads]
+        wanted = {p.metadata[SUBJECT_KEY_ID].decode("utf-8", "replace") for p in payloads if SUBJECT_KEY_ID in p.metadata}
+        found = {key_id: subjects.cached_key(key_id) for key_id in wanted}
+        missing = sorted(key_id for key_id, key in found.items() if key is None)
+        if missing:  # the database, on the codec's own threads: never the event loop
+            found.update(await asyncio.get_running_loop().run_in_executor(
+                subjects.pool, lambda: {key_id: subjects.key_for(key_id) for key_id in missing}))
+        return [self.decrypt(p, subject_keys=found) for p in payloads]
 
     async def _subject_key(self) -> tuple[str, AESGCM | ErasedKey] | None:
         subjects, workflow_id = self.subjects, self.workflow_id
@@ -186,11 +189,12 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         sealed = key.encrypt(nonce, payload.SerializeToString(), _subject_aad(key_id))
         return Payload(metadata={"encoding": ENCODING, SUBJECT_KEY_ID: key_id.encode()}, data=nonce + sealed)
 
-    def decrypt(self, payload: Payload) -> Payload:
+    def decrypt(self, payload: Payload, *, subject_keys: Mapping[str, AESGCM | ErasedKey | None] | None = None) -> Payload:
+        """`subject_keys`: the customer keys already looked up (decode); without it they are read here, sync."""
         if payload.metadata.get("encoding") != ENCODING:
             return payload  # recorded before encryption, or never ours: leave it as it is
         if SUBJECT_KEY_ID in payload.metadata:
-            return self._decrypt_for_subject(payload)
+            return self._decrypt_for_subject(payload, subject_keys)
         key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
         key = self.ring.keys.get(key_id)
         if key is None:
@@ -198,10 +202,12 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             raise PayloadUndecodable(f"payload encrypted with key {key_id!r}, which ORDER_DESK_PAYLOAD_KEYS does not list")
         return _open(key, payload, key_id, key_id.encode())
 
-    def _decrypt_for_subject(self, payload: Payload) -> Payload:
+    def _decrypt_for_subject(self, payload: Payload, known: Mapping[str, AESGCM | ErasedKey | None] | None) -> Payload:
         key_id = payload.metadata[SUBJECT_KEY_ID].decode("utf-8", "replace")
-        # Sync: from the codec endpoint's request thread, or after decode() filled the cache.
-        key = self.subjects.key_for(key_id) if self.subjects is not None else None
+        if known is not None:
+            key = known.get(key_id)
+        else:  # the codec endpoint's request thread: a sync view may read the database
+            key = self.subjects.key_for(key_id) if self.subjects is not None else None
         if key is None:
             raise PayloadUndecodable(f"payload under customer key {key_id!r}, which the desk's database does not hold")
         if isinstance(key, ErasedKey):

@@ -35,3 +35,15 @@ def closed_order(make_order, manager):
     CustomerNotification.objects.create(order=order, kind="shipped", idempotency_key="n1", recipient="buyer@acme.example",
                                         subject=f"{order.number} for Acme Corporation has shipped")
     return order
+
+
+@pytest.fixture(autouse=True)
+def fresh_key_cache():
+    """Each test meets the process's key cache empty: order ids repeat between tests, never in production."""
+    from orders.privacy.keys import customer_keys
+
+    customer_keys.workflow_keys.clear()
+    customer_keys.keys.clear()
+    yield
+    customer_keys.workflow_keys.clear()
+    customer_keys.keys.clear()
