@@ -14,6 +14,11 @@ the same shape. The UI calls it from the browser (fetch, with an
   gets a 403 and the payloads are never decrypted;
 - the namespace the desk's keys serve, when the UI names one.
 
+A customer's payloads decode under their own key (the payload names it; no
+workflow context needed); once the customer is erased they decode to a
+tombstone payload, "personal data erased on <date>", which the UI shows in
+place of the data rather than an error.
+
 The session cookie reaches us only when the UI sends credentials ("Include
 cross-origin credentials" in its codec settings, or `codec.includeCredentials`
 in a ui-server config) and the UI and the desk share a site (same host name,
@@ -35,7 +40,8 @@ from django.views.decorators.csrf import csrf_exempt
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from temporal_bridge.client.codec import PayloadUndecodable, codec
+from temporal_bridge.client.codec import EncryptionCodec, PayloadUndecodable
+from temporal_bridge.client.connection import payload_converter
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +94,9 @@ def _endpoint(operation: str):
         except (ValueError, TypeError, AttributeError, RecursionError, json_format.ParseError):
             # Not JSON, not an object, or fields of the wrong type (bad base64 included).
             return _refuse(400, 'expected JSON {"payloads": [{"metadata": {...}, "data": "<base64>"}]}', origin)
-        payload_codec = codec()
+        # The desk's codec with the customer keys: an erased customer's payload comes back as its tombstone.
+        payload_codec = payload_converter().payload_codec
+        assert isinstance(payload_codec, EncryptionCodec)
         try:
             converted = [payload_codec.decrypt(p) if operation == "decode" else payload_codec.encrypt(p) for p in payloads.payloads]
         except PayloadUndecodable as err:
