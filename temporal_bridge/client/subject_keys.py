@@ -30,7 +30,7 @@ from temporalio.api.common.v1 import Payload
 
 # The payload metadata that names a customer key: a random id, no personal data.
 SUBJECT_KEY_ID = "encryption-subject-key-id"
-ERASED_MARK = "personal-data-erased"
+TOMBSTONE_TEXT = "personal data erased on "
 # How long a process may go on using a key (or its absence) it read: the bound
 # on how long after an erasure another process could still read a payload.
 KEY_TTL = 60.0
@@ -58,13 +58,16 @@ class SubjectKeys(Protocol):
 
 
 def tombstone(erased_on: str) -> Payload:
-    """What an erased customer's payload decodes to: readable, and saying why it is empty."""
-    return Payload(metadata={"encoding": b"json/plain", ERASED_MARK: b"true"},
-                   data=json.dumps(f"personal data erased on {erased_on}").encode())
+    """What an erased customer's payload decodes to: readable, and saying why it is empty.
+
+    A plain JSON string and nothing else in its metadata, so the Temporal UI
+    and `temporal workflow show` print it as text like any other payload.
+    """
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(TOMBSTONE_TEXT + erased_on).encode())
 
 
 def is_tombstone(payload: Payload) -> bool:
-    return payload.metadata.get(ERASED_MARK) == b"true"
+    return payload.metadata.get("encoding") == b"json/plain" and payload.data.startswith(b'"' + TOMBSTONE_TEXT.encode())
 
 
 class BoundedCache(Generic[_V]):

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.conf import settings
 from temporalio.client import Client
@@ -25,10 +26,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def dev_server() -> Iterator[str]:
-    """A fresh, in-memory Temporal dev server; yields its address."""
+def dev_server(db_file: Path | None = None) -> Iterator[str]:
+    """A fresh Temporal dev server (in memory, or persisted in `db_file`); yields its address."""
     port, ui_port = free_port(), free_port()
-    process = devserver.start_dev_server(host="127.0.0.1", port=port, ui_port=ui_port, db_file=None)
+    process = devserver.start_dev_server(host="127.0.0.1", port=port, ui_port=ui_port, db_file=db_file)
     try:
         devserver.wait_for_port("127.0.0.1", port, timeout=60, process=process)
         yield f"127.0.0.1:{port}"

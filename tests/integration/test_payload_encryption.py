@@ -14,7 +14,7 @@ from temporalio.worker import Replayer
 from approvals.services import APPROVE, approval_decide
 from orders import roles, services
 from orders.models import Customer, Product
-from temporal_bridge.client.codec import ENCODING, codec
+from temporal_bridge.client.codec import ENCODING
 from temporal_bridge.client.connection import payload_converter
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
@@ -72,7 +72,8 @@ def test_the_server_holds_no_personal_data_in_clear_and_the_desk_reads_it_all(st
     # Not vacuous: the data is there, encrypted, and the desk's keys open it.
     started = order_history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
     assert started.metadata["encoding"] == ENCODING
-    opened: Payload = asyncio.run(codec().decode([started]))[0]
+    # Under the customer's own key (orders/privacy/): the desk's codec, with the customer keys, opens it.
+    opened: Payload = asyncio.run(payload_converter().payload_codec.decode([started]))[0]
     assert b"Larkspur Mews" in opened.data and CLERK.encode() in opened.data
 
     # Replays with the desk's converter (as check_replay does); without the keys the workflow cannot even read its input.

@@ -10,9 +10,16 @@ from django.test import Client
 from orders.privacy.services import customer_erase
 from temporal_bridge.client.subject_keys import is_tombstone
 from tests.orders.privacy.test_customer_keys import encode, for_workflow, order_input, plain
-from tests.temporal_bridge.client.test_codec_server import DECODE, as_json, decoded_payloads, logged_in, post, ui_settings  # noqa: F401
+from tests.temporal_bridge.client.test_codec_server import DECODE, UI, as_json, decoded_payloads, logged_in, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def ui_settings(settings):
+    settings.TEMPORAL_NAMESPACE = "default"
+    settings.TEMPORAL_UI_ORIGINS = [UI]
+    return settings
 
 
 def test_the_ui_reads_a_customers_payload_and_after_erasure_the_tombstone(ui_settings, manager, protector, customer, closed_order):
