@@ -9,7 +9,6 @@ and names that key, so rotating the desk keys is a rewrap of these rows
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import threading
 
@@ -18,11 +17,9 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 
 from orders.models import Order
 from orders.privacy.models import CustomerDataKey
+from orders.privacy.selectors import ORDER_WORKFLOW
 from temporal_bridge.client.codec import KEY_BYTES, NONCE_BYTES, KeyRing, PayloadUndecodable, parse_keys
 from temporal_bridge.client.subject_keys import CODEC_THREAD_PREFIX, CachedSubjectKeys, ErasedKey
-
-# An order's workflow and its shipment's carry that order's customer's data.
-_ORDER_WORKFLOW = re.compile(r"^order-(\d{1,18})(?:-shipment)?$")
 
 
 def new_key_id() -> str:
@@ -72,7 +69,7 @@ class CustomerKeys:
     """The codec's SubjectKeys, over the desk's database."""
 
     def key_id_for_workflow(self, workflow_id: str) -> str | None:
-        match = _ORDER_WORKFLOW.match(workflow_id)
+        match = ORDER_WORKFLOW.match(workflow_id)
         if match is None:
             return None
         with _own_connection():
