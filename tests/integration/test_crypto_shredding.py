@@ -9,8 +9,8 @@ import asyncio
 import json
 import shutil
 import subprocess
-from io import StringIO
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from cryptography.exceptions import InvalidTag

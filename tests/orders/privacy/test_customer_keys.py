@@ -192,3 +192,16 @@ def test_rotating_the_desk_keys_rewraps_customer_keys_and_old_payloads_still_dec
     with override_settings(ORDER_DESK_PAYLOAD_KEYS=rotated.split(",")[0]):
         assert AESGCM(keys.unwrap(CustomerDataKey.objects.get())).decrypt(
             sealed.data[:NONCE_BYTES], sealed.data[NONCE_BYTES:], b"subject:" + sealed.metadata[SUBJECT_KEY_ID])
+
+
+def test_the_rewrap_command_reports_what_it_rewrapped(customer, closed_order):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    encode(for_workflow(f"order-{closed_order.pk}"), plain("x"))
+    out = StringIO()
+    with override_settings(ORDER_DESK_PAYLOAD_KEYS=f"{new_key_entry('k3')},{DEV_KEYS}"):
+        call_command("rewrap_customer_keys", stdout=out)
+    assert "Rewrapped 1 customer key(s)" in out.getvalue()
+    assert CustomerDataKey.objects.get().wrapped_with == "k3"
