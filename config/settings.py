@@ -262,6 +262,11 @@ ORDER_DESK_PAYLOAD_KEYS = os.environ.get("ORDER_DESK_PAYLOAD_KEYS", "").strip()
 PAYLOAD_DEV_KEY_ALLOWED = DEBUG or env_bool("ORDER_DESK_TESTING")
 if not ORDER_DESK_PAYLOAD_KEYS and PAYLOAD_DEV_KEY_ALLOWED:
     from temporal_bridge.client.codec import DEV_KEYS as ORDER_DESK_PAYLOAD_KEYS
+# Data protection (orders/privacy/): customers whose last order closed more than
+# this many days ago are erased by `reconcile_orders`, at most
+# ORDER_DESK_PERSONAL_DATA_RETENTION_BATCH per run. 0 (the default): never.
+ORDER_DESK_PERSONAL_DATA_RETENTION_DAYS = env_int("ORDER_DESK_PERSONAL_DATA_RETENTION_DAYS", 0)
+ORDER_DESK_PERSONAL_DATA_RETENTION_BATCH = env_int("ORDER_DESK_PERSONAL_DATA_RETENTION_BATCH", 100)
 # The Temporal UI's origins, the only ones the codec endpoint answers across
 # origins (CORS). The UI is reached as localhost or 127.0.0.1: both by default.
 TEMPORAL_UI_ORIGINS = [

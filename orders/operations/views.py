@@ -16,6 +16,7 @@ from orders.holds import services as holds
 from orders.holds.models import HoldEvent
 from orders.operations import selectors as ops
 from orders.operations.charts import STATE_COLOURS, stacked_hours_svg
+from orders.privacy.selectors import data_protection_summary
 from orders.timeline import service_levels as sla
 from temporal_bridge.client.worker_status import cached_worker_check
 
@@ -59,6 +60,7 @@ def operations(request: HttpRequest) -> HttpResponse:
         "breakers": holds.breaker.open_breakers(),
         "hold_history": HoldEvent.objects.all()[:HOLD_HISTORY],
         "can_pause": request.user.has_perm(PAUSE_PERMISSION),
+        "data_protection": data_protection_summary(now=now),
     }
     return render(request, "orders/ops.html", context)
 

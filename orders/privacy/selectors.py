@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from orders.models import Order
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet
+
+from orders.models import Customer, Order
+from orders.privacy.models import CustomerErasure
+from temporal_bridge.order import states
 
 # An order's workflow and its shipment's carry that order's customer's data.
 ORDER_WORKFLOW = re.compile(r"^order-(\d{1,18})(?:-shipment)?$")
@@ -19,3 +26,35 @@ def erased_workflow_ids(workflow_ids: Iterable[str]) -> set[str]:
             by_order.setdefault(int(match.group(1)), []).append(workflow_id)
     erased = Order.objects.filter(pk__in=by_order, customer__erasure__isnull=False).values_list("pk", flat=True)
     return {workflow_id for pk in erased for workflow_id in by_order[pk]}
+
+
+def customers_due_for_retention(*, before: datetime) -> QuerySet:
+    """Ids of customers not erased, with orders, all closed, the last one closed before `before`; oldest first.
+
+    An order's last write (`updated_at`) stands for when it closed: a closed
+    order is written again only by the mirror's repairs.
+    """
+    return (Customer.objects.filter(erasure__isnull=True)
+            .annotate(last_closed=Max("orders__updated_at"),
+                      running=Count("orders", filter=~Q(orders__status__in=states.TERMINAL)))
+            .filter(last_closed__lt=before, running=0)
+            .order_by("last_closed", "pk").values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class DataProtectionSummary:
+    retention_days: int
+    due_now: int
+    erased_last_30_days: int
+    by_retention_last_30_days: int
+    last_erasure: datetime | None
+
+
+def data_protection_summary(*, now: datetime) -> DataProtectionSummary:
+    """The operations page's data protection card: a few counts, no names."""
+    days = settings.ORDER_DESK_PERSONAL_DATA_RETENTION_DAYS
+    recent = CustomerErasure.objects.filter(erased_at__gte=now - timedelta(days=30))
+    counts = recent.aggregate(all=Count("pk"), by_retention=Count("pk", filter=Q(by_retention=True)))
+    last = CustomerErasure.objects.order_by("-erased_at").values_list("erased_at", flat=True).first()
+    due = customers_due_for_retention(before=now - timedelta(days=days)).count() if days > 0 else 0
+    return DataProtectionSummary(days, due, counts["all"], counts["by_retention"], last)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 
 from orders.operations.reconcile import reconcile
+from orders.privacy.retention import retention_erase
 
 
 class Command(BaseCommand):
@@ -48,6 +49,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  NO MIRROR {workflow_id}: a running order workflow with no order in the database")
         for number in report.start_failed:
             self.stderr.write(f"  could not start {number} (Temporal unavailable?)")
+        retention = retention_erase()
+        self.stdout.write(retention.summary)
+        for customer_id, why in retention.refused:
+            self.stderr.write(f"  not erased: customer {customer_id}: {why}")
         if report.no_worker:
             self.stderr.write("No worker is polling the task queue: orders will not move until one runs (manage.py runworker).")
         if report.start_failed or report.stuck:
