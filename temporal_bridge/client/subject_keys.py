@@ -80,15 +80,21 @@ class BoundedCache(Generic[_V]):
         self.hits = self.misses = 0
 
     def get(self, key: str) -> _V | None:
+        """The value, unless it is missing or older than the time to live (then kept, for `stale`)."""
         with self._lock:
             item = self._items.get(key)
             if item is None or (self.ttl is not None and time.monotonic() - item[0] > self.ttl):
-                self._items.pop(key, None)
                 self.misses += 1
                 return None
             self._items.move_to_end(key)
             self.hits += 1
             return item[1]
+
+    def stale(self, key: str) -> _V | None:
+        """The value however old: what a lookup falls back on while the store does not answer."""
+        with self._lock:
+            item = self._items.get(key)
+            return None if item is None else item[1]
 
     def put(self, key: str, value: _V) -> None:
         with self._lock:
@@ -130,7 +136,15 @@ class CachedSubjectKeys:
     def key_for(self, key_id: str) -> AESGCM | ErasedKey | None:
         key = self.keys.get(key_id)
         if key is None:
-            stored = self.store.key_for(key_id)
+            try:
+                stored = self.store.key_for(key_id)
+            except Exception:
+                # The database is down: a key read before (the erasure it could miss needs that database too)
+                # keeps the workflow tasks of running orders going; without one the error stands and the task is retried.
+                key = self.keys.stale(key_id)
+                if key is None:
+                    raise
+                return key
             if stored is None:
                 return None
             key = stored if isinstance(stored, ErasedKey) else AESGCM(stored)

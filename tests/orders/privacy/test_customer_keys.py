@@ -205,3 +205,25 @@ def test_the_rewrap_command_reports_what_it_rewrapped(customer, closed_order):
         call_command("rewrap_customer_keys", stdout=out)
     assert "Rewrapped 1 customer key(s)" in out.getvalue()
     assert CustomerDataKey.objects.get().wrapped_with == "k3"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_while_the_database_is_down_a_key_read_before_is_used_past_its_ttl_and_an_unknown_one_fails():
+    class Flaky:
+        down = False
+
+        def key_id_for_workflow(self, workflow_id):
+            return "ck-a"
+
+        def key_for(self, key_id):
+            if self.down:
+                raise ConnectionError("database unavailable")
+            return b"\1" * 32
+
+    store = Flaky()
+    subjects = CachedSubjectKeys(store, ttl=0.0)  # every read goes to the store
+    first = subjects.key_for("ck-a")
+    store.down = True
+    assert subjects.key_for("ck-a") is first
+    with pytest.raises(ConnectionError):
+        subjects.key_for("ck-never-read")
