@@ -25,6 +25,7 @@ USERS = [
     ("manager2", [roles.MANAGERS], True, False),
     ("senior", [roles.MANAGERS, roles.SENIOR_MANAGERS], True, False),
     ("auditor", [roles.AUDITORS], False, False),
+    ("dpo", [roles.DATA_PROTECTION], True, False),
     ("admin", [], True, True),
 ]
 PRODUCTS = [
