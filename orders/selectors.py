@@ -132,7 +132,7 @@ def customer_search(text: str, *, limit: int = CUSTOMER_MATCHES) -> CustomerMatc
         return CustomerMatches(customers=[], more=False)
     starts = Q(name__istartswith=text) | Q(email__istartswith=text)
     rows = list(
-        Customer.objects.filter(Q(name__icontains=text) | Q(email__icontains=text))
+        Customer.objects.filter(Q(name__icontains=text) | Q(email__icontains=text), erasure__isnull=True)  # no order for the erased
         .annotate(rank=Case(When(starts, then=Value(0)), default=Value(1), output_field=IntegerField()))
         .order_by("rank", "name", "id")
         .only("id", "name", "email")[: limit + 1]

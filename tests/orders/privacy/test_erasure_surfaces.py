@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from orders import roles
-from orders.models import Customer
+from orders.models import Customer, Order
 from orders.privacy.models import CustomerErasure
 from orders.privacy.services import customer_erase
 from temporal_bridge.order import messages as m
@@ -190,3 +190,22 @@ def test_the_api_shows_the_placeholder(db, customer, make_order, protector, fake
     assert body["customer"]["name"] == body["shipping_address"] == f"Erased customer {customer.pk}"
     assert shows_placeholder_only(repr(body), f"Erased customer {customer.pk}")
     assert body["total"] == str(order.total)
+
+
+# --- No new order for an erased customer ---------------------------------------------------
+
+
+def test_the_new_order_search_no_longer_offers_an_erased_customer(client, clerk, customer, erased):
+    client.force_login(clerk)
+    found = client.get("/orders/new/customers/", {"customer_search": "erased"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "customer-name" not in found and erased not in found
+
+
+def test_an_order_posted_for_an_erased_customer_is_refused_with_a_message(client, clerk, customer, widget, erased):
+    client.force_login(clerk)
+    response = client.post("/orders/new/", {"customer": customer.pk, "shipping_address": "somewhere", "priority": "normal",
+                                            "lines-TOTAL_FORMS": 1, "lines-INITIAL_FORMS": 0,
+                                            "lines-0-product": widget.pk, "lines-0-quantity": 1})
+    assert response.status_code == 400
+    assert "personal data has been erased" in response.content.decode()
+    assert Order.objects.filter(customer=customer).count() == 1
