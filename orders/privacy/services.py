@@ -4,8 +4,9 @@ What goes: the customer's name and e-mail, their orders' shipping addresses
 and notes, the timeline entries that carry them (edits of the address or the
 note), every mention of the name, e-mail or an address line in the other
 free texts (comments, questions, answers, decision comments, e-mail subjects,
-carrier descriptions), and the key, so every copy of their payloads in
-Temporal (history, archive, backup) is unreadable from then on. What stays,
+carrier descriptions, the customer filter of recorded audit exports), and
+the key, so every copy of their payloads in Temporal (history, archive,
+backup) is unreadable from then on. What stays,
 for the audit: amounts, lines, states, decisions and their approvers, times.
 
 The three steps commit together or not at all: a process killed between
@@ -24,7 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.models import ApprovalDecision
+from approvals.models import ApprovalDecision, AuditExport
 from orders.exceptions import OrderError
 from orders.models import Customer, CustomerNotification, Order, OrderEvent, ParcelEvent
 from orders.privacy.keys import customer_keys, new_key_id
@@ -130,6 +131,7 @@ def _rewrite_mirror(customer: Customer) -> int:
     notifications = CustomerNotification.objects.filter(order_id__in=order_ids)
     _scrub(notifications.filter(mentions("subject")), "subject", fragments, text)
     notifications.update(recipient=erased_email(customer.pk))
+    _scrub_export_filters(fragments, text)
     customer.name, customer.email = text, erased_email(customer.pk)
     customer.save(update_fields=["name", "email"])
     return len(order_ids)
@@ -165,3 +167,17 @@ def _scrub(queryset, field: str, fragments: list[str], text: str) -> None:
     for row in queryset.only("pk", field):
         setattr(row, field, pattern.sub(text, getattr(row, field))[: row._meta.get_field(field).max_length or None])
         row.save(update_fields=[field])
+
+
+def _scrub_export_filters(fragments: list[str], text: str) -> None:
+    """The record of an audit export keeps its filters: an auditor who searched the customer by name named them."""
+    if not fragments:
+        return
+    pattern = re.compile("|".join(re.escape(f) for f in fragments), re.IGNORECASE)
+    for export in AuditExport.objects.filter(filters__has_key="customer").only("pk", "filters"):
+        searched = str(export.filters["customer"]).strip()
+        # The search named them if it holds a part of theirs, or is a part of one ("acme corp" of "Acme Corporation").
+        part_of = len(searched) >= MIN_FRAGMENT and any(searched.lower() in fragment.lower() for fragment in fragments)
+        if part_of or pattern.search(searched):
+            export.filters["customer"] = text if part_of else pattern.sub(text, searched)
+            export.save(update_fields=["filters"])

@@ -116,3 +116,18 @@ def test_a_customer_without_any_key_gets_a_destroyed_one_so_none_is_made_later(p
     assert not CustomerDataKey.objects.exists()
     customer_erase(customer_id=customer.pk, actor=protector, reason="Request DPR-2026-17")
     assert CustomerDataKey.objects.get(customer=customer).destroyed_at is not None
+
+
+def test_an_audit_exports_record_that_searched_the_customer_by_name_is_scrubbed(protector, auditor, customer, closed_order):
+    from approvals.models import AuditExport
+
+    named = AuditExport.objects.create(user=auditor, username="auditor", records="all", format="csv",
+                                       filters={"customer": "acme corp", "state": "fulfilled"})
+    other = AuditExport.objects.create(user=auditor, username="auditor", records="all", format="csv", filters={"customer": "Globex"})
+
+    customer_erase(customer_id=customer.pk, actor=protector, reason="Request DPR-2026-17")
+
+    named.refresh_from_db()
+    other.refresh_from_db()
+    assert named.filters == {"customer": f"Erased customer {customer.pk}", "state": "fulfilled"}
+    assert other.filters == {"customer": "Globex"}
