@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
@@ -37,6 +37,8 @@ MAX_REASON = 500
 RETENTION_ACTOR = "retention"
 # Entries whose whole text is the customer's data: an edit of the address or the note.
 WHOLLY_PERSONAL_KINDS = (OrderEvent.Kind.UPDATE, OrderEvent.Kind.NOTE)
+# How long after its final state an order's workflow may still be completing.
+CLOSING_GRACE = timedelta(minutes=2)
 # Address lines shorter than this ("UK", "12") would blank ordinary words elsewhere.
 MIN_FRAGMENT = 4
 
@@ -70,8 +72,15 @@ def erased_email(customer_id: int) -> str:
 
 
 def running_orders(customer_id: int) -> list[Order]:
-    """The customer's orders whose workflow may still write their data (the mirror's word for it)."""
-    return list(Order.objects.filter(customer_id=customer_id).exclude(status__in=states.TERMINAL).order_by("pk"))
+    """The customer's orders whose workflow may still write their data (the mirror's word for it).
+
+    An order that closed moments ago counts too: its last activity wrote the
+    final state, and the workflow still hands that activity's result back and
+    completes, under the customer's key.
+    """
+    just_closed = Q(status__in=states.TERMINAL, updated_at__gt=timezone.now() - CLOSING_GRACE)
+    orders = Order.objects.filter(customer_id=customer_id).filter(~Q(status__in=states.TERMINAL) | just_closed)
+    return list(orders.order_by("pk"))
 
 
 @transaction.atomic
@@ -95,8 +104,9 @@ def customer_erase(*, customer_id: int, actor: AbstractBaseUser | None, reason: 
     running = running_orders(customer.pk)
     if running:
         names = ", ".join(str(order) for order in running[:10]) + (" ..." if len(running) > 10 else "")
-        raise ErasureRefused(f"Customer {customer.pk} has {len(running)} order(s) still running ({names}): "
-                             "wait for them to end, or cancel them first (erase_customer --stop-running). Nothing was erased.")
+        raise ErasureRefused(f"Customer {customer.pk} has {len(running)} order(s) still running or closed in the last "
+                             f"{CLOSING_GRACE.seconds // 60} minutes ({names}): wait for them to end, or cancel them first "
+                             "(erase_customer --stop-running). Nothing was erased.")
     now = timezone.now()
     key_id = _destroy_key(customer, now)
     orders_count = _rewrite_mirror(customer)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -18,12 +19,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client as Browser
+from django.utils import timezone
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from orders import roles, services
-from orders.models import Customer, Product
+from orders.models import Customer, Order, Product
 from orders.privacy.keys import unwrap
 from orders.privacy.models import CustomerDataKey
 from temporal_bridge.client.codec import NONCE_BYTES, parse_keys
@@ -134,6 +136,8 @@ def test_erasure_shreds_the_customers_payloads_in_the_history_and_in_a_backup(tm
         opened = asyncio.run(payload_converter().payload_codec.decode([sealed[0]]))[0]
         assert b"Saltmarsh" in opened.data  # before erasure the desk reads them
 
+        # Its workflow has completed (finished() read its result): as if the two minutes' grace had passed.
+        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(minutes=3))
         call_command("erase_customer", str(customer.pk), reason="Request DPR-2026-21", username="dpo")
 
         after = raw_histories(address, worker.task_queue)[m.workflow_id_for(order.pk)]

@@ -5,7 +5,8 @@ by "Erased customer <id>" and records the erasure, in one transaction
 (orders/privacy/services.py). Refused while one of their orders runs; with
 --stop-running those orders are cancelled first (with compensation, as a
 person's cancel, so `--as` needs the cancel permission too) and the erasure
-waits for them to end. Running it again is a no-op that says so.
+waits for them to end (and for their workflows to complete: an order counts as
+running for two minutes after its final state). Running it again is a no-op that says so.
 Exit 0 when erased (now or before), 1 when refused.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Command(BaseCommand):
                             help="The user erasing, who needs the orders.erase_customer permission (the Data protection group).")
         parser.add_argument("--stop-running", action="store_true",
                             help="Cancel the customer's running orders first (with compensation) and wait for them to end.")
-        parser.add_argument("--wait", type=float, default=120.0,
+        parser.add_argument("--wait", type=float, default=300.0,
                             help="With --stop-running: at most this many seconds (default: %(default)s).")
 
     def handle(self, *args, customer_id: int, reason: str, username: str, stop_running: bool, wait: float, **options):

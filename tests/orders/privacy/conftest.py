@@ -1,12 +1,15 @@
 """A customer with a closed order whose trail names them, and the people around an erasure."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from approvals.models import ApprovalDecision
 from orders import roles
-from orders.models import CustomerNotification, OrderEvent
+from orders.models import CustomerNotification, Order, OrderEvent
 from temporal_bridge.order import states
 from tests.conftest import make_user
 
@@ -21,9 +24,11 @@ def protector(db):
 
 @pytest.fixture
 def closed_order(make_order, manager):
-    """A delivered order of Acme Corporation whose timeline, decision and e-mail mention them."""
+    """A fulfilled order of Acme Corporation, closed yesterday, whose timeline, decision and e-mail mention them."""
     order = make_order(status=states.FULFILLED, shipping_address="Acme Corporation\n77 Larkspur Mews\nHollowell HW9 4QZ",
                        note="Ring Jane at reception")
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(days=1))
+    order.refresh_from_db()
     OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.UPDATE, idempotency_key="u1", actor="clerk",
                               message="Updated by clerk: shipping address “1 Main Street” → “77 Larkspur Mews”")
     OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.COMMENT, idempotency_key="c1", actor="manager",

@@ -74,7 +74,7 @@ def test_erasing_twice_changes_nothing_and_says_so(protector, customer, closed_o
 def test_a_customer_with_a_running_order_is_refused_and_nothing_changes(protector, customer, closed_order, make_order, status):
     running = make_order(status=status)
 
-    with pytest.raises(ErasureRefused, match=f"1 order\\(s\\) still running \\({running.number}\\)"):
+    with pytest.raises(ErasureRefused, match=f"1 order\\(s\\) still running or closed in the last 2 minutes \\({running.number}\\)"):
         customer_erase(customer_id=customer.pk, actor=protector, reason="Request DPR-2026-17")
 
     customer.refresh_from_db()
@@ -131,3 +131,15 @@ def test_an_audit_exports_record_that_searched_the_customer_by_name_is_scrubbed(
     other.refresh_from_db()
     assert named.filters == {"customer": f"Erased customer {customer.pk}", "state": "fulfilled"}
     assert other.filters == {"customer": "Globex"}
+
+
+def test_an_order_closed_moments_ago_still_counts_as_running(protector, customer, closed_order, make_order):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    just_closed = make_order(status=states.CANCELLED)  # its workflow may still be completing under the customer's key
+    with pytest.raises(ErasureRefused, match=just_closed.number):
+        customer_erase(customer_id=customer.pk, actor=protector, reason="Request DPR-2026-17")
+    Order.objects.filter(pk=just_closed.pk).update(updated_at=timezone.now() - timedelta(minutes=3))
+    assert customer_erase(customer_id=customer.pk, actor=protector, reason="Request DPR-2026-17").orders_count == 2
