@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 
 from orders.models import Customer, Order
-from orders.privacy.models import CustomerErasure
+from orders.privacy.models import CustomerDataKey, CustomerErasure
 from temporal_bridge.order import states
 
 # An order's workflow and its shipment's carry that order's customer's data.
@@ -26,6 +26,11 @@ def erased_workflow_ids(workflow_ids: Iterable[str]) -> set[str]:
             by_order.setdefault(int(match.group(1)), []).append(workflow_id)
     erased = Order.objects.filter(pk__in=by_order, customer__erasure__isnull=False).values_list("pk", flat=True)
     return {workflow_id for pk in erased for workflow_id in by_order[pk]}
+
+
+def customer_keys_held(key_ids: Iterable[str]) -> set[str]:
+    """Those of `key_ids` this desk's database holds, live or destroyed."""
+    return set(CustomerDataKey.objects.filter(key_id__in=list(key_ids)).values_list("key_id", flat=True))
 
 
 def customers_due_for_retention(*, before: datetime) -> QuerySet:

@@ -20,3 +20,17 @@ def test_check_replay_replays_the_servers_recent_histories_against_the_current_c
     replayed = int(summary.split("Replayed ")[1].split(" ")[0])
     assert replayed >= 2
     assert f"{replayed} ok, 0 failed" in summary
+
+
+def test_a_history_under_a_customer_key_this_database_lacks_is_reported_apart_not_as_non_determinism(stack, clerk, customer,
+                                                                                                    widget):
+    from orders.privacy.models import CustomerDataKey
+    from temporal_bridge.order import messages as m
+
+    order = submit(clerk, customer, widget, 1)
+    finished(order.pk)
+    CustomerDataKey.objects.filter(customer=customer).delete()  # as in a database restored from before the order
+    out, err = io.StringIO(), io.StringIO()
+    call_command("check_replay", address=stack.address, query=f"TaskQueue = '{stack.task_queue}'", stdout=out, stderr=err)
+    assert "Replayed 0 histories: 0 ok, 0 failed" in out.getvalue()
+    assert "Could not read 1 histories" in err.getvalue() and m.workflow_id_for(order.pk) in err.getvalue()

@@ -8,7 +8,10 @@ break workflows already in flight; put the change behind workflow.patched().
 The histories of erased customers' orders are left out by design: their
 payloads decode to a tombstone (orders/privacy/), so they can no longer be
 replayed, and none of them runs (a customer with a running order cannot be
-erased), so no code change can break them.
+erased), so no code change can break them. So are histories under a customer
+key this database does not hold (another desk's workflows in the namespace,
+or a database restored from before they started): they cannot be read here,
+which is no non-determinism; they are counted apart.
 """
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ from django.core.management.base import BaseCommand
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from orders.privacy.selectors import erased_workflow_ids
+from orders.privacy.selectors import customer_keys_held, erased_workflow_ids
 from temporal_bridge.client.connection import connect_kwargs
+from temporal_bridge.client.subject_keys import SUBJECT_KEY_ID
 from temporal_bridge.runtime.worker import WORKFLOWS
 
 
@@ -41,27 +45,37 @@ class Command(BaseCommand):
         if options["limit"] < 1:
             self.stderr.write("--limit must be at least 1")
             raise SystemExit(2)
-        replayed, failures, erased = asyncio.run(self._replay(options))
+        replayed, failures, erased, unreadable = asyncio.run(self._replay(options))
         for workflow_id, error in failures:
             self.stderr.write(f"  NON-DETERMINISTIC {workflow_id}: {error}")
         self.stdout.write(f"Replayed {replayed} histories: {replayed - len(failures)} ok, {len(failures)} failed.")
         if erased:
             self.stdout.write(f"Left out {erased} histories of erased customers (their data is shredded; none of them runs).")
+        if unreadable:
+            self.stderr.write(f"Could not read {len(unreadable)} histories: their customer key is not in this database "
+                              f"(another desk's workflows, or a database older than them): {', '.join(unreadable[:10])}")
         if failures:
             raise SystemExit(1)
 
-    async def _replay(self, options) -> tuple[int, list[tuple[str, str]], int]:
+    async def _replay(self, options) -> tuple[int, list[tuple[str, str]], int, list[str]]:
         client = await Client.connect(options["address"], **connect_kwargs(namespace=options["namespace"]))
         names = [getattr(w, "__temporal_workflow_definition").name for w in WORKFLOWS]
         types = " OR ".join(f"WorkflowType = '{name}'" for name in names)
         query = options["query"] or f"({types})"
         executions = [execution async for execution in client.list_workflows(query, limit=options["limit"])]
         erased = await sync_to_async(erased_workflow_ids)([execution.id for execution in executions])
+        unreadable: list[str] = []
 
         async def histories() -> AsyncIterator[WorkflowHistory]:
             for execution in executions:
-                if execution.id not in erased:
-                    yield await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+                if execution.id in erased:
+                    continue
+                history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+                named = _customer_key_ids(history)
+                if named - await sync_to_async(customer_keys_held)(named):
+                    unreadable.append(execution.id)
+                    continue
+                yield history
 
         # The client's converter: encrypted histories decode with the desk's keys, older plain ones pass through.
         replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter)
@@ -71,4 +85,12 @@ class Command(BaseCommand):
                 replayed += 1
                 if result.replay_failure is not None:
                     failures.append((result.history.workflow_id, str(result.replay_failure)))
-        return replayed, failures, sum(1 for execution in executions if execution.id in erased)
+        return replayed, failures, sum(1 for execution in executions if execution.id in erased), unreadable
+
+
+def _customer_key_ids(history: WorkflowHistory) -> set[str]:
+    """The customer keys the run's input is under: an order's runs put all their payloads under that one key."""
+    if not history.events:
+        return set()
+    started = history.events[0].workflow_execution_started_event_attributes
+    return {p.metadata[SUBJECT_KEY_ID].decode("utf-8", "replace") for p in started.input.payloads if SUBJECT_KEY_ID in p.metadata}
