@@ -22,7 +22,7 @@ from django.test import Client as Browser
 from django.utils import timezone
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from orders import roles, services
 from orders.models import Customer, Order, Product
@@ -36,7 +36,7 @@ from temporal_bridge.order import states
 from temporal_bridge.runtime import devserver
 from tests.conftest import make_user
 from tests.integration.stack import dev_server, live_stack
-from tests.integration.test_lifecycle import finished
+from tests.integration.test_lifecycle import finished, wait_for
 from tests.integration.test_payload_encryption import clear_text, raw_histories
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -182,3 +182,32 @@ async def _every_search_attribute_and_id(address: str, task_queue: str) -> str:
         seen.append(execution.id)
         seen.extend(f"{pair.key.name}={pair.value}" for pair in execution.typed_search_attributes)
     return "\n".join(seen)
+
+
+def test_stop_running_cancels_a_pending_order_with_its_workflow_then_erases(stack, policies, monkeypatch):
+    from orders.privacy import services as privacy
+
+    monkeypatch.setattr(privacy, "CLOSING_GRACE", timedelta(0))  # the workflow's end is awaited below, not guessed
+    clerk = make_user("clerk", roles.CLERKS)
+    make_user("dpo-finance", roles.DATA_PROTECTION, roles.FINANCE, is_staff=True)
+    customer = Customer.objects.create(name=CUSTOMER_NAME, email=CUSTOMER_EMAIL, credit_limit=Decimal("100000"))
+    product = Product.objects.create(sku="SHRED-2", name="Server", price=Decimal("1000.00"), stock_on_hand=5)
+    order = services.order_submit(customer=customer, lines=[services.LineRequest(product, 2)], created_by=clerk,
+                                  shipping_address=ADDRESS)  # 2,000: waits for a manager
+    wait_for(lambda: Order.objects.filter(pk=order.pk, approval_deadline__isnull=False).exists(), what="pending approval")
+
+    out = StringIO()
+    call_command("erase_customer", str(customer.pk), reason="Request DPR-2026-22", username="dpo-finance", stop_running=True,
+                 wait=60, stdout=out)
+
+    assert f"{order.number}: cancel accepted" in out.getvalue() and f"Customer {customer.pk} erased on" in out.getvalue()
+    # The workflow ended by the cancel (completed, not terminated); its result is the customer's, now a tombstone.
+    assert asyncio.run(_status(stack.address, m.workflow_id_for(order.pk))) == WorkflowExecutionStatus.COMPLETED
+    order.refresh_from_db()
+    assert order.status == states.CANCELLED and order.shipping_address == f"Erased customer {customer.pk}"
+    assert CustomerDataKey.objects.get(customer=customer).destroyed_at is not None
+
+
+async def _status(address: str, workflow_id: str) -> WorkflowExecutionStatus | None:
+    client = await Client.connect(address)
+    return (await client.get_workflow_handle(workflow_id).describe()).status
