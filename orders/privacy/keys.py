@@ -19,7 +19,7 @@ from orders.models import Order
 from orders.privacy.models import CustomerDataKey
 from orders.privacy.selectors import ORDER_WORKFLOW
 from temporal_bridge.client.codec import KEY_BYTES, NONCE_BYTES, KeyRing, PayloadUndecodable, parse_keys
-from temporal_bridge.client.subject_keys import CODEC_THREAD_PREFIX, CachedSubjectKeys, ErasedKey
+from temporal_bridge.client.subject_keys import CODEC_THREAD_PREFIX, OPERATIONAL, CachedSubjectKeys, ErasedKey
 
 
 def new_key_id() -> str:
@@ -71,7 +71,7 @@ class CustomerKeys:
     def key_id_for_workflow(self, workflow_id: str) -> str | None:
         match = ORDER_WORKFLOW.match(workflow_id)
         if match is None:
-            return None
+            return OPERATIONAL
         with _own_connection():
             customer_id = Order.objects.filter(pk=int(match.group(1))).values_list("customer_id", flat=True).first()
             if customer_id is None:

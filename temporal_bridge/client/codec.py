@@ -53,7 +53,7 @@ from temporalio.converter import (
     WorkflowSerializationContext,
 )
 
-from temporal_bridge.client.subject_keys import SUBJECT_KEY_ID, CachedSubjectKeys, ErasedKey, tombstone
+from temporal_bridge.client.subject_keys import OPERATIONAL, SUBJECT_KEY_ID, CachedSubjectKeys, ErasedKey, tombstone
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -162,6 +162,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         if subjects is None or not workflow_id:
             return None
         key_id = subjects.cached_key_id(workflow_id)
+        if key_id == OPERATIONAL:
+            return None  # known to have no customer: the desk key, no lookup
         key = subjects.cached_key(key_id) if key_id else None
         if key_id is None or key is None:
             def lookup() -> tuple[str | None, AESGCM | ErasedKey | None]:

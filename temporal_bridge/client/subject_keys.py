@@ -11,8 +11,8 @@ archive or a backup, is unreadable from then on (crypto-shredding).
 The keys live in the desk's database (wrapped by the desk keys); the codec
 asks a `SubjectKeys` for them. Lookups are sync ORM work, so the codec runs
 them on a small thread pool of its own (never on the worker's event loop) and
-keeps what it learnt in a bounded cache: a workflow's key id for good (an
-order never changes customer), a key for KEY_TTL seconds, so an erasure
+keeps what it learnt in a bounded cache: a workflow's key id (or that it has
+none) for good (an order never changes customer), a key for KEY_TTL seconds, so an erasure
 reaches every process's cache within that time even if no one tells it.
 """
 from __future__ import annotations
@@ -36,6 +36,8 @@ TOMBSTONE_TEXT = "personal data erased on "
 KEY_TTL = 60.0
 CACHE_SIZE = 4096
 CODEC_THREAD_PREFIX = "payload-keys"
+# Cached for a workflow with no customer behind it (a bulk decision, the digest): its payloads take the desk key.
+OPERATIONAL = ""
 
 _V = TypeVar("_V")
 
@@ -51,7 +53,8 @@ class SubjectKeys(Protocol):
     """The desk's store of customer data keys (orders.privacy.keys.CustomerKeys)."""
 
     def key_id_for_workflow(self, workflow_id: str) -> str | None:
-        """The key id for this workflow's personal data (created on first use); None: operational, the desk key."""
+        """The key id for this workflow's personal data (created on first use); OPERATIONAL for a workflow that
+        is no customer's (for good); None for an order the database does not hold (the desk key, this time)."""
 
     def key_for(self, key_id: str) -> bytes | ErasedKey | None:
         """The raw 256-bit key, an ErasedKey, or None when the store never had that id."""
@@ -129,9 +132,9 @@ class CachedSubjectKeys:
         key_id = self.workflow_keys.get(workflow_id)
         if key_id is None:
             key_id = self.store.key_id_for_workflow(workflow_id)
-            if key_id is not None:
+            if key_id is not None:  # an order not (yet) in the database is asked again next time
                 self.workflow_keys.put(workflow_id, key_id)
-        return key_id
+        return key_id or None
 
     def key_for(self, key_id: str) -> AESGCM | ErasedKey | None:
         key = self.keys.get(key_id)
@@ -152,6 +155,7 @@ class CachedSubjectKeys:
         return key
 
     def cached_key_id(self, workflow_id: str) -> str | None:
+        """The key id, OPERATIONAL when the workflow has none (the desk key), None when not known yet."""
         return self.workflow_keys.get(workflow_id)
 
     def cached_key(self, key_id: str) -> AESGCM | ErasedKey | None:

@@ -227,3 +227,18 @@ def test_while_the_database_is_down_a_key_read_before_is_used_past_its_ttl_and_a
     assert subjects.key_for("ck-a") is first
     with pytest.raises(ConnectionError):
         subjects.key_for("ck-never-read")
+
+
+def test_a_workflow_of_no_customer_is_looked_up_once_an_order_not_yet_in_the_database_every_time(db):
+    asked: list[str] = []
+
+    class Counting(CustomerKeys):
+        def key_id_for_workflow(self, workflow_id):
+            asked.append(workflow_id)
+            return super().key_id_for_workflow(workflow_id)
+
+    counted = codec(DEV_KEYS, CachedSubjectKeys(Counting()))
+    for workflow_id in ("bulk-decision-7", "bulk-decision-7", "order-424242", "order-424242"):
+        sealed = encode(counted.with_context(WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)), plain("x"))
+        assert KEY_ID in sealed.metadata  # the desk key
+    assert asked == ["bulk-decision-7", "order-424242", "order-424242"]
