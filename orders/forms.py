@@ -5,6 +5,7 @@ from django import forms
 from django.forms import formset_factory
 
 from orders.amounts import MAX_ID, MAX_QUANTITY, money
+from orders.inventory.selectors import stock_by_warehouse_text
 from orders.models import Customer, OrderStatus, Priority, Product
 
 
@@ -29,10 +30,11 @@ class OrderFilterForm(forms.Form):
 
 
 class ProductChoiceField(forms.ModelChoiceField):
-    """Products are few: a select, each option with its price and the units free now."""
+    """Products are few: a select, each option with its price and the units free now, by warehouse."""
 
     def label_from_instance(self, product: Product) -> str:
-        return f"{product.sku} · {product.name} — {money(product.price)} ({product.stock_available:,} available)"
+        return (f"{product.sku} · {product.name} — {money(product.price)} "
+                f"({product.stock_available:,} available: {stock_by_warehouse_text(product)})")
 
 
 class OrderForm(forms.Form):
@@ -47,7 +49,8 @@ class OrderForm(forms.Form):
 
 
 class OrderLineForm(forms.Form):
-    product = ProductChoiceField(queryset=Product.objects.filter(active=True), required=False)
+    product = ProductChoiceField(queryset=Product.objects.filter(active=True).prefetch_related("warehouse_stock__warehouse"),
+                                 required=False)
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
 
     def clean(self):

@@ -93,9 +93,11 @@ def apply_order_update(update: m.UpdateInput) -> None:
 @db_activity
 def reserve_stock(ref: OrderRef) -> ReserveResult:
     def reserve() -> ReserveResult:
-        lines, units = steps.stock_reserve(order_id=ref.order_id)
+        plan = steps.stock_reserve(order_id=ref.order_id)
+        lines = [line for planned in plan.fulfilments for line in planned.lines]
         # Whether the next stage (payment) is held, so an order that meets no hold pays no extra activity.
-        return ReserveResult(lines_reserved=lines, units_reserved=units, hold=holds.hold_read(ref.order_id, hold.STAGE_PAYMENT))
+        return ReserveResult(lines_reserved=len(lines), units_reserved=sum(line.quantity for line in lines),
+                             hold=holds.hold_read(ref.order_id, hold.STAGE_PAYMENT), fulfilments=plan.fulfilments)
 
     return with_record(ref.order_id, ref.record, reserve, fulfilment.reserved_text)
 

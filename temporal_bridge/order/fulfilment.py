@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
+from temporal_bridge.order.split_plan import PlannedFulfilment, SplitPlan, describe
 
 ACT_RESERVE_STOCK = "reserve_stock"
 ACT_RELEASE_STOCK = "release_stock"
@@ -29,6 +30,8 @@ class ReserveResult:
     recorded: list[TimelineEntry] = field(default_factory=list)
     # Whether payments are held (the provider's circuit breaker is open).
     hold: HoldResult | None = None
+    # Which warehouse ships which lines (orders.inventory's split plan): keys, not state.
+    fulfilments: list[PlannedFulfilment] = field(default_factory=list)
 
 
 @dataclass
@@ -80,7 +83,12 @@ class NotifyResult:
 
 
 def reserved_text(result: ReserveResult) -> str:
-    return f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"
+    text = f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"
+    if len(result.fulfilments) == 1:
+        return f"{text} from {result.fulfilments[0].warehouse}"
+    if result.fulfilments:
+        return f"{text}, split across {len(result.fulfilments)} warehouses: {describe(SplitPlan(result.fulfilments))}"
+    return text
 
 
 def released_text(result: ReleaseResult) -> str:

@@ -30,6 +30,7 @@ from temporal_bridge.order.fulfilment import NotifyInput, ReleaseResult, Reserve
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.payments import PaymentInput
 from temporal_bridge.order.records import DecisionInput, EntriesInput, MirrorInput, OrderRef
+from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -156,7 +157,8 @@ def test_reserve_stock_reserves_each_line_once(env, make_order, widget):
     order = make_order(quantity=3)
     first, second = run_twice(env, acts.reserve_stock, OrderRef(order.pk))
     # The payment is not held (no breaker open): read in the same transaction.
-    assert first == second == ReserveResult(lines_reserved=1, units_reserved=3, hold=HoldResult(held=False, recheck_seconds=300.0))
+    assert first == second == ReserveResult(lines_reserved=1, units_reserved=3, hold=HoldResult(held=False, recheck_seconds=300.0),
+                                            fulfilments=[PlannedFulfilment("MAIN", [PlannedLine(widget.pk, 3)])])
     widget = reload(widget)
     assert (widget.stock_on_hand, widget.stock_reserved) == (100, 3)
     [reservation] = StockReservation.objects.filter(order=order)

@@ -51,14 +51,14 @@ def test_reserving_stock_writes_its_entry_and_those_waiting_with_the_reservation
 
     assert timeline(order) == [("0001-status", "Auto-approved: total is below the approval threshold"),
                                ("0002-status", "Processing: reserving stock and taking payment"),
-                               ("0003-stock", "Reserved 3 units on 1 lines")]
+                               ("0003-stock", "Reserved 3 units on 1 lines from MAIN")]
     order.refresh_from_db()
     assert order.status == states.PROCESSING
     assert StockReservation.objects.filter(order=order).count() == 1
     # The entry the workflow adds to its own timeline is the one stored, retry or not.
     assert first.recorded == retried.recorded
     [entry] = first.recorded
-    assert (entry.key, entry.kind, entry.message) == ("0003-stock", "stock", "Reserved 3 units on 1 lines")
+    assert (entry.key, entry.kind, entry.message) == ("0003-stock", "stock", "Reserved 3 units on 1 lines from MAIN")
     # The waiting entries keep the workflow's times, so the mirror's times are the query's.
     assert OrderEvent.objects.get(order=order, idempotency_key="0001-status").created_at.isoformat() == AT
 
