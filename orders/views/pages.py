@@ -12,6 +12,7 @@ from orders import selectors, services
 from orders.delivery import services as parcels
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
+from orders.inventory import selectors as inventory
 from orders.models import Order
 from orders.views import new_order
 from orders.views.panel import panel_context, render_panel_poll
@@ -92,7 +93,7 @@ def order_or_404(pk: int) -> Order:
 @permission_required("orders.view_order", raise_exception=True)
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
-    context = {"order": order, "parcel": parcels.parcel_for(order), **panel_context(request, order)}
+    context = {"order": order, "parcel": parcels.parcel_for(order), "plan": inventory.order_plan(order), **panel_context(request, order)}
     return render(request, "orders/detail.html", context)
 
 
