@@ -23,7 +23,7 @@ from orders.api.models import ApiKey, IdempotencyRecord
 from orders.delivery.models import OperationsTask, Parcel, ParcelEvent
 from orders.holds.models import CircuitBreaker, FulfilmentPause, HoldEvent
 from orders.intents.models import RecordedIntent
-from orders.inventory.models import DEFAULT_WAREHOUSE_CODE, Warehouse, WarehouseStock
+from orders.inventory.models import DEFAULT_WAREHOUSE_CODE, Backorder, Warehouse, WarehouseStock
 from orders.payments.models import PaymentTransaction
 from orders.timeline.models import OrderEvent
 from orders.webhooks.models import WebhookEvent
@@ -32,7 +32,7 @@ from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.order import states
 
 __all__ = [
-    "ApiKey", "CircuitBreaker", "Customer", "CustomerNotification", "FulfilmentPause", "HoldEvent",
+    "ApiKey", "Backorder", "CircuitBreaker", "Customer", "CustomerNotification", "FulfilmentPause", "HoldEvent",
     "IdempotencyRecord", "OperationsTask", "Order", "OrderEvent", "OrderLine", "OrderStatus", "Parcel",
     "ParcelEvent", "PaymentTransaction", "Priority", "Product", "RecordedIntent", "StockReservation", "Warehouse",
     "WarehouseStock", "WebhookEvent",
@@ -156,6 +156,10 @@ class Order(models.Model):
     # The stage ("payment", "fulfilment") whose hold the order's workflow waits
     # on now, from its "hold"/"hold_released" entries: a resume signals these.
     hold_stage = models.CharField(max_length=20, blank=True, db_index=True)
+    # Some lines are in no warehouse and the workflow waits for a person to
+    # choose per line (drop, backorder, or cancel the order): from its
+    # "stock_wait" / "stock_decided" entries, for the list's filter.
+    awaiting_stock = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -208,6 +212,8 @@ class OrderLine(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_QUANTITY)])
     unit_price = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, validators=[validate_price])
+    # In no warehouse, and dropped by a person's choice or a backorder's deadline: kept for the record, no longer in the total.
+    dropped = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]

@@ -20,9 +20,9 @@ from temporal_bridge.order.split_plan import SplitPlan
 
 
 @transaction.atomic
-def stock_reserve(*, order_id: int) -> SplitPlan:
-    """Reserve every line's units in the warehouses the split plan chooses, all or nothing."""
-    return inventory.stock_reserve(order=locked_order(order_id))
+def stock_reserve(*, order_id: int, keep_available: bool = False) -> tuple[SplitPlan, str]:
+    """Reserve the lines' units in the warehouses the split plan chooses: all or nothing, or what some warehouse holds."""
+    return inventory.stock_reserve(order=locked_order(order_id), keep_available=keep_available)
 
 
 @transaction.atomic

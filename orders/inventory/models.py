@@ -56,3 +56,31 @@ class WarehouseStock(models.Model):
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+
+class Backorder(models.Model):
+    """A line no warehouse held, which a person chose to wait for: filled by a restock, or dropped at its deadline."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for a restock"
+        FILLED = "filled", "Filled"
+        DROPPED = "dropped", "Dropped"
+        CANCELLED = "cancelled", "Cancelled with the order"
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="backorders")
+    product = models.ForeignKey("orders.Product", on_delete=models.PROTECT, related_name="backorders")
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    until = models.DateTimeField(help_text="Dropped if not restocked by then.")
+    # Where it was filled from, once it was.
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, null=True, blank=True, related_name="backorders")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["until", "id"]
+        constraints = [models.UniqueConstraint(fields=["order", "product"], name="backorder_one_per_order_product")]
+        indexes = [models.Index(fields=["product"], condition=Q(status="waiting"), name="backorder_waiting_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product} for {self.order} ({self.status})"

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 
 from orders.exceptions import OrderError, OutOfStock
-from orders.inventory.models import DEFAULT_WAREHOUSE_CODE, Warehouse, WarehouseStock
+from orders.inventory.models import DEFAULT_WAREHOUSE_CODE, Backorder, Warehouse, WarehouseStock
 from orders.inventory.selectors import availability, stock_rows, warehouse_order
 from orders.models import Order, Product, StockReservation
 from temporal_bridge.order import split_plan
@@ -37,27 +37,33 @@ def plan_from_reservations(reservations: Iterable[StockReservation]) -> SplitPla
 
 
 @transaction.atomic
-def stock_reserve(*, order: Order) -> SplitPlan:
-    """Reserve every line of the (locked) order in the warehouses the split plan chooses, all or nothing.
+def stock_reserve(*, order: Order, keep_available: bool = False) -> tuple[SplitPlan, str]:
+    """Reserve the (locked) order's lines in the warehouses the split plan chooses.
 
-    Run twice, it reserves nothing new and returns the plan it made."""
-    existing = list(order.reservations.select_related("warehouse"))
-    if existing:
-        return plan_from_reservations(existing)
-    lines = [PlannedLine(pid, qty) for pid, qty in order.lines.order_by("product_id").values_list("product_id", "quantity")]
-    rows = stock_rows((line.product_id for line in lines), lock=True)
-    plan = split_plan.plan_split(lines, availability(rows), warehouse_order())
-    if plan.unavailable:
-        raise OutOfStock(f"Out of stock: {unavailable_text(plan, rows)}")
-    row_of = {(row.warehouse.code, row.product_id): row for row in rows}
-    taken: list[tuple[WarehouseStock, int]] = []
-    for fulfilment in plan.fulfilments:
-        for line in fulfilment.lines:
-            taken.append((row_of[(fulfilment.warehouse, line.product_id)], line.quantity))
-    StockReservation.objects.bulk_create(
-        StockReservation(order=order, product_id=row.product_id, warehouse=row.warehouse, quantity=quantity) for row, quantity in taken)
-    move_stock(taken, reserved=+1)
-    return plan
+    All or nothing, unless `keep_available`: then the lines some warehouse
+    holds are reserved and the others come back as the plan's unavailable
+    lines, with them in words (a person chooses what becomes of them). Lines
+    reserved before stay where they are and dropped lines are left out: run
+    twice, it reserves nothing new. Returns (the whole plan, the unavailable lines in words).
+    """
+    reservations = list(order.reservations.select_related("warehouse"))
+    lines = [PlannedLine(pid, qty) for pid, qty in order.lines.filter(dropped=False)
+             .exclude(product_id__in=[r.product_id for r in reservations]).order_by("product_id").values_list("product_id", "quantity")]
+    plan, missing = SplitPlan(), ""
+    if lines:
+        rows = stock_rows((line.product_id for line in lines), lock=True)
+        plan = split_plan.plan_split(lines, availability(rows), warehouse_order())
+        missing = unavailable_text(plan, rows) if plan.unavailable else ""
+        if plan.unavailable and not keep_available:
+            raise OutOfStock(f"Out of stock: {missing}")
+        row_of = {(row.warehouse.code, row.product_id): row for row in rows}
+        taken = [(row_of[(f.warehouse, line.product_id)], line.quantity) for f in plan.fulfilments for line in f.lines]
+        reservations += StockReservation.objects.bulk_create(
+            StockReservation(order=order, product_id=row.product_id, warehouse=row.warehouse, quantity=quantity) for row, quantity in taken)
+        move_stock(taken, reserved=+1)
+    whole = plan_from_reservations(reservations)
+    whole.unavailable = plan.unavailable
+    return whole, missing
 
 
 @transaction.atomic
@@ -66,6 +72,7 @@ def stock_release(*, order: Order) -> int:
     held = held_reservations(order.pk)
     move_stock(locked_rows_for(held), reserved=-1)
     StockReservation.objects.filter(pk__in=[r.pk for r in held]).update(status=StockReservation.Status.RELEASED)
+    Backorder.objects.filter(order=order, status=Backorder.Status.WAITING).update(status=Backorder.Status.CANCELLED)
     return sum(r.quantity for r in held)
 
 
