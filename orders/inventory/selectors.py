@@ -135,3 +135,11 @@ def _reserved_plan(reservations: list[StockReservation]) -> OrderPlan:
         # One status per fulfilment: its lines move together (reserved, shipped or released).
         view.status = sorted(statuses[code])[0] if len(statuses[code]) == 1 else "mixed"
     return OrderPlan(RESERVED, list(by_warehouse.values()))
+
+
+def lines_awaiting_decision(order: Order) -> list[OrderLine]:
+    """The lines of an order waiting for a stock decision: neither reserved nor dropped (none unless it waits)."""
+    if not order.awaiting_stock:
+        return []
+    reserved = StockReservation.objects.filter(order=order).values("product_id")
+    return list(order.lines.filter(dropped=False).exclude(product_id__in=reserved).select_related("product").order_by("product_id"))

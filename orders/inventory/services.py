@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 
 from orders.exceptions import OrderError, OutOfStock
+from orders.inventory import restock
 from orders.inventory.models import DEFAULT_WAREHOUSE_CODE, Backorder, Warehouse, WarehouseStock
 from orders.inventory.selectors import availability, stock_rows, warehouse_order
 from orders.models import Order, Product, StockReservation
@@ -101,6 +102,9 @@ def stock_set_on_hand(*, warehouse_id: int, product_id: int, on_hand: int) -> Wa
         WarehouseStock.objects.filter(pk=row.pk).update(on_hand=on_hand)
         Product.objects.filter(pk=product_id).update(stock_on_hand=F("stock_on_hand") + change)
         row.on_hand = on_hand
+    if change > 0:
+        # Once committed, so the orders woken read the new stock.
+        transaction.on_commit(lambda: restock.backorders_wake(product_ids=[product_id]))
     return row
 
 

@@ -89,7 +89,7 @@ def test_a_reserved_line_is_never_dropped(short_order, widget):
     assert Order.objects.get(pk=short_order.pk).total == Decimal("8030.00")
 
 
-def test_a_backorder_waits_then_is_filled_where_the_restock_came(short_order, server):
+def test_a_backorder_waits_then_is_filled_where_the_restock_came(short_order, server, fake_temporal):
     env = ActivityEnvironment()
     until = timezone.now() + timedelta(days=14)
     line = PlannedLine(server.pk, 8)
