@@ -262,12 +262,18 @@ def drive(plans: list[Plan], deadline: float) -> None:
                     elif plan.kind in ("approve", "cancel_fulfilment", "declined", "scarce") and not plan.approval_sent:
                         approval_decide(order=order, user=manager, decision=APPROVE, comment="", request_id=f"app-{plan.order_id}")
                         plan.approval_sent = True  # the mirror may not show it yet
-                        if plan.kind not in ("cancel_fulfilment", "declined"):
+                        if plan.kind not in ("cancel_fulfilment", "declined", "scarce"):
                             done.add(plan.order_id)
                 elif plan.kind == "declined" and order.status == states.ON_HOLD and order.hold_stage == "credit":
                     # Over its credit limit: finance cancels it (nothing was reserved or charged).
                     services.order_request_cancel(order=order, user=manager, reason="chaos: over the credit limit",
                                                   request_id=f"can-{plan.order_id}")
+                    done.add(plan.order_id)
+                elif plan.kind == "scarce" and order.awaiting_stock:
+                    # Its one line is in no warehouse: dropping it leaves nothing, so the order ends cancelled, compensated.
+                    line = order.lines.get()
+                    services.order_request_stock_decision(order=order, user=manager, choices={line.product_id: "drop"},
+                                                          request_id=f"stock-{plan.order_id}")
                     done.add(plan.order_id)
                 elif plan.kind == "cancel_fulfilment" and order.status == states.FULFILLING and order.progress >= 20:
                     services.order_request_cancel(order=order, user=manager, reason="chaos cancel mid-fulfilment",
@@ -373,7 +379,7 @@ def verify(plans: list[Plan]) -> Results:
     by_number = {o.number: o for o in orders}
     expected = {"auto": {states.FULFILLED}, "approve": {states.FULFILLED}, "reject": {states.REJECTED},
                 "cancel_pending": {states.CANCELLED}, "cancel_fulfilment": {states.CANCELLED, states.FULFILLED},
-                "declined": {states.CANCELLED}, "scarce": {states.FULFILLED, states.FAILED}, "split": {states.FULFILLED}}
+                "declined": {states.CANCELLED}, "scarce": {states.FULFILLED, states.CANCELLED}, "split": {states.FULFILLED}}
     for plan in plans:
         order = by_number.get(plan.number)
         if order and order.status in states.TERMINAL:
