@@ -108,6 +108,14 @@ def stock_set_on_hand(*, warehouse_id: int, product_id: int, on_hand: int) -> Wa
     return row
 
 
+@transaction.atomic
+def stock_receive(*, warehouse_id: int, product_id: int, units: int) -> WarehouseStock:
+    """Units arriving at a warehouse (the inventory system's webhook): added to what it has on hand."""
+    row, _ = WarehouseStock.objects.get_or_create(warehouse_id=warehouse_id, product_id=product_id)
+    row = WarehouseStock.objects.select_for_update().get(pk=row.pk)
+    return stock_set_on_hand(warehouse_id=warehouse_id, product_id=product_id, on_hand=row.on_hand + units)
+
+
 def held_reservations(order_id: int) -> list[StockReservation]:
     """The order's held reservations, locked (the order is locked first: no one else moves them)."""
     held = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.HELD)
