@@ -17,7 +17,7 @@ class WebhookEvent(models.Model):
     class Provider(models.TextChoices):
         PAYMENTS = PROVIDER_PAYMENTS, "Payment provider"
         CARRIER = PROVIDER_CARRIER, "Carrier"
-        # Restocks from the warehouses' system (orders.inventory.webhook): applied as received, about no order.
+        # Restocks from the warehouses' system (orders.webhooks.restocks): applied as received, about no order.
         INVENTORY = "inventory", "Inventory system"
 
     class Delivery(models.TextChoices):

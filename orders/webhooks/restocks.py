@@ -1,4 +1,4 @@
-"""POST /webhooks/inventory/: a warehouse system's signed "inventory.restocked" event.
+"""POST /webhooks/inventory/: the warehouses' inventory system's signed "inventory.restocked" event.
 
 Signed like every provider's webhook (orders.webhooks.signing, the secret
 WEBHOOK_SECRET_INVENTORY). The event is stored (unique per provider and
