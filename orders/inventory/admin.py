@@ -9,9 +9,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
+from orders.admin_readonly import ReadOnlyAdmin
 from orders.exceptions import OrderError
 from orders.inventory import services
-from orders.inventory.models import Warehouse, WarehouseStock
+from orders.inventory.models import Backorder, Warehouse, WarehouseStock
 
 
 @admin.register(Warehouse)
@@ -83,3 +84,13 @@ class WarehouseStockInline(admin.TabularInline):
     @admin.display(description="Available")
     def available(self, obj: WarehouseStock) -> int:
         return obj.available
+
+
+@admin.register(Backorder)
+class BackorderAdmin(ReadOnlyAdmin):
+    """Written by the order's workflow (its stock decision); read here."""
+
+    list_display = ["order", "product", "quantity", "status", "warehouse", "until"]
+    list_filter = ["status", "warehouse"]
+    search_fields = ["order__number", "product__sku"]
+    list_select_related = ["order", "product", "warehouse"]

@@ -20,6 +20,7 @@ from django.utils import timezone
 from approvals import selectors as approvals
 from orders.amounts import money
 from orders.inventory.models import Backorder
+from orders.inventory.services import default_warehouse
 from orders.models import Order, OrderLine, StockReservation
 from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.order import stock_decisions as sd
@@ -48,10 +49,13 @@ def stock_decision_apply(*, order: Order, dropped: list[PlannedLine], backordere
     OrderLine.objects.filter(order=order, product_id__in=drop_ids).update(dropped=True)
     Backorder.objects.filter(order=order, product_id__in=drop_ids, status=Backorder.Status.WAITING).update(
         status=Backorder.Status.DROPPED, updated_at=timezone.now())
+    # Expected where the rest of the order ships from (the default warehouse if nothing does); a restock elsewhere fills it too.
+    expected = (StockReservation.objects.filter(order=order).order_by("-warehouse__is_default", "warehouse__code")
+                .values_list("warehouse_id", flat=True).first()) or default_warehouse().pk
     for line in backordered:
         if line.product_id in sku and backorder_until is not None:
             Backorder.objects.get_or_create(order=order, product_id=line.product_id,
-                                            defaults={"quantity": line.quantity, "until": backorder_until})
+                                            defaults={"quantity": line.quantity, "until": backorder_until, "warehouse_id": expected})
     for reservation in StockReservation.objects.filter(order=order, product_id__in=[line.product_id for line in filled]):
         Backorder.objects.filter(order=order, product_id=reservation.product_id, status=Backorder.Status.WAITING).update(
             status=Backorder.Status.FILLED, warehouse_id=reservation.warehouse_id, updated_at=timezone.now())

@@ -72,7 +72,7 @@ class Backorder(models.Model):
     quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
     until = models.DateTimeField(help_text="Dropped if not restocked by then.")
-    # Where it was filled from, once it was.
+    # Where it is expected (where the rest of the order ships from), then where it was filled from.
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, null=True, blank=True, related_name="backorders")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -4,8 +4,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from orders.inventory.models import Warehouse, WarehouseStock
+from django.db.models import Count, Q
+
+from orders.inventory.models import Backorder, Warehouse, WarehouseStock
 from orders.models import Order, OrderLine, Product, StockReservation
 from temporal_bridge.order import split_plan
 from temporal_bridge.order.split_plan import PlannedLine, SplitPlan
@@ -143,3 +146,17 @@ def lines_awaiting_decision(order: Order) -> list[OrderLine]:
         return []
     reserved = StockReservation.objects.filter(order=order).values("product_id")
     return list(order.lines.filter(dropped=False).exclude(product_id__in=reserved).select_related("product").order_by("product_id"))
+
+
+@dataclass
+class BackorderCount:
+    warehouse: str
+    waiting: int
+    late: int
+
+
+def backorders_by_warehouse(*, now: datetime) -> list[BackorderCount]:
+    """Backorders waiting for a restock, and those of them past their deadline (dropped at their order's next check), by warehouse."""
+    rows = (Backorder.objects.filter(status=Backorder.Status.WAITING).values("warehouse__code")
+            .annotate(waiting=Count("id"), late=Count("id", filter=Q(until__lt=now))).order_by("warehouse__code"))
+    return [BackorderCount(row["warehouse__code"] or "—", row["waiting"], row["late"]) for row in rows]

@@ -122,3 +122,13 @@ def test_the_requester_may_choose_and_someone_without_the_right_may_not(short_or
     assert not refused.allowed and refused.reason == "visitor is not allowed to change orders"
     Order.objects.filter(pk=short_order.pk).update(created_by=make_user("shopper"))  # a requester without the permission
     assert identity.actor_verify(ActorCheckInput(short_order.pk, "shopper", sd.SIGNAL_STOCK_DECISION)).allowed
+
+
+def test_the_ops_page_counts_backorders_waiting_and_late_by_warehouse(client, short_order, server, manager, fake_temporal):
+    ActivityEnvironment().run(acts.apply_stock_decision, sd.StockDecisionInput(
+        short_order.pk, "clerk", backordered=[PlannedLine(server.pk, 8)], backorder_until=(timezone.now() - timedelta(hours=1)).isoformat(),
+        why="chosen by clerk"))
+    assert Backorder.objects.get(order=short_order).warehouse.code == "MAIN"  # where the rest of the order would ship from
+    client.force_login(manager)
+    html = client.get("/ops/").content.decode()
+    assert '<tr data-warehouse="MAIN"><td>MAIN</td><td class="num">1</td><td class="num">1</td></tr>' in html
