@@ -181,7 +181,9 @@ def document() -> dict:
                             "items": {
                                 "type": "object", "required": ["sku", "name", "quantity", "unit_price"],
                                 "properties": {"sku": {"type": "string"}, "name": {"type": "string"}, "quantity": {"type": "integer"},
-                                               "unit_price": {"type": "string", "description": "Decimal, e.g. 10.00"}},
+                                               "unit_price": {"type": "string", "description": "Decimal, e.g. 10.00"},
+                                               "dropped": {"type": "boolean",
+                                                           "description": "In no warehouse and dropped: not in the total."}},
                             },
                         },
                         "total": {"type": "string", "description": "Decimal, e.g. 30.00"},

@@ -187,7 +187,8 @@ def order_body(order: Order, live: LiveState) -> dict:
         "notice": live.notice,
         "customer": {"id": order.customer.pk, "name": order.customer.name, "email": order.customer.email},
         "lines": [
-            {"sku": line.product.sku, "name": line.product.name, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+            {"sku": line.product.sku, "name": line.product.name, "quantity": line.quantity, "unit_price": str(line.unit_price),
+             "dropped": line.dropped}
             for line in order.lines.all()
         ],
         "total": str(order.total),

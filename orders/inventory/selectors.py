@@ -96,17 +96,20 @@ def order_plans(orders: Iterable[Order]) -> dict[int, OrderPlan | None]:
     for reservation in (StockReservation.objects.filter(order__in=orders).select_related("warehouse", "product")
                         .order_by("-warehouse__is_default", "warehouse__code", "product__sku")):
         reserved[reservation.order_id].append(reservation)
+    lines: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    for order_id, product_id, sku, quantity in (OrderLine.objects.filter(order__in=orders, dropped=False).order_by("product_id")
+                                                .values_list("order_id", "product_id", "product__sku", "quantity")):
+        lines[order_id].append((product_id, sku, quantity))
     for order in orders:
         if reserved[order.pk]:
-            plans[order.pk] = _reserved_plan(reserved[order.pk])
+            plan = plans[order.pk] = _reserved_plan(reserved[order.pk])
+            # A line neither reserved nor dropped waits for a stock decision or a restock.
+            held = {r.product_id for r in reserved[order.pk]}
+            plan.unavailable = [(sku, quantity) for product_id, sku, quantity in lines[order.pk] if product_id not in held]
     to_preview = [order for order in orders if order.pk not in plans and not order.is_terminal]
     plans.update({order.pk: None for order in orders if order.pk not in plans and order.is_terminal})
     if not to_preview:
         return plans
-    lines: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
-    for order_id, product_id, sku, quantity in (OrderLine.objects.filter(order__in=to_preview)
-                                                .values_list("order_id", "product_id", "product__sku", "quantity")):
-        lines[order_id].append((product_id, sku, quantity))
     rows = stock_rows({product_id for order_lines in lines.values() for product_id, _, _ in order_lines}, lock=False)
     available, preferred = availability(rows), warehouse_order()
     names = dict(Warehouse.objects.values_list("code", "name"))

@@ -91,3 +91,17 @@ def test_the_api_shows_the_plan_before_and_after_the_reservation(api, customer, 
     body = api.get(f"/orders/{created['number']}").json()
     assert body["fulfilment_plan"]["source"] == "reserved"
     assert [(f["warehouse"], f["status"]) for f in body["fulfilment_plan"]["fulfilments"]] == [("MAIN", "held"), ("EAST", "held")]
+
+
+def test_a_reserved_plan_names_the_lines_still_waiting_and_the_page_strikes_dropped_ones(client, manager, fake_temporal, make_order,
+                                                                                         widget, server):
+    order = make_order(product=widget, quantity=3)
+    OrderLine.objects.create(order=order, product=server, quantity=8, unit_price=server.price)
+    steps.stock_reserve(order_id=order.pk, keep_available=True)
+    client.force_login(manager)
+    html = client.get(order.get_absolute_url()).content.decode()
+    assert 'data-plan-source="reserved"' in html and "No warehouse holds in full: 8 × SRV-1" in html
+
+    OrderLine.objects.filter(order=order, product=server).update(dropped=True)
+    html = client.get(order.get_absolute_url()).content.decode()
+    assert "No warehouse holds in full" not in html and '<span class="flag">Dropped</span>' in html
