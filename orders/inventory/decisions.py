@@ -18,13 +18,15 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from approvals import selectors as approvals
-from orders.amounts import money
+from orders.amounts import MONEY_PLACES, money
 from orders.inventory.models import Backorder
 from orders.inventory.services import default_warehouse
 from orders.models import Order, OrderLine, StockReservation
 from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.order import stock_decisions as sd
 from temporal_bridge.order.split_plan import PlannedLine
+
+CENT = Decimal(1).scaleb(-MONEY_PLACES)
 
 
 @dataclass
@@ -62,7 +64,8 @@ def stock_decision_apply(*, order: Order, dropped: list[PlannedLine], backordere
 
     before = order.total
     remaining = OrderLine.objects.filter(order=order, dropped=False)
-    total = remaining.aggregate(total=Sum(F("unit_price") * F("quantity")))["total"] or Decimal("0")
+    # Quantized: SQLite's sum of products drops the cents' places PostgreSQL keeps.
+    total = (remaining.aggregate(total=Sum(F("unit_price") * F("quantity")))["total"] or Decimal("0")).quantize(CENT)
     old = approvals.order_rule(order)
     rule = approvals.approval_rule_for(total=total, customer=order.customer) if total != before or drop_ids else old
     other_rule = sd.rule_key(rule) != sd.rule_key(old)
