@@ -56,7 +56,7 @@ def stock_reserve(*, order: Order, keep_available: bool = False) -> tuple[SplitP
         plan = split_plan.plan_split(lines, availability(rows), warehouse_order())
         missing = unavailable_text(plan, rows) if plan.unavailable else ""
         if plan.unavailable and not keep_available:
-            raise OutOfStock(f"Out of stock: {missing}")
+            raise OutOfStock(f"Out of stock: no warehouse holds {missing}")
         row_of = {(row.warehouse.code, row.product_id): row for row in rows}
         taken = [(row_of[(f.warehouse, line.product_id)], line.quantity) for f in plan.fulfilments for line in f.lines]
         reservations += StockReservation.objects.bulk_create(
@@ -151,6 +151,9 @@ def unavailable_text(plan: SplitPlan, rows: list[WarehouseStock]) -> str:
     sku = dict(Product.objects.filter(pk__in=[line.product_id for line in plan.unavailable]).values_list("pk", "sku"))
     for row in rows:
         best[row.product_id] = max(best[row.product_id], row.available)
-    return "; ".join(f"{sku.get(line.product_id, line.product_id)} has {best[line.product_id]} available in any one warehouse, "
-                     f"the order needs {line.quantity}" for line in plan.unavailable)
+    def most(product_id: int) -> str:
+        return f"at most {best[product_id]} in any one warehouse" if best[product_id] else "none in any warehouse"
+
+    return ", ".join(f"{line.quantity} × {sku.get(line.product_id, line.product_id)} ({most(line.product_id)})"
+                     for line in plan.unavailable)
 

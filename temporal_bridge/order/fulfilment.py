@@ -97,12 +97,12 @@ class NotifyResult:
 
 def reserved_text(result: ReserveResult) -> str:
     text = f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"
-    if result.unavailable:
-        text += f" ({result.unavailable_text} in no warehouse)"
     if len(result.fulfilments) == 1:
-        return f"{text} from {result.fulfilments[0].warehouse}"
-    if result.fulfilments:
-        return f"{text}, split across {len(result.fulfilments)} warehouses: {describe(SplitPlan(result.fulfilments))}"
+        text = f"{text} from {result.fulfilments[0].warehouse}"
+    elif result.fulfilments:
+        text = f"{text}, split across {len(result.fulfilments)} warehouses: {describe(SplitPlan(result.fulfilments))}"
+    if result.unavailable:
+        text += f"; not reserved, in no warehouse: {result.unavailable_text}"
     return text
 
 

@@ -88,7 +88,7 @@ def test_a_line_no_warehouse_holds_whole_fails_the_reservation_and_writes_nothin
     order = make_order(product=widget, quantity=3)
     OrderLine.objects.create(order=order, product=server, quantity=6, unit_price=server.price)
 
-    with pytest.raises(OutOfStock, match="SRV-1 has 5 available in any one warehouse, the order needs 6"):
+    with pytest.raises(OutOfStock, match=r"Out of stock: no warehouse holds 6 × SRV-1 \(at most 5 in any one warehouse\)"):
         steps.stock_reserve(order_id=order.pk)
 
     assert not StockReservation.objects.exists()

@@ -44,7 +44,7 @@ def test_a_reservation_that_keeps_what_is_available_reports_the_rest_and_takes_i
     plan, missing = steps.stock_reserve(order_id=short_order.pk, keep_available=True)
     assert [(line.product_id, line.quantity) for f in plan.fulfilments for line in f.lines] == [(widget.pk, 3)]
     assert plan.unavailable == [PlannedLine(server.pk, 8)]
-    assert missing == "SRV-1 has 5 available in any one warehouse, the order needs 8"
+    assert missing == "8 × SRV-1 (at most 5 in any one warehouse)"
 
     services.stock_set_on_hand(warehouse_id=services.default_warehouse().pk, product_id=server.pk, on_hand=10)
     plan, missing = steps.stock_reserve(order_id=short_order.pk, keep_available=True)
