@@ -34,10 +34,10 @@ WAREHOUSES = [
     ("EAST", "East coast warehouse", "40 Harbor Street\nNewark"),
     ("WEST", "West coast warehouse", "7 Desert Way\nReno"),
 ]
-# Stock per warehouse (MAIN, EAST, WEST) differs, so orders of the gadgets,
-# monitors and desks with anything else split across warehouses.
+# Stock per warehouse (MAIN, EAST, WEST) differs: the cheap lines are in MAIN
+# only, so a gadget or a monitor ordered with them splits across two warehouses.
 PRODUCTS = [
-    ("WID-100", "Standard widget", "12.50", (4000, 0, 1000)),
+    ("WID-100", "Standard widget", "12.50", (5000, 0, 0)),
     ("WID-200", "Heavy-duty widget", "48.00", (1200, 0, 0)),
     ("GAD-310", "Gadget, pro edition", "189.00", (0, 250, 150)),
     ("SRV-900", "Rack server", "4200.00", (10, 30, 0)),
