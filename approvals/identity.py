@@ -30,7 +30,7 @@ from orders.intents.services import differences, intents_recorded
 from orders.models import Order
 from orders.webhooks import checks as webhook_checks
 from temporal_bridge.contract.intents import ActorCheckInput, ActorCheckResult, IntentCheck, MessageChecks, MessageConfirmations
-from temporal_bridge.order import holds, intents
+from temporal_bridge.order import holds, intents, stock_decisions
 from temporal_bridge.order import messages as m
 
 NO_RECORD = "the desk has no record of this request: it was not sent from the desk"
@@ -84,6 +84,8 @@ ACTION_PERMISSIONS = {
     m.SIGNAL_CANCEL: ("orders.cancel_order", "cancel orders"),
     m.SIGNAL_UPDATE: ("orders.change_order", "change orders"),
     holds.SIGNAL_RELEASE_HOLD: (selectors.APPROVE_PERMISSION, "release holds on orders"),
+    # The requester may choose too, whatever their permissions (below).
+    stock_decisions.SIGNAL_STOCK_DECISION: ("orders.change_order", "change orders"),
 }
 
 
@@ -109,7 +111,9 @@ def actor_verify(check: ActorCheckInput) -> ActorCheckResult:
     if discussion:
         return _discussion_verify(check, user)
     permission, what = required
-    if not user.has_perm(permission):
+    requester_choosing = (check.action == stock_decisions.SIGNAL_STOCK_DECISION and not check.on_behalf_of
+                          and Order.objects.filter(pk=check.order_id, created_by=user).exists())
+    if not user.has_perm(permission) and not requester_choosing:
         return ActorCheckResult(False, f"{check.actor} is not allowed to {what}")
     if check.action in (m.SIGNAL_APPROVE, m.SIGNAL_REJECT) and Order.objects.filter(pk=check.order_id, created_by=user).exists():
         return ActorCheckResult(False, "the requester cannot decide on their own order")

@@ -325,6 +325,8 @@ ORDER_DESK_BREAKER_COOLDOWN_SECONDS = env_float("ORDER_DESK_BREAKER_COOLDOWN_SEC
 WEBHOOK_SECRETS = {
     "payments": os.environ.get("WEBHOOK_SECRET_PAYMENTS", ""),
     "carrier": os.environ.get("WEBHOOK_SECRET_CARRIER", ""),
+    # The warehouses' inventory system: "inventory.restocked" (orders.webhooks.restocks).
+    "inventory": os.environ.get("WEBHOOK_SECRET_INVENTORY", ""),
 }
 # A signature older (or newer) than this is refused: a captured request cannot be replayed later.
 WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300)

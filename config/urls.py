@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from orders.operations import health
 from orders.operations import views as ops
+from orders.webhooks import restocks
 from orders.webhooks import views as webhooks
 from temporal_bridge.client import codec_server
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("ops/fulfilment/resume/", ops.fulfilment_resume, name="fulfilment_resume"),
     path("ops/tasks/<int:pk>/resolve/", ops.operations_task_resolve, name="ops_task_resolve"),
     path("api/v1/", include("orders.api.urls")),
+    path("webhooks/inventory/", restocks.restock_intake, name="inventory_webhook"),
     path("webhooks/<str:provider>/", webhooks.webhook_intake, name="webhook_intake"),
     # And without the slash, as providers type it: APPEND_SLASH cannot redirect a POST with its body.
     path("webhooks/<str:provider>", webhooks.webhook_intake),

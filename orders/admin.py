@@ -27,6 +27,7 @@ from orders.exceptions import OrderError
 from orders.holds import admin as holds_admin  # noqa: F401
 from orders.holds import services as holds
 from orders.intents import admin as intents_admin  # noqa: F401
+from orders.inventory import admin as inventory_admin
 from orders.models import Customer, CustomerNotification, Order, OrderLine, Product, StockReservation
 from orders.pagination import EstimatedCountPaginator
 from orders.payments import admin as payments_admin  # noqa: F401
@@ -268,8 +269,13 @@ def search_terms(search_term: str) -> list[str]:
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["sku", "name", "price", "stock_on_hand", "stock_reserved", "active"]
     search_fields = ["sku", "name"]
-    list_filter = ["active"]
-    readonly_fields = ["stock_reserved"]
+    list_filter = ["active", "warehouse_stock__warehouse"]
+    inlines = [inventory_admin.WarehouseStockInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A new product's stock is its opening stock in the default warehouse; after that
+        # the totals follow the warehouses' stock.
+        return ["stock_on_hand", "stock_reserved"] if obj else ["stock_reserved"]
 
 
 @admin.register(Customer)
@@ -295,10 +301,10 @@ class CustomerAdmin(privacy_admin.CustomerErasureActions, admin.ModelAdmin):
 
 @admin.register(StockReservation)
 class StockReservationAdmin(ReadOnlyAdmin):
-    list_display = ["order", "product", "quantity", "status", "updated_at"]
-    list_filter = ["status"]
+    list_display = ["order", "product", "warehouse", "quantity", "status", "updated_at"]
+    list_filter = ["status", "warehouse"]
     search_fields = ["order__number", "product__sku"]
-    list_select_related = ["order", "product"]
+    list_select_related = ["order", "product", "warehouse"]
 
 
 @admin.register(CustomerNotification)

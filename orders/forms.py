@@ -5,7 +5,10 @@ from django import forms
 from django.forms import formset_factory
 
 from orders.amounts import MAX_ID, MAX_QUANTITY, money
+from orders.inventory.selectors import stock_by_warehouse_text
 from orders.models import Customer, OrderStatus, Priority, Product
+from temporal_bridge.order.stock_decisions import CHOICES as STOCK_CHOICES
+from temporal_bridge.order.stock_decisions import MAX_CHOICES as MAX_STOCK_CHOICES
 
 
 def request_id_field() -> forms.CharField:
@@ -24,15 +27,23 @@ class OrderFilterForm(forms.Form):
     )
     breached = forms.BooleanField(required=False, label="Service level breached")
     late = forms.BooleanField(required=False, label="Late parcels only")
+    stock = forms.BooleanField(required=False, label="Waiting for a stock decision")
+    # A code typed, not a select: the list page spends no query on the warehouses.
+    warehouse = forms.RegexField(regex=r"^[A-Za-z0-9-]{2,12}$", required=False, label="Warehouse",
+                                 widget=forms.TextInput(attrs={"placeholder": "Code, e.g. EAST", "size": 8}))
+
+    def clean_warehouse(self) -> str:
+        return self.cleaned_data["warehouse"].upper()
     before = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
     after = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput, error_messages=CURSOR_ERRORS)
 
 
 class ProductChoiceField(forms.ModelChoiceField):
-    """Products are few: a select, each option with its price and the units free now."""
+    """Products are few: a select, each option with its price and the units free now, by warehouse."""
 
     def label_from_instance(self, product: Product) -> str:
-        return f"{product.sku} · {product.name} — {money(product.price)} ({product.stock_available:,} available)"
+        return (f"{product.sku} · {product.name} — {money(product.price)} "
+                f"({product.stock_available:,} available: {stock_by_warehouse_text(product)})")
 
 
 class OrderForm(forms.Form):
@@ -47,7 +58,8 @@ class OrderForm(forms.Form):
 
 
 class OrderLineForm(forms.Form):
-    product = ProductChoiceField(queryset=Product.objects.filter(active=True), required=False)
+    product = ProductChoiceField(queryset=Product.objects.filter(active=True).prefetch_related("warehouse_stock__warehouse"),
+                                 required=False)
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
 
     def clean(self):
@@ -119,3 +131,24 @@ class UpdateForm(forms.Form):
     shipping_address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=500)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
     request_id = request_id_field()
+
+
+class StockDecisionForm(forms.Form):
+    """A choice per line no warehouse holds: fields "line-<product id>" = drop or backorder."""
+
+    request_id = request_id_field()
+
+    def clean(self):
+        cleaned = super().clean()
+        choices = {}
+        for name, value in self.data.items():
+            if not name.startswith("line-"):
+                continue
+            product_id = name.removeprefix("line-")
+            if not product_id.isdigit() or len(product_id) > 18 or value not in STOCK_CHOICES:
+                raise forms.ValidationError("Choose drop or backorder for each missing line.")
+            choices[int(product_id)] = value
+        if not choices or len(choices) > MAX_STOCK_CHOICES:
+            raise forms.ValidationError("Choose drop or backorder for each missing line.")
+        cleaned["choices"] = choices
+        return cleaned

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 
@@ -23,6 +23,7 @@ from orders.api.models import ApiKey, IdempotencyRecord
 from orders.delivery.models import OperationsTask, Parcel, ParcelEvent
 from orders.holds.models import CircuitBreaker, FulfilmentPause, HoldEvent
 from orders.intents.models import RecordedIntent
+from orders.inventory.models import DEFAULT_WAREHOUSE_CODE, Backorder, Warehouse, WarehouseStock
 from orders.payments.models import PaymentTransaction
 from orders.privacy.models import CustomerDataKey, CustomerErasure
 from orders.timeline.models import OrderEvent
@@ -32,9 +33,10 @@ from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.order import states
 
 __all__ = [
-    "ApiKey", "CircuitBreaker", "Customer", "CustomerDataKey", "CustomerErasure", "CustomerNotification", "FulfilmentPause", "HoldEvent",
-    "IdempotencyRecord", "OperationsTask", "Order", "OrderEvent", "OrderLine", "OrderStatus", "Parcel",
-    "ParcelEvent", "PaymentTransaction", "Priority", "Product", "RecordedIntent", "StockReservation", "WebhookEvent",
+    "ApiKey", "Backorder", "CircuitBreaker", "Customer", "CustomerDataKey", "CustomerErasure", "CustomerNotification",
+    "FulfilmentPause", "HoldEvent", "IdempotencyRecord", "OperationsTask", "Order", "OrderEvent", "OrderLine",
+    "OrderStatus", "Parcel", "ParcelEvent", "PaymentTransaction", "Priority", "Product", "RecordedIntent",
+    "StockReservation", "Warehouse", "WarehouseStock", "WebhookEvent",
 ]
 
 
@@ -58,8 +60,10 @@ class Product(models.Model):
     sku = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
     price = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, validators=[validate_price])
+    # The totals over the product's warehouses (orders.inventory): set once, as
+    # the opening stock of a new product, then kept by the inventory services.
     stock_on_hand = models.PositiveIntegerField(default=0)
-    # Units promised to orders that are paid for but not yet shipped.
+    # Units promised to orders that are reserved but not yet shipped.
     stock_reserved = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True)
 
@@ -76,6 +80,17 @@ class Product(models.Model):
     @property
     def stock_available(self) -> int:
         return self.stock_on_hand - self.stock_reserved
+
+    @transaction.atomic
+    def save(self, *args, **kwargs) -> None:
+        """A new product's opening stock is stock in the default warehouse, so
+        the totals equal the sum over the warehouses from the first moment."""
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding and self.stock_on_hand:
+            warehouse, _ = Warehouse.objects.get_or_create(
+                is_default=True, defaults={"code": DEFAULT_WAREHOUSE_CODE, "name": "Main warehouse"})
+            WarehouseStock.objects.create(warehouse=warehouse, product=self, on_hand=self.stock_on_hand, reserved=self.stock_reserved)
 
 
 class Priority(models.TextChoices):
@@ -142,6 +157,10 @@ class Order(models.Model):
     # The stage ("payment", "fulfilment") whose hold the order's workflow waits
     # on now, from its "hold"/"hold_released" entries: a resume signals these.
     hold_stage = models.CharField(max_length=20, blank=True, db_index=True)
+    # Some lines are in no warehouse and the workflow waits for a person to
+    # choose per line (drop, backorder, or cancel the order): from its
+    # "stock_wait" / "stock_decided" entries, for the list's filter.
+    awaiting_stock = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -194,6 +213,8 @@ class OrderLine(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_QUANTITY)])
     unit_price = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, validators=[validate_price])
+    # In no warehouse, and dropped by a person's choice or a backorder's deadline: kept for the record, no longer in the total.
+    dropped = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
@@ -220,6 +241,8 @@ class StockReservation(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="reservations")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reservations")
+    # The warehouse that holds (or shipped) the units: one per line, as the split plan chose.
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="reservations")
     quantity = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.HELD)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -231,7 +254,7 @@ class StockReservation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.product.sku} for {self.order} ({self.status})"
+        return f"{self.quantity} × {self.product.sku} from {self.warehouse.code} for {self.order} ({self.status})"
 
 
 class CustomerNotification(models.Model):

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
-from orders.models import Customer, Order
+from orders.models import Customer, Order, StockReservation
 from orders.timeline import mirror
 from orders.timeline.mirror import mirror_snapshot
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
@@ -42,6 +42,8 @@ def order_list(
     *, status: str = "", search: str = "", before: int | None = None, after: int | None = None, page_size: int = PAGE_SIZE,
     breached: bool = False,
     late_parcels: bool = False,
+    awaiting_stock: bool = False,
+    warehouse: str = "",
 ) -> OrderPage:
     """One page of orders, newest first, by keyset on the id.
 
@@ -58,6 +60,11 @@ def order_list(
         queryset = queryset.filter(order_search(search))
     if breached:
         queryset = queryset.filter(sla_breached=True)
+    if awaiting_stock:
+        queryset = queryset.filter(awaiting_stock=True)
+    if warehouse:
+        # Orders with a fulfilment from it (by code): some line reserved (or shipped) there.
+        queryset = queryset.filter(Exists(StockReservation.objects.filter(order=OuterRef("pk"), warehouse__code=warehouse)))
 
     if after is not None:
         rows = list(queryset.filter(id__gt=after).order_by("id")[: page_size + 1])

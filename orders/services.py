@@ -38,6 +38,7 @@ from temporal_bridge.order import messages as m
 from temporal_bridge.order import records, states
 from temporal_bridge.order import status as workflow_status
 from temporal_bridge.order.status import StopCause
+from temporal_bridge.order.stock_decisions import SIGNAL_STOCK_DECISION, StockDecisionSignal
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +316,19 @@ def order_request_cancel(*, order: Order, user: AbstractBaseUser, reason: str, r
 
     payload = m.CancelSignal(actor=user.get_username(), request_id=request_id, reason=reason.strip())
     return order_signal(order, m.SIGNAL_CANCEL, payload, authorise=authorise)
+
+
+def order_request_stock_decision(*, order: Order, user: AbstractBaseUser, choices: dict[int, str], request_id: str) -> m.RequestVerdict:
+    """Drop or backorder each line no warehouse holds (cancelling is order_request_cancel): the requester or a clerk chooses."""
+    def authorise() -> None:
+        if order.created_by_id != user.pk and not user.has_perm("orders.change_order"):
+            raise PermissionDenied("Only the requester or someone who may change orders chooses what becomes of missing lines.")
+        if not Order.objects.filter(pk=order.pk, awaiting_stock=True).exists():
+            raise ActionNotAllowed(f"Order {order.number} waits for no stock decision.")
+
+    payload = StockDecisionSignal(actor=user.get_username(), request_id=request_id,
+                                  choices={str(product_id): choice for product_id, choice in sorted(choices.items())})
+    return order_signal(order, SIGNAL_STOCK_DECISION, payload, authorise=authorise)
 
 
 def order_request_update(

@@ -1,5 +1,5 @@
 """The business steps an order's workflow performs through its activities:
-reserve and release stock, ship, email the customer (taking and returning
+reserve and release stock (per warehouse: orders.inventory), ship, email the customer (taking and returning
 the money is orders.payments.services). Each is one transaction, idempotent (an activity may run twice, its
 effect happens once), and raises a business error the workflow turns into a
 non-retryable failure.
@@ -10,64 +10,32 @@ import secrets
 
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from orders.exceptions import OrderNotFound, OutOfStock
-from orders.models import CustomerNotification, Order, Product, StockReservation
+from orders.exceptions import OrderNotFound
+from orders.inventory import services as inventory
+from orders.models import CustomerNotification, Order
+from temporal_bridge.order.split_plan import SplitPlan
 
 
 @transaction.atomic
-def stock_reserve(*, order_id: int) -> tuple[int, int]:
-    """Reserve every line's units, all or nothing. Returns (lines, units)."""
-    order = locked_order(order_id)
-    existing = {r.product_id: r for r in order.reservations.all()}
-    lines = list(order.lines.select_related("product").order_by("product_id"))
-    units = 0
-    for line in lines:
-        units += line.quantity
-        if line.product_id in existing:
-            continue
-        # Lock products in a fixed order (by id) so concurrent orders never deadlock.
-        product = Product.objects.select_for_update().get(pk=line.product_id)
-        if product.stock_available < line.quantity:
-            raise OutOfStock(f"Out of stock: {product.sku} has {product.stock_available} available, the order needs {line.quantity}")
-        Product.objects.filter(pk=product.pk).update(stock_reserved=F("stock_reserved") + line.quantity)
-        StockReservation.objects.create(order=order, product=product, quantity=line.quantity)
-    return len(lines), units
-
-
-def held_reservations(order_id: int):
-    """The order's held reservations, locked, in product order (as stock_reserve locks products: no deadlock)."""
-    held = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.HELD)
-    return held.select_for_update().order_by("product_id")
+def stock_reserve(*, order_id: int, keep_available: bool = False) -> tuple[SplitPlan, str]:
+    """Reserve the lines' units in the warehouses the split plan chooses: all or nothing, or what some warehouse holds."""
+    return inventory.stock_reserve(order=locked_order(order_id), keep_available=keep_available)
 
 
 @transaction.atomic
 def stock_release(*, order_id: int) -> int:
     """Give back the units an order holds. Returns how many were released now."""
-    locked_order(order_id)
-    released = 0
-    for reservation in held_reservations(order_id):
-        Product.objects.filter(pk=reservation.product_id).update(stock_reserved=F("stock_reserved") - reservation.quantity)
-        reservation.status = StockReservation.Status.RELEASED
-        reservation.save(update_fields=["status", "updated_at"])
-        released += reservation.quantity
-    return released
+    return inventory.stock_release(order=locked_order(order_id))
 
 
 @transaction.atomic
 def order_ship(*, order_id: int) -> tuple[str, str]:
     """Hand the reserved units to the carrier. Returns (tracking number, carrier)."""
     order = locked_order(order_id)
-    for reservation in held_reservations(order_id):
-        Product.objects.filter(pk=reservation.product_id).update(
-            stock_on_hand=F("stock_on_hand") - reservation.quantity,
-            stock_reserved=F("stock_reserved") - reservation.quantity,
-        )
-        reservation.status = StockReservation.Status.SHIPPED
-        reservation.save(update_fields=["status", "updated_at"])
+    inventory.stock_ship(order=order)
     if not order.tracking_number:
         order.tracking_number = f"1Z{order.pk:08d}{secrets.token_hex(4).upper()}"
         Order.objects.filter(pk=order.pk).update(tracking_number=order.tracking_number, updated_at=timezone.now())

@@ -19,4 +19,5 @@ urlpatterns = [
     path("<int:pk>/ask/", discussion.order_ask, name="ask"),
     path("<int:pk>/answer/", discussion.order_answer, name="answer"),
     path("<int:pk>/release-hold/", actions.order_release_hold, name="release_hold"),
+    path("<int:pk>/stock-decision/", actions.order_stock_decision, name="stock_decision"),
 ]

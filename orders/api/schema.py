@@ -161,7 +161,8 @@ def document() -> dict:
                     "type": "object",
                     "required": ["number", "status", "status_label", "step", "progress", "source", "customer", "lines", "total",
                                  "currency", "priority", "shipping_address", "note", "requires_approval", "approval_deadline",
-                                 "tracking_number", "failure_reason", "cancel_requested", "can_cancel", "timeline", "created_at", "links"],
+                                 "tracking_number", "failure_reason", "cancel_requested", "can_cancel", "timeline",
+                                 "fulfilment_plan", "created_at", "links"],
                     "properties": {
                         "number": {"type": "string"},
                         "status": {"type": "string", "enum": sorted(states.LABELS)},
@@ -180,7 +181,9 @@ def document() -> dict:
                             "items": {
                                 "type": "object", "required": ["sku", "name", "quantity", "unit_price"],
                                 "properties": {"sku": {"type": "string"}, "name": {"type": "string"}, "quantity": {"type": "integer"},
-                                               "unit_price": {"type": "string", "description": "Decimal, e.g. 10.00"}},
+                                               "unit_price": {"type": "string", "description": "Decimal, e.g. 10.00"},
+                                               "dropped": {"type": "boolean",
+                                                           "description": "In no warehouse and dropped: not in the total."}},
                             },
                         },
                         "total": {"type": "string", "description": "Decimal, e.g. 30.00"},
@@ -201,12 +204,30 @@ def document() -> dict:
                                 "properties": {"at": {"type": "string"}, "kind": {"type": "string"}, "message": {"type": "string"}},
                             },
                         },
+                        "fulfilment_plan": {
+                            "type": "object", "nullable": True, "required": ["source", "fulfilments", "unavailable"],
+                            "description": "Which warehouse ships which lines: reserved (as the reservation chose) or preview "
+                                           "(from stock now, before the reservation); null for a finished order that reserved nothing.",
+                            "properties": {
+                                "source": {"type": "string", "enum": ["reserved", "preview"]},
+                                "fulfilments": {"type": "array", "items": {
+                                    "type": "object", "required": ["warehouse", "status", "lines"],
+                                    "properties": {"warehouse": {"type": "string"},
+                                                   "status": {"type": "string", "description": "held, shipped or released once reserved"},
+                                                   "lines": {"type": "array", "items": {"$ref": "#/components/schemas/PlanLine"}}}}},
+                                "unavailable": {"type": "array", "items": {"$ref": "#/components/schemas/PlanLine"}},
+                            },
+                        },
                         "created_at": {"type": "string", "description": "ISO 8601"},
                         "links": {
                             "type": "object", "required": ["self", "cancel"],
                             "properties": {"self": {"type": "string"}, "cancel": {"type": "string"}},
                         },
                     },
+                },
+                "PlanLine": {
+                    "type": "object", "required": ["sku", "quantity"],
+                    "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer"}},
                 },
                 "Error": {
                     "type": "object", "required": ["code", "message", "fields"],

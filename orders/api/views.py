@@ -29,6 +29,8 @@ from orders.api.services import IdempotencyKeyReused, api_order_create, request_
 from orders.api.validation import Errors, clean_cancel, clean_create
 from orders.exceptions import OrderError
 from orders.intents.services import IntentConflict
+from orders.inventory import selectors as inventory
+from orders.inventory.selectors import OrderPlan
 from orders.models import Order
 from orders.selectors import LiveState, order_live_state
 from orders.timeline.mirror import mirror_snapshot
@@ -185,7 +187,8 @@ def order_body(order: Order, live: LiveState) -> dict:
         "notice": live.notice,
         "customer": {"id": order.customer.pk, "name": order.customer.name, "email": order.customer.email},
         "lines": [
-            {"sku": line.product.sku, "name": line.product.name, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+            {"sku": line.product.sku, "name": line.product.name, "quantity": line.quantity, "unit_price": str(line.unit_price),
+             "dropped": line.dropped}
             for line in order.lines.all()
         ],
         "total": str(order.total),
@@ -200,8 +203,20 @@ def order_body(order: Order, live: LiveState) -> dict:
         "cancel_requested": snap.cancel_requested,
         "can_cancel": m.ACTION_CANCEL in snap.allowed_actions,
         "timeline": [{"at": entry.at, "kind": entry.kind, "message": entry.message} for entry in snap.timeline],
+        "fulfilment_plan": plan_body(inventory.order_plan(order)),
         "created_at": order.created_at.isoformat(),
         "links": {"self": url, "cancel": reverse("api:cancel", args=[order.number])},
+    }
+
+
+def plan_body(plan: OrderPlan | None) -> dict | None:
+    if plan is None:
+        return None
+    return {
+        "source": plan.source,
+        "fulfilments": [{"warehouse": f.warehouse, "status": f.status, "lines": [{"sku": sku, "quantity": qty} for sku, qty in f.lines]}
+                        for f in plan.fulfilments],
+        "unavailable": [{"sku": sku, "quantity": qty} for sku, qty in plan.unavailable],
     }
 
 

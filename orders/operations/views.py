@@ -14,6 +14,7 @@ from orders.delivery import services as parcels
 from orders.exceptions import OrderError
 from orders.holds import services as holds
 from orders.holds.models import HoldEvent
+from orders.inventory import selectors as inventory
 from orders.operations import selectors as ops
 from orders.operations.charts import STATE_COLOURS, stacked_hours_svg
 from orders.privacy.selectors import data_protection_summary
@@ -61,6 +62,7 @@ def operations(request: HttpRequest) -> HttpResponse:
         "hold_history": HoldEvent.objects.all()[:HOLD_HISTORY],
         "can_pause": request.user.has_perm(PAUSE_PERMISSION),
         "data_protection": data_protection_summary(now=now),
+        "backorders": inventory.backorders_by_warehouse(now=now),
     }
     return render(request, "orders/ops.html", context)
 

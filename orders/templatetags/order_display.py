@@ -8,6 +8,7 @@ from django import template
 from django.utils import dateformat, timezone
 
 from orders.amounts import money as format_money
+from orders.inventory.selectors import stock_by_warehouse_text
 
 register = template.Library()
 
@@ -33,3 +34,9 @@ def isotime(value: str | None, fmt: str = "Y-m-d H:i T") -> str:
 def money(value) -> str:
     """An amount with thousands separators and cents (orders.amounts.money); anything else as it is."""
     return format_money(value) if isinstance(value, Decimal) and value.is_finite() else str(value)
+
+
+@register.filter
+def stock_by_warehouse(product) -> str:
+    """The units available now in each warehouse, e.g. "MAIN 5 · EAST 7"."""
+    return stock_by_warehouse_text(product)

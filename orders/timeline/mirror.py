@@ -98,6 +98,9 @@ def _write(order: Order, entry: MirrorInput) -> bool:
     # path writes them (the discussion activity, a batch, reconcile).
     if entry.kind in (OrderEvent.Kind.QUESTION, OrderEvent.Kind.ANSWER):
         changed["awaiting_answer"] = entry.kind == OrderEvent.Kind.QUESTION
+    # Likewise the wait for a person's stock decision; an order that ends waits on nothing.
+    if entry.kind in (OrderEvent.Kind.STOCK_WAIT, OrderEvent.Kind.STOCK_DECIDED) or entry.status in states.TERMINAL:
+        changed["awaiting_stock"] = entry.kind == OrderEvent.Kind.STOCK_WAIT
     if changed:
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
     metrics.order_transition_recorded(entry)

@@ -33,6 +33,8 @@ class OrderEvent(models.Model):
         COMMENT = "comment", "Comment"
         QUESTION = "question", "Question"
         ANSWER = "answer", "Answer"
+        STOCK_WAIT = "stock_wait", "Waiting for a stock decision"
+        STOCK_DECIDED = "stock_decided", "Stock decision"
 
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from approvals.services import APPROVE, REJECT, approval_check_eligible, approval_decide, hold_release, hold_release_refusal, verdict_text
 from orders import services
 from orders.exceptions import OrderError
-from orders.forms import ApproveForm, ReasonForm, RejectForm, ReleaseHoldForm, UpdateForm
+from orders.forms import ApproveForm, ReasonForm, RejectForm, ReleaseHoldForm, StockDecisionForm, UpdateForm
 from orders.models import Order
 from orders.selectors import order_live_state_forget
 from orders.views.pages import order_or_404
@@ -153,3 +153,15 @@ def order_update(request: HttpRequest, pk: int) -> HttpResponse:
 
     may = _needs(request, "orders.change_order", "You are not allowed to change orders.")
     return _act(request, pk, UpdateForm(request.POST), "update_form", may, perform, "Changes to {number}:")
+
+
+@require_POST
+def order_stock_decision(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(order, data, request_id):
+        return services.order_request_stock_decision(order=order, user=request.user, choices=data["choices"], request_id=request_id)
+
+    def may(order: Order) -> None:
+        if order.created_by_id != request.user.pk and not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied("Only the requester or someone who may change orders chooses what becomes of missing lines.")
+
+    return _act(request, pk, StockDecisionForm(request.POST, prefix=None), "stock_form", may, perform, "Stock decision on {number}:")

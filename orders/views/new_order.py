@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from orders import selectors, services
 from orders.exceptions import OrderError
 from orders.forms import CustomerSearchForm, OrderLineFormSet
+from orders.inventory import selectors as inventory
 from orders.models import Customer
 from temporal_bridge.approvals import rules as approval_rules
 
@@ -62,9 +63,13 @@ def preview_context(data: QueryDict | None) -> dict:
         except OrderError as err:
             preview["problems"] = [*problems, err.message]
         else:
+            plan = inventory.plan_preview((line.product.pk, line.quantity) for line in quote.lines)
+            unavailable = {line.product_id for line in plan.unavailable}
             preview.update(
                 quote=quote,
-                short=[line for line in quote.lines if line.stock_short],
+                # A line ships whole from one warehouse: short when no warehouse holds it all.
+                short=[line for line in quote.lines if line.product.pk in unavailable],
+                ships_from=plan.warehouses,
                 needs=(
                     "Approved automatically, no approval needed" if quote.rule.auto_approve
                     else f"Needs {approval_rules.awaiting_text(quote.rule)}"

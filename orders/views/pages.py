@@ -12,6 +12,7 @@ from orders import selectors, services
 from orders.delivery import services as parcels
 from orders.exceptions import OrderError
 from orders.forms import OrderFilterForm, OrderForm, OrderLineFormSet
+from orders.inventory import selectors as inventory
 from orders.models import Order
 from orders.views import new_order
 from orders.views.panel import panel_context, render_panel_poll
@@ -26,7 +27,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     page = selectors.order_list(status=data["status"], search=data["q"].strip(), before=data["before"], after=data["after"],
                                 breached=data["breached"],
-                                late_parcels=data["late"])
+                                late_parcels=data["late"], awaiting_stock=data["stock"], warehouse=data["warehouse"])
     if request.htmx and request.htmx.target == "order-rows":
         return render(request, "orders/_list_rows.html", {"filter_form": form, "page": page})
     # The requester's own orders sent back with a question, above the list they land on.
@@ -92,7 +93,10 @@ def order_or_404(pk: int) -> Order:
 @permission_required("orders.view_order", raise_exception=True)
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
-    context = {"order": order, "parcel": parcels.parcel_for(order), **panel_context(request, order)}
+    missing = inventory.lines_awaiting_decision(order)
+    may_decide = bool(missing) and (order.created_by_id == request.user.pk or request.user.has_perm("orders.change_order"))
+    context = {"order": order, "parcel": parcels.parcel_for(order), "plan": inventory.order_plan(order), "missing_lines": missing,
+               "may_decide_stock": may_decide, "stock_request_id": services.new_request_id(), **panel_context(request, order)}
     return render(request, "orders/detail.html", context)
 
 

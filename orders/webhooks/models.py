@@ -17,6 +17,8 @@ class WebhookEvent(models.Model):
     class Provider(models.TextChoices):
         PAYMENTS = PROVIDER_PAYMENTS, "Payment provider"
         CARRIER = PROVIDER_CARRIER, "Carrier"
+        # Restocks from the warehouses' system (orders.webhooks.restocks): applied as received, about no order.
+        INVENTORY = "inventory", "Inventory system"
 
     class Delivery(models.TextChoices):
         PENDING = "pending", "Pending"

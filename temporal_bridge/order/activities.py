@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -21,24 +22,36 @@ from temporalio.exceptions import ApplicationError
 from approvals import identity
 from approvals import services as approval_services
 from approvals.discussion import notices as discussion_notices
+from approvals.models import ApprovalDecision
 from orders import steps
 from orders.holds import breaker
 from orders.holds import services as holds
+from orders.inventory import decisions as inventory_decisions
 from orders.payments import services as payments
 from orders.payments.models import PaymentTransaction
 from orders.timeline import mirror
 from orders.webhooks import services as webhooks
 from temporal_bridge.contract.db_activity import db_activity
 from temporal_bridge.contract.intents import ACT_CONFIRM_MESSAGES, MessageChecks, MessageConfirmations
-from temporal_bridge.order import discussion, fulfilment
+from temporal_bridge.order import discussion, fulfilment, stock_decisions
 from temporal_bridge.order import holds as hold
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import payments as payments_messages
 from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
-from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, NotifyInput, NotifyResult, ReleaseResult, ReserveResult, ShipResult
+from temporal_bridge.order.fulfilment import (
+    FulfilInput,
+    FulfilResult,
+    NotifyInput,
+    NotifyResult,
+    ReleaseResult,
+    ReserveInput,
+    ReserveResult,
+    ShipResult,
+)
 from temporal_bridge.order.holds import HoldInput, HoldResult
 from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
 from temporal_bridge.order.records import DecisionInput, EntriesInput, OrderRef, StepRecord
+from temporal_bridge.order.stock_decisions import StockDecisionInput, StockDecisionResult
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +104,36 @@ def apply_order_update(update: m.UpdateInput) -> None:
 
 @activity.defn(name=fulfilment.ACT_RESERVE_STOCK)
 @db_activity
-def reserve_stock(ref: OrderRef) -> ReserveResult:
+def reserve_stock(ref: ReserveInput) -> ReserveResult:
     def reserve() -> ReserveResult:
-        lines, units = steps.stock_reserve(order_id=ref.order_id)
+        plan, missing = steps.stock_reserve(order_id=ref.order_id, keep_available=ref.keep_available)
+        lines = [line for planned in plan.fulfilments for line in planned.lines]
         # Whether the next stage (payment) is held, so an order that meets no hold pays no extra activity.
-        return ReserveResult(lines_reserved=lines, units_reserved=units, hold=holds.hold_read(ref.order_id, hold.STAGE_PAYMENT))
+        return ReserveResult(lines_reserved=len(lines), units_reserved=sum(line.quantity for line in lines),
+                             hold=holds.hold_read(ref.order_id, hold.STAGE_PAYMENT), fulfilments=plan.fulfilments,
+                             unavailable=plan.unavailable, unavailable_text=missing)
 
     return with_record(ref.order_id, ref.record, reserve, fulfilment.reserved_text)
+
+
+@activity.defn(name=stock_decisions.ACT_APPLY_STOCK_DECISION)
+@db_activity
+def apply_stock_decision(decision: StockDecisionInput) -> StockDecisionResult:
+    """What becomes of the lines no warehouse held (dropped, backordered, filled), with its timeline entry."""
+    words: list[str] = []
+
+    def apply() -> StockDecisionResult:
+        applied = inventory_decisions.stock_decision_apply(
+            order=steps.locked_order(decision.order_id), dropped=decision.dropped, backordered=decision.backordered,
+            filled=decision.filled, backorder_until=datetime.fromisoformat(decision.backorder_until) if decision.backorder_until else None,
+            why=decision.why[:200])
+        if applied.other_rule:
+            # The approvals given were for another total under another rule: they no longer count (as after an address change).
+            ApprovalDecision.objects.filter(order_id=decision.order_id).update(superseded=True)
+        words.append(applied.text)
+        return StockDecisionResult(total=str(applied.total), lines_left=applied.lines_left, rule=applied.rule)
+
+    return with_record(decision.order_id, decision.record, apply, lambda _: words[-1])
 
 
 @activity.defn(name=fulfilment.ACT_RELEASE_STOCK)
@@ -239,7 +275,8 @@ def notify_discussion(notice: DiscussionNotice) -> DiscussionResult:
 
 
 SYNC_ACTIVITIES = [
-    record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, release_stock, charge_payment,
+    record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, apply_stock_decision, release_stock,
+    charge_payment,
     settle_payment, refund_payment, ship_order, notify_customer, read_hold, notify_discussion,
 ]
 ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
+from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine, SplitPlan, describe
 
 ACT_RESERVE_STOCK = "reserve_stock"
 ACT_RELEASE_STOCK = "release_stock"
@@ -22,6 +23,16 @@ ERR_OUT_OF_STOCK = "OutOfStock"
 
 
 @dataclass
+class ReserveInput:
+    order_id: int
+    # The step's timeline entry; None for a restock's recheck, which writes none.
+    record: StepRecord | None = None
+    # Reserve the lines some warehouse holds and report the others (a person
+    # then chooses), rather than all or nothing.
+    keep_available: bool = False
+
+
+@dataclass
 class ReserveResult:
     lines_reserved: int
     units_reserved: int
@@ -29,6 +40,11 @@ class ReserveResult:
     recorded: list[TimelineEntry] = field(default_factory=list)
     # Whether payments are held (the provider's circuit breaker is open).
     hold: HoldResult | None = None
+    # Which warehouse ships which lines (orders.inventory's split plan): keys, not state.
+    fulfilments: list[PlannedFulfilment] = field(default_factory=list)
+    # With keep_available: the lines no warehouse holds in full (not reserved), and them in words.
+    unavailable: list[PlannedLine] = field(default_factory=list)
+    unavailable_text: str = ""
 
 
 @dataclass
@@ -80,7 +96,14 @@ class NotifyResult:
 
 
 def reserved_text(result: ReserveResult) -> str:
-    return f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"
+    text = f"Reserved {result.units_reserved} units on {result.lines_reserved} lines"
+    if len(result.fulfilments) == 1:
+        text = f"{text} from {result.fulfilments[0].warehouse}"
+    elif result.fulfilments:
+        text = f"{text}, split across {len(result.fulfilments)} warehouses: {describe(SplitPlan(result.fulfilments))}"
+    if result.unavailable:
+        text += f"; not reserved, in no warehouse: {result.unavailable_text}"
+    return text
 
 
 def released_text(result: ReleaseResult) -> str:

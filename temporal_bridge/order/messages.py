@@ -13,6 +13,7 @@ from temporal_bridge.order.discussion import QuestionSignal
 from temporal_bridge.order.payments import PROVIDER_PAYMENTS
 from temporal_bridge.order.records import DecisionInput, MirrorInput, TimelineEntry
 from temporal_bridge.order.service_levels import ServiceLevelReport, ServiceLevelTargets
+from temporal_bridge.order.split_plan import PlannedLine
 from temporal_bridge.shipment.messages import PROVIDER_CARRIER
 
 # Names of activities, signals and queries, shared by the workflow (which calls
@@ -110,6 +111,13 @@ class OrderWorkflowInput:
     carrier: str = ""
     # How long a payment that needs the provider's confirmation may wait for its webhook.
     payment_confirmation_timeout_seconds: float = 24 * 3600
+    # Lines no warehouse holds: how long the order waits for a person's choice
+    # (then it fails, compensated), how long a backorder waits for a restock
+    # (then the line is dropped), and how often it reads the stock meanwhile
+    # if no restock wakes it.
+    stock_decision_timeout_seconds: float = 7 * 24 * 3600
+    backorder_wait_seconds: float = 14 * 24 * 3600
+    restock_recheck_seconds: float = 6 * 3600
 
 
 @dataclass
@@ -196,6 +204,13 @@ class OrderState:
     refusals_unreported: dict[str, int] = field(default_factory=dict)
     # Decisions accepted and not yet in the database: the next business step writes them.
     unwritten_decisions: list[DecisionInput] = field(default_factory=list)
+    # --- Lines no warehouse holds (workflow/stock_wait.py) ---
+    # The lines waiting for a choice, then for a restock; the choice (product id -> drop/backorder) and who made it.
+    unavailable: list[PlannedLine] = field(default_factory=list)
+    stock_choices: dict[str, str] = field(default_factory=dict)
+    stock_decided_by: str = ""
+    # A restock's wake-up arrived: read the stock again.
+    stock_woken: bool = False
 
 
 @dataclass
@@ -299,6 +314,9 @@ class OrderSnapshot:
     service_levels: ServiceLevelReport | None = None
     # Where the parcel is (a carrier status: messages_outside.PARCEL_*), "" before shipping or untracked.
     parcel_status: str = ""
+    # The lines the order waits on: for a person's stock decision (none chosen yet) or for a restock.
+    unavailable: list[PlannedLine] = field(default_factory=list)
+    stock_decision_open: bool = False
 
 
 PROVIDERS = (PROVIDER_PAYMENTS, PROVIDER_CARRIER)

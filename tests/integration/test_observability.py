@@ -16,7 +16,8 @@ from django.conf import settings as django_settings
 from django.test import Client
 from prometheus_client import REGISTRY
 
-from orders.models import Product
+from orders import services
+from orders.models import Order, Product
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.worker_status import check_workers
 from temporal_bridge.order import states
@@ -125,22 +126,23 @@ def sample(name: str, labels: dict) -> float:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_counts_finished_orders_approvals_and_activity_failures(stack, clerk, customer, widget):
+def test_the_worker_counts_finished_orders_and_approvals(stack, clerk, customer, widget):
     pen = Product.objects.create(sku="PEN-1", name="Pen", price=Decimal("1.00"), stock_on_hand=1)
     before = {
         "fulfilled": sample("orderdesk_orders_finished_total", {"state": states.FULFILLED}),
-        "failed": sample("orderdesk_orders_finished_total", {"state": states.FAILED}),
+        "cancelled": sample("orderdesk_orders_finished_total", {"state": states.CANCELLED}),
         "auto_approvals": sample("orderdesk_time_to_approval_seconds_count", {"path": "auto"}),
-        "out_of_stock": sample("orderdesk_activity_failures_total", {"activity": "reserve_stock", "error_type": "OutOfStock"}),
     }
     fulfilled = submit(clerk, customer, widget, 2)  # 20.00: approved automatically
-    failed = submit(clerk, customer, pen, 5)  # only one pen in stock
+    cancelled = submit(clerk, customer, pen, 5)  # only one pen in stock: it waits for a stock decision
+    wait_for(lambda: Order.objects.get(pk=cancelled.pk).awaiting_stock, timeout=30, what="the stock decision awaited")
+    # The requester drops the only line: nothing is left to ship, so the order ends cancelled.
+    services.order_request_stock_decision(order=Order.objects.get(pk=cancelled.pk), user=clerk, choices={pen.pk: "drop"},
+                                          request_id=f"stock-{uuid.uuid4().hex}")
     assert finished(fulfilled.pk).state == states.FULFILLED
-    assert finished(failed.pk).state == states.FAILED
+    assert finished(cancelled.pk).state == states.CANCELLED
     # The final mirror write follows the workflow's last step closely; give it a moment.
-    wait_for(lambda: sample("orderdesk_orders_finished_total", {"state": states.FAILED}) > before["failed"], timeout=10,
-             what="failed counted")
+    wait_for(lambda: sample("orderdesk_orders_finished_total", {"state": states.CANCELLED}) > before["cancelled"], timeout=10,
+             what="cancelled counted")
     assert sample("orderdesk_orders_finished_total", {"state": states.FULFILLED}) == before["fulfilled"] + 1
     assert sample("orderdesk_time_to_approval_seconds_count", {"path": "auto"}) == before["auto_approvals"] + 2
-    failures = sample("orderdesk_activity_failures_total", {"activity": "reserve_stock", "error_type": "OutOfStock"})
-    assert failures == before["out_of_stock"] + 1

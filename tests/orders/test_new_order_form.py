@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalPolicy
-from orders.models import Customer, Order, OrderLine, Product
+from orders.models import Customer, Order, OrderLine, Product, WarehouseStock
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import states
 from tests.orders.pages import logged_in, order_form_data, url
@@ -166,7 +166,7 @@ def test_a_small_order_previews_its_lines_total_and_automatic_approval(client, c
     assert re.search(r'id="preview-total">30.00 USD<', body)
     assert "Approved automatically, no approval needed" in body
     assert "“Small orders”: approved automatically" in body
-    assert ">100<" in body  # available: 100 on hand, none reserved
+    assert ">100 <span" in body and "(MAIN 100)" in body  # available: 100 on hand, none reserved, all in MAIN
 
 
 def test_a_large_order_previews_two_approvals_including_a_senior(client, clerk, policies, customer, widget, server):
@@ -184,10 +184,11 @@ def test_a_large_order_previews_two_approvals_including_a_senior(client, clerk, 
 
 def test_the_preview_counts_reserved_units_and_warns_when_stock_is_short(client, clerk, policies, customer, server):
     Product.objects.filter(pk=server.pk).update(stock_on_hand=5, stock_reserved=3)
+    WarehouseStock.objects.filter(product=server).update(on_hand=5, reserved=3)
     client.force_login(clerk)
     body = preview(client, customer, [(server.pk, 4)]).content.decode()
-    assert 'class="stock-short"' in body and "only 2 available" in body
-    assert "Not enough stock for SRV-1" in body
+    assert 'class="stock-short"' in body and "no warehouse holds 4" in body and "(MAIN 2)" in body
+    assert "Not enough stock in any one warehouse for SRV-1" in body
     assert "Needs a manager&#x27;s decision" in body  # 4,000: the standard policy
 
 

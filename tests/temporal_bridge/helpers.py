@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 
 from temporal_bridge.approvals import messages as approval
 from temporal_bridge.approvals.messages import (
+    ApprovalRule,
     ApproverNoticeInput,
     ApproverNoticeResult,
     BulkOrderRequest,
@@ -42,14 +43,25 @@ from temporal_bridge.contract.intents import (
     MessageChecks,
     MessageConfirmations,
 )
-from temporal_bridge.order import discussion, fulfilment, payments, records, states
+from temporal_bridge.order import discussion, fulfilment, payments, records, states, stock_decisions
 from temporal_bridge.order import holds as hold
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
-from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, NotifyInput, NotifyResult, ReleaseResult, ReserveResult, ShipResult
+from temporal_bridge.order.fulfilment import (
+    FulfilInput,
+    FulfilResult,
+    NotifyInput,
+    NotifyResult,
+    ReleaseResult,
+    ReserveInput,
+    ReserveResult,
+    ShipResult,
+)
 from temporal_bridge.order.holds import HoldInput, HoldResult
 from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
 from temporal_bridge.order.records import DecisionInput, EntriesInput, MirrorInput, OrderRef, StepRecord, TimelineEntry
+from temporal_bridge.order.split_plan import PlannedLine
+from temporal_bridge.order.stock_decisions import StockDecisionInput, StockDecisionResult
 from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime import devserver
 from temporal_bridge.shipment import workflow as sw
@@ -86,7 +98,8 @@ def desk_people() -> dict[str, tuple[frozenset[str], bool]]:
     """Who the database knows, as the demo roles have it: username -> (actions, senior)."""
     return {
         "manager": (MANAGER_ACTIONS, False), "manager2": (MANAGER_ACTIONS, False), "senior": (MANAGER_ACTIONS, True),
-        REQUESTER: (frozenset({m.SIGNAL_UPDATE, discussion.SIGNAL_COMMENT, discussion.SIGNAL_ANSWER}), False),
+        REQUESTER: (frozenset({m.SIGNAL_UPDATE, discussion.SIGNAL_COMMENT, discussion.SIGNAL_ANSWER,
+                               stock_decisions.SIGNAL_STOCK_DECISION}), False),
     }
 
 
@@ -141,6 +154,12 @@ class ActivityMocks:
     altered_requests: set[str] = field(default_factory=set)
     # The batches the confirmation activity answered.
     confirmations: list[MessageChecks] = field(default_factory=list)
+    # Lines no warehouse holds (reported to a reservation that keeps what is available), until restocked.
+    unavailable: list[PlannedLine] = field(default_factory=list)
+    restocked: bool = False
+    # What the stock decision leaves: lines, and the approval rule of the remaining total (None: the order's own).
+    lines_left: int = 1
+    rule_after_drop: ApprovalRule | None = None
 
     FULFIL_CANCELLED = "fulfil_order (cancelled)"
 
@@ -239,12 +258,23 @@ class ActivityMocks:
             mocks.writes.extend(update.entries)
 
         @activity.defn(name=fulfilment.ACT_RESERVE_STOCK)
-        async def reserve_stock(ref: OrderRef) -> ReserveResult:
+        async def reserve_stock(ref: ReserveInput) -> ReserveResult:
             record(fulfilment.ACT_RESERVE_STOCK, ref)
             if mocks.out_of_stock:
                 raise ApplicationError(mocks.out_of_stock, type=fulfilment.ERR_OUT_OF_STOCK, non_retryable=True)
-            reserved = ReserveResult(lines_reserved=1, units_reserved=3, hold=mocks.holds.get(hold.STAGE_PAYMENT))
+            missing = [] if mocks.restocked or not ref.keep_available else list(mocks.unavailable)
+            reserved = ReserveResult(lines_reserved=1, units_reserved=3, hold=mocks.holds.get(hold.STAGE_PAYMENT), unavailable=missing,
+                                     unavailable_text=", ".join(f"{line.quantity} × P-{line.product_id}" for line in missing))
             return with_record(ref.order_id, ref.record, reserved, fulfilment.reserved_text(reserved))
+
+        @activity.defn(name=stock_decisions.ACT_APPLY_STOCK_DECISION)
+        async def apply_stock_decision(decision: StockDecisionInput) -> StockDecisionResult:
+            record(stock_decisions.ACT_APPLY_STOCK_DECISION, decision)
+            rule = mocks.rule_after_drop if decision.dropped else None
+            result = StockDecisionResult(total="1000.00", lines_left=mocks.lines_left, rule=rule)
+            words = (f"dropped {len(decision.dropped)}, backordered {len(decision.backordered)}, filled {len(decision.filled)}"
+                     f" ({decision.why})")
+            return with_record(decision.order_id, decision.record, result, f"Stock decision: {words}")
 
         @activity.defn(name=fulfilment.ACT_RELEASE_STOCK)
         async def release_stock(ref: OrderRef) -> ReleaseResult:
@@ -359,7 +389,7 @@ class ActivityMocks:
         async def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
             record(sw.ACT_FLAG_PARCEL_LATE, inp)
 
-        return [record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock,
+        return [record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, apply_stock_decision,
                 release_stock, charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers,
                 send_bulk_decision, send_approval_digests, notify_discussion, read_hold, settle_payment, open_parcel,
                 record_parcel_event, flag_parcel_late]

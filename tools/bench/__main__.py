@@ -56,7 +56,7 @@ FULFILMENT_STEP_SECONDS = 0.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: fails on errors, never on timings")
-    parser.add_argument("--only", default="", help="comma-separated sections: throughput,tuning,approve,panel,polling,lists,export")
+    parser.add_argument("--only", default="", help="comma-separated sections: throughput,split,tuning,approve,panel,polling,lists,export")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
     args = parser.parse_args(argv)
     # A stopped bench still stops what it started (see procs.processes).

@@ -14,6 +14,7 @@ from tools.bench import baseline, history, lifecycle
 from tools.bench.context import Context, cores, meters, pg_backend_pids
 from tools.bench.page_sections import approve, export, list_pages, panel, polling
 from tools.bench.report import at_least, at_most
+from tools.bench.split_orders import split
 
 # Throughput of the real path / a baseline shape's: (goal, moonshot or None), by shape key (tools/bench/baseline.py).
 RATIO_GOALS = {"same": (0.8, None), "business": (0.6, 0.8)}
@@ -204,6 +205,7 @@ def tuning(ctx: Context) -> None:
 
 ALL = [
     ("throughput", throughput),
+    ("split", split),
     ("tuning", tuning),
     ("approve", approve),
     ("panel", panel),

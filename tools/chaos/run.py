@@ -169,7 +169,8 @@ def seed(n_orders: int, rng: random.Random) -> list[Plan]:
     from django.contrib.auth.models import Group
 
     from orders import roles
-    from orders.models import Customer, Product
+    from orders.inventory import services as inventory
+    from orders.models import Customer, Product, Warehouse
 
     User = get_user_model()
     clerk = User.objects.create_user("clerk", password="x")
@@ -180,11 +181,15 @@ def seed(n_orders: int, rng: random.Random) -> list[Plan]:
     Product.objects.create(sku="DEAR", name="Dear thing", price=Decimal("800.00"), stock_on_hand=100_000)
     # Scarce: fewer units than the orders that want them; some must fail.
     Product.objects.create(sku="SCARCE", name="Scarce thing", price=Decimal("5.00"), stock_on_hand=12)
+    # Held only in a second warehouse: an order with it and anything else splits across two.
+    far = Product.objects.create(sku="FAR", name="Far thing", price=Decimal("20.00"))
+    east = Warehouse.objects.create(code="EAST", name="East")
+    inventory.stock_set_on_hand(warehouse_id=east.pk, product_id=far.pk, on_hand=100_000)
     Customer.objects.create(name="Solvent Ltd", email="solvent@example.com", credit_limit=Decimal("1000000"))
     Customer.objects.create(name="Broke Ltd", email="broke@example.com", credit_limit=Decimal("1.00"))
 
     kinds = ["auto"] * 5 + ["approve"] * 4 + ["reject", "cancel_pending", "cancel_fulfilment", "cancel_fulfilment", "declined"]
-    kinds += ["scarce", "scarce"]
+    kinds += ["scarce", "scarce", "split", "split"]
     plans = [Plan(kinds[i % len(kinds)]) for i in range(n_orders)]
     rng.shuffle(plans)
     return plans
@@ -198,12 +203,15 @@ def submit(plan: Plan) -> None:
 
     clerk = get_user_model().objects.get(username="clerk")
     product = {"scarce": "SCARCE", "auto": "CHEAP", "declined": "CHEAP"}.get(plan.kind, "DEAR")
+    product = "CHEAP" if plan.kind == "split" else product
     quantity = {"scarce": 4, "auto": 2, "declined": 3}.get(plan.kind, 1)
     customer = "Broke Ltd" if plan.kind == "declined" else "Solvent Ltd"
+    lines = [services.LineRequest(Product.objects.get(sku=product), quantity)]
+    if plan.kind in ("split", "cancel_fulfilment"):
+        # Split across MAIN and EAST: shipped, or released on cancel, from both.
+        lines.append(services.LineRequest(Product.objects.get(sku="FAR"), 1))
     order = services.order_submit(
-        customer=Customer.objects.get(name=customer), created_by=clerk, shipping_address="1 Chaos Street",
-        lines=[services.LineRequest(Product.objects.get(sku=product), quantity)],
-    )
+        customer=Customer.objects.get(name=customer), created_by=clerk, shipping_address="1 Chaos Street", lines=lines)
     plan.order_id, plan.number = order.pk, order.number
 
 
@@ -254,12 +262,18 @@ def drive(plans: list[Plan], deadline: float) -> None:
                     elif plan.kind in ("approve", "cancel_fulfilment", "declined", "scarce") and not plan.approval_sent:
                         approval_decide(order=order, user=manager, decision=APPROVE, comment="", request_id=f"app-{plan.order_id}")
                         plan.approval_sent = True  # the mirror may not show it yet
-                        if plan.kind not in ("cancel_fulfilment", "declined"):
+                        if plan.kind not in ("cancel_fulfilment", "declined", "scarce"):
                             done.add(plan.order_id)
                 elif plan.kind == "declined" and order.status == states.ON_HOLD and order.hold_stage == "credit":
                     # Over its credit limit: finance cancels it (nothing was reserved or charged).
                     services.order_request_cancel(order=order, user=manager, reason="chaos: over the credit limit",
                                                   request_id=f"can-{plan.order_id}")
+                    done.add(plan.order_id)
+                elif plan.kind == "scarce" and order.awaiting_stock:
+                    # Its one line is in no warehouse: dropping it leaves nothing, so the order ends cancelled, compensated.
+                    line = order.lines.get()
+                    services.order_request_stock_decision(order=order, user=manager, choices={line.product_id: "drop"},
+                                                          request_id=f"stock-{plan.order_id}")
                     done.add(plan.order_id)
                 elif plan.kind == "cancel_fulfilment" and order.status == states.FULFILLING and order.progress >= 20:
                     services.order_request_cancel(order=order, user=manager, reason="chaos cancel mid-fulfilment",
@@ -324,7 +338,7 @@ def settled_status(order_id: int, patience: float = 30.0):
 def verify(plans: list[Plan]) -> Results:
     from django.db.models import Sum
 
-    from orders.models import Order, Product, StockReservation
+    from orders.models import Order, Product, StockReservation, WarehouseStock
     from orders.payments.models import PaymentTransaction
     from orders.timeline.models import OrderEvent
     from temporal_bridge.order import states
@@ -365,7 +379,7 @@ def verify(plans: list[Plan]) -> Results:
     by_number = {o.number: o for o in orders}
     expected = {"auto": {states.FULFILLED}, "approve": {states.FULFILLED}, "reject": {states.REJECTED},
                 "cancel_pending": {states.CANCELLED}, "cancel_fulfilment": {states.CANCELLED, states.FULFILLED},
-                "declined": {states.CANCELLED}, "scarce": {states.FULFILLED, states.FAILED}}
+                "declined": {states.CANCELLED}, "scarce": {states.FULFILLED, states.CANCELLED}, "split": {states.FULFILLED}}
     for plan in plans:
         order = by_number.get(plan.number)
         if order and order.status in states.TERMINAL:
@@ -374,11 +388,26 @@ def verify(plans: list[Plan]) -> Results:
     for product in Product.objects.all():
         held = StockReservation.objects.filter(product=product, status="held").aggregate(n=Sum("quantity"))["n"] or 0
         shipped = StockReservation.objects.filter(product=product, status="shipped").aggregate(n=Sum("quantity"))["n"] or 0
-        initial = {"CHEAP": 100_000, "DEAR": 100_000, "SCARCE": 12}[product.sku]
+        initial = {"CHEAP": 100_000, "DEAR": 100_000, "SCARCE": 12, "FAR": 100_000}[product.sku]
         results.check(product.stock_reserved == held, f"{product.sku}: reserved {product.stock_reserved} ≠ held reservations {held}")
         results.check(product.stock_on_hand == initial - shipped,
                       f"{product.sku}: on hand {product.stock_on_hand} ≠ {initial} - shipped {shipped}")
         results.check(held == 0, f"{product.sku}: {held} units still held after every order finished")
+    # Stock per warehouse: each row as its reservations say, the product's totals their sum.
+    for row in WarehouseStock.objects.select_related("warehouse", "product"):
+        mine = StockReservation.objects.filter(product=row.product, warehouse=row.warehouse)
+        held = mine.filter(status="held").aggregate(n=Sum("quantity"))["n"] or 0
+        shipped = mine.filter(status="shipped").aggregate(n=Sum("quantity"))["n"] or 0
+        initial = {"CHEAP": 100_000, "DEAR": 100_000, "SCARCE": 12, "FAR": 100_000}[row.product.sku]
+        where = f"{row.product.sku} at {row.warehouse.code}"
+        results.check(row.reserved == held, f"{where}: reserved {row.reserved} ≠ held reservations {held}")
+        results.check(row.on_hand == initial - shipped, f"{where}: on hand {row.on_hand} ≠ {initial} - shipped {shipped}")
+    for product in Product.objects.all():
+        rows = WarehouseStock.objects.filter(product=product).aggregate(on_hand=Sum("on_hand"), reserved=Sum("reserved"))
+        results.check((product.stock_on_hand, product.stock_reserved) == (rows["on_hand"], rows["reserved"]),
+                      f"{product.sku}: totals {product.stock_on_hand}/{product.stock_reserved} ≠ its warehouses' {rows}")
+    split = Order.objects.filter(reservations__warehouse__code="EAST").filter(reservations__warehouse__code="MAIN").distinct().count()
+    results.counts["split orders"] = split
     return results
 
 

@@ -1,4 +1,4 @@
-"""manage.py seed_demo: demo users, products, customers and submitted orders.
+"""manage.py seed_demo: demo users, warehouses, products (stock per warehouse), customers and submitted orders.
 
 Orders go through `order_submit`, so each gets a real workflow (Temporal and
 a worker must be reachable for them to move). Idempotent for users, products
@@ -15,7 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from orders import roles, services
-from orders.models import Customer, Order, Priority, Product
+from orders.inventory import services as inventory
+from orders.models import Customer, Order, Priority, Product, Warehouse
 
 DEMO_PASSWORD = "demo"
 USERS = [
@@ -28,15 +29,23 @@ USERS = [
     ("dpo", [roles.DATA_PROTECTION], True, False),
     ("admin", [], True, True),
 ]
+WAREHOUSES = [
+    # code, name, address (MAIN is the default warehouse the migration made)
+    ("MAIN", "Main warehouse", "1 Depot Road\nSpringfield"),
+    ("EAST", "East coast warehouse", "40 Harbor Street\nNewark"),
+    ("WEST", "West coast warehouse", "7 Desert Way\nReno"),
+]
+# Stock per warehouse (MAIN, EAST, WEST) differs: the cheap lines are in MAIN
+# only, so a gadget or a monitor ordered with them splits across two warehouses.
 PRODUCTS = [
-    ("WID-100", "Standard widget", "12.50", 5000),
-    ("WID-200", "Heavy-duty widget", "48.00", 1200),
-    ("GAD-310", "Gadget, pro edition", "189.00", 400),
-    ("SRV-900", "Rack server", "4200.00", 40),
-    ("CAB-005", "Cable kit", "6.75", 10000),
-    ("MON-270", "27-inch monitor", "329.00", 150),
-    ("DSK-160", "Standing desk", "640.00", 60),
-    ("RAR-001", "Limited-edition print", "950.00", 2),
+    ("WID-100", "Standard widget", "12.50", (5000, 0, 0)),
+    ("WID-200", "Heavy-duty widget", "48.00", (1200, 0, 0)),
+    ("GAD-310", "Gadget, pro edition", "189.00", (0, 250, 150)),
+    ("SRV-900", "Rack server", "4200.00", (10, 30, 0)),
+    ("CAB-005", "Cable kit", "6.75", (10000, 0, 0)),
+    ("MON-270", "27-inch monitor", "329.00", (0, 0, 150)),
+    ("DSK-160", "Standing desk", "640.00", (60, 0, 0)),
+    ("RAR-001", "Limited-edition print", "950.00", (0, 2, 0)),
 ]
 CUSTOMERS = [
     ("Acme Corporation", "purchasing@acme.example", "250000"),
@@ -89,11 +98,26 @@ class Command(BaseCommand):
             users[username] = user
         return users
 
+    def _warehouses(self) -> list[Warehouse]:
+        warehouses = [inventory.default_warehouse()]
+        warehouses += [Warehouse.objects.get_or_create(code=code, defaults={"name": name, "address": address})[0]
+                       for code, name, address in WAREHOUSES[1:]]
+        if not warehouses[0].address:
+            Warehouse.objects.filter(pk=warehouses[0].pk).update(address=WAREHOUSES[0][2])
+        return warehouses
+
     def _products(self) -> list[Product]:
-        return [
-            Product.objects.get_or_create(sku=sku, defaults={"name": name, "price": Decimal(price), "stock_on_hand": stock})[0]
-            for sku, name, price, stock in PRODUCTS
-        ]
+        warehouses = self._warehouses()
+        products = []
+        for sku, name, price, stock in PRODUCTS:
+            product, created = Product.objects.get_or_create(sku=sku, defaults={"name": name, "price": Decimal(price)})
+            if created:
+                for warehouse, units in zip(warehouses, stock, strict=True):
+                    if units:
+                        inventory.stock_set_on_hand(warehouse_id=warehouse.pk, product_id=product.pk, on_hand=units)
+                product.refresh_from_db()
+            products.append(product)
+        return products
 
     def _customers(self) -> list[Customer]:
         return [

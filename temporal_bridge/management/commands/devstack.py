@@ -23,7 +23,8 @@ from temporal_bridge.runtime.supervisor import ChildSpec, Supervisor
 
 # Development secrets for the simulated providers' webhooks, used only when the
 # environment sets none: the web app and the simulator must agree on them.
-DEV_WEBHOOK_SECRETS = {"WEBHOOK_SECRET_PAYMENTS": "dev-payments-secret", "WEBHOOK_SECRET_CARRIER": "dev-carrier-secret"}
+DEV_WEBHOOK_SECRETS = {"WEBHOOK_SECRET_PAYMENTS": "dev-payments-secret", "WEBHOOK_SECRET_CARRIER": "dev-carrier-secret",
+                       "WEBHOOK_SECRET_INVENTORY": "dev-inventory-secret"}
 # Layers stop highest first: what uses Temporal drains before the server goes.
 LAYER_SERVER, LAYER_WORKERS, LAYER_CLIENTS = 0, 1, 2
 

@@ -26,11 +26,12 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order import fulfilment as fulfilment_messages
     from temporal_bridge.order import holds, payments, states
     from temporal_bridge.order import messages as m
-    from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, ReleaseResult, ReserveResult, ShipResult
+    from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, ReleaseResult, ReserveInput, ReserveResult, ShipResult
     from temporal_bridge.order.holds import HoldInput, HoldResult
     from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
     from temporal_bridge.order.records import MirrorInput, OrderRef, StepRecord
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed, cause
+    from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
     from temporal_bridge.shipment import messages as shipment
     from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
@@ -48,13 +49,17 @@ STEP_RETRY = RetryPolicy(
 
 # Orders that reach the stock after this marker check the customer's credit first.
 CREDIT_CHECK = "credit-check"
+# Orders that reach the stock after this marker reserve what some warehouse
+# holds and wait for a person's choice on the rest, instead of failing.
+STOCK_DECISIONS = "stock-decisions"
 
 
 class FulfilmentSaga:
-    def __init__(self, inp: m.OrderWorkflowInput, state: m.OrderState, timeline: Timeline) -> None:
+    def __init__(self, inp: m.OrderWorkflowInput, state: m.OrderState, timeline: Timeline, stock: StockWait) -> None:
         self._inp = inp
         self._s = state
         self._timeline = timeline
+        self._stock = stock
         # Who lifted a hold (the holds_lifted signal): wakes a held order at once.
         self.lifted_by: str | None = None
         self.carrier = ""
@@ -73,11 +78,14 @@ class FulfilmentSaga:
         self.check_cancel()
 
         s.step = "Reserving stock"
-        reserved = await self._business_step(fulfilment_messages.ACT_RESERVE_STOCK, "stock", lambda record: OrderRef(order_id,
-                                                                                                                     record=record),
+        keep_available = workflow.patched(STOCK_DECISIONS)
+        reserved = await self._business_step(fulfilment_messages.ACT_RESERVE_STOCK, "stock",
+                                             lambda record: ReserveInput(order_id, record=record, keep_available=keep_available),
                                              ReserveResult)
         s.compensations.append(fulfilment_messages.ACT_RELEASE_STOCK)
         self.check_cancel()
+        if reserved.unavailable:
+            await self._stock.resolve(reserved, self._reserve_what_arrived)
         await self._wait_while_held(holds.STAGE_PAYMENT, reserved.hold)
 
         s.step = "Charging payment"
@@ -164,6 +172,15 @@ class FulfilmentSaga:
             return None
         s.parcel_status = result.status
         return result
+
+    async def _reserve_what_arrived(self) -> ReserveResult:
+        """A backorder's recheck: reserve what some warehouse holds now (no entry: the decision's end says what came)."""
+        try:
+            return await workflow.execute_activity(
+                fulfilment_messages.ACT_RESERVE_STOCK, ReserveInput(self._inp.order_id, keep_available=True), result_type=ReserveResult,
+                start_to_close_timeout=SHORT_STEP, retry_policy=STEP_RETRY)
+        except ActivityError as err:
+            raise OrderFailed(cause(err)) from err
 
     # --- Credit, holds, payments confirmed later, fraud alerts ------------------------------------
 

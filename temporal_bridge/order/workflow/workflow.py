@@ -28,7 +28,7 @@ from temporalio.common import RawValue, SearchAttributeUpdate
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge.contract.confirmations import DeskConfirmations
     from temporal_bridge.contract.policies import MIRROR_RETRY, SHORT_STEP
-    from temporal_bridge.order import discussion, fulfilment, holds, payments, states
+    from temporal_bridge.order import discussion, fulfilment, holds, payments, states, stock_decisions
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import search_attributes as sa
     from temporal_bridge.order.fulfilment import NotifyInput, NotifyResult
@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.requests import Requests
     from temporal_bridge.order.workflow.saga import FulfilmentSaga
     from temporal_bridge.order.workflow.service_watch import ServiceLevelWatch
+    from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
     from temporal_bridge.shipment import messages as shipment
 
@@ -60,13 +61,14 @@ class OrderWorkflow:
         )
         self.timeline = Timeline(self.s, inp.order_id)
         self.gate = ApprovalGate(inp, self.s, self.timeline)
-        self.saga = FulfilmentSaga(inp, self.s, self.timeline)
         self.watch = ServiceLevelWatch(inp, self.s, self.timeline)
         refusals = Refusals(self.s, self.timeline)
         self.refusals = refusals
         confirmations = DeskConfirmations()
         self.requests = Requests(inp, self.s, self.timeline, refusals, confirmations)
         intake = Intake(refusals)
+        self.stock = StockWait(inp, self.s, self.timeline, self.gate, self.requests, intake)
+        self.saga = FulfilmentSaga(inp, self.s, self.timeline, self.stock)
         self.people = People(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.conversation = Conversation(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.outside = OutsideWorld(inp, self.s, self.timeline, self.saga, self.requests, refusals, confirmations, intake)
@@ -136,6 +138,16 @@ class OrderWorkflow:
     async def holds_lifted(self, *args: Any) -> None:
         self.outside.holds_lifted(args)
 
+    # --- Lines no warehouse holds (stock_wait.py) ----------------------------------------------
+
+    @workflow.signal(name=stock_decisions.SIGNAL_STOCK_DECISION)
+    async def stock_decision(self, *args: Any) -> None:
+        await self.stock.decide(args)
+
+    @workflow.signal(name=stock_decisions.SIGNAL_STOCK_ARRIVED)
+    def stock_arrived(self, *args: Any) -> None:
+        self.stock.arrived()
+
     # --- Anything else (intake.py) ----------------------------------------------------------
 
     @workflow.signal(dynamic=True)
@@ -156,7 +168,8 @@ class OrderWorkflow:
             timeline=list(s.timeline), allowed_actions=self._allowed_actions(), approval=self.gate.progress(),
             questions=True, open_question=s.question.question if s.question else "",
             question_by=s.question.actor if s.question else "", hold_reason=s.hold_reason, parcel_status=s.parcel_status,
-            service_levels=self.watch.report(),
+            service_levels=self.watch.report(), unavailable=list(s.unavailable),
+            stock_decision_open=bool(s.unavailable) and not s.stock_choices and s.cancel is None,
         )
 
     @workflow.query(name=m.QUERY_VERDICT)

@@ -46,13 +46,13 @@ def test_clerk_finds_a_customer_sees_total_and_policy_change_and_submits_at_390p
     preview = page.locator("#order-preview")
     expect(preview.locator("#preview-total")).to_have_text("12,000.00 USD")
     expect(preview.locator("#preview-policy")).to_contain_text("Needs 2 approvals from different managers, at least one senior")
-    expect(preview).to_contain_text("only 10 available")
+    expect(preview).to_contain_text("no warehouse holds 12")  # 10 of the 20 are reserved
 
     quantity.fill("2")
     quantity.press("Tab")
     expect(preview.locator("#preview-total")).to_have_text("2,000.00 USD")
     expect(preview.locator("#preview-policy")).to_contain_text("Needs a manager's decision")
-    expect(preview).not_to_contain_text("only 10 available")
+    expect(preview).not_to_contain_text("no warehouse holds")
 
     # Nothing of the form is cut off or scrolls sideways at 390 px.
     overflow = page.evaluate("""() => [...document.querySelectorAll('form.new-order, form.new-order *')]

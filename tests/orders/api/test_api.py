@@ -76,7 +76,7 @@ def test_storefront_creates_an_order_and_its_workflow_starts_after_commit(
     assert order.created_by == storefront and order.customer == customer
     assert (order.total, order.priority, order.note) == (widget.price * 3, "high", "Gate code 1234")
     assert body["status"] == states.PENDING_APPROVAL
-    assert body["lines"] == [{"sku": "WID-1", "name": "Widget", "quantity": 3, "unit_price": "10.00"}]
+    assert body["lines"] == [{"sku": "WID-1", "name": "Widget", "quantity": 3, "unit_price": "10.00", "dropped": False}]
     assert body["total"] == "30.00" and body["can_cancel"] is True
     assert [s.order_id for s in fake_temporal.starts] == [order.pk]
 

@@ -26,10 +26,11 @@ from temporal_bridge.contract.intents import ActorCheckInput
 from temporal_bridge.order import activities as acts
 from temporal_bridge.order import fulfilment, payments, states
 from temporal_bridge.order import messages as m
-from temporal_bridge.order.fulfilment import NotifyInput, ReleaseResult, ReserveResult
+from temporal_bridge.order.fulfilment import NotifyInput, ReleaseResult, ReserveInput, ReserveResult
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.payments import PaymentInput
 from temporal_bridge.order.records import DecisionInput, EntriesInput, MirrorInput, OrderRef
+from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,7 +105,7 @@ def test_record_order_entries_without_a_state_leaves_the_state_alone(env, make_o
 def test_activity_on_a_missing_order_fails_without_retrying(env, db):
     entry = MirrorInput(order_id=999_999, idempotency_key="k", kind="status", message="x", status=states.APPROVED)
     expect_business_failure(env, acts.record_order_entries, entries(entry), m.ERR_ORDER_NOT_FOUND)
-    expect_business_failure(env, acts.reserve_stock, OrderRef(999_999), m.ERR_ORDER_NOT_FOUND)
+    expect_business_failure(env, acts.reserve_stock, ReserveInput(999_999), m.ERR_ORDER_NOT_FOUND)
 
 
 # --- record_decision -------------------------------------------------------------------
@@ -154,9 +155,10 @@ def test_an_update_that_sends_the_order_back_for_approval_voids_the_decisions_gi
 
 def test_reserve_stock_reserves_each_line_once(env, make_order, widget):
     order = make_order(quantity=3)
-    first, second = run_twice(env, acts.reserve_stock, OrderRef(order.pk))
+    first, second = run_twice(env, acts.reserve_stock, ReserveInput(order.pk))
     # The payment is not held (no breaker open): read in the same transaction.
-    assert first == second == ReserveResult(lines_reserved=1, units_reserved=3, hold=HoldResult(held=False, recheck_seconds=300.0))
+    assert first == second == ReserveResult(lines_reserved=1, units_reserved=3, hold=HoldResult(held=False, recheck_seconds=300.0),
+                                            fulfilments=[PlannedFulfilment("MAIN", [PlannedLine(widget.pk, 3)])])
     widget = reload(widget)
     assert (widget.stock_on_hand, widget.stock_reserved) == (100, 3)
     [reservation] = StockReservation.objects.filter(order=order)
@@ -168,7 +170,7 @@ def test_out_of_stock_fails_without_retrying_and_reserves_nothing(env, widget, s
     order = make_order(product=widget, quantity=3)
     OrderLine.objects.create(order=order, product=server, quantity=6, unit_price=server.price)  # 5 on hand
 
-    error = expect_business_failure(env, acts.reserve_stock, OrderRef(order.pk), fulfilment.ERR_OUT_OF_STOCK)
+    error = expect_business_failure(env, acts.reserve_stock, ReserveInput(order.pk), fulfilment.ERR_OUT_OF_STOCK)
     assert "SRV-1" in str(error)
     assert StockReservation.objects.count() == 0
     assert reload(widget).stock_reserved == 0
@@ -178,14 +180,14 @@ def test_out_of_stock_fails_without_retrying_and_reserves_nothing(env, widget, s
 def test_stock_held_by_other_orders_is_not_available(env, make_order, server):
     first = make_order(product=server, quantity=4)
     second = make_order(product=server, quantity=2)
-    env.run(acts.reserve_stock, OrderRef(first.pk))
-    expect_business_failure(env, acts.reserve_stock, OrderRef(second.pk), fulfilment.ERR_OUT_OF_STOCK)
+    env.run(acts.reserve_stock, ReserveInput(first.pk))
+    expect_business_failure(env, acts.reserve_stock, ReserveInput(second.pk), fulfilment.ERR_OUT_OF_STOCK)
     assert reload(server).stock_reserved == 4
 
 
 def test_release_stock_gives_units_back_once(env, make_order, widget):
     order = make_order(quantity=3)
-    env.run(acts.reserve_stock, OrderRef(order.pk))
+    env.run(acts.reserve_stock, ReserveInput(order.pk))
     first, second = run_twice(env, acts.release_stock, OrderRef(order.pk))
     assert (first, second) == (ReleaseResult(units_released=3), ReleaseResult(units_released=0))
     widget = reload(widget)
@@ -243,7 +245,7 @@ def test_refund_without_a_capture_refunds_nothing(env, make_order):
 
 def test_ship_order_consumes_the_reserved_stock_once(env, make_order, widget):
     order = make_order(quantity=3)
-    env.run(acts.reserve_stock, OrderRef(order.pk))
+    env.run(acts.reserve_stock, ReserveInput(order.pk))
     first, second = run_twice(env, acts.ship_order, OrderRef(order.pk))
 
     assert first == second  # the same tracking number on a retry
@@ -256,7 +258,7 @@ def test_ship_order_consumes_the_reserved_stock_once(env, make_order, widget):
 
 def test_released_stock_is_not_shipped(env, make_order, widget):
     order = make_order(quantity=3)
-    env.run(acts.reserve_stock, OrderRef(order.pk))
+    env.run(acts.reserve_stock, ReserveInput(order.pk))
     env.run(acts.release_stock, OrderRef(order.pk))
     env.run(acts.ship_order, OrderRef(order.pk))
     widget = reload(widget)

@@ -14,8 +14,8 @@ from orders.models import CustomerNotification, Order, StockReservation
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import activities as acts
 from temporal_bridge.order import fulfilment, states
-from temporal_bridge.order.fulfilment import NotifyInput
-from temporal_bridge.order.records import EntriesInput, MirrorInput, OrderRef, StepRecord
+from temporal_bridge.order.fulfilment import NotifyInput, ReserveInput
+from temporal_bridge.order.records import EntriesInput, MirrorInput, StepRecord
 from tests.temporal_bridge.order.test_activities import expect_business_failure
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,19 +46,19 @@ def test_reserving_stock_writes_its_entry_and_those_waiting_with_the_reservation
     order = make_order(quantity=3, requires_approval=False)
     record = StepRecord(key="0003-stock", kind="stock", before=waiting(order))
 
-    first = env.run(acts.reserve_stock, OrderRef(order.pk, record=record))
-    retried = env.run(acts.reserve_stock, OrderRef(order.pk, record=record))  # a worker died before reporting
+    first = env.run(acts.reserve_stock, ReserveInput(order.pk, record=record))
+    retried = env.run(acts.reserve_stock, ReserveInput(order.pk, record=record))  # a worker died before reporting
 
     assert timeline(order) == [("0001-status", "Auto-approved: total is below the approval threshold"),
                                ("0002-status", "Processing: reserving stock and taking payment"),
-                               ("0003-stock", "Reserved 3 units on 1 lines")]
+                               ("0003-stock", "Reserved 3 units on 1 lines from MAIN")]
     order.refresh_from_db()
     assert order.status == states.PROCESSING
     assert StockReservation.objects.filter(order=order).count() == 1
     # The entry the workflow adds to its own timeline is the one stored, retry or not.
     assert first.recorded == retried.recorded
     [entry] = first.recorded
-    assert (entry.key, entry.kind, entry.message) == ("0003-stock", "stock", "Reserved 3 units on 1 lines")
+    assert (entry.key, entry.kind, entry.message) == ("0003-stock", "stock", "Reserved 3 units on 1 lines from MAIN")
     # The waiting entries keep the workflow's times, so the mirror's times are the query's.
     assert OrderEvent.objects.get(order=order, idempotency_key="0001-status").created_at.isoformat() == AT
 
@@ -67,7 +67,7 @@ def test_a_step_that_fails_writes_nothing_so_the_waiting_entries_go_with_the_nex
     order = make_order(product=widget, quantity=widget.stock_on_hand + 1, requires_approval=False)
     record = StepRecord(key="0003-stock", kind="stock", before=waiting(order))
 
-    expect_business_failure(env, acts.reserve_stock, OrderRef(order.pk, record=record), fulfilment.ERR_OUT_OF_STOCK)
+    expect_business_failure(env, acts.reserve_stock, ReserveInput(order.pk, record=record), fulfilment.ERR_OUT_OF_STOCK)
 
     assert timeline(order) == []
     assert Order.objects.get(pk=order.pk).status == states.PENDING_APPROVAL

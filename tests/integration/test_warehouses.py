@@ -1,0 +1,70 @@
+"""Warehouses end to end on a real Temporal dev server and worker: an order splits across two warehouses, its third
+line is in none, the requester backorders it, the inventory system's signed restock webhook brings it into a third
+warehouse and wakes the order, which then takes payment for everything and ships from all three."""
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from orders import services
+from orders.inventory import services as inventory
+from orders.models import Backorder, Order, Product, StockReservation, Warehouse, WarehouseStock
+from orders.payments.models import PaymentTransaction
+from orders.timeline.models import OrderEvent
+from orders.webhooks import signing
+from temporal_bridge.order import states
+from tests.integration.test_lifecycle import finished, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+SECRET = "whsec_inventory_e2e"
+
+
+def restock(sku: str, warehouse: str, units: int) -> int:
+    body = json.dumps({"id": f"restock-{uuid.uuid4().hex}", "type": "inventory.restocked", "warehouse": warehouse, "sku": sku,
+                       "units": units}).encode()
+    return Client().post("/webhooks/inventory/", data=body, content_type="application/json",
+                         **{signing.SIGNATURE_META: signing.sign(SECRET, body)}).status_code
+
+
+def test_a_split_order_backorders_a_line_a_signed_restock_fills_and_then_ships(stack, settings, clerk, customer):
+    settings.WEBHOOK_SECRETS = {**settings.WEBHOOK_SECRETS, "inventory": SECRET}
+    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.05
+    east = Warehouse.objects.create(code="EAST", name="East")
+    Warehouse.objects.create(code="WEST", name="West")
+    desk = Product.objects.create(sku="DESK-W", name="Desk", price=Decimal("40.00"), stock_on_hand=10)  # MAIN
+    lamp = Product.objects.create(sku="LAMP-W", name="Lamp", price=Decimal("25.00"))
+    inventory.stock_set_on_hand(warehouse_id=east.pk, product_id=lamp.pk, on_hand=10)
+    printer = Product.objects.create(sku="PRN-W", name="Printer", price=Decimal("90.00"))  # nowhere yet
+
+    order = services.order_submit(customer=customer, created_by=clerk, shipping_address="1 Main Street",
+                                  lines=[services.LineRequest(desk, 2), services.LineRequest(lamp, 1), services.LineRequest(printer, 1)])
+    wait_for(lambda: Order.objects.get(pk=order.pk).awaiting_stock, what="the stock decision awaited")
+    held = dict(StockReservation.objects.filter(order=order).values_list("product__sku", "warehouse__code"))
+    assert held == {"DESK-W": "MAIN", "LAMP-W": "EAST"}  # split: no one warehouse holds both
+
+    verdict = services.order_request_stock_decision(order=Order.objects.get(pk=order.pk), user=clerk, choices={printer.pk: "backorder"},
+                                                    request_id=f"stock-{uuid.uuid4().hex}")
+    assert verdict.status == "accepted"
+    wait_for(lambda: Backorder.objects.filter(order=order, status="waiting").exists(), what="the backorder recorded")
+    assert not PaymentTransaction.objects.filter(order=order).exists()  # nothing is charged while a line waits
+
+    assert restock("PRN-W", "WEST", 3) == 200
+
+    final = finished(order.pk)
+    assert final.state == states.FULFILLED
+    shipped = dict(StockReservation.objects.filter(order=order, status="shipped").values_list("product__sku", "warehouse__code"))
+    assert shipped == {"DESK-W": "MAIN", "LAMP-W": "EAST", "PRN-W": "WEST"}
+    assert PaymentTransaction.objects.get(order=order, kind="capture").amount == Decimal("195.00")
+    assert Backorder.objects.get(order=order).status == "filled"
+    rows = WarehouseStock.objects.select_related("warehouse", "product")
+    stock = {(r.warehouse.code, r.product.sku): (r.on_hand, r.reserved) for r in rows}
+    assert stock == {("MAIN", "DESK-W"): (8, 0), ("EAST", "LAMP-W"): (9, 0), ("WEST", "PRN-W"): (2, 0)}
+    words = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
+    assert any(w.startswith("Waiting for a stock decision: no warehouse holds") for w in words)
+    assert "Stock decision: restocked and reserved 1 × PRN-W" in words
+    assert [e.message for e in final.timeline] == words  # the mirror tells the workflow's story
