@@ -17,8 +17,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# Django registers an app's models from this one module: a domain's tables
+# live beside its code and are named here (as orders.models does).
+from approvals.decision_links.models import DecisionLink
 from temporal_bridge.approvals import rules as approval_rules
 from temporal_bridge.approvals.messages import ApprovalRule
+
+__all__ = ["ApprovalDecision", "ApprovalNotice", "ApprovalPolicy", "AuditExport", "Delegation", "DecisionLink"]
 
 SENIOR_PERMISSION = "approvals.approve_senior"
 # The code of the error refusing a policy whose range overlaps an active one's.
@@ -155,6 +160,10 @@ class ApprovalDecision(models.Model):
     # The shipping address changed after this approval: it no longer counts
     # (the order went back through its rule) but stays in the audit trail.
     superseded = models.BooleanField(default=False)
+    # The approver took this approval back while the order still waited for
+    # more: it no longer counts, and stays in the audit trail, marked.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

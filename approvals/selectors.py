@@ -83,8 +83,8 @@ def is_senior(user: AbstractBaseUser) -> bool:
 
 
 def counting_decisions() -> QuerySet[ApprovalDecision]:
-    """Decisions that still count: not voided by a later change of address."""
-    return ApprovalDecision.objects.filter(superseded=False)
+    """Decisions that still count: not voided by a later change of address, nor withdrawn."""
+    return ApprovalDecision.objects.filter(superseded=False, withdrawn_at__isnull=True)
 
 
 def recorded_approvals(order: Order) -> list[ApprovalDecision]:

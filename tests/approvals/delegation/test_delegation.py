@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from approvals import identity, services
+from approvals import approver_mail, identity, services
 from approvals.delegation import services as delegations
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles
@@ -286,17 +286,17 @@ def test_reminders_and_escalations_go_to_whoever_holds_the_work(manager, manager
     delegate(manager, manager2)
     order = make_order()
     fields = {"order_id": order.pk, "requested_by": "clerk", "still_needed": "needs 1 more approval"}
-    assert services.approvers_notify(ApproverNoticeInput(kind="reminder", idempotency_key="r-1", **fields)) == ["manager2", "senior"]
+    assert approver_mail.approvers_notify(ApproverNoticeInput(kind="reminder", idempotency_key="r-1", **fields)) == ["manager2", "senior"]
     assert sorted(e.to[0] for e in mail.outbox) == ["manager2@desk.example", "senior@desk.example"]
 
     # The senior is away with a non-senior substitute, who cannot act on an
     # escalation: it stays with the senior rather than reach nobody who can.
     delegate(senior, make_user("manager4", roles.MANAGERS, email="m4@desk.example"))
     escalation = ApproverNoticeInput(kind="escalation", idempotency_key="e-1", senior_only=True, **fields)
-    assert services.approvers_notify(escalation) == ["senior"]
+    assert approver_mail.approvers_notify(escalation) == ["senior"]
     # Once the substitute approved for the delegator, neither of them is reminded.
     ApprovalDecision.objects.create(order=order, approver_username="manager2", on_behalf_of_username="manager", decision="approved",
                                     request_id="by-sub")
     reminder = ApproverNoticeInput(kind="reminder", idempotency_key="r-2", already_decided=["manager2"], **fields)
-    reminded = services.approvers_notify(reminder)
+    reminded = approver_mail.approvers_notify(reminder)
     assert reminded == ["manager4"]  # the senior's substitute holds the senior's (non-senior) reminder
