@@ -30,7 +30,7 @@ from orders.intents.services import differences, intents_recorded
 from orders.models import Order
 from orders.webhooks import checks as webhook_checks
 from temporal_bridge.contract.intents import ActorCheckInput, ActorCheckResult, IntentCheck, MessageChecks, MessageConfirmations
-from temporal_bridge.order import holds, intents
+from temporal_bridge.order import holds, intents, withdrawal
 from temporal_bridge.order import messages as m
 
 NO_RECORD = "the desk has no record of this request: it was not sent from the desk"
@@ -84,6 +84,7 @@ ACTION_PERMISSIONS = {
     m.SIGNAL_CANCEL: ("orders.cancel_order", "cancel orders"),
     m.SIGNAL_UPDATE: ("orders.change_order", "change orders"),
     holds.SIGNAL_RELEASE_HOLD: (selectors.APPROVE_PERMISSION, "release holds on orders"),
+    withdrawal.SIGNAL_WITHDRAW_APPROVAL: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
 }
 
 

@@ -163,7 +163,7 @@ class ApprovalDecision(models.Model):
     # The approver took this approval back while the order still waited for
     # more: it no longer counts, and stays in the audit trail, marked.
     withdrawn_at = models.DateTimeField(null=True, blank=True)
-    withdrawal_reason = models.TextField(blank=True)
+    withdrawal_reason = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

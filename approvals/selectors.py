@@ -111,7 +111,7 @@ def decision_records(order: Order) -> list[m.DecisionRecord]:
     """The decisions recorded for the order, oldest first, shaped like the workflow query's."""
     return [
         m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior,
-                         on_behalf_of=d.on_behalf_of_username)
+                         on_behalf_of=d.on_behalf_of_username, withdrawn=d.withdrawn_at is not None)
         for d in ApprovalDecision.objects.filter(order=order).order_by("created_at", "id")
     ]
 

@@ -29,7 +29,7 @@ from temporal_bridge.approvals import calls as approval_calls
 from temporal_bridge.approvals import messages as approval
 from temporal_bridge.approvals.messages import BulkDecisionInput, BulkOrderRequest, BulkOrderResult
 from temporal_bridge.client.bridge import TemporalUnavailable
-from temporal_bridge.order import holds, states
+from temporal_bridge.order import holds, states, withdrawal
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.records import DecisionInput
 
@@ -103,6 +103,39 @@ def approval_decide(
     return order_signal(order, signal, payload, authorise=authorise, verdict_wait=verdict_wait)
 
 
+def approval_withdraw_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
+    """Why `user` may not withdraw an approval of `order` (None: they may), by the mirror; the workflow checks again."""
+    if not user.has_perm(selectors.APPROVE_PERMISSION):
+        return "You are not allowed to approve or reject orders."
+    if not selectors.counting_decisions().filter(order=order, approver_username=user.get_username(), on_behalf_of_username="",
+                                                 decision=APPROVE).exists():
+        return "You have no approval on this order that counts; there is nothing to withdraw."
+    if order.status != states.PENDING_APPROVAL:
+        return (f"Order {order.number} is {order.get_status_display().lower()}: the quorum was met and the order has moved on; "
+                "an approval can only be withdrawn while the order still waits for more.")
+    return None
+
+
+def approval_withdraw(*, order: Order, user: AbstractBaseUser, reason: str, request_id: str,
+                      verdict_wait: float | None = None) -> m.RequestVerdict:
+    """Take back `user`'s own approval while `order` still waits for more; the workflow's verdict.
+
+    A person's message like a decision: checked here, recorded as an intent,
+    signalled; the workflow refuses it if the quorum was met in the meantime.
+    """
+    reason = reason.strip()
+
+    def authorise() -> None:
+        refusal = approval_withdraw_refusal(order=order, user=user)
+        if refusal is not None:
+            raise (ActionNotAllowed(refusal) if order.status != states.PENDING_APPROVAL else PermissionDenied(refusal))
+        if not reason:
+            raise OrderError("A reason is required to withdraw an approval.")
+
+    payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=reason)
+    return order_signal(order, withdrawal.SIGNAL_WITHDRAW_APPROVAL, payload, authorise=authorise, verdict_wait=verdict_wait)
+
+
 def hold_release_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
     """Why `user` may not release `order`'s fraud hold (None: they may), by the approvers' rules."""
     if order.hold_stage == holds.STAGE_CREDIT:
@@ -137,6 +170,12 @@ def hold_release(
 @transaction.atomic
 def decision_record(decision: DecisionInput) -> bool:
     """Mirror a decision the workflow accepted, with its timeline entries. False if already recorded."""
+    if decision.decision == withdrawal.WITHDRAWN:
+        # The approval stays on record, marked; it no longer counts.
+        marked = ApprovalDecision.objects.filter(order_id=decision.order_id, request_id=decision.withdraws, withdrawn_at__isnull=True)
+        changed = marked.update(withdrawn_at=timezone.now(), withdrawal_reason=decision.comment)
+        mirror.order_record_entries(decision.entries)
+        return changed > 0
     approver = get_user_model().objects.filter(username=decision.actor).first()
     _, created = ApprovalDecision.objects.get_or_create(
         order_id=decision.order_id, request_id=decision.request_id,

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from temporal_bridge.contract.intents import digest, message_digest
-from temporal_bridge.order import discussion, holds, payments
+from temporal_bridge.order import discussion, holds, payments, withdrawal
 from temporal_bridge.order import message_checks as checks
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.payments import PaymentEvent
@@ -25,6 +25,7 @@ PERSON_SIGNALS: dict[str, Callable[[Sequence[Any]], Any]] = {
     discussion.SIGNAL_ASK_REQUESTER: checks.parse_question,
     discussion.SIGNAL_ANSWER: checks.parse_answer,
     holds.SIGNAL_RELEASE_HOLD: lambda args: checks.parse_decision(args, "Release"),
+    withdrawal.SIGNAL_WITHDRAW_APPROVAL: lambda args: checks.parse_decision(args, "Withdrawal"),
 }
 
 
