@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from approvals import selectors
 from approvals.decision_links.services import links_for
 from approvals.delegation import services as delegations
+from approvals.inbox_rows import inbox_rows
 from approvals.links import absolute_url
 from approvals.models import ApprovalNotice
 from orders.models import Order
@@ -62,7 +63,8 @@ def approvers_notify(notice: ApproverNoticeInput) -> list[str]:
         }
         messages = [
             EmailMessage(subject=subject, to=[user.email], body=render_to_string(
-                "emails/approval_notice.txt", {**context, "links": links_for(approver=user, order=order)}))
+                "emails/approval_notice.txt",
+                {**context, "links": links_for(approver=user, order=order), "row": inbox_rows([order], user)[0]}))
             for user in people
         ]
         _send(messages)
@@ -92,8 +94,8 @@ def digests_send(*, digest_date: date) -> list[str]:
                 continue
             total = selectors.awaiting_decision(user).count()
             subject = f"{total} order{'s' if total != 1 else ''} awaiting your approval"
-            rows = [(order, links_for(approver=user, order=order) if i < DIGEST_LINKED_ORDERS else {})
-                    for i, order in enumerate(orders)]
+            rows = [(row, links_for(approver=user, order=row.order) if i < DIGEST_LINKED_ORDERS else {})
+                    for i, row in enumerate(inbox_rows(orders, user))]
             body = render_to_string("emails/approval_digest.txt", {
                 "user": user, "rows": rows, "orders": orders, "total": total, "date": digest_date, "url": absolute_url("/approvals/"),
             })
