@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from approvals import selectors
 from approvals.decision_links import services as links
 from approvals.decision_links.models import DecisionLink
+from approvals.inbox_rows import order_why_you
 from approvals.services import REJECT, verdict_text
 from orders.exceptions import OrderError
 from temporal_bridge.order import messages as m
@@ -64,7 +65,7 @@ def _context(link: DecisionLink, form: LinkDecisionForm | None) -> dict:
     return {"link": link, "order": order, "form": form, "lines": order.lines.select_related("product")[:5],
             "line_count": order.lines.count(), "rule": order.approval_rule_text,
             "approvals": selectors.approval_counts([order]).get(order.pk, (0, False))[0],
-            "rejecting": link.decision == REJECT}
+            "rejecting": link.decision == REJECT, "why": order_why_you(order, link.approver)}
 
 
 def _refused(request: HttpRequest, refused: links.LinkRefused, link: DecisionLink | None) -> HttpResponse:

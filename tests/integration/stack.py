@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.connection import connect_kwargs
 from temporal_bridge.runtime import devserver
+from temporal_bridge.runtime.telemetry import build_runtime
 from temporal_bridge.runtime.worker import build_worker
 
 
@@ -39,6 +40,18 @@ def dev_server(db_file: Path | None = None) -> Iterator[str]:
             process.wait(timeout=10)
         except Exception:  # noqa: BLE001
             process.kill()
+
+
+_runtime = None
+
+
+def _heartbeating_runtime():
+    """One runtime for the test workers, heartbeating as runworker's does: without it a worker
+    reports once and then looks missing (silent for more than two intervals) to the banner and /readyz."""
+    global _runtime
+    if _runtime is None:
+        _runtime = build_runtime(sdk_metrics_port=None, heartbeat_seconds=settings.WORKER_HEARTBEAT_SECONDS)
+    return _runtime
 
 
 class WorkerThread:
@@ -76,7 +89,7 @@ class WorkerThread:
     async def _run(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         # Connected as runworker connects (namespace, TLS, tracing interceptors from settings).
-        client = await Client.connect(self.address, **connect_kwargs())
+        client = await Client.connect(self.address, runtime=_heartbeating_runtime(), **connect_kwargs())
         worker, executor = build_worker(client, task_queue=self.task_queue, max_concurrent_activities=8, graceful_shutdown_seconds=2,
                                         workflows=self.workflows, **self.worker_options)
         async with worker:

@@ -59,12 +59,25 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-def test_axe_finds_no_violation_on_any_page_as_any_role(stack, log_in, open_browser, clerk, manager, senior, auditor, customer, server):
+def large_order(clerk, customer):
+    """A "Large orders" order (two approvals, one senior) of four lines, once it waits for approvers."""
+    products = [Product.objects.create(sku=f"AXE-{i}", name=name, price=Decimal(price), stock_on_hand=100)
+                for i, (name, price) in enumerate([("Rack", "5000.00"), ("Server", "1000.00"), ("Cable", "10.00"), ("Rail kit", "50.00")])]
+    lines = [services.LineRequest(p, q) for p, q in zip(products, (2, 3, 12, 2), strict=True)]
+    order = services.order_submit(customer=customer, lines=lines, created_by=clerk, shipping_address="1 Main Street", priority="high")
+    deadline = time.monotonic() + 30
+    while order_calls.query_order(order.pk).state != states.PENDING_APPROVAL:
+        assert time.monotonic() < deadline, "the workflow never reached pending approval"
+        time.sleep(0.1)
+    return order
+
+
+def test_axe_finds_no_violation_on_any_page_as_any_role(stack, policies, log_in, open_browser, clerk, manager, senior, auditor, customer,
+                                                        server):
     finance = make_user("finance", roles.FINANCE, is_staff=False)
     finance.groups.add(Group.objects.get(name=roles.FINANCE))
-    widget = Product.objects.create(sku="AXE-1", name="Widget", price=Decimal("10.00"), stock_on_hand=100)
-    order = pending_order(clerk, customer, server)
-    services.order_submit(customer=customer, lines=[services.LineRequest(widget, 1)], created_by=clerk, shipping_address="1 Main St")
+    order = large_order(clerk, customer)
+    small = pending_order(clerk, customer, server)
     found: dict[str, list[str]] = {}
 
     def sweep(page, role: str, paths: list[str]) -> None:
@@ -75,18 +88,47 @@ def test_axe_finds_no_violation_on_any_page_as_any_role(stack, log_in, open_brow
 
     sweep(log_in(clerk), "clerk", ["/orders/", "/orders/new/", f"/orders/{order.pk}/"])
     manager_page = log_in(manager)
-    sweep(manager_page, "manager", ["/orders/", f"/orders/{order.pk}/", "/approvals/", "/approvals/out-of-office/", "/ops/"])
+    sweep(manager_page, "manager", ["/orders/", f"/orders/{order.pk}/", f"/orders/{small.pk}/", "/approvals/",
+                                    "/approvals/out-of-office/", "/ops/"])
+    # A bulk decision's page, while its batch runs and once it is done.
     manager_page.goto("/approvals/")
-    shot(manager_page, "inbox")
-    sweep(log_in(senior), "senior", ["/approvals/", f"/orders/{order.pk}/"])
+    manager_page.get_by_label(f"Select {small.number}").check()
+    manager_page.get_by_role("button", name="Approve selected").click()
+    manager_page.wait_for_url(re.compile(r"/approvals/batches/"))
+    found["manager batch page"] = violations(manager_page)
+    # The order page once manager's approval counts: the withdraw box.
+    manager_page.goto(f"/orders/{order.pk}/")
+    manager_page.locator("#live-panel").get_by_role("button", name="Approve").click()
+    expect(manager_page.locator("#withdraw-box")).to_be_visible()
+    found["manager order page with withdraw"] = violations(manager_page)
+    senior_page = log_in(senior)
+    sweep(senior_page, "senior", ["/approvals/", f"/orders/{order.pk}/"])
+    senior_page.goto("/approvals/")
+    shot(senior_page, "inbox")
+    senior_page.goto(f"/orders/{order.pk}/")
+    shot(senior_page, "order-page")
+    # Locked out after five wrong passwords.
+    locked = open_browser()
+    for _ in range(5):
+        locked.goto("/login/")
+        locked.get_by_label("Username").fill("auditor")
+        locked.get_by_label("Password").fill("wrong")
+        locked.get_by_role("button", name="Log in").click()
+    expect(locked.get_by_role("heading", name="Too many failed login attempts")).to_be_visible()
+    found["anonymous locked-out page"] = violations(locked)
+    from axes.models import AccessAttempt
+
+    AccessAttempt.objects.all().delete()  # the auditor may sign in again
     sweep(log_in(auditor), "auditor", ["/orders/", "/approvals/audit/"])
     sweep(log_in(finance), "finance", ["/approvals/"])
     anonymous = open_browser()
-    link = link_issue(approver=manager, order=order, decision="approved")
-    reject = link_issue(approver=manager, order=order, decision="rejected")
-    path_of = lambda url: url[url.index("/approvals/"):]  # noqa: E731
-    sweep(anonymous, "anonymous", ["/login/", path_of(link), path_of(reject), re.sub(r":\w+/$", ":x/", path_of(link))])
-    anonymous.goto(path_of(link))
+    link = link_issue(approver=senior, order=order, decision="approved")
+    reject = link_issue(approver=senior, order=order, decision="rejected")
+    sweep(anonymous, "anonymous", ["/login/"])
+    for name, path in (("approve confirmation", link), ("reject confirmation", reject), ("altered link", link[:-4] + "xyz/")):
+        anonymous.goto(path[path.index("/approvals/"):])
+        found[f"anonymous e-mail link: {name}"] = violations(anonymous)
+    anonymous.goto(link[link.index("/approvals/"):])
     shot(anonymous, "confirmation")
     for role_paths, found_violations in found.items():
         print(f"axe {role_paths}: {len(found_violations)} violations")
