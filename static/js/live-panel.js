@@ -4,16 +4,20 @@
 //    says the order's state and step when they change, once per change. An
 //    unchanged poll is a 204 and swaps nothing; a swap that changes only the
 //    timeline says nothing.
-// 2. Focus: the panel is replaced whole (hx-swap="outerHTML"). After a
-//    person's own action (a POST) focus moves to its answer (the outcome or
-//    the error, focusable with tabindex="-1"); after a poll it returns to the
-//    control that had it, found again in the new panel.
+// 2. Focus: the panel is replaced whole (hx-swap="outerHTML"), which would
+//    drop the keyboard's place on the page. After a person's own action (a
+//    POST from the panel) focus moves to its answer (the outcome or the
+//    error, focusable with tabindex="-1"); after any other swap that took the
+//    focus away it returns to the control that had it, found again in the new
+//    panel, or, when that control is gone, to the order's state. A poll that
+//    answers while an action is on its way cannot undo this: the intentions
+//    are kept apart from the order the answers arrive in.
 // A static file, not inline script: the Content-Security-Policy allows no other.
 (function () {
   "use strict";
   var announced = null;
-  var focusWas = null;
-  var byPerson = false;
+  var lastFocus = null;   // where the keyboard last was in the panel
+  var wantAnswer = false; // a person's action is on its way: its answer takes the focus
 
   function stateText(panel) {
     var state = panel && panel.querySelector("#order-state");
@@ -31,42 +35,57 @@
     announced = text;
   }
 
-  // How to find the focused control again in a new copy of the panel.
+  // How to find a control again in a new copy of the panel.
   function locate(el, panel) {
-    if (el.id) return "#" + CSS.escape(el.id);
-    var form = el.closest("form");
+    if (el.id) return { css: "#" + CSS.escape(el.id) };
     var details = el.closest("details");
     if (el.tagName === "SUMMARY" && details) {
       return { details: Array.prototype.indexOf.call(panel.querySelectorAll("details"), details) };
     }
-    if (form && el.name) return 'form[action="' + form.getAttribute("action") + '"] [name="' + el.name + '"]';
-    if (form) return 'form[action="' + form.getAttribute("action") + '"] ' + el.tagName.toLowerCase() + '[type="submit"]';
-    return null;
+    var form = el.closest("form");
+    if (form && el.name) return { css: 'form[action="' + form.getAttribute("action") + '"] [name="' + el.name + '"]' };
+    if (form) return { css: 'form[action="' + form.getAttribute("action") + '"] [type="submit"]' };
+    return { css: null };
   }
 
   function find(where, panel) {
-    if (!where) return null;
-    if (typeof where === "string") return panel.querySelector(where);
-    return panel.querySelectorAll("details")[where.details] ? panel.querySelectorAll("details")[where.details].querySelector("summary") : null;
+    if (where.css) return panel.querySelector(where.css);
+    if (where.details !== undefined) {
+      var details = panel.querySelectorAll("details")[where.details];
+      return details ? details.querySelector("summary") : null;
+    }
+    return null;
   }
 
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var target = event.detail.target;
-    if (!target || target.id !== "live-panel") return;
-    var active = document.activeElement;
-    focusWas = active && target.contains(active) ? locate(active, target) : null;
-    byPerson = event.detail.requestConfig && event.detail.requestConfig.verb === "post";
+  document.addEventListener("focusin", function (event) {
+    var panel = document.getElementById("live-panel");
+    lastFocus = panel && panel.contains(event.target) ? locate(event.target, panel) : null;
   });
 
-  document.addEventListener("htmx:afterSettle", function (event) {
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    var config = event.detail.requestConfig;
+    if (config && config.verb === "post" && elt && elt.closest && elt.closest("#live-panel")) wantAnswer = true;
+  });
+
+  document.addEventListener("htmx:sendError", function () { wantAnswer = false; });
+
+  document.addEventListener("htmx:afterSettle", function () {
     var panel = document.getElementById("live-panel");
-    if (!panel || !(event.detail.target && (event.detail.target === panel || event.detail.target.id === "live-panel"))) return;
+    if (!panel) return;
     announce(panel, true);
-    var answer = byPerson && panel.querySelector("#request-outcome, #panel-error");
-    var again = answer || find(focusWas, panel);
-    if (again) again.focus();
-    focusWas = null;
-    byPerson = false;
+    var answer = wantAnswer && panel.querySelector("#request-outcome, #panel-error");
+    if (answer) {
+      wantAnswer = false;
+      answer.focus();
+      return;
+    }
+    var active = document.activeElement;
+    var lost = !active || active === document.body || !active.isConnected;
+    if (lost && lastFocus) {
+      var again = find(lastFocus, panel) || panel.querySelector("#order-state");
+      if (again) again.focus();
+    }
   });
 
   document.addEventListener("DOMContentLoaded", function () {

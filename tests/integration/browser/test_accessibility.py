@@ -159,8 +159,15 @@ def tab_to(page, name: str, *, limit: int = 80) -> list[dict]:
     raise AssertionError(f"{name!r} never reached by Tab; stops: {[s['name'] for s in stops]}")
 
 
-def focused_id(page) -> str:
-    return page.evaluate("() => document.activeElement.id")
+# Where the focus is after an action: its answer, or, once a poll has replaced the panel, the order's state.
+AFTER_ACTION = {"request-outcome", "order-state"}
+
+
+def wait_for_focus_after_action(page) -> None:
+    """The focus reaches the action's answer (or the state) once htmx has settled the swap (20 ms
+    after it); a timeout fails the test."""
+    ids = ", ".join(f"'{i}'" for i in sorted(AFTER_ACTION))
+    page.wait_for_function(f"() => [{ids}].includes(document.activeElement.id)", timeout=3000)
 
 
 def test_keyboard_only_approve_reject_with_a_reason_and_cancel(stack, log_in, clerk, manager, customer, server):
@@ -175,7 +182,7 @@ def test_keyboard_only_approve_reject_with_a_reason_and_cancel(stack, log_in, cl
     assert stops.index("Comment") < stops.index("Approve")
     page.keyboard.press("Enter")
     expect(page.locator("#request-outcome")).to_contain_text("Accepted by the order's workflow")
-    assert focused_id(page) == "request-outcome"
+    wait_for_focus_after_action(page)
 
     # Reject: the <details> opens from the keyboard, the reason is typed, the answer takes the focus.
     page.goto(f"/orders/{reject_me.pk}/")
@@ -189,7 +196,7 @@ def test_keyboard_only_approve_reject_with_a_reason_and_cancel(stack, log_in, cl
     tab_to(page, "Reject", limit=3)
     page.keyboard.press("Enter")
     expect(page.locator("#request-outcome")).to_contain_text("Accepted")
-    assert focused_id(page) == "request-outcome"
+    wait_for_focus_after_action(page)
     expect(page.locator("#order-state")).to_have_text("Rejected", timeout=15_000)
 
     # Cancel, the same way.
@@ -202,7 +209,7 @@ def test_keyboard_only_approve_reject_with_a_reason_and_cancel(stack, log_in, cl
     tab_to(page, "Cancel order", limit=3)
     page.keyboard.press("Enter")
     expect(page.locator("#request-outcome")).to_contain_text("Accepted")
-    assert focused_id(page) == "request-outcome"
+    wait_for_focus_after_action(page)
     expect(page.locator("#order-state")).to_have_text("Cancelled", timeout=20_000)
 
 
