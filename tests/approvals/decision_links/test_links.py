@@ -195,3 +195,18 @@ def test_the_digest_links_each_order_for_its_reader(emailed, make_order, fake_te
     assert set(links_in(bodies["manager@desk.example"])) == {"approve", "reject"}
     assert "clerk@desk.example" not in bodies  # the requester is not asked
     assert DecisionLink.objects.filter(order=order, approver__username="manager").count() == 2
+
+
+def test_the_admin_lists_the_links_sent_without_their_hash_and_withdrawals_can_be_filtered(client, make_order, manager, fake_temporal):
+    from django.contrib.auth import get_user_model
+
+    order = make_order()
+    link_issue(approver=manager, order=order, decision="approved")
+    admin = get_user_model().objects.create_superuser("root", password="pw")
+    client.force_login(admin)
+    page = client.get("/admin/approvals/decisionlink/")
+    assert page.status_code == 200 and order.number in page.content.decode()
+    assert DecisionLink.objects.get().token_hash not in page.content.decode()
+    detail = client.get(f"/admin/approvals/decisionlink/{DecisionLink.objects.get().pk}/change/")
+    assert detail.status_code == 200 and DecisionLink.objects.get().token_hash not in detail.content.decode()
+    assert client.get("/admin/approvals/approvaldecision/?withdrawn_at__isnull=False").status_code == 200
