@@ -210,3 +210,17 @@ def test_the_admin_lists_the_links_sent_without_their_hash_and_withdrawals_can_b
     detail = client.get(f"/admin/approvals/decisionlink/{DecisionLink.objects.get().pk}/change/")
     assert detail.status_code == 200 and DecisionLink.objects.get().token_hash not in detail.content.decode()
     assert client.get("/admin/approvals/approvaldecision/?withdrawn_at__isnull=False").status_code == 200
+
+
+def test_the_confirmation_posts_with_the_csrf_token_of_its_own_page(make_order, fake_temporal, manager):
+    from django.test import Client
+
+    order = make_order()
+    path = path_of(link_issue(approver=manager, order=order, decision="approved"))
+    browser = Client(enforce_csrf_checks=True)  # as a real browser: no sign-in, the cookie and token from the GET
+    page = browser.get(path)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())[1]
+    assert browser.post(path, {"comment": ""}).status_code == 403  # without the token: Django's CSRF refusal
+    assert fake_temporal.signals == []
+    assert browser.post(path, {"comment": "", "csrfmiddlewaretoken": token}).status_code == 200
+    assert len(fake_temporal.signals) == 1
