@@ -8,15 +8,16 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from temporalio.client import Client
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.connection import connect_kwargs
 from temporal_bridge.runtime import devserver
-from temporal_bridge.runtime.telemetry import build_runtime
 from temporal_bridge.runtime.worker import build_worker
 
 
@@ -45,12 +46,15 @@ def dev_server(db_file: Path | None = None) -> Iterator[str]:
 _runtime = None
 
 
-def _heartbeating_runtime():
+def _heartbeating_runtime() -> Runtime:
     """One runtime for the test workers, heartbeating as runworker's does: without it a worker
-    reports once and then looks missing (silent for more than two intervals) to the banner and /readyz."""
+    reports once and then looks missing (silent for more than two intervals) to the banner and
+    /readyz. Its logging is the SDK's default (to stderr, not through Python's logging), as the
+    default runtime's: a flood's worker must not spend its time on log records."""
     global _runtime
     if _runtime is None:
-        _runtime = build_runtime(sdk_metrics_port=None, heartbeat_seconds=settings.WORKER_HEARTBEAT_SECONDS)
+        _runtime = Runtime(telemetry=TelemetryConfig(),
+                           worker_heartbeat_interval=timedelta(seconds=max(1.0, settings.WORKER_HEARTBEAT_SECONDS)))
     return _runtime
 
 
