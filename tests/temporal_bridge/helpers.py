@@ -511,12 +511,16 @@ class SharedTimeSkippingEnv:
         show what happens to orders submitted while no worker runs.
         """
         scenario = Scenario(self.env, f"orders-test-{uuid.uuid4().hex}", mocks or ActivityMocks())
+        cleaned_up = threading.Event()
 
         async def guarded() -> T:
             try:
                 return await body(scenario)
             finally:
-                await scenario._stop_leftovers()
+                try:
+                    await scenario._stop_leftovers()
+                finally:
+                    cleaned_up.set()
 
         async def run() -> T:
             if not start_worker:
@@ -524,7 +528,13 @@ class SharedTimeSkippingEnv:
             async with scenario.worker():
                 return await guarded()
 
-        return self._run(run(), timeout=timeout), scenario.mocks
+        try:
+            return self._run(run(), timeout=timeout), scenario.mocks
+        except TimeoutError:
+            # The cancelled story terminates its workflows on the loop thread. Wait for that: the next
+            # test would otherwise meet them (the same workflow ids, their timers firing while it skips time).
+            cleaned_up.wait(timeout=30)
+            raise
 
     def close(self) -> None:
         try:
