@@ -5,7 +5,6 @@ asks (identity.actor_verify), the substitute's inbox, reminders, and the records
 from __future__ import annotations
 
 import re
-
 from dataclasses import asdict
 from datetime import timedelta
 
