@@ -65,6 +65,10 @@ class ShipmentInput:
     promised_by: str
     continue_as_new_after_seconds: float = 24 * 3600
     carried: ShipmentState | None = None
+    # A split order's parcel: the warehouse it ships from ("" for an order
+    # shipped as one parcel). Such a parcel takes only events that name its
+    # tracking number: another parcel's genuine event is not its own.
+    warehouse: str = ""
 
 
 @dataclass
