@@ -116,6 +116,12 @@ def stock_receive(*, warehouse_id: int, product_id: int, units: int) -> Warehous
     return stock_set_on_hand(warehouse_id=warehouse_id, product_id=product_id, on_hand=row.on_hand + units)
 
 
+def shipped_from(*, order_id: int) -> list[str]:
+    """The codes of the warehouses the order's units left, in the warehouses' order (the default first)."""
+    shipped = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.SHIPPED)
+    return list(shipped.order_by("-warehouse__is_default", "warehouse__code").values_list("warehouse__code", flat=True).distinct())
+
+
 def held_reservations(order_id: int) -> list[StockReservation]:
     """The order's held reservations, locked (the order is locked first: no one else moves them)."""
     held = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.HELD)

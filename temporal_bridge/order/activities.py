@@ -48,6 +48,7 @@ from temporal_bridge.order.fulfilment import (
     ReserveResult,
     ShipResult,
 )
+from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.holds import HoldInput, HoldResult
 from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
 from temporal_bridge.order.records import DecisionInput, EntriesInput, OrderRef, StepRecord
@@ -196,8 +197,9 @@ def refund_payment(payment: PaymentInput) -> PaymentResult:
 @db_activity
 def ship_order(ref: OrderRef) -> ShipResult:
     def ship() -> ShipResult:
-        tracking_number, carrier = steps.order_ship(order_id=ref.order_id)
-        return ShipResult(tracking_number=tracking_number, carrier=carrier)
+        shipped = steps.order_ship(order_id=ref.order_id)
+        return ShipResult(tracking_number=shipped.tracking_number, carrier=shipped.carrier,
+                          parcels=[ShippedParcel(warehouse, tracking) for warehouse, tracking in shipped.parcels])
 
     return with_record(ref.order_id, ref.record, ship, fulfilment.shipped_text, tracking_number=lambda shipped: shipped.tracking_number)
 

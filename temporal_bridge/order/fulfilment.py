@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
 from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine, SplitPlan, describe
@@ -76,6 +77,8 @@ class ShipResult:
     carrier: str
     # The timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
+    # A split order: one parcel per warehouse, each with its own tracking number (none: one parcel).
+    parcels: list[ShippedParcel] = field(default_factory=list)
 
 
 @dataclass
@@ -111,6 +114,9 @@ def released_text(result: ReleaseResult) -> str:
 
 
 def shipped_text(result: ShipResult) -> str:
+    if result.parcels:
+        each = "; ".join(f"from {parcel.warehouse}, tracking number {parcel.tracking_number}" for parcel in result.parcels)
+        return f"Shipped in {len(result.parcels)} parcels with {result.carrier}: {each}"
     return f"Shipped with {result.carrier}, tracking number {result.tracking_number}"
 
 

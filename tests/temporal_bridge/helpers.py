@@ -57,6 +57,7 @@ from temporal_bridge.order.fulfilment import (
     ReserveResult,
     ShipResult,
 )
+from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.holds import HoldInput, HoldResult
 from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
 from temporal_bridge.order.records import DecisionInput, EntriesInput, MirrorInput, OrderRef, StepRecord, TimelineEntry
@@ -127,6 +128,8 @@ class ActivityMocks:
     # Hold the shipment until the test sets ship_released.
     ship_blocks: bool = False
     ship_released: bool = False
+    # The warehouses a split order ships from (one parcel each, numbered TRK-0042-<code>); none: one parcel.
+    shipped_from: list[str] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     # Every timeline entry written to the "database", however it was written:
     # several at once, with a decision or an update, or by a business step.
@@ -332,7 +335,8 @@ class ActivityMocks:
             record(fulfilment.ACT_SHIP, ref)
             while mocks.ship_blocks and not mocks.ship_released:
                 await asyncio.sleep(0.01)
-            shipped = ShipResult(tracking_number="TRK-0042", carrier="ParcelCo")
+            shipped = ShipResult(tracking_number="TRK-0042", carrier="ParcelCo",
+                                 parcels=[ShippedParcel(code, f"TRK-0042-{code}") for code in mocks.shipped_from])
             return with_record(ref.order_id, ref.record, shipped, fulfilment.shipped_text(shipped), tracking_number=shipped.tracking_number)
 
         @activity.defn(name=fulfilment.ACT_NOTIFY)

@@ -1,6 +1,6 @@
-"""The fulfilment saga: reserve stock, take payment, fulfil, ship; and the
-compensations that undo what was done, newest first, when the order is
-cancelled or fails.
+"""The fulfilment saga: reserve stock, take payment, fulfil, ship (the
+parcels' journey is delivery.py's); and the compensations that undo what was
+done, newest first, when the order is cancelled or fails.
 
 Each business step goes through `_step`: the activity writes its own
 timeline entry (and the entries waiting) in the transaction of its effect
@@ -18,7 +18,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge.contract.decoding import display
@@ -33,8 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed, cause
     from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
-    from temporal_bridge.shipment import messages as shipment
-    from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
 
 # Steps with business outcomes: business errors are non-retryable (raised as
 # such by the activities); anything else is retried for about ten minutes
@@ -52,6 +50,9 @@ CREDIT_CHECK = "credit-check"
 # Orders that reach the stock after this marker reserve what some warehouse
 # holds and wait for a person's choice on the rest, instead of failing.
 STOCK_DECISIONS = "stock-decisions"
+# Orders shipped from several warehouses after this marker follow one parcel
+# per warehouse, each by its own shipment workflow, rather than one parcel.
+SHIPMENT_PER_FULFILMENT = "shipment-per-fulfilment"
 
 
 class FulfilmentSaga:
@@ -153,25 +154,9 @@ class FulfilmentSaga:
         )
         s.tracking_number = shipped.tracking_number
         self.carrier = shipped.carrier
+        if len(shipped.parcels) > 1 and workflow.patched(SHIPMENT_PER_FULFILMENT):
+            s.parcels = list(shipped.parcels)  # each followed by its own shipment workflow
         s.compensations.clear()
-
-    async def follow_parcel(self) -> ShipmentResult | None:
-        """Tracked delivery: a child workflow follows the carrier's events
-        until the parcel is delivered or returned; None if it could not."""
-        s, inp = self._s, self._inp
-        s.parcel_status, s.step = "shipped", "In transit"
-        promised = workflow.now() + timedelta(days=inp.delivery_promise_days)
-        try:
-            result: ShipmentResult = await workflow.execute_child_workflow(
-                shipment.SHIPMENT_WORKFLOW_NAME,
-                ShipmentInput(inp.order_id, inp.order_number, s.tracking_number, inp.carrier or self.carrier, promised.isoformat()),
-                id=shipment.shipment_workflow_id(inp.order_id), result_type=ShipmentResult,
-            )
-        except ChildWorkflowError as err:
-            s.failure_reason = f"delivery tracking stopped: {cause(err)}"
-            return None
-        s.parcel_status = result.status
-        return result
 
     async def _reserve_what_arrived(self) -> ReserveResult:
         """A backorder's recheck: reserve what some warehouse holds now (no entry: the decision's end says what came)."""

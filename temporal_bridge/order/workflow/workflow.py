@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.fulfilment import NotifyInput, NotifyResult
     from temporal_bridge.order.records import MirrorInput
     from temporal_bridge.order.workflow.conversation import Conversation
+    from temporal_bridge.order.workflow.delivery import Delivery
     from temporal_bridge.order.workflow.gate import ApprovalGate, Outcome
     from temporal_bridge.order.workflow.intake import Intake
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed
@@ -69,6 +70,7 @@ class OrderWorkflow:
         intake = Intake(refusals)
         self.stock = StockWait(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.saga = FulfilmentSaga(inp, self.s, self.timeline, self.stock)
+        self.delivery = Delivery(inp, self.s, self.timeline)
         self.people = People(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.conversation = Conversation(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.outside = OutsideWorld(inp, self.s, self.timeline, self.saga, self.requests, refusals, confirmations, intake)
@@ -169,7 +171,7 @@ class OrderWorkflow:
             questions=True, open_question=s.question.question if s.question else "",
             question_by=s.question.actor if s.question else "", hold_reason=s.hold_reason, parcel_status=s.parcel_status,
             service_levels=self.watch.report(), unavailable=list(s.unavailable),
-            stock_decision_open=bool(s.unavailable) and not s.stock_choices and s.cancel is None,
+            stock_decision_open=bool(s.unavailable) and not s.stock_choices and s.cancel is None, parcels=list(s.parcels),
         )
 
     @workflow.query(name=m.QUERY_VERDICT)
@@ -236,8 +238,11 @@ class OrderWorkflow:
             await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
             return Outcome.APPROVED
         s = self.s
+        if s.parcels:
+            await self._deliver_each()
+            return Outcome.APPROVED
         await self._finish(states.IN_TRANSIT, f"Shipped: in transit, tracking number {s.tracking_number}", notify="fulfilled", progress=100)
-        parcel = await self.saga.follow_parcel()
+        parcel = await self.delivery.follow_parcel(self.saga.carrier)
         if parcel is None:
             await self.timeline.record_now("note", f"Delivery tracking stopped: {s.failure_reason}")
             await self._finish(states.FULFILLED, "Fulfilled (delivery not tracked to the end)", notify="fulfilled", progress=100)
@@ -247,6 +252,22 @@ class OrderWorkflow:
             await self._finish(states.RETURNED, "Returned to sender: operations decide on a new delivery or a refund", notify="returned",
                                progress=100)
         return Outcome.APPROVED
+
+    async def _deliver_each(self) -> None:
+        """A split order: its parcels travel side by side; the order ends as they all have."""
+        parcels = self.s.parcels
+        numbers = ", ".join(f"{parcel.warehouse} {parcel.tracking_number}" for parcel in parcels)
+        await self._finish(states.IN_TRANSIT, f"Shipped in {len(parcels)} parcels: in transit, tracking numbers {numbers}",
+                           notify="fulfilled", progress=100)
+        ended = await self.delivery.follow_each(self.saga.carrier)
+        if ended is None:
+            await self._finish(states.FULFILLED, "Fulfilled (delivery not tracked to the end)", notify="fulfilled", progress=100)
+        elif ended == states.DELIVERED:
+            await self._finish(states.DELIVERED, f"Delivered: all {len(parcels)} parcels", notify="delivered", progress=100)
+        else:
+            returned = ", ".join(parcel.warehouse for parcel in parcels if parcel.status == shipment.PARCEL_RETURNED)
+            await self._finish(states.RETURNED, f"Returned to sender: the parcel from {returned}; operations decide on a new "
+                               "delivery or a refund", notify="returned", progress=100)
 
     async def _reapprove(self) -> Outcome:
         """Send the order back through its approval rule."""

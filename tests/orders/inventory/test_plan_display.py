@@ -47,6 +47,14 @@ def test_the_order_page_shows_the_planned_split_then_the_reserved_one(client, ma
     assert html.count('<span class="flag">Shipped</span>') == 2
 
 
+def test_a_split_order_ships_a_parcel_per_warehouse_named_the_same_when_the_step_runs_again(split_order):
+    steps.stock_reserve(order_id=split_order.pk)
+    shipped = steps.order_ship(order_id=split_order.pk)
+    base = shipped.tracking_number
+    assert shipped.parcels == [("MAIN", f"{base}-MAIN"), ("EAST", f"{base}-EAST")]
+    assert steps.order_ship(order_id=split_order.pk) == shipped, "a retried step names the same parcels"
+
+
 def test_the_order_page_warns_of_lines_no_warehouse_holds(client, manager, fake_temporal, make_order, server):
     order = make_order(product=server, quantity=6)
     client.force_login(manager)

@@ -30,3 +30,9 @@ def test_a_returned_parcel_makes_the_ended_order_returned_for_operations():
 def test_the_parcels_are_named_only_when_there_are_several():
     assert parcels_text([("MAIN", "delivered")]) == ""
     assert parcels_text([("MAIN", "delivered"), ("EAST", "exception")]) == "MAIN delivered, EAST held by the carrier"
+
+
+def test_a_parcel_no_longer_tracked_does_not_count():
+    assert order_state_from([("MAIN", "delivered"), ("EAST", "untracked")]) == states.DELIVERED
+    assert order_state_from([("MAIN", "untracked")]) is None
+    assert parcels_text([("MAIN", "delivered"), ("EAST", "untracked")]) == "MAIN delivered, EAST no longer tracked"

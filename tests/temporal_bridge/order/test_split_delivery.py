@@ -1,0 +1,107 @@
+"""A split order's parcels on the time-skipping server: one shipment workflow per warehouse, each with its
+own tracking number and carrier events, the order in transit until all have ended, then what the one
+rule (fulfilment_states) says of them. Activities mocked by name (their database side:
+tests/orders/delivery/test_parcels.py and tests/orders/webhooks/test_webhooks.py)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from temporal_bridge.order import states
+from temporal_bridge.order.fulfilment_states import ShippedParcel
+from temporal_bridge.shipment import messages as shipment
+from temporal_bridge.shipment import workflow as sw
+from temporal_bridge.shipment.messages import CarrierEvent
+from tests.temporal_bridge.helpers import ORDER_ID, ActivityMocks, Scenario, SharedTimeSkippingEnv, poll
+from tests.temporal_bridge.order.test_approval_gate import messages
+from tests.temporal_bridge.order.test_outside_world import small_order
+
+pytestmark = pytest.mark.database_agnostic
+
+
+def split_mocks() -> ActivityMocks:
+    return ActivityMocks(shipped_from=["MAIN", "EAST"])
+
+
+def carrier(event_id: str, status: str, warehouse: str) -> CarrierEvent:
+    # The intake relays the event's tracking number as its description.
+    return CarrierEvent(event_id=event_id, status=status, location="Lyon", description=f"TRK-0042-{warehouse}")
+
+
+async def parcel_of(s: Scenario, handle, warehouse: str):
+    """The warehouse's shipment workflow, once the order has started it."""
+    async def opened() -> list[str]:
+        return [parcel.warehouse for parcel in s.mocks.args(sw.ACT_OPEN_PARCEL)]
+    await poll(opened, lambda warehouses: warehouse in warehouses, what=f"the shipment from {warehouse} opening its parcel")
+    return s.env.client.get_workflow_handle(shipment.shipment_workflow_id(ORDER_ID, warehouse))
+
+
+async def recorded(s: Scenario, count: int) -> None:
+    async def events() -> int:
+        return len(s.mocks.args(sw.ACT_RECORD_PARCEL_EVENT))
+    await poll(events, lambda n: n >= count, what=f"{count} parcel events recorded")
+
+
+def test_each_parcel_is_followed_by_its_own_shipment_and_the_order_is_delivered_once_both_are(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True, delivery_promise_days=5))
+        main, east = await parcel_of(s, handle, "MAIN"), await parcel_of(s, handle, "EAST")
+        shipped = await s.snapshot(handle)
+        await east.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_DELIVERED, "EAST"))
+        half = await s.wait_for(handle, lambda snap: "EAST delivered" in snap.step, "the first parcel delivered")
+        # A genuine event of the EAST parcel sent to MAIN's shipment is not MAIN's.
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-2", shipment.PARCEL_DELIVERED, "EAST"))
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-3", shipment.PARCEL_IN_TRANSIT, "MAIN"))
+        await recorded(s, 2)
+        still = await s.snapshot(handle)
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-4", shipment.PARCEL_DELIVERED, "MAIN"))
+        return shipped, half, still, await handle.result()
+
+    (shipped, half, still, final), mocks = temporal.play(story, split_mocks())
+
+    assert shipped.state == states.IN_TRANSIT and shipped.tracking_number == "TRK-0042"
+    assert shipped.parcels == [ShippedParcel("MAIN", "TRK-0042-MAIN"), ShippedParcel("EAST", "TRK-0042-EAST")]
+    assert half.state == states.IN_TRANSIT and half.step == "In transit: MAIN shipped, EAST delivered"
+    assert still.state == states.IN_TRANSIT and still.allowed_actions == []
+    assert final.state == states.DELIVERED and final.parcel_status == shipment.PARCEL_DELIVERED
+    assert [(p.warehouse, p.status) for p in final.parcels] == [("MAIN", "delivered"), ("EAST", "delivered")]
+    opened = mocks.args(sw.ACT_OPEN_PARCEL)
+    assert sorted((o.warehouse, o.tracking_number) for o in opened) == [("EAST", "TRK-0042-EAST"), ("MAIN", "TRK-0042-MAIN")]
+    assert [(r.warehouse, r.event.event_id) for r in mocks.args(sw.ACT_RECORD_PARCEL_EVENT)] == [
+        ("EAST", "c-1"), ("MAIN", "c-3"), ("MAIN", "c-4")]
+    assert mocks.notified() == ["fulfilled", "delivered"]
+    assert messages(final, "status")[-2:] == ["Shipped in 2 parcels: in transit, tracking numbers MAIN TRK-0042-MAIN, EAST TRK-0042-EAST",
+                                              "Delivered: all 2 parcels"]
+    assert messages(final, "note")[-2:] == [
+        "Parcel from EAST delivered (tracking number TRK-0042-EAST): 1 of 2 parcels at their end",
+        "Parcel from MAIN delivered (tracking number TRK-0042-MAIN): 2 of 2 parcels at their end"]
+
+
+def test_a_split_order_with_one_parcel_returned_ends_returned_naming_it(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True))
+        main, east = await parcel_of(s, handle, "MAIN"), await parcel_of(s, handle, "EAST")
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_RETURNED, "MAIN"))
+        await east.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-2", shipment.PARCEL_DELIVERED, "EAST"))
+        return await handle.result()
+
+    final, mocks = temporal.play(story, split_mocks())
+
+    assert final.state == states.RETURNED and mocks.notified() == ["fulfilled", "returned"]
+    assert messages(final, "status")[-1].startswith("Returned to sender: the parcel from MAIN;")
+
+
+def test_an_order_from_one_warehouse_keeps_its_one_shipment_and_plain_id(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True))
+        await s.wait_for_state(handle, states.IN_TRANSIT)
+        parcel = s.env.client.get_workflow_handle(shipment.shipment_workflow_id(ORDER_ID))
+        await parcel.signal(shipment.SIGNAL_CARRIER_EVENT, CarrierEvent(event_id="c-1", status=shipment.PARCEL_DELIVERED))
+        return await handle.result()
+
+    final, mocks = temporal.play(story, ActivityMocks(shipped_from=[]))
+
+    assert final.state == states.DELIVERED and final.parcels == []
+    [opened] = mocks.args(sw.ACT_OPEN_PARCEL)
+    assert (opened.warehouse, opened.tracking_number) == ("", "TRK-0042")
