@@ -59,6 +59,24 @@ def order_ship(*, order_id: int) -> Shipped:
     return Shipped(order.tracking_number, CARRIER, parcels)
 
 
+def fulfilments_to_ship(*, order_id: int) -> list[str]:
+    """The warehouses whose part of the order has not shipped yet, in the order they are packed and shipped."""
+    return inventory.held_in(order_id=order_id)
+
+
+@transaction.atomic
+def fulfilment_ship(*, order_id: int, warehouse: str) -> Shipped:
+    """Hand one warehouse's part of a split order to the carrier: its parcel, numbered from the order's tracking number.
+
+    Idempotent: run again, nothing more leaves the warehouse and the parcel keeps its number."""
+    order = locked_order(order_id)
+    inventory.stock_ship(order=order, warehouse=warehouse)
+    if not order.tracking_number:
+        order.tracking_number = f"1Z{order.pk:08d}{secrets.token_hex(4).upper()}"
+        Order.objects.filter(pk=order.pk).update(tracking_number=order.tracking_number, updated_at=timezone.now())
+    return Shipped(order.tracking_number, CARRIER, [(warehouse, f"{order.tracking_number}-{warehouse}")])
+
+
 NOTIFICATION_SUBJECTS = {
     "fulfilled": "Your order {number} has shipped",
     "rejected": "Your order {number} was not approved",

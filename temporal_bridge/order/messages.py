@@ -202,6 +202,8 @@ class OrderState:
     parcel_status: str = ""
     # A split order's parcels, one per warehouse, each followed by its own shipment workflow (none: one parcel).
     parcels: list[ShippedParcel] = field(default_factory=list)
+    # How many warehouses the reservation chose: more than one, and each part is packed and shipped on its own.
+    fulfilments_planned: int = 0
     # --- Refused messages, per kind (order_workflow/refusals.py): all counted, and those not yet summarised ---
     refusals: dict[str, int] = field(default_factory=dict)
     refusals_unreported: dict[str, int] = field(default_factory=dict)

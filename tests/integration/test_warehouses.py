@@ -111,6 +111,8 @@ def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(
         "EAST hub", "EAST hub"]
     assert set(WebhookEvent.objects.filter(order=order).values_list("status", flat=True)) == {WebhookEvent.Delivery.DELIVERED}
     words = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
-    assert any(w.startswith("Shipped in 2 parcels with") for w in words)
+    # Each warehouse's part packed and shipped on its own, MAIN (the default) first.
+    assert words.index("Fulfilment from MAIN started") < words.index("Fulfilment from EAST started")
+    assert [w.split(" with ")[0] for w in words if w.startswith("Shipped from")] == ["Shipped from MAIN", "Shipped from EAST"]
     assert words[-1] == "Delivered: all 2 parcels"
     assert [e.message for e in final.timeline] == words  # the mirror tells the workflow's story

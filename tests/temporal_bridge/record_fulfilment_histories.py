@@ -17,8 +17,9 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 django.setup()
 
+from temporal_bridge.order import messages as m  # noqa: E402
 from temporal_bridge.shipment import messages as shipment  # noqa: E402
-from tests.temporal_bridge.helpers import ActivityMocks, Scenario  # noqa: E402
+from tests.temporal_bridge.helpers import MANAGER, ActivityMocks, Scenario  # noqa: E402
 from tests.temporal_bridge.order.test_outside_world import small_order  # noqa: E402
 from tests.temporal_bridge.order.test_split_delivery import carrier, parcel_of  # noqa: E402
 from tests.temporal_bridge.record_histories import HISTORIES, record  # noqa: E402
@@ -40,12 +41,7 @@ async def split_delivered(s: Scenario):
 
 
 async def split_one_returned(s: Scenario):
-    handle = await s.start(replace(small_order(), track_delivery=True))
-    main, east = await parcel_of(s, handle, "MAIN"), await parcel_of(s, handle, "EAST")
-    await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_RETURNED, "MAIN"))
-    await east.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-2", shipment.PARCEL_DELIVERED, "EAST"))
-    await handle.result()
-    return handle
+    return await split_one_returned_or_delivered(s, shipment.PARCEL_RETURNED)
 
 
 async def split_parcel_refuses_another_parcels_event(s: Scenario):
@@ -58,13 +54,39 @@ async def split_parcel_refuses_another_parcels_event(s: Scenario):
     return handle
 
 
+async def packed_one_by_one_delivered(s: Scenario):
+    """The reservation chose MAIN and EAST: each part packed and shipped on its own, then both parcels delivered."""
+    return await split_one_returned_or_delivered(s, shipment.PARCEL_DELIVERED)
+
+
+async def split_one_returned_or_delivered(s: Scenario, main_ends: str):
+    handle = await s.start(replace(small_order(), track_delivery=True))
+    main, east = await parcel_of(s, handle, "MAIN"), await parcel_of(s, handle, "EAST")
+    await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", main_ends, "MAIN"))
+    await east.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-2", shipment.PARCEL_DELIVERED, "EAST"))
+    await handle.result()
+    return handle
+
+
+async def cancelled_between_parcels(s: Scenario):
+    """MAIN's part shipped, EAST's packing: a cancel stops it; only EAST's part is refunded and released."""
+    handle = await s.start(small_order())
+    await s.wait_for(handle, lambda snap: "Fulfilment from EAST started" in [e.message for e in snap.timeline], "EAST packing")
+    await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(MANAGER, "cancel-1", "Customer needs only the desk"))
+    await handle.result()
+    return handle
+
+
 def split() -> ActivityMocks:
     return ActivityMocks(shipped_from=["MAIN", "EAST"])
 
 
+# The stories' mocks: shipped all at once (a split found only at the shipment), or packed one by one (planned at the reservation).
 ORDER_STORIES = {
     "fulfilments_split_delivered": (split_delivered, split()),
     "fulfilments_split_one_returned": (split_one_returned, split()),
+    "fulfilments_packed_one_by_one_delivered": (packed_one_by_one_delivered, ActivityMocks(planned=["MAIN", "EAST"])),
+    "fulfilments_cancelled_between_parcels": (cancelled_between_parcels, ActivityMocks(planned=["MAIN", "EAST"], fulfil_blocks_from=1)),
 }
 SHIPMENT_STORIES = {
     "fulfilments_split_parcel_refuses_another_parcels_event": (split_parcel_refuses_another_parcels_event, ActivityMocks()),

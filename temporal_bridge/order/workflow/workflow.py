@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.people import People
     from temporal_bridge.order.workflow.refusals import Refusals
     from temporal_bridge.order.workflow.requests import Requests
-    from temporal_bridge.order.workflow.saga import FulfilmentSaga
+    from temporal_bridge.order.workflow.saga import FULFILMENT_BY_FULFILMENT, FulfilmentSaga
     from temporal_bridge.order.workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
@@ -231,9 +231,12 @@ class OrderWorkflow:
             outcome = await self._reapprove()
             if outcome is not Outcome.APPROVED:
                 return outcome
-        await self.saga.fulfil()
-        await self.saga.fraud_checkpoint()
-        await self.saga.ship()
+        if self.s.fulfilments_planned > 1 and workflow.patched(FULFILMENT_BY_FULFILMENT):
+            await self.saga.fulfil_each()
+        else:
+            await self.saga.fulfil()
+            await self.saga.fraud_checkpoint()
+            await self.saga.ship()
         if not self._input.track_delivery:
             await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
             return Outcome.APPROVED

@@ -8,12 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from temporal_bridge.order import states
+from temporal_bridge.order import fulfilment, payments, states
+from temporal_bridge.order import messages as m
 from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.shipment import messages as shipment
 from temporal_bridge.shipment import workflow as sw
 from temporal_bridge.shipment.messages import CarrierEvent
-from tests.temporal_bridge.helpers import ORDER_ID, ActivityMocks, Scenario, SharedTimeSkippingEnv, poll
+from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, ActivityMocks, Scenario, SharedTimeSkippingEnv, poll
 from tests.temporal_bridge.order.test_approval_gate import messages
 from tests.temporal_bridge.order.test_outside_world import small_order
 
@@ -105,3 +106,65 @@ def test_an_order_from_one_warehouse_keeps_its_one_shipment_and_plain_id(tempora
     assert final.state == states.DELIVERED and final.parcels == []
     [opened] = mocks.args(sw.ACT_OPEN_PARCEL)
     assert (opened.warehouse, opened.tracking_number) == ("", "TRK-0042")
+
+
+# --- Each part packed and shipped on its own; a cancel between parts -------------------------------
+
+
+def packed_one_by_one(**knobs) -> ActivityMocks:
+    return ActivityMocks(planned=["MAIN", "EAST"], **knobs)
+
+
+def test_a_split_order_packs_and_ships_each_warehouses_part_then_follows_both_parcels(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True))
+        main, east = await parcel_of(s, handle, "MAIN"), await parcel_of(s, handle, "EAST")
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_DELIVERED, "MAIN"))
+        await east.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-2", shipment.PARCEL_DELIVERED, "EAST"))
+        return await handle.result()
+
+    final, mocks = temporal.play(story, packed_one_by_one())
+
+    assert final.state == states.DELIVERED
+    assert [call.warehouse for call in mocks.args(fulfilment.ACT_SHIP_FULFILMENT)] == ["MAIN", "EAST"]
+    assert len(mocks.args(fulfilment.ACT_FULFIL)) == 2 and mocks.args(fulfilment.ACT_SHIP) == []
+    words = messages(final)
+    assert words.index("Fulfilment from MAIN started") < words.index("Shipped from MAIN with ParcelCo, tracking number TRK-0042-MAIN") \
+        < words.index("Fulfilment from EAST started") < words.index("Shipped from EAST with ParcelCo, tracking number TRK-0042-EAST")
+    assert final.tracking_number == "TRK-0042" and [p.tracking_number for p in final.parcels] == ["TRK-0042-MAIN", "TRK-0042-EAST"]
+    assert mocks.args(payments.ACT_REFUND_PAYMENT) == [] and mocks.args(fulfilment.ACT_RELEASE_STOCK) == []
+
+
+def test_a_cancel_after_the_first_parcel_shipped_compensates_only_the_part_that_did_not(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(small_order())
+        packing = await s.wait_for(handle, lambda snap: snap.step == "Fulfilling" and "Fulfilment from EAST started" in messages(snap),
+                                   "the second part packing")
+        await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(MANAGER, "cancel-1", "Customer needs only the desk"))
+        return packing, await handle.result()
+
+    (packing, final), mocks = temporal.play(story, packed_one_by_one(fulfil_blocks_from=1))
+
+    assert "Shipped from MAIN with ParcelCo, tracking number TRK-0042-MAIN" in messages(packing)
+    assert states.CANCEL in packing.allowed_actions, "the second part can still be stopped"
+    assert final.state == states.CANCELLED
+    assert [call.warehouse for call in mocks.args(fulfilment.ACT_SHIP_FULFILMENT)] == ["MAIN"]
+    assert len(mocks.args(ActivityMocks.FULFIL_CANCELLED)) == 1
+    assert len(mocks.args(payments.ACT_REFUND_PAYMENT)) == 1 and len(mocks.args(fulfilment.ACT_RELEASE_STOCK)) == 1
+    words = messages(final)
+    assert "Fulfilment from EAST stopped at 0%" in words
+    assert ("Cancelled between parcels: from MAIN: shipped before the cancel (tracking number TRK-0042-MAIN), not refunded; "
+            "from EAST: not shipped, its stock released and its lines refunded") in words
+    assert words[-1] == "Cancelled: Customer needs only the desk"
+
+
+def test_an_untracked_split_order_ends_fulfilled_once_every_part_has_shipped(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(small_order())
+        final = await handle.result()
+        return final
+
+    final, mocks = temporal.play(story, packed_one_by_one())
+
+    assert final.state == states.FULFILLED and final.allowed_actions == []
+    assert messages(final, "status")[-1] == "Fulfilled"
