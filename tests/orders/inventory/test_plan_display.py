@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders import steps
+from orders.delivery import services as parcels
 from orders.inventory import services
 from orders.models import Order, OrderLine, Warehouse
 from temporal_bridge.order import states
@@ -99,6 +100,21 @@ def test_the_api_shows_the_plan_before_and_after_the_reservation(api, customer, 
     body = api.get(f"/orders/{created['number']}").json()
     assert body["fulfilment_plan"]["source"] == "reserved"
     assert [(f["warehouse"], f["status"]) for f in body["fulfilment_plan"]["fulfilments"]] == [("MAIN", "held"), ("EAST", "held")]
+    assert body["parcels"] == []
+
+
+def test_the_api_lists_a_split_orders_parcels_each_with_its_tracking_number(api, customer, widget, fake_temporal):  # noqa: F811
+    created = api.post("/orders", order_request(customer, widget, 3)).json()
+    order = Order.objects.get(number=created["number"])
+    for warehouse in ("MAIN", "EAST"):
+        parcels.parcel_open(order_id=order.pk, carrier="Parcelo", tracking_number=f"1Z9-{warehouse}",
+                            promised_by="2026-12-09T08:00:00+00:00", warehouse=warehouse)
+    parcels.parcel_flag_late(order_id=order.pk, promised_by="2026-12-09T08:00:00+00:00", warehouse="EAST")
+    body = api.get(f"/orders/{created['number']}").json()
+    assert body["parcels"] == [
+        {"warehouse": "MAIN", "carrier": "Parcelo", "tracking_number": "1Z9-MAIN", "status": "shipped", "late": False},
+        {"warehouse": "EAST", "carrier": "Parcelo", "tracking_number": "1Z9-EAST", "status": "shipped", "late": True},
+    ]
 
 
 def test_a_reserved_plan_names_the_lines_still_waiting_and_the_page_strikes_dropped_ones(client, manager, fake_temporal, make_order,
