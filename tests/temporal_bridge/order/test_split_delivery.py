@@ -168,3 +168,19 @@ def test_an_untracked_split_order_ends_fulfilled_once_every_part_has_shipped(tem
 
     assert final.state == states.FULFILLED and final.allowed_actions == []
     assert messages(final, "status")[-1] == "Fulfilled"
+
+
+def test_a_parcel_whose_tracking_stops_leaves_the_split_order_fulfilled_and_says_which(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True))
+        main, east = await parcel_of(s, handle, "MAIN"), await parcel_of(s, handle, "EAST")
+        await east.cancel()  # an operator cancels the EAST parcel's workflow in the Temporal UI
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_DELIVERED, "MAIN"))
+        return await handle.result()
+
+    final, mocks = temporal.play(story, split_mocks())
+
+    assert final.state == states.FULFILLED
+    assert messages(final, "status")[-1] == "Fulfilled (delivery not tracked to the end)"
+    assert any(text.startswith("Delivery tracking of the parcel from EAST (TRK-0042-EAST) stopped:") for text in messages(final, "note"))
+    assert [(p.warehouse, p.status) for p in final.parcels] == [("MAIN", "delivered"), ("EAST", "untracked")]
