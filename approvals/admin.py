@@ -5,7 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 
 from approvals import whatif
 from approvals.forms import PolicyWhatIfForm
-from approvals.models import OVERLAP, ApprovalDecision, ApprovalNotice, ApprovalPolicy, AuditExport, Delegation
+from approvals.models import OVERLAP, ApprovalDecision, ApprovalNotice, ApprovalPolicy, AuditExport, DecisionLink, Delegation
 from orders.admin_readonly import ReadOnlyAdmin
 
 
@@ -104,10 +104,22 @@ def only_overlapping(form) -> bool:
 
 @admin.register(ApprovalDecision)
 class ApprovalDecisionAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "order", "decision", "approver_username", "on_behalf_of_username", "senior", "comment", "request_id"]
-    list_filter = ["decision", "senior"]
+    list_display = ["created_at", "order", "decision", "approver_username", "on_behalf_of_username", "senior", "comment", "request_id",
+                    "withdrawn_at"]
+    list_filter = ["decision", "senior", ("withdrawn_at", admin.EmptyFieldListFilter)]
     search_fields = ["order__number", "approver_username", "on_behalf_of_username", "comment", "request_id"]
     list_select_related = ["order"]
+
+
+@admin.register(DecisionLink)
+class DecisionLinkAdmin(ReadOnlyAdmin):
+    """The e-mail decision links sent: to whom, for what, used or not (never the secret, which is not stored)."""
+
+    list_display = ["created_at", "order", "approver", "decision", "expires_at", "used_at"]
+    list_filter = ["decision", ("used_at", admin.EmptyFieldListFilter)]
+    search_fields = ["order__number", "approver__username"]
+    list_select_related = ["order", "approver"]
+    exclude = ["token_hash"]
 
 
 @admin.register(ApprovalNotice)

@@ -30,7 +30,7 @@ from orders.intents.services import differences, intents_recorded
 from orders.models import Order
 from orders.webhooks import checks as webhook_checks
 from temporal_bridge.contract.intents import ActorCheckInput, ActorCheckResult, IntentCheck, MessageChecks, MessageConfirmations
-from temporal_bridge.order import holds, intents, stock_decisions
+from temporal_bridge.order import holds, intents, stock_decisions, withdrawal
 from temporal_bridge.order import messages as m
 
 NO_RECORD = "the desk has no record of this request: it was not sent from the desk"
@@ -86,6 +86,7 @@ ACTION_PERMISSIONS = {
     holds.SIGNAL_RELEASE_HOLD: (selectors.APPROVE_PERMISSION, "release holds on orders"),
     # The requester may choose too, whatever their permissions (below).
     stock_decisions.SIGNAL_STOCK_DECISION: ("orders.change_order", "change orders"),
+    withdrawal.SIGNAL_WITHDRAW_APPROVAL: (selectors.APPROVE_PERMISSION, "approve or reject orders"),
 }
 
 

@@ -83,8 +83,8 @@ def is_senior(user: AbstractBaseUser) -> bool:
 
 
 def counting_decisions() -> QuerySet[ApprovalDecision]:
-    """Decisions that still count: not voided by a later change of address."""
-    return ApprovalDecision.objects.filter(superseded=False)
+    """Decisions that still count: not voided by a later change of address, nor withdrawn."""
+    return ApprovalDecision.objects.filter(superseded=False, withdrawn_at__isnull=True)
 
 
 def recorded_approvals(order: Order) -> list[ApprovalDecision]:
@@ -111,7 +111,7 @@ def decision_records(order: Order) -> list[m.DecisionRecord]:
     """The decisions recorded for the order, oldest first, shaped like the workflow query's."""
     return [
         m.DecisionRecord(d.approver_username, d.decision, d.comment, d.created_at.isoformat(), d.request_id, senior=d.senior,
-                         on_behalf_of=d.on_behalf_of_username)
+                         on_behalf_of=d.on_behalf_of_username, withdrawn=d.withdrawn_at is not None)
         for d in ApprovalDecision.objects.filter(order=order).order_by("created_at", "id")
     ]
 

@@ -1,6 +1,6 @@
 """Approval decisions: the checks made before a decision reaches the workflow,
-the records written once the workflow has accepted it, the emails to
-approvers, and bulk decisions.
+the records written once the workflow has accepted it, and bulk decisions.
+The e-mails to approvers are approvals.approver_mail's.
 
 Every rule is enforced twice: here (so the person gets a clear 403/4xx at
 once) and in the workflow (so no other path, e.g. a raw signal or a stale
@@ -11,29 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.core.mail import EmailMessage, get_connection
-from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
+from django.db import transaction
 from django.utils import timezone
 
 from approvals import selectors
 from approvals.delegation import services as delegations
-from approvals.links import absolute_url
-from approvals.models import ApprovalDecision, ApprovalNotice, AuditExport
+from approvals.models import ApprovalDecision, AuditExport
 from orders.exceptions import ActionNotAllowed, OrderError, WorkflowUnavailable
 from orders.models import Order
 from orders.services import order_apply_update, order_signal
 from orders.timeline import mirror
 from temporal_bridge.approvals import calls as approval_calls
 from temporal_bridge.approvals import messages as approval
-from temporal_bridge.approvals.messages import ApproverNoticeInput, BulkDecisionInput, BulkOrderRequest, BulkOrderResult
+from temporal_bridge.approvals.messages import BulkDecisionInput, BulkOrderRequest, BulkOrderResult
 from temporal_bridge.client.bridge import TemporalUnavailable
-from temporal_bridge.order import holds, states
+from temporal_bridge.order import holds, states, withdrawal
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.records import DecisionInput
 
@@ -107,6 +103,39 @@ def approval_decide(
     return order_signal(order, signal, payload, authorise=authorise, verdict_wait=verdict_wait)
 
 
+def approval_withdraw_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
+    """Why `user` may not withdraw an approval of `order` (None: they may), by the mirror; the workflow checks again."""
+    if not user.has_perm(selectors.APPROVE_PERMISSION):
+        return "You are not allowed to approve or reject orders."
+    if not selectors.counting_decisions().filter(order=order, approver_username=user.get_username(), on_behalf_of_username="",
+                                                 decision=APPROVE).exists():
+        return "You have no approval on this order that counts; there is nothing to withdraw."
+    if order.status != states.PENDING_APPROVAL:
+        return (f"Order {order.number} is {order.get_status_display().lower()}: the quorum was met and the order has moved on; "
+                "an approval can only be withdrawn while the order still waits for more.")
+    return None
+
+
+def approval_withdraw(*, order: Order, user: AbstractBaseUser, reason: str, request_id: str,
+                      verdict_wait: float | None = None) -> m.RequestVerdict:
+    """Take back `user`'s own approval while `order` still waits for more; the workflow's verdict.
+
+    A person's message like a decision: checked here, recorded as an intent,
+    signalled; the workflow refuses it if the quorum was met in the meantime.
+    """
+    reason = reason.strip()
+
+    def authorise() -> None:
+        refusal = approval_withdraw_refusal(order=order, user=user)
+        if refusal is not None:
+            raise (ActionNotAllowed(refusal) if order.status != states.PENDING_APPROVAL else PermissionDenied(refusal))
+        if not reason:
+            raise OrderError("A reason is required to withdraw an approval.")
+
+    payload = m.DecisionSignal(actor=user.get_username(), request_id=request_id, comment=reason)
+    return order_signal(order, withdrawal.SIGNAL_WITHDRAW_APPROVAL, payload, authorise=authorise, verdict_wait=verdict_wait)
+
+
 def hold_release_refusal(*, order: Order, user: AbstractBaseUser) -> str | None:
     """Why `user` may not release `order`'s fraud hold (None: they may), by the approvers' rules."""
     if order.hold_stage == holds.STAGE_CREDIT:
@@ -141,6 +170,12 @@ def hold_release(
 @transaction.atomic
 def decision_record(decision: DecisionInput) -> bool:
     """Mirror a decision the workflow accepted, with its timeline entries. False if already recorded."""
+    if decision.decision == withdrawal.WITHDRAWN:
+        # The approval stays on record, marked; it no longer counts.
+        marked = ApprovalDecision.objects.filter(order_id=decision.order_id, request_id=decision.withdraws, withdrawn_at__isnull=True)
+        changed = marked.update(withdrawn_at=timezone.now(), withdrawal_reason=decision.comment)
+        mirror.order_record_entries(decision.entries)
+        return changed > 0
     approver = get_user_model().objects.filter(username=decision.actor).first()
     _, created = ApprovalDecision.objects.get_or_create(
         order_id=decision.order_id, request_id=decision.request_id,
@@ -161,88 +196,6 @@ def order_update_record(update: m.UpdateInput) -> None:
     order_apply_update(update)
     if update.reapproval:
         ApprovalDecision.objects.filter(order_id=update.order_id).update(superseded=True)
-
-
-# --- Emails to approvers ------------------------------------------------------------------
-
-
-def approvers_notify(notice: ApproverNoticeInput) -> list[str]:
-    """Email a reminder to the order's eligible approvers, or an escalation to
-    the senior ones, at most once per key. Returns the usernames emailed.
-
-    The marker row and the emails share a transaction: if sending fails the
-    marker is rolled back and the activity's retry sends again.
-    """
-    kind = ApprovalNotice.Kind(notice.kind)
-    with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("customer").get(pk=notice.order_id)
-        existing = ApprovalNotice.objects.filter(idempotency_key=notice.idempotency_key).first()
-        if existing is not None:
-            return [name for name in existing.recipients.split(",") if name]
-        people = selectors.senior_approvers() if notice.senior_only else selectors.approvers()
-        # Those stood in for count too (the workflow lists the approvers alone).
-        stood_in_for = selectors.counting_decisions().filter(order=order).exclude(on_behalf_of_username="")
-        excluded = {notice.requested_by, *notice.already_decided, *stood_in_for.values_list("on_behalf_of_username", flat=True)}
-        people = delegations.holders_of_work(people.exclude(username__in=excluded), order=order, excluded=excluded,
-                                             senior_only=notice.senior_only)
-        people = [u for u in people if u.email]
-        try:
-            with transaction.atomic():
-                ApprovalNotice.objects.create(
-                    kind=kind, order=order, idempotency_key=notice.idempotency_key, recipients=",".join(u.username for u in people),
-                )
-        except IntegrityError:  # a concurrent retry got there first
-            return [u.username for u in people]
-        subject = {
-            ApprovalNotice.Kind.REMINDER: f"Reminder: order {order.number} awaits your approval",
-            ApprovalNotice.Kind.ESCALATION: f"Escalated: order {order.number} is still undecided",
-        }[kind]
-        context = {
-            "order": order, "kind": kind.value, "still_needed": notice.still_needed, "rule": order.approval_rule_text,
-            "due": datetime.fromisoformat(notice.due) if notice.due else None, "url": absolute_url(order.get_absolute_url()),
-        }
-        body = render_to_string("emails/approval_notice.txt", context)
-        _send_each(subject, body, people)
-    return [u.username for u in people]
-
-
-def digests_send(*, digest_date: date) -> list[str]:
-    """Email each approver the orders awaiting their decision, once per day each.
-
-    Approvers with nothing waiting get no email. Returns the usernames emailed
-    (now or by an earlier run of the same day).
-    """
-    emailed = []
-    for user in selectors.approvers():
-        if not user.email:
-            continue
-        key = f"digest-{digest_date.isoformat()}-{user.username}"
-        orders = list(selectors.awaiting_decision(user)[:100])
-        if not orders:
-            continue
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    ApprovalNotice.objects.create(kind=ApprovalNotice.Kind.DIGEST, idempotency_key=key, recipients=user.username)
-            except IntegrityError:
-                emailed.append(user.username)
-                continue
-            total = selectors.awaiting_decision(user).count()
-            subject = f"{total} order{'s' if total != 1 else ''} awaiting your approval"
-            body = render_to_string("emails/approval_digest.txt", {
-                "user": user, "orders": orders, "total": total, "date": digest_date, "url": absolute_url("/approvals/"),
-            })
-            _send_each(subject, body, [user])
-        emailed.append(user.username)
-    return emailed
-
-
-def _send_each(subject: str, body: str, people: Sequence[AbstractBaseUser]) -> None:
-    """One email per person: approvers do not see each other's addresses."""
-    if not people:
-        return
-    messages = [EmailMessage(subject=subject, body=body, to=[user.email]) for user in people]
-    get_connection(fail_silently=False).send_messages(messages)
 
 
 # --- Bulk decisions ------------------------------------------------------------------------

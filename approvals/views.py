@@ -18,9 +18,9 @@ from approvals import selectors, services
 from approvals.delegation import services as delegations
 from approvals.discussion import services as discussion
 from approvals.forms import BulkDecisionForm, PageForm
+from approvals.inbox_rows import inbox_rows
 from orders.exceptions import OrderError
 from orders.holds import services as holds
-from orders.inventory import selectors as inventory
 from orders.models import Order
 from orders.services import new_request_id
 from temporal_bridge.approvals import calls as approval_calls
@@ -37,9 +37,7 @@ def _inbox_context(request: HttpRequest, form: BulkDecisionForm | None = None, p
     if not request.user.has_perm(selectors.APPROVE_PERMISSION):
         return {"may_approve": False, "credit_holds": credit}  # finance: credit reviews only
     page = Paginator(selectors.awaiting_decision(request.user), 50).get_page(page_number)
-    counts = selectors.approval_counts(list(page))
-    plans = inventory.order_plans(page)
-    rows = [(order, counts.get(order.pk, (0, False))[0], plans.get(order.pk)) for order in page]
+    rows = inbox_rows(list(page), request.user)
     return {
         "page": page, "rows": rows, "now": timezone.now(), "is_senior": selectors.is_senior(request.user),
         "form": form or BulkDecisionForm(initial={"request_id": new_request_id()}),

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/parcel/", pages.order_parcel, name="parcel"),
     path("<int:pk>/approve/", actions.order_approve, name="approve"),
     path("<int:pk>/reject/", actions.order_reject, name="reject"),
+    path("<int:pk>/withdraw-approval/", actions.order_withdraw_approval, name="withdraw_approval"),
     path("<int:pk>/cancel/", actions.order_cancel, name="cancel"),
     path("<int:pk>/update/", actions.order_update, name="update"),
     path("<int:pk>/comment/", discussion.order_comment, name="comment"),

@@ -38,6 +38,8 @@ COLUMNS = [
     # Last, so readers of the earlier columns by position keep working: whom
     # the actor stood in for under a delegation (decisions only).
     "on_behalf_of",
+    # When and why an approver took the approval back (decisions only; empty: not withdrawn).
+    "withdrawn_at", "withdrawal_reason",
 ]
 # Which record comes first when a decision and a timeline entry share a timestamp.
 _DECISION, _TIMELINE = 0, 1
@@ -98,12 +100,15 @@ def decision_rows(filters: AuditFilters, chunk_size: int = CHUNK_ROWS) -> Iterat
         ApprovalDecision.objects.filter(_common(filters, "approver_username", "on_behalf_of_username"))
         .order_by("created_at", "id")
         .values_list("created_at", "id", "order_id", "order__number", "order__customer__name", "order__status",
-                     "approver_username", "decision", "comment", "senior", "superseded", "request_id", "on_behalf_of_username")
+                     "approver_username", "decision", "comment", "senior", "superseded", "request_id", "on_behalf_of_username",
+                     "withdrawn_at", "withdrawal_reason")
         .iterator(chunk_size=chunk_size)
     )
-    for at, pk, order_id, number, customer, state, actor, action, text, senior, superseded, request_id, on_behalf_of in rows:
+    for (at, pk, order_id, number, customer, state, actor, action, text, senior, superseded, request_id, on_behalf_of, withdrawn_at,
+         withdrawal_reason) in rows:
         yield (at, _DECISION, pk, "decision", order_id, number, customer, state, actor, action, text, senior, superseded,
-               request_id, None, on_behalf_of)
+               request_id, None, on_behalf_of, withdrawn_at.isoformat(timespec="microseconds") if withdrawn_at else None,
+               withdrawal_reason if withdrawn_at else None)
 
 
 def timeline_rows(filters: AuditFilters, chunk_size: int = CHUNK_ROWS) -> Iterator[tuple]:
@@ -115,7 +120,8 @@ def timeline_rows(filters: AuditFilters, chunk_size: int = CHUNK_ROWS) -> Iterat
         .iterator(chunk_size=chunk_size)
     )
     for at, pk, order_id, number, customer, state, actor, kind, message, key in rows:
-        yield (at, _TIMELINE, pk, "timeline", order_id, number, customer, state, actor, kind, message, None, None, None, key, None)
+        yield (at, _TIMELINE, pk, "timeline", order_id, number, customer, state, actor, kind, message, None, None, None, key,
+               None, None, None)
 
 
 def audit_rows(filters: AuditFilters, chunk_size: int = CHUNK_ROWS) -> Iterator[tuple]:
@@ -153,10 +159,12 @@ def _csv_row(row: tuple) -> tuple:
     """A merged row as CSV cells: booleans as words, every free text made
     spreadsheet-safe (states and actions are our own words). Unrolled: it
     runs once per row of a million-row file."""
-    at, _rank, pk, record, order_id, number, customer, state, actor, action, text, senior, superseded, request_id, key, on_behalf_of = row
+    (at, _rank, pk, record, order_id, number, customer, state, actor, action, text, senior, superseded, request_id, key, on_behalf_of,
+     withdrawn_at, withdrawal_reason) = row
     return (record, pk, at.isoformat(timespec="microseconds"), order_id, spreadsheet_safe(number), spreadsheet_safe(customer),
             state, spreadsheet_safe(actor), action, spreadsheet_safe(text), _CSV_BOOL[senior], _CSV_BOOL[superseded],
-            spreadsheet_safe(request_id), spreadsheet_safe(key), spreadsheet_safe(on_behalf_of))
+            spreadsheet_safe(request_id), spreadsheet_safe(key), spreadsheet_safe(on_behalf_of), withdrawn_at,
+            spreadsheet_safe(withdrawal_reason))
 
 
 class _Blocks:

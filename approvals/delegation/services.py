@@ -29,7 +29,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from approvals import selectors
-from approvals.models import Delegation
+from approvals.delegation.models import Delegation
 from orders.exceptions import ActionNotAllowed
 from orders.models import Order
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals.delegation import services as delegations
 from approvals.delegation.forms import DelegationForm
-from approvals.models import Delegation
+from approvals.delegation.models import Delegation
 from orders.amounts import MAX_ID
 from orders.exceptions import OrderError
 

@@ -44,6 +44,8 @@ def operations(request: HttpRequest) -> HttpResponse:
         "operations_tasks_open": open_tasks.count(),
         "check": check,
         "temporal_status": check.status,
+        # Judged by the rule the banner and /readyz use: silent for two intervals is missing.
+        "worker_states": check.status.worker_states(min_heartbeat_interval=settings.WORKER_HEARTBEAT_SECONDS) if check.status else [],
         "attention": attention,
         "attention_note": attention_note,
         "by_state": by_state,

@@ -19,7 +19,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from approvals.services import APPROVE, REJECT, approval_check_eligible, approval_decide, hold_release, hold_release_refusal, verdict_text
+from approvals.services import (
+    APPROVE,
+    REJECT,
+    approval_check_eligible,
+    approval_decide,
+    approval_withdraw,
+    hold_release,
+    hold_release_refusal,
+    verdict_text,
+)
 from orders import services
 from orders.exceptions import OrderError
 from orders.forms import ApproveForm, ReasonForm, RejectForm, ReleaseHoldForm, StockDecisionForm, UpdateForm
@@ -118,6 +127,16 @@ def order_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
     may = _eligible(request, "reject-on_behalf_of")
     return _act(request, pk, RejectForm(request.POST, prefix="reject"), "reject_form", may, perform, "Rejection of {number}:")
+
+
+@require_POST
+def order_withdraw_approval(request: HttpRequest, pk: int) -> HttpResponse:
+    def perform(order, data, request_id):
+        return approval_withdraw(order=order, user=request.user, reason=data["reason"], request_id=request_id)
+
+    may = _needs(request, "orders.approve_order", "You are not allowed to approve or reject orders.")
+    form = ReasonForm(request.POST, prefix="withdraw")
+    return _act(request, pk, form, "withdraw_form", may, perform, "Withdrawal of your approval of {number}:")
 
 
 @require_POST

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from approvals.discussion import services as discussion
+from approvals.inbox_rows import order_why_you
 from orders import selectors, services
 from orders.delivery import services as parcels
 from orders.exceptions import OrderError
@@ -16,6 +17,7 @@ from orders.inventory import selectors as inventory
 from orders.models import Order
 from orders.views import new_order
 from orders.views.panel import panel_context, render_panel_poll
+from temporal_bridge.order import messages as m
 from temporal_bridge.shipment.messages import WAREHOUSE_IN_ID
 
 
@@ -100,6 +102,8 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"order": order, "parcels": shipped, "delivery_summary": parcels.delivery_summary(shipped),
                "plan": inventory.order_plan(order), "missing_lines": missing,
                "may_decide_stock": may_decide, "stock_request_id": services.new_request_id(), **panel_context(request, order)}
+    if m.ACTION_APPROVE in context["actions"] or m.ACTION_REJECT in context["actions"]:
+        context["why_you"] = order_why_you(order, request.user)  # the approver asked: why them
     return render(request, "orders/detail.html", context)
 
 

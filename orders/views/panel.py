@@ -35,6 +35,8 @@ VERSION_HEADER = "X-Panel-Version"
 # The interval the page polls at from this answer on ("" once it stops): the
 # fragment's hx-trigger says it to htmx, this header to anything else.
 POLL_HEADER = "X-Panel-Poll"
+# The action of taking back one's own approval (decided here, from the snapshot's approval progress).
+WITHDRAW = "withdraw_approval"
 
 
 def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
@@ -51,6 +53,13 @@ def user_actions(user, order: Order, allowed: list[str]) -> set[str]:
     if states.RELEASE_HOLD in allowed and hold_release_refusal(order=order, user=user) is None:
         actions.add(states.RELEASE_HOLD)
     return actions
+
+
+def may_withdraw(user, snapshot: m.OrderSnapshot) -> bool:
+    """The user's own approval counts on an order that still waits for more (the workflow's word)."""
+    approval = snapshot.approval
+    return (snapshot.state == states.PENDING_APPROVAL and approval is not None and bool(approval.still_needed)
+            and user.get_username() in approval.approved_by and user.has_perm("orders.approve_order"))
 
 
 def on_behalf_actions(user, order: Order, allowed: list[str]) -> list[tuple[str, list[str]]]:
@@ -96,6 +105,8 @@ def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: b
     live = order_live_state(order, fresh=fresh)
     snapshot = live.snapshot
     actions = user_actions(request.user, order, snapshot.allowed_actions) | discussion.panel_actions(request.user, order, snapshot)
+    if may_withdraw(request.user, snapshot):
+        actions.add(WITHDRAW)
     on_behalf = on_behalf_actions(request.user, order, snapshot.allowed_actions)
     poll_every = poll_interval(live)
     shown = repr((live.digest, live.source, live.notice, sorted(actions), on_behalf, poll_every, error, order.workflow_id))
@@ -130,6 +141,7 @@ def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
             for name, actions in state.get("on_behalf", [])
         ],
         "cancel_form": ReasonForm(initial={"request_id": new_request_id()}, prefix="cancel"),
+        "withdraw_form": ReasonForm(initial={"request_id": new_request_id()}, prefix="withdraw"),
         "release_form": ReleaseHoldForm(initial={"request_id": new_request_id()}, prefix="release"),
         "update_form": UpdateForm(initial={
             "request_id": new_request_id(), "priority": snapshot.priority,

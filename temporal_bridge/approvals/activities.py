@@ -10,7 +10,7 @@ from datetime import date
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from approvals import services
+from approvals import approver_mail, services
 from orders.exceptions import WorkflowUnavailable
 from temporal_bridge.approvals import messages as approval
 from temporal_bridge.approvals.messages import (
@@ -27,7 +27,7 @@ from temporal_bridge.contract.db_activity import db_activity
 @activity.defn(name=approval.ACT_NOTIFY_APPROVERS)
 @db_activity
 def notify_approvers(notice: ApproverNoticeInput) -> ApproverNoticeResult:
-    return ApproverNoticeResult(recipients=services.approvers_notify(notice))
+    return ApproverNoticeResult(recipients=approver_mail.approvers_notify(notice))
 
 
 @activity.defn(name=approval.ACT_SEND_BULK_DECISION)
@@ -44,7 +44,7 @@ def send_bulk_decision(request: BulkOrderRequest) -> BulkOrderResult:
 @db_activity
 def send_approval_digests(inp: DigestInput) -> DigestResult:
     digest_date = date.fromisoformat(inp.digest_date)
-    return DigestResult(digest_date=inp.digest_date, recipients=services.digests_send(digest_date=digest_date))
+    return DigestResult(digest_date=inp.digest_date, recipients=approver_mail.digests_send(digest_date=digest_date))
 
 
 APPROVAL_ACTIVITIES = [notify_approvers, send_bulk_decision, send_approval_digests]

@@ -55,10 +55,28 @@ class WorkerHeartbeat:
     interval_seconds: float
     host: str = ""
     started_at: datetime | None = None
+    # When the server last heard from it (None: not reported).
+    last_heartbeat_at: datetime | None = None
 
     def alive(self, *, min_interval: float) -> bool:
-        # Silent for three heartbeats: gone (killed, or its host lost).
-        return self.status == "running" and self.heartbeat_age_seconds <= 3 * max(self.interval_seconds, min_interval)
+        # Silent for two heartbeats: missing (killed, frozen, or its host lost),
+        # whatever status it last reported.
+        return self.status == "running" and not self.missing(min_interval=min_interval)
+
+    def missing(self, *, min_interval: float) -> bool:
+        """It last said it runs, and has been silent for more than twice its interval."""
+        return self.status == "running" and self.heartbeat_age_seconds > MISSED_HEARTBEATS * max(self.interval_seconds, min_interval)
+
+    def state(self, *, min_interval: float) -> str:
+        """What the operations page says of it: "running", "missing since 06:21:03 UTC (45 s without a heartbeat)"..."""
+        if self.missing(min_interval=min_interval):
+            since = f" since {self.last_heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if self.last_heartbeat_at else ""
+            return f"missing{since} ({self.heartbeat_age_seconds:.0f} s without a heartbeat)"
+        return self.status.replace("_", " ")
+
+
+# A worker silent for more than this many heartbeat intervals is missing.
+MISSED_HEARTBEATS = 2
 
 
 # A poller seen within this long may still be alive: idle long polls last about a minute.
@@ -79,7 +97,7 @@ class PollerStatus:
         """Whether a worker is processing this task queue now.
 
         Worker heartbeats when the server has them: a worker that stopped says
-        so at once, one that died goes quiet within three intervals. Without
+        so at once, one that died is missing after two silent intervals. Without
         them, a fresh workflow poller and a fresh activity poller.
         """
         if self.heartbeats:
@@ -89,6 +107,12 @@ class PollerStatus:
             fresh = {p.queue_type for p in self.pollers if p.last_access and (now - p.last_access).total_seconds() <= POLLER_FRESH_SECONDS}
             return fresh >= {"workflow", "activity"}
         return self.workflow_pollers > 0 and self.activity_pollers > 0
+
+
+    def worker_states(self, *, min_heartbeat_interval: float) -> list[tuple[WorkerHeartbeat, str, bool]]:
+        """(heartbeat, what the page says of it, alive) per worker, by the rule workers_running applies."""
+        return [(h, h.state(min_interval=min_heartbeat_interval), h.alive(min_interval=min_heartbeat_interval))
+                for h in self.heartbeats or []]
 
 
 _QUEUE_TYPES = {TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW: "workflow", TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY: "activity"}
@@ -148,5 +172,6 @@ async def _heartbeats(client: Client, task_queue: str, timeout: float) -> list[W
             interval_seconds=beat.elapsed_since_last_heartbeat.ToTimedelta().total_seconds(),
             host=beat.host_info.host_name,
             started_at=beat.start_time.ToDatetime(tzinfo=UTC) if beat.HasField("start_time") else None,
+            last_heartbeat_at=beat.heartbeat_time.ToDatetime(tzinfo=UTC) if beat.HasField("heartbeat_time") else None,
         ))
     return beats

@@ -53,6 +53,10 @@ def check_workers() -> WorkerCheck:
         return WorkerCheck(False, False, f"Temporal unavailable: {err}", now)
     running = status.workers_running(min_heartbeat_interval=settings.WORKER_HEARTBEAT_SECONDS, now=now)
     detail = "a worker is polling the task queue" if running else "no worker is polling the task queue"
+    if not running and status.heartbeats:
+        # Listed, but none alive: say which and since when, as the operations page does.
+        states = status.worker_states(min_heartbeat_interval=settings.WORKER_HEARTBEAT_SECONDS)
+        detail = "no running worker: " + "; ".join(f"{beat.identity} {state}" for beat, state, _ in states)
     return WorkerCheck(running, True, detail, now, status)
 
 

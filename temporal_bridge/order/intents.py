@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from temporal_bridge.contract.intents import digest, message_digest
-from temporal_bridge.order import discussion, holds, payments, stock_decisions
+from temporal_bridge.order import discussion, holds, payments, stock_decisions, withdrawal
 from temporal_bridge.order import message_checks as checks
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.payments import PaymentEvent
@@ -26,6 +26,7 @@ PERSON_SIGNALS: dict[str, Callable[[Sequence[Any]], Any]] = {
     discussion.SIGNAL_ANSWER: checks.parse_answer,
     holds.SIGNAL_RELEASE_HOLD: lambda args: checks.parse_decision(args, "Release"),
     stock_decisions.SIGNAL_STOCK_DECISION: stock_decisions.parse_stock_decision,
+    withdrawal.SIGNAL_WITHDRAW_APPROVAL: lambda args: checks.parse_decision(args, "Withdrawal"),
 }
 
 

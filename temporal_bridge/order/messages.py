@@ -285,6 +285,9 @@ class DecisionRecord:
     senior: bool = False
     # Who the actor decided for, under a delegation ("" when for themselves).
     on_behalf_of: str = ""
+    # An approval its approver took back while the order still waited: it
+    # no longer counts, and stays on record, marked.
+    withdrawn: bool = False
 
 
 @dataclass

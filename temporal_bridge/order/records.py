@@ -97,3 +97,5 @@ class DecisionInput:
     on_behalf_of: str = ""
     # Timeline entries written with the decision, in its transaction (the approval tally).
     entries: list[MirrorInput] = field(default_factory=list)
+    # A withdrawal (decision "withdrawn"): the request id of the approval it takes back.
+    withdraws: str = ""

@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from approvals import services
+from approvals import approver_mail, services
 from approvals.models import ApprovalDecision, ApprovalNotice
 from orders import roles
 from orders.exceptions import WorkflowUnavailable
@@ -41,14 +41,14 @@ def notice(order, kind: str, **changes) -> ApproverNoticeInput:
 
 def test_reminder_goes_once_to_each_eligible_approver_and_not_to_the_requester_or_who_decided(people, make_order):
     order = make_order()
-    sent = services.approvers_notify(notice(order, "reminder", already_decided=["manager2"]))
+    sent = approver_mail.approvers_notify(notice(order, "reminder", already_decided=["manager2"]))
     assert sent == ["manager", "senior"]
     assert sorted(email.to[0] for email in mail.outbox) == ["manager@desk.example", "senior@desk.example"]
     email = mail.outbox[0]
     assert email.subject == f"Reminder: order {order.number} awaits your approval"
     assert "needs 1 more approval" in email.body and f"/orders/{order.pk}/" in email.body
 
-    again = services.approvers_notify(notice(order, "reminder", already_decided=["manager2"]))  # a retried activity
+    again = approver_mail.approvers_notify(notice(order, "reminder", already_decided=["manager2"]))  # a retried activity
     assert again == sent
     assert len(mail.outbox) == 2
     assert ApprovalNotice.objects.get(idempotency_key=f"reminder-{order.pk}").recipients == "manager,senior"
@@ -56,7 +56,7 @@ def test_reminder_goes_once_to_each_eligible_approver_and_not_to_the_requester_o
 
 def test_escalation_goes_to_the_senior_approvers_only(people, make_order):
     order = make_order(escalated=True)
-    assert services.approvers_notify(notice(order, "escalation", senior_only=True)) == ["senior"]
+    assert approver_mail.approvers_notify(notice(order, "escalation", senior_only=True)) == ["senior"]
     [email] = mail.outbox
     assert email.to == ["senior@desk.example"]
     assert email.subject == f"Escalated: order {order.number} is still undecided"
@@ -70,10 +70,10 @@ def test_a_failed_send_leaves_no_marker_so_the_retry_sends(people, make_order, m
 
     monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", broken)
     with pytest.raises(ConnectionRefusedError):
-        services.approvers_notify(notice(order, "reminder"))
+        approver_mail.approvers_notify(notice(order, "reminder"))
     assert not ApprovalNotice.objects.exists()
     monkeypatch.undo()
-    assert services.approvers_notify(notice(order, "reminder")) == ["manager", "manager2", "senior"]
+    assert approver_mail.approvers_notify(notice(order, "reminder")) == ["manager", "manager2", "senior"]
 
 
 def test_daily_digest_lists_each_approvers_own_pending_orders_once_a_day(people, make_order, server):
@@ -82,7 +82,7 @@ def test_daily_digest_lists_each_approvers_own_pending_orders_once_a_day(people,
     by_manager = make_order(created_by=people["manager"])
     make_order(status=states.APPROVED)
 
-    emailed = services.digests_send(digest_date=date(2026, 3, 2))
+    emailed = approver_mail.digests_send(digest_date=date(2026, 3, 2))
     assert emailed == ["manager", "manager2", "senior"]
     bodies = {email.to[0]: email for email in mail.outbox}
     manager_digest = bodies["manager@desk.example"]
@@ -92,14 +92,14 @@ def test_daily_digest_lists_each_approvers_own_pending_orders_once_a_day(people,
     assert "ESCALATED" in manager_digest.body
     assert bodies["manager2@desk.example"].subject == "3 orders awaiting your approval"
 
-    assert services.digests_send(digest_date=date(2026, 3, 2)) == emailed  # the schedule's retry, same day
+    assert approver_mail.digests_send(digest_date=date(2026, 3, 2)) == emailed  # the schedule's retry, same day
     assert len(mail.outbox) == 3
-    services.digests_send(digest_date=date(2026, 3, 3))
+    approver_mail.digests_send(digest_date=date(2026, 3, 3))
     assert len(mail.outbox) == 6
 
 
 def test_approvers_with_nothing_waiting_get_no_digest(people):
-    assert services.digests_send(digest_date=date(2026, 3, 2)) == []
+    assert approver_mail.digests_send(digest_date=date(2026, 3, 2)) == []
     assert mail.outbox == []
 
 

@@ -8,10 +8,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from temporalio.client import Client
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.connection import connect_kwargs
@@ -39,6 +41,21 @@ def dev_server(db_file: Path | None = None) -> Iterator[str]:
             process.wait(timeout=10)
         except Exception:  # noqa: BLE001
             process.kill()
+
+
+_runtime = None
+
+
+def _heartbeating_runtime() -> Runtime:
+    """One runtime for the test workers, heartbeating as runworker's does: without it a worker
+    reports once and then looks missing (silent for more than two intervals) to the banner and
+    /readyz. Its logging is the SDK's default (to stderr, not through Python's logging), as the
+    default runtime's: a flood's worker must not spend its time on log records."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(telemetry=TelemetryConfig(),
+                           worker_heartbeat_interval=timedelta(seconds=max(1.0, settings.WORKER_HEARTBEAT_SECONDS)))
+    return _runtime
 
 
 class WorkerThread:
@@ -76,7 +93,7 @@ class WorkerThread:
     async def _run(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         # Connected as runworker connects (namespace, TLS, tracing interceptors from settings).
-        client = await Client.connect(self.address, **connect_kwargs())
+        client = await Client.connect(self.address, runtime=_heartbeating_runtime(), **connect_kwargs())
         worker, executor = build_worker(client, task_queue=self.task_queue, max_concurrent_activities=8, graceful_shutdown_seconds=2,
                                         workflows=self.workflows, **self.worker_options)
         async with worker:

@@ -95,9 +95,11 @@ def test_a_killed_worker_shows_as_stopped_within_seconds(temporal_address, own_q
         wait_for(heartbeating, timeout=30, what="the worker's first heartbeat")
         worker.kill()  # no goodbye: only its silence tells
         killed_at = time.monotonic()
-        wait_for(lambda: not check_workers().running, timeout=20, every=0.25, what="the killed worker to show")
-        # Three missed 1 s heartbeats, plus the time one takes to arrive.
+        check = wait_for(lambda: (c := check_workers()) and not c.running and c, timeout=20, every=0.25, what="the killed worker to show")
+        # Two missed 1 s heartbeats, plus the time one takes to arrive.
         assert time.monotonic() - killed_at < 8
+        # Not "running", whatever it last reported: missing, since its last heartbeat.
+        assert "missing since" in check.detail
     finally:
         if worker.poll() is None:
             worker.kill()

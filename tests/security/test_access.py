@@ -23,6 +23,9 @@ CODEC_ENDPOINTS = {"/temporal-codec/decode", "/temporal-codec/encode"}
 # Called by the payment provider and the carrier: authenticated by their signature, not a login
 # (tests/orders/webhooks/test_webhooks.py); unsigned, they are refused outright.
 WEBHOOKS = "/webhooks/"
+# The e-mail decision links: authenticated by their signed single-use token, not a login
+# (tests/approvals/decision_links/); a made-up one is a 404 page that changes nothing.
+DECISION_LINKS = "/approvals/mail/"
 
 
 def all_routes() -> list[str]:
@@ -57,6 +60,9 @@ def test_every_page_but_the_public_ones_needs_a_login(client, fake_temporal, mak
         if route.startswith(WEBHOOKS):
             for provider in ("payments", "carrier", "1"):
                 assert client.post(f"{WEBHOOKS}{provider}/", "{}", content_type="application/json").status_code in (401, 404)
+            continue
+        if route.startswith(DECISION_LINKS):
+            assert client.get(route).status_code == 404 and client.post(route, {}).status_code == 404, route
             continue
         response = client.get(route)
         if route in PUBLIC or route == "/":

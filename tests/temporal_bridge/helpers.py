@@ -43,7 +43,7 @@ from temporal_bridge.contract.intents import (
     MessageChecks,
     MessageConfirmations,
 )
-from temporal_bridge.order import discussion, fulfilment, payments, records, states, stock_decisions
+from temporal_bridge.order import discussion, fulfilment, payments, records, states, stock_decisions, withdrawal
 from temporal_bridge.order import holds as hold
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
@@ -94,7 +94,7 @@ class Call:
 
 
 MANAGER_ACTIONS = frozenset({m.SIGNAL_APPROVE, m.SIGNAL_REJECT, m.SIGNAL_CANCEL, m.SIGNAL_UPDATE, discussion.SIGNAL_COMMENT, states.ASK,
-                             states.RELEASE_HOLD})
+                             states.RELEASE_HOLD, withdrawal.SIGNAL_WITHDRAW_APPROVAL})
 
 
 def desk_people() -> dict[str, tuple[frozenset[str], bool]]:

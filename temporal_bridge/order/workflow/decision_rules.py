@@ -55,7 +55,28 @@ def delegated_approvals(s: m.OrderState) -> list[tuple[str, str]]:
     pairs = []
     for approval in s.approvals:
         approver = approval.actor
-        record = next((d for d in reversed(s.decisions) if d.actor == approver and d.decision == "approved"), None)
+        record = next((d for d in reversed(s.decisions) if d.actor == approver and d.decision == "approved" and not d.withdrawn), None)
         if record is not None and record.on_behalf_of:
             pairs.append((approver, record.on_behalf_of))
     return pairs
+
+
+def withdrawal_refusal(s: m.OrderState, gate: ApprovalGate, signal: m.DecisionSignal) -> str | None:
+    """Why `signal.actor` cannot take their approval back now (None: they can).
+
+    Only while the order still waits for more approvals: once the quorum is
+    met the order has moved on (stock, payment), and a withdrawal would undo
+    nothing. Only one's own approval, given for oneself, and with a reason.
+    """
+    actor = signal.actor
+    if signal.on_behalf_of:
+        return f"Withdrawal by {who(signal)} refused: only the approver who gave an approval can withdraw it"
+    if s.approvals and rules.quorum_met(gate.rule, gate.senior_flags()):
+        return f"Withdrawal by {actor} refused: the quorum was met and the order has moved on"
+    if s.state != states.PENDING_APPROVAL or gate.decided() or s.cancel is not None:
+        return f"Withdrawal by {actor} refused: the order is no longer awaiting approval"
+    if not any(a.actor == actor for a in s.approvals):
+        return f"Withdrawal by {actor} refused: {actor} has no approval on this order that counts"
+    if not signal.comment.strip():
+        return f"Withdrawal by {actor} refused: a reason is required"
+    return None

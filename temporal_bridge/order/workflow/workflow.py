@@ -28,7 +28,7 @@ from temporalio.common import RawValue, SearchAttributeUpdate
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge.contract.confirmations import DeskConfirmations
     from temporal_bridge.contract.policies import MIRROR_RETRY, SHORT_STEP
-    from temporal_bridge.order import discussion, fulfilment, holds, payments, states, stock_decisions
+    from temporal_bridge.order import discussion, fulfilment, holds, payments, states, stock_decisions, withdrawal
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import search_attributes as sa
     from temporal_bridge.order.fulfilment import NotifyInput, NotifyResult
@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
+    from temporal_bridge.order.workflow.withdrawals import Withdrawals
     from temporal_bridge.shipment import messages as shipment
 
 
@@ -72,6 +73,7 @@ class OrderWorkflow:
         self.saga = FulfilmentSaga(inp, self.s, self.timeline, self.stock)
         self.delivery = Delivery(inp, self.s, self.timeline)
         self.people = People(inp, self.s, self.timeline, self.gate, self.requests, intake)
+        self.withdrawals = Withdrawals(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.conversation = Conversation(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.outside = OutsideWorld(inp, self.s, self.timeline, self.saga, self.requests, refusals, confirmations, intake)
         self.intake = intake
@@ -99,6 +101,10 @@ class OrderWorkflow:
     @workflow.signal(name=m.SIGNAL_REJECT)
     async def reject(self, *args: Any) -> None:
         await self.people.reject(args)
+
+    @workflow.signal(name=withdrawal.SIGNAL_WITHDRAW_APPROVAL)
+    async def withdraw_approval(self, *args: Any) -> None:
+        await self.withdrawals.withdraw(args)
 
     @workflow.signal(name=m.SIGNAL_CANCEL)
     async def cancel(self, *args: Any) -> None:

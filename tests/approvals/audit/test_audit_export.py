@@ -218,6 +218,7 @@ def test_csv_is_an_attachment_with_every_column(client, auditor, trail):
         "order_id": str(trail["acme"].pk), "order_number": trail["acme"].number, "customer": "Acme Corporation",
         "order_state": states.APPROVED, "actor": "manager", "action": "approved", "text": "fine", "senior": "false",
         "superseded": "false", "request_id": trail["acme_by_manager"].request_id, "entry_key": "", "on_behalf_of": "",
+        "withdrawn_at": "", "withdrawal_reason": "",
     }
     entry = rows[0]
     fields = ("record", "action", "text", "actor", "senior")

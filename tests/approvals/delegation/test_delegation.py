@@ -4,6 +4,8 @@ separation of duties through a delegation, the identity check the workflow
 asks (identity.actor_verify), the substitute's inbox, reminders, and the records."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -11,7 +13,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from approvals import identity, services
+from approvals import approver_mail, identity, services
 from approvals.delegation import services as delegations
 from approvals.models import ApprovalDecision, Delegation
 from orders import roles
@@ -254,7 +256,7 @@ def test_a_decision_on_behalf_is_recorded_and_shown_as_by_x_on_behalf_of_y(clien
     assert "by manager2 on behalf of manager" in client.get(order.get_absolute_url()).content.decode()
     client.force_login(auditor)
     export = b"".join(client.get("/approvals/audit/export/", {"records": "decisions", "approver": "manager"}).streaming_content)
-    assert export.decode("utf-8-sig").splitlines()[1].endswith(",manager")
+    assert export.decode("utf-8-sig").splitlines()[1].endswith(",manager,,")  # on_behalf_of, then the empty withdrawal columns
 
 
 # --- Inbox and reminders -----------------------------------------------------------------------
@@ -279,6 +281,22 @@ def test_the_substitutes_inbox_shows_the_delegators_orders_until_the_delegation_
     assert "On behalf of manager" not in client.get("/approvals/").content.decode()
 
 
+def test_every_inbox_table_has_as_many_cells_per_row_as_column_headings(client, manager, manager2, fake_temporal, make_order):
+    """A screen reader reads each cell under its heading: an extra cell puts the expiry under "Decide"."""
+    make_order()
+    make_order(created_by=manager2)
+    delegate(manager, manager2)
+    client.force_login(manager2)
+    html = client.get("/approvals/").content.decode()
+    tables = re.findall(r"<table.*?</table>", html, flags=re.S)
+    assert len(tables) >= 2  # the own inbox and the on-behalf one
+    for table in tables:
+        headings = len(re.findall(r"<th[ >]", table.split("</thead>", 1)[0]))
+        for row in re.findall(r"<tr[ >](.*?)</tr>", table.split("<tbody>", 1)[1], flags=re.S):
+            spans = [re.search(r'colspan="(\d+)"', attrs) for attrs in re.findall(r"<td\b([^>]*)>", row)]
+            assert sum(int(span.group(1)) if span else 1 for span in spans) == headings, row
+
+
 def test_reminders_and_escalations_go_to_whoever_holds_the_work(manager, manager2, senior, make_order):
     for user in (manager, manager2, senior):
         user.email = f"{user.username}@desk.example"
@@ -286,17 +304,17 @@ def test_reminders_and_escalations_go_to_whoever_holds_the_work(manager, manager
     delegate(manager, manager2)
     order = make_order()
     fields = {"order_id": order.pk, "requested_by": "clerk", "still_needed": "needs 1 more approval"}
-    assert services.approvers_notify(ApproverNoticeInput(kind="reminder", idempotency_key="r-1", **fields)) == ["manager2", "senior"]
+    assert approver_mail.approvers_notify(ApproverNoticeInput(kind="reminder", idempotency_key="r-1", **fields)) == ["manager2", "senior"]
     assert sorted(e.to[0] for e in mail.outbox) == ["manager2@desk.example", "senior@desk.example"]
 
     # The senior is away with a non-senior substitute, who cannot act on an
     # escalation: it stays with the senior rather than reach nobody who can.
     delegate(senior, make_user("manager4", roles.MANAGERS, email="m4@desk.example"))
     escalation = ApproverNoticeInput(kind="escalation", idempotency_key="e-1", senior_only=True, **fields)
-    assert services.approvers_notify(escalation) == ["senior"]
+    assert approver_mail.approvers_notify(escalation) == ["senior"]
     # Once the substitute approved for the delegator, neither of them is reminded.
     ApprovalDecision.objects.create(order=order, approver_username="manager2", on_behalf_of_username="manager", decision="approved",
                                     request_id="by-sub")
     reminder = ApproverNoticeInput(kind="reminder", idempotency_key="r-2", already_decided=["manager2"], **fields)
-    reminded = services.approvers_notify(reminder)
+    reminded = approver_mail.approvers_notify(reminder)
     assert reminded == ["manager4"]  # the senior's substitute holds the senior's (non-senior) reminder

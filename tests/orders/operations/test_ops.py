@@ -248,3 +248,45 @@ def test_ops_page_links_to_the_temporal_ui_filtered_to_orders_stuck_in_fulfillin
     query = parse_qs(parts.query)["query"][0]
     assert query.startswith('WorkflowType="OrderWorkflow" AND OrderState="fulfilling" AND StateEnteredAt<"')
     assert ">Stuck in fulfilling for over 1 h</a>" in section
+
+
+def test_a_killed_worker_shows_as_missing_since_its_last_heartbeat_and_the_banner_and_readyz_agree(
+        client, manager, fake_temporal, settings):
+    from temporal_bridge.client.worker_status import forget_worker_check
+
+    settings.WORKER_HEARTBEAT_SECONDS = 5.0
+    now = datetime.now(UTC)
+    killed = now - timedelta(seconds=60)
+    # Killed a minute ago: the server still lists it as running, and its pollers for a while.
+    fake_temporal.pollers = PollerStatus(
+        1, 1, ["order-desk@host:42"],
+        pollers=[PollerInfo("order-desk@host:42", "workflow", killed), PollerInfo("order-desk@host:42", "activity", killed)],
+        heartbeats=[WorkerHeartbeat("order-desk@host:42", "running", 60.0, 5.0, host="host", last_heartbeat_at=killed)],
+    )
+    forget_worker_check()
+    client.force_login(manager)
+    html = client.get("/ops/").content.decode()
+    row = html.split('id="heartbeats"', 1)[1].split("</table>", 1)[0]
+    assert 'data-worker-state="missing"' in row
+    assert f"missing since {killed:%Y-%m-%d %H:%M:%S} UTC (60 s without a heartbeat)" in row
+    assert ">running<" not in row
+    assert 'data-workers="stopped"' in html
+    assert PAUSED in client.get("/orders/").content.decode()  # the banner on every page
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "workers" in ready.json()["failing"]
+    assert "order-desk@host:42 missing since" in ready.json()["checks"]["workers"]
+
+
+def test_a_live_worker_shows_as_running_on_the_page_the_banner_and_readyz(client, manager, fake_temporal, settings):
+    from temporal_bridge.client.worker_status import forget_worker_check
+
+    now = datetime.now(UTC)
+    pollers = [PollerInfo("w@h:1", "workflow", now), PollerInfo("w@h:1", "activity", now)]
+    fake_temporal.pollers = PollerStatus(1, 1, ["w@h:1"], pollers=pollers,
+                                         heartbeats=[WorkerHeartbeat("w@h:1", "running", 3.0, 5.0, last_heartbeat_at=now)])
+    forget_worker_check()
+    client.force_login(manager)
+    html = client.get("/ops/").content.decode()
+    assert 'data-worker-state="running"' in html and 'data-workers="running"' in html
+    assert PAUSED not in client.get("/orders/").content.decode()
+    assert client.get("/readyz").json()["checks"]["workers"] == "ok"

@@ -1,0 +1,1 @@
+"""Decisions from the e-mail: one signed, single-use link per approver, order and decision."""
