@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 
-from orders.models import Customer, Order, StockReservation
+from orders.models import Customer, Order, Parcel, StockReservation
 from orders.timeline import mirror
 from orders.timeline.mirror import mirror_snapshot
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
@@ -50,10 +50,11 @@ def order_list(
     Keyset pages cost the same on page 1 and page 4,000 and need no COUNT over
     the table, which is what keeps the list fast at 100k+ orders.
     """
-    # The parcel (one-to-one, often none) in the same query: the list shows where each is.
-    queryset: QuerySet[Order] = Order.objects.select_related("customer", "parcel")
+    # The parcels (often none, one per warehouse of a split order) in one more query: the list shows where each is.
+    queryset: QuerySet[Order] = Order.objects.select_related("customer").prefetch_related(
+        Prefetch("parcels", queryset=Parcel.objects.order_by("id")))
     if late_parcels:
-        queryset = queryset.filter(parcel__promise_missed=True)
+        queryset = queryset.filter(Exists(Parcel.objects.filter(order=OuterRef("pk"), promise_missed=True)))
     if status:
         queryset = queryset.filter(status=status)
     if search:

@@ -7,6 +7,7 @@ non-retryable failure.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -31,15 +32,49 @@ def stock_release(*, order_id: int) -> int:
     return inventory.stock_release(order=locked_order(order_id))
 
 
+CARRIER = "Order Desk Freight"
+
+
+@dataclass(frozen=True)
+class Shipped:
+    tracking_number: str
+    carrier: str
+    # A split order's parcels, (warehouse code, tracking number) in the warehouses' order; empty for one parcel.
+    parcels: list[tuple[str, str]]
+
+
 @transaction.atomic
-def order_ship(*, order_id: int) -> tuple[str, str]:
-    """Hand the reserved units to the carrier. Returns (tracking number, carrier)."""
+def order_ship(*, order_id: int) -> Shipped:
+    """Hand the reserved units to the carrier: one parcel per warehouse that ships part of the order.
+
+    The order's tracking number is made once; a split order's parcels are
+    numbered from it by warehouse, so a retried step names the same parcels."""
     order = locked_order(order_id)
     inventory.stock_ship(order=order)
     if not order.tracking_number:
         order.tracking_number = f"1Z{order.pk:08d}{secrets.token_hex(4).upper()}"
         Order.objects.filter(pk=order.pk).update(tracking_number=order.tracking_number, updated_at=timezone.now())
-    return order.tracking_number, "Order Desk Freight"
+    warehouses = inventory.shipped_from(order_id=order.pk)
+    parcels = [(code, f"{order.tracking_number}-{code}") for code in warehouses] if len(warehouses) > 1 else []
+    return Shipped(order.tracking_number, CARRIER, parcels)
+
+
+def fulfilments_to_ship(*, order_id: int) -> list[str]:
+    """The warehouses whose part of the order has not shipped yet, in the order they are packed and shipped."""
+    return inventory.held_in(order_id=order_id)
+
+
+@transaction.atomic
+def fulfilment_ship(*, order_id: int, warehouse: str) -> Shipped:
+    """Hand one warehouse's part of a split order to the carrier: its parcel, numbered from the order's tracking number.
+
+    Idempotent: run again, nothing more leaves the warehouse and the parcel keeps its number."""
+    order = locked_order(order_id)
+    inventory.stock_ship(order=order, warehouse=warehouse)
+    if not order.tracking_number:
+        order.tracking_number = f"1Z{order.pk:08d}{secrets.token_hex(4).upper()}"
+        Order.objects.filter(pk=order.pk).update(tracking_number=order.tracking_number, updated_at=timezone.now())
+    return Shipped(order.tracking_number, CARRIER, [(warehouse, f"{order.tracking_number}-{warehouse}")])
 
 
 NOTIFICATION_SUBJECTS = {

@@ -39,6 +39,8 @@ class SentSignal:
     order_id: int
     name: str
     payload: Any
+    # A carrier event's parcel: the warehouse of a split order's shipment ("" for the order's only one).
+    warehouse: str = ""
 
 
 @dataclass
@@ -116,9 +118,10 @@ class FakeTemporal:
     def signal_payment_event(self, order_id: int, event: PaymentEvent) -> None:
         self.signal_order(order_id, payments.SIGNAL_PAYMENT_EVENT, event)
 
-    def signal_carrier_event(self, order_id: int, event: CarrierEvent) -> None:
-        # Sent to the order's shipment workflow; recorded under the order's id with the signal's name.
+    def signal_carrier_event(self, order_id: int, event: CarrierEvent, *, warehouse: str = "") -> None:
+        # Sent to the parcel's shipment workflow; recorded under the order's id with the signal's name.
         self.signal_order(order_id, shipment.SIGNAL_CARRIER_EVENT, event)
+        self.signals[-1].warehouse = warehouse
 
     def query_order(self, order_id: int, *, timeout: float | None = None, open_only: bool = False) -> m.OrderSnapshot:
         self.queries.append(order_id)

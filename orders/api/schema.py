@@ -7,6 +7,7 @@ API against it with schemathesis, so the two cannot drift apart silently.
 from __future__ import annotations
 
 from orders.api import validation as v
+from orders.delivery.models import ParcelStatus
 from orders.models import Priority
 from temporal_bridge.order import states
 
@@ -162,7 +163,7 @@ def document() -> dict:
                     "required": ["number", "status", "status_label", "step", "progress", "source", "customer", "lines", "total",
                                  "currency", "priority", "shipping_address", "note", "requires_approval", "approval_deadline",
                                  "tracking_number", "failure_reason", "cancel_requested", "can_cancel", "timeline",
-                                 "fulfilment_plan", "created_at", "links"],
+                                 "fulfilment_plan", "parcels", "created_at", "links"],
                     "properties": {
                         "number": {"type": "string"},
                         "status": {"type": "string", "enum": sorted(states.LABELS)},
@@ -216,6 +217,18 @@ def document() -> dict:
                                                    "status": {"type": "string", "description": "held, shipped or released once reserved"},
                                                    "lines": {"type": "array", "items": {"$ref": "#/components/schemas/PlanLine"}}}}},
                                 "unavailable": {"type": "array", "items": {"$ref": "#/components/schemas/PlanLine"}},
+                            },
+                        },
+                        "parcels": {
+                            "type": "array",
+                            "description": "The parcels followed so far: none, the order's only one (warehouse \"\"), or one per "
+                                           "warehouse of a split order, each with its own tracking number.",
+                            "items": {
+                                "type": "object", "required": ["warehouse", "carrier", "tracking_number", "status", "late"],
+                                "properties": {"warehouse": {"type": "string"}, "carrier": {"type": "string"},
+                                               "tracking_number": {"type": "string"},
+                                               "status": {"type": "string", "enum": list(ParcelStatus.values)},
+                                               "late": {"type": "boolean", "description": "Not delivered by its promise."}},
                             },
                         },
                         "created_at": {"type": "string", "description": "ISO 8601"},

@@ -27,6 +27,7 @@ from orders.api.errors import ApiError, error_response
 from orders.api.models import ApiKey
 from orders.api.services import IdempotencyKeyReused, api_order_create, request_fingerprint
 from orders.api.validation import Errors, clean_cancel, clean_create
+from orders.delivery import services as parcels
 from orders.exceptions import OrderError
 from orders.intents.services import IntentConflict
 from orders.inventory import selectors as inventory
@@ -204,6 +205,8 @@ def order_body(order: Order, live: LiveState) -> dict:
         "can_cancel": m.ACTION_CANCEL in snap.allowed_actions,
         "timeline": [{"at": entry.at, "kind": entry.kind, "message": entry.message} for entry in snap.timeline],
         "fulfilment_plan": plan_body(inventory.order_plan(order)),
+        "parcels": [{"warehouse": p.warehouse, "carrier": p.carrier, "tracking_number": p.tracking_number, "status": p.status,
+                     "late": p.promise_missed} for p in parcels.parcels_for(order)],
         "created_at": order.created_at.isoformat(),
         "links": {"self": url, "cancel": reverse("api:cancel", args=[order.number])},
     }

@@ -25,7 +25,11 @@ class ParcelStatus(models.TextChoices):
 
 
 class Parcel(models.Model):
-    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="parcel")
+    """One parcel of an order: the whole order, or one fulfilment (warehouse) of a split order."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="parcels")
+    # The warehouse that shipped it, for a split order's parcel; blank for an order that ships as one parcel.
+    warehouse = models.CharField(max_length=12, blank=True, default="")
     carrier = models.CharField(max_length=60)
     tracking_number = models.CharField(max_length=40)
     status = models.CharField(max_length=20, choices=ParcelStatus.choices, default=ParcelStatus.SHIPPED)
@@ -40,8 +44,13 @@ class Parcel(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        # The list's "late parcels" filter.
-        indexes = [models.Index(fields=["promise_missed", "status"], name="parcel_late_idx")]
+        constraints = [models.UniqueConstraint(fields=["order", "warehouse"], name="parcel_once_per_fulfilment")]
+        indexes = [
+            # The list's "late parcels" filter.
+            models.Index(fields=["promise_missed", "status"], name="parcel_late_idx"),
+            # A carrier's event names its parcel by tracking number.
+            models.Index(fields=["tracking_number"], name="parcel_tracking_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"

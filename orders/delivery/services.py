@@ -20,6 +20,8 @@ from django.utils.dateparse import parse_datetime
 from orders.delivery.models import OperationsTask, Parcel, ParcelEvent, ParcelStatus
 from orders.exceptions import OrderError, OrderNotFound
 from orders.models import Order
+from temporal_bridge.order import states
+from temporal_bridge.order.fulfilment_states import order_state_from, parcels_text
 from temporal_bridge.shipment import messages as shipment
 
 
@@ -39,31 +41,36 @@ def _when(value: str) -> datetime | None:
     return at
 
 
-def _locked_parcel(order_id: int, *, carrier: str = "", tracking_number: str = "") -> Parcel:
-    """The order's parcel, locked for this transaction; made if the order has none yet."""
+def _locked_parcel(order_id: int, warehouse: str = "", *, carrier: str = "", tracking_number: str = "") -> Parcel:
+    """The order's parcel (a split order's: the one from `warehouse`), locked for this transaction; made if missing."""
     if not Order.objects.filter(pk=order_id).exists():
         raise OrderNotFound(f"Order {order_id} does not exist")
     parcel, _ = Parcel.objects.select_for_update().get_or_create(
-        order_id=order_id, defaults={"carrier": carrier, "tracking_number": tracking_number})
+        order_id=order_id, warehouse=warehouse[:12], defaults={"carrier": carrier, "tracking_number": tracking_number})
     return parcel
 
 
+def _named(parcel: Parcel, number: str) -> str:
+    return f"Parcel of {number} from {parcel.warehouse}" if parcel.warehouse else f"Parcel of {number}"
+
+
 @transaction.atomic
-def parcel_open(*, order_id: int, carrier: str, tracking_number: str, promised_by: str) -> Parcel:
-    """The parcel of a shipped order, as its shipment workflow starts (its status is left alone if it exists)."""
-    parcel = _locked_parcel(order_id, carrier=carrier, tracking_number=tracking_number)
+def parcel_open(*, order_id: int, carrier: str, tracking_number: str, promised_by: str, warehouse: str = "") -> Parcel:
+    """The parcel of a shipped order (or of one warehouse's fulfilment), as its shipment workflow starts
+    (its status is left alone if it exists)."""
+    parcel = _locked_parcel(order_id, warehouse, carrier=carrier, tracking_number=tracking_number)
     parcel.carrier, parcel.tracking_number, parcel.promised_by = carrier[:60], tracking_number[:40], _when(promised_by)
     parcel.save(update_fields=["carrier", "tracking_number", "promised_by", "updated_at"])
     return parcel
 
 
 @transaction.atomic
-def parcel_record_event(*, order_id: int, event: CarrierEventRecord, status: str) -> bool:
+def parcel_record_event(*, order_id: int, event: CarrierEventRecord, status: str, warehouse: str = "") -> bool:
     """Store a carrier event and move the parcel to `status` (the workflow's
     verdict: unchanged for an event that arrived late). An exception that
     counts and a return each raise an operations task in the same
     transaction. False when the event was already stored."""
-    parcel = _locked_parcel(order_id)
+    parcel = _locked_parcel(order_id, warehouse)
     counted = status == event.status
     stored, created = ParcelEvent.objects.get_or_create(parcel=parcel, event_id=event.event_id, defaults={
         "status": event.status, "at": event.at, "location": event.location, "description": event.description, "counted": counted,
@@ -85,28 +92,28 @@ def parcel_record_event(*, order_id: int, event: CarrierEventRecord, status: str
     detail = f": {event.description}" if event.description else ""
     if counted and status == shipment.PARCEL_EXCEPTION:
         operations_task_raise(order_id=order_id, kind=OperationsTask.Kind.PARCEL_EXCEPTION, key=f"parcel-event-{stored.pk}",
-                              text=f"Parcel of {number} ({parcel.tracking_number}) held by the carrier{where}{detail}")
+                              text=f"{_named(parcel, number)} ({parcel.tracking_number}) held by the carrier{where}{detail}")
     if status == shipment.PARCEL_RETURNED:
         operations_task_raise(order_id=order_id, kind=OperationsTask.Kind.PARCEL_RETURNED, key=f"parcel-{parcel.pk}-returned",
-                              text=f"Parcel of {number} ({parcel.tracking_number}) returned to sender{where}{detail}")
+                              text=f"{_named(parcel, number)} ({parcel.tracking_number}) returned to sender{where}{detail}")
     return True
 
 
 @transaction.atomic
-def parcel_flag_late(*, order_id: int, promised_by: str) -> bool:
+def parcel_flag_late(*, order_id: int, promised_by: str, warehouse: str = "") -> bool:
     """The promise passed before delivery: flag the parcel, raise a "Parcel
     late" task and email the operations staff, once. The email is sent
     inside the transaction: if it fails, nothing is flagged and the
     activity's retry tries again (an escalation must not be lost)."""
-    parcel = _locked_parcel(order_id)
+    parcel = _locked_parcel(order_id, warehouse)
     if parcel.promise_missed:
         return False
     parcel.promise_missed = True
     parcel.save(update_fields=["promise_missed", "updated_at"])
     number = Order.objects.values_list("number", flat=True).get(pk=order_id)
     promised = _when(promised_by)
-    text = (f"Parcel of {number} ({parcel.carrier} {parcel.tracking_number}) not delivered by "
-            f"{promised:%Y-%m-%d %H:%M} UTC" if promised else f"Parcel of {number} not delivered within its promise")
+    text = (f"{_named(parcel, number)} ({parcel.carrier} {parcel.tracking_number}) not delivered by "
+            f"{promised:%Y-%m-%d %H:%M} UTC" if promised else f"{_named(parcel, number)} not delivered within its promise")
     operations_task_raise(order_id=order_id, kind=OperationsTask.Kind.PARCEL_LATE, key=f"parcel-{parcel.pk}-late",
                           text=f"{text}; last seen: {ParcelStatus(parcel.status).label.lower()}")
     recipients = list(get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="").values_list("email", flat=True))
@@ -143,10 +150,43 @@ def open_operations_tasks() -> QuerySet[OperationsTask]:
     return OperationsTask.objects.filter(resolved_at__isnull=True).select_related("order").order_by("created_at", "id")
 
 
-def parcel_for(order: Order) -> Parcel | None:
-    """The order's parcel with its events, or None (no tracked shipment)."""
-    return parcel_for_order_id(order.pk)
+def parcels_for(order: Order) -> list[Parcel]:
+    """The order's parcels with their events: none (no tracked shipment), one, or one per warehouse of a split order."""
+    return parcels_for_order_id(order.pk)
 
 
-def parcel_for_order_id(order_id: int) -> Parcel | None:
-    return Parcel.objects.filter(order_id=order_id).prefetch_related("events").first()
+def parcels_for_order_id(order_id: int) -> list[Parcel]:
+    return list(Parcel.objects.filter(order_id=order_id).order_by("id").prefetch_related("events"))
+
+
+def parcel_for_order_id(order_id: int, warehouse: str = "") -> Parcel | None:
+    return Parcel.objects.filter(order_id=order_id, warehouse=warehouse).prefetch_related("events").first()
+
+
+class NoSuchParcel(OrderError):
+    """A carrier's event names a tracking number none of the order's parcels has."""
+
+
+def parcel_warehouse_for(*, order_id: int, tracking_number: str) -> str:
+    """Which of the order's parcels a carrier's event is about, by its tracking number: that parcel's
+    warehouse ("" for an order shipped as one parcel). An order of several parcels needs the number."""
+    rows = list(Parcel.objects.filter(order_id=order_id).values_list("warehouse", "tracking_number"))
+    if not any(warehouse for warehouse, _ in rows):
+        return ""  # one parcel (or none opened yet): the order's own shipment
+    for warehouse, tracked in rows:
+        if tracking_number and tracked == tracking_number:
+            return warehouse
+    raise NoSuchParcel(f"no parcel of this order has tracking number {tracking_number[:40]!r}" if tracking_number
+                       else "the order ships in several parcels and the event names no tracking number")
+
+
+def delivery_state(parcels: list[Parcel]) -> tuple[str | None, str]:
+    """The order's delivery state from its parcels (the workflow's own rule) and each parcel in words."""
+    pairs = [(parcel.warehouse, parcel.status) for parcel in parcels]
+    return order_state_from(pairs), parcels_text(pairs)
+
+
+def delivery_summary(parcels: list[Parcel]) -> str:
+    """A split order's delivery in one line ("In transit: MAIN delivered, EAST shipped"); "" for one parcel or none."""
+    state, text = delivery_state(parcels)
+    return f"{states.LABELS.get(state or '', state)}: {text}" if text else ""

@@ -78,9 +78,10 @@ def stock_release(*, order: Order) -> int:
 
 
 @transaction.atomic
-def stock_ship(*, order: Order) -> int:
-    """The (locked) order's reserved units leave their warehouses. Returns how many shipped now."""
-    held = held_reservations(order.pk)
+def stock_ship(*, order: Order, warehouse: str = "") -> int:
+    """The (locked) order's reserved units leave their warehouses (or only `warehouse`, by code: one
+    fulfilment of a split order). Returns how many shipped now."""
+    held = [r for r in held_reservations(order.pk) if not warehouse or r.warehouse.code == warehouse]
     move_stock(locked_rows_for(held), reserved=-1, on_hand=-1)
     StockReservation.objects.filter(pk__in=[r.pk for r in held]).update(status=StockReservation.Status.SHIPPED)
     return sum(r.quantity for r in held)
@@ -114,6 +115,18 @@ def stock_receive(*, warehouse_id: int, product_id: int, units: int) -> Warehous
     row, _ = WarehouseStock.objects.get_or_create(warehouse_id=warehouse_id, product_id=product_id)
     row = WarehouseStock.objects.select_for_update().get(pk=row.pk)
     return stock_set_on_hand(warehouse_id=warehouse_id, product_id=product_id, on_hand=row.on_hand + units)
+
+
+def held_in(*, order_id: int) -> list[str]:
+    """The codes of the warehouses still holding units for the order (fulfilments not shipped), in the warehouses' order."""
+    held = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.HELD)
+    return list(held.order_by("-warehouse__is_default", "warehouse__code").values_list("warehouse__code", flat=True).distinct())
+
+
+def shipped_from(*, order_id: int) -> list[str]:
+    """The codes of the warehouses the order's units left, in the warehouses' order (the default first)."""
+    shipped = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.SHIPPED)
+    return list(shipped.order_by("-warehouse__is_default", "warehouse__code").values_list("warehouse__code", flat=True).distinct())
 
 
 def held_reservations(order_id: int) -> list[StockReservation]:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.exceptions import PaymentMismatch
-from orders.models import Order
+from orders.models import Order, OrderLine, StockReservation
 from orders.payments.gateway import gateway
 from orders.payments.models import PaymentTransaction
 from orders.steps import locked_order
@@ -97,8 +97,19 @@ def payment_refund(*, order_id: int, idempotency_key: str) -> PaymentTransaction
     existing = PaymentTransaction.objects.filter(order=order, kind=PaymentTransaction.Kind.REFUND).first()
     if existing:
         return existing
-    reference = gateway().refund(amount=capture.amount, currency=capture.currency, idempotency_key=idempotency_key)
+    # What shipped before a cancel stays paid for: a split order cancelled between its parcels is refunded the rest.
+    amount = capture.amount - shipped_value(order)
+    if amount <= 0:
+        return None
+    reference = gateway().refund(amount=amount, currency=capture.currency, idempotency_key=idempotency_key)
     return PaymentTransaction.objects.create(
-        order=order, kind=PaymentTransaction.Kind.REFUND, amount=capture.amount, currency=capture.currency,
+        order=order, kind=PaymentTransaction.Kind.REFUND, amount=amount, currency=capture.currency,
         idempotency_key=idempotency_key, provider_reference=reference,
     )
+
+
+def shipped_value(order: Order) -> Decimal:
+    """The value of the order's lines that have left a warehouse (a line ships whole, from one)."""
+    shipped = StockReservation.objects.filter(order=order, status=StockReservation.Status.SHIPPED).values_list("product_id", flat=True)
+    lines = OrderLine.objects.filter(order=order, dropped=False, product_id__in=list(shipped))
+    return sum((line.unit_price * line.quantity for line in lines), Decimal("0"))

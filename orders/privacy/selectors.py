@@ -13,8 +13,9 @@ from orders.models import Customer, Order
 from orders.privacy.models import CustomerDataKey, CustomerErasure
 from temporal_bridge.order import states
 
-# An order's workflow and its shipment's carry that order's customer's data.
-ORDER_WORKFLOW = re.compile(r"^order-(\d{1,18})(?:-shipment)?$")
+# An order's workflow and its shipments' (one, or one per warehouse of a split
+# order: `order-N-shipment-EAST`) carry that order's customer's data.
+ORDER_WORKFLOW = re.compile(r"^order-(\d{1,18})(?:-shipment(?:-[A-Z0-9-]{2,12})?)?$")
 
 
 def erased_workflow_ids(workflow_ids: Iterable[str]) -> set[str]:

@@ -18,6 +18,7 @@ from orders.models import Order
 from orders.views import new_order
 from orders.views.panel import panel_context, render_panel_poll
 from temporal_bridge.order import messages as m
+from temporal_bridge.shipment.messages import WAREHOUSE_IN_ID
 
 
 @require_GET
@@ -97,7 +98,9 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
     missing = inventory.lines_awaiting_decision(order)
     may_decide = bool(missing) and (order.created_by_id == request.user.pk or request.user.has_perm("orders.change_order"))
-    context = {"order": order, "parcel": parcels.parcel_for(order), "plan": inventory.order_plan(order), "missing_lines": missing,
+    shipped = parcels.parcels_for(order)
+    context = {"order": order, "parcels": shipped, "delivery_summary": parcels.delivery_summary(shipped),
+               "plan": inventory.order_plan(order), "missing_lines": missing,
                "may_decide_stock": may_decide, "stock_request_id": services.new_request_id(), **panel_context(request, order)}
     if m.ACTION_APPROVE in context["actions"] or m.ACTION_REJECT in context["actions"]:
         context["why_you"] = order_why_you(order, request.user)  # the approver asked: why them
@@ -127,7 +130,9 @@ def order_parcel(request: HttpRequest, pk: int) -> HttpResponse:
     """The parcel card polled by the detail page, from the parcel's mirror."""
     if not request.htmx:
         return redirect("orders:detail", pk=pk)
-    parcel = parcels.parcel_for_order_id(pk)
+    # A split order's parcels are each polled by their warehouse's code; anything else names no parcel.
+    warehouse = request.GET.get("warehouse", "")
+    parcel = parcels.parcel_for_order_id(pk, warehouse) if not warehouse or WAREHOUSE_IN_ID.fullmatch(warehouse) else None
     if parcel is None:
         raise Http404("This order has no parcel.")
     return render(request, "orders/_parcel.html", {"parcel": parcel})

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from orders.delivery import services as parcels
 from orders.models import Order
 from orders.webhooks.models import WebhookEvent
 from orders.webhooks.signing import BadSignature, verify
@@ -224,6 +225,9 @@ def webhook_deliver(event_pk: int) -> DeliveryOutcome:
         _send(event)
     except TemporalUnavailable as err:
         return _record_failure(event, f"Temporal unavailable: {err}", unavailable=True)
+    except parcels.NoSuchParcel as err:
+        # Its parcel's shipment may not have opened it yet: kept pending, tried again.
+        return _record_failure(event, str(err))
     except WorkflowNotFound:
         if _no_receiver_ever(event):
             # Nothing will ever receive it: the order's life is over.
@@ -250,7 +254,9 @@ def _send(event: WebhookEvent) -> None:
     if isinstance(message, PaymentEvent):
         order_calls.signal_payment_event(event.order_id, message)
     else:
-        order_calls.signal_carrier_event(event.order_id, message)
+        # A split order's parcels each have their own shipment: the tracking number says which.
+        warehouse = parcels.parcel_warehouse_for(order_id=event.order_id, tracking_number=event.payload.get("tracking_number", ""))
+        order_calls.signal_carrier_event(event.order_id, message, warehouse=warehouse)
 
 
 def relayed_message(event: WebhookEvent) -> PaymentEvent | CarrierEvent:

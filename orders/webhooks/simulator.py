@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from orders.delivery.models import Parcel as DeliveryParcel
 from orders.models import Order
 from orders.payments.models import PaymentTransaction
 from orders.webhooks import signing as webhook_signing
@@ -52,6 +53,12 @@ class Parcel:
     order_id: int
     number: str
     tracking_number: str
+    # A split order's parcel: its warehouse (each travels on its own); "" for an order's only parcel.
+    warehouse: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.order_id}-{self.warehouse}" if self.warehouse else str(self.order_id)
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,14 @@ def pending_payments() -> list[PendingPayment]:
 
 
 def parcels_in_transit() -> list[Parcel]:
+    """The parcels of orders in transit: the order's own, or each of a split order's (by its tracking number)."""
     rows = Order.objects.filter(status=states.IN_TRANSIT).exclude(tracking_number="").values_list("pk", "number", "tracking_number")
-    return [Parcel(pk, number or "", tracking) for pk, number, tracking in rows]
+    orders = {pk: (number or "", tracking) for pk, number, tracking in rows}
+    split: dict[int, list[Parcel]] = {}
+    for order_id, warehouse, tracking in (DeliveryParcel.objects.filter(order_id__in=list(orders)).exclude(warehouse="")
+                                          .order_by("id").values_list("order_id", "warehouse", "tracking_number")):
+        split.setdefault(order_id, []).append(Parcel(order_id, orders[order_id][0], tracking, warehouse))
+    return [parcel for pk, (number, tracking) in orders.items() for parcel in split.get(pk, [Parcel(pk, number, tracking)])]
 
 
 @dataclass
@@ -115,19 +128,19 @@ class Simulator:
             due.append(Webhook(PROVIDER_PAYMENTS, {"id": self._id(payment.order_id, kind), "type": kind, "order": payment.number,
                                                    "reference": payment.reference, "reason": reason}))
         for parcel in parcels:
-            since = self.first_seen.setdefault(f"parcel-{parcel.order_id}", now)
+            since = self.first_seen.setdefault(f"parcel-{parcel.key}", now)
             for step, kind in enumerate(PARCEL_JOURNEY, start=1):
                 if now - since >= step * self.parcel_step:
                     due.append(Webhook(PROVIDER_CARRIER, {
-                        "id": self._id(parcel.order_id, kind), "type": kind, "order": parcel.number,
+                        "id": self._id(parcel.key, kind), "type": kind, "order": parcel.number,
                         "tracking_number": parcel.tracking_number, "at": datetime.now(UTC).isoformat(timespec="seconds"),
                         "location": CITIES[(parcel.order_id + step) % len(CITIES)],
                     }))
         return [webhook for webhook in due if webhook.event_id not in self.sent]
 
     @staticmethod
-    def _id(order_id: int, kind: str) -> str:
-        return f"sim-{order_id}-{kind}"
+    def _id(subject: int | str, kind: str) -> str:
+        return f"sim-{subject}-{kind}"
 
 
 def secret(provider: str) -> str:

@@ -40,14 +40,17 @@ from temporal_bridge.order import payments as payments_messages
 from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
 from temporal_bridge.order.fulfilment import (
     FulfilInput,
+    FulfilmentsToShip,
     FulfilResult,
     NotifyInput,
     NotifyResult,
     ReleaseResult,
     ReserveInput,
     ReserveResult,
+    ShipFulfilmentInput,
     ShipResult,
 )
+from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.holds import HoldInput, HoldResult
 from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
 from temporal_bridge.order.records import DecisionInput, EntriesInput, OrderRef, StepRecord
@@ -196,10 +199,28 @@ def refund_payment(payment: PaymentInput) -> PaymentResult:
 @db_activity
 def ship_order(ref: OrderRef) -> ShipResult:
     def ship() -> ShipResult:
-        tracking_number, carrier = steps.order_ship(order_id=ref.order_id)
-        return ShipResult(tracking_number=tracking_number, carrier=carrier)
+        shipped = steps.order_ship(order_id=ref.order_id)
+        return ShipResult(tracking_number=shipped.tracking_number, carrier=shipped.carrier,
+                          parcels=[ShippedParcel(warehouse, tracking) for warehouse, tracking in shipped.parcels])
 
     return with_record(ref.order_id, ref.record, ship, fulfilment.shipped_text, tracking_number=lambda shipped: shipped.tracking_number)
+
+
+@activity.defn(name=fulfilment.ACT_FULFILMENTS_TO_SHIP)
+@db_activity
+def fulfilments_to_ship(ref: OrderRef) -> FulfilmentsToShip:
+    return FulfilmentsToShip(steps.fulfilments_to_ship(order_id=ref.order_id))
+
+
+@activity.defn(name=fulfilment.ACT_SHIP_FULFILMENT)
+@db_activity
+def ship_fulfilment(inp: ShipFulfilmentInput) -> ShipResult:
+    def ship() -> ShipResult:
+        shipped = steps.fulfilment_ship(order_id=inp.order_id, warehouse=inp.warehouse)
+        return ShipResult(tracking_number=shipped.tracking_number, carrier=shipped.carrier,
+                          parcels=[ShippedParcel(warehouse, tracking) for warehouse, tracking in shipped.parcels])
+
+    return with_record(inp.order_id, inp.record, ship, fulfilment.shipped_text)
 
 
 @activity.defn(name=fulfilment.ACT_NOTIFY)
@@ -277,6 +298,6 @@ def notify_discussion(notice: DiscussionNotice) -> DiscussionResult:
 SYNC_ACTIVITIES = [
     record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, apply_stock_decision, release_stock,
     charge_payment,
-    settle_payment, refund_payment, ship_order, notify_customer, read_hold, notify_discussion,
+    settle_payment, refund_payment, ship_order, fulfilments_to_ship, ship_fulfilment, notify_customer, read_hold, notify_discussion,
 ]
 ALL_ACTIVITIES = [*SYNC_ACTIVITIES, fulfil_order]

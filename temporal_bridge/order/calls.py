@@ -75,9 +75,10 @@ def signal_payment_event(order_id: int, event: PaymentEvent) -> None:
     _signal_workflow(m.workflow_id_for(order_id), payments.SIGNAL_PAYMENT_EVENT, event, timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
 
 
-def signal_carrier_event(order_id: int, event: CarrierEvent) -> None:
-    """A carrier's event, to the order's shipment workflow (a child of the order's, once shipped)."""
-    _signal_workflow(shipment.shipment_workflow_id(order_id), shipment.SIGNAL_CARRIER_EVENT, event,
+def signal_carrier_event(order_id: int, event: CarrierEvent, *, warehouse: str = "") -> None:
+    """A carrier's event, to its parcel's shipment workflow (a child of the order's, once shipped;
+    one per warehouse of a split order)."""
+    _signal_workflow(shipment.shipment_workflow_id(order_id, warehouse), shipment.SIGNAL_CARRIER_EVENT, event,
                      timeout=settings.WEBHOOK_SIGNAL_TIMEOUT_SECONDS)
 
 

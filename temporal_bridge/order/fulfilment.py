@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
 from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine, SplitPlan, describe
@@ -16,6 +17,9 @@ ACT_RESERVE_STOCK = "reserve_stock"
 ACT_RELEASE_STOCK = "release_stock"
 ACT_FULFIL = "fulfil_order"
 ACT_SHIP = "ship_order"
+# A split order: which warehouses still hold its parts, then each part packed and shipped on its own.
+ACT_FULFILMENTS_TO_SHIP = "fulfilments_to_ship"
+ACT_SHIP_FULFILMENT = "ship_fulfilment"
 ACT_NOTIFY = "notify_customer"
 
 # Error types raised by activities as non-retryable business failures.
@@ -76,6 +80,21 @@ class ShipResult:
     carrier: str
     # The timeline entries the step wrote for its own keys, as written.
     recorded: list[TimelineEntry] = field(default_factory=list)
+    # A split order: one parcel per warehouse, each with its own tracking number (none: one parcel).
+    parcels: list[ShippedParcel] = field(default_factory=list)
+
+
+@dataclass
+class FulfilmentsToShip:
+    # Warehouse codes, in the order their parts are packed and shipped.
+    warehouses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ShipFulfilmentInput:
+    order_id: int
+    warehouse: str
+    record: StepRecord | None = None
 
 
 @dataclass
@@ -111,6 +130,12 @@ def released_text(result: ReleaseResult) -> str:
 
 
 def shipped_text(result: ShipResult) -> str:
+    if len(result.parcels) == 1:
+        parcel = result.parcels[0]
+        return f"Shipped from {parcel.warehouse} with {result.carrier}, tracking number {parcel.tracking_number}"
+    if result.parcels:
+        each = "; ".join(f"from {parcel.warehouse}, tracking number {parcel.tracking_number}" for parcel in result.parcels)
+        return f"Shipped in {len(result.parcels)} parcels with {result.carrier}: {each}"
     return f"Shipped with {result.carrier}, tracking number {result.tracking_number}"
 
 
@@ -119,3 +144,11 @@ def emailed_text(kind: str) -> str:
 
 
 FULFILLED_TEXT = "Fulfilment complete"
+
+
+def cancelled_parts_text(shipped: list[ShippedParcel], warehouses: list[str]) -> str:
+    """A split order cancelled between its parts: which shipped (kept, paid for) and which did not (released, refunded)."""
+    sent = {parcel.warehouse: parcel.tracking_number for parcel in shipped}
+    parts = [f"from {code}: shipped before the cancel (tracking number {sent[code]}), not refunded" if code in sent
+             else f"from {code}: not shipped, its stock released and its lines refunded" for code in warehouses]
+    return "Cancelled between parcels: " + "; ".join(parts)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from temporal_bridge.approvals.messages import ApprovalProgress, ApprovalRule
 from temporal_bridge.order import states
 from temporal_bridge.order.discussion import QuestionSignal
+from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.payments import PROVIDER_PAYMENTS
 from temporal_bridge.order.records import DecisionInput, MirrorInput, TimelineEntry
 from temporal_bridge.order.service_levels import ServiceLevelReport, ServiceLevelTargets
@@ -199,6 +200,10 @@ class OrderState:
     transitions: list[StateTransition] = field(default_factory=list)
     breached: list[str] = field(default_factory=list)
     parcel_status: str = ""
+    # A split order's parcels, one per warehouse, each followed by its own shipment workflow (none: one parcel).
+    parcels: list[ShippedParcel] = field(default_factory=list)
+    # How many warehouses the reservation chose: more than one, and each part is packed and shipped on its own.
+    fulfilments_planned: int = 0
     # --- Refused messages, per kind (order_workflow/refusals.py): all counted, and those not yet summarised ---
     refusals: dict[str, int] = field(default_factory=dict)
     refusals_unreported: dict[str, int] = field(default_factory=dict)
@@ -320,6 +325,8 @@ class OrderSnapshot:
     # The lines the order waits on: for a person's stock decision (none chosen yet) or for a restock.
     unavailable: list[PlannedLine] = field(default_factory=list)
     stock_decision_open: bool = False
+    # A split order's parcels (warehouse, tracking number, status); none for an order shipped as one parcel.
+    parcels: list[ShippedParcel] = field(default_factory=list)
 
 
 PROVIDERS = (PROVIDER_PAYMENTS, PROVIDER_CARRIER)

@@ -14,7 +14,8 @@ from temporal_bridge.shipment import workflow as sw
 @activity.defn(name=sw.ACT_OPEN_PARCEL)
 @db_activity
 def open_parcel(inp: sw.ParcelOpenInput) -> None:
-    parcels.parcel_open(order_id=inp.order_id, carrier=inp.carrier, tracking_number=inp.tracking_number, promised_by=inp.promised_by)
+    parcels.parcel_open(order_id=inp.order_id, carrier=inp.carrier, tracking_number=inp.tracking_number, promised_by=inp.promised_by,
+                        warehouse=inp.warehouse)
 
 
 @activity.defn(name=sw.ACT_RECORD_PARCEL_EVENT)
@@ -25,13 +26,13 @@ def record_parcel_event(inp: sw.ParcelEventInput) -> None:
     # not fail forever on an input that, against that check, has none.
     at = parse_time(event.at) or datetime.now(UTC)
     record = parcels.CarrierEventRecord(event.event_id, event.status, at, event.location, event.description)
-    parcels.parcel_record_event(order_id=inp.order_id, event=record, status=inp.status)
+    parcels.parcel_record_event(order_id=inp.order_id, event=record, status=inp.status, warehouse=inp.warehouse)
 
 
 @activity.defn(name=sw.ACT_FLAG_PARCEL_LATE)
 @db_activity
 def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
-    parcels.parcel_flag_late(order_id=inp.order_id, promised_by=inp.promised_by)
+    parcels.parcel_flag_late(order_id=inp.order_id, promised_by=inp.promised_by, warehouse=inp.warehouse)
 
 
 SHIPMENT_ACTIVITIES = [open_parcel, record_parcel_event, flag_parcel_late]

@@ -5,6 +5,7 @@ Free of Django: the workflow sandbox imports it.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 PROVIDER_CARRIER = "carrier"
@@ -29,8 +30,20 @@ SHIPMENT_WORKFLOW_NAME = "ShipmentWorkflow"
 QUERY_PARCEL = "parcel"
 
 
-def shipment_workflow_id(order_id: int) -> str:
-    return f"order-{order_id}-shipment"
+# A warehouse's code as it may appear in a workflow id: what the warehouse
+# model allows (capitals, digits, dashes), nothing personal.
+WAREHOUSE_IN_ID = re.compile(r"[A-Z0-9-]{2,12}")
+
+
+def shipment_workflow_id(order_id: int, warehouse: str = "") -> str:
+    """The shipment child of an order (one parcel), or of one of its
+    fulfilments: an order that ships from one warehouse keeps the plain id,
+    each parcel of a split order is named by its warehouse."""
+    if not warehouse:
+        return f"order-{order_id}-shipment"
+    if not WAREHOUSE_IN_ID.fullmatch(warehouse):
+        raise ValueError(f"not a warehouse code: {warehouse[:20]!r}")
+    return f"order-{order_id}-shipment-{warehouse}"
 
 
 @dataclass
@@ -52,6 +65,10 @@ class ShipmentInput:
     promised_by: str
     continue_as_new_after_seconds: float = 24 * 3600
     carried: ShipmentState | None = None
+    # A split order's parcel: the warehouse it ships from ("" for an order
+    # shipped as one parcel). Such a parcel takes only events that name its
+    # tracking number: another parcel's genuine event is not its own.
+    warehouse: str = ""
 
 
 @dataclass

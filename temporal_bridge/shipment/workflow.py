@@ -54,6 +54,8 @@ class ParcelOpenInput:
     carrier: str
     tracking_number: str
     promised_by: str
+    # A split order's parcel: its warehouse ("" for the order's only parcel).
+    warehouse: str = ""
 
 
 @dataclass
@@ -63,6 +65,7 @@ class ParcelEventInput:
     event: CarrierEvent
     # The parcel's status once this event counts (unchanged for a late event).
     status: str
+    warehouse: str = ""
 
 
 @dataclass
@@ -71,6 +74,7 @@ class ParcelLateInput:
     order_number: str
     promised_by: str
     status: str
+    warehouse: str = ""
 
 
 def status_after(current: str, history: Sequence[CarrierEvent], event: CarrierEvent) -> str:
@@ -112,7 +116,7 @@ class ShipmentWorkflow:
     async def run(self, inp: ShipmentInput) -> ShipmentResult:
         if inp.carried is None:
             await self._activity(ACT_OPEN_PARCEL, ParcelOpenInput(
-                inp.order_id, inp.order_number, inp.carrier, inp.tracking_number, inp.promised_by))
+                inp.order_id, inp.order_number, inp.carrier, inp.tracking_number, inp.promised_by, warehouse=inp.warehouse))
         # The promise is an absolute time, so it survives continue-as-new as is.
         promised = parse_time(inp.promised_by) if inp.promised_by else None
         continue_at = workflow.now() + timedelta(seconds=max(inp.continue_as_new_after_seconds, 1))
@@ -127,7 +131,8 @@ class ShipmentWorkflow:
             now = workflow.now()
             if promised is not None and not self.s.promise_missed and now >= promised:
                 self.s.promise_missed = True
-                await self._activity(ACT_FLAG_PARCEL_LATE, ParcelLateInput(inp.order_id, inp.order_number, inp.promised_by, self.s.status))
+                await self._activity(ACT_FLAG_PARCEL_LATE, ParcelLateInput(inp.order_id, inp.order_number, inp.promised_by, self.s.status,
+                                                                          warehouse=inp.warehouse))
                 continue  # events may have arrived meanwhile
             if now >= continue_at or workflow.info().is_continue_as_new_suggested():
                 # Handlers only confirm and queue: once they have all finished
@@ -153,7 +158,8 @@ class ShipmentWorkflow:
         if new_status != event.status:
             workflow.logger.info("Shipment %s: late %s event %s kept; the parcel stays %s",
                                  self._inp.order_number, event.status, event.event_id, new_status)
-        await self._activity(ACT_RECORD_PARCEL_EVENT, ParcelEventInput(self._inp.order_id, self._inp.order_number, event, new_status))
+        await self._activity(ACT_RECORD_PARCEL_EVENT, ParcelEventInput(self._inp.order_id, self._inp.order_number, event, new_status,
+                                                                       warehouse=self._inp.warehouse))
         s.status = new_status
         s.events = [*s.events, event][-MAX_EVENTS_KEPT:]
         return new_status in FINAL
@@ -174,6 +180,11 @@ class ShipmentWorkflow:
             workflow.logger.warning("Shipment %s: carrier event ignored: %s", self._inp.order_number, bad.reason)
             return
         s = self.s
+        if self._inp.warehouse and event.description != self._inp.tracking_number:
+            # The intake relays the event's tracking number as its description.
+            workflow.logger.warning("Shipment %s from %s: carrier event %s names another parcel; ignored",
+                                    self._inp.order_number, self._inp.warehouse, display(event.event_id))
+            return
         if event.event_id in s.seen_event_ids:
             workflow.logger.info("Shipment %s: carrier event %s already received; ignored", self._inp.order_number, event.event_id)
             return

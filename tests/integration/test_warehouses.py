@@ -12,11 +12,13 @@ from django.test import Client
 
 from orders import services
 from orders.inventory import services as inventory
-from orders.models import Backorder, Order, Product, StockReservation, Warehouse, WarehouseStock
+from orders.models import Backorder, Order, Parcel, ParcelEvent, Product, StockReservation, Warehouse, WarehouseStock
 from orders.payments.models import PaymentTransaction
 from orders.timeline.models import OrderEvent
 from orders.webhooks import signing
+from orders.webhooks.models import WebhookEvent
 from temporal_bridge.order import states
+from temporal_bridge.shipment import messages as shipment
 from tests.integration.test_lifecycle import finished, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -67,4 +69,50 @@ def test_a_split_order_backorders_a_line_a_signed_restock_fills_and_then_ships(s
     words = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
     assert any(w.startswith("Waiting for a stock decision: no warehouse holds") for w in words)
     assert "Stock decision: restocked and reserved 1 × PRN-W" in words
+    assert [e.message for e in final.timeline] == words  # the mirror tells the workflow's story
+
+
+CARRIER_SECRET = "whsec_carrier_split_e2e"
+
+
+def carrier_webhook(order: Order, parcel: Parcel, n: int, kind: str) -> int:
+    body = json.dumps({"id": f"c-{parcel.warehouse}-{n}-{uuid.uuid4().hex[:6]}", "type": f"parcel.{kind}", "order": order.number,
+                       "tracking_number": parcel.tracking_number, "at": f"2026-12-0{n + 1}T08:00:00+00:00",
+                       "location": f"{parcel.warehouse} hub"}).encode()
+    return Client().post(f"/webhooks/{shipment.PROVIDER_CARRIER}/", data=body, content_type="application/json",
+                         **{signing.SIGNATURE_META: signing.sign(CARRIER_SECRET, body)}).status_code
+
+
+def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(stack, settings, clerk, customer):
+    settings.WEBHOOK_SECRETS = {**settings.WEBHOOK_SECRETS, shipment.PROVIDER_CARRIER: CARRIER_SECRET}
+    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.05
+    settings.ORDER_DESK_TRACK_DELIVERY = True
+    east = Warehouse.objects.create(code="EAST", name="East")
+    desk = Product.objects.create(sku="DESK-S", name="Desk", price=Decimal("40.00"), stock_on_hand=10)  # MAIN
+    lamp = Product.objects.create(sku="LAMP-S", name="Lamp", price=Decimal("25.00"))
+    inventory.stock_set_on_hand(warehouse_id=east.pk, product_id=lamp.pk, on_hand=10)
+
+    order = services.order_submit(customer=customer, created_by=clerk, shipping_address="1 Main Street",
+                                  lines=[services.LineRequest(desk, 2), services.LineRequest(lamp, 1)])
+    wait_for(lambda: Parcel.objects.filter(order=order).count() == 2, what="both shipments to open their parcels")
+    parcels = {parcel.warehouse: parcel for parcel in Parcel.objects.filter(order=order)}
+    assert set(parcels) == {"MAIN", "EAST"} and parcels["MAIN"].tracking_number != parcels["EAST"].tracking_number
+
+    assert carrier_webhook(order, parcels["EAST"], 0, "in_transit") == 200
+    assert carrier_webhook(order, parcels["EAST"], 1, "delivered") == 200
+    wait_for(lambda: Parcel.objects.get(order=order, warehouse="EAST").status == shipment.PARCEL_DELIVERED, what="EAST delivered")
+    assert Order.objects.get(pk=order.pk).status == states.IN_TRANSIT  # MAIN still travels
+    assert carrier_webhook(order, parcels["MAIN"], 2, "delivered") == 200
+
+    final = finished(order.pk)
+    assert final.state == states.DELIVERED
+    assert {p.warehouse: p.status for p in Parcel.objects.filter(order=order)} == {"MAIN": "delivered", "EAST": "delivered"}
+    assert list(ParcelEvent.objects.filter(parcel__order=order, parcel__warehouse="EAST").values_list("location", flat=True)) == [
+        "EAST hub", "EAST hub"]
+    assert set(WebhookEvent.objects.filter(order=order).values_list("status", flat=True)) == {WebhookEvent.Delivery.DELIVERED}
+    words = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
+    # Each warehouse's part packed and shipped on its own, MAIN (the default) first.
+    assert words.index("Fulfilment from MAIN started") < words.index("Fulfilment from EAST started")
+    assert [w.split(" with ")[0] for w in words if w.startswith("Shipped from")] == ["Shipped from MAIN", "Shipped from EAST"]
+    assert words[-1] == "Delivered: all 2 parcels"
     assert [e.message for e in final.timeline] == words  # the mirror tells the workflow's story

@@ -90,7 +90,7 @@ def test_an_order_reaches_delivered_through_signed_payment_and_carrier_webhooks(
     assert PaymentTransaction.objects.get(order=order, kind=PaymentTransaction.Kind.CAPTURE).status == PaymentTransaction.Status.CAPTURED
     assert WebhookEvent.objects.filter(order=order).count() == 4
     assert set(WebhookEvent.objects.filter(order=order).values_list("status", flat=True)) == {WebhookEvent.Delivery.DELIVERED}
-    assert order.parcel.status == shipment.PARCEL_DELIVERED
+    assert order.parcels.get().status == shipment.PARCEL_DELIVERED
 
 
 def test_a_webhook_received_while_temporal_is_stopped_is_kept_and_delivered_after_it_comes_back(

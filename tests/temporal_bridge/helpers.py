@@ -49,18 +49,21 @@ from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import DiscussionNotice, DiscussionResult
 from temporal_bridge.order.fulfilment import (
     FulfilInput,
+    FulfilmentsToShip,
     FulfilResult,
     NotifyInput,
     NotifyResult,
     ReleaseResult,
     ReserveInput,
     ReserveResult,
+    ShipFulfilmentInput,
     ShipResult,
 )
+from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.holds import HoldInput, HoldResult
 from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
 from temporal_bridge.order.records import DecisionInput, EntriesInput, MirrorInput, OrderRef, StepRecord, TimelineEntry
-from temporal_bridge.order.split_plan import PlannedLine
+from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine
 from temporal_bridge.order.stock_decisions import StockDecisionInput, StockDecisionResult
 from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime import devserver
@@ -127,6 +130,12 @@ class ActivityMocks:
     # Hold the shipment until the test sets ship_released.
     ship_blocks: bool = False
     ship_released: bool = False
+    # The warehouses a split order ships from (one parcel each, numbered TRK-0042-<code>); none: one parcel.
+    shipped_from: list[str] = field(default_factory=list)
+    # The warehouses the reservation chooses (reported to the workflow; more than one: each part packed and shipped on its own).
+    planned: list[str] = field(default_factory=list)
+    # Heartbeat and wait until cancelled from this many packs on (0: the first); None: never.
+    fulfil_blocks_from: int | None = None
     calls: list[Call] = field(default_factory=list)
     # Every timeline entry written to the "database", however it was written:
     # several at once, with a decision or an update, or by a business step.
@@ -264,7 +273,8 @@ class ActivityMocks:
                 raise ApplicationError(mocks.out_of_stock, type=fulfilment.ERR_OUT_OF_STOCK, non_retryable=True)
             missing = [] if mocks.restocked or not ref.keep_available else list(mocks.unavailable)
             reserved = ReserveResult(lines_reserved=1, units_reserved=3, hold=mocks.holds.get(hold.STAGE_PAYMENT), unavailable=missing,
-                                     unavailable_text=", ".join(f"{line.quantity} × P-{line.product_id}" for line in missing))
+                                     unavailable_text=", ".join(f"{line.quantity} × P-{line.product_id}" for line in missing),
+                                     fulfilments=[PlannedFulfilment(code, [PlannedLine(n + 1, 1)]) for n, code in enumerate(mocks.planned)])
             return with_record(ref.order_id, ref.record, reserved, fulfilment.reserved_text(reserved))
 
         @activity.defn(name=stock_decisions.ACT_APPLY_STOCK_DECISION)
@@ -316,7 +326,9 @@ class ActivityMocks:
             if mocks.fulfil_ends_after_cancel:
                 await poll(lambda: handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot),
                            lambda snap: snap.cancel_requested, what="the cancel accepted")
-            if not mocks.fulfil_blocks:
+            packs = len(mocks.args(fulfilment.ACT_FULFIL))
+            blocks = mocks.fulfil_blocks or (mocks.fulfil_blocks_from is not None and packs > mocks.fulfil_blocks_from)
+            if not blocks:
                 return FulfilResult(steps_done=job.steps)
             try:
                 while True:
@@ -332,8 +344,22 @@ class ActivityMocks:
             record(fulfilment.ACT_SHIP, ref)
             while mocks.ship_blocks and not mocks.ship_released:
                 await asyncio.sleep(0.01)
-            shipped = ShipResult(tracking_number="TRK-0042", carrier="ParcelCo")
+            shipped = ShipResult(tracking_number="TRK-0042", carrier="ParcelCo",
+                                 parcels=[ShippedParcel(code, f"TRK-0042-{code}") for code in mocks.shipped_from])
             return with_record(ref.order_id, ref.record, shipped, fulfilment.shipped_text(shipped), tracking_number=shipped.tracking_number)
+
+        @activity.defn(name=fulfilment.ACT_FULFILMENTS_TO_SHIP)
+        async def fulfilments_to_ship(ref: OrderRef) -> FulfilmentsToShip:
+            record(fulfilment.ACT_FULFILMENTS_TO_SHIP, ref)
+            shipped = {call.warehouse for call in mocks.args(fulfilment.ACT_SHIP_FULFILMENT)}
+            return FulfilmentsToShip([code for code in mocks.planned if code not in shipped])
+
+        @activity.defn(name=fulfilment.ACT_SHIP_FULFILMENT)
+        async def ship_fulfilment(inp: ShipFulfilmentInput) -> ShipResult:
+            record(fulfilment.ACT_SHIP_FULFILMENT, inp)
+            shipped = ShipResult(tracking_number="TRK-0042", carrier="ParcelCo",
+                                 parcels=[ShippedParcel(inp.warehouse, f"TRK-0042-{inp.warehouse}")])
+            return with_record(inp.order_id, inp.record, shipped, fulfilment.shipped_text(shipped))
 
         @activity.defn(name=fulfilment.ACT_NOTIFY)
         async def notify_customer(notice: NotifyInput) -> NotifyResult:
@@ -390,9 +416,9 @@ class ActivityMocks:
             record(sw.ACT_FLAG_PARCEL_LATE, inp)
 
         return [record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, apply_stock_decision,
-                release_stock, charge_payment, refund_payment, fulfil_order, ship_order, notify_customer, notify_approvers,
-                send_bulk_decision, send_approval_digests, notify_discussion, read_hold, settle_payment, open_parcel,
-                record_parcel_event, flag_parcel_late]
+                release_stock, charge_payment, refund_payment, fulfil_order, ship_order, fulfilments_to_ship, ship_fulfilment,
+                notify_customer, notify_approvers, send_bulk_decision, send_approval_digests, notify_discussion, read_hold, settle_payment,
+                open_parcel, record_parcel_event, flag_parcel_late]
 
 
 def activity_name(fn: Callable) -> str:

@@ -340,6 +340,7 @@ def verify(plans: list[Plan]) -> Results:
 
     from orders.models import Order, Product, StockReservation, WarehouseStock
     from orders.payments.models import PaymentTransaction
+    from orders.payments.services import shipped_value
     from orders.timeline.models import OrderEvent
     from temporal_bridge.order import states
 
@@ -371,6 +372,12 @@ def verify(plans: list[Plan]) -> Results:
         results.check(captures == (1 if charged else 0), f"{order.number}: {captures} captures, charged in timeline: {charged}")
         results.check(refunds == (1 if charged and final.state in (states.CANCELLED, states.FAILED) else 0),
                       f"{order.number}: {refunds} refunds for a {final.state} order (charged: {charged})")
+        if refunds == 1 and captures == 1:
+            # A split order cancelled between its parcels keeps what shipped paid for: the refund is the rest.
+            capture = PaymentTransaction.objects.get(order=order, kind="capture").amount
+            refund = PaymentTransaction.objects.get(order=order, kind="refund").amount
+            results.check(refund == capture - shipped_value(order),
+                          f"{order.number}: refunded {refund} of {capture}, but {shipped_value(order)} worth shipped")
         if any(msg.startswith("Cancel requested") for msg in messages):
             results.check(final.state == states.CANCELLED, f"{order.number}: cancel accepted but ended {final.state}")
         keys = OrderEvent.objects.filter(order=order).values_list("idempotency_key", flat=True)

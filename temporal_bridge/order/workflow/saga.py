@@ -1,6 +1,6 @@
-"""The fulfilment saga: reserve stock, take payment, fulfil, ship; and the
-compensations that undo what was done, newest first, when the order is
-cancelled or fails.
+"""The fulfilment saga: reserve stock, take payment, fulfil, ship (the
+parcels' journey is delivery.py's); and the compensations that undo what was
+done, newest first, when the order is cancelled or fails.
 
 Each business step goes through `_step`: the activity writes its own
 timeline entry (and the entries waiting) in the transaction of its effect
@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge.contract.decoding import display
@@ -26,15 +27,23 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order import fulfilment as fulfilment_messages
     from temporal_bridge.order import holds, payments, states
     from temporal_bridge.order import messages as m
-    from temporal_bridge.order.fulfilment import FulfilInput, FulfilResult, ReleaseResult, ReserveInput, ReserveResult, ShipResult
+    from temporal_bridge.order.fulfilment import (
+        FulfilInput,
+        FulfilmentsToShip,
+        FulfilResult,
+        ReleaseResult,
+        ReserveInput,
+        ReserveResult,
+        ShipFulfilmentInput,
+        ShipResult,
+        cancelled_parts_text,
+    )
     from temporal_bridge.order.holds import HoldInput, HoldResult
     from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
     from temporal_bridge.order.records import MirrorInput, OrderRef, StepRecord
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed, cause
     from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
-    from temporal_bridge.shipment import messages as shipment
-    from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
 
 # Steps with business outcomes: business errors are non-retryable (raised as
 # such by the activities); anything else is retried for about ten minutes
@@ -52,6 +61,13 @@ CREDIT_CHECK = "credit-check"
 # Orders that reach the stock after this marker reserve what some warehouse
 # holds and wait for a person's choice on the rest, instead of failing.
 STOCK_DECISIONS = "stock-decisions"
+# Orders whose reservation chose several warehouses, past this marker, pack
+# and ship each warehouse's part on its own, so that a cancel between them
+# compensates only what did not ship.
+FULFILMENT_BY_FULFILMENT = "fulfilment-by-fulfilment"
+# Orders shipped from several warehouses after this marker follow one parcel
+# per warehouse, each by its own shipment workflow, rather than one parcel.
+SHIPMENT_PER_FULFILMENT = "shipment-per-fulfilment"
 
 
 class FulfilmentSaga:
@@ -83,6 +99,7 @@ class FulfilmentSaga:
                                              lambda record: ReserveInput(order_id, record=record, keep_available=keep_available),
                                              ReserveResult)
         s.compensations.append(fulfilment_messages.ACT_RELEASE_STOCK)
+        s.fulfilments_planned = len(reserved.fulfilments)
         self.check_cancel()
         if reserved.unavailable:
             await self._stock.resolve(reserved, self._reserve_what_arrived)
@@ -101,10 +118,11 @@ class FulfilmentSaga:
         await self._wait_while_held(holds.STAGE_FULFILMENT, hold)
         await self.fraud_checkpoint()
 
-    async def fulfil(self) -> None:
-        """Run the fulfilment activity, racing it against a cancel request."""
+    async def fulfil(self, warehouse: str = "", *, last: bool = True) -> None:
+        """Run the fulfilment activity (of the whole order, or of one warehouse's part), racing it against a cancel request."""
         s, inp = self._s, self._inp
-        self._timeline.record("status", "Fulfilment started", status=states.FULFILLING, progress=0)
+        part = f" from {warehouse}" if warehouse else ""
+        self._timeline.record("status", f"Fulfilment{part} started", status=states.FULFILLING, progress=0)
         s.step = "Fulfilling"
         first = self._timeline.take_unwritten()
         fulfilment = workflow.start_activity(
@@ -131,7 +149,7 @@ class FulfilmentSaga:
             except (ActivityError, CancelledError, asyncio.CancelledError):
                 pass
             self._timeline.give_back(first)
-            self._timeline.record("fulfilment", f"Fulfilment stopped at {s.progress}%")
+            self._timeline.record("fulfilment", f"Fulfilment{part} stopped at {s.progress}%")
             raise OrderCancelled()
         cancel_requested.cancel()
         try:
@@ -139,10 +157,10 @@ class FulfilmentSaga:
         except ActivityError as err:
             self._timeline.give_back(first)
             raise OrderFailed(f"fulfilment failed: {cause(err)}") from err
-        s.fulfilment_done = True
+        s.fulfilment_done = last  # until the last part is packed, a cancel still stops what has not shipped
         s.progress = 100
         # Written with the shipment (a state entry, like "processing").
-        self._timeline.record("fulfilment", fulfilment_messages.FULFILLED_TEXT, progress=100)
+        self._timeline.record("fulfilment", f"Fulfilment{part} complete" if part else fulfilment_messages.FULFILLED_TEXT, progress=100)
 
     async def ship(self) -> None:
         s, order_id = self._s, self._inp.order_id
@@ -153,25 +171,40 @@ class FulfilmentSaga:
         )
         s.tracking_number = shipped.tracking_number
         self.carrier = shipped.carrier
+        if len(shipped.parcels) > 1 and workflow.patched(SHIPMENT_PER_FULFILMENT):
+            s.parcels = list(shipped.parcels)  # each followed by its own shipment workflow
         s.compensations.clear()
 
-    async def follow_parcel(self) -> ShipmentResult | None:
-        """Tracked delivery: a child workflow follows the carrier's events
-        until the parcel is delivered or returned; None if it could not."""
-        s, inp = self._s, self._inp
-        s.parcel_status, s.step = "shipped", "In transit"
-        promised = workflow.now() + timedelta(days=inp.delivery_promise_days)
+    async def fulfil_each(self) -> None:
+        """A split order: each warehouse's part packed, then shipped as its own parcel, one after the other.
+
+        A cancel before the last part is packed stops there: what shipped stays
+        shipped (and paid for), the rest is released and refunded, and the
+        timeline says which part went which way."""
+        s, order_id = self._s, self._inp.order_id
+        plan: FulfilmentsToShip = await workflow.execute_activity(
+            fulfilment_messages.ACT_FULFILMENTS_TO_SHIP, OrderRef(order_id), result_type=FulfilmentsToShip,
+            start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
+        warehouses = plan.warehouses
+
+        def ship_part(warehouse: str, record: StepRecord) -> ShipFulfilmentInput:
+            return ShipFulfilmentInput(order_id, warehouse, record=record)
+
         try:
-            result: ShipmentResult = await workflow.execute_child_workflow(
-                shipment.SHIPMENT_WORKFLOW_NAME,
-                ShipmentInput(inp.order_id, inp.order_number, s.tracking_number, inp.carrier or self.carrier, promised.isoformat()),
-                id=shipment.shipment_workflow_id(inp.order_id), result_type=ShipmentResult,
-            )
-        except ChildWorkflowError as err:
-            s.failure_reason = f"delivery tracking stopped: {cause(err)}"
-            return None
-        s.parcel_status = result.status
-        return result
+            for n, warehouse in enumerate(warehouses):
+                self.check_cancel()
+                await self.fulfil(warehouse, last=n == len(warehouses) - 1)
+                await self.fraud_checkpoint()
+                s.step = f"Shipping from {warehouse}"
+                shipped = await self._step(fulfilment_messages.ACT_SHIP_FULFILMENT, "shipment", partial(ship_part, warehouse),
+                                           ShipResult, timeout=DB_STEP, retry=MIRROR_RETRY)
+                s.tracking_number, self.carrier = shipped.tracking_number, shipped.carrier
+                s.parcels.extend(shipped.parcels)
+        except OrderCancelled:
+            if s.parcels:
+                self._timeline.record("compensation", cancelled_parts_text(s.parcels, warehouses))
+            raise
+        s.compensations.clear()
 
     async def _reserve_what_arrived(self) -> ReserveResult:
         """A backorder's recheck: reserve what some warehouse holds now (no entry: the decision's end says what came)."""

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.fulfilment import NotifyInput, NotifyResult
     from temporal_bridge.order.records import MirrorInput
     from temporal_bridge.order.workflow.conversation import Conversation
+    from temporal_bridge.order.workflow.delivery import Delivery
     from temporal_bridge.order.workflow.gate import ApprovalGate, Outcome
     from temporal_bridge.order.workflow.intake import Intake
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed
@@ -41,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.people import People
     from temporal_bridge.order.workflow.refusals import Refusals
     from temporal_bridge.order.workflow.requests import Requests
-    from temporal_bridge.order.workflow.saga import FulfilmentSaga
+    from temporal_bridge.order.workflow.saga import FULFILMENT_BY_FULFILMENT, FulfilmentSaga
     from temporal_bridge.order.workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
@@ -70,6 +71,7 @@ class OrderWorkflow:
         intake = Intake(refusals)
         self.stock = StockWait(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.saga = FulfilmentSaga(inp, self.s, self.timeline, self.stock)
+        self.delivery = Delivery(inp, self.s, self.timeline)
         self.people = People(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.withdrawals = Withdrawals(inp, self.s, self.timeline, self.gate, self.requests, intake)
         self.conversation = Conversation(inp, self.s, self.timeline, self.gate, self.requests, intake)
@@ -175,7 +177,7 @@ class OrderWorkflow:
             questions=True, open_question=s.question.question if s.question else "",
             question_by=s.question.actor if s.question else "", hold_reason=s.hold_reason, parcel_status=s.parcel_status,
             service_levels=self.watch.report(), unavailable=list(s.unavailable),
-            stock_decision_open=bool(s.unavailable) and not s.stock_choices and s.cancel is None,
+            stock_decision_open=bool(s.unavailable) and not s.stock_choices and s.cancel is None, parcels=list(s.parcels),
         )
 
     @workflow.query(name=m.QUERY_VERDICT)
@@ -235,15 +237,21 @@ class OrderWorkflow:
             outcome = await self._reapprove()
             if outcome is not Outcome.APPROVED:
                 return outcome
-        await self.saga.fulfil()
-        await self.saga.fraud_checkpoint()
-        await self.saga.ship()
+        if self.s.fulfilments_planned > 1 and workflow.patched(FULFILMENT_BY_FULFILMENT):
+            await self.saga.fulfil_each()
+        else:
+            await self.saga.fulfil()
+            await self.saga.fraud_checkpoint()
+            await self.saga.ship()
         if not self._input.track_delivery:
             await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
             return Outcome.APPROVED
         s = self.s
+        if s.parcels:
+            await self._deliver_each()
+            return Outcome.APPROVED
         await self._finish(states.IN_TRANSIT, f"Shipped: in transit, tracking number {s.tracking_number}", notify="fulfilled", progress=100)
-        parcel = await self.saga.follow_parcel()
+        parcel = await self.delivery.follow_parcel(self.saga.carrier)
         if parcel is None:
             await self.timeline.record_now("note", f"Delivery tracking stopped: {s.failure_reason}")
             await self._finish(states.FULFILLED, "Fulfilled (delivery not tracked to the end)", notify="fulfilled", progress=100)
@@ -253,6 +261,22 @@ class OrderWorkflow:
             await self._finish(states.RETURNED, "Returned to sender: operations decide on a new delivery or a refund", notify="returned",
                                progress=100)
         return Outcome.APPROVED
+
+    async def _deliver_each(self) -> None:
+        """A split order: its parcels travel side by side; the order ends as they all have."""
+        parcels = self.s.parcels
+        numbers = ", ".join(f"{parcel.warehouse} {parcel.tracking_number}" for parcel in parcels)
+        await self._finish(states.IN_TRANSIT, f"Shipped in {len(parcels)} parcels: in transit, tracking numbers {numbers}",
+                           notify="fulfilled", progress=100)
+        ended = await self.delivery.follow_each(self.saga.carrier)
+        if ended is None:
+            await self._finish(states.FULFILLED, "Fulfilled (delivery not tracked to the end)", notify="fulfilled", progress=100)
+        elif ended == states.DELIVERED:
+            await self._finish(states.DELIVERED, f"Delivered: all {len(parcels)} parcels", notify="delivered", progress=100)
+        else:
+            returned = ", ".join(parcel.warehouse for parcel in parcels if parcel.status == shipment.PARCEL_RETURNED)
+            await self._finish(states.RETURNED, f"Returned to sender: the parcel from {returned}; operations decide on a new "
+                               "delivery or a refund", notify="returned", progress=100)
 
     async def _reapprove(self) -> Outcome:
         """Send the order back through its approval rule."""

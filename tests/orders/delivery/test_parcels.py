@@ -167,16 +167,16 @@ def test_the_list_shows_each_parcel_and_filters_the_late_ones(client, clerk, fak
     assert "Late</span>" in late.content.decode()
 
 
-def test_the_list_reads_parcels_in_the_same_query(client, clerk, fake_temporal, make_order, django_assert_max_num_queries):
+def test_the_list_reads_parcels_in_one_query(client, clerk, fake_temporal, make_order, django_assert_max_num_queries):
     for i in range(5):
         order = make_order(status=states.IN_TRANSIT)
         parcels.parcel_open(order_id=order.pk, carrier="Parcelo", tracking_number=f"TRK-{i}", promised_by="")
     c = logged_in(client, clerk)
     c.get("/orders/")  # warm the session and the worker banner's cache
-    # Session, user, permissions, the page of orders (parcels joined), the clerk's
-    # "Questions for you", and the hold banner's two (the pause, the breakers):
-    # however many parcels there are.
-    with django_assert_max_num_queries(7):
+    # Session, user, permissions, the page of orders, their parcels (one query:
+    # a split order has several), the clerk's "Questions for you", and the hold
+    # banner's two (the pause, the breakers): however many parcels there are.
+    with django_assert_max_num_queries(8):
         assert c.get("/orders/").status_code == 200
 
 
@@ -210,3 +210,64 @@ def test_only_staff_may_resolve_a_task_and_bad_requests_get_no_500(client, clerk
     assert c.get(reverse("ops_task_resolve", args=[task.pk])).status_code == 405
     missing = c.post(reverse("ops_task_resolve", args=[999_999]), follow=True)
     assert missing.status_code == 200 and "No such operations task." in missing.content.decode()
+
+
+# --- A split order: one parcel per warehouse ---------------------------------------------------
+
+
+@pytest.fixture
+def split(make_order):
+    """An order shipped from MAIN and EAST, each parcel opened by its own shipment workflow."""
+    order = make_order(status=states.IN_TRANSIT, tracking_number="1Z7")
+    for warehouse in ("MAIN", "EAST"):
+        parcels.parcel_open(order_id=order.pk, carrier="Parcelo", tracking_number=f"1Z7-{warehouse}",
+                            promised_by=(T0 + timedelta(days=5)).isoformat(), warehouse=warehouse)
+    return order
+
+
+def test_each_parcel_of_a_split_order_moves_on_its_own_events(split):
+    parcels.parcel_record_event(order_id=split.pk, event=carrier_event("e1", shipment.PARCEL_DELIVERED, 2, "Front door"),
+                                status=shipment.PARCEL_DELIVERED, warehouse="EAST")
+    parcels.parcel_record_event(order_id=split.pk, event=carrier_event("e1", shipment.PARCEL_IN_TRANSIT, 1, "Leipzig hub"),
+                                status=shipment.PARCEL_IN_TRANSIT, warehouse="MAIN")
+    shipped = parcels.parcels_for(split)
+    assert [(p.warehouse, p.tracking_number, p.status) for p in shipped] == [
+        ("MAIN", "1Z7-MAIN", shipment.PARCEL_IN_TRANSIT), ("EAST", "1Z7-EAST", shipment.PARCEL_DELIVERED)]
+    assert parcels.delivery_state(shipped) == (states.IN_TRANSIT, "MAIN in transit, EAST delivered")
+    # The same carrier event id on two parcels is two events: each parcel keeps its own.
+    assert ParcelEvent.objects.count() == 2
+
+
+def test_a_split_parcels_late_and_returned_tasks_name_its_warehouse(split):
+    parcels.parcel_flag_late(order_id=split.pk, promised_by=T0.isoformat(), warehouse="EAST")
+    parcels.parcel_record_event(order_id=split.pk, event=carrier_event("r", shipment.PARCEL_RETURNED, 3, "Sender"),
+                                status=shipment.PARCEL_RETURNED, warehouse="MAIN")
+    texts = sorted(OperationsTask.objects.values_list("text", flat=True))
+    assert texts[0].startswith(f"Parcel of {split.number} from EAST (Parcelo 1Z7-EAST) not delivered")
+    assert texts[1].startswith(f"Parcel of {split.number} from MAIN (1Z7-MAIN) returned to sender")
+    assert Parcel.objects.get(order=split, warehouse="MAIN").promise_missed is False
+
+
+def test_the_order_page_shows_a_card_per_parcel_with_its_tracking_and_polls_each(client, clerk, fake_temporal, split):
+    parcels.parcel_record_event(order_id=split.pk, event=carrier_event("e1", shipment.PARCEL_DELIVERED, 2, "Front door"),
+                                status=shipment.PARCEL_DELIVERED, warehouse="EAST")
+    c = logged_in(client, clerk)
+    html = c.get(url("detail", split)).content.decode()
+    assert 'id="parcel-MAIN"' in html and 'id="parcel-EAST"' in html and "1Z7-MAIN" in html and "1Z7-EAST" in html
+    assert "Parcel from EAST" in html and "In transit: MAIN shipped, EAST delivered" in html
+    assert f'hx-get="{url("parcel", split)}?warehouse=MAIN"' in html
+    assert "?warehouse=EAST" not in html, "a delivered parcel is not polled"
+
+    card = c.get(url("parcel", split), {"warehouse": "MAIN"}, headers=HTMX)
+    assert card.status_code == 200 and "1Z7-MAIN" in card.content.decode() and "1Z7-EAST" not in card.content.decode()
+    for bad in ("WEST", "", "x" * 5000, "MAIN\x00"):
+        assert c.get(url("parcel", split), {"warehouse": bad}, headers=HTMX).status_code == 404
+
+
+def test_the_list_shows_both_parcels_of_a_split_order_and_finds_it_late_by_either(client, clerk, fake_temporal, split):
+    parcels.parcel_flag_late(order_id=split.pk, promised_by=T0.isoformat(), warehouse="EAST")
+    c = logged_in(client, clerk)
+    html = c.get("/orders/").content.decode()
+    assert "<small>MAIN</small>" in html and "<small>EAST</small>" in html
+    late = c.get("/orders/", {"late": "on"})
+    assert [o.number for o in late.context["page"].orders] == [split.number]

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders import steps
+from orders.delivery import services as parcels
 from orders.inventory import services
 from orders.models import Order, OrderLine, Warehouse
 from temporal_bridge.order import states
@@ -45,6 +46,14 @@ def test_the_order_page_shows_the_planned_split_then_the_reserved_one(client, ma
     steps.order_ship(order_id=split_order.pk)
     html = client.get(split_order.get_absolute_url()).content.decode()
     assert html.count('<span class="flag">Shipped</span>') == 2
+
+
+def test_a_split_order_ships_a_parcel_per_warehouse_named_the_same_when_the_step_runs_again(split_order):
+    steps.stock_reserve(order_id=split_order.pk)
+    shipped = steps.order_ship(order_id=split_order.pk)
+    base = shipped.tracking_number
+    assert shipped.parcels == [("MAIN", f"{base}-MAIN"), ("EAST", f"{base}-EAST")]
+    assert steps.order_ship(order_id=split_order.pk) == shipped, "a retried step names the same parcels"
 
 
 def test_the_order_page_warns_of_lines_no_warehouse_holds(client, manager, fake_temporal, make_order, server):
@@ -91,6 +100,21 @@ def test_the_api_shows_the_plan_before_and_after_the_reservation(api, customer, 
     body = api.get(f"/orders/{created['number']}").json()
     assert body["fulfilment_plan"]["source"] == "reserved"
     assert [(f["warehouse"], f["status"]) for f in body["fulfilment_plan"]["fulfilments"]] == [("MAIN", "held"), ("EAST", "held")]
+    assert body["parcels"] == []
+
+
+def test_the_api_lists_a_split_orders_parcels_each_with_its_tracking_number(api, customer, widget, fake_temporal):  # noqa: F811
+    created = api.post("/orders", order_request(customer, widget, 3)).json()
+    order = Order.objects.get(number=created["number"])
+    for warehouse in ("MAIN", "EAST"):
+        parcels.parcel_open(order_id=order.pk, carrier="Parcelo", tracking_number=f"1Z9-{warehouse}",
+                            promised_by="2026-12-09T08:00:00+00:00", warehouse=warehouse)
+    parcels.parcel_flag_late(order_id=order.pk, promised_by="2026-12-09T08:00:00+00:00", warehouse="EAST")
+    body = api.get(f"/orders/{created['number']}").json()
+    assert body["parcels"] == [
+        {"warehouse": "MAIN", "carrier": "Parcelo", "tracking_number": "1Z9-MAIN", "status": "shipped", "late": False},
+        {"warehouse": "EAST", "carrier": "Parcelo", "tracking_number": "1Z9-EAST", "status": "shipped", "late": True},
+    ]
 
 
 def test_a_reserved_plan_names_the_lines_still_waiting_and_the_page_strikes_dropped_ones(client, manager, fake_temporal, make_order,

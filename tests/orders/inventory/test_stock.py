@@ -77,7 +77,7 @@ def test_release_and_ship_move_only_the_warehouses_that_hold_the_units(make_orde
     assert steps.stock_release(order_id=released.pk) == 2
     assert steps.stock_release(order_id=released.pk) == 0
     steps.order_ship(order_id=shipped.pk)
-    steps.order_ship(order_id=shipped.pk)
+    assert steps.order_ship(order_id=shipped.pk).parcels == [], "one warehouse: one parcel, the order's own"
 
     assert levels(server) == {"MAIN": (5, 0), "EAST": (3, 0)}
     assert StockReservation.objects.get(order=shipped).status == StockReservation.Status.SHIPPED

@@ -75,8 +75,10 @@ def test_the_shipment_and_the_activities_of_an_order_use_the_same_key_other_work
     bulk = encode(for_workflow("bulk-decision-abc"), order_input(closed_order))
     no_context = encode(desk_codec(), order_input(closed_order))
 
+    split_parcel = encode(for_workflow(f"order-{closed_order.pk}-shipment-EAST"), order_input(closed_order))
+
     key_id = CustomerDataKey.objects.get(customer=customer).key_id.encode()
-    assert shipment.metadata[SUBJECT_KEY_ID] == activity.metadata[SUBJECT_KEY_ID] == key_id
+    assert shipment.metadata[SUBJECT_KEY_ID] == activity.metadata[SUBJECT_KEY_ID] == split_parcel.metadata[SUBJECT_KEY_ID] == key_id
     assert bulk.metadata[KEY_ID] == no_context.metadata[KEY_ID] == parse_keys(DEV_KEYS).encrypting_id.encode()
     assert SUBJECT_KEY_ID not in bulk.metadata
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from orders import roles
 from orders.models import Customer, Order
 from orders.privacy.models import CustomerErasure
+from orders.privacy.selectors import erased_workflow_ids
 from orders.privacy.services import customer_erase
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
@@ -212,3 +213,13 @@ def test_an_order_posted_for_an_erased_customer_is_refused_with_a_message(client
     assert response.status_code == 400
     assert "personal data has been erased" in response.content.decode()
     assert Order.objects.filter(customer=customer).count() == 1
+
+
+def test_a_split_orders_parcels_are_found_as_erased_with_their_order(protector, customer, closed_order):
+    ids = [f"order-{closed_order.pk}", f"order-{closed_order.pk}-shipment", f"order-{closed_order.pk}-shipment-EAST",
+           f"order-{closed_order.pk}-shipment-east", "order-x-shipment-EAST"]
+    assert erased_workflow_ids(ids) == set()
+
+    customer_erase(customer_id=customer.pk, actor=protector, reason="Request DPR-2026-18")
+
+    assert erased_workflow_ids(ids) == set(ids[:3])

@@ -44,7 +44,13 @@ def test_the_values_set_for_a_customer_hold_none_of_their_data():
     assert set(values) >= {"OD-000042", 42, "10k-50k"}
 
 
-@pytest.mark.parametrize("workflow_id", [m.workflow_id_for(42), shipment_workflow_id(42),
+@pytest.mark.parametrize("workflow_id", [m.workflow_id_for(42), shipment_workflow_id(42), shipment_workflow_id(42, "EAST-2"),
                                          bulk_workflow_id("3f2a9c0d5e6b4a7f8e9d0c1b2a3f4e5d")])
 def test_workflow_ids_are_made_of_ids_only(workflow_id):
-    assert re.fullmatch(r"(order-\d+(-shipment)?|bulk-decision-[0-9a-f-]{1,64})", workflow_id)
+    assert re.fullmatch(r"(order-\d+(-shipment(-[A-Z0-9-]{2,12})?)?|bulk-decision-[0-9a-f-]{1,64})", workflow_id)
+
+
+@pytest.mark.parametrize("warehouse", ["east", "E", "EAST WING", "ÉAST", "A" * 13, "EAST\n"])
+def test_a_shipment_id_takes_only_a_warehouse_code(warehouse):
+    with pytest.raises(ValueError):
+        shipment_workflow_id(42, warehouse)

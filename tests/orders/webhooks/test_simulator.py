@@ -7,6 +7,7 @@ import json
 import pytest
 from django.core.management import call_command
 
+from orders.delivery import services as parcels
 from orders.payments.models import PaymentTransaction
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks import simulator as provider_simulator
@@ -93,6 +94,21 @@ def test_only_orders_in_transit_with_a_tracking_number_are_parcels(make_order):
     make_order(status=states.FULFILLED, tracking_number="1Z0003")
     make_order(status=states.DELIVERED, tracking_number="1Z0004")
     assert provider_simulator.parcels_in_transit() == [Parcel(moving.pk, moving.number, "1Z0001")]
+
+
+def test_each_parcel_of_a_split_order_travels_with_its_own_tracking_number_and_event_ids(make_order):
+    split = make_order(status=states.IN_TRANSIT, tracking_number="1Z0005")
+    for warehouse in ("MAIN", "EAST"):
+        parcels.parcel_open(order_id=split.pk, carrier="Parcelo", tracking_number=f"1Z0005-{warehouse}", promised_by="",
+                            warehouse=warehouse)
+    found = provider_simulator.parcels_in_transit()
+    assert found == [Parcel(split.pk, split.number, "1Z0005-MAIN", "MAIN"), Parcel(split.pk, split.number, "1Z0005-EAST", "EAST")]
+
+    simulator = Simulator(parcel_step=10)
+    simulator.due([], found, now=0)
+    due = simulator.due([], found, now=10)
+    assert [(w.body["id"], w.body["tracking_number"]) for w in due] == [
+        (f"sim-{split.pk}-MAIN-parcel.in_transit", "1Z0005-MAIN"), (f"sim-{split.pk}-EAST-parcel.in_transit", "1Z0005-EAST")]
 
 
 @pytest.mark.skipif("status" not in {f.name for f in PaymentTransaction._meta.get_fields()},

@@ -8,6 +8,7 @@ import time
 import pytest
 from django.core.management import call_command
 
+from orders.delivery import services as parcels
 from orders.operations.reconcile import reconcile
 from orders.webhooks import services as webhooks
 from orders.webhooks import signing as webhook_signing
@@ -87,8 +88,48 @@ def test_the_shipment_signal_is_addressed_to_the_shipment_workflow_id(monkeypatc
     sent = []
     monkeypatch.setattr(order_calls, "_signal_workflow", lambda wid, name, payload, timeout: sent.append((wid, name)))
     order_calls.signal_carrier_event(7, CarrierEvent(event_id="e", status=shipment.PARCEL_IN_TRANSIT))
+    order_calls.signal_carrier_event(7, CarrierEvent(event_id="e", status=shipment.PARCEL_IN_TRANSIT), warehouse="EAST")
     order_calls.signal_payment_event(7, PaymentEvent(event_id="e", kind=payments.PAYMENT_FAILED))
-    assert sent == [("order-7-shipment", shipment.SIGNAL_CARRIER_EVENT), ("order-7", payments.SIGNAL_PAYMENT_EVENT)]
+    assert sent == [("order-7-shipment", shipment.SIGNAL_CARRIER_EVENT), ("order-7-shipment-EAST", shipment.SIGNAL_CARRIER_EVENT),
+                    ("order-7", payments.SIGNAL_PAYMENT_EVENT)]
+
+
+def split_parcels(order) -> None:
+    """A split order whose two shipments have opened their parcels."""
+    for warehouse in ("MAIN", "EAST"):
+        parcels.parcel_open(order_id=order.pk, carrier="Parcelo", tracking_number=f"1Z0001-{warehouse}",
+                            promised_by="2026-12-09T08:00:00+00:00", warehouse=warehouse)
+
+
+def test_a_split_orders_carrier_event_goes_to_the_parcel_its_tracking_number_names(send, fake_temporal, make_order):
+    order = make_order(status=states.IN_TRANSIT)
+    split_parcels(order)
+    assert send(shipment.PROVIDER_CARRIER, parcel(order, "p-east", tracking_number="1Z0001-EAST")).status_code == 200
+    assert send(shipment.PROVIDER_CARRIER, parcel(order, "p-main", tracking_number="1Z0001-MAIN")).status_code == 200
+    assert [(sent.payload.event_id, sent.warehouse) for sent in fake_temporal.signals] == [("p-east", "EAST"), ("p-main", "MAIN")]
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {Delivery.DELIVERED}
+
+
+@pytest.mark.parametrize("tracking_number", ["1Z0001", "1Z0001-WEST", ""])
+def test_a_split_orders_event_naming_none_of_its_parcels_waits_and_reaches_no_shipment(send, fake_temporal, make_order,
+                                                                                        tracking_number):
+    order = make_order(status=states.IN_TRANSIT)
+    split_parcels(order)
+    assert send(shipment.PROVIDER_CARRIER, parcel(order, tracking_number=tracking_number)).status_code == 200
+    assert fake_temporal.signals == []
+    event = WebhookEvent.objects.get()
+    assert event.status == Delivery.PENDING and ("tracking number" in event.last_error)
+
+
+def test_an_event_for_a_parcel_not_opened_yet_is_delivered_once_its_shipment_opens_it(send, fake_temporal, make_order):
+    order = make_order(status=states.IN_TRANSIT)
+    parcels.parcel_open(order_id=order.pk, carrier="Parcelo", tracking_number="1Z0001-MAIN", promised_by="", warehouse="MAIN")
+    send(shipment.PROVIDER_CARRIER, parcel(order, "p-east", tracking_number="1Z0001-EAST"))
+    assert WebhookEvent.objects.get().status == Delivery.PENDING and fake_temporal.signals == []
+
+    parcels.parcel_open(order_id=order.pk, carrier="Parcelo", tracking_number="1Z0001-EAST", promised_by="", warehouse="EAST")
+    assert webhooks.webhook_deliver_pending().delivered == 1
+    assert [(sent.payload.event_id, sent.warehouse) for sent in fake_temporal.signals] == [("p-east", "EAST")]
 
 
 @pytest.mark.parametrize("how", ["wrong secret", "missing", "malformed", "expired", "from the future"])

@@ -201,3 +201,23 @@ def test_a_parcel_after_an_exception_moves_on_with_the_carriers_next_scan(tempor
 
     # Back in transit (redirected to a depot, say): newer than the exception, so it counts.
     assert state.status == shipment.PARCEL_IN_TRANSIT
+
+
+def test_a_split_orders_parcel_takes_only_events_naming_its_tracking_number(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle, t0 = await start(s, lambda now: shipment_input(now, warehouse="EAST", tracking_number="TRK-0042-EAST"))
+        # The other parcel's genuine delivery (the intake relays the tracking number as the description).
+        await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("m1", shipment.PARCEL_DELIVERED, t0, "Oslo", "TRK-0042-MAIN"))
+        await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("m2", shipment.PARCEL_DELIVERED, t0, "Oslo"))
+        await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e1", shipment.PARCEL_DELIVERED, t0 + timedelta(hours=2), "Bergen",
+                                                                 "TRK-0042-EAST"))
+        return await handle.result(), await failed_tasks(handle)
+
+    (result, failed), mocks = temporal.play(story, ActivityMocks())
+
+    assert result.status == shipment.PARCEL_DELIVERED
+    [recorded] = mocks.args(sw.ACT_RECORD_PARCEL_EVENT)
+    assert (recorded.event.event_id, recorded.warehouse) == ("e1", "EAST")
+    [opened] = mocks.args(sw.ACT_OPEN_PARCEL)
+    assert (opened.warehouse, opened.tracking_number) == ("EAST", "TRK-0042-EAST")
+    assert failed == 0

@@ -1,0 +1,90 @@
+"""Tracked delivery: the order's parcels followed to their end, each by its
+own shipment child workflow (temporal_bridge.shipment), until it is delivered
+or returned. An order shipped as one parcel has one child, `order-N-shipment`;
+a split order has one per warehouse, `order-N-shipment-<WAREHOUSE>`, followed
+side by side, and is what fulfilment_states says of its parcels.
+
+Deterministic and free of Django, like the rest of the workflow.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.order import messages as m
+    from temporal_bridge.order.fulfilment_states import PARCEL_WORDS, UNTRACKED, ShippedParcel, order_state_from, parcels_text
+    from temporal_bridge.order.workflow.outcomes import cause
+    from temporal_bridge.order.workflow.timeline import Timeline
+    from temporal_bridge.shipment import messages as shipment
+    from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
+
+
+class Delivery:
+    def __init__(self, inp: m.OrderWorkflowInput, state: m.OrderState, timeline: Timeline) -> None:
+        self._inp = inp
+        self._s = state
+        self._timeline = timeline
+
+    async def follow_parcel(self, carrier: str) -> ShipmentResult | None:
+        """The order's only parcel, until delivered or returned; None if its tracking stopped."""
+        s, inp = self._s, self._inp
+        s.parcel_status, s.step = "shipped", "In transit"
+        try:
+            result: ShipmentResult = await workflow.execute_child_workflow(
+                shipment.SHIPMENT_WORKFLOW_NAME,
+                ShipmentInput(inp.order_id, inp.order_number, s.tracking_number, inp.carrier or carrier, self._promise()),
+                id=shipment.shipment_workflow_id(inp.order_id), result_type=ShipmentResult,
+            )
+        except ChildWorkflowError as err:
+            s.failure_reason = f"delivery tracking stopped: {cause(err)}"
+            return None
+        s.parcel_status = result.status
+        return result
+
+    async def follow_each(self, carrier: str) -> str | None:
+        """A split order's parcels, side by side, each to its end (the timeline says so, parcel by
+        parcel). The order's state once all have ended (fulfilment_states), or None if any parcel's
+        tracking stopped (its entry says why)."""
+        s = self._s
+        s.parcel_status = "shipped"
+        self._show_progress()
+        promised = self._promise()
+        await asyncio.gather(*(self._follow(parcel, carrier, promised) for parcel in s.parcels))
+        if any(parcel.status == UNTRACKED for parcel in s.parcels):
+            return None
+        state = order_state_from([(parcel.warehouse, parcel.status) for parcel in s.parcels])
+        s.parcel_status = shipment.PARCEL_DELIVERED if all(p.status == shipment.PARCEL_DELIVERED for p in s.parcels) \
+            else shipment.PARCEL_RETURNED
+        return state
+
+    async def _follow(self, parcel: ShippedParcel, carrier: str, promised: str) -> None:
+        inp = self._inp
+        try:
+            result: ShipmentResult = await workflow.execute_child_workflow(
+                shipment.SHIPMENT_WORKFLOW_NAME,
+                ShipmentInput(inp.order_id, inp.order_number, parcel.tracking_number, inp.carrier or carrier, promised,
+                              warehouse=parcel.warehouse),
+                id=shipment.shipment_workflow_id(inp.order_id, parcel.warehouse), result_type=ShipmentResult,
+            )
+        except ChildWorkflowError as err:
+            parcel.status = UNTRACKED
+            self._show_progress()
+            await self._timeline.record_now(
+                "note", f"Delivery tracking of the parcel from {parcel.warehouse} ({parcel.tracking_number}) stopped: {cause(err)}")
+            return
+        parcel.status = result.status
+        self._show_progress()
+        ended = sum(1 for p in self._s.parcels if p.status != "shipped")
+        await self._timeline.record_now(
+            "note", f"Parcel from {parcel.warehouse} {PARCEL_WORDS.get(result.status, result.status)} "
+                    f"(tracking number {parcel.tracking_number}): {ended} of {len(self._s.parcels)} parcels at their end")
+
+    def _show_progress(self) -> None:
+        self._s.step = f"In transit: {parcels_text([(p.warehouse, p.status) for p in self._s.parcels])}"
+
+    def _promise(self) -> str:
+        return (workflow.now() + timedelta(days=self._inp.delivery_promise_days)).isoformat()
