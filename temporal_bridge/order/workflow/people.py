@@ -28,22 +28,10 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order import states
     from temporal_bridge.order.records import DecisionInput, MirrorInput
     from temporal_bridge.order.workflow import decision_rules
-    from temporal_bridge.order.workflow.gate import ApprovalGate
-    from temporal_bridge.order.workflow.intake import Intake
-    from temporal_bridge.order.workflow.requests import Requests
-    from temporal_bridge.order.workflow.timeline import Timeline
+    from temporal_bridge.order.workflow.collaborator import MessageCollaborator
 
 
-class People:
-    def __init__(self, inp: m.OrderWorkflowInput, state: m.OrderState, timeline: Timeline, gate: ApprovalGate, requests: Requests,
-                 intake: Intake) -> None:
-        self._inp = inp
-        self._s = state
-        self._timeline = timeline
-        self._gate = gate
-        self._requests = requests
-        self._intake = intake
-
+class People(MessageCollaborator):
     # --- Messages ---------------------------------------------------------------------------
 
     async def approve(self, args: Sequence[Any]) -> None:

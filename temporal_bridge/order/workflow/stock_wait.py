@@ -27,26 +27,14 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.fulfilment import ReserveResult
     from temporal_bridge.order.split_plan import PlannedLine
     from temporal_bridge.order.stock_decisions import StockDecisionInput, StockDecisionResult, StockDecisionSignal
-    from temporal_bridge.order.workflow.gate import ApprovalGate
-    from temporal_bridge.order.workflow.intake import Intake
+    from temporal_bridge.order.workflow.collaborator import MessageCollaborator
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed
-    from temporal_bridge.order.workflow.requests import Requests
-    from temporal_bridge.order.workflow.timeline import Timeline
 
 # A flood of wake-ups costs at most one stock read per this many seconds.
 RECHECK_SPACING = timedelta(seconds=60)
 
 
-class StockWait:
-    def __init__(self, inp: m.OrderWorkflowInput, state: m.OrderState, timeline: Timeline, gate: ApprovalGate, requests: Requests,
-                 intake: Intake) -> None:
-        self._inp = inp
-        self._s = state
-        self._timeline = timeline
-        self._gate = gate
-        self._requests = requests
-        self._intake = intake
-
+class StockWait(MessageCollaborator):
     # --- Messages ---------------------------------------------------------------------------
 
     async def decide(self, args: Sequence[Any]) -> None:
