@@ -13,18 +13,16 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from orders.inventory import services
 from orders.inventory.models import Warehouse
 from orders.models import Product
 from orders.webhooks.models import WebhookEvent
 from orders.webhooks.signing import SIGNATURE_META, BadSignature, verify
+from orders.webhooks.views import capped_body, provider_post
 
 PROVIDER = "inventory"
 EVENT_RESTOCKED = "inventory.restocked"
@@ -37,19 +35,10 @@ class Refused(Exception):
         self.status_code, self.message = status_code, message
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
+@provider_post
 def restock_intake(request: HttpRequest) -> JsonResponse:
-    cap = settings.WEBHOOK_MAX_BODY_BYTES
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return JsonResponse({"error": "Bad Content-Length."}, status=400)
-    if declared > cap:
-        return JsonResponse({"error": f"The body is larger than {cap} bytes."}, status=413)
-    try:
-        event, duplicate = restock_receive(body=request.read(cap + 1), signature=request.META.get(SIGNATURE_META))
+        event, duplicate = restock_receive(body=capped_body(request), signature=request.META.get(SIGNATURE_META))
     except Refused as err:
         return JsonResponse({"error": err.message}, status=err.status_code)
     return JsonResponse({"status": "duplicate" if duplicate else "applied", "event": event.event_id}, status=200)
