@@ -60,7 +60,9 @@ class Command(BaseCommand):
                 verdict = services.order_request_cancel(order=order, user=user, reason=f"Erasure: {reason}",
                                                         request_id=services.new_request_id())
             except (OrderError, PermissionDenied) as err:
-                raise CommandError(f"{order}: not cancelled: {getattr(err, 'message', err)}. Nothing was erased.") from err
+                why = str(getattr(err, "message", err)).rstrip(".")
+                raise CommandError(f"{order}: not cancelled ({why}; --stop-running cancels as --as, who needs "
+                                   f"orders.cancel_order too). Nothing was erased.") from err
             self.stdout.write(f"  {order}: cancel {verdict.status}")
         deadline = time.monotonic() + wait
         while running and time.monotonic() < deadline:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from orders.management.commands.seed_demo import USERS as DEMO_USERS
 from temporal_bridge.runtime import devserver, versioning
 from temporal_bridge.runtime.supervisor import ChildSpec, Supervisor
 
@@ -86,9 +87,10 @@ class Command(BaseCommand):
             if not options["no_simulator"]:
                 self._start("simulator", [*manage, "simulate_providers", "--base-url", f"http://127.0.0.1:{port}"], env,
                             layer=LAYER_CLIENTS)
+            demo_users = ", ".join(username for username, *_ in DEMO_USERS)
             self.stdout.write(self.style.SUCCESS(
                 f"\nOrder Desk is up after {time.monotonic() - started:.1f}s\n"
-                f"  Web:         http://127.0.0.1:{port}/  (users clerk, manager, manager2, senior, admin; password 'demo')\n"
+                f"  Web:         http://127.0.0.1:{port}/  (users {demo_users}; password 'demo')\n"
                 f"  Temporal UI: {settings.TEMPORAL_UI_URL}  (decoded for staff: docs/operations.md, 'The Temporal UI')\n"
                 f"  Workers:     {options['workers']} process(es) on task queue '{settings.TEMPORAL_TASK_QUEUE}'"
                 f"{f', version {settings.TEMPORAL_DEPLOYMENT_NAME}.{versioning.build_id()}' if versioned else ', unversioned'}\n"
