@@ -516,10 +516,28 @@ class SharedTimeSkippingEnv:
         # Encrypted under the desk key (connection.desk_converter): the workflow meets encrypted payloads, and needs no database for keys.
         # `plain`: unencrypted, for the stored histories people read (the replay passes them through the codec).
         converter = DataConverter.default if plain else desk_converter()
-        start = (WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(), data_converter=converter)
-                 if real_server else
-                 WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path(), data_converter=converter))
-        self.env: WorkflowEnvironment = self._run(start, timeout=60)
+
+        def start() -> Awaitable[WorkflowEnvironment]:
+            if real_server:
+                return WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(), data_converter=converter)
+            return WorkflowEnvironment.start_time_skipping(test_server_existing_path=devserver.test_server_path(), data_converter=converter)
+
+        self._start = start
+        self._poisoned = False
+        self.env: WorkflowEnvironment = self._run(start(), timeout=60)
+
+    def _fresh_after_a_timeout(self) -> None:
+        """A story that timed out may have left the server wedged (the time-skipping server does not
+        recover from a task completed after time was skipped past its timeout): the next test gets a
+        new server, so one failure stays one failure."""
+        if not self._poisoned:
+            return
+        try:
+            self._run(self.env.shutdown(), timeout=20)
+        except Exception:  # noqa: BLE001 - the old server is being dropped either way
+            pass
+        self.env = self._run(self._start(), timeout=60)
+        self._poisoned = False
 
     def _run(self, coro: Awaitable[T], *, timeout: float) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -536,6 +554,7 @@ class SharedTimeSkippingEnv:
         With start_worker=False the body starts `scenario.worker()` itself, e.g. to
         show what happens to orders submitted while no worker runs.
         """
+        self._fresh_after_a_timeout()
         scenario = Scenario(self.env, f"orders-test-{uuid.uuid4().hex}", mocks or ActivityMocks())
         cleaned_up = threading.Event()
 
@@ -560,6 +579,7 @@ class SharedTimeSkippingEnv:
             # The cancelled story terminates its workflows on the loop thread. Wait for that: the next
             # test would otherwise meet them (the same workflow ids, their timers firing while it skips time).
             cleaned_up.wait(timeout=30)
+            self._poisoned = True
             raise
 
     def close(self) -> None:
