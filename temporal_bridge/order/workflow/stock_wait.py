@@ -107,7 +107,6 @@ class StockWait(MessageCollaborator):
             left = (until - workflow.now()).total_seconds()
             if left <= 0:
                 break
-            s.stock_woken = False
             try:
                 await workflow.wait_condition(lambda: s.stock_woken or s.cancel is not None,
                                               timeout=timedelta(seconds=min(left, inp.restock_recheck_seconds)))
@@ -121,6 +120,9 @@ class StockWait(MessageCollaborator):
                 if s.cancel is not None:
                     raise OrderCancelled()
             checked = workflow.now()
+            # Cleared before the read, not at the top of the round: a restock signalled while the
+            # backorder was being recorded, or during this read, wakes the next round instead of being lost.
+            s.stock_woken = False
             again = await reserve()
             missing = {line.product_id for line in again.unavailable}
             s.unavailable = [line for line in s.unavailable if line.product_id in missing]
