@@ -93,7 +93,7 @@ class WorkerThread:
     async def _run(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         # Connected as runworker connects (namespace, TLS, tracing interceptors from settings).
-        client = await Client.connect(self.address, runtime=_heartbeating_runtime(), **connect_kwargs())
+        client = await _connect_once_healthy(self.address)
         worker, executor = build_worker(client, task_queue=self.task_queue, max_concurrent_activities=8, graceful_shutdown_seconds=2,
                                         workflows=self.workflows, **self.worker_options)
         async with worker:
@@ -118,3 +118,15 @@ def live_stack(address: str, django_settings) -> Iterator[WorkerThread]:
 
 
 __all__ = ["dev_server", "live_stack", "WorkerThread", "settings"]
+
+
+async def _connect_once_healthy(address: str, patience: float = 30.0) -> Client:
+    """A dev server just (re)started answers "Frontend is not healthy yet" for a moment: retry until it is."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        try:
+            return await Client.connect(address, runtime=_heartbeating_runtime(), **connect_kwargs())
+        except RuntimeError as err:
+            if "not healthy" not in str(err) or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
