@@ -19,6 +19,7 @@ from temporal_bridge.approvals.workflows import APPROVAL_WORKFLOWS
 from temporal_bridge.order.activities import ALL_ACTIVITIES
 from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime.metrics import MetricsInterceptor
+from temporal_bridge.runtime.sandbox import workflow_runner
 from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
 from temporal_bridge.shipment.activities import SHIPMENT_ACTIVITIES
 from temporal_bridge.shipment.workflow import ShipmentWorkflow
@@ -55,6 +56,8 @@ def build_worker(
         # No default behaviour: the SDK refuses a workflow that declares none,
         # so a new workflow cannot join a versioned worker unversioned.
         worker_options["deployment_config"] = WorkerDeploymentConfig(version=version, use_worker_versioning=True)
+    # The message modules are shared, not re-imported for every order (sandbox.py says why).
+    worker_options.setdefault("workflow_runner", workflow_runner())
     executor = ThreadPoolExecutor(max_workers=max_concurrent_activities, thread_name_prefix="activity")
     worker = Worker(
         client,

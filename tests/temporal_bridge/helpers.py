@@ -67,6 +67,7 @@ from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine
 from temporal_bridge.order.stock_decisions import StockDecisionInput, StockDecisionResult
 from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime import devserver
+from temporal_bridge.runtime.sandbox import workflow_runner
 from temporal_bridge.shipment import workflow as sw
 
 T = TypeVar("T")
@@ -487,6 +488,7 @@ class Scenario:
         """The order worker for this scenario: the real workflow, the mock activities."""
         return Worker(
             self.env.client, task_queue=self.task_queue, workflows=[OrderWorkflow, sw.ShipmentWorkflow], activities=self.mocks.activities(),
+            workflow_runner=workflow_runner(),  # the sandbox as the workers run it
             # Heartbeats reach the server at once, so a cancel reaches the activity at once.
             max_heartbeat_throttle_interval=timedelta(milliseconds=50),
             default_heartbeat_throttle_interval=timedelta(milliseconds=50),

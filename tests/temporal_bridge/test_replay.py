@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 
 from temporal_bridge.client.connection import desk_converter
 from temporal_bridge.order.workflow import OrderWorkflow
+from temporal_bridge.runtime.sandbox import workflow_runner
 from temporal_bridge.runtime.versioned_workflows import VERSIONED_WORKFLOWS
 from temporal_bridge.shipment.workflow import ShipmentWorkflow
 
@@ -41,7 +42,7 @@ def test_there_are_stored_histories_to_replay(workflow):
 def test_stored_history_replays_against_the_current_workflow(workflow: type, path: Path):
     history = WorkflowHistory.from_json(f"{path.parent.name}-{path.stem}", json.loads(path.read_text()))
     # Through the desk's encrypting converter, as check_replay replays: histories recorded before encryption pass through it.
-    replayer = Replayer(workflows=[workflow], data_converter=desk_converter())
+    replayer = Replayer(workflows=[workflow], data_converter=desk_converter(), workflow_runner=workflow_runner())
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
     assert result.replay_failure is None
 
@@ -60,6 +61,6 @@ VERSIONED_BY_NAME = {workflow_name(cls): cls for cls in VERSIONED_WORKFLOWS}
 def test_stored_history_replays_on_a_versioned_worker(workflow: type, path: Path):
     versioned = VERSIONED_BY_NAME[workflow_name(workflow)]
     history = WorkflowHistory.from_json(f"{path.parent.name}-{path.stem}", json.loads(path.read_text()))
-    replayer = Replayer(workflows=[versioned], data_converter=desk_converter())
+    replayer = Replayer(workflows=[versioned], data_converter=desk_converter(), workflow_runner=workflow_runner())
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=True))
     assert result.replay_failure is None

@@ -27,6 +27,7 @@ from temporalio.worker import Replayer
 from orders.privacy.selectors import customer_keys_held, erased_workflow_ids
 from temporal_bridge.client.connection import connect_kwargs
 from temporal_bridge.client.subject_keys import SUBJECT_KEY_ID
+from temporal_bridge.runtime.sandbox import workflow_runner
 from temporal_bridge.runtime.worker import WORKFLOWS
 
 
@@ -78,7 +79,7 @@ class Command(BaseCommand):
                 yield history
 
         # The client's converter: encrypted histories decode with the desk's keys, older plain ones pass through.
-        replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter)
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter, workflow_runner=workflow_runner())
         replayed, failures = 0, []
         async with replayer.workflow_replay_iterator(histories()) as results:
             async for result in results:

@@ -1,0 +1,68 @@
+"""The modules the sandbox passes through are exactly the Django-free ones the workflows import."""
+from __future__ import annotations
+
+import ast
+import configparser
+import importlib.util
+from pathlib import Path
+
+from temporal_bridge.runtime import sandbox
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _pure_contract_modules() -> set[str]:
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter")
+    return set(config["importlinter:contract:workflow-code-is-pure"]["source_modules"].split())
+
+
+def _workflow_files() -> list[Path]:
+    files = []
+    for name in sandbox.WORKFLOW_MODULES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin
+        origin = Path(spec.origin)
+        files += sorted(origin.parent.glob("*.py")) if origin.name == "__init__.py" else [origin]
+    return files
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _bridge_imports(path: Path) -> set[str]:
+    """The temporal_bridge modules a file imports, `from package import module` resolved to the module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("temporal_bridge"):
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                found.add(child if _is_module(child) else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("temporal_bridge")}
+    return found
+
+
+def _inside_a_workflow(name: str) -> bool:
+    return any(name == w or name.startswith(w + ".") for w in sandbox.WORKFLOW_MODULES)
+
+
+def test_the_passed_through_modules_are_the_pure_contract_s_message_modules():
+    # A new message module goes into both lists, or the workers re-import it for every order.
+    assert set(sandbox.MESSAGE_MODULES) == _pure_contract_modules() - set(sandbox.WORKFLOW_MODULES)
+
+
+def test_every_bridge_module_a_workflow_imports_is_passed_through():
+    imported = set().union(*(_bridge_imports(path) for path in _workflow_files()))
+    missing = {name for name in imported if not _inside_a_workflow(name)} - set(sandbox.MESSAGE_MODULES)
+    assert missing == set()
+
+
+def test_no_workflow_module_or_parent_is_passed_through():
+    # A passed-through parent would hand the workflows' own modules over too, shared between instances.
+    for name in sandbox.MESSAGE_MODULES:
+        assert not any(w == name or w.startswith(name + ".") for w in sandbox.WORKFLOW_MODULES), name
