@@ -116,6 +116,12 @@ def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: s
     return True
 
 
+def order_lock(order_id: int) -> None:
+    """Lock the order's row for this transaction, reading nothing of it (the mirror's writes need no more)."""
+    if not Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+
+
 def locked_order(order_id: int) -> Order:
     """The order, locked for this transaction (select_for_update)."""
     try:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from approvals.selectors import decision_records, mirror_progress
 from orders.models import Order
 from orders.payments.models import PaymentTransaction
-from orders.steps import locked_order
+from orders.steps import locked_order, order_lock
 from orders.timeline import metrics
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
@@ -54,16 +54,18 @@ def order_event_write(*, order: Order, key: str, kind: str, message: str, actor:
     return True
 
 
-@transaction.atomic
+# Nested in a step's transaction, a savepoint would only add two round trips:
+# an error here fails the whole step, which its activity retries.
+@transaction.atomic(savepoint=False)
 def order_record_entries(entries: list[MirrorInput]) -> int:
     """Mirror several entries of one order in one transaction, in order. Returns how many were new."""
     if not entries:
         return 0
-    order = locked_order(entries[0].order_id)
-    return sum(_write(order, entry) for entry in entries)
+    order_lock(entries[0].order_id)
+    return len(_write_new(entries[0].order_id, entries))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_record_step(*, order_id: int, record: StepRecord, message: str, **fields: object) -> list[TimelineEntry]:
     """The entries a business step writes beside its effect (called inside the
     step's transaction): those waiting, its own (`message`, under the key the
@@ -73,26 +75,57 @@ def order_record_step(*, order_id: int, record: StepRecord, message: str, **fiel
     them written by its first attempt and returns those, so the workflow's
     timeline equals the mirror's.
     """
-    order = locked_order(order_id)
+    order_lock(order_id)
     own = MirrorInput(order_id, record.key, record.kind, message, **fields)  # type: ignore[arg-type]
-    for entry in (*record.before, own, *record.after):
-        _write(order, entry)
-    keys = [own.idempotency_key, *(entry.idempotency_key for entry in record.after)]
-    stored = {e.idempotency_key: e for e in OrderEvent.objects.filter(order=order, idempotency_key__in=keys)}
-    return [_timeline_entry(stored[key]) for key in keys]
+    written = _write_new(order_id, [*record.before, own, *record.after])
+    returned = [own.idempotency_key, *(entry.idempotency_key for entry in record.after)]
+    if all(key in written for key in returned):
+        return [written[key] for key in returned]
+    stored = {e.idempotency_key: e for e in OrderEvent.objects.filter(order_id=order_id, idempotency_key__in=returned)}
+    return [_timeline_entry(stored[key]) for key in returned]
 
 
-def _write(order: Order, entry: MirrorInput) -> bool:
-    at = datetime.fromisoformat(entry.at) if entry.at else None
-    if not order_event_write(order=order, key=entry.idempotency_key, kind=entry.kind, message=entry.message, actor=entry.actor, at=at,
-                             status=entry.status or ""):
-        return False
+def _write_new(order_id: int, entries: list[MirrorInput]) -> dict[str, TimelineEntry]:
+    """Write the entries whose keys the mirror does not hold yet (the caller holds the order's lock),
+    and the order's fields they change in one UPDATE. Returns what was written, by key.
+
+    Every writer of an order's entries holds its lock first, so reading the
+    keys and then inserting cannot race: no savepoint per entry to catch a
+    duplicate key. Should one get through anyway, the unique constraint fails
+    the step, and its retry finds the key written.
+    """
+    held = set(OrderEvent.objects.filter(order_id=order_id, idempotency_key__in=[e.idempotency_key for e in entries])
+               .values_list("idempotency_key", flat=True))
+    new: list[OrderEvent] = []
+    written: list[MirrorInput] = []
+    changed: dict[str, object] = {}
+    for entry in entries:
+        if entry.idempotency_key in held:
+            continue
+        held.add(entry.idempotency_key)
+        new.append(OrderEvent(order_id=order_id, idempotency_key=entry.idempotency_key, kind=entry.kind, message=entry.message[:500],
+                              actor=entry.actor, created_at=datetime.fromisoformat(entry.at) if entry.at else timezone.now(),
+                              status=entry.status or ""))
+        if entry.kind == OrderEvent.Kind.SERVICE_LEVEL:
+            sla.breach_record(order_id, entry.message)
+        changed.update(_order_changes(entry))  # in order: a later entry's value wins, as it would row by row
+        written.append(entry)
+    if not new:
+        return {}
+    OrderEvent.objects.bulk_create(new)
+    if changed:
+        Order.objects.filter(pk=order_id).update(updated_at=timezone.now(), **changed)
+    for entry in written:
+        metrics.order_transition_recorded(entry)
+    return {event.idempotency_key: _timeline_entry(event) for event in new}
+
+
+def _order_changes(entry: MirrorInput) -> dict[str, object]:
+    """The order's fields an entry sets (the state it enters, progress, tracking...)."""
     fields = {"status": entry.status, "progress": entry.progress, "tracking_number": entry.tracking_number,
               "failure_reason": entry.failure_reason[:300] if entry.failure_reason else entry.failure_reason,
               "approval_deadline": datetime.fromisoformat(entry.approval_deadline) if entry.approval_deadline else None,
               "escalated": entry.escalated, "hold_stage": _hold_stage(entry)}
-    if entry.kind == OrderEvent.Kind.SERVICE_LEVEL:
-        sla.breach_record(order.pk, entry.message)
     changed = {name: value for name, value in fields.items() if value is not None}
     # The question's own entry opens it and the answer's closes it, whichever
     # path writes them (the discussion activity, a batch, reconcile).
@@ -101,10 +134,7 @@ def _write(order: Order, entry: MirrorInput) -> bool:
     # Likewise the wait for a person's stock decision; an order that ends waits on nothing.
     if entry.kind in (OrderEvent.Kind.STOCK_WAIT, OrderEvent.Kind.STOCK_DECIDED) or entry.status in states.TERMINAL:
         changed["awaiting_stock"] = entry.kind == OrderEvent.Kind.STOCK_WAIT
-    if changed:
-        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now(), **changed)
-    metrics.order_transition_recorded(entry)
-    return True
+    return changed
 
 
 def _hold_stage(entry: MirrorInput) -> str | None:
