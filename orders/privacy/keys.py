@@ -89,9 +89,12 @@ class CustomerKeys:
 
 
 class _own_connection:
-    """The codec's threads have no request cycle to close their connection: close it after each lookup.
+    """The codec's threads have no request cycle: each lookup starts and ends as a request would.
 
-    Only there: a request thread (the codec endpoint) keeps its connection.
+    Its connection is kept as long as CONN_MAX_AGE allows, like a request
+    thread's: a new connection per lookup cost PostgreSQL a backend start
+    for every order each process saw (the bench's worker profile). Only on the
+    codec's threads: a request thread (the codec endpoint) has its own cycle.
     """
 
     def __enter__(self) -> None:
@@ -100,7 +103,7 @@ class _own_connection:
 
     def __exit__(self, *exc) -> None:
         if _on_codec_thread():
-            connection.close()
+            connection.close_if_unusable_or_obsolete()
 
 
 def _on_codec_thread() -> bool:

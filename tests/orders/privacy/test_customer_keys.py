@@ -119,6 +119,44 @@ def test_key_lookups_run_on_the_codecs_own_threads_never_the_event_loops(custome
     assert decode(watched, sealed) == plain("x")
 
 
+def _connections_opened(max_age: int, lookups: int) -> tuple[int, bool]:
+    """(connections opened, one still open) for `lookups` successive key lookups on one codec thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, connections
+    from django.db.backends.signals import connection_created
+
+    from temporal_bridge.client.subject_keys import CODEC_THREAD_PREFIX
+
+    opened: list[str] = []
+
+    def count(sender, connection, **kwargs):
+        if threading.current_thread().name.startswith(CODEC_THREAD_PREFIX):
+            opened.append(connection.alias)
+
+    settings_dict = connections.settings["default"]
+    before = settings_dict["CONN_MAX_AGE"]
+    settings_dict["CONN_MAX_AGE"] = max_age
+    connection_created.connect(count)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix=CODEC_THREAD_PREFIX) as pool:
+            for _ in range(lookups):
+                pool.submit(CustomerKeys().key_for, "ck-not-a-key").result()
+            still_open = pool.submit(lambda: connection.connection is not None).result()
+            pool.submit(lambda: connection.close()).result()  # resolved on the codec thread
+    finally:
+        connection_created.disconnect(count)
+        settings_dict["CONN_MAX_AGE"] = before
+    return len(opened), still_open
+
+
+def test_a_codec_thread_keeps_its_connection_between_lookups_as_conn_max_age_allows(db):
+    # One connection for many orders' lookups, not a new one (a PostgreSQL backend started) for each.
+    assert _connections_opened(60, 3) == (1, True)
+    # Without persistent connections nothing is left open between lookups.
+    assert _connections_opened(0, 3) == (3, False)
+
+
 def test_the_key_cache_is_bounded_and_lets_keys_expire():
     cache: BoundedCache[str] = BoundedCache(size=3, ttl=None)
     for n in range(10):
