@@ -94,3 +94,23 @@ def test_several_entries_people_must_see_are_written_in_one_activity(env, make_o
     env.run(acts.record_order_entries, EntriesInput(order.pk, entries))
     env.run(acts.record_order_entries, EntriesInput(order.pk, entries))
     assert [key for key, _ in timeline(order)] == ["0001-note", "0002-reminder"]
+
+
+def test_a_steps_entries_cost_the_database_a_handful_of_statements_whatever_their_number(make_order):
+    # Per entry a savepoint, a failing insert and an order update used to add up to ~5 statements each.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.timeline import mirror
+
+    order = make_order(quantity=1, requires_approval=False)
+    before = [MirrorInput(order.pk, "0000-submitted", "submitted", "Order submitted"),  # written at submission
+              *[MirrorInput(order.pk, f"{i:04d}-note", "note", f"Note {i}", at=AT) for i in range(1, 9)]]
+    record = StepRecord(key="0009-stock", kind="stock", before=before)
+    with CaptureQueriesContext(connection) as queries:
+        mirror.order_record_step(order_id=order.pk, record=record, message="Reserved", progress=10)
+
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    work = [s for s in statements if s not in ("BEGIN", "COMMIT")]
+    assert work == ["SELECT", "SELECT", "INSERT", "UPDATE"]  # the lock, the keys held, one insert, one order update
+    assert len(timeline(order)) == 10  # 0000 kept, 0001-0009 written
