@@ -125,6 +125,8 @@ def order_lock(order_id: int) -> None:
 def locked_order(order_id: int) -> Order:
     """The order, locked for this transaction (select_for_update)."""
     try:
-        return Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+        # Only the order's row: a step of one order must not hold up the customer's other orders
+        # (the credit check locks the customer itself, orders.holds).
+        return Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=order_id)
     except Order.DoesNotExist as err:
         raise OrderNotFound(f"Order {order_id} does not exist") from err
