@@ -35,7 +35,7 @@ def approvers_notify(notice: ApproverNoticeInput) -> list[str]:
     """
     kind = ApprovalNotice.Kind(notice.kind)
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("customer").get(pk=notice.order_id)
+        order = Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=notice.order_id)
         existing = ApprovalNotice.objects.filter(idempotency_key=notice.idempotency_key).first()
         if existing is not None:
             return [name for name in existing.recipients.split(",") if name]

@@ -115,7 +115,8 @@ def delegation_create(
 @transaction.atomic
 def delegation_end(*, delegation_id: int, user: AbstractBaseUser) -> Delegation:
     """End a standing delegation now, or call off an upcoming one. Only its delegator (or whoever made it) may."""
-    delegation = Delegation.objects.select_for_update().select_related("delegator", "substitute").filter(pk=delegation_id).first()
+    delegation = (Delegation.objects.select_for_update(of=("self",)).select_related("delegator", "substitute")
+                  .filter(pk=delegation_id).first())
     if delegation is None or user.pk not in (delegation.delegator_id, delegation.created_by_id):
         raise Delegation.DoesNotExist("No such delegation of yours.")
     if not delegation.can_end:

@@ -130,9 +130,13 @@ def shipped_from(*, order_id: int) -> list[str]:
 
 
 def held_reservations(order_id: int) -> list[StockReservation]:
-    """The order's held reservations, locked (the order is locked first: no one else moves them)."""
+    """The order's held reservations, locked (the order is locked first: no one else moves them).
+
+    Their rows only: locking the warehouses read with them would block every
+    other order's reservation there (its insert checks the warehouse key) while
+    this one waits for stock rows that order holds, a deadlock."""
     held = StockReservation.objects.filter(order_id=order_id, status=StockReservation.Status.HELD)
-    return list(held.select_for_update().select_related("warehouse").order_by("product_id", "warehouse_id"))
+    return list(held.select_for_update(of=("self",)).select_related("warehouse").order_by("product_id", "warehouse_id"))
 
 
 def locked_rows_for(reservations: list[StockReservation]) -> list[tuple[WarehouseStock, int]]:

@@ -5,7 +5,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Sum
 
 from orders import steps
@@ -67,3 +67,36 @@ def test_twelve_orders_racing_for_stock_in_three_warehouses_take_exactly_what_th
         assert product.stock_reserved == WarehouseStock.objects.filter(product=product).aggregate(n=Sum("reserved"))["n"]
     assert Order.objects.filter(reservations__isnull=False).distinct().count() == 6
     assert StockReservation.objects.filter(warehouse=west).exists()  # some orders split to take WEST's panels
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shipping_one_order_leaves_the_warehouse_free_for_the_next_orders_reservation(customer, clerk):
+    # Shipping locked the warehouse rows read with its reservations; a reservation's insert there, which checks
+    # the warehouse key, then waited on it while holding the stock rows the shipping waited for: a deadlock.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks: it runs one writer at a time")
+    main = services.default_warehouse()
+    bolt = Product.objects.create(sku="BOLT", name="Bolt", price=Decimal("1.00"))
+    services.stock_set_on_hand(warehouse_id=main.pk, product_id=bolt.pk, on_hand=10)
+    order = Order.objects.create(customer=customer, created_by=clerk, shipping_address="x", number="SHIP-1")
+    OrderLine.objects.create(order=order, product=bolt, quantity=1, unit_price=bolt.price)
+    steps.stock_reserve(order_id=order.pk)
+    outcome: list[str] = []
+
+    def the_next_reservation_checks_the_warehouse_key() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM orders_warehouse WHERE id = %s FOR KEY SHARE NOWAIT", [main.pk])
+            outcome.append("went on")
+        except DatabaseError:
+            outcome.append("blocked")
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        services.held_reservations(order.pk)
+        other = threading.Thread(target=the_next_reservation_checks_the_warehouse_key)
+        other.start()
+        other.join()
+
+    assert outcome == ["went on"]
