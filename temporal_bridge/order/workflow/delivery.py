@@ -2,7 +2,10 @@
 own shipment child workflow (temporal_bridge.shipment), until it is delivered
 or returned. An order shipped as one parcel has one child, `order-N-shipment`;
 a split order has one per warehouse, `order-N-shipment-<WAREHOUSE>`, followed
-side by side, and is what fulfilment_states says of its parcels.
+side by side, and is what fulfilment_states says of its parcels. Past the
+"partially-shipped" marker, a split order's parcel is followed from the moment
+it ships (its carrier events reach it while the next part is packed), and a
+cancel between parts leaves the parcels already shipped followed to their end.
 
 Deterministic and free of Django, like the rest of the workflow.
 """
@@ -16,7 +19,8 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order import messages as m
-    from temporal_bridge.order.fulfilment_states import PARCEL_WORDS, UNTRACKED, ShippedParcel, order_state_from, parcels_text
+    from temporal_bridge.order import states
+    from temporal_bridge.order.fulfilment_states import PARCEL_WORDS, UNTRACKED, ShippedParcel, order_state_from
     from temporal_bridge.order.workflow.outcomes import cause
     from temporal_bridge.order.workflow.timeline import Timeline
     from temporal_bridge.shipment import messages as shipment
@@ -28,6 +32,10 @@ class Delivery:
         self._inp = inp
         self._s = state
         self._timeline = timeline
+        # Parcels followed from the moment they shipped, by warehouse; each ends with its journey.
+        self._following: dict[str, asyncio.Task[None]] = {}
+        # How many parcels the order will have, for the timeline's "1 of 2" (the parts planned, until a cancel).
+        self.expected = 0
 
     async def follow_parcel(self, carrier: str) -> ShipmentResult | None:
         """The order's only parcel, until delivered or returned; None if its tracking stopped."""
@@ -53,13 +61,35 @@ class Delivery:
         s.parcel_status = "shipped"
         self._show_progress()
         promised = self._promise()
-        await asyncio.gather(*(self._follow(parcel, carrier, promised) for parcel in s.parcels))
+        self.expected = len(s.parcels)
+        await asyncio.gather(*(self._following.get(parcel.warehouse) or self._follow(parcel, carrier, promised) for parcel in s.parcels))
         if any(parcel.status == UNTRACKED for parcel in s.parcels):
             return None
         state = order_state_from([(parcel.warehouse, parcel.status) for parcel in s.parcels])
         s.parcel_status = shipment.PARCEL_DELIVERED if all(p.status == shipment.PARCEL_DELIVERED for p in s.parcels) \
             else shipment.PARCEL_RETURNED
         return state
+
+    def follow_now(self, parcels: list[ShippedParcel], carrier: str) -> None:
+        """Start following parcels that just shipped while other parts are still to be packed."""
+        promised = self._promise()
+        for parcel in parcels:
+            if parcel.warehouse not in self._following:
+                self._following[parcel.warehouse] = asyncio.ensure_future(self._follow(parcel, carrier, promised))
+
+    def following(self) -> bool:
+        return bool(self._following)
+
+    async def follow_shipped(self) -> str | None:
+        """After a cancel between parts: the parcels that shipped before it, each to its end.
+        What the rule says of them, or None if any parcel's tracking stopped."""
+        s = self._s
+        self.expected = len(s.parcels)
+        self._show_progress()
+        await asyncio.gather(*self._following.values())
+        if any(parcel.status == UNTRACKED for parcel in s.parcels):
+            return None
+        return order_state_from([(parcel.warehouse, parcel.status) for parcel in s.parcels])
 
     async def _follow(self, parcel: ShippedParcel, carrier: str, promised: str) -> None:
         inp = self._inp
@@ -81,10 +111,13 @@ class Delivery:
         ended = sum(1 for p in self._s.parcels if p.status != "shipped")
         await self._timeline.record_now(
             "note", f"Parcel from {parcel.warehouse} {PARCEL_WORDS.get(result.status, result.status)} "
-                    f"(tracking number {parcel.tracking_number}): {ended} of {len(self._s.parcels)} parcels at their end")
+                    f"(tracking number {parcel.tracking_number}): {ended} of {max(self.expected, len(self._s.parcels))} "
+                    "parcels at their end")
 
     def _show_progress(self) -> None:
-        self._s.step = f"In transit: {parcels_text([(p.warehouse, p.status) for p in self._s.parcels])}"
+        if self._s.state == states.PARTIALLY_SHIPPED:
+            return  # the step says which part is being packed; the parcels have their own cards
+        self._s.step = "In transit: " + ", ".join(f"{p.warehouse} {PARCEL_WORDS.get(p.status, p.status)}" for p in self._s.parcels)
 
     def _promise(self) -> str:
         return (workflow.now() + timedelta(days=self._inp.delivery_promise_days)).isoformat()
