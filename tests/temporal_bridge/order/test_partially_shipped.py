@@ -110,7 +110,8 @@ def test_a_parcel_shipped_before_a_cancel_is_followed_to_its_end_and_the_order_e
                                                   "its end: the parcel from MAIN (tracking number TRK-0042-MAIN)")
     assert [(r.warehouse, r.event.event_id) for r in mocks.args(sw.ACT_RECORD_PARCEL_EVENT)] == [("MAIN", "c-1"), ("MAIN", "c-2")]
     assert final.state == states.CANCELLED
-    assert messages(final, "status")[-1] == "Cancelled: Customer needs only the desk; shipped before the cancel: the parcel from MAIN delivered"
+    assert messages(final, "status")[-1] == ("Cancelled: Customer needs only the desk; "
+                                             "shipped before the cancel: the parcel from MAIN delivered")
     assert [(p.warehouse, p.status) for p in final.parcels] == [("MAIN", "delivered")]
     assert mocks.notified() == ["cancelled", "delivered"]
     assert [o.warehouse for o in mocks.args(sw.ACT_OPEN_PARCEL)] == ["MAIN"], "the part not shipped has no parcel to follow"
