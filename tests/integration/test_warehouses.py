@@ -85,7 +85,8 @@ def carrier_webhook(order: Order, parcel: Parcel, n: int, kind: str) -> int:
 
 def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(stack, settings, clerk, customer):
     settings.WEBHOOK_SECRETS = {**settings.WEBHOOK_SECRETS, shipment.PROVIDER_CARRIER: CARRIER_SECRET}
-    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.05
+    # Each part packs for about 6 s: long enough to see the order between its two parcels.
+    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.6
     settings.ORDER_DESK_TRACK_DELIVERY = True
     east = Warehouse.objects.create(code="EAST", name="East")
     desk = Product.objects.create(sku="DESK-S", name="Desk", price=Decimal("40.00"), stock_on_hand=10)  # MAIN
@@ -94,6 +95,16 @@ def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(
 
     order = services.order_submit(customer=customer, created_by=clerk, shipping_address="1 Main Street",
                                   lines=[services.LineRequest(desk, 2), services.LineRequest(lamp, 1)])
+    # MAIN's part shipped while EAST's is packed: partially shipped, and MAIN's parcel already followed.
+    between = wait_for(lambda: Order.objects.filter(pk=order.pk, status=states.PARTIALLY_SHIPPED).first(), what="partially shipped")
+    assert not Parcel.objects.filter(order=order, warehouse="EAST").exists()
+    wait_for(lambda: Parcel.objects.filter(order=order, warehouse="MAIN").exists(), what="MAIN's parcel followed")
+    page = Client()
+    page.force_login(clerk)
+    html = page.get(f"/orders/{order.pk}/").content.decode()
+    if Order.objects.get(pk=order.pk).status == states.PARTIALLY_SHIPPED:  # EAST may have shipped meanwhile on a slow machine
+        assert "Partially shipped: MAIN shipped, EAST not shipped yet" in html
+    assert between.get_status_display() == "Partially shipped"
     wait_for(lambda: Parcel.objects.filter(order=order).count() == 2, what="both shipments to open their parcels")
     parcels = {parcel.warehouse: parcel for parcel in Parcel.objects.filter(order=order)}
     assert set(parcels) == {"MAIN", "EAST"} and parcels["MAIN"].tracking_number != parcels["EAST"].tracking_number
@@ -112,7 +123,8 @@ def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(
     assert set(WebhookEvent.objects.filter(order=order).values_list("status", flat=True)) == {WebhookEvent.Delivery.DELIVERED}
     words = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
     # Each warehouse's part packed and shipped on its own, MAIN (the default) first.
-    assert words.index("Fulfilment from MAIN started") < words.index("Fulfilment from EAST started")
+    assert words.index("Fulfilment from MAIN started") < words.index("Partially shipped: MAIN shipped, EAST not shipped yet") \
+        < words.index("Fulfilment from EAST started")
     assert [w.split(" with ")[0] for w in words if w.startswith("Shipped from")] == ["Shipped from MAIN", "Shipped from EAST"]
     assert words[-1] == "Delivered: all 2 parcels"
     assert [e.message for e in final.timeline] == words  # the mirror tells the workflow's story
