@@ -101,6 +101,24 @@ def parcel_record_event(*, order_id: int, event: CarrierEventRecord, status: str
 
 
 @transaction.atomic
+def parcel_mark_untracked(*, order_id: int, how: str, warehouse: str = "") -> bool:
+    """The parcel's shipment workflow was stopped from outside before the journey ended (an operator
+    terminated it in the Temporal UI): mark the parcel as no longer tracked and raise one task to
+    check it with the carrier. False (nothing changed) if the journey had already ended."""
+    parcel = _locked_parcel(order_id, warehouse)
+    if parcel.status in (ParcelStatus.DELIVERED, ParcelStatus.RETURNED, ParcelStatus.UNTRACKED):
+        return False
+    parcel.status = ParcelStatus.UNTRACKED
+    parcel.save(update_fields=["status", "updated_at"])
+    number = Order.objects.values_list("number", flat=True).get(pk=order_id)
+    operations_task_raise(
+        order_id=order_id, kind=OperationsTask.Kind.PARCEL_UNTRACKED, key=f"parcel-{parcel.pk}-untracked",
+        text=f"{_named(parcel, number)} ({parcel.tracking_number}) no longer tracked: its shipment workflow was {how[:120]} "
+             "outside the desk, so its carrier events are not followed; check it with the carrier")
+    return True
+
+
+@transaction.atomic
 def parcel_flag_late(*, order_id: int, promised_by: str, warehouse: str = "") -> bool:
     """The promise passed before delivery: flag the parcel, raise a "Parcel
     late" task and email the operations staff, once. The email is sent

@@ -26,7 +26,7 @@ from temporal_bridge.shipment import messages as shipment
 
 FINAL = (shipment.PARCEL_DELIVERED, shipment.PARCEL_RETURNED)
 # A parcel whose shipment workflow stopped before the journey ended.
-UNTRACKED = "untracked"
+UNTRACKED = shipment.PARCEL_UNTRACKED
 # A fulfilment planned and not shipped yet (being packed, or waiting for the
 # parts before it). One cancelled before it shipped is not listed at all.
 NOT_SHIPPED = "not_shipped"

@@ -67,6 +67,7 @@ from temporal_bridge.order.split_plan import PlannedFulfilment, PlannedLine
 from temporal_bridge.order.stock_decisions import StockDecisionInput, StockDecisionResult
 from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime import devserver
+from temporal_bridge.shipment import messages as shipment
 from temporal_bridge.shipment import workflow as sw
 
 T = TypeVar("T")
@@ -418,10 +419,14 @@ class ActivityMocks:
         async def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
             record(sw.ACT_FLAG_PARCEL_LATE, inp)
 
+        @activity.defn(name=shipment.ACT_MARK_PARCEL_UNTRACKED)
+        async def mark_parcel_untracked(inp: shipment.ParcelUntrackedInput) -> None:
+            record(shipment.ACT_MARK_PARCEL_UNTRACKED, inp)
+
         return [record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, apply_stock_decision,
                 release_stock, charge_payment, refund_payment, fulfil_order, ship_order, fulfilments_to_ship, ship_fulfilment,
                 notify_customer, notify_approvers, send_bulk_decision, send_approval_digests, notify_discussion, read_hold, settle_payment,
-                open_parcel, record_parcel_event, flag_parcel_late]
+                open_parcel, record_parcel_event, flag_parcel_late, mark_parcel_untracked]
 
 
 def activity_name(fn: Callable) -> str:

@@ -22,7 +22,7 @@ from temporal_bridge.shipment import messages as shipment  # noqa: E402
 from tests.temporal_bridge.helpers import MANAGER, Scenario  # noqa: E402
 from tests.temporal_bridge.order.test_outside_world import small_order  # noqa: E402
 from tests.temporal_bridge.order.test_partially_shipped import packing_east, second_part_held  # noqa: E402
-from tests.temporal_bridge.order.test_split_delivery import carrier, parcel_of, recorded  # noqa: E402
+from tests.temporal_bridge.order.test_split_delivery import carrier, parcel_of, recorded, split_mocks  # noqa: E402
 from tests.temporal_bridge.record_histories import HISTORIES, record  # noqa: E402
 
 
@@ -63,6 +63,17 @@ async def partially_shipped_untracked(s: Scenario):
     return handle
 
 
+async def parcel_shipment_terminated(s: Scenario):
+    """An operator terminates the EAST parcel's shipment workflow: the parcel is marked for operations, MAIN delivered."""
+    handle = await s.start(replace(small_order(), track_delivery=True))
+    main, east = await parcel_of(s, handle, "MAIN"), await parcel_of(s, handle, "EAST")
+    await east.terminate(reason="stuck, restarting it")
+    await s.wait_for(handle, lambda snap: any("needs attention" in e.message for e in snap.timeline), "the EAST parcel marked")
+    await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_DELIVERED, "MAIN"))
+    await handle.result()
+    return handle
+
+
 ORDER_STORIES: dict[str, tuple] = {
     "shipping_partially_shipped_then_delivered": (partially_shipped_then_delivered, second_part_held()),
     "shipping_cancelled_while_a_parcel_travels": (cancelled_while_a_parcel_travels, second_part_held()),
@@ -74,6 +85,8 @@ def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
     record(target, ORDER_STORIES, plain=True)
+    # The time-skipping server never tells a parent its child was terminated (temporalio/sdk-java#2921).
+    record(target, {"shipping_parcel_shipment_terminated": (parcel_shipment_terminated, split_mocks())}, plain=True, real_server=True)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import CancelledError, ChildWorkflowError, TerminatedError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from temporal_bridge.contract.policies import DB_STEP, MIRROR_RETRY
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import states
     from temporal_bridge.order.fulfilment_states import PARCEL_WORDS, UNTRACKED, ShippedParcel, order_state_from
@@ -25,6 +26,10 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.timeline import Timeline
     from temporal_bridge.shipment import messages as shipment
     from temporal_bridge.shipment.messages import ShipmentInput, ShipmentResult
+
+# Past this marker, a parcel whose shipment workflow is stopped from outside (an operator terminates it
+# in the Temporal UI) is marked as no longer tracked, with a task for operations, not only a note.
+PARCEL_NEEDS_ATTENTION = "parcel-needs-attention"
 
 
 class Delivery:
@@ -48,7 +53,11 @@ class Delivery:
                 id=shipment.shipment_workflow_id(inp.order_id), result_type=ShipmentResult,
             )
         except ChildWorkflowError as err:
-            s.failure_reason = f"delivery tracking stopped: {cause(err)}"
+            if workflow.patched(PARCEL_NEEDS_ATTENTION):
+                how = await self._needs_attention(s.tracking_number, "", err)
+                s.failure_reason = f"its shipment workflow was {how} outside the desk; operations check the parcel with the carrier"
+            else:
+                s.failure_reason = f"delivery tracking stopped: {cause(err)}"
             return None
         s.parcel_status = result.status
         return result
@@ -103,8 +112,14 @@ class Delivery:
         except ChildWorkflowError as err:
             parcel.status = UNTRACKED
             self._show_progress()
-            await self._timeline.record_now(
-                "note", f"Delivery tracking of the parcel from {parcel.warehouse} ({parcel.tracking_number}) stopped: {cause(err)}")
+            if workflow.patched(PARCEL_NEEDS_ATTENTION):
+                how = await self._needs_attention(parcel.tracking_number, parcel.warehouse, err)
+                await self._timeline.record_now(
+                    "note", f"Parcel from {parcel.warehouse} ({parcel.tracking_number}) needs attention: its shipment workflow was "
+                            f"{how} outside the desk, so its carrier events are no longer followed; operations check it with the carrier")
+            else:
+                await self._timeline.record_now(
+                    "note", f"Delivery tracking of the parcel from {parcel.warehouse} ({parcel.tracking_number}) stopped: {cause(err)}")
             return
         parcel.status = result.status
         self._show_progress()
@@ -113,6 +128,16 @@ class Delivery:
             "note", f"Parcel from {parcel.warehouse} {PARCEL_WORDS.get(result.status, result.status)} "
                     f"(tracking number {parcel.tracking_number}): {ended} of {max(self.expected, len(self._s.parcels))} "
                     "parcels at their end")
+
+    async def _needs_attention(self, tracking_number: str, warehouse: str, err: ChildWorkflowError) -> str:
+        """The parcel marked as no longer tracked, with a task for operations; how its workflow ended, in words."""
+        stopped = err.cause
+        how = ("terminated" if isinstance(stopped, TerminatedError) else "cancelled" if isinstance(stopped, CancelledError)
+               else "timed out" if isinstance(stopped, TimeoutError) else f"stopped ({cause(err)})")
+        await workflow.execute_activity(
+            shipment.ACT_MARK_PARCEL_UNTRACKED, shipment.ParcelUntrackedInput(self._inp.order_id, tracking_number, how, warehouse),
+            start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
+        return how
 
     def _show_progress(self) -> None:
         if self._s.state == states.PARTIALLY_SHIPPED:
