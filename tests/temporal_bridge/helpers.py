@@ -139,6 +139,8 @@ class ActivityMocks:
     fulfil_blocks_from: int | None = None
     # Set by the test: a blocked pack ends normally (its part then ships).
     fulfil_released: bool = False
+    # Packs from this many on (0: the first) fail for good (a business failure); None: never.
+    fulfil_fails_from: int | None = None
     calls: list[Call] = field(default_factory=list)
     # Every timeline entry written to the "database", however it was written:
     # several at once, with a decision or an update, or by a business step.
@@ -330,6 +332,8 @@ class ActivityMocks:
                 await poll(lambda: handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot),
                            lambda snap: snap.cancel_requested, what="the cancel accepted")
             packs = len(mocks.args(fulfilment.ACT_FULFIL))
+            if mocks.fulfil_fails_from is not None and packs > mocks.fulfil_fails_from:
+                raise ApplicationError("the packing line broke down", type="PackingFailed", non_retryable=True)
             blocks = mocks.fulfil_blocks or (mocks.fulfil_blocks_from is not None and packs > mocks.fulfil_blocks_from)
             if not blocks:
                 return FulfilResult(steps_done=job.steps)

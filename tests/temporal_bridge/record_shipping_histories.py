@@ -19,7 +19,7 @@ django.setup()
 from temporal_bridge.order import messages as m  # noqa: E402
 from temporal_bridge.order import states  # noqa: E402
 from temporal_bridge.shipment import messages as shipment  # noqa: E402
-from tests.temporal_bridge.helpers import MANAGER, Scenario  # noqa: E402
+from tests.temporal_bridge.helpers import MANAGER, ActivityMocks, Scenario  # noqa: E402
 from tests.temporal_bridge.order.test_outside_world import small_order  # noqa: E402
 from tests.temporal_bridge.order.test_partially_shipped import packing_east, second_part_held  # noqa: E402
 from tests.temporal_bridge.order.test_split_delivery import carrier, parcel_of, recorded, split_mocks  # noqa: E402
@@ -63,6 +63,16 @@ async def partially_shipped_untracked(s: Scenario):
     return handle
 
 
+async def failed_while_a_parcel_travels(s: Scenario):
+    """MAIN's part shipped; EAST's packing fails for good: EAST released and refunded, MAIN followed until returned."""
+    handle = await s.start(replace(small_order(), track_delivery=True))
+    await s.wait_for(handle, lambda snap: snap.state == states.IN_TRANSIT, "the failed order following its parcel")
+    main = await parcel_of(s, handle, "MAIN")
+    await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_RETURNED, "MAIN"))
+    await handle.result()
+    return handle
+
+
 async def parcel_shipment_terminated(s: Scenario):
     """An operator terminates the EAST parcel's shipment workflow: the parcel is marked for operations, MAIN delivered."""
     handle = await s.start(replace(small_order(), track_delivery=True))
@@ -78,6 +88,7 @@ ORDER_STORIES: dict[str, tuple] = {
     "shipping_partially_shipped_then_delivered": (partially_shipped_then_delivered, second_part_held()),
     "shipping_cancelled_while_a_parcel_travels": (cancelled_while_a_parcel_travels, second_part_held()),
     "shipping_partially_shipped_untracked": (partially_shipped_untracked, second_part_held()),
+    "shipping_failed_while_a_parcel_travels": (failed_while_a_parcel_travels, ActivityMocks(planned=["MAIN", "EAST"], fulfil_fails_from=1)),
 }
 
 

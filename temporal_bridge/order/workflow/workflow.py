@@ -219,13 +219,16 @@ class OrderWorkflow:
             await self.saga.compensate()
             reason, actor = (f"Cancelled: {cancel.reason}", cancel.actor) if cancel else ("Cancelled", "")
             if self.delivery.following():
-                await self._cancelled_while_parcels_travel(reason, actor)
+                await self._end_while_parcels_travel(states.CANCELLED, reason, notify="cancelled", actor=actor)
             else:
                 await self._finish(states.CANCELLED, reason, notify="cancelled", actor=actor)
         except OrderFailed as failure:
             self.s.failure_reason = str(failure)
             await self.saga.compensate()
-            await self._finish(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
+            if self.delivery.following():
+                await self._end_while_parcels_travel(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
+            else:
+                await self._finish(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
 
         # Signal handlers (and the service-level watch) may still be writing to the mirror.
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.timeline.writing)
@@ -282,17 +285,20 @@ class OrderWorkflow:
             await self._finish(states.RETURNED, f"Returned to sender: the parcel from {returned}; operations decide on a new "
                                "delivery or a refund", notify="returned", progress=100)
 
-    async def _cancelled_while_parcels_travel(self, reason: str, actor: str) -> None:
-        """A cancel between parts: the parcels shipped before it travel on, each followed to its end,
-        and the order ends cancelled saying what became of them."""
-        parcels = self.s.parcels
+    async def _end_while_parcels_travel(self, status: str, reason: str, *, notify: str, actor: str = "",
+                                        failure_reason: str | None = None) -> None:
+        """A cancel (or a failure) between parts, compensated: the parcels shipped before it travel on,
+        each followed to its end, and the order ends cancelled (or failed) saying what became of them."""
+        parcels, what = self.s.parcels, "cancel" if status == states.CANCELLED else "failure"
         sent = "; ".join(f"the parcel from {parcel.warehouse} (tracking number {parcel.tracking_number})" for parcel in parcels)
-        await self._finish(states.IN_TRANSIT, f"{reason}; shipped before the cancel and followed to its end: {sent}",
-                           notify="cancelled", actor=actor)
+        await self._finish(states.IN_TRANSIT, f"{reason}; shipped before the {what} and followed to its end: {sent}",
+                           notify=notify, actor=actor, failure_reason=failure_reason)
         ended = await self.delivery.follow_shipped()
         words = ", ".join(f"from {p.warehouse} {PARCEL_WORDS.get(p.status, p.status)}" for p in parcels)
-        notify = {states.DELIVERED: "delivered", states.RETURNED: "returned"}.get(ended or "", "fulfilled")
-        await self._finish(states.CANCELLED, f"{reason}; shipped before the cancel: the parcel {words}", notify=notify, actor=actor)
+        # The customer heard of the cancel (or failure) already; now of what became of the parcel.
+        journey = {states.DELIVERED: "delivered", states.RETURNED: "returned"}.get(ended or "", "fulfilled")
+        await self._finish(status, f"{reason}; shipped before the {what}: the parcel {words}", notify=journey, actor=actor,
+                           failure_reason=failure_reason)
 
     async def _reapprove(self) -> Outcome:
         """Send the order back through its approval rule."""

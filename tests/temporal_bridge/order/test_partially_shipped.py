@@ -115,3 +115,24 @@ def test_a_parcel_shipped_before_a_cancel_is_followed_to_its_end_and_the_order_e
     assert [(p.warehouse, p.status) for p in final.parcels] == [("MAIN", "delivered")]
     assert mocks.notified() == ["cancelled", "delivered"]
     assert [o.warehouse for o in mocks.args(sw.ACT_OPEN_PARCEL)] == ["MAIN"], "the part not shipped has no parcel to follow"
+
+
+def test_a_failure_after_a_parcel_shipped_refunds_the_rest_and_still_follows_that_parcel(temporal: SharedTimeSkippingEnv):
+    async def story(s: Scenario):
+        handle = await s.start(replace(small_order(), track_delivery=True))
+        travelling = await s.wait_for(handle, lambda snap: snap.state == states.IN_TRANSIT, "the failed order following its parcel")
+        main = await parcel_of(s, handle, "MAIN")
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_RETURNED, "MAIN"))
+        return travelling, await handle.result()
+
+    (travelling, final), mocks = temporal.play(story, ActivityMocks(planned=["MAIN", "EAST"], fulfil_fails_from=1))
+
+    assert [call.warehouse for call in mocks.args(fulfilment.ACT_SHIP_FULFILMENT)] == ["MAIN"]
+    assert len(mocks.args(payments.ACT_REFUND_PAYMENT)) == 1 and len(mocks.args(fulfilment.ACT_RELEASE_STOCK)) == 1
+    assert travelling.allowed_actions == []
+    assert messages(travelling, "status")[-1].startswith("Failed: fulfilment failed: the packing line broke down; shipped before the "
+                                                         "failure and followed to its end: the parcel from MAIN")
+    assert final.state == states.FAILED and final.failure_reason == "fulfilment failed: the packing line broke down"
+    assert messages(final, "status")[-1] == ("Failed: fulfilment failed: the packing line broke down; "
+                                             "shipped before the failure: the parcel from MAIN returned")
+    assert mocks.notified() == ["failed", "returned"]
