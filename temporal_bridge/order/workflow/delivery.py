@@ -82,6 +82,7 @@ class Delivery:
     def follow_now(self, parcels: list[ShippedParcel], carrier: str) -> None:
         """Start following parcels that just shipped while other parts are still to be packed."""
         promised = self._promise()
+        self.expected = max(self.expected, self._s.fulfilments_planned)
         for parcel in parcels:
             if parcel.warehouse not in self._following:
                 self._following[parcel.warehouse] = asyncio.ensure_future(self._follow(parcel, carrier, promised))

@@ -39,14 +39,16 @@ def test_a_split_order_is_partially_shipped_between_its_parcels_and_the_first_is
         await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-1", shipment.PARCEL_IN_TRANSIT, "MAIN"))
         await recorded(s, 1)
         travelling = await s.snapshot(handle)
+        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-2", shipment.PARCEL_DELIVERED, "MAIN"))
+        delivered = await s.wait_for(handle, lambda snap: any("MAIN delivered" in text for text in messages(snap, "note")),
+                                     "MAIN delivered while EAST packs")
         s.mocks.fulfil_released = True
         east = await parcel_of(s, handle, "EAST")
         shipped = await s.wait_for_state(handle, states.IN_TRANSIT)
-        await main.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-2", shipment.PARCEL_DELIVERED, "MAIN"))
         await east.signal(shipment.SIGNAL_CARRIER_EVENT, carrier("c-3", shipment.PARCEL_DELIVERED, "EAST"))
-        return packing, travelling, shipped, await handle.result()
+        return packing, travelling, delivered, shipped, await handle.result()
 
-    (packing, travelling, shipped, final), mocks = temporal.play(story, second_part_held())
+    (packing, travelling, delivered, shipped, final), mocks = temporal.play(story, second_part_held())
 
     assert packing.state == states.PARTIALLY_SHIPPED and packing.step == "Fulfilling"
     assert packing.allowed_actions == [states.CANCEL, states.UPDATE], "the part not shipped can still be cancelled"
@@ -59,7 +61,10 @@ def test_a_split_order_is_partially_shipped_between_its_parcels_and_the_first_is
     assert (PARTIAL, states.PARTIALLY_SHIPPED) in statuses
     assert ("Fulfilment from EAST started", states.FULFILLING) not in statuses
     assert travelling.state == states.PARTIALLY_SHIPPED and [(p.warehouse, p.status) for p in travelling.parcels] == [("MAIN", "shipped")]
-    assert shipped.state == states.IN_TRANSIT
+    # Delivered while EAST is still packed: the order stays partially shipped, and counts EAST's parcel to come.
+    assert delivered.state == states.PARTIALLY_SHIPPED and delivered.step == "Fulfilling"
+    assert "Parcel from MAIN delivered (tracking number TRK-0042-MAIN): 1 of 2 parcels at their end" in messages(delivered, "note")
+    assert shipped.state == states.IN_TRANSIT and shipped.step == "In transit: MAIN delivered, EAST shipped"
     assert final.state == states.DELIVERED and mocks.notified() == ["fulfilled", "delivered"]
     assert [(r.warehouse, r.event.event_id) for r in mocks.args(sw.ACT_RECORD_PARCEL_EVENT)] == [
         ("MAIN", "c-1"), ("MAIN", "c-2"), ("EAST", "c-3")]
