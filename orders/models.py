@@ -112,6 +112,7 @@ class OrderStatus(models.TextChoices):
     FAILED = states.FAILED, states.LABELS[states.FAILED]
     STOPPED = states.STOPPED, states.LABELS[states.STOPPED]
     ON_HOLD = states.ON_HOLD, states.LABELS[states.ON_HOLD]
+    PARTIALLY_SHIPPED = states.PARTIALLY_SHIPPED, states.LABELS[states.PARTIALLY_SHIPPED]
     IN_TRANSIT = states.IN_TRANSIT, states.LABELS[states.IN_TRANSIT]
     DELIVERED = states.DELIVERED, states.LABELS[states.DELIVERED]
     RETURNED = states.RETURNED, states.LABELS[states.RETURNED]

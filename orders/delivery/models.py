@@ -22,6 +22,7 @@ class ParcelStatus(models.TextChoices):
     DELIVERED = shipment.PARCEL_DELIVERED, "Delivered"
     EXCEPTION = shipment.PARCEL_EXCEPTION, "Exception"
     RETURNED = shipment.PARCEL_RETURNED, "Returned"
+    UNTRACKED = shipment.PARCEL_UNTRACKED, "No longer tracked"
 
 
 class Parcel(models.Model):
@@ -84,6 +85,7 @@ class OperationsTask(models.Model):
         PARCEL_EXCEPTION = "parcel_exception", "Parcel exception"
         PARCEL_RETURNED = "parcel_returned", "Parcel returned"
         PARCEL_LATE = "parcel_late", "Parcel late"
+        PARCEL_UNTRACKED = "parcel_untracked", "Parcel no longer tracked"
 
     # Null for a task about the desk as a whole (not about one order).
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="operations_tasks", null=True, blank=True)

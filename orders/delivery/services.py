@@ -6,6 +6,7 @@ page call the reads. Keyword-only, typed, one transaction each.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +22,7 @@ from orders.delivery.models import OperationsTask, Parcel, ParcelEvent, ParcelSt
 from orders.exceptions import OrderError, OrderNotFound
 from orders.models import Order
 from temporal_bridge.order import states
-from temporal_bridge.order.fulfilment_states import order_state_from, parcels_text
+from temporal_bridge.order.fulfilment_states import NOT_SHIPPED, order_state_from, parcels_text
 from temporal_bridge.shipment import messages as shipment
 
 
@@ -96,6 +97,24 @@ def parcel_record_event(*, order_id: int, event: CarrierEventRecord, status: str
     if status == shipment.PARCEL_RETURNED:
         operations_task_raise(order_id=order_id, kind=OperationsTask.Kind.PARCEL_RETURNED, key=f"parcel-{parcel.pk}-returned",
                               text=f"{_named(parcel, number)} ({parcel.tracking_number}) returned to sender{where}{detail}")
+    return True
+
+
+@transaction.atomic
+def parcel_mark_untracked(*, order_id: int, how: str, warehouse: str = "") -> bool:
+    """The parcel's shipment workflow was stopped from outside before the journey ended (an operator
+    terminated it in the Temporal UI): mark the parcel as no longer tracked and raise one task to
+    check it with the carrier. False (nothing changed) if the journey had already ended."""
+    parcel = _locked_parcel(order_id, warehouse)
+    if parcel.status in (ParcelStatus.DELIVERED, ParcelStatus.RETURNED, ParcelStatus.UNTRACKED):
+        return False
+    parcel.status = ParcelStatus.UNTRACKED
+    parcel.save(update_fields=["status", "updated_at"])
+    number = Order.objects.values_list("number", flat=True).get(pk=order_id)
+    operations_task_raise(
+        order_id=order_id, kind=OperationsTask.Kind.PARCEL_UNTRACKED, key=f"parcel-{parcel.pk}-untracked",
+        text=f"{_named(parcel, number)} ({parcel.tracking_number}) no longer tracked: its shipment workflow was {how[:120]} "
+             "outside the desk, so its carrier events are not followed; check it with the carrier")
     return True
 
 
@@ -180,13 +199,23 @@ def parcel_warehouse_for(*, order_id: int, tracking_number: str) -> str:
                        else "the order ships in several parcels and the event names no tracking number")
 
 
-def delivery_state(parcels: list[Parcel]) -> tuple[str | None, str]:
-    """The order's delivery state from its parcels (the workflow's own rule) and each parcel in words."""
+# A fulfilment's stock, as the reservation rows say (StockReservation.Status), in the rule's words:
+# still held in its warehouse is not shipped yet; released (by a cancel) will never ship and is left out.
+PART_STATUS = {"held": NOT_SHIPPED, "shipped": "shipped"}
+
+
+def delivery_state(parcels: list[Parcel], fulfilments: Sequence[tuple[str, str]] = ()) -> tuple[str | None, str]:
+    """The order's delivery state (the workflow's own rule) and each part in words, from its parcels
+    and, for a split order, its fulfilments as (warehouse, reservation status): a part shipped without
+    a followed parcel (delivery not tracked) counts as shipped, one still held as not shipped yet."""
     pairs = [(parcel.warehouse, parcel.status) for parcel in parcels]
+    followed = {warehouse for warehouse, _ in pairs}
+    pairs += [(code, PART_STATUS[status]) for code, status in fulfilments if code not in followed and status in PART_STATUS]
     return order_state_from(pairs), parcels_text(pairs)
 
 
-def delivery_summary(parcels: list[Parcel]) -> str:
-    """A split order's delivery in one line ("In transit: MAIN delivered, EAST shipped"); "" for one parcel or none."""
-    state, text = delivery_state(parcels)
-    return f"{states.LABELS.get(state or '', state)}: {text}" if text else ""
+def delivery_summary(parcels: list[Parcel], fulfilments: Sequence[tuple[str, str]] = ()) -> str:
+    """A split order's delivery in one line ("In transit: MAIN delivered, EAST shipped"; "Partially shipped:
+    MAIN in transit, EAST not shipped yet"); "" for one parcel or none, or while no part has shipped."""
+    state, text = delivery_state(parcels, fulfilments)
+    return f"{states.LABELS.get(state, state)}: {text}" if state and text else ""

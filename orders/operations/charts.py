@@ -14,6 +14,7 @@ STATE_COLOURS = {
     states.APPROVED: "#6aa8e8",
     states.PROCESSING: "#2f6fd6",
     states.FULFILLING: "#7b4fd6",
+    states.PARTIALLY_SHIPPED: "#a855f7",
     states.FULFILLED: "#2e9d5b",
     states.REJECTED: "#c2410c",
     states.CANCELLED: "#7c7c7c",

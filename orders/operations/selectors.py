@@ -26,9 +26,9 @@ from temporal_bridge.order.calls import workflow_ui_url
 
 # Display order: the way an order travels, then the other endings.
 STATE_ORDER = [
-    states.PENDING_APPROVAL, states.ON_HOLD, states.APPROVED, states.PROCESSING, states.FULFILLING, states.FULFILLED,
-    states.IN_TRANSIT, states.DELIVERED, states.RETURNED, states.REJECTED, states.CANCELLED, states.EXPIRED, states.FAILED,
-    states.STOPPED,
+    states.PENDING_APPROVAL, states.ON_HOLD, states.APPROVED, states.PROCESSING, states.FULFILLING, states.PARTIALLY_SHIPPED,
+    states.FULFILLED, states.IN_TRANSIT, states.DELIVERED, states.RETURNED, states.REJECTED, states.CANCELLED, states.EXPIRED,
+    states.FAILED, states.STOPPED,
 ]
 HOUR = timedelta(hours=1)
 # Pending approvals by time since submission; the default deadline is 48 hours.
@@ -185,6 +185,8 @@ def temporal_ui_filters(*, now) -> list[UiFilter]:
     filters = [
         ("Stuck in fulfilling for over 1 h", sa.visibility_query(state=states.FULFILLING, entered_before=now - HOUR)),
         ("Awaiting approval for over 24 h", sa.visibility_query(state=states.PENDING_APPROVAL, entered_before=now - 24 * HOUR)),
+        # Split orders whose next part has not shipped within a day of the first.
+        ("Partially shipped for over 24 h", sa.visibility_query(state=states.PARTIALLY_SHIPPED, entered_before=now - 24 * HOUR)),
         ("On hold (fraud alerts)", sa.visibility_query(state=states.ON_HOLD)),
         ("In transit for over 5 days", sa.visibility_query(state=states.IN_TRANSIT, entered_before=now - 120 * HOUR)),
         ("Escalated, still running", 'WorkflowType="OrderWorkflow" AND Escalated=true AND ExecutionStatus="Running"'),

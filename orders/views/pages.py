@@ -98,9 +98,10 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_or_404(pk)
     missing = inventory.lines_awaiting_decision(order)
     may_decide = bool(missing) and (order.created_by_id == request.user.pk or request.user.has_perm("orders.change_order"))
-    shipped = parcels.parcels_for(order)
-    context = {"order": order, "parcels": shipped, "delivery_summary": parcels.delivery_summary(shipped),
-               "plan": inventory.order_plan(order), "missing_lines": missing,
+    shipped, plan = parcels.parcels_for(order), inventory.order_plan(order)
+    parts = [(part.warehouse, part.status) for part in plan.fulfilments] if plan and plan.is_split else []
+    context = {"order": order, "parcels": shipped, "delivery_summary": parcels.delivery_summary(shipped, parts),
+               "plan": plan, "missing_lines": missing,
                "may_decide_stock": may_decide, "stock_request_id": services.new_request_id(), **panel_context(request, order)}
     if m.ACTION_APPROVE in context["actions"] or m.ACTION_REJECT in context["actions"]:
         context["why_you"] = order_why_you(order, request.user)  # the approver asked: why them

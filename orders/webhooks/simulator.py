@@ -81,14 +81,16 @@ def pending_payments() -> list[PendingPayment]:
 
 
 def parcels_in_transit() -> list[Parcel]:
-    """The parcels of orders in transit: the order's own, or each of a split order's (by its tracking number)."""
-    rows = Order.objects.filter(status=states.IN_TRANSIT).exclude(tracking_number="").values_list("pk", "number", "tracking_number")
-    orders = {pk: (number or "", tracking) for pk, number, tracking in rows}
-    split: dict[int, list[Parcel]] = {}
+    """The parcels of orders in transit: the order's own, or each of a split order's (by its tracking number);
+    a partially shipped order's parcels already followed travel too."""
+    rows = (Order.objects.filter(status__in=(states.IN_TRANSIT, states.PARTIALLY_SHIPPED)).exclude(tracking_number="")
+            .values_list("pk", "number", "tracking_number", "status"))
+    orders = {pk: (number or "", tracking, status) for pk, number, tracking, status in rows}
+    split: dict[int, list[Parcel]] = {pk: [] for pk, (_, _, status) in orders.items() if status == states.PARTIALLY_SHIPPED}
     for order_id, warehouse, tracking in (DeliveryParcel.objects.filter(order_id__in=list(orders)).exclude(warehouse="")
                                           .order_by("id").values_list("order_id", "warehouse", "tracking_number")):
         split.setdefault(order_id, []).append(Parcel(order_id, orders[order_id][0], tracking, warehouse))
-    return [parcel for pk, (number, tracking) in orders.items() for parcel in split.get(pk, [Parcel(pk, number, tracking)])]
+    return [parcel for pk, (number, tracking, _) in orders.items() for parcel in split.get(pk, [Parcel(pk, number, tracking)])]
 
 
 @dataclass

@@ -4,7 +4,9 @@ A split order ships one parcel per warehouse, each followed by its own
 shipment workflow. The order workflow (as its children end) and the desk's
 pages (from the parcels' mirror) both ask this module what the order is:
 
-- no parcel is followed: nothing to say (None);
+- no parcel has shipped (or is followed): nothing to say (None);
+- some parts shipped while others are still packed or wait their turn
+  (NOT_SHIPPED): the order is partially shipped;
 - any parcel still travelling (shipped, in transit, out for delivery, held by
   the carrier): the order is in transit;
 - every parcel delivered: the order is delivered;
@@ -24,7 +26,10 @@ from temporal_bridge.shipment import messages as shipment
 
 FINAL = (shipment.PARCEL_DELIVERED, shipment.PARCEL_RETURNED)
 # A parcel whose shipment workflow stopped before the journey ended.
-UNTRACKED = "untracked"
+UNTRACKED = shipment.PARCEL_UNTRACKED
+# A fulfilment planned and not shipped yet (being packed, or waiting for the
+# parts before it). One cancelled before it shipped is not listed at all.
+NOT_SHIPPED = "not_shipped"
 
 
 @dataclass
@@ -43,12 +48,17 @@ PARCEL_WORDS = {
     shipment.PARCEL_DELIVERED: "delivered",
     shipment.PARCEL_RETURNED: "returned",
     UNTRACKED: "no longer tracked",
+    NOT_SHIPPED: "not shipped yet",
 }
 
 
 def order_state_from(parcels: Sequence[tuple[str, str]]) -> str | None:
-    """The order's state from its parcels, given as (warehouse, parcel status) pairs."""
-    statuses = [status for _, status in parcels if status != UNTRACKED]
+    """The order's state from its fulfilments, given as (warehouse, parcel status) pairs; a part not
+    shipped yet is NOT_SHIPPED."""
+    shipped = [status for _, status in parcels if status != NOT_SHIPPED]
+    if shipped and len(shipped) < len(parcels):
+        return states.PARTIALLY_SHIPPED  # a parcel no longer tracked has shipped all the same
+    statuses = [status for status in shipped if status != UNTRACKED]
     if not statuses:
         return None
     if any(status not in FINAL for status in statuses):

@@ -50,6 +50,7 @@ STAGE_OF_STATE = {
     states.PROCESSING: PROCESSING,
     states.ON_HOLD: PROCESSING,
     states.FULFILLING: FULFILMENT,
+    states.PARTIALLY_SHIPPED: FULFILMENT,  # its next part is being packed
     states.IN_TRANSIT: DELIVERY,
 }
 BREACH_PREFIX = "Service level breached: "

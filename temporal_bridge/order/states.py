@@ -22,6 +22,10 @@ ON_HOLD = "on_hold"
 # Orders whose delivery is tracked: shipped and followed through the carrier's
 # events until delivered (or returned to us). Untracked orders end at FULFILLED.
 IN_TRANSIT = "in_transit"
+# A split order some of whose parcels have shipped while other parts are still
+# packed or waiting their turn (fulfilment_states says when). Not terminal: a
+# cancel still stops the parts not shipped, and only those are compensated.
+PARTIALLY_SHIPPED = "partially_shipped"
 DELIVERED = "delivered"
 RETURNED = "returned"
 
@@ -37,14 +41,16 @@ LABELS = {
     FAILED: "Failed",
     STOPPED: "Stopped",
     ON_HOLD: "On hold",
+    PARTIALLY_SHIPPED: "Partially shipped",
     IN_TRANSIT: "In transit",
     DELIVERED: "Delivered",
     RETURNED: "Returned",
 }
 
 TERMINAL = frozenset({FULFILLED, REJECTED, CANCELLED, EXPIRED, FAILED, STOPPED, DELIVERED, RETURNED})
-# Cancel is accepted until fulfilment ends.
-CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING, ON_HOLD})
+# Cancel is accepted until fulfilment ends; a partially shipped order's cancel
+# stops (and refunds) only the parts not shipped.
+CANCELLABLE = frozenset({PENDING_APPROVAL, APPROVED, PROCESSING, FULFILLING, PARTIALLY_SHIPPED, ON_HOLD})
 
 
 # The actions a page may offer (the names of messages.ACTION_*), in the

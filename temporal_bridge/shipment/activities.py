@@ -8,6 +8,7 @@ from temporalio import activity
 from orders.delivery import services as parcels
 from temporal_bridge.contract.db_activity import db_activity
 from temporal_bridge.contract.decoding import parse_time
+from temporal_bridge.shipment import messages as shipment
 from temporal_bridge.shipment import workflow as sw
 
 
@@ -35,4 +36,10 @@ def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
     parcels.parcel_flag_late(order_id=inp.order_id, promised_by=inp.promised_by, warehouse=inp.warehouse)
 
 
-SHIPMENT_ACTIVITIES = [open_parcel, record_parcel_event, flag_parcel_late]
+@activity.defn(name=shipment.ACT_MARK_PARCEL_UNTRACKED)
+@db_activity
+def mark_parcel_untracked(inp: shipment.ParcelUntrackedInput) -> None:
+    parcels.parcel_mark_untracked(order_id=inp.order_id, how=inp.how, warehouse=inp.warehouse)
+
+
+SHIPMENT_ACTIVITIES = [open_parcel, record_parcel_event, flag_parcel_late, mark_parcel_untracked]

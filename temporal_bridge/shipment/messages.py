@@ -14,6 +14,9 @@ PROVIDER_CARRIER = "carrier"
 SIGNAL_CARRIER_EVENT = "carrier_event"
 PARCEL_IN_TRANSIT, PARCEL_OUT_FOR_DELIVERY, PARCEL_DELIVERED = "in_transit", "out_for_delivery", "delivered"
 PARCEL_EXCEPTION, PARCEL_RETURNED = "exception", "returned"
+# Not a carrier's: the parcel's shipment workflow was stopped from outside (terminated, cancelled,
+# timed out) before the journey ended, so nothing follows its carrier events any more.
+PARCEL_UNTRACKED = "untracked"
 CARRIER_EVENT_KINDS = (PARCEL_IN_TRANSIT, PARCEL_OUT_FOR_DELIVERY, PARCEL_DELIVERED, PARCEL_EXCEPTION, PARCEL_RETURNED)
 
 
@@ -76,6 +79,20 @@ class ShipmentResult:
     # PARCEL_DELIVERED or PARCEL_RETURNED.
     status: str
     at: str = ""
+
+
+# Run by the order workflow when a parcel's shipment workflow stopped from outside: the parcel is
+# marked as no longer tracked and operations get a task to check it with the carrier.
+ACT_MARK_PARCEL_UNTRACKED = "mark_parcel_untracked"
+
+
+@dataclass
+class ParcelUntrackedInput:
+    order_id: int
+    tracking_number: str
+    # How its shipment workflow ended: "terminated", "cancelled", "timed out", or the failure's words.
+    how: str
+    warehouse: str = ""
 
 
 MAX_SEEN_EVENTS = 200

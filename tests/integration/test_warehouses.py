@@ -85,7 +85,8 @@ def carrier_webhook(order: Order, parcel: Parcel, n: int, kind: str) -> int:
 
 def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(stack, settings, clerk, customer):
     settings.WEBHOOK_SECRETS = {**settings.WEBHOOK_SECRETS, shipment.PROVIDER_CARRIER: CARRIER_SECRET}
-    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.05
+    # Each part packs for about 6 s: long enough to see the order between its two parcels.
+    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.6
     settings.ORDER_DESK_TRACK_DELIVERY = True
     east = Warehouse.objects.create(code="EAST", name="East")
     desk = Product.objects.create(sku="DESK-S", name="Desk", price=Decimal("40.00"), stock_on_hand=10)  # MAIN
@@ -94,6 +95,16 @@ def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(
 
     order = services.order_submit(customer=customer, created_by=clerk, shipping_address="1 Main Street",
                                   lines=[services.LineRequest(desk, 2), services.LineRequest(lamp, 1)])
+    # MAIN's part shipped while EAST's is packed: partially shipped, and MAIN's parcel already followed.
+    between = wait_for(lambda: Order.objects.filter(pk=order.pk, status=states.PARTIALLY_SHIPPED).first(), what="partially shipped")
+    assert not Parcel.objects.filter(order=order, warehouse="EAST").exists()
+    wait_for(lambda: Parcel.objects.filter(order=order, warehouse="MAIN").exists(), what="MAIN's parcel followed")
+    page = Client()
+    page.force_login(clerk)
+    html = page.get(f"/orders/{order.pk}/").content.decode()
+    if Order.objects.get(pk=order.pk).status == states.PARTIALLY_SHIPPED:  # EAST may have shipped meanwhile on a slow machine
+        assert "Partially shipped: MAIN shipped, EAST not shipped yet" in html
+    assert between.get_status_display() == "Partially shipped"
     wait_for(lambda: Parcel.objects.filter(order=order).count() == 2, what="both shipments to open their parcels")
     parcels = {parcel.warehouse: parcel for parcel in Parcel.objects.filter(order=order)}
     assert set(parcels) == {"MAIN", "EAST"} and parcels["MAIN"].tracking_number != parcels["EAST"].tracking_number
@@ -112,7 +123,42 @@ def test_a_split_orders_two_parcels_are_each_delivered_by_the_carriers_webhooks(
     assert set(WebhookEvent.objects.filter(order=order).values_list("status", flat=True)) == {WebhookEvent.Delivery.DELIVERED}
     words = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
     # Each warehouse's part packed and shipped on its own, MAIN (the default) first.
-    assert words.index("Fulfilment from MAIN started") < words.index("Fulfilment from EAST started")
+    assert words.index("Fulfilment from MAIN started") < words.index("Partially shipped: MAIN shipped, EAST not shipped yet") \
+        < words.index("Fulfilment from EAST started")
     assert [w.split(" with ")[0] for w in words if w.startswith("Shipped from")] == ["Shipped from MAIN", "Shipped from EAST"]
     assert words[-1] == "Delivered: all 2 parcels"
+    assert [e.message for e in final.timeline] == words  # the mirror tells the workflow's story
+
+
+def test_a_parcel_shipped_before_a_cancel_is_still_followed_and_the_order_ends_cancelled_saying_it_was_delivered(
+        stack, settings, clerk, manager, customer):
+    settings.WEBHOOK_SECRETS = {**settings.WEBHOOK_SECRETS, shipment.PROVIDER_CARRIER: CARRIER_SECRET}
+    settings.ORDER_FULFILMENT_STEP_SECONDS = 0.6
+    settings.ORDER_DESK_TRACK_DELIVERY = True
+    east = Warehouse.objects.create(code="EAST", name="East")
+    desk = Product.objects.create(sku="DESK-C", name="Desk", price=Decimal("40.00"), stock_on_hand=10)  # MAIN
+    lamp = Product.objects.create(sku="LAMP-C", name="Lamp", price=Decimal("25.00"))
+    inventory.stock_set_on_hand(warehouse_id=east.pk, product_id=lamp.pk, on_hand=10)
+    order = services.order_submit(customer=customer, created_by=clerk, shipping_address="1 Main Street",
+                                  lines=[services.LineRequest(desk, 2), services.LineRequest(lamp, 1)])
+
+    between = wait_for(lambda: Order.objects.filter(pk=order.pk, status=states.PARTIALLY_SHIPPED).first(), what="partially shipped")
+    verdict = services.order_request_cancel(order=between, user=manager, reason="Customer needs only the desk",
+                                            request_id=f"cancel-{uuid.uuid4().hex}")
+    assert verdict.status == "accepted"
+    wait_for(lambda: Order.objects.filter(pk=order.pk, status=states.IN_TRANSIT).exists(), what="the shipped parcel followed")
+    main = wait_for(lambda: Parcel.objects.filter(order=order, warehouse="MAIN").first(), what="MAIN's parcel")
+    assert not Parcel.objects.filter(order=order, warehouse="EAST").exists()
+    assert carrier_webhook(order, main, 0, "delivered") == 200
+
+    final = finished(order.pk)
+    assert final.state == states.CANCELLED
+    assert Parcel.objects.get(order=order, warehouse="MAIN").status == shipment.PARCEL_DELIVERED
+    assert final.timeline[-1].message == ("Cancelled: Customer needs only the desk; "
+                                          "shipped before the cancel: the parcel from MAIN delivered")
+    ledger = dict(PaymentTransaction.objects.filter(order=order).values_list("kind", "amount"))
+    assert ledger == {"capture": Decimal("105.00"), "refund": Decimal("25.00")}, "the desks that shipped stay paid for"
+    statuses = dict(StockReservation.objects.filter(order=order).values_list("warehouse__code", "status"))
+    assert statuses == {"MAIN": "shipped", "EAST": "released"}
+    words = list(OrderEvent.objects.filter(order=order).order_by("idempotency_key").values_list("message", flat=True))
     assert [e.message for e in final.timeline] == words  # the mirror tells the workflow's story

@@ -68,6 +68,7 @@ from temporal_bridge.order.stock_decisions import StockDecisionInput, StockDecis
 from temporal_bridge.order.workflow import OrderWorkflow
 from temporal_bridge.runtime import devserver
 from temporal_bridge.runtime.sandbox import workflow_runner
+from temporal_bridge.shipment import messages as shipment
 from temporal_bridge.shipment import workflow as sw
 
 T = TypeVar("T")
@@ -137,6 +138,10 @@ class ActivityMocks:
     planned: list[str] = field(default_factory=list)
     # Heartbeat and wait until cancelled from this many packs on (0: the first); None: never.
     fulfil_blocks_from: int | None = None
+    # Set by the test: a blocked pack ends normally (its part then ships).
+    fulfil_released: bool = False
+    # Packs from this many on (0: the first) fail for good (a business failure); None: never.
+    fulfil_fails_from: int | None = None
     calls: list[Call] = field(default_factory=list)
     # Every timeline entry written to the "database", however it was written:
     # several at once, with a decision or an update, or by a business step.
@@ -328,14 +333,17 @@ class ActivityMocks:
                 await poll(lambda: handle.query(m.QUERY_SNAPSHOT, result_type=m.OrderSnapshot),
                            lambda snap: snap.cancel_requested, what="the cancel accepted")
             packs = len(mocks.args(fulfilment.ACT_FULFIL))
+            if mocks.fulfil_fails_from is not None and packs > mocks.fulfil_fails_from:
+                raise ApplicationError("the packing line broke down", type="PackingFailed", non_retryable=True)
             blocks = mocks.fulfil_blocks or (mocks.fulfil_blocks_from is not None and packs > mocks.fulfil_blocks_from)
             if not blocks:
                 return FulfilResult(steps_done=job.steps)
             try:
-                while True:
+                while not mocks.fulfil_released:
                     # Cancellation is delivered through the heartbeat's answer.
                     activity.heartbeat(len(mocks.fulfil_progress))
                     await asyncio.sleep(0.02)
+                return FulfilResult(steps_done=job.steps)
             except asyncio.CancelledError:
                 record(ActivityMocks.FULFIL_CANCELLED, job)
                 raise
@@ -416,10 +424,14 @@ class ActivityMocks:
         async def flag_parcel_late(inp: sw.ParcelLateInput) -> None:
             record(sw.ACT_FLAG_PARCEL_LATE, inp)
 
+        @activity.defn(name=shipment.ACT_MARK_PARCEL_UNTRACKED)
+        async def mark_parcel_untracked(inp: shipment.ParcelUntrackedInput) -> None:
+            record(shipment.ACT_MARK_PARCEL_UNTRACKED, inp)
+
         return [record_order_entries, record_decision, confirm_messages, apply_order_update, reserve_stock, apply_stock_decision,
                 release_stock, charge_payment, refund_payment, fulfil_order, ship_order, fulfilments_to_ship, ship_fulfilment,
                 notify_customer, notify_approvers, send_bulk_decision, send_approval_digests, notify_discussion, read_hold, settle_payment,
-                open_parcel, record_parcel_event, flag_parcel_late]
+                open_parcel, record_parcel_event, flag_parcel_late, mark_parcel_untracked]
 
 
 def activity_name(fn: Callable) -> str:

@@ -264,7 +264,9 @@ def drive(plans: list[Plan], deadline: float) -> None:
                     services.order_request_stock_decision(order=order, user=manager, choices={line.product_id: "drop"},
                                                           request_id=f"stock-{plan.order_id}")
                     done.add(plan.order_id)
-                elif plan.kind == "cancel_fulfilment" and order.status == states.FULFILLING and order.progress >= 20:
+                elif (plan.kind == "cancel_fulfilment" and order.status in (states.FULFILLING, states.PARTIALLY_SHIPPED)
+                      and order.progress >= 20):
+                    # A split order's next part packs while it reads partially shipped: a cancel then stops only that part.
                     services.order_request_cancel(order=order, user=manager, reason="chaos cancel mid-fulfilment",
                                                   request_id=f"can-{plan.order_id}")
                     done.add(plan.order_id)

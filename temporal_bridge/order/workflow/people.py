@@ -31,6 +31,10 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.collaborator import MessageCollaborator
 
 
+# States in which a part of the order is being packed (a partially shipped order packs its next part).
+PACKING = (states.FULFILLING, states.PARTIALLY_SHIPPED)
+
+
 class People(MessageCollaborator):
     # --- Messages ---------------------------------------------------------------------------
 
@@ -51,7 +55,7 @@ class People(MessageCollaborator):
         progress = checks.parse_progress(args)
         # Late reports (after a cancel or the end) must not move the bar back.
         s = self._s
-        if progress is not None and s.state == states.FULFILLING and not s.fulfilment_done:
+        if progress is not None and s.state in PACKING and not s.fulfilment_done:
             s.progress = max(s.progress, progress.percent)
             s.step = progress.step
 
@@ -173,7 +177,7 @@ class People(MessageCollaborator):
             why = "it is being cancelled" if s.cancel is not None else f"the order is {s.state}"
             return f"Update by {actor} refused: {why}"
         address_changes = signal.shipping_address is not None and signal.shipping_address != s.shipping_address
-        if address_changes and s.state == states.FULFILLING:
+        if address_changes and s.state in PACKING:
             return f"Update by {actor} refused: the shipping address is locked once fulfilment has started"
         return None
 

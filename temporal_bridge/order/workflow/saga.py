@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ShipResult,
         cancelled_parts_text,
     )
+    from temporal_bridge.order.fulfilment_states import NOT_SHIPPED, ShippedParcel, order_state_from, parcels_text
     from temporal_bridge.order.holds import HoldInput, HoldResult
     from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
     from temporal_bridge.order.records import MirrorInput, OrderRef, StepRecord
@@ -68,6 +69,10 @@ FULFILMENT_BY_FULFILMENT = "fulfilment-by-fulfilment"
 # Orders shipped from several warehouses after this marker follow one parcel
 # per warehouse, each by its own shipment workflow, rather than one parcel.
 SHIPMENT_PER_FULFILMENT = "shipment-per-fulfilment"
+# Split orders past this marker are partially shipped once a part has shipped
+# and others have not (instead of fulfilling until the last), and each
+# parcel's shipment workflow starts as it ships.
+PARTIALLY_SHIPPED = "partially-shipped"
 
 
 class FulfilmentSaga:
@@ -122,7 +127,9 @@ class FulfilmentSaga:
         """Run the fulfilment activity (of the whole order, or of one warehouse's part), racing it against a cancel request."""
         s, inp = self._s, self._inp
         part = f" from {warehouse}" if warehouse else ""
-        self._timeline.record("status", f"Fulfilment{part} started", status=states.FULFILLING, progress=0)
+        # A partially shipped order stays so while its next part is packed.
+        status = None if s.state == states.PARTIALLY_SHIPPED else states.FULFILLING
+        self._timeline.record("status", f"Fulfilment{part} started", status=status, progress=0)
         s.step = "Fulfilling"
         first = self._timeline.take_unwritten()
         fulfilment = workflow.start_activity(
@@ -175,12 +182,14 @@ class FulfilmentSaga:
             s.parcels = list(shipped.parcels)  # each followed by its own shipment workflow
         s.compensations.clear()
 
-    async def fulfil_each(self) -> None:
+    async def fulfil_each(self, shipped_now: Callable[[list[ShippedParcel]], None] | None = None) -> None:
         """A split order: each warehouse's part packed, then shipped as its own parcel, one after the other.
 
-        A cancel before the last part is packed stops there: what shipped stays
-        shipped (and paid for), the rest is released and refunded, and the
-        timeline says which part went which way."""
+        Once a part has shipped and others have not, the order is partially
+        shipped and `shipped_now` starts following the part's parcel. A cancel
+        before the last part is packed stops there: what shipped stays shipped
+        (and paid for, and followed), the rest is released and refunded, and
+        the timeline says which part went which way."""
         s, order_id = self._s, self._inp.order_id
         plan: FulfilmentsToShip = await workflow.execute_activity(
             fulfilment_messages.ACT_FULFILMENTS_TO_SHIP, OrderRef(order_id), result_type=FulfilmentsToShip,
@@ -200,11 +209,22 @@ class FulfilmentSaga:
                                            ShipResult, timeout=DB_STEP, retry=MIRROR_RETRY)
                 s.tracking_number, self.carrier = shipped.tracking_number, shipped.carrier
                 s.parcels.extend(shipped.parcels)
+                if n < len(warehouses) - 1 and workflow.patched(PARTIALLY_SHIPPED):
+                    self._partially_shipped(warehouses, shipped_now)
         except OrderCancelled:
             if s.parcels:
                 self._timeline.record("compensation", cancelled_parts_text(s.parcels, warehouses))
             raise
         s.compensations.clear()
+
+    def _partially_shipped(self, warehouses: list[str], shipped_now: Callable[[list[ShippedParcel]], None] | None) -> None:
+        s = self._s
+        sent = {parcel.warehouse for parcel in s.parcels}
+        parts = [(p.warehouse, p.status) for p in s.parcels] + [(code, NOT_SHIPPED) for code in warehouses if code not in sent]
+        if self._inp.track_delivery and shipped_now is not None:
+            shipped_now(list(s.parcels))
+        # Written with the next part's packing, which starts at once.
+        self._timeline.record("status", f"Partially shipped: {parcels_text(parts)}", status=order_state_from(parts))
 
     async def _reserve_what_arrived(self) -> ReserveResult:
         """A backorder's recheck: reserve what some warehouse holds now (no entry: the decision's end says what came)."""

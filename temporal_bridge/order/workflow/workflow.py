@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order import messages as m
     from temporal_bridge.order import search_attributes as sa
     from temporal_bridge.order.fulfilment import NotifyInput, NotifyResult
+    from temporal_bridge.order.fulfilment_states import PARCEL_WORDS
     from temporal_bridge.order.records import MirrorInput
     from temporal_bridge.order.workflow.conversation import Conversation
     from temporal_bridge.order.workflow.delivery import Delivery
@@ -216,12 +217,18 @@ class OrderWorkflow:
         except OrderCancelled:
             cancel = self.s.cancel
             await self.saga.compensate()
-            await self._finish(states.CANCELLED, f"Cancelled: {cancel.reason}" if cancel else "Cancelled", notify="cancelled",
-                               actor=cancel.actor if cancel else "")
+            reason, actor = (f"Cancelled: {cancel.reason}", cancel.actor) if cancel else ("Cancelled", "")
+            if self.delivery.following():
+                await self._end_while_parcels_travel(states.CANCELLED, reason, notify="cancelled", actor=actor)
+            else:
+                await self._finish(states.CANCELLED, reason, notify="cancelled", actor=actor)
         except OrderFailed as failure:
             self.s.failure_reason = str(failure)
             await self.saga.compensate()
-            await self._finish(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
+            if self.delivery.following():
+                await self._end_while_parcels_travel(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
+            else:
+                await self._finish(states.FAILED, f"Failed: {failure}", notify="failed", failure_reason=str(failure))
 
         # Signal handlers (and the service-level watch) may still be writing to the mirror.
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.timeline.writing)
@@ -238,7 +245,7 @@ class OrderWorkflow:
             if outcome is not Outcome.APPROVED:
                 return outcome
         if self.s.fulfilments_planned > 1 and workflow.patched(FULFILMENT_BY_FULFILMENT):
-            await self.saga.fulfil_each()
+            await self.saga.fulfil_each(lambda parcels: self.delivery.follow_now(parcels, self.saga.carrier))
         else:
             await self.saga.fulfil()
             await self.saga.fraud_checkpoint()
@@ -277,6 +284,21 @@ class OrderWorkflow:
             returned = ", ".join(parcel.warehouse for parcel in parcels if parcel.status == shipment.PARCEL_RETURNED)
             await self._finish(states.RETURNED, f"Returned to sender: the parcel from {returned}; operations decide on a new "
                                "delivery or a refund", notify="returned", progress=100)
+
+    async def _end_while_parcels_travel(self, status: str, reason: str, *, notify: str, actor: str = "",
+                                        failure_reason: str | None = None) -> None:
+        """A cancel (or a failure) between parts, compensated: the parcels shipped before it travel on,
+        each followed to its end, and the order ends cancelled (or failed) saying what became of them."""
+        parcels, what = self.s.parcels, "cancel" if status == states.CANCELLED else "failure"
+        sent = "; ".join(f"the parcel from {parcel.warehouse} (tracking number {parcel.tracking_number})" for parcel in parcels)
+        await self._finish(states.IN_TRANSIT, f"{reason}; shipped before the {what} and followed to its end: {sent}",
+                           notify=notify, actor=actor, failure_reason=failure_reason)
+        ended = await self.delivery.follow_shipped()
+        words = ", ".join(f"from {p.warehouse} {PARCEL_WORDS.get(p.status, p.status)}" for p in parcels)
+        # The customer heard of the cancel (or failure) already; now of what became of the parcel.
+        journey = {states.DELIVERED: "delivered", states.RETURNED: "returned"}.get(ended or "", "fulfilled")
+        await self._finish(status, f"{reason}; shipped before the {what}: the parcel {words}", notify=journey, actor=actor,
+                           failure_reason=failure_reason)
 
     async def _reapprove(self) -> Outcome:
         """Send the order back through its approval rule."""

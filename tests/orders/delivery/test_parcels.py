@@ -271,3 +271,34 @@ def test_the_list_shows_both_parcels_of_a_split_order_and_finds_it_late_by_eithe
     assert "<small>MAIN</small>" in html and "<small>EAST</small>" in html
     late = c.get("/orders/", {"late": "on"})
     assert [o.number for o in late.context["page"].orders] == [split.number]
+
+
+# --- A parcel whose shipment workflow was stopped from outside ----------------------------------
+
+
+def test_a_parcel_whose_shipment_was_terminated_is_marked_untracked_with_one_task_for_operations(
+        client, manager, fake_temporal, split):
+    assert parcels.parcel_mark_untracked(order_id=split.pk, how="terminated", warehouse="EAST") is True
+    assert parcels.parcel_mark_untracked(order_id=split.pk, how="terminated", warehouse="EAST") is False, "once"
+    east = Parcel.objects.get(order=split, warehouse="EAST")
+    assert east.get_status_display() == "No longer tracked"
+    [task] = OperationsTask.objects.all()
+    assert (task.kind, task.text) == (OperationsTask.Kind.PARCEL_UNTRACKED,
+                                      f"Parcel of {split.number} from EAST (1Z7-EAST) no longer tracked: its shipment workflow was "
+                                      "terminated outside the desk, so its carrier events are not followed; check it with the carrier")
+    c = logged_in(client, manager)
+    ops = c.get(reverse("ops")).content.decode()
+    section = ops[ops.index('id="operations-tasks"'):]
+    assert "Parcel no longer tracked" in section and "1Z7-EAST" in section
+    html = c.get(url("detail", split)).content.decode()
+    card = html[html.index('id="parcel-EAST"') - 20:].split("</section>")[0]
+    assert "No longer tracked" in card and "hx-get" not in card, "a parcel nobody follows is not polled"
+    assert "In transit: MAIN shipped, EAST no longer tracked" in html
+
+
+def test_a_parcel_that_ended_its_journey_is_not_marked_untracked(split):
+    parcels.parcel_record_event(order_id=split.pk, event=carrier_event("d", shipment.PARCEL_DELIVERED, 2), status=shipment.PARCEL_DELIVERED,
+                                warehouse="MAIN")
+    assert parcels.parcel_mark_untracked(order_id=split.pk, how="terminated", warehouse="MAIN") is False
+    assert Parcel.objects.get(order=split, warehouse="MAIN").status == shipment.PARCEL_DELIVERED
+    assert not OperationsTask.objects.exists()

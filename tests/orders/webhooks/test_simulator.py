@@ -111,6 +111,13 @@ def test_each_parcel_of_a_split_order_travels_with_its_own_tracking_number_and_e
         (f"sim-{split.pk}-MAIN-parcel.in_transit", "1Z0005-MAIN"), (f"sim-{split.pk}-EAST-parcel.in_transit", "1Z0005-EAST")]
 
 
+def test_a_partially_shipped_orders_followed_parcels_travel_and_no_parcel_is_made_up_for_the_part_not_shipped(make_order):
+    partial = make_order(status=states.PARTIALLY_SHIPPED, tracking_number="1Z0006")
+    assert provider_simulator.parcels_in_transit() == [], "no parcel followed yet: nothing to move"
+    parcels.parcel_open(order_id=partial.pk, carrier="Parcelo", tracking_number="1Z0006-MAIN", promised_by="", warehouse="MAIN")
+    assert provider_simulator.parcels_in_transit() == [Parcel(partial.pk, partial.number, "1Z0006-MAIN", "MAIN")]
+
+
 @pytest.mark.skipif("status" not in {f.name for f in PaymentTransaction._meta.get_fields()},
                     reason="the payment record's confirmation status comes with the payments branch")
 def test_only_payments_awaiting_confirmation_are_pending(make_order):

@@ -182,5 +182,7 @@ def test_a_parcel_whose_tracking_stops_leaves_the_split_order_fulfilled_and_says
 
     assert final.state == states.FULFILLED
     assert messages(final, "status")[-1] == "Fulfilled (delivery not tracked to the end)"
-    assert any(text.startswith("Delivery tracking of the parcel from EAST (TRK-0042-EAST) stopped:") for text in messages(final, "note"))
+    assert any(text.startswith("Parcel from EAST (TRK-0042-EAST) needs attention: its shipment workflow was cancelled outside the desk")
+               for text in messages(final, "note"))
+    assert [(u.warehouse, u.how) for u in mocks.args(shipment.ACT_MARK_PARCEL_UNTRACKED)] == [("EAST", "cancelled")]
     assert [(p.warehouse, p.status) for p in final.parcels] == [("MAIN", "delivered"), ("EAST", "untracked")]
