@@ -108,6 +108,22 @@ def apply_order_update(update: m.UpdateInput) -> None:
 @activity.defn(name=fulfilment.ACT_RESERVE_STOCK)
 @db_activity
 def reserve_stock(ref: ReserveInput) -> ReserveResult:
+    if not ref.credit_check:
+        return _reserve(ref)
+    # The customer's lock, taken by the credit read, is held until the reservation commits:
+    # two orders of one customer cannot both pass unseen.
+    with transaction.atomic():
+        credit = holds.hold_read(ref.order_id, hold.STAGE_CREDIT)
+        if not credit.held:
+            return _reserve(ref)
+        if ref.record is not None:  # what waited ("approved", "processing") is written; the hold's entry follows
+            mirror.order_record_entries(ref.record.before)
+            for decision in ref.record.decisions:
+                approval_services.decision_record(decision)
+        return ReserveResult(lines_reserved=0, units_reserved=0, credit_hold=credit)
+
+
+def _reserve(ref: ReserveInput) -> ReserveResult:
     def reserve() -> ReserveResult:
         plan, missing = steps.stock_reserve(order_id=ref.order_id, keep_available=ref.keep_available)
         lines = [line for planned in plan.fulfilments for line in planned.lines]

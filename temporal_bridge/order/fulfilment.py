@@ -34,6 +34,9 @@ class ReserveInput:
     # Reserve the lines some warehouse holds and report the others (a person
     # then chooses), rather than all or nothing.
     keep_available: bool = False
+    # Check the customer's credit first, under the customer's lock, in the
+    # reservation's transaction: held, nothing is reserved (credit_hold says why).
+    credit_check: bool = False
 
 
 @dataclass
@@ -49,6 +52,8 @@ class ReserveResult:
     # With keep_available: the lines no warehouse holds in full (not reserved), and them in words.
     unavailable: list[PlannedLine] = field(default_factory=list)
     unavailable_text: str = ""
+    # With credit_check: the credit review that holds the order (nothing reserved, only the entries waiting written).
+    credit_hold: HoldResult | None = None
 
 
 @dataclass

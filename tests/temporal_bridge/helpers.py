@@ -275,6 +275,14 @@ class ActivityMocks:
         @activity.defn(name=fulfilment.ACT_RESERVE_STOCK)
         async def reserve_stock(ref: ReserveInput) -> ReserveResult:
             record(fulfilment.ACT_RESERVE_STOCK, ref)
+            credit = mocks.holds.get(hold.STAGE_CREDIT)
+            if ref.credit_check and credit is not None and credit.held:
+                # As activities.reserve_stock: nothing reserved, what waited written in the credit read's transaction.
+                if ref.record is not None:
+                    mocks.writes.extend(ref.record.before)
+                    for decision in ref.record.decisions:
+                        record(m.ACT_RECORD_DECISION, decision)
+                return ReserveResult(lines_reserved=0, units_reserved=0, credit_hold=credit)
             if mocks.out_of_stock:
                 raise ApplicationError(mocks.out_of_stock, type=fulfilment.ERR_OUT_OF_STOCK, non_retryable=True)
             missing = [] if mocks.restocked or not ref.keep_available else list(mocks.unavailable)

@@ -73,6 +73,9 @@ SHIPMENT_PER_FULFILMENT = "shipment-per-fulfilment"
 # and others have not (instead of fulfilling until the last), and each
 # parcel's shipment workflow starts as it ships.
 PARTIALLY_SHIPPED = "partially-shipped"
+# Orders that reach the stock after this marker have their credit checked by
+# the reservation itself, in its transaction: one activity fewer per order.
+CREDIT_WITH_STOCK = "credit-with-stock"
 
 
 class FulfilmentSaga:
@@ -93,16 +96,25 @@ class FulfilmentSaga:
 
     async def reserve_and_charge(self) -> None:
         s, order_id = self._s, self._inp.order_id
-        if workflow.patched(CREDIT_CHECK):
+        credit_with_stock = workflow.patched(CREDIT_WITH_STOCK)
+        if not credit_with_stock and workflow.patched(CREDIT_CHECK):
             await self.credit_check()
         self._timeline.record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
         self.check_cancel()
 
         s.step = "Reserving stock"
         keep_available = workflow.patched(STOCK_DECISIONS)
-        reserved = await self._business_step(fulfilment_messages.ACT_RESERVE_STOCK, "stock",
-                                             lambda record: ReserveInput(order_id, record=record, keep_available=keep_available),
-                                             ReserveResult)
+
+        def reserve(credit_check: bool) -> Any:
+            return self._business_step(fulfilment_messages.ACT_RESERVE_STOCK, "stock", lambda record: ReserveInput(
+                order_id, record=record, keep_available=keep_available, credit_check=credit_check), ReserveResult)
+
+        reserved = await reserve(credit_with_stock)
+        if reserved.credit_hold is not None:
+            # Over the credit limit: nothing was reserved; on hold until finance raises it (or a cancel).
+            await self._wait_while_held(holds.STAGE_CREDIT, reserved.credit_hold)
+            s.step = "Reserving stock"
+            reserved = await reserve(False)
         s.compensations.append(fulfilment_messages.ACT_RELEASE_STOCK)
         s.fulfilments_planned = len(reserved.fulfilments)
         self.check_cancel()

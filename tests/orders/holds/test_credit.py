@@ -9,13 +9,14 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from orders.holds import services as holds
-from orders.models import Customer, Order
+from orders.models import Customer, Order, StockReservation
 from orders.timeline import mirror
 from temporal_bridge.order import holds as holds_messages
 from temporal_bridge.order import records, states
-from temporal_bridge.order.activities import read_hold
+from temporal_bridge.order.activities import read_hold, reserve_stock
+from temporal_bridge.order.fulfilment import ReserveInput
 from temporal_bridge.order.holds import HoldInput, HoldResult
-from temporal_bridge.order.records import MirrorInput
+from temporal_bridge.order.records import MirrorInput, StepRecord
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +170,38 @@ def test_a_clerk_cannot_change_a_credit_limit(client, clerk, limited):
     assert change(client, limited, "5000.00").status_code == 403
     limited.refresh_from_db()
     assert limited.credit_limit == Decimal("100.00")
+
+
+def _approved_and_processing(order: Order) -> list[MirrorInput]:
+    return [MirrorInput(order.pk, records.timeline_key(1, "status"), "status", "Approved by manager", status=states.APPROVED),
+            MirrorInput(order.pk, records.timeline_key(2, "status"), "status", "Processing", status=states.PROCESSING)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reservation_checks_the_credit_in_its_own_transaction_and_then_counts_for_a_sibling(make_order, limited):
+
+    first, second = make_order(status=states.PENDING_APPROVAL, quantity=6), make_order(status=states.PENDING_APPROVAL, quantity=6)
+    record = StepRecord(key=records.timeline_key(3, "stock"), kind="stock", before=_approved_and_processing(first))
+
+    reserved = ActivityEnvironment().run(reserve_stock, ReserveInput(first.pk, record=record, credit_check=True))
+
+    assert reserved.credit_hold is None and reserved.lines_reserved == 1
+    first.refresh_from_db()
+    assert first.status == states.PROCESSING and first.events.filter(idempotency_key="0003-stock").exists()
+    assert StockReservation.objects.filter(order=first).count() == 1
+    assert ActivityEnvironment().run(read_hold, HoldInput(second.pk, holds_messages.STAGE_CREDIT)).held is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_the_limit_the_reservation_reserves_nothing_and_writes_only_what_waited(make_order, limited):
+
+    make_order(status=states.PROCESSING, quantity=5)  # 50.00 open
+    over = make_order(status=states.PENDING_APPROVAL, quantity=6)  # 50 + 60 > 100
+    record = StepRecord(key=records.timeline_key(3, "stock"), kind="stock", before=_approved_and_processing(over))
+
+    reserved = ActivityEnvironment().run(reserve_stock, ReserveInput(over.pk, record=record, credit_check=True))
+
+    assert reserved.credit_hold is not None and reserved.credit_hold.held
+    assert reserved.credit_hold.reason == "open balance 50.00 + this order 60.00 exceeds the credit limit 100.00"
+    assert reserved.lines_reserved == 0 and not StockReservation.objects.filter(order=over).exists()
+    assert sorted(over.events.values_list("idempotency_key", flat=True)) == ["0001-status", "0002-status"], "not its own entry"

@@ -27,7 +27,7 @@ from temporal_bridge.approvals.messages import (
     DigestResult,
 )
 from temporal_bridge.approvals.workflows import APPROVAL_WORKFLOWS
-from temporal_bridge.order import fulfilment, holds, payments, states
+from temporal_bridge.order import fulfilment, payments, states
 from temporal_bridge.order import messages as m
 from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
 
@@ -38,7 +38,7 @@ HOUR = 3600
 SENIOR = "senior"
 MANAGER2 = "manager2"
 # The credit check (one hold read) comes first, then the business steps.
-PROCESS_STEPS = [holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
+PROCESS_STEPS = [fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
                  fulfilment.ACT_SHIP, fulfilment.ACT_NOTIFY]
 
 

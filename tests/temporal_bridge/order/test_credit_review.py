@@ -1,6 +1,8 @@
-"""The credit check after the approval, in the time-skipping server: within the
-customer's limit the order goes on after one read; over it, it waits on hold
-for finance, who raise the limit (the database then says so) or cancel it.
+"""The credit check after the approval, in the time-skipping server: the
+reservation checks the customer's limit in its own transaction; within it the
+order goes on with no extra step; over it, nothing is reserved and the order
+waits on hold for finance, who raise the limit (the database then says so) or
+cancel it.
 """
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ def credit_reads(mocks: ActivityMocks) -> list[holds.HoldInput]:
     return [inp for inp in mocks.args(holds.ACT_READ_HOLD) if inp.stage == holds.STAGE_CREDIT]
 
 
+def reservation_calls(mocks: ActivityMocks) -> list[bool]:
+    """Each call of the reservation step: True if it checked the credit first (held, it reserved nothing)."""
+    return [inp.credit_check for inp in mocks.args(fulfilment.ACT_RESERVE_STOCK)]
+
+
 async def approved_and_held(s: Scenario):
     handle = await s.start(order_input())
     await s.wait_for_message(handle, "Awaiting a manager's decision")
@@ -39,7 +46,7 @@ async def approved_and_held(s: Scenario):
     return handle, await s.wait_for_state(handle, states.ON_HOLD)
 
 
-def test_within_the_limit_the_order_goes_on_after_one_read_that_writes_its_approval(temporal: SharedTimeSkippingEnv):
+def test_within_the_limit_the_order_goes_on_with_the_check_inside_the_reservation(temporal: SharedTimeSkippingEnv):
     async def story(s: Scenario):
         handle = await s.start(order_input())
         await s.wait_for_message(handle, "Awaiting a manager's decision")
@@ -49,9 +56,11 @@ def test_within_the_limit_the_order_goes_on_after_one_read_that_writes_its_appro
     final, mocks = temporal.play(story)
 
     assert final.state == states.FULFILLED
-    assert mocks.names() == PROCESS_STEPS, "one cheap read before the stock, nothing else"
-    [check] = credit_reads(mocks)
-    assert [e.status for e in check.entries] == [states.APPROVED], "the approval is written with the check"
+    assert mocks.names() == PROCESS_STEPS, "no step of its own: the reservation checks the credit"
+    [reserve] = mocks.args(fulfilment.ACT_RESERVE_STOCK)
+    assert reserve.credit_check
+    assert [e.status for e in reserve.record.before] == [states.APPROVED, states.PROCESSING], "the approval is written with it"
+    assert not credit_reads(mocks)
     assert not messages(final, "hold") and not messages(final, "hold_released") and final.hold_reason == ""
     assert states.ON_HOLD not in mirrored_states(mocks)
 
@@ -72,13 +81,13 @@ def test_over_the_limit_the_order_waits_on_hold_until_finance_raises_the_limit(t
     assert held.state == states.ON_HOLD and held.hold_reason == OVER.reason
     assert held.step == f"Held: {OVER.reason}"
     assert messages(held, "hold") == [HELD_TEXT]
-    assert fulfilment.ACT_RESERVE_STOCK not in done_while_held, "nothing reserved or charged while held"
-    assert set(done_while_held) == {holds.ACT_READ_HOLD} and len(done_while_held) >= 30, "read again every 5 minutes"
+    assert done_while_held[0] == fulfilment.ACT_RESERVE_STOCK, "the check, held: nothing reserved"
+    assert set(done_while_held[1:]) == {holds.ACT_READ_HOLD} and len(done_while_held) >= 30, "nothing charged; read every 5 minutes"
     assert messages(final, "hold") == [HELD_TEXT], "said once, not per recheck"
     assert messages(final, "hold_released") == [f"Released: credit review passed: {WITHIN.reason}"]
     assert final.state == states.FULFILLED and final.hold_reason == ""
-    assert mirrored_states(mocks)[:4] == [states.PENDING_APPROVAL, states.APPROVED, states.ON_HOLD, states.APPROVED]
-    assert mirrored_states(mocks)[4] == states.PROCESSING
+    assert mirrored_states(mocks)[:5] == [states.PENDING_APPROVAL, states.APPROVED, states.PROCESSING, states.ON_HOLD, states.PROCESSING]
+    assert reservation_calls(mocks) == [True, False], "checked and held, then reserved once after the release"
 
 
 def test_the_recheck_timer_releases_the_order_when_nobody_signals(temporal: SharedTimeSkippingEnv):
@@ -109,7 +118,8 @@ def test_finance_cancels_a_held_order_and_nothing_was_reserved_or_charged(tempor
     assert final.state == states.CANCELLED and final.hold_reason == ""
     assert "Cancelled: Credit refused" in messages(final, "status")
     assert not messages(final, "hold_released")
-    assert [name for name in mocks.names() if name != holds.ACT_READ_HOLD] == [fulfilment.ACT_NOTIFY]
+    assert [name for name in mocks.names() if name != holds.ACT_READ_HOLD] == [fulfilment.ACT_RESERVE_STOCK, fulfilment.ACT_NOTIFY]
+    assert reservation_calls(mocks) == [True], "only the held check, which reserved nothing: nothing to release"
     assert mocks.notified() == ["cancelled"]
 
 
@@ -132,7 +142,7 @@ def test_a_forged_holds_lifted_signal_releases_nothing(temporal: SharedTimeSkipp
     assert after.state == states.ON_HOLD and after.hold_reason == OVER.reason
     assert not messages(final, "hold_released") and messages(final, "hold") == [HELD_TEXT]
     assert final.state == states.CANCELLED
-    assert fulfilment.ACT_RESERVE_STOCK not in mocks.names()
+    assert reservation_calls(mocks) == [True]
 
 
 def test_a_managers_fraud_release_cannot_end_a_credit_review(temporal: SharedTimeSkippingEnv):
@@ -150,4 +160,4 @@ def test_a_managers_fraud_release_cannot_end_a_credit_review(temporal: SharedTim
     assert after.state == states.ON_HOLD and after.hold_reason == OVER.reason
     assert "Release by manager2 refused: only finance ends a credit review, by raising the limit or cancelling" in messages(after)
     assert final.state == states.CANCELLED and not messages(final, "hold_released")
-    assert fulfilment.ACT_RESERVE_STOCK not in mocks.names()
+    assert reservation_calls(mocks) == [True]

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.common import RawValue
 
 from temporal_bridge.approvals import messages as approval
-from temporal_bridge.order import fulfilment, holds, payments, states
+from temporal_bridge.order import fulfilment, payments, states
 from temporal_bridge.order import messages as m
 from tests.temporal_bridge.helpers import MANAGER, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
 from tests.temporal_bridge.order.test_approval_gate import MANAGER2, SENIOR, approve, large_order, messages
@@ -175,7 +175,7 @@ def test_an_address_changed_after_the_approval_goes_back_for_approval_before_it_
     assert mocks.args(m.ACT_APPLY_UPDATE)[0].reapproval is True
     assert final.state == states.FULFILLED and final.shipping_address == "9 Fence Lane"
     # Stock and payment were held, not taken twice; the second approval came before fulfilment.
-    assert steps(mocks) == [holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
+    assert steps(mocks) == [fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
                             fulfilment.ACT_SHIP, fulfilment.ACT_NOTIFY]
     order = [e.message for e in final.timeline]
     assert order.index(next(x for x in order if x.startswith("Back to approval"))) < order.index("Fulfilment started")
@@ -224,7 +224,7 @@ def test_a_rejected_re_approval_refunds_and_releases_stock(temporal: SharedTimeS
 
     final, mocks = temporal.play(story)
     assert final.state == states.REJECTED
-    assert steps(mocks) == [holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, payments.ACT_REFUND_PAYMENT,
+    assert steps(mocks) == [fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, payments.ACT_REFUND_PAYMENT,
                             fulfilment.ACT_RELEASE_STOCK, fulfilment.ACT_NOTIFY]
     assert mocks.notified() == ["rejected"]
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from temporal_bridge.order import fulfilment, holds, payments, states
+from temporal_bridge.order import fulfilment, payments, states
 from temporal_bridge.order import messages as m
 from tests.temporal_bridge.helpers import DAY, MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
 
@@ -20,7 +20,7 @@ from tests.temporal_bridge.helpers import DAY, MANAGER, ORDER_ID, REQUESTER, Act
 pytestmark = pytest.mark.database_agnostic
 
 # The credit check (one hold read) comes first, then the business steps.
-PROCESS_STEPS = [holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
+PROCESS_STEPS = [fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
                  fulfilment.ACT_SHIP, fulfilment.ACT_NOTIFY]
 
 
@@ -181,7 +181,7 @@ def test_cancel_during_fulfilment_stops_it_then_refunds_before_releasing_stock(t
 
     assert final.state == states.CANCELLED
     assert mocks.names() == [
-        holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
+        fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL,
         ActivityMocks.FULFIL_CANCELLED,
         payments.ACT_REFUND_PAYMENT, fulfilment.ACT_RELEASE_STOCK, fulfilment.ACT_NOTIFY,
     ]
@@ -261,7 +261,7 @@ def test_declined_payment_releases_the_stock_and_fails_with_the_decline_message(
 
     assert final.state == states.FAILED
     assert "Card declined by issuer" in final.failure_reason
-    assert mocks.names() == [holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_RELEASE_STOCK,
+    assert mocks.names() == [fulfilment.ACT_RESERVE_STOCK, payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_RELEASE_STOCK,
                              fulfilment.ACT_NOTIFY]
     assert len(mocks.args(payments.ACT_CHARGE_PAYMENT)) == 1, "a business failure is not retried"
     assert messages(final, "compensation") == ["Released 3 reserved units"]
@@ -277,7 +277,7 @@ def test_out_of_stock_fails_the_order_without_charging(temporal: SharedTimeSkipp
 
     assert final.state == states.FAILED
     assert "Not enough Widget in stock" in final.failure_reason
-    assert mocks.names() == [holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, fulfilment.ACT_NOTIFY]
+    assert mocks.names() == [fulfilment.ACT_RESERVE_STOCK, fulfilment.ACT_NOTIFY]
     assert messages(final, "compensation") == []
     assert mocks.notified() == ["failed"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from temporal_bridge.approvals.messages import ApprovalRule
-from temporal_bridge.order import fulfilment, holds, payments, states
+from temporal_bridge.order import fulfilment, payments, states
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import stock_decisions as sd
 from temporal_bridge.order.split_plan import PlannedLine
@@ -56,7 +56,7 @@ def test_the_order_waits_visibly_then_a_dropped_line_leaves_before_the_payment(t
     assert (snap.state, snap.step, snap.unavailable) == (states.PROCESSING, sd.WAITING_STEP, [PRINTER])
     assert m.ACTION_CANCEL in snap.allowed_actions
     assert final.state == states.FULFILLED
-    assert mocks.names() == [holds.ACT_READ_HOLD, fulfilment.ACT_RESERVE_STOCK, sd.ACT_APPLY_STOCK_DECISION,
+    assert mocks.names() == [fulfilment.ACT_RESERVE_STOCK, sd.ACT_APPLY_STOCK_DECISION,
                              payments.ACT_CHARGE_PAYMENT, fulfilment.ACT_FULFIL, fulfilment.ACT_SHIP, fulfilment.ACT_NOTIFY]
     [reserve] = mocks.args(fulfilment.ACT_RESERVE_STOCK)
     assert reserve.keep_available
