@@ -3,6 +3,7 @@
 - workflow.py   OrderWorkflow: the process, every message and query it accepts, the end of an order
 - gate.py       the approval gate: quorum, reminder, escalation, expiry, continue-as-new
 - saga.py       stock, payment, fulfilment, shipment, and their compensations
+- waits.py      what the saga waits for between steps: credit review, holds, the payment's confirmation, fraud alerts
 - timeline.py   the timeline and how each entry reaches the database
 - intake.py     how a message is decoded before anything else sees it
 - people.py     decisions and edits people send, checked before they count

@@ -54,7 +54,7 @@ class OutsideWorld:
 
     def holds_lifted(self, args: Sequence[Any]) -> None:
         # Trusted for nothing: the saga reads the hold again from the database.
-        self._saga.lifted_by = checks.parse_holds_lifted(args).by
+        self._saga.waits.lifted_by = checks.parse_holds_lifted(args).by
 
     # --- Payment events ---------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from temporal_bridge.contract.decoding import display
     from temporal_bridge.contract.policies import DB_STEP, FULFIL_HEARTBEAT, MIRROR_RETRY, SHORT_STEP
     from temporal_bridge.order import fulfilment as fulfilment_messages
     from temporal_bridge.order import holds, payments, states
@@ -39,12 +38,12 @@ with workflow.unsafe.imports_passed_through():
         cancelled_parts_text,
     )
     from temporal_bridge.order.fulfilment_states import NOT_SHIPPED, ShippedParcel, order_state_from, parcels_text
-    from temporal_bridge.order.holds import HoldInput, HoldResult
-    from temporal_bridge.order.payments import PaymentInput, PaymentResult, SettleInput, SettleResult
-    from temporal_bridge.order.records import MirrorInput, OrderRef, StepRecord
+    from temporal_bridge.order.payments import PaymentInput, PaymentResult
+    from temporal_bridge.order.records import OrderRef, StepRecord
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed, cause
     from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
+    from temporal_bridge.order.workflow.waits import Waits
 
 # Steps with business outcomes: business errors are non-retryable (raised as
 # such by the activities); anything else is retried for about ten minutes
@@ -84,8 +83,7 @@ class FulfilmentSaga:
         self._s = state
         self._timeline = timeline
         self._stock = stock
-        # Who lifted a hold (the holds_lifted signal): wakes a held order at once.
-        self.lifted_by: str | None = None
+        self.waits = Waits(inp, state, timeline)
         self.carrier = ""
 
     def check_cancel(self) -> None:
@@ -98,7 +96,7 @@ class FulfilmentSaga:
         s, order_id = self._s, self._inp.order_id
         credit_with_stock = workflow.patched(CREDIT_WITH_STOCK)
         if not credit_with_stock and workflow.patched(CREDIT_CHECK):
-            await self.credit_check()
+            await self.waits.credit_check()
         self._timeline.record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
         self.check_cancel()
 
@@ -112,7 +110,7 @@ class FulfilmentSaga:
         reserved = await reserve(credit_with_stock)
         if reserved.credit_hold is not None:
             # Over the credit limit: nothing was reserved; on hold until finance raises it (or a cancel).
-            await self._wait_while_held(holds.STAGE_CREDIT, reserved.credit_hold)
+            await self.waits.while_held(holds.STAGE_CREDIT, reserved.credit_hold)
             s.step = "Reserving stock"
             reserved = await reserve(False)
         s.compensations.append(fulfilment_messages.ACT_RELEASE_STOCK)
@@ -120,7 +118,7 @@ class FulfilmentSaga:
         self.check_cancel()
         if reserved.unavailable:
             await self._stock.resolve(reserved, self._reserve_what_arrived)
-        await self._wait_while_held(holds.STAGE_PAYMENT, reserved.hold)
+        await self.waits.while_held(holds.STAGE_PAYMENT, reserved.hold)
 
         s.step = "Charging payment"
         paid = await self._business_step(payments.ACT_CHARGE_PAYMENT, "payment",
@@ -130,10 +128,10 @@ class FulfilmentSaga:
         self.check_cancel()
         hold = paid.hold
         if paid.status == "requires_confirmation":
-            await self._await_confirmation(paid.provider_reference)
-            hold = await self._read_hold(holds.STAGE_FULFILMENT)  # the wait may have been long
-        await self._wait_while_held(holds.STAGE_FULFILMENT, hold)
-        await self.fraud_checkpoint()
+            await self.waits.payment_confirmation(paid.provider_reference)
+            hold = await self.waits.read_hold(holds.STAGE_FULFILMENT)  # the wait may have been long
+        await self.waits.while_held(holds.STAGE_FULFILMENT, hold)
+        await self.waits.fraud_checkpoint()
 
     async def fulfil(self, warehouse: str = "", *, last: bool = True) -> None:
         """Run the fulfilment activity (of the whole order, or of one warehouse's part), racing it against a cancel request."""
@@ -215,7 +213,7 @@ class FulfilmentSaga:
             for n, warehouse in enumerate(warehouses):
                 self.check_cancel()
                 await self.fulfil(warehouse, last=n == len(warehouses) - 1)
-                await self.fraud_checkpoint()
+                await self.waits.fraud_checkpoint()
                 s.step = f"Shipping from {warehouse}"
                 shipped = await self._step(fulfilment_messages.ACT_SHIP_FULFILMENT, "shipment", partial(ship_part, warehouse),
                                            ShipResult, timeout=DB_STEP, retry=MIRROR_RETRY)
@@ -246,112 +244,6 @@ class FulfilmentSaga:
                 start_to_close_timeout=SHORT_STEP, retry_policy=STEP_RETRY)
         except ActivityError as err:
             raise OrderFailed(cause(err)) from err
-
-    # --- Credit, holds, payments confirmed later, fraud alerts ------------------------------------
-
-    async def credit_check(self) -> None:
-        """Within the customer's credit limit the order goes on (one read); over it,
-        it waits on hold for finance, who raise the limit or cancel the order."""
-        # The entries waiting ("approved") are written with the read, under the
-        # customer's lock: two orders of one customer cannot both pass unseen.
-        entries = self._timeline.take_unwritten()
-        try:
-            hold = await self._read_hold(holds.STAGE_CREDIT, entries)
-        except ActivityError:
-            self._timeline.give_back(entries)
-            raise
-        await self._wait_while_held(holds.STAGE_CREDIT, hold)
-
-    async def _wait_while_held(self, stage: str, hold: HoldResult | None) -> None:
-        """Wait while `stage` is held (a paused fulfilment, an open circuit
-        breaker, a credit review): the timeline says so, and who or what released
-        it. A lifted hold signals the order; otherwise it reads the hold again now
-        and then. Only the database's answer releases it, never the signal."""
-        s = self._s
-        resume_to = s.state
-        while hold is not None and hold.held:
-            s.step = f"Held: {hold.reason}"
-            if s.hold_reason != hold.reason:
-                s.hold_reason = hold.reason
-                # A hold that waits on people puts the order on hold (and in their inbox).
-                on_hold = stage in holds.ON_HOLD_STAGES and s.state != states.ON_HOLD
-                await self._timeline.record_now(holds.KIND_HOLD, holds.held_text(stage, hold), status=states.ON_HOLD if on_hold else None)
-                s.step = f"Held: {hold.reason}"  # the state's own label replaced it
-            self.lifted_by = None
-            try:
-                await workflow.wait_condition(lambda: self.lifted_by is not None or s.cancel is not None,
-                                              timeout=timedelta(seconds=max(hold.recheck_seconds, 1.0)))
-            except TimeoutError:
-                pass
-            if s.cancel is not None:
-                s.hold_reason = ""  # a cancelled order waits on nothing
-                raise OrderCancelled()
-            hold = await self._read_hold(stage)
-        if s.hold_reason:
-            s.hold_reason = ""
-            # Written with the next step, which follows at once.
-            self._timeline.record(holds.KIND_HOLD_RELEASED, holds.released_text(stage, self.lifted_by or "", hold),
-                                  status=resume_to if s.state != resume_to else None)
-
-    async def _read_hold(self, stage: str, entries: list[MirrorInput] | None = None) -> HoldResult:
-        return await workflow.execute_activity(holds.ACT_READ_HOLD, HoldInput(self._inp.order_id, stage, entries or []),
-                                               result_type=HoldResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY)
-
-    async def _await_confirmation(self, reference: str) -> None:
-        """The provider confirms (or fails) the payment later, by webhook."""
-        s = self._s
-        s.payment_reference = reference
-        while True:
-            s.step = "Waiting for the payment provider's confirmation"
-            try:
-                await workflow.wait_condition(lambda: bool(s.payment_outcome) or s.cancel is not None or bool(s.fraud_alert),
-                                              timeout=timedelta(seconds=self._inp.payment_confirmation_timeout_seconds))
-            except TimeoutError:
-                # The refund compensation voids the payment still pending at the provider.
-                raise OrderFailed("the payment provider did not confirm the payment in time") from None
-            self.check_cancel()
-            if not s.payment_outcome:
-                # A fraud alert while the payment waits: on hold at once; once released,
-                # the provider's answer gets a fresh window (it may have come meanwhile).
-                await self.fraud_checkpoint()
-            elif await self._settle(reference):
-                return
-
-    async def _settle(self, reference: str) -> bool:
-        """Settle the payment as the provider's event says; False (and noted) when the
-        desk never received that event: anyone reaching Temporal can send the signal."""
-        s, order_id = self._s, self._inp.order_id
-        kind, reason, event_id = s.payment_outcome, s.failure_reason, s.payment_event_id
-        record = self._timeline.begin_step("payment")
-        settled: SettleResult = await workflow.execute_activity(
-            payments.ACT_SETTLE_PAYMENT, SettleInput(order_id, kind, reference, reason, record=record, event_id=event_id),
-            result_type=SettleResult, start_to_close_timeout=DB_STEP, retry_policy=MIRROR_RETRY,
-        )
-        if not settled.received:
-            self._timeline.step_failed(record)
-            s.payment_outcome = s.payment_event_id = s.failure_reason = ""
-            await self._timeline.record_now(
-                "note", f"Payment event {display(event_id)} ({kind}) refused: "
-                "the desk received no such event from the payment provider")
-            return False
-        self._timeline.end_step(record, settled.recorded)
-        if kind == payments.PAYMENT_FAILED:
-            s.compensations.remove(payments.ACT_REFUND_PAYMENT)  # nothing was taken
-            raise OrderFailed(f"payment failed: {reason or 'no reason given'}")
-        return True
-
-    async def fraud_checkpoint(self) -> None:
-        """A fraud alert holds the order here until a manager releases it (or cancels it, with a refund)."""
-        s = self._s
-        if not s.fraud_alert:
-            return
-        s.held_from = s.state
-        await self._timeline.record_now(
-            "hold", f"On hold: fraud alert from the payment provider ({s.fraud_alert}); a manager releases the order or cancels it",
-            status=states.ON_HOLD)
-        s.step = "On hold: waiting for a manager's decision"
-        await workflow.wait_condition(lambda: not s.fraud_alert or s.cancel is not None)
-        self.check_cancel()
 
     # --- Backward ----------------------------------------------------------------------------
 

@@ -248,7 +248,7 @@ class OrderWorkflow:
             await self.saga.fulfil_each(lambda parcels: self.delivery.follow_now(parcels, self.saga.carrier))
         else:
             await self.saga.fulfil()
-            await self.saga.fraud_checkpoint()
+            await self.saga.waits.fraud_checkpoint()
             await self.saga.ship()
         if not self._input.track_delivery:
             await self._finish(states.FULFILLED, "Fulfilled", notify="fulfilled", progress=100)
