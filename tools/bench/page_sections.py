@@ -115,20 +115,20 @@ def polling(ctx: Context) -> None:
         for follow in (True, False):
             label = ("following the panel's pace (orders awaiting approval: every 20 s)" if follow
                      else f"every {POLL_EVERY:g} s, as if every order were moving (worst case)")
-            _poll_row(ctx, server, browser, ids, pages, follow, section, label, POLL_P95_GOALS.get((pages, follow)))
+            _poll_row(ctx, server, "web-gunicorn", browser, ids, pages, follow, section, label, POLL_P95_GOALS.get((pages, follow)))
     # The pages above poll orders that wait on people: their unchanged polls are
     # answered from the stamp (orders/views/unchanged_poll.py). An order that
     # moves is asked every poll: the same load with that shortcut off.
     address, process = ctx.procs.gunicorn("web-gunicorn-full-way", {"ORDER_PANEL_TRUST_SECONDS": "0"})
     section = (f"Polling load, {s.pages:,} open pages on {len(ids)} orders, every poll the full way and a workflow query "
                f"(as for orders that move; gunicorn, {s.http_connections} connections)")
-    _poll_row(ctx, (address, process.pid), browser, ids, s.pages, False, section,
+    _poll_row(ctx, (address, process.pid), "web-gunicorn-full-way", browser, ids, s.pages, False, section,
               f"every {POLL_EVERY:g} s, ORDER_PANEL_TRUST_SECONDS=0", POLL_P95_GOALS[(s.pages, False)])
     ctx.procs.stop(process)
 
 
-def _poll_row(ctx: Context, server: tuple[str, int], browser: Browser, ids: list[int], pages: int, follow: bool, section: str,
-              label: str, goal: float | None) -> None:
+def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser, ids: list[int], pages: int, follow: bool,
+              section: str, label: str, goal: float | None) -> None:
     s, t = ctx.sizes, ctx.table
     address, web_pid = server
     groups = {"web": lambda: with_children(web_pid), "worker": lambda: list(ctx.worker_pids), "Temporal": lambda: [ctx.temporal_pid],
@@ -139,6 +139,8 @@ def _poll_row(ctx: Context, server: tuple[str, int], browser: Browser, ids: list
     asyncio.run(web.poll_load(address, browser, open_, seconds=POLL_EVERY * 1.5, connections=s.http_connections,
                               conditional=True, follow=follow))
     offered = sum(1 / page.every for page in open_)
+    access_log = ctx.procs.log_dir / f"{name}.log"
+    log_start = access_log.stat().st_size if access_log.exists() else 0
     with meters(groups) as used:
         result = asyncio.run(web.poll_load(address, browser, open_, seconds=s.poll_seconds * (2 if follow else 1),
                                            connections=s.http_connections, conditional=True, follow=follow))
@@ -153,7 +155,14 @@ def _poll_row(ctx: Context, server: tuple[str, int], browser: Browser, ids: list
     t.add(section, label, f"{result.rps:.1f} of {offered:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}; HTTP {statuses}",
           goal_text, verdict)
     web_ms = used["web"] / max(result.rps, 1e-9) * 1000
-    t.add(section, "  CPU during it (cores)", f"{cores(used)}; web {web_ms:.1f} ms CPU per answered poll")
+    driver = result.driver_cpu / result.seconds
+    served_in = web.server_seconds(access_log, log_start)
+    if served_in:
+        in50, in95 = web.p50_p95(served_in)
+        t.add(section, "  time in the web process (gunicorn's access log), p50 / p95", f"{ms(in50)} / {ms(in95)}", "",
+              "the rest of each poll's latency is spent waiting to be served")
+    t.add(section, "  CPU during it (cores)", f"{cores(used)} (of which this bench's simulated browsers {driver:.2f}); "
+          f"web {web_ms:.1f} ms CPU per answered poll")
     if set(result.statuses) - {200, 204}:
         t.errors.append(f"polling {pages} pages: unexpected statuses {result.statuses}")
 

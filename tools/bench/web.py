@@ -161,6 +161,7 @@ class PollResult:
     bytes_in: int
     seconds: float
     offered: int = 0  # polls the pages' timers fired (answered or still waiting at the end)
+    driver_cpu: float = 0.0  # CPU seconds this process (the simulated browsers) used meanwhile
 
     @property
     def rps(self) -> float:
@@ -241,13 +242,27 @@ async def poll_load(address: str, browser: Browser, pages: list[Page], *, second
             # htmx's `every` fires on a timer; a slow answer delays the next one.
             page.next_at = started + max(page.every, time.monotonic() - started)
 
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     try:
         await asyncio.gather(*(run(page) for page in pages))
     finally:
         pool.close()
     result.seconds = time.monotonic() - t0
+    result.driver_cpu = time.process_time() - cpu0
     return result
+
+
+ACCESS_TIME_RE = re.compile(rb" (\d+)us$", re.M)
+
+
+def server_seconds(access_log, offset: int) -> list[float]:
+    """How long each request logged after `offset` took inside gunicorn (its access log's last field, config/gunicorn.conf.py)."""
+    try:
+        with open(access_log, "rb") as f:
+            f.seek(offset)
+            return [int(us) / 1e6 for us in ACCESS_TIME_RE.findall(f.read())]
+    except OSError:
+        return []
 
 
 def p50_p95(values: list[float]) -> tuple[float, float]:
