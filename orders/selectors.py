@@ -204,6 +204,8 @@ def _digest_cache_key(order_id: int) -> str:
 
 def cached_snapshot_digest(order_id: int) -> str | None:
     """The digest of the order's snapshot while the cache holds one (read without unpickling the snapshot)."""
+    if settings.ORDER_SNAPSHOT_CACHE_SECONDS <= 0:
+        return None  # no snapshot is reused, whatever an earlier setting left in the cache
     return cache.get(_digest_cache_key(order_id))
 
 

@@ -271,3 +271,15 @@ def test_the_answer_is_not_trusted_until_a_second_full_answer_confirms_it(manage
     response = poll(client, order, version)
     assert response.status_code == 200  # the full way: the workflow asked
     assert re.fullmatch(r"[0-9a-f]+", version_of(response))
+
+
+def test_with_the_snapshot_cache_off_a_digest_left_in_the_cache_answers_nothing(settings, clerk, fake_temporal, make_order):
+    """A moving order's unchanged poll asks the workflow every time when no snapshot is reused."""
+    settings.ORDER_SNAPSHOT_CACHE_SECONDS = 30
+    order = make_order(status=states.FULFILLING)
+    client = as_user(clerk)
+    version = version_of(poll(client, order))
+    settings.ORDER_SNAPSHOT_CACHE_SECONDS = 0
+    asked = len(fake_temporal.queries)
+    assert poll(client, order, version).status_code == 204
+    assert len(fake_temporal.queries) == asked + 1
