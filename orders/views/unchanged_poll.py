@@ -210,7 +210,7 @@ def unchanged_answer(request: HttpRequest) -> HttpResponse | None:
     session_key = _session_key(request)
     if not sent or not session_key or settings.SESSION_ENGINE not in DATABASE_SESSIONS:
         return None
-    match = _panel_path().match(request.path_info)
+    match = _panel_path().match(request.path)  # as reverse() writes it, with any script prefix
     if match is None:
         return None
     order_id = int(match.group(1))
