@@ -71,6 +71,9 @@ MIDDLEWARE = [
     # Static files straight from the app server (hashed names, compressed,
     # cached for a year), before anything that touches the session or the DB.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An unchanged poll of an order's live panel is answered here, from one
+    # query, before the session and the user are loaded (orders/views/unchanged_poll.py).
+    "orders.views.unchanged_poll.UnchangedPanelPolls",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -244,6 +247,10 @@ TEMPORAL_VERDICT_WAIT = env_float("TEMPORAL_VERDICT_WAIT", 3.0)
 # How long a workflow's live snapshot is reused for the pages polling it (per
 # process, in the default cache); 0 asks the workflow on every poll. See docs/benchmarks.md.
 ORDER_SNAPSHOT_CACHE_SECONDS = env_float("ORDER_SNAPSHOT_CACHE_SECONDS", 1.0)
+# How long an unchanged poll of an order waiting on people is answered without
+# asking its workflow, while none of the rows its panel depends on changes
+# (orders/views/unchanged_poll.py); 0 asks the workflow once the cache above expires.
+ORDER_PANEL_TRUST_SECONDS = env_float("ORDER_PANEL_TRUST_SECONDS", 60.0)
 # A remote cluster or Temporal Cloud (applied by temporal_bridge/client/connection.py
 # for the web process and the workers alike): mutual TLS from PEM files, and/or
 # an API key. TEMPORAL_TLS=1 forces TLS with the system's roots, 0 forbids it;

@@ -198,6 +198,17 @@ def _snapshot_cache_key(order_id: int) -> str:
     return f"orders:live-snapshot:{order_id}"
 
 
+def _digest_cache_key(order_id: int) -> str:
+    return f"orders:live-digest:{order_id}"
+
+
+def cached_snapshot_digest(order_id: int) -> str | None:
+    """The digest of the order's snapshot while the cache holds one (read without unpickling the snapshot)."""
+    if settings.ORDER_SNAPSHOT_CACHE_SECONDS <= 0:
+        return None  # no snapshot is reused, whatever an earlier setting left in the cache
+    return cache.get(_digest_cache_key(order_id))
+
+
 def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
     """The order's live state: the workflow's snapshot, or the mirror when that is final or unavailable.
 
@@ -236,6 +247,8 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
         return _not_live(order, err)
     live = LiveState(snapshot, "workflow")
     if ttl > 0:
+        # The digest first: it never outlives the snapshot it names.
+        cache.set(_digest_cache_key(order.pk), live.digest, ttl)
         cache.set(key, (snapshot, live.digest), ttl)
     _live_failure_clear(order.pk)
     return live
@@ -243,7 +256,7 @@ def order_live_state(order: Order, *, fresh: bool = False) -> LiveState:
 
 def order_live_state_forget(order_id: int) -> None:
     """Drop the cached snapshot, so the next read asks the workflow (after an action on it)."""
-    cache.delete(_snapshot_cache_key(order_id))
+    cache.delete_many([_snapshot_cache_key(order_id), _digest_cache_key(order_id)])
 
 
 def stopped_notice(order: Order) -> str:

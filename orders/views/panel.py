@@ -16,6 +16,7 @@ from orders.models import Order
 from orders.selectors import LiveState, order_live_state
 from orders.services import new_request_id
 from orders.timeline import service_levels as sla
+from orders.views import unchanged_poll
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from temporal_bridge.order.calls import workflow_ui_url
@@ -31,10 +32,10 @@ POLL_WAITING = "20s"
 POLL_FALLBACK = "5s"
 # The polling panel sends back the version it shows; an unchanged panel is
 # answered 204 (htmx swaps nothing) instead of being rendered and sent again.
-VERSION_HEADER = "X-Panel-Version"
+VERSION_HEADER = unchanged_poll.VERSION_HEADER
 # The interval the page polls at from this answer on ("" once it stops): the
 # fragment's hx-trigger says it to htmx, this header to anything else.
-POLL_HEADER = "X-Panel-Poll"
+POLL_HEADER = unchanged_poll.POLL_HEADER
 # The action of taking back one's own approval (decided here, from the snapshot's approval progress).
 WITHDRAW = "withdraw_approval"
 
@@ -162,8 +163,17 @@ def render_panel(request: HttpRequest, order: Order, *, status: int = 200, error
 
 
 def render_panel_poll(request: HttpRequest, order: Order) -> HttpResponse:
-    """A poll of the panel: 204 when the page already shows this version, else the fragment."""
+    """A poll of the panel: 204 when the page already shows this version, else the fragment.
+
+    The answer is remembered (orders.views.unchanged_poll), so that the next
+    unchanged poll of this page can be answered before the view runs.
+    """
+    stamp = unchanged_poll.stamp_before_answer(request, order.pk)
     state = panel_state(request, order)
+    live = state["live"]
+    if live.source == "workflow" and not live.notice and state["poll_every"]:
+        unchanged_poll.remember(request, order.pk, stamp, version=state["panel_version"], poll_every=state["poll_every"],
+                                digest=live.digest, waiting=state["poll_every"] == POLL_WAITING)
     if request.headers.get(VERSION_HEADER) == state["panel_version"]:
         response = HttpResponse(status=204)
     else:

@@ -39,8 +39,8 @@ class Connection:
                 self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
                 await self._writer.drain()
                 status_line = await self._reader.readline()
-                if not status_line:
-                    raise ConnectionResetError("server closed the connection")
+                if len(status_line.split()) < 2:
+                    raise ConnectionResetError(f"server closed the connection ({status_line[:40]!r})")
             except (ConnectionError, OSError):
                 self.close()
                 if attempt == 2:

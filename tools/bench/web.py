@@ -161,6 +161,7 @@ class PollResult:
     bytes_in: int
     seconds: float
     offered: int = 0  # polls the pages' timers fired (answered or still waiting at the end)
+    driver_cpu: float = 0.0  # CPU seconds this process (the simulated browsers) used meanwhile
 
     @property
     def rps(self) -> float:
@@ -205,14 +206,23 @@ async def poll_load(address: str, browser: Browser, pages: list[Page], *, second
     """
     pool = Pool(address, connections)
     result = PollResult([], {}, 0, seconds)
-    end = time.monotonic() + seconds
+    now = time.monotonic()
+    end = now + seconds
+    for page in pages:
+        if page.next_at < now:
+            # A poll that fell between two runs fires at its own moment within
+            # the page's period. Firing all of them at once made every page poll
+            # in step: 200 (or 1,000) requests in one burst per period, which
+            # queued on the 16 connections for a second or more while the web
+            # process was almost idle.
+            page.next_at = now + random.uniform(0, page.every)
 
     async def run(page: Page) -> None:
         path = reverse("orders:panel", args=[page.pk])
         while True:
+            if page.next_at >= end:
+                return  # its next poll falls in the next run: the page keeps its moment
             await asyncio.sleep(max(0.0, page.next_at - time.monotonic()))
-            if time.monotonic() >= end:
-                return
             started = time.monotonic()
             result.offered += 1
             extra = {"X-Panel-Version": page.version} if conditional and page.version else {}
@@ -241,13 +251,28 @@ async def poll_load(address: str, browser: Browser, pages: list[Page], *, second
             # htmx's `every` fires on a timer; a slow answer delays the next one.
             page.next_at = started + max(page.every, time.monotonic() - started)
 
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     try:
         await asyncio.gather(*(run(page) for page in pages))
     finally:
         pool.close()
-    result.seconds = time.monotonic() - t0
+    # The window the pages' polls were fired in (the last answers may come in after it).
+    result.seconds = max(time.monotonic() - t0, seconds)
+    result.driver_cpu = time.process_time() - cpu0
     return result
+
+
+ACCESS_TIME_RE = re.compile(rb" (\d+)us$", re.M)
+
+
+def server_seconds(access_log, offset: int) -> list[float]:
+    """How long each request logged after `offset` took inside gunicorn (its access log's last field, config/gunicorn.conf.py)."""
+    try:
+        with open(access_log, "rb") as f:
+            f.seek(offset)
+            return [int(us) / 1e6 for us in ACCESS_TIME_RE.findall(f.read())]
+    except OSError:
+        return []
 
 
 def p50_p95(values: list[float]) -> tuple[float, float]:
