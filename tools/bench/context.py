@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from temporal_bridge.client.bridge import bridge
-from tools.bench import lifecycle
+from tools.bench import lifecycle, profiler
 from tools.bench.env import BenchDatabase
 from tools.bench.procs import Procs
 from tools.bench.report import Table
@@ -33,6 +33,7 @@ class Context:
     steps: int
     step_seconds: float
     smoke: bool
+    profile: bool = False  # --profile: sample the worker (and what else a section names) with py-spy
     fixtures: lifecycle.Fixtures | None = None
     worker_pids: list[int] = field(default_factory=list)
     _worker: object = None
@@ -42,6 +43,18 @@ class Context:
         if self.fixtures is None:
             self.fixtures = lifecycle.seed()
         return self.fixtures
+
+    def recording(self, name: str, pid: int, section: str) -> profiler.Recording | None:
+        """A py-spy recording of `pid` when the run profiles (None otherwise); says so in the table when it cannot."""
+        if not self.profile:
+            return None
+        why_not = profiler.available()
+        if why_not:
+            self.table.add(section, f"profile of {name}", "not taken", "", why_not)
+            return None
+        from tools.bench.procs import BASE_DIR
+
+        return profiler.Recording(name, pid, BASE_DIR / "var" / "bench" / "profiles")
 
     def use_task_queue(self, name: str) -> str:
         settings.TEMPORAL_TASK_QUEUE = name

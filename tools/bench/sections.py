@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from contextlib import nullcontext
 
 from orders.models import Order
-from tools.bench import baseline, history, lifecycle
+from tools.bench import baseline, history, lifecycle, profiler
 from tools.bench.context import Context, cores, meters, pg_backend_pids
 from tools.bench.page_sections import approve, export, list_pages, panel, polling
 from tools.bench.report import at_least, at_most
@@ -44,12 +45,15 @@ def throughput(ctx: Context) -> None:
     per_round = max(1, s.orders // rounds)
     shapes = {shape.key: shape for shape in baseline.SHAPES}
     sides = ["real", *shapes]
+    recording = ctx.recording("worker-auto-approved", worker.pid, section)
 
     def measure(side: str, approval: bool, ids: list) -> tuple[float, int, dict[str, float]]:
         if side == "real":
             ctx.use_task_queue(real_q)
-            with meters({"worker": lambda: [worker.pid], "Temporal": lambda: [ctx.temporal_pid], "submitter": lambda: [me],
-                         "PostgreSQL": pg_backend_pids}) as used:
+            # The sampler attaches outside the meters: its start is not in the measured window (its CPU is "other").
+            sampled = recording.window() if recording and not approval else nullcontext()
+            with sampled, meters({"worker": lambda: [worker.pid], "Temporal": lambda: [ctx.temporal_pid], "submitter": lambda: [me],
+                                  "PostgreSQL": pg_backend_pids}) as used:
                 rate, failed = lifecycle.real_throughput(fx, per_round, requires_approval=approval, timeout=s.timeout, ids_out=ids)
         else:
             with meters({"worker": lambda: [base_worker.pid], "Temporal": lambda: [ctx.temporal_pid], "driver": lambda: [me]}) as used:
@@ -98,11 +102,31 @@ def throughput(ctx: Context) -> None:
             for side in sides:
                 t.add(section, f"{label}:   CPU per order by process, {_side_name(side)}", _per_order(used[side], rate[side]))
             _history_row(ctx, section, label, approval, ids)
+            if recording and not approval:
+                _profile_rows(ctx, section, recording, n)
             if any(failures.values()):
                 t.errors.append(f"{label}: orders that did not end fulfilled: " + ", ".join(f"{side} {failures[side]}" for side in sides))
     finally:
         ctx.procs.stop(worker)
         ctx.procs.stop(base_worker)
+
+
+def _profile_rows(ctx: Context, section: str, recording: profiler.Recording, orders: int) -> None:
+    """Where the profiled worker's CPU went, by bucket, and where the files are."""
+    files = recording.write(orders=orders)
+    py = recording.thread_seconds.get("Python threads", 0.0)
+    t = ctx.table
+    t.add(section, f"profile (py-spy, {recording.samples} GIL samples): worker CPU per order by thread kind",
+          ", ".join(f"{group} {seconds / orders * 1000:.0f} ms" for group, seconds in sorted(recording.thread_seconds.items())),
+          "", "the sampler slowed the real side: its rate above is not comparable with an unprofiled run")
+    shares = sorted(recording.bucket_shares().items(), key=lambda kv: -kv[1])
+    t.add(section, "profile: worker Python CPU per order by bucket",
+          ", ".join(f"{name} {share * py / orders * 1000:.1f} ms ({share:.0%})" for name, share in shares if share >= 0.005))
+    t.add(section, "profile: worker's top frames (self time)",
+          ", ".join(f"{frame} {share:.0%}" for frame, share in recording.top_self(5)))
+    t.notes.append(f"Worker profile: {files['svg']} (flame graph), {files['collapsed']} (collapsed stacks), {files['md']} (tables).")
+    for err in recording.errors:
+        t.errors.append(f"profile: {err}")
 
 
 def _side_name(side: str) -> str:
