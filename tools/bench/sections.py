@@ -15,6 +15,7 @@ from tools.bench import baseline, history, lifecycle, profiler
 from tools.bench.context import Context, cores, meters, pg_backend_pids
 from tools.bench.page_sections import approve, export, list_pages, panel, polling
 from tools.bench.report import at_least, at_most
+from tools.bench.scale import scale
 from tools.bench.split_orders import split
 
 # Throughput of the real path / a baseline shape's: (goal, moonshot or None), by shape key (tools/bench/baseline.py).
@@ -246,4 +247,5 @@ ALL = [
     ("polling", polling),
     ("lists", list_pages),
     ("export", export),
+    ("scale", scale),
 ]

@@ -1,0 +1,132 @@
+"""Scale out, shown: 1, 2 and 4 worker processes, 1 and 2 web processes, on one database and one Temporal.
+
+Every group runs the same load in alternating rounds (the order rotating
+each round), so a burst of other work on the shared machine hits each alike.
+The figures are for this machine: on 2 cores, more processes share the same
+two cores, so the ratios say what the software leaves to scale, and the
+cores row says what limited it (docs/deployment.md turns them into a sizing rule).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+
+from tools.bench import lifecycle, web
+from tools.bench.context import POLL_EVERY, Context, cores, meters, pg_backend_pids
+from tools.bench.http import Browser
+from tools.bench.procs import with_children
+from tools.bench.stats import ms
+
+WORKER_COUNTS = (1, 2, 4)
+WEB_COUNTS = (1, 2)
+SLOTS = 20  # activity slots per runworker, its default
+
+
+def scale(ctx: Context) -> None:
+    workers(ctx)
+    web_processes(ctx)
+
+
+def workers(ctx: Context) -> None:
+    """Auto-approved orders/s with 1, 2 and 4 `runworker` processes sharing one task queue each."""
+    s, t = ctx.sizes, ctx.table
+    fx = ctx.fx()
+    section = "Scale out: worker processes (auto-approved, same database and Temporal)"
+    me = os.getpid()
+    # Smoke: 1 and 2 only (every runworker takes seconds to start).
+    counts = WORKER_COUNTS[:2] if ctx.smoke else WORKER_COUNTS
+    groups: dict[int, tuple[str, list]] = {}
+    try:
+        for n in counts:
+            queue = f"bench-scale{n}-{uuid.uuid4().hex[:6]}"
+            groups[n] = (queue, [ctx.procs.runworker(f"worker-scale{n}-{i}", address=ctx.address, task_queue=queue, concurrency=SLOTS)
+                                 for i in range(n)])
+        rounds = 1 if ctx.smoke else 2
+        per_round = max(1, s.orders // rounds)
+        seconds = dict.fromkeys(counts, 0.0)
+        core_seconds: dict[int, dict[str, float]] = {n: {} for n in counts}
+        failures = 0
+        for r in range(rounds):
+            for n in counts[r % len(counts):] + counts[:r % len(counts)]:
+                queue, procs = groups[n]
+                ctx.use_task_queue(queue)
+                pids = [p.pid for p in procs]
+                with meters({"workers": lambda pids=pids: pids, "Temporal": lambda: [ctx.temporal_pid], "submitter": lambda: [me],
+                             "PostgreSQL": pg_backend_pids}) as used:
+                    rate, failed = lifecycle.real_throughput(fx, per_round, requires_approval=False, timeout=s.timeout)
+                failures += failed
+                took = per_round / rate
+                seconds[n] += took
+                for name, value in used.items():
+                    core_seconds[n][name] = core_seconds[n].get(name, 0.0) + value * took
+        rate = {n: per_round * rounds / seconds[n] for n in counts}
+        for n in counts:
+            used = {name: value / seconds[n] for name, value in core_seconds[n].items()}
+            per_process = used["workers"] / n
+            t.add(section, f"{n} runworker process{'es' if n > 1 else ''} × {SLOTS} slots, {per_round * rounds} orders in {rounds} "
+                  "alternating rounds", f"{rate[n]:.1f} orders/s", "",
+                  f"ratio to 1 process {rate[n] / rate[1]:.2f}; cores: {cores(used)}; {per_process:.2f} cores per worker process")
+        if failures:
+            t.errors.append(f"scale: {failures} orders did not end fulfilled")
+    finally:
+        for _, procs in groups.values():
+            for process in procs:
+                ctx.procs.stop(process)
+
+
+def web_processes(ctx: Context) -> None:
+    """Polls served per second with 1 and 2 gunicorn worker processes (make serve's config), every page polling every 1.5 s."""
+    s, t = ctx.sizes, ctx.table
+    section = f"Scale out: web processes (polling, {s.pages} pages every {POLL_EVERY:g} s, {s.http_connections} connections)"
+    if shutil.which("gunicorn", path=os.path.dirname(sys.executable)) is None:
+        t.add(section, "gunicorn (make serve)", "skipped: gunicorn not installed")
+        return
+    ctx.app_worker()
+    ids = lifecycle.submit(ctx.fx(), s.pages, requires_approval=True)
+    web.wait_awaiting_decision(ids, s.timeout)
+    servers = {}
+    try:
+        for n in WEB_COUNTS:
+            address, process = ctx.procs.gunicorn(f"web-scale{n}", {"WEB_CONCURRENCY": str(n)})
+            servers[n] = (address, process)
+        browser = Browser(web.session_for(ctx.fx().manager))
+        rounds = 1 if ctx.smoke else 2
+        results: dict[int, list] = {n: [] for n in WEB_COUNTS}
+        used_by: dict[int, list] = {n: [] for n in WEB_COUNTS}
+        me = os.getpid()
+        for r in range(rounds):
+            for n in (WEB_COUNTS if r % 2 == 0 else tuple(reversed(WEB_COUNTS))):
+                address, process = servers[n]
+                pages = web.open_pages(ids, s.pages, POLL_EVERY)
+                # One period unmeasured: every page gets its panel, the processes connect and load their templates.
+                asyncio.run(web.poll_load(address, browser, pages, seconds=POLL_EVERY * 1.5, connections=s.http_connections,
+                                          conditional=True))
+                groups = {"web": lambda pid=process.pid: with_children(pid), "driver": lambda: [me], "Temporal": lambda: [ctx.temporal_pid],
+                          "worker": lambda: list(ctx.worker_pids), "PostgreSQL": pg_backend_pids}
+                with meters(groups) as used:
+                    result = asyncio.run(web.poll_load(address, browser, pages, seconds=s.poll_seconds, connections=s.http_connections,
+                                                       conditional=True))
+                results[n].append(result)
+                used_by[n].append(used)
+        served = {n: sum(len(r.latencies) for r in results[n]) / sum(r.seconds for r in results[n]) for n in WEB_COUNTS}
+        offered = {n: sum(r.offered for r in results[n]) / sum(r.seconds for r in results[n]) for n in WEB_COUNTS}
+        for n in WEB_COUNTS:
+            latencies = [x for r in results[n] for x in r.latencies]
+            p50, p95 = web.p50_p95(latencies)
+            used = {name: sum(u[name] for u in used_by[n]) / len(used_by[n]) for name in used_by[n][0]}
+            statuses: dict[int, int] = {}
+            for r in results[n]:
+                for code, count in r.statuses.items():
+                    statuses[code] = statuses.get(code, 0) + count
+            t.add(section, f"gunicorn, {n} worker process{'es' if n > 1 else ''} (WEB_CONCURRENCY={n}) × 8 threads",
+                  f"{served[n]:.1f} of {offered[n]:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}", "",
+                  f"ratio to 1 process {served[n] / served[1]:.2f}; cores: {cores(used)}; "
+                  f"web {used['web'] / max(served[n], 1e-9) * 1000:.1f} ms CPU per poll; HTTP {statuses}")
+            if set(statuses) - {200, 204}:
+                t.errors.append(f"scale, {n} web processes: unexpected statuses {statuses}")
+    finally:
+        for _, process in servers.values():
+            ctx.procs.stop(process)
