@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process test client's host
         from django.db import OperationalError, connections
 
-        from tools.bench import sections
+        from tools.bench import goals, sections
 
         ctx = sections.Context(table=table, procs=procs, sizes=sizes, db=db, address=address, temporal_pid=temporal_process.pid,
                                steps=FULFILMENT_STEPS, step_seconds=FULFILMENT_STEP_SECONDS, smoke=args.smoke,
@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                     connections.close_all()
                     break
             print(f"[bench] {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
+        # Last: every goal in one place, each with what this run measured (or that it did not).
+        goals.summary(ctx)
         ctx.close()
     from django.db import connections
 

@@ -265,11 +265,12 @@ async def run_worker(address: str, task_queue: str, concurrency: int) -> None:
     client = await Client.connect(address)
     executor = ThreadPoolExecutor(max_workers=concurrency)
     activities = [noop, fulfil]
+    db = None
     if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         # Here and not at the top: the workflow sandbox loads this module for every workflow, and psycopg must stay out of it.
-        from tools.bench import baseline_db
+        from tools.bench import baseline_db as db
 
-        activities += baseline_db.ACTIVITIES
+        activities += db.ACTIVITIES
     worker = Worker(
         client, task_queue=task_queue, workflows=list(WORKFLOWS.values()), activities=activities, activity_executor=executor,
         max_concurrent_activities=concurrency, max_concurrent_workflow_tasks=20, graceful_shutdown_timeout=timedelta(seconds=2),
@@ -284,6 +285,8 @@ async def run_worker(address: str, task_queue: str, concurrency: int) -> None:
         print("baseline worker polling", flush=True)
         await stop.wait()
     executor.shutdown(wait=True)
+    if db is not None:
+        db.close_connections()
 
 
 def main() -> None:

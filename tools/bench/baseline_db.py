@@ -52,6 +52,7 @@ RULE = {"policy_id": None, "policy_name": "Small orders", "auto_approve": True, 
         "remind_after_seconds": 86400.0, "escalate_after_seconds": 129600.0, "expire_after_seconds": 172800.0}
 
 _local = threading.local()
+_opened: list[psycopg.Connection] = []  # every thread's, to close when the worker stops
 
 
 @dataclass
@@ -93,7 +94,14 @@ def connection() -> psycopg.Connection:
     if conn is None or conn.closed or conn.broken:
         conn = psycopg.connect(libpq(os.environ["DATABASE_URL"]), autocommit=True)
         _local.conn = conn
+        _opened.append(conn)
     return conn
+
+
+def close_connections() -> None:
+    """Close every thread's connection (the worker is stopping)."""
+    while _opened:
+        _opened.pop().close()
 
 
 def _entries(cur: psycopg.Cursor, order_id: int, entries: list[tuple[str, str, str, str]], actor: str = "") -> None:
@@ -248,7 +256,8 @@ def record_decision(decision: DecisionInput) -> bool:
             (decision.order_id, decision.actor, decision.request_id)).fetchone()
         _entries(cur, decision.order_id, [("0001-note", "note", f"Approval by {decision.actor} recorded", ""),
                                           ("0001-status", "status", f"Approved by {decision.actor}", "approved")])
-        cur.execute("UPDATE orders_order SET status = 'approved', updated_at = now() WHERE id = %s", (decision.order_id,))
+        cur.execute("UPDATE orders_order SET status = 'approved', updated_at = now() WHERE id = %s AND status = 'pending_approval'",
+                    (decision.order_id,))
     return new is not None
 
 

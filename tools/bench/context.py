@@ -35,6 +35,7 @@ class Context:
     smoke: bool
     profile: bool = False  # --profile: sample the worker (and what else a section names) with py-spy
     fixtures: lifecycle.Fixtures | None = None
+    figures: dict[str, float] = field(default_factory=dict)  # for the closing summary (goals.py), by name
     worker_pids: list[int] = field(default_factory=list)
     _worker: object = None
     _web: dict = field(default_factory=dict)

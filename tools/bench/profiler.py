@@ -257,9 +257,12 @@ class _Window:
 def bucket_of(stack: str) -> str:
     if re.search(r"(^|;)setup \([^;]*django/__init__\.py", stack):
         return DJANGO_SETUP
-    if "Importer._import (temporalio/worker/workflow_sandbox/_importer.py" in stack:
+    frames = stack.split(";")
+    if "Importer._import" in stack and any(
+            (m := FRAME.match(f)) and m["func"] == "Importer._import" and _module_path(m["file"]).endswith("workflow_sandbox/_importer.py")
+            for f in frames):
         return SANDBOX_IMPORT
-    for frame in reversed(stack.split(";")):
+    for frame in reversed(frames):
         m = FRAME.match(frame)
         path = _module_path(m["file"]) if m else frame
         for name, patterns in BUCKETS:

@@ -66,6 +66,9 @@ def workers(ctx: Context) -> None:
         for n in counts:
             used = {name: value / seconds[n] for name, value in core_seconds[n].items()}
             per_process = used["workers"] / n
+            ctx.figures[f"scale workers {n}"] = rate[n]
+            ctx.figures[f"scale workers {n} cores"] = used["workers"]
+            ctx.figures[f"scale workers {n} other"] = used.get("other", 0.0)
             t.add(section, f"{n} runworker process{'es' if n > 1 else ''} × {SLOTS} slots, {per_round * rounds} orders in {rounds} "
                   "alternating rounds", f"{rate[n]:.1f} orders/s", "",
                   f"ratio to 1 process {rate[n] / rate[1]:.2f}; cores: {cores(used)}; {per_process:.2f} cores per worker process")
@@ -117,6 +120,9 @@ def web_processes(ctx: Context) -> None:
             latencies = [x for r in results[n] for x in r.latencies]
             p50, p95 = web.p50_p95(latencies)
             used = {name: sum(u[name] for u in used_by[n]) / len(used_by[n]) for name in used_by[n][0]}
+            ctx.figures.update({f"scale web {n}": served[n], f"scale web {n} offered": offered[n], f"scale web {n} p95": p95,
+                                f"scale web {n} cores": used["web"], f"scale web {n} driver": used["driver"],
+                                f"scale web {n} other": used.get("other", 0.0)})
             statuses: dict[int, int] = {}
             for r in results[n]:
                 for code, count in r.statuses.items():
