@@ -14,7 +14,8 @@ ENGINE = {
     "auto rate real": 9.0, "auto rate business": 12.0, "auto rate psycopg": 10.0,
     "auto cpu real": 0.100, "auto cpu business": 0.070, "auto worker cpu real": 0.050, "auto worker cpu business": 0.030,
     "manager rate real": 6.0, "manager rate business": 10.0,
-    "scale workers 1": 5.0, "scale workers 2": 7.5, "scale web 1": 100.0, "scale web 2": 120.0,
+    "scale workers 1": 5.0, "scale workers 2": 7.5, "scale workers 1 per core": 4.0, "scale workers 2 per core": 4.1,
+    "scale web 1": 100.0, "scale web 2": 120.0,
 }
 
 
@@ -35,6 +36,8 @@ def test_each_engine_goal_gets_the_runs_figure_and_its_verdict():
     value, goal, verdict = got["auto-approved orders/s: real / psycopg shape (the business shape doing the real writes)"]
     assert (value, goal, verdict) == ("9.0 / 10.0 (ratio 0.90)", "≥ 0.8", "met")
     assert got["scale out: auto-approved orders/s with 1 / 2 / 4 worker processes"][0] == "5.0 / 7.5"
+    assert got["scale out: auto-approved orders/s with 1 / 2 / 4 worker processes"][2] == (
+        "ratio to 1: 1.00 / 1.50; orders/s per core used: 4.0 / 4.1")
     assert got["scale out: polls/s served with 1 / 2 web processes"][2] == "ratio to 1: 1.20"
 
 

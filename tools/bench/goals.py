@@ -91,7 +91,9 @@ def summary(ctx: Context) -> None:
         add(SECTION, "scale out: auto-approved orders/s with 1 / 2 / 4 worker processes",
             " / ".join(f"{f[f'scale workers {n}']:.1f}" for n in (1, 2, 4) if f"scale workers {n}" in f),
             "", "ratio to 1: " + " / ".join(f"{f[f'scale workers {n}'] / f['scale workers 1']:.2f}" for n in (1, 2, 4)
-                                             if f"scale workers {n}" in f))
+                                             if f"scale workers {n}" in f)
+            + "; orders/s per core used: " + " / ".join(f"{f[f'scale workers {n} per core']:.1f}" for n in (1, 2, 4)
+                                                        if f"scale workers {n} per core" in f))
     if "scale web 1" in f:
         add(SECTION, "scale out: polls/s served with 1 / 2 web processes",
             " / ".join(f"{f[f'scale web {n}']:.1f}" for n in (1, 2) if f"scale web {n}" in f), "",

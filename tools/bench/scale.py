@@ -66,12 +66,16 @@ def workers(ctx: Context) -> None:
         for n in counts:
             used = {name: value / seconds[n] for name, value in core_seconds[n].items()}
             per_process = used["workers"] / n
+            # Whether adding processes costs efficiency: on a machine with spare cores the rate follows the cores.
+            ours = sum(value for name, value in used.items() if name != "other")
             ctx.figures[f"scale workers {n}"] = rate[n]
             ctx.figures[f"scale workers {n} cores"] = used["workers"]
             ctx.figures[f"scale workers {n} other"] = used.get("other", 0.0)
+            ctx.figures[f"scale workers {n} per core"] = rate[n] / max(ours, 1e-9)
             t.add(section, f"{n} runworker process{'es' if n > 1 else ''} × {SLOTS} slots, {per_round * rounds} orders in {rounds} "
                   "alternating rounds", f"{rate[n]:.1f} orders/s", "",
-                  f"ratio to 1 process {rate[n] / rate[1]:.2f}; cores: {cores(used)}; {per_process:.2f} cores per worker process")
+                  f"ratio to 1 process {rate[n] / rate[1]:.2f}; cores: {cores(used)}; {per_process:.2f} cores per worker process; "
+                  f"{rate[n] / max(ours, 1e-9):.1f} orders/s per core our processes used")
         if failures:
             t.errors.append(f"scale: {failures} orders did not end fulfilled")
     finally:
