@@ -38,25 +38,29 @@ def workers(ctx: Context) -> None:
     me = os.getpid()
     # Smoke: 1 and 2 only (every runworker takes seconds to start).
     counts = WORKER_COUNTS[:2] if ctx.smoke else WORKER_COUNTS
-    groups: dict[int, tuple[str, list]] = {}
+    running: list = []
     try:
-        for n in counts:
-            queue = f"bench-scale{n}-{uuid.uuid4().hex[:6]}"
-            groups[n] = (queue, [ctx.procs.runworker(f"worker-scale{n}-{i}", address=ctx.address, task_queue=queue, concurrency=SLOTS)
-                                 for i in range(n)])
         rounds = 1 if ctx.smoke else 2
         per_round = max(1, s.orders // rounds)
         seconds = dict.fromkeys(counts, 0.0)
         core_seconds: dict[int, dict[str, float]] = {n: {} for n in counts}
+        connections = dict.fromkeys(counts, 0)
         failures = 0
         for r in range(rounds):
             for n in counts[r % len(counts):] + counts[:r % len(counts)]:
-                queue, procs = groups[n]
-                ctx.use_task_queue(queue)
-                pids = [p.pid for p in procs]
+                # Each group runs alone, started afresh (not measured): 7 idle workers would hold their
+                # connections (DB_CONN_MAX_AGE) and a shared server's max_connections runs out.
+                queue = ctx.use_task_queue(f"bench-scale{n}-{uuid.uuid4().hex[:6]}")
+                running = [ctx.procs.runworker(f"worker-scale{n}-{i}", address=ctx.address, task_queue=queue, concurrency=SLOTS)
+                           for i in range(n)]
+                pids = [p.pid for p in running]
                 with meters({"workers": lambda pids=pids: pids, "Temporal": lambda: [ctx.temporal_pid], "submitter": lambda: [me],
                              "PostgreSQL": pg_backend_pids}) as used:
                     rate, failed = lifecycle.real_throughput(fx, per_round, requires_approval=False, timeout=s.timeout)
+                connections[n] = max(connections[n], len(pg_backend_pids()))
+                for process in running:
+                    ctx.procs.stop(process)
+                running = []
                 failures += failed
                 took = per_round / rate
                 seconds[n] += took
@@ -75,13 +79,14 @@ def workers(ctx: Context) -> None:
             t.add(section, f"{n} runworker process{'es' if n > 1 else ''} × {SLOTS} slots, {per_round * rounds} orders in {rounds} "
                   "alternating rounds", f"{rate[n]:.1f} orders/s", "",
                   f"ratio to 1 process {rate[n] / rate[1]:.2f}; cores: {cores(used)}; {per_process:.2f} cores per worker process; "
-                  f"{rate[n] / max(ours, 1e-9):.1f} orders/s per core our processes used")
+                  f"{rate[n] / max(ours, 1e-9):.1f} orders/s per core our processes used; "
+                  f"{connections[n]} PostgreSQL connections to the bench database at the end of the load")
+            ctx.figures[f"scale workers {n} connections"] = connections[n]
         if failures:
             t.errors.append(f"scale: {failures} orders did not end fulfilled")
     finally:
-        for _, procs in groups.values():
-            for process in procs:
-                ctx.procs.stop(process)
+        for process in running:
+            ctx.procs.stop(process)
 
 
 def web_processes(ctx: Context) -> None:
