@@ -100,3 +100,15 @@ def test_py_spy_samples_a_running_process_and_finds_its_hot_function(tmp_path):
     on_stack = dict(recording.top_total(5))
     assert on_stack["<string>:spin_in_a_named_function"] > 0.9
     assert recording.thread_seconds["Python threads"] > 0.1  # its busy thread's CPU, from /proc (less than 1.5 s on a busy machine)
+
+
+def test_a_wall_clock_profile_names_where_threads_wait_and_who_made_them(tmp_path):
+    recording = profiler.Recording("web", 0, tmp_path, wall=True)
+    request = [frame("_worker", "concurrent/futures/thread.py"), frame("handle", "gunicorn/workers/gthread.py"),
+               frame("call", "temporal_bridge/client/bridge.py"), frame("result", "concurrent/futures/_base.py"),
+               frame("wait", "threading.py")]
+    idle = [frame("_worker", "concurrent/futures/thread.py"), frame("get", "queue.py")]
+    recording.stacks = Counter({";".join(request): 3, ";".join(idle): 1})
+    assert recording.top_waits(2) == [("temporal_bridge/client/bridge.py:call → threading.py:wait", 0.75),
+                                      ("queue.py:get", 0.25)]
+    assert "## Where the threads are" in recording.summary()

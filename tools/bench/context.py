@@ -15,7 +15,7 @@ from django.db import connection
 from temporal_bridge.client.bridge import bridge
 from tools.bench import lifecycle, profiler
 from tools.bench.env import BenchDatabase
-from tools.bench.procs import Procs
+from tools.bench.procs import BASE_DIR, Procs
 from tools.bench.report import Table
 from tools.bench.stats import CpuMeter, MachineMeter
 
@@ -45,7 +45,7 @@ class Context:
             self.fixtures = lifecycle.seed()
         return self.fixtures
 
-    def recording(self, name: str, pid: int, section: str) -> profiler.Recording | None:
+    def recording(self, name: str, pid: int, section: str, *, wall: bool = False) -> profiler.Recording | None:
         """A py-spy recording of `pid` when the run profiles (None otherwise); says so in the table when it cannot."""
         if not self.profile:
             return None
@@ -53,9 +53,7 @@ class Context:
         if why_not:
             self.table.add(section, f"profile of {name}", "not taken", "", why_not)
             return None
-        from tools.bench.procs import BASE_DIR
-
-        return profiler.Recording(name, pid, BASE_DIR / "var" / "bench" / "profiles")
+        return profiler.Recording(name, pid, BASE_DIR / "var" / "bench" / "profiles", wall=wall)
 
     def use_task_queue(self, name: str) -> str:
         settings.TEMPORAL_TASK_QUEUE = name

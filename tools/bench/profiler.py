@@ -110,8 +110,9 @@ def thread_group(name: str) -> str:
 class Recording:
     """Samples of one process over one or more windows (`with recording.window(): ...`)."""
 
-    def __init__(self, name: str, pid: int, out_dir: Path) -> None:
-        self.name, self.pid, self.out_dir = name, pid, out_dir
+    def __init__(self, name: str, pid: int, out_dir: Path, *, wall: bool = False) -> None:
+        """`wall`: every thread, waiting or not (`--idle`): where a request's time goes, not only its CPU."""
+        self.name, self.pid, self.out_dir, self.wall = name, pid, out_dir, wall
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.stacks: Counter[str] = Counter()
         self.thread_seconds: Counter[str] = Counter()  # by thread group
@@ -147,6 +148,17 @@ class Recording:
         total = max(1, self.samples)
         return [(frame, count / total) for frame, count in leaves.most_common(n)]
 
+    def top_waits(self, n: int = 15) -> list[tuple[str, float]]:
+        """Innermost frames with the nearest caller outside the stdlib ("caller → frame"): where threads wait or run."""
+        found: Counter[str] = Counter()
+        for stack, count in self.stacks.items():
+            frames = stack.split(";")
+            leaf = _short(frames[-1], with_line=False)
+            caller = next((_short(f, with_line=False) for f in reversed(frames[:-1]) if not _is_stdlib(f)), "")
+            found[f"{caller} → {leaf}" if caller else leaf] += count
+        total = max(1, self.samples)
+        return [(where, count / total) for where, count in found.most_common(n)]
+
     def top_total(self, n: int = 15, *, ours_only: bool = False) -> list[tuple[str, float]]:
         """Functions by the share of samples they are on the stack for (inclusive time)."""
         seen: Counter[str] = Counter()
@@ -176,7 +188,8 @@ class Recording:
         collapsed = self.out_dir / f"{self.name}.collapsed.txt"
         collapsed.write_text("".join(f"{stack} {count}\n" for stack, count in self.stacks.most_common()))
         svg = self.out_dir / f"{self.name}.svg"
-        svg.write_text(flame_graph(self.stacks, title=f"{self.name}: {self.samples} samples holding the GIL"))
+        what = "samples over all threads, waiting or not" if self.wall else "samples holding the GIL"
+        svg.write_text(flame_graph(self.stacks, title=f"{self.name}: {self.samples} {what}"))
         md = self.out_dir / f"{self.name}.md"
         md.write_text(self.summary(orders=orders))
         return {"collapsed": collapsed, "svg": svg, "md": md}
@@ -186,7 +199,8 @@ class Recording:
         per = (lambda s: f"{s / orders * 1000:.1f} ms") if orders else (lambda s: f"{s:.1f} s")
         py = self.thread_seconds.get("Python threads", 0.0)
         lines = [f"# Profile: {self.name}", "",
-                 f"- {self.windows} window(s), {self.seconds:.1f} s sampled at {RATE} Hz, {self.samples} samples holding the GIL"
+                 f"- {self.windows} window(s), {self.seconds:.1f} s sampled at {RATE} Hz, {self.samples} samples "
+                 + ("over all threads, waiting or not (the buckets below count waiting too)" if self.wall else "holding the GIL")
                  + (f", {orders} orders" if orders else ""),
                  f"- process CPU {cpu:.1f} s ({cpu / max(1e-9, self.seconds):.2f} cores)" + (f" = {per(cpu)} per order" if orders else ""),
                  ]
@@ -195,6 +209,10 @@ class Recording:
         lines.append("  - by thread name: " + ", ".join(f"{n} {per(v)}" for n, v in self.thread_names.most_common(8) if v > 0))
         if self.errors:
             lines += ["", "Errors:"] + [f"- {e}" for e in self.errors]
+        if self.wall:
+            lines += ["", "## Where the threads are (all threads, waiting or running; share of samples)", "",
+                      "| innermost frame (nearest caller outside the stdlib →) | share |", "|---|---|"]
+            lines += [f"| `{f}` | {v:.1%} |" for f, v in self.top_waits(20)]
         lines += ["", "## Buckets (share of GIL samples; ms = share × the Python threads' CPU)", "",
                   "| bucket | share | CPU |", "|---|---|---|"]
         for name, share in sorted(self.bucket_shares().items(), key=lambda kv: -kv[1]):
@@ -219,8 +237,9 @@ class _Window:
         self.process = None
         if spy is not None:
             self.process = subprocess.Popen(
-                [spy, "record", "--pid", str(r.pid), "--rate", str(RATE), "--gil", "--nonblocking", "--format", "raw",
-                 "--output", str(self.path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                [spy, "record", "--pid", str(r.pid), "--rate", str(RATE), *(["--idle"] if r.wall else ["--gil"]),
+                 "--nonblocking", "--format", "raw", "--output", str(self.path)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
             time.sleep(0.5)  # attached before the measured work starts
         self.threads = thread_cpu(r.pid)
         self.t0 = time.monotonic()
@@ -269,6 +288,16 @@ def bucket_of(stack: str) -> str:
             if any(p in path for p in patterns):
                 return name
     return OTHER
+
+
+def _is_stdlib(frame: str) -> bool:
+    m = FRAME.match(frame)
+    file = (m["file"] if m else "") or ""
+    return "site-packages/" not in file and ("/lib/python3." in file or file.startswith("<frozen") or "/" not in _module_path(file)
+                                              or _module_path(file).split("/")[0] in STDLIB_PACKAGES)
+
+
+STDLIB_PACKAGES = {"asyncio", "concurrent", "json", "http", "email", "importlib", "logging", "urllib", "xml", "collections", "encodings"}
 
 
 def _module_path(file: str | None) -> str:

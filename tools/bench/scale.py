@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import uuid
+from contextlib import nullcontext
 
 from tools.bench import lifecycle, web
 from tools.bench.context import POLL_EVERY, Context, cores, meters, pg_backend_pids
@@ -108,6 +109,9 @@ def web_processes(ctx: Context) -> None:
             address, process = ctx.procs.gunicorn(f"web-scale{n}", {"WEB_CONCURRENCY": str(n)})
             servers[n] = (address, process)
         browser = Browser(web.session_for(ctx.fx().manager))
+        # --profile: where the one web process's threads spend the polls' wall time (waiting included).
+        worker_pids = with_children(servers[1][1].pid)[1:]
+        recording = ctx.recording("web-polling", worker_pids[0], section, wall=True) if worker_pids else None
         rounds = 1 if ctx.smoke else 2
         results: dict[int, list] = {n: [] for n in WEB_COUNTS}
         used_by: dict[int, list] = {n: [] for n in WEB_COUNTS}
@@ -121,12 +125,20 @@ def web_processes(ctx: Context) -> None:
                                           conditional=True))
                 groups = {"web": lambda pid=process.pid: with_children(pid), "driver": lambda: [me], "Temporal": lambda: [ctx.temporal_pid],
                           "worker": lambda: list(ctx.worker_pids), "PostgreSQL": pg_backend_pids}
-                with meters(groups) as used:
+                sampled = recording.window() if recording and n == 1 else nullcontext()
+                with sampled, meters(groups) as used:
                     result = asyncio.run(web.poll_load(address, browser, pages, seconds=s.poll_seconds, connections=s.http_connections,
                                                        conditional=True))
                 results[n].append(result)
                 used_by[n].append(used)
         served = {n: sum(len(r.latencies) for r in results[n]) / sum(r.seconds for r in results[n]) for n in WEB_COUNTS}
+        if recording:
+            polls = sum(len(r.latencies) for r in results[1])
+            files = recording.write()
+            t.add(section, f"profile (py-spy --idle, {recording.samples} samples): where the web process's threads are",
+                  "; ".join(f"{where} {share:.0%}" for where, share in recording.top_waits(6)), "",
+                  f"{polls} polls answered while sampled; {files['md']}")
+            t.notes.append(f"Web profile: {files['svg']} (flame graph), {files['collapsed']}, {files['md']}.")
         # What the pages ask for: each polls every 1.5 s (a page whose answer is late asks again only after it, as htmx does).
         offered = dict.fromkeys(WEB_COUNTS, s.pages / POLL_EVERY)
         for n in WEB_COUNTS:
