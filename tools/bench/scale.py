@@ -125,6 +125,9 @@ def web_processes(ctx: Context) -> None:
                                           conditional=True))
                 groups = {"web": lambda pid=process.pid: with_children(pid), "driver": lambda: [me], "Temporal": lambda: [ctx.temporal_pid],
                           "worker": lambda: list(ctx.worker_pids), "PostgreSQL": pg_backend_pids}
+                if recording and n == 1:
+                    # gunicorn recycles a worker after GUNICORN_MAX_REQUESTS (2000 ± 10%): sample the one serving now.
+                    recording.pid = (with_children(process.pid)[1:] or [process.pid])[0]
                 sampled = recording.window() if recording and n == 1 else nullcontext()
                 with sampled, meters(groups) as used:
                     result = asyncio.run(web.poll_load(address, browser, pages, seconds=s.poll_seconds, connections=s.http_connections,
