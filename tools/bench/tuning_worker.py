@@ -1,7 +1,7 @@
 """A worker like `manage.py runworker`, with the knobs the bench tunes exposed.
 
 python -m tools.bench.tuning_worker --address A --task-queue Q [--concurrency N]
-    [--max-cached-workflows N] [--passthrough messages|all]
+    [--max-cached-workflows N] [--sandbox as-runworker|reimport|all]
 Everything not named here is as temporal_bridge.runtime.worker.build_worker sets it.
 """
 from __future__ import annotations
@@ -13,11 +13,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from temporal_bridge.runtime.sandbox import workflow_runner
+
 
 async def run(args) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
     from temporal_bridge.client.connection import connect_kwargs
     from temporal_bridge.runtime.worker import ACTIVITIES, WORKFLOWS, run_until_stopped
@@ -25,10 +28,7 @@ async def run(args) -> None:
     # As runworker connects: the web app's payloads are encrypted with the desk's keys.
     client = await Client.connect(args.address, **connect_kwargs())
     executor = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="activity")
-    options = {}
-    if args.passthrough:
-        options["workflow_runner"] = SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough_modules(args.passthrough)))
+    options = {"workflow_runner": runner(args.sandbox)}
     if args.max_cached_workflows is not None:
         options["max_cached_workflows"] = args.max_cached_workflows
     worker = Worker(
@@ -40,25 +40,16 @@ async def run(args) -> None:
     await run_until_stopped(worker, executor)
 
 
-# The workflows' own packages: the sandbox loads these afresh for every new workflow instance, by design.
-WORKFLOW_PACKAGES = ("temporal_bridge.order.workflow", "temporal_bridge.shipment.workflow", "temporal_bridge.approvals.workflows")
-
-
-def passthrough_modules(which: str) -> list[str]:
-    """The modules the sandbox should take from the worker instead of loading them per workflow instance.
-
-    "messages": every Django-free temporal_bridge module the workflows import (messages, states, records...),
-    each by its full name (a configured name also passes through what `from package import module` loads,
-    which `imports_passed_through()` does not once the sandbox holds its own copy of the package), but not the
-    workflows' own packages nor their parents (a configured parent would pass those through too).
-    "all": the whole temporal_bridge package, the workflows too: the sandbox no longer isolates their module state.
-    """
+def runner(which: str) -> SandboxedWorkflowRunner:
+    """The workflow sandbox: runworker's ("as-runworker": the message modules passed through,
+    temporal_bridge/runtime/sandbox.py), the SDK's default ("reimport": every module the workflows import is
+    loaded again for each new workflow, as before that change), or all of temporal_bridge passed through
+    ("all": the workflows' own module state is no longer isolated per instance)."""
+    if which == "reimport":
+        return SandboxedWorkflowRunner()
     if which == "all":
-        return ["temporal_bridge"]
-    parents = {name.rsplit(".", i)[0] for name in WORKFLOW_PACKAGES for i in range(1, name.count(".") + 1)}
-    return sorted(name for name in sys.modules
-                  if name.startswith("temporal_bridge.") and name not in parents
-                  and not any(name == pkg or name.startswith(pkg + ".") for pkg in WORKFLOW_PACKAGES))
+        return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("temporal_bridge"))
+    return workflow_runner()
 
 
 def main() -> None:
@@ -68,8 +59,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--workflow-concurrency", type=int, default=20)
     parser.add_argument("--max-cached-workflows", type=int, default=None)
-    parser.add_argument("--passthrough", choices=("messages", "all"), default=None,
-                        help="modules the workflow sandbox takes from the worker instead of re-importing per workflow")
+    parser.add_argument("--sandbox", choices=("as-runworker", "reimport", "all"), default="as-runworker",
+                        help="what the workflow sandbox takes from the worker instead of loading it again per workflow")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
