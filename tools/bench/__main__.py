@@ -56,7 +56,10 @@ FULFILMENT_STEP_SECONDS = 0.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: fails on errors, never on timings")
-    parser.add_argument("--only", default="", help="comma-separated sections: throughput,split,tuning,approve,panel,polling,lists,export")
+    parser.add_argument("--only", default="",
+                        help="comma-separated sections: throughput,split,tuning,approve,panel,polling,lists,export,scale")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the worker with py-spy during the auto-approved throughput rounds (var/bench/profiles/)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
     args = parser.parse_args(argv)
     # A stopped bench still stops what it started (see procs.processes).
@@ -91,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process test client's host
         from django.db import OperationalError, connections
 
-        from tools.bench import sections
+        from tools.bench import goals, sections
 
         ctx = sections.Context(table=table, procs=procs, sizes=sizes, db=db, address=address, temporal_pid=temporal_process.pid,
-                               steps=FULFILMENT_STEPS, step_seconds=FULFILMENT_STEP_SECONDS, smoke=args.smoke)
+                               steps=FULFILMENT_STEPS, step_seconds=FULFILMENT_STEP_SECONDS, smoke=args.smoke,
+                               profile=args.profile)
         for name, run in sections.ALL:
             if only and name not in only:
                 continue
@@ -123,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                     connections.close_all()
                     break
             print(f"[bench] {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
+        # Last: every goal in one place, each with what this run measured (or that it did not).
+        goals.summary(ctx)
         ctx.close()
     from django.db import connections
 

@@ -18,6 +18,9 @@ goes, and what the approval handler runs. Two are measured:
   to its workflow), ship, notify; a manager-approved order also waits for the
   approval signal (with its deadline timer) and runs one activity to check
   and record the decision.
+- PSYCOPG_SHAPE ("PsycopgShapeOrder"): the business shape whose activities
+  do the real path's database writes through psycopg, without Django
+  (tools/bench/baseline_db.py): what the work itself costs. PostgreSQL only.
 
 Run as a worker process: python -m tools.bench.baseline --address HOST:PORT --task-queue Q
 Imports no Django (the workflow sandbox re-imports this module).
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
@@ -51,6 +56,7 @@ class Shape:
     summary: str  # for the table
     steps: tuple[str, ...]
     decision: tuple[str, ...]  # the activities the approval signal's handler runs
+    db: bool = False  # the steps are baseline_db's activities ("db " + step), writing the order's rows
 
 
 SAME_SHAPE = Shape(
@@ -66,7 +72,11 @@ BUSINESS_SHAPE = Shape(
     steps=(WAIT, "reserve stock", "charge payment", FULFIL, "ship", "notify"),
     decision=("check and record decision",),
 )
-SHAPES = (SAME_SHAPE, BUSINESS_SHAPE)
+PSYCOPG_SHAPE = Shape(
+    "psycopg", "PsycopgShapeOrder", "business shape doing the real path's database writes through psycopg (no Django)",
+    steps=BUSINESS_SHAPE.steps, decision=("check and record decision",), db=True,
+)
+SHAPES = (SAME_SHAPE, BUSINESS_SHAPE, PSYCOPG_SHAPE)
 
 
 @dataclass
@@ -81,6 +91,13 @@ class BaselineInput:
 class Entry:
     order_id: int
     key: str
+
+
+@dataclass
+class DecisionRecord:
+    order_id: int
+    actor: str
+    request_id: str
 
 
 @dataclass
@@ -120,9 +137,14 @@ class _ShapedOrder:
         self._decision: Decision | None = None
         self._progress = 0
         self._n = 0
+        self._order_id = inp.order_id
 
     async def _noop(self, name: str) -> None:
         self._n += 1
+        if self.SHAPE.db:
+            await workflow.execute_activity(f"db {name}", Entry(self._order_id, f"{self._n:04d}"), start_to_close_timeout=STEP,
+                                            retry_policy=RETRY)
+            return
         # The step's name stays out of the payload, so the same shape costs what it did before shapes were data.
         await workflow.execute_activity("noop", Entry(0, f"{self._n:04d}"), start_to_close_timeout=STEP, retry_policy=RETRY)
 
@@ -133,7 +155,8 @@ class _ShapedOrder:
                     await workflow.wait_condition(lambda: self._decision is not None, timeout=timedelta(hours=48))
             elif step == FULFIL:
                 self._n += 1
-                await workflow.execute_activity("fulfil", inp, start_to_close_timeout=timedelta(seconds=60),
+                name = "db fulfil" if self.SHAPE.db else "fulfil"
+                await workflow.execute_activity(name, inp, start_to_close_timeout=timedelta(seconds=60),
                                                 heartbeat_timeout=timedelta(seconds=5), retry_policy=RETRY)
             elif step.startswith(IF_APPROVAL):
                 if inp.requires_approval:
@@ -146,7 +169,11 @@ class _ShapedOrder:
     async def approve(self, decision: Decision) -> None:
         self._decision = decision
         for step in self.SHAPE.decision:
-            await self._noop(step)
+            if self.SHAPE.db:
+                await workflow.execute_activity(f"db {step}", DecisionRecord(self._order_id, decision.actor, decision.request_id),
+                                                start_to_close_timeout=STEP, retry_policy=RETRY)
+            else:
+                await self._noop(step)
 
     @workflow.signal(name="progress")
     def progress(self, progress: Progress) -> None:
@@ -183,21 +210,46 @@ class BusinessShapeOrderWorkflow(_ShapedOrder):
         return await self._run(inp)
 
 
-WORKFLOWS = {BaselineOrderWorkflow.SHAPE.key: BaselineOrderWorkflow, BusinessShapeOrderWorkflow.SHAPE.key: BusinessShapeOrderWorkflow}
+@workflow.defn(name=PSYCOPG_SHAPE.workflow)
+class PsycopgShapeOrderWorkflow(_ShapedOrder):
+    SHAPE = PSYCOPG_SHAPE
+
+    @workflow.init
+    def __init__(self, inp: BaselineInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: BaselineInput) -> int:
+        return await self._run(inp)
+
+
+WORKFLOWS = {cls.SHAPE.key: cls for cls in (BaselineOrderWorkflow, BusinessShapeOrderWorkflow, PsycopgShapeOrderWorkflow)}
+
+
+class Orders(Protocol):
+    """Where a shape's orders come from: the psycopg shape writes each one (as order_submit) before starting it."""
+
+    def submit(self, index: int, workflow_id: str) -> int: ...  # the order's id
+
+    def started(self, order_id: int) -> None: ...
 
 
 async def drive(client, *, task_queue: str, count: int, requires_approval: bool, steps: int, step_seconds: float,
-                prefix: str, timeout: float, shape: str = SAME_SHAPE.key) -> tuple[float, int]:
+                prefix: str, timeout: float, shape: str = SAME_SHAPE.key, orders: Orders | None = None) -> tuple[float, int]:
     """Start `count` workflows of `shape` one after another (approving each if needed); (seconds until all done, failures).
 
-    Their ids are f"{prefix}-{i}"."""
+    Their ids are f"{prefix}-{i}"; with `orders`, each order is written first and its id is the workflow's."""
     cls = WORKFLOWS[shape]
     t0 = time.monotonic()
     handles = []
     for i in range(count):
+        workflow_id = f"{prefix}-{i}"
+        order_id = orders.submit(i, workflow_id) if orders else i
         handles.append(await client.start_workflow(
-            cls.run, BaselineInput(i, requires_approval, steps, step_seconds), id=f"{prefix}-{i}", task_queue=task_queue,
+            cls.run, BaselineInput(order_id, requires_approval, steps, step_seconds), id=workflow_id, task_queue=task_queue,
         ))
+        if orders:
+            orders.started(order_id)
     if requires_approval:
         for i, handle in enumerate(handles):
             await handle.signal(cls.approve, Decision("manager", f"{prefix}-r{i}"))
@@ -212,8 +264,15 @@ async def run_worker(address: str, task_queue: str, concurrency: int) -> None:
 
     client = await Client.connect(address)
     executor = ThreadPoolExecutor(max_workers=concurrency)
+    activities = [noop, fulfil]
+    db = None
+    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        # Here and not at the top: the workflow sandbox loads this module for every workflow, and psycopg must stay out of it.
+        from tools.bench import baseline_db as db
+
+        activities += db.ACTIVITIES
     worker = Worker(
-        client, task_queue=task_queue, workflows=list(WORKFLOWS.values()), activities=[noop, fulfil], activity_executor=executor,
+        client, task_queue=task_queue, workflows=list(WORKFLOWS.values()), activities=activities, activity_executor=executor,
         max_concurrent_activities=concurrency, max_concurrent_workflow_tasks=20, graceful_shutdown_timeout=timedelta(seconds=2),
     )
     # The same stop handling as temporal_bridge.runtime.worker.run_until_stopped, kept
@@ -226,6 +285,8 @@ async def run_worker(address: str, task_queue: str, concurrency: int) -> None:
         print("baseline worker polling", flush=True)
         await stop.wait()
     executor.shutdown(wait=True)
+    if db is not None:
+        db.close_connections()
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db import connection
 
 from temporal_bridge.client.bridge import bridge
-from tools.bench import lifecycle
+from tools.bench import lifecycle, profiler
 from tools.bench.env import BenchDatabase
-from tools.bench.procs import Procs
+from tools.bench.procs import BASE_DIR, Procs
 from tools.bench.report import Table
 from tools.bench.stats import CpuMeter, MachineMeter
 
@@ -33,7 +33,9 @@ class Context:
     steps: int
     step_seconds: float
     smoke: bool
+    profile: bool = False  # --profile: sample the worker (and what else a section names) with py-spy
     fixtures: lifecycle.Fixtures | None = None
+    figures: dict[str, float] = field(default_factory=dict)  # for the closing summary (goals.py), by name
     worker_pids: list[int] = field(default_factory=list)
     _worker: object = None
     _web: dict = field(default_factory=dict)
@@ -42,6 +44,16 @@ class Context:
         if self.fixtures is None:
             self.fixtures = lifecycle.seed()
         return self.fixtures
+
+    def recording(self, name: str, pid: int, section: str, *, wall: bool = False) -> profiler.Recording | None:
+        """A py-spy recording of `pid` when the run profiles (None otherwise); says so in the table when it cannot."""
+        if not self.profile:
+            return None
+        why_not = profiler.available()
+        if why_not:
+            self.table.add(section, f"profile of {name}", "not taken", "", why_not)
+            return None
+        return profiler.Recording(name, pid, BASE_DIR / "var" / "bench" / "profiles", wall=wall)
 
     def use_task_queue(self, name: str) -> str:
         settings.TEMPORAL_TASK_QUEUE = name

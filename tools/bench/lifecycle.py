@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -20,7 +22,10 @@ from temporal_bridge.client.bridge import bridge
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
-from tools.bench import baseline
+from tools.bench import baseline, baseline_db
+
+CLERK = "bench-clerk"
+CUSTOMER = "Bench Buyer"
 
 
 @dataclass
@@ -46,9 +51,9 @@ def seed() -> Fixtures:
         return Product.objects.get_or_create(sku=sku, defaults={"name": name, "price": Decimal(price), "stock_on_hand": 2_000_000_000})[0]
 
     return Fixtures(
-        clerk=user("bench-clerk", roles.CLERKS),
+        clerk=user(CLERK, roles.CLERKS),
         manager=user("bench-manager", roles.MANAGERS, is_staff=True),
-        customer=Customer.objects.get_or_create(name="Bench Buyer",
+        customer=Customer.objects.get_or_create(name=CUSTOMER,
                                                 defaults={"email": "bench@example.com", "credit_limit": Decimal("1e9")})[0],
         cheap=product("BENCH-10", "Bench widget", "10.00"),
         dear=product("BENCH-1000", "Bench server", "1000.00"),
@@ -101,15 +106,44 @@ def baseline_throughput(address: str, task_queue: str, count: int, *, requires_a
     if ids_out is not None:
         ids_out.extend(f"{prefix}-{i}" for i in range(count))
 
-    async def go():
+    async def go(orders: baseline.Orders | None):
         from temporalio.client import Client
 
         client = await Client.connect(address)
         return await baseline.drive(client, task_queue=task_queue, count=count, requires_approval=requires_approval, steps=steps,
-                                    step_seconds=step_seconds, prefix=prefix, timeout=timeout, shape=shape)
+                                    step_seconds=step_seconds, prefix=prefix, timeout=timeout, shape=shape, orders=orders)
 
-    seconds, failures = asyncio.run(go())
+    if baseline.WORKFLOWS[shape].SHAPE.db:
+        with psycopg.connect(baseline_db.libpq(os.environ["DATABASE_URL"]), autocommit=True) as conn:
+            orders = PsycopgOrders(conn, requires_approval=requires_approval)
+            seconds, failures = asyncio.run(go(orders))
+            # Its orders end as the real ones do in the mirror, or they count as failed.
+            failures = max(failures, orders.not_fulfilled())
+    else:
+        seconds, failures = asyncio.run(go(None))
     return count / seconds, failures
+
+
+class PsycopgOrders:
+    """The psycopg shape's orders, written as order_submit writes them, on the bench's fixtures (seed)."""
+
+    def __init__(self, conn, *, requires_approval: bool) -> None:
+        self.conn, self.requires_approval = conn, requires_approval
+        self.buyer = baseline_db.buyer(conn, sku="BENCH-1000" if requires_approval else "BENCH-10", clerk=CLERK, customer=CUSTOMER)
+        self.ids: list[int] = []
+
+    def submit(self, index: int, workflow_id: str) -> int:
+        order_id = baseline_db.submit(self.conn, self.buyer, workflow_id=workflow_id, requires_approval=self.requires_approval,
+                                      clerk=CLERK)
+        self.ids.append(order_id)
+        return order_id
+
+    def not_fulfilled(self) -> int:
+        query = "SELECT count(*) FROM orders_order WHERE id = ANY(%s) AND status <> 'fulfilled'"
+        return self.conn.execute(query, (self.ids,)).fetchone()[0]
+
+    def started(self, order_id: int) -> None:
+        baseline_db.started(self.conn, order_id)
 
 
 @contextmanager
