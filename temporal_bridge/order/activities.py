@@ -108,19 +108,25 @@ def apply_order_update(update: m.UpdateInput) -> None:
 @activity.defn(name=fulfilment.ACT_RESERVE_STOCK)
 @db_activity
 def reserve_stock(ref: ReserveInput) -> ReserveResult:
-    if not ref.credit_check:
-        return _reserve(ref)
-    # The customer's lock, taken by the credit read, is held until the reservation commits:
-    # two orders of one customer cannot both pass unseen.
+    if ref.credit_check:
+        credit = _credit_read(ref)
+        if credit.held:
+            return ReserveResult(lines_reserved=0, units_reserved=0, credit_hold=credit)
+    return _reserve(ref)
+
+
+def _credit_read(ref: ReserveInput) -> HoldResult:
+    """The customer's credit, read under the customer's lock with what waited ("approved", "processing")
+    written in the same short transaction, as the read_hold activity did: the order counts for its
+    customer's other orders from the moment it passes. Not in the reservation's transaction: holding the
+    customer's row while waiting for stock rows deadlocks with the customer's new orders (their insert
+    checks that row). The reservation rewrites nothing of it (the keys are written)."""
     with transaction.atomic():
-        credit = holds.hold_read(ref.order_id, hold.STAGE_CREDIT)
-        if not credit.held:
-            return _reserve(ref)
-        if ref.record is not None:  # what waited ("approved", "processing") is written; the hold's entry follows
+        if ref.record is not None:
             mirror.order_record_entries(ref.record.before)
             for decision in ref.record.decisions:
                 approval_services.decision_record(decision)
-        return ReserveResult(lines_reserved=0, units_reserved=0, credit_hold=credit)
+        return holds.hold_read(ref.order_id, hold.STAGE_CREDIT)
 
 
 def _reserve(ref: ReserveInput) -> ReserveResult:

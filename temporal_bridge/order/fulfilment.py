@@ -34,8 +34,8 @@ class ReserveInput:
     # Reserve the lines some warehouse holds and report the others (a person
     # then chooses), rather than all or nothing.
     keep_available: bool = False
-    # Check the customer's credit first, under the customer's lock, in the
-    # reservation's transaction: held, nothing is reserved (credit_hold says why).
+    # Check the customer's credit first (a short transaction under the
+    # customer's lock): held, nothing is reserved (credit_hold says why).
     credit_check: bool = False
 
 

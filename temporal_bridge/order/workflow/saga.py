@@ -73,7 +73,7 @@ SHIPMENT_PER_FULFILMENT = "shipment-per-fulfilment"
 # parcel's shipment workflow starts as it ships.
 PARTIALLY_SHIPPED = "partially-shipped"
 # Orders that reach the stock after this marker have their credit checked by
-# the reservation itself, in its transaction: one activity fewer per order.
+# the reservation's activity, just before it reserves: one activity fewer per order.
 CREDIT_WITH_STOCK = "credit-with-stock"
 
 

@@ -3,12 +3,15 @@ stock (with the order's approval written in its transaction), the mirror's
 credit hold, and a limit raised in the admin waking that customer's held orders."""
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import DatabaseError, connection, connections, transaction
 from temporalio.testing import ActivityEnvironment
 
 from orders.holds import services as holds
+from orders.inventory.models import WarehouseStock
 from orders.models import Customer, Order, StockReservation
 from orders.timeline import mirror
 from temporal_bridge.order import holds as holds_messages
@@ -205,3 +208,44 @@ def test_over_the_limit_the_reservation_reserves_nothing_and_writes_only_what_wa
     assert reserved.credit_hold.reason == "open balance 50.00 + this order 60.00 exceeds the credit limit 100.00"
     assert reserved.lines_reserved == 0 and not StockReservation.objects.filter(order=over).exists()
     assert sorted(over.events.values_list("idempotency_key", flat=True)) == ["0001-status", "0002-status"], "not its own entry"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reservation_waiting_for_stock_rows_leaves_the_customer_free_for_their_new_orders(make_order, limited):
+    # The credit check once held the customer's row until the reservation committed; a new order's insert
+    # (which checks that row) then waited on it, while the reservation waited on stock rows: a deadlock.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks: it runs one writer at a time")
+    order = make_order(status=states.PENDING_APPROVAL, quantity=1)
+    record = StepRecord(key=records.timeline_key(3, "stock"), kind="stock", before=_approved_and_processing(order))
+    outcome: list[str] = []
+
+    def reserve() -> None:
+        try:
+            ActivityEnvironment().run(reserve_stock, ReserveInput(order.pk, record=record, credit_check=True))
+        finally:
+            connections.close_all()
+
+    def new_order_checks_the_customer() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM orders_customer WHERE id = %s FOR KEY SHARE NOWAIT", [limited.pk])
+            outcome.append("went on")
+        except DatabaseError:
+            outcome.append("blocked")
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        list(WarehouseStock.objects.select_for_update())  # another order's step holds the stock rows
+        reserving = threading.Thread(target=reserve)
+        reserving.start()
+        reserving.join(2)  # the reservation now waits for them
+        assert reserving.is_alive()
+        other = threading.Thread(target=new_order_checks_the_customer)
+        other.start()
+        other.join()
+    reserving.join(30)
+
+    assert outcome == ["went on"]
+    assert StockReservation.objects.filter(order=order).count() == 1
