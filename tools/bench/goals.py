@@ -23,6 +23,8 @@ PSYCOPG_RATIO = RATIO_GOALS[(False, "psycopg")][0]
 POLL_CPU_GOAL_MS, POLL_QUERIES_GOAL = 1.5, 2
 SLOW_PACE_P95 = {200: 0.100, 1000: 0.250}  # pages following the panel's own pace: p95 goal
 FAST_P95, SERVED = 0.250, 0.99
+# The words that mark the measurements taken the full way (no unchanged-poll shortcut): the reference, not the goal's case.
+FULL_WAY = "the full way"
 
 
 def summary(ctx: Context) -> None:
@@ -76,14 +78,18 @@ def summary(ctx: Context) -> None:
         served, p95 = _served(row.value), _p95(row.value)
         verdict = "not measured" if p95 is None else (at_most(p95, goal) if served >= SERVED else f"MISSED: {served:.0%} served")
         add(SECTION, figure, row.value, f"p95 ≤ {goal * 1000:.0f} ms", verdict)
-    row = _row(t.rows, "Polling load, 200 open pages", "every")
-    figure = "200 pages polling every 1.5 s (every order moving)"
-    if row is None:
-        add(SECTION, figure, NOT_RUN, f"all served, p95 ≤ {FAST_P95 * 1000:.0f} ms")
-    else:
+    # Every order moving: each poll asks its workflow (the shortcut's row, beside it, polls orders that wait).
+    fast_goal = f"all served, p95 ≤ {FAST_P95 * 1000:.0f} ms"
+    for figure, row in (("200 pages polling every 1.5 s (every order moving: each poll asks its workflow)",
+                         _row(t.rows, "Polling load, 200 open pages", "every", full_way=True)),
+                        ("200 pages polling every 1.5 s, orders waiting on people (answered from the stamp)",
+                         _row(t.rows, "Polling load, 200 open pages", "every", full_way=False))):
+        if row is None:
+            add(SECTION, figure, NOT_RUN, fast_goal)
+            continue
         served, p95 = _served(row.value), _p95(row.value)
         verdict = "not measured" if p95 is None else (at_most(p95, FAST_P95) if served >= SERVED else f"MISSED: {served:.0%} served")
-        add(SECTION, figure, row.value, f"all served, p95 ≤ {FAST_P95 * 1000:.0f} ms", verdict)
+        add(SECTION, figure, row.value, fast_goal, verdict)
     _lists(ctx)
 
     # Scale out (no goal: it shows what the design leaves to scale, on this machine).
@@ -105,13 +111,17 @@ def _poll_cost(ctx: Context) -> None:
     goal = f"≤ {POLL_CPU_GOAL_MS:g} ms CPU, ≤ {POLL_QUERIES_GOAL} queries"
     rows = [r for r in ctx.table.rows if r.section.startswith("One unchanged poll")]
     costs = [(r, m) for r in rows if (m := re.search(r"([\d.]+) ms CPU, (\d+) SQL", r.value))]
-    if not costs:
+    answered = [(r, m) for r, m in costs if FULL_WAY not in r.measure]  # the full way is the reference beside them
+    if not answered:
         ctx.table.add(SECTION, figure, NOT_RUN, goal)
         return
-    missed = [f"{float(m[1]):.2f} ms, {m[2]} queries" for _, m in costs
+    missed = [f"{float(m[1]):.2f} ms, {m[2]} queries" for _, m in answered
               if float(m[1]) > POLL_CPU_GOAL_MS or int(m[2]) > POLL_QUERIES_GOAL]
-    value = "; ".join(f"{m[1]} ms CPU, {m[2]} queries" for _, m in costs)
-    ctx.table.add(SECTION, f"{figure} (each case the poll section measures)", value, goal,
+    value = "; ".join(f"{m[1]} ms CPU, {m[2]} queries" for _, m in answered)
+    reference = [f"{m[1]} ms CPU, {m[2]} queries" for r, m in costs if FULL_WAY in r.measure]
+    if reference:
+        value += f" (the full way, for comparison: {reference[0]})"
+    ctx.table.add(SECTION, f"{figure} (each case answered as unchanged)", value, goal,
                   "met" if not missed else "MISSED: " + "; ".join(missed))
 
 
@@ -127,8 +137,10 @@ def _lists(ctx: Context) -> None:
     ctx.table.add(SECTION, figure, value, "keep (each row's own goal)", "met" if not missed else f"MISSED: {len(missed)} groups")
 
 
-def _row(rows: list[Row], section_start: str, measure_start: str) -> Row | None:
-    return next((r for r in rows if r.section.startswith(section_start) and r.measure.startswith(measure_start)), None)
+def _row(rows: list[Row], section_start: str, measure_start: str, *, full_way: bool = False) -> Row | None:
+    """The first row of that section and measure; `full_way`: of the run with the unchanged-poll shortcut off."""
+    return next((r for r in rows if r.section.startswith(section_start) and r.measure.startswith(measure_start)
+                 and (FULL_WAY in r.section) == full_way), None)
 
 
 def _served(value: str) -> float:

@@ -115,7 +115,7 @@ def polling(ctx: Context) -> None:
                    f"(gunicorn as make serve runs it, {s.http_connections} connections)")
         for follow in (True, False):
             label = ("following the panel's pace (orders awaiting approval: every 20 s)" if follow
-                     else f"every {POLL_EVERY:g} s, as if every order were moving (worst case)")
+                     else f"every {POLL_EVERY:g} s (the pace of an order that moves), orders waiting on people")
             _poll_row(ctx, server, "web-gunicorn", browser, ids, pages, follow, section, label, POLL_P95_GOALS.get((size, follow)))
     # The pages above poll orders that wait on people: their unchanged polls are
     # answered from the stamp (orders/views/unchanged_poll.py). An order that
