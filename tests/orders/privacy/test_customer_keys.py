@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
 from django.test import override_settings
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
@@ -21,7 +24,7 @@ from orders.privacy.models import CustomerDataKey
 from orders.privacy.services import customer_erase
 from temporal_bridge.client.codec import DEV_KEYS, KEY_ID, NONCE_BYTES, PayloadUndecodable, codec, new_key_entry, parse_keys
 from temporal_bridge.client.connection import payload_converter
-from temporal_bridge.client.subject_keys import SUBJECT_KEY_ID, BoundedCache, CachedSubjectKeys, is_tombstone
+from temporal_bridge.client.subject_keys import CODEC_THREAD_PREFIX, SUBJECT_KEY_ID, BoundedCache, CachedSubjectKeys, is_tombstone
 from temporal_bridge.order import messages as m
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,13 +124,6 @@ def test_key_lookups_run_on_the_codecs_own_threads_never_the_event_loops(custome
 
 def _connections_opened(max_age: int, lookups: int) -> tuple[int, bool]:
     """(connections opened, one still open) for `lookups` successive key lookups on one codec thread."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection, connections
-    from django.db.backends.signals import connection_created
-
-    from temporal_bridge.client.subject_keys import CODEC_THREAD_PREFIX
-
     opened: list[str] = []
 
     def count(sender, connection, **kwargs):

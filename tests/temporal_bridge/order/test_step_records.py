@@ -8,9 +8,12 @@ step fails, an entry written twice when a worker retries.
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from temporalio.testing import ActivityEnvironment
 
 from orders.models import CustomerNotification, Order, StockReservation
+from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import activities as acts
 from temporal_bridge.order import fulfilment, states
@@ -98,11 +101,6 @@ def test_several_entries_people_must_see_are_written_in_one_activity(env, make_o
 
 def test_a_steps_entries_cost_the_database_a_handful_of_statements_whatever_their_number(make_order):
     # Per entry a savepoint, a failing insert and an order update used to add up to ~5 statements each.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from orders.timeline import mirror
-
     order = make_order(quantity=1, requires_approval=False)
     before = [MirrorInput(order.pk, "0000-submitted", "submitted", "Order submitted"),  # written at submission
               *[MirrorInput(order.pk, f"{i:04d}-note", "note", f"Note {i}", at=AT) for i in range(1, 9)]]
