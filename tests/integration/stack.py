@@ -3,7 +3,6 @@ subprocess and an order worker (real activities, real database) on a thread."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,13 +17,8 @@ from temporalio.runtime import Runtime, TelemetryConfig
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.connection import connect_kwargs
 from temporal_bridge.runtime import devserver
+from temporal_bridge.runtime.devserver import free_port
 from temporal_bridge.runtime.worker import build_worker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -117,7 +111,7 @@ def live_stack(address: str, django_settings) -> Iterator[WorkerThread]:
         bridge.reset()
 
 
-__all__ = ["dev_server", "live_stack", "WorkerThread", "settings"]
+__all__ = ["dev_server", "free_port", "live_stack", "WorkerThread", "settings"]
 
 
 async def _connect_once_healthy(address: str, patience: float = 30.0) -> Client:

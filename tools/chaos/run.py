@@ -22,7 +22,6 @@ import argparse
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,15 +30,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from temporal_bridge.runtime import devserver
 from tools.chaos.invariants import INITIAL_STOCK, verify
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -58,7 +52,7 @@ class Stack:
 
     def __init__(self, workdir: Path, env: dict, workers: int) -> None:
         self.workdir, self.env = workdir, env
-        self.port, self.ui_port = free_port(), free_port()
+        self.port, self.ui_port = devserver.free_port(), devserver.free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.env["TEMPORAL_ADDRESS"] = self.address
         self.server: subprocess.Popen | None = None
@@ -66,8 +60,6 @@ class Stack:
         self.log = open(workdir / "stack.log", "ab")
 
     def start_server(self) -> None:
-        from temporal_bridge.runtime import devserver
-
         self.server = devserver.start_dev_server(
             host="127.0.0.1", port=self.port, ui_port=self.ui_port,
             db_file=self.workdir / "temporal.db", log_file=self.workdir / "temporal.log",
