@@ -7,7 +7,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import connection, connections, transaction
 from temporalio.testing import ActivityEnvironment
 
 from orders.holds import services as holds
@@ -21,6 +21,7 @@ from temporal_bridge.order.fulfilment import ReserveInput
 from temporal_bridge.order.holds import HoldInput, HoldResult
 from temporal_bridge.order.records import MirrorInput, StepRecord
 from tests.conftest import make_user
+from tests.row_locks import lock_from_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -218,21 +219,10 @@ def test_a_reservation_waiting_for_stock_rows_leaves_the_customer_free_for_their
         pytest.skip("SQLite has no row locks: it runs one writer at a time")
     order = make_order(status=states.PENDING_APPROVAL, quantity=1)
     record = StepRecord(key=records.timeline_key(3, "stock"), kind="stock", before=_approved_and_processing(order))
-    outcome: list[str] = []
 
     def reserve() -> None:
         try:
             ActivityEnvironment().run(reserve_stock, ReserveInput(order.pk, record=record, credit_check=True))
-        finally:
-            connections.close_all()
-
-    def new_order_checks_the_customer() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM orders_customer WHERE id = %s FOR KEY SHARE NOWAIT", [limited.pk])
-            outcome.append("went on")
-        except DatabaseError:
-            outcome.append("blocked")
         finally:
             connections.close_all()
 
@@ -242,10 +232,9 @@ def test_a_reservation_waiting_for_stock_rows_leaves_the_customer_free_for_their
         reserving.start()
         reserving.join(2)  # the reservation now waits for them
         assert reserving.is_alive()
-        other = threading.Thread(target=new_order_checks_the_customer)
-        other.start()
-        other.join()
+        # A new order's insert checks the customer's row.
+        outcome = lock_from_elsewhere("SELECT 1 FROM orders_customer WHERE id = %s FOR KEY SHARE NOWAIT", [limited.pk])
     reserving.join(30)
 
-    assert outcome == ["went on"]
+    assert outcome == "went on"
     assert StockReservation.objects.filter(order=order).count() == 1

@@ -5,13 +5,14 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Sum
 
 from orders import steps
 from orders.exceptions import OutOfStock
 from orders.inventory import services
 from orders.models import Order, OrderLine, Product, StockReservation, Warehouse, WarehouseStock
+from tests.row_locks import lock_from_elsewhere
 
 ORDERS = 12
 
@@ -81,22 +82,9 @@ def test_shipping_one_order_leaves_the_warehouse_free_for_the_next_orders_reserv
     order = Order.objects.create(customer=customer, created_by=clerk, shipping_address="x", number="SHIP-1")
     OrderLine.objects.create(order=order, product=bolt, quantity=1, unit_price=bolt.price)
     steps.stock_reserve(order_id=order.pk)
-    outcome: list[str] = []
-
-    def the_next_reservation_checks_the_warehouse_key() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM orders_warehouse WHERE id = %s FOR KEY SHARE NOWAIT", [main.pk])
-            outcome.append("went on")
-        except DatabaseError:
-            outcome.append("blocked")
-        finally:
-            connections.close_all()
-
     with transaction.atomic():
         services.held_reservations(order.pk)
-        other = threading.Thread(target=the_next_reservation_checks_the_warehouse_key)
-        other.start()
-        other.join()
+        # The next reservation's insert there checks the warehouse key.
+        outcome = lock_from_elsewhere("SELECT 1 FROM orders_warehouse WHERE id = %s FOR KEY SHARE NOWAIT", [main.pk])
 
-    assert outcome == ["went on"]
+    assert outcome == "went on"
