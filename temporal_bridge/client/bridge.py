@@ -125,6 +125,10 @@ class TemporalBridge:
         if old is not None and old.thread.is_alive():
             old.loop.call_soon_threadsafe(old.loop.stop)
             old.thread.join(timeout=2)
+        if old is not None and not old.thread.is_alive():
+            # Closed here, not by the garbage collector at the very end, when its
+            # self-pipe may already be gone (a traceback in the process's last words).
+            old.loop.close()
 
     async def acall(self, operation: Callable[[Client], Awaitable[T]], *, timeout: float = 10.0) -> T:
         """The same, for async callers: the work still runs on the bridge's loop."""
