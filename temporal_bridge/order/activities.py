@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -109,24 +110,19 @@ def apply_order_update(update: m.UpdateInput) -> None:
 @db_activity
 def reserve_stock(ref: ReserveInput) -> ReserveResult:
     if ref.credit_check:
-        credit = _credit_read(ref)
+        # The customer's credit, read under the customer's lock with what waited ("approved", "processing")
+        # written in the same short transaction, as the read_hold activity does: the order counts for its
+        # customer's other orders from the moment it passes. Not in the reservation's transaction: holding the
+        # customer's row while waiting for stock rows deadlocks with the customer's new orders (their insert
+        # checks that row).
+        record = ref.record
+        credit = _hold_read_after(ref.order_id, hold.STAGE_CREDIT, record.before if record else [],
+                                  record.decisions if record else [])
         if credit.held:
             return ReserveResult(lines_reserved=0, units_reserved=0, credit_hold=credit)
+        if record is not None:  # written: the reservation writes its own entry and those after it only
+            ref = replace(ref, record=replace(record, before=[], decisions=[]))
     return _reserve(ref)
-
-
-def _credit_read(ref: ReserveInput) -> HoldResult:
-    """The customer's credit, read under the customer's lock with what waited ("approved", "processing")
-    written in the same short transaction, as the read_hold activity did: the order counts for its
-    customer's other orders from the moment it passes. Not in the reservation's transaction: holding the
-    customer's row while waiting for stock rows deadlocks with the customer's new orders (their insert
-    checks that row). The reservation rewrites nothing of it (the keys are written)."""
-    with transaction.atomic():
-        if ref.record is not None:
-            mirror.order_record_entries(ref.record.before)
-            for decision in ref.record.decisions:
-                approval_services.decision_record(decision)
-        return holds.hold_read(ref.order_id, hold.STAGE_CREDIT)
 
 
 def _reserve(ref: ReserveInput) -> ReserveResult:
@@ -300,11 +296,18 @@ async def _report_progress(workflow_id: str | None, progress: m.FulfilmentProgre
 @db_activity
 def read_hold(inp: HoldInput) -> HoldResult:
     """May the order go on to the stage (stock after its credit check, charging, fulfilment) now, or must it wait?"""
-    if not inp.entries:
-        return holds.hold_read(inp.order_id, inp.stage)
+    return _hold_read_after(inp.order_id, inp.stage, inp.entries, [])
+
+
+def _hold_read_after(order_id: int, stage: str, entries: list, decisions: list) -> HoldResult:
+    """Write `entries` and `decisions` (if any), then read the stage's hold, in one transaction."""
+    if not entries and not decisions:
+        return holds.hold_read(order_id, stage)
     with transaction.atomic():  # the entries sent along and the read commit together
-        mirror.order_record_entries(inp.entries)
-        return holds.hold_read(inp.order_id, inp.stage)
+        mirror.order_record_entries(entries)
+        for decision in decisions:
+            approval_services.decision_record(decision)
+        return holds.hold_read(order_id, stage)
 
 
 @activity.defn(name=discussion.ACT_NOTIFY_DISCUSSION)
