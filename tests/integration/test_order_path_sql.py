@@ -1,0 +1,45 @@
+"""What one auto-approved order costs the database, statement by statement, through a real worker.
+
+The bench's shape (one fulfilment step), and the connection settings a deployed worker has (kept
+connections with health checks). A cut that adds round trips back fails here, with the table of what
+each activity sent; `-s` prints the table.
+"""
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+
+from orders import services
+from temporal_bridge.order import states
+from tests.integration.sql_trace import OUTSIDE, SUBMITTER, sql_trace
+from tests.integration.test_lifecycle import finished
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+# What the worker may send for one auto-approved order, all activities and its codec together
+# (health checks and savepoints count: each is a round trip).
+WORKER_BUDGET = 80
+
+
+@pytest.fixture
+def deployed_connections(monkeypatch):
+    """Kept connections with health checks, as config/settings.py gives a deployed worker."""
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    monkeypatch.setitem(connections.settings["default"], "CONN_HEALTH_CHECKS", True)
+
+
+def test_an_auto_approved_order_costs_the_worker_few_statements(deployed_connections, stack, settings, clerk, customer, widget):
+    settings.ORDER_FULFILMENT_STEPS = 1
+    with sql_trace() as trace:
+        order = services.order_submit(customer=customer, lines=[services.LineRequest(widget, 2)], created_by=clerk,
+                                      shipping_address="1 Main Street\nSpringfield")
+        snapshot = finished(order.pk)
+    print("\n" + trace.table(full=True))
+    assert snapshot.state == states.FULFILLED
+    worker = {place: trace.count(place) for place in trace.statements if place != SUBMITTER}
+    print({**worker, "worker total": sum(worker.values())})
+    assert sum(worker.values()) <= WORKER_BUDGET, trace.table()
+    # The activities' order row lock, once per step: never the customer's row (their other orders wait on it).
+    for place, statements in trace.statements.items():
+        if place not in (SUBMITTER, OUTSIDE):
+            assert not [s for s in statements if "FOR UPDATE" in s and "orders_customer" in s.split("FOR UPDATE")[-1]], place
