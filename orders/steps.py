@@ -116,10 +116,35 @@ def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: s
     return True
 
 
+class _OrderLockHeld:
+    """An on_commit marker saying this transaction holds the order's row lock.
+
+    Django drops the on_commit callbacks registered inside a savepoint when it
+    rolls back to it, and all of them when the transaction ends: exactly when
+    PostgreSQL lets go of a row lock. So while the marker is listed, the lock
+    is held, and the step's own timeline write need not ask for it again."""
+
+    def __init__(self, order_id: int) -> None:
+        self.order_id = order_id
+
+    def __call__(self) -> None:
+        pass
+
+
+def order_lock_held(order_id: int) -> bool:
+    """Whether this transaction already holds the order's row lock (taken by order_lock or locked_order)."""
+    conn = transaction.get_connection()
+    return conn.in_atomic_block and any(
+        isinstance(func, _OrderLockHeld) and func.order_id == order_id for _, func, _ in conn.run_on_commit)
+
+
 def order_lock(order_id: int) -> None:
     """Lock the order's row for this transaction, reading nothing of it (the mirror's writes need no more)."""
+    if order_lock_held(order_id):
+        return
     if not Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True):
         raise OrderNotFound(f"Order {order_id} does not exist")
+    transaction.on_commit(_OrderLockHeld(order_id))
 
 
 def locked_order(order_id: int) -> Order:
@@ -127,6 +152,8 @@ def locked_order(order_id: int) -> Order:
     try:
         # Only the order's row: a step of one order must not hold up the customer's other orders
         # (the credit check locks the customer itself, orders.holds).
-        return Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=order_id)
+        order = Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=order_id)
     except Order.DoesNotExist as err:
         raise OrderNotFound(f"Order {order_id} does not exist") from err
+    transaction.on_commit(_OrderLockHeld(order_id))
+    return order
