@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 # What the worker may send for one auto-approved order, all activities and its codec together
 # (health checks and savepoints count: each is a round trip).
-WORKER_BUDGET = 64
+WORKER_BUDGET = 50
 
 
 @pytest.fixture
