@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import pytest
 from django.db import connections
+from temporalio.api.enums.v1 import EventType
 
 from orders import services
+from orders.models import Order
 from temporal_bridge.order import states
 from tests.integration.sql_trace import OUTSIDE, SUBMITTER, sql_trace
-from tests.integration.test_lifecycle import finished
+from tests.integration.test_lifecycle import finished, order_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 # What the worker may send for one auto-approved order, all activities and its codec together
 # (health checks and savepoints count: each is a round trip).
+# Its history: 5 activities, 5 workflow tasks after the first, the search attributes, patch markers and service-level
+# timers; no progress signal when the fulfilment has one step (the activity's end says 100%).
+EVENTS_BUDGET = 47
 WORKER_BUDGET = 50
 
 
@@ -43,3 +48,9 @@ def test_an_auto_approved_order_costs_the_worker_few_statements(deployed_connect
     for place, statements in trace.statements.items():
         if place not in (SUBMITTER, OUTSIDE):
             assert not [s for s in statements if "FOR UPDATE" in s and "orders_customer" in s.split("FOR UPDATE")[-1]], place
+    # What the order costs Temporal: events in its history (each a write of the history and a task to run).
+    events = order_history(order.pk).events
+    print(f"{len(events)} events")
+    assert len(events) <= EVENTS_BUDGET
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED not in [event.event_type for event in events]
+    assert Order.objects.get(pk=order.pk).progress == 100  # the mirror's bar is full all the same
