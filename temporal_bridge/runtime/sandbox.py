@@ -35,6 +35,7 @@ MESSAGE_MODULES = (
     "temporal_bridge.contract.confirmations",
     "temporal_bridge.contract.decoding",
     "temporal_bridge.contract.intents",
+    "temporal_bridge.contract.payload_types",
     "temporal_bridge.contract.policies",
     "temporal_bridge.order.discussion",
     "temporal_bridge.order.fulfilment",
