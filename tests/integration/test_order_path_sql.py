@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 # Its history: 5 activities, 5 workflow tasks after the first, the search attributes, patch markers and service-level
 # timers; no progress signal when the fulfilment has one step (the activity's end says 100%).
 EVENTS_BUDGET = 47
-WORKER_BUDGET = 50
+# On SQLite a timeline write takes the ORM's three statements (keys held, insert, update) instead of one.
+WORKER_BUDGET = {"postgresql": 50, "sqlite": 70}
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_an_auto_approved_order_costs_the_worker_few_statements(deployed_connect
     assert snapshot.state == states.FULFILLED
     worker = {place: trace.count(place) for place in trace.statements if place != SUBMITTER}
     print({**worker, "worker total": sum(worker.values())})
-    assert sum(worker.values()) <= WORKER_BUDGET, trace.table()
+    assert sum(worker.values()) <= WORKER_BUDGET[connections["default"].vendor], trace.table()
     # The activities' order row lock, once per step: never the customer's row (their other orders wait on it).
     for place, statements in trace.statements.items():
         if place not in (SUBMITTER, OUTSIDE):
