@@ -85,3 +85,13 @@ def test_the_workflows_own_modules_have_bytecode_for_their_current_source():
         stat = path.stat()
         assert int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF, path
         assert int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF, path
+
+
+def test_a_tree_the_worker_cannot_write_leaves_the_workflows_to_compile_as_before(monkeypatch, caplog):
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(sandbox.py_compile, "compile", read_only)
+    assert sandbox.compile_workflow_modules.__wrapped__() == 0
+    assert "Workflow bytecode not written" in caplog.text
+    assert sandbox.workflow_runner() is not None  # the worker starts all the same
