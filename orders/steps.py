@@ -3,6 +3,13 @@ reserve and release stock (per warehouse: orders.inventory), ship, email the cus
 the money is orders.payments.services). Each is one transaction, idempotent (an activity may run twice, its
 effect happens once), and raises a business error the workflow turns into a
 non-retryable failure.
+
+Their transactions make no savepoint when nested (`savepoint=False`, here and in
+the services they call: inventory, payments, the credit check). An activity runs
+each inside its own transaction with the step's timeline entries, and an error
+in any of them fails that whole transaction, which the activity's retry runs
+again: a savepoint would only add two round trips per call. A caller that
+catches their errors and carries on must give them a savepoint of its own.
 """
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -20,13 +27,13 @@ from orders.models import CustomerNotification, Order
 from temporal_bridge.order.split_plan import SplitPlan
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def stock_reserve(*, order_id: int, keep_available: bool = False) -> tuple[SplitPlan, str]:
     """Reserve the lines' units in the warehouses the split plan chooses: all or nothing, or what some warehouse holds."""
     return inventory.stock_reserve(order=locked_order(order_id), keep_available=keep_available)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def stock_release(*, order_id: int) -> int:
     """Give back the units an order holds. Returns how many were released now."""
     return inventory.stock_release(order=locked_order(order_id))
@@ -43,7 +50,7 @@ class Shipped:
     parcels: list[tuple[str, str]]
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_ship(*, order_id: int) -> Shipped:
     """Hand the reserved units to the carrier: one parcel per warehouse that ships part of the order.
 
@@ -64,7 +71,7 @@ def fulfilments_to_ship(*, order_id: int) -> list[str]:
     return inventory.held_in(order_id=order_id)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def fulfilment_ship(*, order_id: int, warehouse: str) -> Shipped:
     """Hand one warehouse's part of a split order to the carrier: its parcel, numbered from the order's tracking number.
 
@@ -96,16 +103,16 @@ def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: s
     """
     if kind not in NOTIFICATION_SUBJECTS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         order = locked_order(order_id)
         subject = NOTIFICATION_SUBJECTS[kind].format(number=order.number)
-        try:
-            with transaction.atomic():
-                CustomerNotification.objects.create(
-                    order=order, kind=kind, idempotency_key=idempotency_key, recipient=order.customer.email, subject=subject,
-                )
-        except IntegrityError:
+        # Only this function writes an order's notifications, under the order's lock: what it reads here
+        # cannot change before its insert (the unique key still fails a write that got through some other way).
+        if CustomerNotification.objects.filter(order=order, idempotency_key=idempotency_key).exists():
             return False
+        CustomerNotification.objects.create(
+            order=order, kind=kind, idempotency_key=idempotency_key, recipient=order.customer.email, subject=subject,
+        )
         context = {"order": order, "kind": kind, "reason": reason, "lines": order.lines.select_related("product")}
         send_mail(
             subject=subject,
@@ -116,10 +123,35 @@ def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: s
     return True
 
 
+class _OrderLockHeld:
+    """An on_commit marker saying this transaction holds the order's row lock.
+
+    Django drops the on_commit callbacks registered inside a savepoint when it
+    rolls back to it, and all of them when the transaction ends: exactly when
+    PostgreSQL lets go of a row lock. So while the marker is listed, the lock
+    is held, and the step's own timeline write need not ask for it again."""
+
+    def __init__(self, order_id: int) -> None:
+        self.order_id = order_id
+
+    def __call__(self) -> None:
+        pass
+
+
+def order_lock_held(order_id: int) -> bool:
+    """Whether this transaction already holds the order's row lock (taken by order_lock or locked_order)."""
+    conn = transaction.get_connection()
+    return conn.in_atomic_block and any(
+        isinstance(func, _OrderLockHeld) and func.order_id == order_id for _, func, _ in conn.run_on_commit)
+
+
 def order_lock(order_id: int) -> None:
     """Lock the order's row for this transaction, reading nothing of it (the mirror's writes need no more)."""
+    if order_lock_held(order_id):
+        return
     if not Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True):
         raise OrderNotFound(f"Order {order_id} does not exist")
+    transaction.on_commit(_OrderLockHeld(order_id))
 
 
 def locked_order(order_id: int) -> Order:
@@ -127,6 +159,8 @@ def locked_order(order_id: int) -> Order:
     try:
         # Only the order's row: a step of one order must not hold up the customer's other orders
         # (the credit check locks the customer itself, orders.holds).
-        return Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=order_id)
+        order = Order.objects.select_for_update(of=("self",)).select_related("customer").get(pk=order_id)
     except Order.DoesNotExist as err:
         raise OrderNotFound(f"Order {order_id} does not exist") from err
+    transaction.on_commit(_OrderLockHeld(order_id))
+    return order

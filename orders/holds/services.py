@@ -117,7 +117,7 @@ def credit_open_balance(customer_id: int, *, besides: int) -> Decimal:
     return claims.aggregate(open=Sum("total"))["open"] or Decimal("0.00")
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def credit_hold(order_id: int) -> HoldResult:
     """Whether the order must wait for finance: its customer's open balance plus its total exceeds their credit limit.
 

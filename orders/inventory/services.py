@@ -37,7 +37,7 @@ def plan_from_reservations(reservations: Iterable[StockReservation]) -> SplitPla
     return SplitPlan(fulfilments=list(by_warehouse.values()))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def stock_reserve(*, order: Order, keep_available: bool = False) -> tuple[SplitPlan, str]:
     """Reserve the (locked) order's lines in the warehouses the split plan chooses.
 
@@ -67,7 +67,7 @@ def stock_reserve(*, order: Order, keep_available: bool = False) -> tuple[SplitP
     return whole, missing
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def stock_release(*, order: Order) -> int:
     """Give back the units the (locked) order holds, where it holds them. Returns how many were released now."""
     held = held_reservations(order.pk)
@@ -77,7 +77,7 @@ def stock_release(*, order: Order) -> int:
     return sum(r.quantity for r in held)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def stock_ship(*, order: Order, warehouse: str = "") -> int:
     """The (locked) order's reserved units leave their warehouses (or only `warehouse`, by code: one
     fulfilment of a split order). Returns how many shipped now."""

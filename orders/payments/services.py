@@ -25,7 +25,7 @@ def payment_needs_confirmation(total: Decimal) -> bool:
     return threshold > 0 and total > threshold
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def payment_capture(*, order_id: int, idempotency_key: str) -> PaymentTransaction:
     """Capture the order's total, once. Above settings.PAYMENT_CONFIRMATION_ABOVE
     the capture is recorded as awaiting the provider's confirmation."""
@@ -54,7 +54,7 @@ def _capture_for(order: Order, reference: str) -> PaymentTransaction:
     return capture
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def payment_confirm(*, order_id: int, reference: str) -> PaymentTransaction:
     """The provider confirmed the payment (the workflow accepted its webhook).
 
@@ -69,7 +69,7 @@ def payment_confirm(*, order_id: int, reference: str) -> PaymentTransaction:
     return capture
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def payment_fail(*, order_id: int, reference: str, reason: str) -> PaymentTransaction:
     """The provider failed the payment. Idempotent; a captured payment is not
     undone here (that is a refund): the row comes back captured."""
@@ -81,7 +81,7 @@ def payment_fail(*, order_id: int, reference: str, reason: str) -> PaymentTransa
     return capture
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def payment_refund(*, order_id: int, idempotency_key: str) -> PaymentTransaction | None:
     """Refund the order's capture, once. None when nothing was captured."""
     order = locked_order(order_id)

@@ -23,7 +23,7 @@ from approvals.selectors import decision_records, mirror_progress
 from orders.models import Order
 from orders.payments.models import PaymentTransaction
 from orders.steps import locked_order, order_lock
-from orders.timeline import metrics
+from orders.timeline import entry_writes, metrics
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import discussion, holds, records, states
@@ -87,37 +87,57 @@ def order_record_step(*, order_id: int, record: StepRecord, message: str, **fiel
 
 def _write_new(order_id: int, entries: list[MirrorInput]) -> dict[str, TimelineEntry]:
     """Write the entries whose keys the mirror does not hold yet (the caller holds the order's lock),
-    and the order's fields they change in one UPDATE. Returns what was written, by key.
+    and the order's fields they change. Returns what was written, by key.
 
-    Every writer of an order's entries holds its lock first, so reading the
-    keys and then inserting cannot race: no savepoint per entry to catch a
-    duplicate key. Should one get through anyway, the unique constraint fails
-    the step, and its retry finds the key written.
+    Every writer of an order's entries holds its lock first, so what is new
+    cannot change under it. On PostgreSQL the entries and the order's update
+    are one statement (entry_writes); elsewhere the keys held are read first.
     """
-    held = set(OrderEvent.objects.filter(order_id=order_id, idempotency_key__in=[e.idempotency_key for e in entries])
-               .values_list("idempotency_key", flat=True))
-    new: list[OrderEvent] = []
-    written: list[MirrorInput] = []
-    changed: dict[str, object] = {}
+    unique: dict[str, MirrorInput] = {}
     for entry in entries:
-        if entry.idempotency_key in held:
-            continue
-        held.add(entry.idempotency_key)
-        new.append(OrderEvent(order_id=order_id, idempotency_key=entry.idempotency_key, kind=entry.kind, message=entry.message[:500],
-                              actor=entry.actor, created_at=datetime.fromisoformat(entry.at) if entry.at else timezone.now(),
-                              status=entry.status or ""))
+        unique.setdefault(entry.idempotency_key, entry)
+    rows = {key: entry_writes.NewEntry(key, entry.kind, entry.message[:500], entry.actor, entry.status or "",
+                                       datetime.fromisoformat(entry.at) if entry.at else timezone.now())
+            for key, entry in unique.items()}
+    order_row = None
+    if entry_writes.one_statement():
+        # The entries whose values the update would carry (the last to set each field): if they are all new,
+        # the update is what the new entries alone would make.
+        deciding = {field: key for key, entry in unique.items() for field in _order_changes(entry)}
+        changing = sorted(set(deciding.values()))
+        outcome = entry_writes.entries_and_order_write(order_id, list(rows.values()), _changes(unique.values()), changing)
+        written = [unique[key] for key in outcome.keys]
+        order_row = outcome.order_row
+        if written and not outcome.order_updated and (changed := _changes(written)):
+            Order.objects.filter(pk=order_id).update(**changed)  # some were written before: only the new ones' changes
+    else:
+        held = set(OrderEvent.objects.filter(order_id=order_id, idempotency_key__in=list(unique))
+                   .values_list("idempotency_key", flat=True))
+        written = [entry for key, entry in unique.items() if key not in held]
+        OrderEvent.objects.bulk_create(OrderEvent(order_id=order_id, idempotency_key=row.key, kind=row.kind, message=row.message,
+                                                  actor=row.actor, created_at=row.created_at, status=row.status)
+                                       for row in (rows[entry.idempotency_key] for entry in written))
+        if written and (changed := _changes(written)):
+            Order.objects.filter(pk=order_id).update(**changed)
+    for entry in written:
         if entry.kind == OrderEvent.Kind.SERVICE_LEVEL:
             sla.breach_record(order_id, entry.message)
-        changed.update(_order_changes(entry))  # in order: a later entry's value wins, as it would row by row
-        written.append(entry)
-    if not new:
-        return {}
-    OrderEvent.objects.bulk_create(new)
+        metrics.order_transition_recorded(entry, order_row=order_row)
+    return {entry.idempotency_key: _timeline_entry_of(rows[entry.idempotency_key]) for entry in written}
+
+
+def _changes(entries) -> dict[str, object]:
+    """The order's fields the entries set, in order: a later entry's value wins, as it would row by row."""
+    changed: dict[str, object] = {}
+    for entry in entries:
+        changed.update(_order_changes(entry))
     if changed:
-        Order.objects.filter(pk=order_id).update(updated_at=timezone.now(), **changed)
-    for entry in written:
-        metrics.order_transition_recorded(entry)
-    return {event.idempotency_key: _timeline_entry(event) for event in new}
+        changed["updated_at"] = timezone.now()
+    return changed
+
+
+def _timeline_entry_of(row: entry_writes.NewEntry) -> TimelineEntry:
+    return TimelineEntry(row.created_at.isoformat(), row.kind, row.message, row.actor, key=row.key)
 
 
 def _order_changes(entry: MirrorInput) -> dict[str, object]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order.records import StepRecord, TimelineEntry
 
 SIGNAL_COMMENT = "comment"
@@ -76,3 +77,6 @@ class DiscussionResult:
 
 # Bounds on what an outsider's message may carry.
 MAX_QUESTION = 1000
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

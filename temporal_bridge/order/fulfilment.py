@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order.fulfilment_states import ShippedParcel
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
@@ -157,3 +158,6 @@ def cancelled_parts_text(shipped: list[ShippedParcel], warehouses: list[str]) ->
     parts = [f"from {code}: shipped before the cancel (tracking number {sent[code]}), not refunded" if code in sent
              else f"from {code}: not shipped, its stock released and its lines refunded" for code in warehouses]
     return "Cancelled between parcels: " + "; ".join(parts)
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order import states
 from temporal_bridge.shipment import messages as shipment
 
@@ -73,3 +74,6 @@ def parcels_text(parcels: Sequence[tuple[str, str]]) -> str:
     if len(parcels) < 2:
         return ""
     return ", ".join(f"{warehouse} {PARCEL_WORDS.get(status, status)}" for warehouse, status in parcels)
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

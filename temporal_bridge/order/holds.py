@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order.records import MirrorInput
 
 ACT_READ_HOLD = "read_hold"
@@ -102,3 +103,6 @@ def hold_stage(message: str) -> str | None:
             stage = message[len(prefix):].split(" ", 1)[0]
             return stage if stage in HOLD_STAGES else None
     return None
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from temporal_bridge.approvals.messages import ApprovalProgress, ApprovalRule
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order import states
 from temporal_bridge.order.discussion import QuestionSignal
 from temporal_bridge.order.fulfilment_states import ShippedParcel
@@ -345,3 +346,6 @@ class UpdateInput:
     reapproval: bool = False
     # The timeline entry saying what changed, written in the update's transaction.
     entries: list[MirrorInput] = field(default_factory=list)
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

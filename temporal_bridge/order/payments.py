@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order.holds import HoldResult
 from temporal_bridge.order.records import StepRecord, TimelineEntry
 
@@ -92,3 +93,6 @@ def charged_text(result: PaymentResult) -> str:
 
 def refunded_text(result: PaymentResult) -> str:
     return f"Refunded {result.amount} {result.currency} (ref {result.provider_reference})"
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

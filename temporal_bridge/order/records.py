@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from temporal_bridge.contract.payload_types import resolve_annotations
+
 
 def timeline_key(index: int, kind: str) -> str:
     """The mirror's idempotency key of the timeline entry at `index`.
@@ -99,3 +101,6 @@ class DecisionInput:
     entries: list[MirrorInput] = field(default_factory=list)
     # A withdrawal (decision "withdrawn"): the request id of the approval it takes back.
     withdraws: str = ""
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order import states
 
 
@@ -131,3 +132,6 @@ def _aware(at: str) -> datetime:
     moment = datetime.fromisoformat(at)
     # Times without a zone come from our own UTC clocks.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import combinations
 
+from temporal_bridge.contract.payload_types import resolve_annotations
+
 # 2**12 sets at most: fast enough to run under row locks.
 EXACT_SEARCH_LIMIT = 12
 
@@ -116,3 +118,6 @@ def describe(plan: SplitPlan, sku: dict[int, str] | None = None) -> str:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

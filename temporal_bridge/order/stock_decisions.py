@@ -12,6 +12,7 @@ from typing import Any
 
 from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.contract.decoding import Refused, display, single_object, text_field
+from temporal_bridge.contract.payload_types import resolve_annotations
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.records import StepRecord, TimelineEntry
 from temporal_bridge.order.split_plan import PlannedLine
@@ -93,3 +94,6 @@ def parse_stock_decision(args: Sequence[Any]) -> StockDecisionSignal:
 def waiting_text(unavailable_text: str) -> str:
     return (f"Waiting for a stock decision: no warehouse holds {unavailable_text}; the requester or a clerk chooses per line "
             "to drop it, backorder it, or cancel the order")
+
+
+resolve_annotations(globals())  # after the last class: see temporal_bridge.contract.payload_types

@@ -18,7 +18,15 @@ this list and that contract in step).
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
+import logging
+import py_compile
+from pathlib import Path
+
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+log = logging.getLogger(__name__)
 
 # The workflows themselves: loaded afresh per workflow instance, by design.
 WORKFLOW_MODULES = (
@@ -35,6 +43,7 @@ MESSAGE_MODULES = (
     "temporal_bridge.contract.confirmations",
     "temporal_bridge.contract.decoding",
     "temporal_bridge.contract.intents",
+    "temporal_bridge.contract.payload_types",
     "temporal_bridge.contract.policies",
     "temporal_bridge.order.discussion",
     "temporal_bridge.order.fulfilment",
@@ -58,4 +67,36 @@ MESSAGE_MODULES = (
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandboxed runner with the SDK's default restrictions and the message modules passed through."""
+    compile_workflow_modules()
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*MESSAGE_MODULES))
+
+
+@functools.cache
+def compile_workflow_modules() -> int:
+    """Write the bytecode of the workflows' own modules, once per process. Returns how many files were compiled.
+
+    The sandbox loads these modules afresh for every workflow instance, through
+    Python's ordinary import: from their `__pycache__` when it holds bytecode
+    for the current source, else by compiling the source again. With
+    PYTHONDONTWRITEBYTECODE set (as in many container images and on the bench
+    machine) nothing ever wrote that bytecode, so every order compiled about
+    2,400 lines of workflow code: ~10 ms of the worker's CPU per order, against
+    under 1 ms to load the bytecode. The cache is checked against the source's
+    time and size as usual. A read-only tree is left as it is (logged): the
+    instances then compile, as before.
+    """
+    compiled = 0
+    for name in WORKFLOW_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            continue
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for path in files:
+            try:
+                py_compile.compile(str(path), cfile=importlib.util.cache_from_source(str(path)), doraise=True)
+            except (OSError, py_compile.PyCompileError) as err:
+                log.warning("Workflow bytecode not written (%s): each workflow instance compiles %s", err, path.name)
+                continue
+            compiled += 1
+    return compiled

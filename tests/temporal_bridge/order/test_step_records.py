@@ -8,10 +8,11 @@ step fails, an entry written twice when a worker retries.
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from temporalio.testing import ActivityEnvironment
 
+from orders import steps
 from orders.models import CustomerNotification, Order, StockReservation
 from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
@@ -110,5 +111,62 @@ def test_a_steps_entries_cost_the_database_a_handful_of_statements_whatever_thei
 
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
     work = [s for s in statements if s not in ("BEGIN", "COMMIT")]
-    assert work == ["SELECT", "SELECT", "INSERT", "UPDATE"]  # the lock, the keys held, one insert, one order update
+    if connection.vendor == "postgresql":
+        assert work == ["SELECT", "WITH"]  # the lock; the entries and the order's update in one statement
+    else:
+        assert work == ["SELECT", "SELECT", "INSERT", "UPDATE"]  # the lock, the keys held, one insert, one order update
     assert len(timeline(order)) == 10  # 0000 kept, 0001-0009 written
+    order.refresh_from_db()
+    assert order.progress == 10
+
+
+def test_a_step_whose_effect_locked_the_order_writes_its_entries_without_asking_for_the_lock_again(make_order):
+    order = make_order(quantity=1, requires_approval=False)
+    with transaction.atomic():
+        steps.locked_order(order.pk)
+        with CaptureQueriesContext(connection) as queries:
+            mirror.order_record_step(order_id=order.pk, record=StepRecord(key="0001-note", kind="note"), message="Noted")
+    assert not [q for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert timeline(order) == [("0001-note", "Noted")]
+
+
+def test_a_lock_taken_in_a_savepoint_rolled_back_or_in_an_earlier_transaction_is_asked_for_again(make_order):
+    order = make_order(quantity=1, requires_approval=False)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                steps.order_lock(order.pk)
+                raise RuntimeError("the savepoint rolls back, and PostgreSQL lets go of the lock taken in it")
+        except RuntimeError:
+            pass
+        assert not steps.order_lock_held(order.pk)
+        with CaptureQueriesContext(connection) as queries:
+            steps.order_lock(order.pk)
+        if connection.features.has_select_for_update:  # SQLite has no row locks to ask for
+            assert [q for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+        assert steps.order_lock_held(order.pk)
+    with transaction.atomic():
+        assert not steps.order_lock_held(order.pk)  # a new transaction holds nothing yet
+
+
+def test_a_retried_write_changes_the_order_only_by_the_entries_that_are_new(make_order):
+    """An entry written before is not applied again: the order moved on since (here: to fulfilling)."""
+    order = make_order(quantity=1, requires_approval=False)
+    approved = MirrorInput(order.pk, "0001-status", "status", "Auto-approved", status=states.APPROVED, at=AT)
+    mirror.order_record_entries([approved])
+    Order.objects.filter(pk=order.pk).update(status=states.FULFILLING)
+
+    mirror.order_record_entries([approved, MirrorInput(order.pk, "0002-note", "note", "Half way", progress=50, at=AT)])
+
+    order.refresh_from_db()
+    assert (order.status, order.progress) == (states.FULFILLING, 50)
+    assert [key for key, _ in timeline(order)] == ["0001-status", "0002-note"]
+
+
+def test_an_entry_written_before_whose_values_a_new_one_overrides_does_not_stop_the_update(make_order):
+    order = make_order(quantity=1, requires_approval=False)
+    submitted = MirrorInput(order.pk, "0000-submitted", "submitted", "Order submitted", status=states.PENDING_APPROVAL, at=AT)
+    mirror.order_record_entries([submitted])
+    mirror.order_record_entries([submitted, MirrorInput(order.pk, "0001-status", "status", "Processing", status=states.PROCESSING, at=AT)])
+    order.refresh_from_db()
+    assert order.status == states.PROCESSING

@@ -66,3 +66,32 @@ def test_no_workflow_module_or_parent_is_passed_through():
     # A passed-through parent would hand the workflows' own modules over too, shared between instances.
     for name in sandbox.MESSAGE_MODULES:
         assert not any(w == name or w.startswith(name + ".") for w in sandbox.WORKFLOW_MODULES), name
+
+
+def test_the_workflows_own_modules_have_bytecode_for_their_current_source():
+    # The sandbox loads them afresh for every order: without bytecode, every order compiles them again.
+    files = _workflow_files()
+    assert len(files) > 10
+    for path in files:
+        Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
+    assert sandbox.compile_workflow_modules.__wrapped__() >= len(files)
+    sandbox.workflow_runner()
+    assert sandbox.compile_workflow_modules.cache_info().currsize == 1  # the workers' runner did it (once per process)
+    for path in files:
+        cached = Path(importlib.util.cache_from_source(str(path)))
+        assert cached.exists(), path
+        # What the import system checks before using it: the source's time and size, in the header.
+        header = cached.read_bytes()[:16]
+        stat = path.stat()
+        assert int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF, path
+        assert int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF, path
+
+
+def test_a_tree_the_worker_cannot_write_leaves_the_workflows_to_compile_as_before(monkeypatch, caplog):
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(sandbox.py_compile, "compile", read_only)
+    assert sandbox.compile_workflow_modules.__wrapped__() == 0
+    assert "Workflow bytecode not written" in caplog.text
+    assert sandbox.workflow_runner() is not None  # the worker starts all the same
