@@ -6,6 +6,7 @@ development stack: SQLite under var/, a local Temporal dev server.
 """
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -371,3 +372,12 @@ WORKER_METRICS_HOST = os.environ.get("WORKER_METRICS_HOST", "0.0.0.0")
 # OpenTelemetry tracing through the Temporal SDK's interceptor (web and worker).
 # Needs the opentelemetry packages, which requirements.txt does not install.
 OTEL_ENABLED = env_bool("OTEL_ENABLED", False)
+
+# The live panel's push channel (orders/live/, docs/live-panel.md): open streams
+# allowed per session and per web process (past them the page polls), and the
+# hub's periods in seconds (orders.live.hub.Timing: tick, settle, moving,
+# waiting, fallback, access, heartbeat, slow_client, max_life) as JSON, e.g.
+# LIVE_PANEL_TIMING='{"moving": 5}'.
+LIVE_PANEL_STREAMS_PER_SESSION = env_int("LIVE_PANEL_STREAMS_PER_SESSION", 20)
+LIVE_PANEL_STREAMS_PER_PROCESS = env_int("LIVE_PANEL_STREAMS_PER_PROCESS", 5000)
+LIVE_PANEL_TIMING = json.loads(os.environ.get("LIVE_PANEL_TIMING", "") or "{}")
