@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -61,13 +60,15 @@ class HubLoop:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.hub.stream_count():
-            started = time.monotonic()
+        while True:
+            # A tick period first: a stream's page was rendered a moment ago, as it opened.
+            await asyncio.sleep(self.hub.timing.tick)
+            if not self.hub.stream_count():
+                return
             try:
                 await loop.run_in_executor(self._pool, _with_connections(lambda _: self.hub.tick()), None)
             except Exception:
                 logger.exception("live panel: a tick of the hub failed")
-            await asyncio.sleep(max(0.0, self.hub.timing.tick - (time.monotonic() - started)))
 
 
 def _with_connections(fn):

@@ -82,7 +82,8 @@ def test_a_changed_stamp_asks_the_workflow_once_for_every_page_watching_the_orde
     hub.tick()  # the baseline stamp: nothing asked yet (the pages were just rendered)
     assert fake_temporal.queries == []
 
-    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.UPDATE, message="Manager looked", actor="manager", idempotency_key="live-1", status=order.status)
+    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.UPDATE, message="Manager looked", actor="manager",
+                              idempotency_key="live-1", status=order.status)
     clock.now += 0.5
     hub.tick()
 
@@ -107,7 +108,8 @@ def test_a_page_is_sent_only_panels_it_does_not_show(hub, clock, make_order, man
     stream.sent()
 
     clock.now += 0.5
-    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.UPDATE, message="seen", actor="manager", idempotency_key="live-2", status=order.status)
+    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.UPDATE, message="seen", actor="manager",
+                              idempotency_key="live-2", status=order.status)
     fake_temporal.queries.clear()
     hub.tick()
     assert fake_temporal.queries == [order.pk]
@@ -165,7 +167,8 @@ def test_a_change_is_followed_by_a_settle_look_one_second_later(hub, clock, make
     hub.tick()
     fake_temporal.queries.clear()
 
-    ApprovalDecision.objects.create(order=order, approver=manager, approver_username=manager.username, decision="approve", request_id="r-1")
+    ApprovalDecision.objects.create(order=order, approver=manager, approver_username=manager.username, decision="approve",
+                                    request_id="r-1")
     clock.now += 0.5
     hub.tick()
     clock.now += 0.5
@@ -295,10 +298,12 @@ def test_stamps_change_with_each_row_the_panel_follows(make_order, manager):
     order, other = make_order(), make_order()
     before = live_feed.stamps.order_stamps([order.pk, other.pk])
     assert set(before) == {order.pk, other.pk}
-    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.UPDATE, message="x", actor="manager", idempotency_key="live-3", status=order.status)
+    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.UPDATE, message="x", actor="manager",
+                              idempotency_key="live-3", status=order.status)
     after_event = live_feed.stamps.order_stamps([order.pk, other.pk])
     assert after_event[order.pk] != before[order.pk] and after_event[other.pk] == before[other.pk]
-    ApprovalDecision.objects.create(order=order, approver=manager, approver_username=manager.username, decision="approve", request_id="r-2")
+    ApprovalDecision.objects.create(order=order, approver=manager, approver_username=manager.username, decision="approve",
+                                    request_id="r-2")
     after_decision = live_feed.stamps.order_stamps([order.pk])
     assert after_decision[order.pk] != after_event[order.pk]
     order.priority = "urgent"
