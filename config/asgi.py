@@ -1,6 +1,16 @@
+"""The web app under ASGI (`make serve`: gunicorn with uvicorn workers, config/asgi_worker.py; `make run`: uvicorn).
+
+Async only where it pays: the live panel's event streams (orders/live/).
+Every other view is synchronous and runs in a thread of its own.
+"""
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# WhiteNoise 6 answers static files with a synchronous file iterator, which Django
+# reads in a thread under ASGI: right for small hashed files cached for a year,
+# so its warning on every static file would only be noise.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 application = get_asgi_application()

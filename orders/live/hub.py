@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,7 @@ class Hub:
         self.watched: dict[int, Watched] = {}
         self.queries = 0  # workflow queries made (the figure the docs quote)
         self._lock = threading.RLock()
+        _hubs.add(self)
 
     # --- streams come and go (from the web server's event loop) -------------------------------
 
@@ -279,3 +281,15 @@ class Hub:
     def _end(self, stream: Stream, reason: str) -> None:
         self.remove(stream)
         stream.close(reason)
+
+
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def close_every_stream(reason: str) -> None:
+    """End every open stream of this process (the server is stopping: the pages reconnect elsewhere)."""
+    for hub in list(_hubs):
+        with hub._lock:
+            streams = [s for w in hub.watched.values() for s in w.streams]
+        for stream in streams:
+            hub._end(stream, reason)
