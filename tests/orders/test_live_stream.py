@@ -158,3 +158,19 @@ def test_one_session_may_hold_only_so_many_streams(make_order, manager, fake_tem
     assert kept == [200, 200]
     assert refused.status_code == 429 and refused["Retry-After"]
     assert after == 200  # closing a stream frees its place
+
+
+def test_the_order_page_opens_the_stream_from_the_version_it_shows_and_a_final_order_none(make_order, manager, fake_temporal):
+    client = Client()
+    client.force_login(manager)
+    order = make_order()
+    page = client.get(reverse("orders:detail", args=[order.pk])).content.decode()
+    version = polled_version(manager, order)
+    assert f'sse-connect="{stream_url(order.pk)}?last-event-id={version}"' in page
+    assert 'sse-swap="panel"' in page and 'data-live-stream="closed"' in page  # polls until the stream opens
+    assert "django_htmx/ext/hx-sse-2" in page and "js/live-stream.js" in page
+    assert 'hx-trigger="every' in page  # the polling fallback is still there
+
+    final = make_order(status=states.REJECTED)
+    page = client.get(reverse("orders:detail", args=[final.pk])).content.decode()
+    assert "sse-connect" not in page and 'hx-trigger="every' not in page
