@@ -21,6 +21,8 @@ from orders.live.hub import Hub, Stream
 logger = logging.getLogger(__name__)
 
 KEEP_ALIVE = ": keep-alive\n\n"
+# How often the hub's figures are logged while streams are open (seconds).
+REPORT_EVERY = 60.0
 # The first bytes of every stream: the headers and this go out at once, so the page knows the stream is open.
 OPENED = ": open\n\n"
 # A panel version as the panel computes it (orders.views.panel: a 12-byte blake2b, in hex).
@@ -60,6 +62,7 @@ class HubLoop:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        reported_at, reported_queries = loop.time(), self.hub.queries
         while True:
             # A tick period first: a stream's page was rendered a moment ago, as it opened.
             await asyncio.sleep(self.hub.timing.tick)
@@ -69,6 +72,12 @@ class HubLoop:
                 await loop.run_in_executor(self._pool, _with_connections(lambda _: self.hub.tick()), None)
             except Exception:
                 logger.exception("live panel: a tick of the hub failed")
+            if loop.time() - reported_at >= REPORT_EVERY:
+                # What the hub costs, for an operator sizing web processes (docs/deployment.md).
+                logger.info("live panel: %d streams on %d orders, %.2f workflow queries/s over the last %.0f s",
+                            self.hub.stream_count(), len(self.hub.watched),
+                            (self.hub.queries - reported_queries) / (loop.time() - reported_at), loop.time() - reported_at)
+                reported_at, reported_queries = loop.time(), self.hub.queries
 
 
 def _with_connections(fn):
