@@ -9,6 +9,8 @@ import warnings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Views run in a thread per request here: PostgreSQL connections come from a pool (config/settings.py).
+os.environ.setdefault("DB_POOL", "1")
 # WhiteNoise 6 answers static files with a synchronous file iterator, which Django
 # reads in a thread under ASGI: right for small hashed files cached for a year,
 # so its warning on every static file would only be noise.

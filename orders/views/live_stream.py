@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -87,13 +88,24 @@ async def order_panel_stream(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _first_event(request: HttpRequest, order: Order, stream: Stream) -> tuple[str, bool]:
     """The panel event for a page that shows another version ("" when it shows this one), and whether it is final."""
-    stream.access_stamp = live_feed.check_access(stream) or ""
-    state = panel_state(request, order)
-    final = state["live"].is_terminal
-    if state["panel_version"] == stream.version:
-        return "", final
-    stream.version = state["panel_version"]
-    return live_loop.panel_event(stream.version, panel_fragment(request, state)), final
+    try:
+        stream.access_stamp = live_feed.check_access(stream) or ""
+        state = panel_state(request, order)
+        final = state["live"].is_terminal
+        if state["panel_version"] == stream.version:
+            return "", final
+        stream.version = state["panel_version"]
+        return live_loop.panel_event(stream.version, panel_fragment(request, state)), final
+    finally:
+        _release_connections()
+
+
+def _release_connections() -> None:
+    """Give back this request's database connections now: the stream lasts for minutes and reads nothing more
+    (the hub reads for it on its own threads). Kept would be one idle connection per open page."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:  # a test's transaction, never a request's here
+            conn.close()
 
 
 async def _once(first: str):

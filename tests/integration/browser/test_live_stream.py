@@ -12,9 +12,9 @@ import time
 
 import pytest
 import uvicorn
+from django.core.asgi import get_asgi_application
 from playwright.sync_api import expect
 
-from config.asgi import application
 from orders import services
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import states
@@ -32,7 +32,9 @@ pytestmark = [
 @pytest.fixture
 def asgi_url(live_server):
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+    # Not config.asgi's application: the DB_POOL it sets would reach the worker processes this run starts.
+    app = get_asgi_application()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
                                            timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
