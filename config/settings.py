@@ -125,7 +125,7 @@ if DATABASE_URL:
         # would be a new PostgreSQL connection per request. A pool per process instead.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": env_float("DB_POOL_TIMEOUT", 20.0)}
+            "min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": env_float("DB_POOL_TIMEOUT", 30.0)}
 else:
     DATABASES = {
         "default": {

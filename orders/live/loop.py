@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from django.db import close_old_connections
 
 from orders.live.hub import Hub, Stream
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KEEP_ALIVE = ": keep-alive\n\n"
 # How often the hub's figures are logged while streams are open (seconds).
@@ -54,11 +56,19 @@ class HubLoop:
         loop = asyncio.get_running_loop()
         if self._task is not None and not self._task.done() and self._task.get_loop() is loop:
             return
+        self._executor()
+        self._task = loop.create_task(self._run(), name="live-panel-hub")
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """`fn` on the hub's threads: a burst of opening streams waits there, holding no request's connection."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor(), _with_connections(lambda _: fn()), None)
+
+    def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="live-panel")
             pool = self._pool
             self.hub.parallel = lambda fn, items: pool.map(_with_connections(fn), items)
-        self._task = loop.create_task(self._run(), name="live-panel-hub")
+        return self._pool
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -67,7 +67,10 @@ async def order_panel_stream(request: HttpRequest, pk: int) -> HttpResponse:
     shown = live_loop.shown_version(request.headers.get("Last-Event-ID") or request.GET.get("last-event-id"))
     stream = Stream(order_id=order.pk, session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""), user_id=user.pk,
                     context=request, version=shown)
-    first, final = await sync_to_async(_first_event)(request, order, stream)
+    # The request's connection goes back now; the first panel is rendered on the hub's threads (a few per
+    # process), so a burst of opening streams (every page reconnecting after a deploy) queues there.
+    await sync_to_async(_release_connections)()
+    first, final = await hub_loop().run(lambda: _first_event(request, order, stream))
     if not stream.access_stamp:
         return HttpResponse(status=204)  # no session row the stream could keep checking: the page polls
     hub = live_feed.hub()
@@ -88,21 +91,18 @@ async def order_panel_stream(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _first_event(request: HttpRequest, order: Order, stream: Stream) -> tuple[str, bool]:
     """The panel event for a page that shows another version ("" when it shows this one), and whether it is final."""
-    try:
-        stream.access_stamp = live_feed.check_access(stream) or ""
-        state = panel_state(request, order)
-        final = state["live"].is_terminal
-        if state["panel_version"] == stream.version:
-            return "", final
-        stream.version = state["panel_version"]
-        return live_loop.panel_event(stream.version, panel_fragment(request, state)), final
-    finally:
-        _release_connections()
+    stream.access_stamp = live_feed.check_access(stream) or ""
+    state = panel_state(request, order)
+    final = state["live"].is_terminal
+    if state["panel_version"] == stream.version:
+        return "", final
+    stream.version = state["panel_version"]
+    return live_loop.panel_event(stream.version, panel_fragment(request, state)), final
 
 
 def _release_connections() -> None:
     """Give back this request's database connections now: the stream lasts for minutes and reads nothing more
-    (the hub reads for it on its own threads). Kept would be one idle connection per open page."""
+    in this thread (the hub reads for it on its own). Kept, they would be one idle connection per open page."""
     for conn in connections.all(initialized_only=True):
         if not conn.in_atomic_block:  # a test's transaction, never a request's here
             conn.close()

@@ -3,7 +3,7 @@ Last-Event-ID, the panel's access rule, the caps, and the answer that sends a pa
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.test import AsyncClient, Client
 from django.urls import reverse
@@ -15,10 +15,15 @@ pytestmark = pytest.mark.django_db
 
 
 class NoLoop:
-    """The hub's background tick stays off: these tests look at what the endpoint itself sends."""
+    """The hub's background tick stays off: these tests look at what the endpoint itself sends.
+
+    Its work runs in the test's thread (the hub's own threads would not see the test's transaction)."""
 
     def ensure_running(self) -> None:
         pass
+
+    async def run(self, fn):
+        return await sync_to_async(fn)()
 
 
 @pytest.fixture(autouse=True)
