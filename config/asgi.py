@@ -15,4 +15,10 @@ os.environ.setdefault("DB_POOL", "1")
 # reads in a thread under ASGI: right for small hashed files cached for a year,
 # so its warning on every static file would only be noise.
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from orders.views.unchanged_poll_asgi import UnchangedPollsFirst  # noqa: E402  (needs the apps loaded above)
+
+# An unchanged panel poll (a 204 from one query) is answered before Django's handler: under
+# ASGI that handler costs a thread and several loop hops per request (docs/live-panel.md).
+application = UnchangedPollsFirst(django_application)
