@@ -158,14 +158,19 @@ class Hub:
 
     # --- streams come and go (from the web server's event loop) -------------------------------
 
-    def add(self, stream: Stream) -> None:
-        now = self.clock()
+    def check_room(self, session_key: str) -> None:
+        """Raise StreamRefused when a stream for this session would pass the caps (asked before any work for it)."""
         with self._lock:
             open_streams = [s for w in self.watched.values() for s in w.streams]
             if len(open_streams) >= self.per_process:
                 raise StreamRefused("This server has too many live panels open; the page polls instead.")
-            if sum(1 for s in open_streams if s.session_key == stream.session_key) >= self.per_session:
+            if sum(1 for s in open_streams if s.session_key == session_key) >= self.per_session:
                 raise StreamRefused("Too many live panels are open in this session; the page polls instead.")
+
+    def add(self, stream: Stream) -> None:
+        now = self.clock()
+        with self._lock:
+            self.check_room(stream.session_key)
             stream.opened_at = now
             stream.next_access_check = now + self.timing.access
             watched = self.watched.get(stream.order_id)

@@ -67,13 +67,17 @@ async def order_panel_stream(request: HttpRequest, pk: int) -> HttpResponse:
     shown = live_loop.shown_version(request.headers.get("Last-Event-ID") or request.GET.get("last-event-id"))
     stream = Stream(order_id=order.pk, session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""), user_id=user.pk,
                     context=request, version=shown)
+    hub = live_feed.hub()
+    try:
+        hub.check_room(stream.session_key)  # before any work: a flood of streams from one session costs nothing
+    except StreamRefused as refused:
+        return _refused(refused)
     # The request's connection goes back now; the first panel is rendered on the hub's threads (a few per
     # process), so a burst of opening streams (every page reconnecting after a deploy) queues there.
     await sync_to_async(_release_connections)()
     first, final = await hub_loop().run(lambda: _first_event(request, order, stream))
     if not stream.access_stamp:
         return HttpResponse(status=204)  # no session row the stream could keep checking: the page polls
-    hub = live_feed.hub()
     if final:
         if not first:
             return HttpResponse(status=204)  # the page shows the order's last panel: nothing will come
@@ -81,12 +85,16 @@ async def order_panel_stream(request: HttpRequest, pk: int) -> HttpResponse:
     wake = live_loop.connect(stream)
     try:
         hub.add(stream)
-    except StreamRefused as refused:
-        response = HttpResponse(str(refused), status=429, content_type="text/plain")
-        response["Retry-After"] = "60"
-        return response
+    except StreamRefused as refused:  # others of the session opened meanwhile
+        return _refused(refused)
     hub_loop().ensure_running()
     return EventStreamResponse(live_loop.events(hub, stream, wake, first), hub=hub, stream=stream)
+
+
+def _refused(refused: StreamRefused) -> HttpResponse:
+    response = HttpResponse(str(refused), status=429, content_type="text/plain")
+    response["Retry-After"] = "60"
+    return response
 
 
 def _first_event(request: HttpRequest, order: Order, stream: Stream) -> tuple[str, bool]:

@@ -146,7 +146,9 @@ def test_one_session_may_hold_only_so_many_streams(make_order, manager, fake_tem
         client = AsyncClient()
         await client.aforce_login(manager)
         kept = [await client.get(stream_url(order.pk)) for _ in range(2)]
+        fake_temporal.queries.clear()
         refused = await client.get(stream_url(order.pk))
+        assert fake_temporal.queries == []  # refused before any work for it
         for response in kept:  # read, then hung up: as a server sees a page close
             content = response.streaming_content  # one reading of it (each access wraps the stream anew)
             await anext(content)
