@@ -14,7 +14,7 @@ from django.utils import timezone
 from approvals.models import ApprovalDecision
 from orders import roles
 from orders.live import loop as live_loop
-from orders.live.hub import Hub, Stream, StreamRefused, Timing
+from orders.live.hub import Hub, Stream, StreamRefused, Timing, close_every_stream
 from orders.models import OrderEvent
 from orders.timeline.mirror import mirror_snapshot
 from orders.views import live_feed
@@ -318,3 +318,11 @@ def test_the_event_format_and_a_malformed_last_event_id():
     assert live_loop.shown_version("ab" * 12) == "ab" * 12
     for malformed in (None, "", "x" * 24, "ab" * 13, "0" * 23 + "\n", "../../etc", "0" * 24 + "\r\nevent: panel"):
         assert live_loop.shown_version(malformed) == ""
+
+
+def test_a_stopping_server_ends_every_open_stream(hub, make_order, manager, clerk, fake_temporal):
+    order, other = make_order(), make_order()
+    streams = [open_stream(hub, manager, order), open_stream(hub, clerk, other)]
+    close_every_stream("the server is stopping")
+    assert [stream.closed for stream in streams] == ["the server is stopping"] * 2
+    assert hub.stream_count() == 0
