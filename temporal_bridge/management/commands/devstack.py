@@ -161,4 +161,4 @@ def web_server_command(port: int) -> list[str]:
     """
     reload_dirs = [arg for package in ("config", "orders", "approvals", "temporal_bridge") for arg in ("--reload-dir", package)]
     return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-            "--lifespan", "off", "--timeout-graceful-shutdown", "3", "--reload", *reload_dirs]
+            "--lifespan", "off", "--loop", "asyncio", "--http", "h11", "--timeout-graceful-shutdown", "3", "--reload", *reload_dirs]
