@@ -23,9 +23,9 @@ run: install  ## Temporal dev server + workers + web + provider simulator, super
 test: install lint  ## the house rules, then the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-serve: install  ## production web server: collectstatic + gunicorn (config/gunicorn.conf.py); see docs/deployment.md
+serve: install  ## production web server: collectstatic + gunicorn with uvicorn workers (ASGI, config/gunicorn.conf.py); see docs/deployment.md
 	$(PY) manage.py collectstatic --noinput -v 0
-	HOST=$${HOST:-127.0.0.1} PORT=$${PORT:-8000} $(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.conf.py
+	HOST=$${HOST:-127.0.0.1} PORT=$${PORT:-8000} $(VENV)/bin/gunicorn --config config/gunicorn.conf.py
 
 chaos: install  ## fault injection over 120 orders (PostgreSQL via DATABASE_URL restarts the local cluster); prints the counts
 	$(PY) -m tools.chaos.run --orders 120

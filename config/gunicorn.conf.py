@@ -1,21 +1,25 @@
 """gunicorn settings for the web process, from the environment.
 
-    gunicorn config.wsgi --config config/gunicorn.conf.py
+    gunicorn --config config/gunicorn.conf.py
 
-Threaded workers (gthread): every open order page polls its live panel every
-1.5 s, and a poll may wait up to TEMPORAL_QUERY_TIMEOUT on a workflow query,
-so one process serves many pages at once while some wait. Each process has
-its own Temporal client (temporal_bridge.client.bridge builds one per process).
+Django under ASGI on uvicorn workers (config/asgi_worker.py): every open order
+page holds one long-lived connection for its live panel's event stream
+(orders/live/, docs/live-panel.md), which an event loop holds cheaply and a
+thread per page would not. Ordinary views stay synchronous (Django runs each
+in a thread), and pages that cannot stream poll as before. Each process has
+its own Temporal client (temporal_bridge.client.bridge builds one per process)
+and its own live-panel hub.
 """
 import os
 
+wsgi_app = "config.asgi:application"  # an ASGI application: gunicorn's setting keeps its old name
+worker_class = "config.asgi_worker.Worker"
+
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# A request never legitimately takes long: Temporal calls time out after a few seconds.
+# The worker's heartbeat to the arbiter (an event stream lasts far longer; it is not a request timeout here).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-# SIGTERM: stop accepting, let requests in flight finish for this long.
+# SIGTERM: stop accepting, end the event streams, let requests in flight finish for this long.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 # Recycle processes now and then, so a slow leak never becomes an outage. Not
@@ -30,6 +34,8 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 # The usual combined line, then how long the request took in the process (microseconds):
 # set beside a client's latency, it tells time spent serving from time spent waiting to be served.
+# The uvicorn worker writes the same line itself (config/asgi_worker.py, AccessLog); an event
+# stream's line comes when it ends, with the stream's whole life as its time.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

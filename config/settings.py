@@ -6,6 +6,7 @@ development stack: SQLite under var/, a local Temporal dev server.
 """
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -118,6 +119,13 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)}
+    if env_bool("DB_POOL") and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The web process under ASGI (config/asgi.py sets DB_POOL): each request's synchronous
+        # part runs in a thread of its own, so a connection kept per thread (CONN_MAX_AGE)
+        # would be a new PostgreSQL connection per request. A pool per process instead.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": env_float("DB_POOL_TIMEOUT", 30.0)}
 else:
     DATABASES = {
         "default": {
@@ -371,3 +379,12 @@ WORKER_METRICS_HOST = os.environ.get("WORKER_METRICS_HOST", "0.0.0.0")
 # OpenTelemetry tracing through the Temporal SDK's interceptor (web and worker).
 # Needs the opentelemetry packages, which requirements.txt does not install.
 OTEL_ENABLED = env_bool("OTEL_ENABLED", False)
+
+# The live panel's push channel (orders/live/, docs/live-panel.md): open streams
+# allowed per session and per web process (past them the page polls), and the
+# hub's periods in seconds (orders.live.hub.Timing: tick, settle, moving,
+# waiting, fallback, access, heartbeat, slow_client, max_life) as JSON, e.g.
+# LIVE_PANEL_TIMING='{"moving": 5}'.
+LIVE_PANEL_STREAMS_PER_SESSION = env_int("LIVE_PANEL_STREAMS_PER_SESSION", 20)
+LIVE_PANEL_STREAMS_PER_PROCESS = env_int("LIVE_PANEL_STREAMS_PER_PROCESS", 5000)
+LIVE_PANEL_TIMING = json.loads(os.environ.get("LIVE_PANEL_TIMING", "") or "{}")

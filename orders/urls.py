@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders.views import actions, discussion, new_order, pages
+from orders.views import actions, discussion, live_stream, new_order, pages
 
 app_name = "orders"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/preview/", new_order.order_preview, name="preview"),
     path("<int:pk>/", pages.order_detail, name="detail"),
     path("<int:pk>/panel/", pages.order_panel, name="panel"),
+    path("<int:pk>/panel/stream/", live_stream.order_panel_stream, name="panel_stream"),
     path("<int:pk>/parcel/", pages.order_parcel, name="parcel"),
     path("<int:pk>/approve/", actions.order_approve, name="approve"),
     path("<int:pk>/reject/", actions.order_reject, name="reject"),

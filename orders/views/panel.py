@@ -6,6 +6,7 @@ import hashlib
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 from approvals.delegation import services as delegations
 from approvals.discussion import services as discussion
@@ -96,14 +97,16 @@ def poll_interval(live: LiveState) -> str | None:
     return POLL_WAITING if waits_on_people(live.snapshot) else POLL_MOVING
 
 
-def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: bool = False) -> dict:
+def panel_state(request: HttpRequest, order: Order, *, error: str = "", fresh: bool = False, live: LiveState | None = None) -> dict:
     """What the panel shows, without its forms, and a version that changes whenever that does.
 
     Cheap on purpose: an unchanged poll ends here with a 204. The snapshot
     comes from the per-order cache with its digest (orders.selectors), so the
     version is a hash of a few short strings, whatever the timeline's length.
+    `live` is the state already read (the live stream's hub reads it once for
+    every page watching the order).
     """
-    live = order_live_state(order, fresh=fresh)
+    live = live or order_live_state(order, fresh=fresh)
     snapshot = live.snapshot
     actions = user_actions(request.user, order, snapshot.allowed_actions) | discussion.panel_actions(request.user, order, snapshot)
     if may_withdraw(request.user, snapshot):
@@ -154,6 +157,11 @@ def _with_forms(state: dict, order: Order, forms: dict | None) -> dict:
     })
     context.update(forms or {})
     return context
+
+
+def panel_fragment(request: HttpRequest, state: dict) -> str:
+    """The panel's HTML for a state from panel_state (with fresh forms): what a poll or a push sends."""
+    return render_to_string("orders/_panel.html", _with_forms(state, state["order"], None), request)
 
 
 def render_panel(request: HttpRequest, order: Order, *, status: int = 200, error: str = "", forms: dict | None = None,

@@ -111,7 +111,7 @@ def gunicorn(tmp_path):
     assert collected.returncode == 0, collected.stderr
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn") if (ROOT / ".venv" / "bin" / "gunicorn").exists() else "gunicorn",
-         "config.wsgi", "--config", "config/gunicorn.conf.py"],
+         "--config", "config/gunicorn.conf.py"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     try:
@@ -157,3 +157,73 @@ def test_gunicorn_stops_gracefully_on_sigterm(gunicorn):
     assert process.returncode == 0, output
     assert "Shutting down: Master" in output
     assert "Traceback" not in output
+
+
+def test_the_access_log_gives_each_requests_time_in_the_process(gunicorn):
+    process, port = gunicorn
+    assert get(port, "/healthz", https=False).status == 200
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=40)
+    line = next(line for line in output.splitlines() if '"GET /healthz HTTP/1.1" 200' in line)
+    # gunicorn's combined format, then the microseconds the bench reads (tools/bench/web.py, server_seconds).
+    assert re.fullmatch(r'127\.0\.0\.1 - - \[[^\]]+\] "GET /healthz HTTP/1\.1" 200 \d+ "-" "[^"]*" \d+us', line), line
+
+
+SEED_A_WATCHED_ORDER = """
+from django.contrib.auth.models import Permission
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from orders.models import Customer, Order
+user = get_user_model().objects.create_user("watcher", password="x")
+user.user_permissions.add(Permission.objects.get(codename="view_order", content_type__app_label="orders"))
+customer = Customer.objects.create(name="Watcher Ltd", email="w@example.com")
+order = Order.objects.create(customer=customer, created_by=user, status="processing", total=1, number="OD-1")
+session = SessionStore()
+from django.conf import settings
+session[SESSION_KEY], session[BACKEND_SESSION_KEY] = str(user.pk), settings.AUTHENTICATION_BACKENDS[-1]
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(order.pk, session.session_key)
+"""
+
+
+def test_an_open_event_stream_is_served_and_ended_by_a_graceful_stop(tmp_path):
+    port = free_port()
+    env = production_env(tmp_path, PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="1", DJANGO_SECURE_PROXY_SSL_HEADER="1",
+                         TEMPORAL_QUERY_TIMEOUT="0.5")
+    for step in (("migrate", "-v", "0"), ("collectstatic", "--noinput", "-v", "0")):
+        assert manage(env, *step).returncode == 0
+    seeded = manage(env, "shell", "-c", SEED_A_WATCHED_ORDER)
+    assert seeded.returncode == 0, seeded.stderr
+    order_id, session_key = seeded.stdout.split()[-2:]
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn") if (ROOT / ".venv" / "bin" / "gunicorn").exists() else "gunicorn",
+         "--config", "config/gunicorn.conf.py"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        wait_until_serving(process, port)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/orders/{order_id}/panel/stream/",
+                     headers={"X-Forwarded-Proto": "https", "Cookie": f"sessionid={session_key}"})
+        response = conn.getresponse()
+        assert response.status == 200, (response.status, response.getheader("Location"))
+        assert response.getheader("Content-Type") == "text/event-stream"
+        assert response.getheader("X-Accel-Buffering") == "no"
+        first = response.read1(65536).decode()
+        while "\n\n" not in first.removeprefix(": open\n\n"):
+            first += response.read1(65536).decode()
+        assert first.startswith(": open\n\nevent: panel\nid: ")
+        assert 'id="live-panel"' in first
+
+        process.send_signal(signal.SIGTERM)
+        rest = response.read()  # the server ends the stream: the browser reconnects to one that serves
+        conn.close()
+        output, _ = process.communicate(timeout=40)
+        assert process.returncode == 0, output
+        assert "Traceback" not in output and "timeout graceful shutdown exceeded" not in output
+        assert isinstance(rest, bytes)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)

@@ -65,10 +65,10 @@ class Procs:
         return f"127.0.0.1:{port}", process
 
     def gunicorn(self, name: str = "gunicorn", env: dict | None = None) -> tuple[str, subprocess.Popen]:
-        """The production web server as `make serve` runs it (config/gunicorn.conf.py: gthread workers)."""
+        """The production web server as `make serve` runs it (config/gunicorn.conf.py: uvicorn workers, ASGI)."""
         port = devserver.free_port()
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        process = self.spawn(name, [str(gunicorn), "config.wsgi", "--config", "config/gunicorn.conf.py"],
+        process = self.spawn(name, [str(gunicorn), "--config", "config/gunicorn.conf.py"],
                              {"HOST": "127.0.0.1", "PORT": str(port), **(env or {})})
         devserver.wait_for_port("127.0.0.1", port, timeout=60, process=process)
         return f"127.0.0.1:{port}", process

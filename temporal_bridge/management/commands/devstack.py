@@ -81,7 +81,7 @@ class Command(BaseCommand):
             settings.ORDER_DESK_TRACK_DELIVERY = env.get("ORDER_DESK_TRACK_DELIVERY") == "1"
             call_command("seed_demo", orders=options["seed_orders"], if_empty=True)
             port = options["port"]
-            self._start("web", [*manage, "runserver", f"127.0.0.1:{port}"], env, layer=LAYER_CLIENTS,
+            self._start("web", web_server_command(port), env, layer=LAYER_CLIENTS,
                         ready=lambda: devserver.port_open("127.0.0.1", port))
             self.supervisor.wait_ready("web", timeout=60)
             if not options["no_simulator"]:
@@ -149,3 +149,16 @@ class Command(BaseCommand):
                 call_command(command, stdout=self.stdout)
             except CommandError as err:
                 self.stderr.write(f"{command} failed ({err}); run `manage.py {command}` later.")
+
+
+def web_server_command(port: int) -> list[str]:
+    """The web app under ASGI, as `make serve` runs it, so the live panel's event streams work here too.
+
+    uvicorn rather than runserver: runserver is WSGI, where a stream would
+    hold a thread for good (the endpoint answers 204 there, and pages poll).
+    It reloads on code changes like runserver; a stop ends the open streams
+    after a few seconds.
+    """
+    reload_dirs = [arg for package in ("config", "orders", "approvals", "temporal_bridge") for arg in ("--reload-dir", package)]
+    return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+            "--lifespan", "off", "--loop", "asyncio", "--http", "h11", "--timeout-graceful-shutdown", "3", "--reload", *reload_dirs]

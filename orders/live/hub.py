@@ -1,0 +1,300 @@
+"""The hub: per web process, which orders have open streams, and when each order's workflow is asked.
+
+Polling asks an order's workflow for every open page every 1.5 s while the
+order moves. The hub asks it once for all the pages watching it, and only
+when something may have changed:
+
+- every tick, one query reads a change stamp for all watched orders
+  (orders.live.stamps); a changed stamp asks that order's workflow at once,
+  and again one *settle* period later (the workflow may take in a signal or
+  finish a step a moment after the row that announced it);
+- what changes without a desk write (the step the workflow is on, a
+  heartbeat's progress, a time-based service level) is caught by a safety
+  re-query: every `moving` seconds for an order that moves by itself, every
+  `waiting` seconds for one that waits on people;
+- each answer is rendered once per stream (each user sees their own actions)
+  and pushed only to streams whose panel version changed;
+- every `access` seconds a stream re-checks that its session stands and its
+  user may still view the order; a final order pushes its last panel and
+  closes its streams.
+
+The hub is plain synchronous code (it runs in a worker thread of the web
+process, see orders.live.loop); what it asks the database and the workflow,
+and how a panel is rendered, come in as functions (orders.views.live_feed).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MOVING, WAITING, FALLBACK = "moving", "waiting", "fallback"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The hub's periods, in seconds (docs/live-panel.md says how they were chosen)."""
+    tick: float = 0.5  # how often the change stamps are read
+    settle: float = 1.0  # the re-query after a change
+    moving: float = 3.0  # safety re-query of an order that moves by itself
+    waiting: float = 30.0  # safety re-query of an order that waits on people
+    fallback: float = 5.0  # the workflow did not answer: ask again soon
+    access: float = 5.0  # a stream re-checks its session and its user's right to the order
+    heartbeat: float = 15.0  # a comment on an idle stream, so proxies and clients see it alive
+    slow_client: float = 30.0  # an event not taken by the client in this long drops the stream
+    max_life: float = 1800.0  # a stream is closed after this long; the browser reconnects (every check anew)
+
+
+class StreamRefused(Exception):
+    """No stream for this request (too many open already)."""
+
+
+@dataclass
+class Refreshed:
+    """One answer of an order's workflow (or its mirror), shared by every stream watching it."""
+    order: Any
+    live: Any
+    pace: str  # MOVING, WAITING or FALLBACK: when to ask again without a change
+    final: bool  # the order reached its end: push the last panel and close
+
+
+@dataclass
+class Panel:
+    version: str
+    html: Callable[[], str]  # rendered only when the version is news to the stream
+
+
+@dataclass(eq=False)
+class Stream:
+    """One open page's connection: who watches which order, and the version it shows."""
+    order_id: int
+    session_key: str
+    user_id: int
+    context: Any  # what the render needs (the request the stream was opened with)
+    version: str = ""  # what the page shows (or will, once the pending event is sent)
+    notify: Callable[[], None] = lambda: None  # wakes the connection's writer (thread-safe)
+    abort: Callable[[], None] = lambda: None  # cuts the connection (a client that does not read)
+    opened_at: float = 0.0
+    access_stamp: str = ""
+    next_access_check: float = 0.0
+    closed: str = ""  # why the stream ended ("" while open)
+    _pending: tuple[str, str] | None = None
+    _waiting_since: float | None = None  # an event has waited (to be taken, or to be sent) since
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def offer(self, version: str, html: str, now: float) -> None:
+        """The panel to send next; a newer one replaces it (the page only needs the latest)."""
+        with self._lock:
+            self._pending = (version, html)
+            self.version = version
+            if self._waiting_since is None:
+                self._waiting_since = now
+        self.notify()
+
+    def take(self) -> tuple[str, str] | None:
+        """The event to send now, if any (it counts as waiting until `sent`)."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+            return pending
+
+    def sending(self, now: float) -> None:
+        """Something else (a heartbeat) is being written: it counts as waiting until `sent`."""
+        with self._lock:
+            if self._waiting_since is None:
+                self._waiting_since = now
+
+    def sent(self) -> None:
+        with self._lock:
+            if self._pending is None:
+                self._waiting_since = None
+
+    def ready(self) -> bool:
+        """An event to send, or the end to write."""
+        with self._lock:
+            return self._pending is not None or bool(self.closed)
+
+    def stalled_for(self, now: float) -> float:
+        with self._lock:
+            return 0.0 if self._waiting_since is None else now - self._waiting_since
+
+    def close(self, reason: str) -> None:
+        self.closed = self.closed or reason
+        self.notify()
+
+
+@dataclass
+class Watched:
+    streams: set[Stream] = field(default_factory=set)
+    stamp: str | None = None
+    next_query_at: float = 0.0
+    last: Refreshed | None = None
+
+
+class Hub:
+    def __init__(
+        self, *,
+        read_stamps: Callable[[list[int]], dict[int, str]],
+        refresh: Callable[[int], Refreshed | None],
+        render: Callable[[Stream, Refreshed], Panel],
+        check_access: Callable[[Stream], str | None],
+        clock: Callable[[], float] = time.monotonic,
+        timing: Timing = Timing(),
+        per_session: int = 20,
+        per_process: int = 5000,
+        parallel: Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]] = map,
+    ) -> None:
+        self.read_stamps, self.refresh, self.render, self.check_access = read_stamps, refresh, render, check_access
+        self.clock, self.timing, self.per_session, self.per_process, self.parallel = clock, timing, per_session, per_process, parallel
+        self.watched: dict[int, Watched] = {}
+        self.queries = 0  # workflow queries made (the figure the docs quote)
+        self._lock = threading.RLock()
+        _hubs.add(self)
+
+    # --- streams come and go (from the web server's event loop) -------------------------------
+
+    def check_room(self, session_key: str) -> None:
+        """Raise StreamRefused when a stream for this session would pass the caps (asked before any work for it)."""
+        with self._lock:
+            open_streams = [s for w in self.watched.values() for s in w.streams]
+            if len(open_streams) >= self.per_process:
+                raise StreamRefused("This server has too many live panels open; the page polls instead.")
+            if sum(1 for s in open_streams if s.session_key == session_key) >= self.per_session:
+                raise StreamRefused("Too many live panels are open in this session; the page polls instead.")
+
+    def add(self, stream: Stream) -> None:
+        now = self.clock()
+        with self._lock:
+            self.check_room(stream.session_key)
+            stream.opened_at = now
+            stream.next_access_check = now + self.timing.access
+            watched = self.watched.get(stream.order_id)
+            if watched is None:
+                # The page was just rendered from what the workflow said: the first stamp read is
+                # the baseline, and one settle period later the workflow is asked once more.
+                watched = self.watched[stream.order_id] = Watched(next_query_at=now + self.timing.settle)
+            watched.streams.add(stream)
+
+    def remove(self, stream: Stream) -> None:
+        with self._lock:
+            watched = self.watched.get(stream.order_id)
+            if watched is not None:
+                watched.streams.discard(stream)
+                if not watched.streams:
+                    del self.watched[stream.order_id]
+
+    def stream_count(self) -> int:
+        with self._lock:
+            return sum(len(w.streams) for w in self.watched.values())
+
+    # --- the tick (a worker thread) --------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Read the stamps, ask the workflows that are due, push what changed, check access."""
+        now = self.clock()
+        with self._lock:
+            order_ids = list(self.watched)
+        if not order_ids:
+            return
+        stamps = self.read_stamps(order_ids)
+        due: list[tuple[int, bool]] = []
+        with self._lock:
+            for order_id in order_ids:
+                watched = self.watched.get(order_id)
+                if watched is None:
+                    continue
+                stamp = stamps.get(order_id, "")
+                changed = watched.stamp is not None and stamp != watched.stamp
+                watched.stamp = stamp
+                if changed or now >= watched.next_query_at:
+                    due.append((order_id, changed))
+        list(self.parallel(lambda item: self._refresh_order(*item, now=now), due))
+        self._check_streams(now)
+
+    def _refresh_order(self, order_id: int, changed: bool, *, now: float) -> None:
+        try:
+            refreshed = self.refresh(order_id)
+            self.queries += 1
+        except Exception:
+            logger.exception("live panel: order %s could not be read", order_id)
+            self._schedule(order_id, now + self.timing.fallback)
+            return
+        with self._lock:
+            watched = self.watched.get(order_id)
+            streams = list(watched.streams) if watched else []
+        if refreshed is None:  # the order is gone
+            for stream in streams:
+                self._end(stream, "the order no longer exists")
+            return
+        if watched is not None:
+            watched.last = refreshed
+        for stream in streams:
+            self._push(stream, refreshed, now)
+        if refreshed.final:
+            for stream in streams:
+                self._end(stream, "the order is final")
+            return
+        period = {MOVING: self.timing.moving, WAITING: self.timing.waiting}.get(refreshed.pace, self.timing.fallback)
+        self._schedule(order_id, now + (self.timing.settle if changed else period))
+
+    def _schedule(self, order_id: int, when: float) -> None:
+        with self._lock:
+            watched = self.watched.get(order_id)
+            if watched is not None:
+                watched.next_query_at = when
+
+    def _push(self, stream: Stream, refreshed: Refreshed, now: float) -> None:
+        try:
+            panel = self.render(stream, refreshed)
+            if panel.version != stream.version:
+                stream.offer(panel.version, panel.html(), now)
+        except Exception:
+            logger.exception("live panel: the panel of order %s could not be rendered", stream.order_id)
+
+    def _check_streams(self, now: float) -> None:
+        with self._lock:
+            streams = [(s, w.last) for w in self.watched.values() for s in w.streams]
+        for stream, last in streams:
+            if stream.stalled_for(now) >= self.timing.slow_client:
+                self._end(stream, "the client does not read")
+                stream.abort()
+            elif now - stream.opened_at >= self.timing.max_life:
+                self._end(stream, "the stream reached its age limit")
+            elif now >= stream.next_access_check:
+                stream.next_access_check = now + self.timing.access
+                self._check_access(stream, last, now)
+
+    def _check_access(self, stream: Stream, last: Refreshed | None, now: float) -> None:
+        before = stream.access_stamp
+        try:
+            stamp = self.check_access(stream)
+        except Exception:
+            logger.exception("live panel: the access check of a stream on order %s failed", stream.order_id)
+            return
+        if stamp is None:
+            self._end(stream, "the session or the right to view the order is gone")
+            return
+        stream.access_stamp = stamp
+        if before and stamp != before and last is not None:
+            self._push(stream, last, now)  # the user's own rows changed (permissions, delegations): their actions may have
+
+    def _end(self, stream: Stream, reason: str) -> None:
+        self.remove(stream)
+        stream.close(reason)
+
+
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def close_every_stream(reason: str) -> None:
+    """End every open stream of this process (the server is stopping: the pages reconnect elsewhere)."""
+    for hub in list(_hubs):
+        with hub._lock:
+            streams = [s for w in hub.watched.values() for s in w.streams]
+        for stream in streams:
+            hub._end(stream, reason)

@@ -1,0 +1,70 @@
+"""What the live panel's hub asks of Django: the stamps, the order's live state, a stream's panel, its access.
+
+orders.live.hub decides when; these functions say how, with the same
+selectors and panel code the polling path uses, so a pushed panel is the
+panel a poll would have answered.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from orders.live import stamps
+from orders.live.hub import FALLBACK, MOVING, WAITING, Hub, Panel, Refreshed, Stream, Timing
+from orders.models import Order
+from orders.selectors import order_for_panel, order_live_state
+from orders.views import unchanged_poll
+from orders.views.panel import POLL_WAITING, panel_fragment, panel_state, poll_interval
+
+
+def refresh(order_id: int) -> Refreshed | None:
+    """The order and its workflow's answer now (one query to the workflow, which refills the snapshot cache)."""
+    try:
+        order = order_for_panel(order_id)
+    except Order.DoesNotExist:
+        return None
+    live = order_live_state(order, fresh=True)
+    if live.is_terminal:
+        return Refreshed(order, live, pace=FALLBACK, final=True)
+    if live.source != "workflow":
+        return Refreshed(order, live, pace=FALLBACK, final=False)
+    return Refreshed(order, live, pace=WAITING if poll_interval(live) == POLL_WAITING else MOVING, final=False)
+
+
+def render(stream: Stream, refreshed: Refreshed) -> Panel:
+    request = stream.context
+    state = panel_state(request, refreshed.order, live=refreshed.live)
+    return Panel(state["panel_version"], lambda: panel_fragment(request, state))
+
+
+def check_access(stream: Stream) -> str | None:
+    """The digest of the stream's session, user and order rows; None when the stream must end.
+
+    One query (the unchanged poll's stamp). When it changed, the user is read
+    again: a user made inactive or stripped of `orders.view_order` loses the stream.
+    """
+    stamp = unchanged_poll.stamp(stream.session_key, stream.user_id, stream.order_id)
+    if not stamp:
+        return None  # the session is gone or expired (logout), or the user or the order
+    if stamp != stream.access_stamp:
+        user = get_user_model().objects.filter(pk=stream.user_id).first()
+        if user is None or not user.is_active or not user.has_perm("orders.view_order"):
+            return None
+        stream.context.user = user  # renders from now on see the user's current rights
+    return stamp
+
+
+def timing() -> Timing:
+    return Timing(**getattr(settings, "LIVE_PANEL_TIMING", {}))
+
+
+_hub: Hub | None = None
+
+
+def hub() -> Hub:
+    """This process's hub (one per web process)."""
+    global _hub
+    if _hub is None:
+        _hub = Hub(read_stamps=stamps.order_stamps, refresh=refresh, render=render, check_access=check_access, timing=timing(),
+                   per_session=settings.LIVE_PANEL_STREAMS_PER_SESSION, per_process=settings.LIVE_PANEL_STREAMS_PER_PROCESS)
+    return _hub
