@@ -82,3 +82,12 @@ def test_the_web_goals_are_read_from_the_polling_and_list_rows():
     assert got["200 pages polling every 1.5 s (every order moving: each poll asks its workflow)"][2] == "MISSED: 75% served"
     assert got["200 pages polling every 1.5 s, orders waiting on people (answered from the stamp)"][2] == "met"
     assert got["list and search at 1M orders, admin at 100k (p95)"][0] == "p95 21–73 ms over 2 groups"
+
+
+def test_the_push_channel_goal_is_read_from_the_stream_row_with_its_verdict():
+    section = "Live panel push channel (server-sent events), 200 open pages on 200 orders (gunicorn as make serve runs it)"
+    measure = "every order moving (approved, then by itself to its end): its final state written → the page shows it, p50 / p95"
+    got = summarise({}, [(section, measure, "120 ms / 300 ms; 200 of 200 pages", "MISSED by 50 ms")])
+    figure = "200 pages of orders that move, on the push channel (server-sent events): a change → the page shows it"
+    assert got[figure] == ("120 ms / 300 ms; 200 of 200 pages", "every change shown, p95 ≤ 250 ms", "MISSED by 50 ms")
+    assert summarise({})[figure][0] == goals.NOT_RUN

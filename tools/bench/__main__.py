@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: fails on errors, never on timings")
     parser.add_argument("--only", default="",
-                        help="comma-separated sections: throughput,split,tuning,approve,panel,polling,lists,export,scale")
+                        help="comma-separated sections: throughput,split,tuning,approve,panel,polling,stream,lists,export,scale")
     parser.add_argument("--profile", action="store_true",
                         help="sample the worker with py-spy during the auto-approved throughput rounds (var/bench/profiles/)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")

@@ -1,10 +1,12 @@
-"""A minimal asyncio HTTP/1.1 client with keep-alive, enough to drive the web
-server from the bench's one process without a thread per simulated page."""
+"""A minimal asyncio HTTP/1.1 client with keep-alive, and a reader of server-sent
+events: enough to drive the web server from the bench's one process without a
+thread per simulated page."""
 from __future__ import annotations
 
 import asyncio
 import secrets
 import string
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -107,3 +109,79 @@ class Browser:
     def post_headers(self, body: dict[str, str]) -> tuple[dict[str, str], bytes]:
         headers = self.headers(extra={"X-CSRFToken": self.csrf, "Content-Type": "application/x-www-form-urlencoded"})
         return headers, urlencode(body).encode()
+
+
+@dataclass
+class Event:
+    """One server-sent event, and when it arrived (time.time(): set beside the database's timestamps)."""
+
+    name: str
+    id: str
+    data: str
+    at: float
+
+
+async def event_stream(address: str, path: str, headers: dict[str, str], *, connect_timeout: float = 30):
+    """The events of one `text/event-stream` response, as an EventSource reads them, until the server ends it.
+
+    Raises on an answer other than 200 text/event-stream. Reads a chunked body
+    (what an ASGI server sends for a stream) or a plain one.
+    """
+    host, port = address.rsplit(":", 1)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), connect_timeout)
+    try:
+        head = [f"GET {path} HTTP/1.1", f"Host: {address}", "Accept: text/event-stream", "Cache-Control: no-cache"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), connect_timeout)
+        response_headers: dict[str, str] = {}
+        while line := (await reader.readline()).decode("latin-1").rstrip("\r\n"):
+            name, _, value = line.partition(":")
+            response_headers[name.strip().lower()] = value.strip()
+        parts = status_line.split()
+        if len(parts) < 2 or parts[1] != b"200" or not response_headers.get("content-type", "").startswith("text/event-stream"):
+            raise RuntimeError(f"stream {path} answered {status_line.decode('latin-1').strip()!r} "
+                               f"({response_headers.get('content-type', 'no content type')})")
+        name, event_id, data = "message", "", []
+        async for line in _lines(reader, chunked="chunked" in response_headers.get("transfer-encoding", "")):
+            if not line:
+                if data:
+                    yield Event(name, event_id, "\n".join(data), time.time())
+                name, data = "message", []
+                continue
+            if line.startswith(":"):
+                continue  # a comment: the server's keep-alive
+            field_name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field_name == "event":
+                name = value
+            elif field_name == "data":
+                data.append(value)
+            elif field_name == "id":
+                event_id = value
+    finally:
+        writer.close()
+
+
+async def _lines(reader: asyncio.StreamReader, *, chunked: bool):
+    """The body's lines (without their ends), de-chunked."""
+    buffer = b""
+    while True:
+        if chunked:
+            size_line = await reader.readline()
+            if not size_line:
+                return
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                return
+            piece = await reader.readexactly(size + 2)  # the chunk and its CRLF
+            buffer += piece[:-2]
+        else:
+            piece = await reader.read(65536)
+            if not piece:
+                return
+            buffer += piece
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")

@@ -24,7 +24,7 @@ LIST_P95_GOAL = 0.100
 CHANGELIST_P95_GOAL = 0.300
 
 
-def _pending_orders(ctx: Context, count: int) -> list[int]:
+def pending_orders(ctx: Context, count: int) -> list[int]:
     ctx.app_worker()
     ids = lifecycle.submit(ctx.fx(), count, requires_approval=True)
     web.wait_awaiting_decision(ids, ctx.sizes.timeout)
@@ -33,7 +33,7 @@ def _pending_orders(ctx: Context, count: int) -> list[int]:
 
 def approve(ctx: Context) -> None:
     s, t = ctx.sizes, ctx.table
-    ids = _pending_orders(ctx, s.approvals)
+    ids = pending_orders(ctx, s.approvals)
     address, _ = ctx.web()
     browser = Browser(web.session_for(ctx.fx().manager))
     r = asyncio.run(web.approve_to_visible(address, browser, ids))
@@ -46,7 +46,7 @@ def approve(ctx: Context) -> None:
     t.add(section, f"  shown by the POST's own answer (else at the panel's next poll, {POLL_EVERY:g} s later)", f"{r.direct} of {len(ids)}",
           "", f"POST p50 / p95 {ms(post50)} / {ms(post95)}; HTTP {statuses}")
     # The same POST in this process, timed by part, to say where the time goes.
-    more = _pending_orders(ctx, max(3, s.approvals // 2))
+    more = pending_orders(ctx, max(3, s.approvals // 2))
     parts = web.approve_breakdown(ctx.fx().manager, more)
     named = [name for name in ("signal", "verdict", "query") if parts[name]]
     parts["Django"] = [total - sum(parts[name][i] for name in named) for i, total in enumerate(parts["total"])]
@@ -60,7 +60,7 @@ def approve(ctx: Context) -> None:
 def panel(ctx: Context) -> None:
     s, t = ctx.sizes, ctx.table
     section = "Live panel cost"
-    open_ids = _pending_orders(ctx, min(s.panel_samples, 50))
+    open_ids = pending_orders(ctx, min(s.panel_samples, 50))
     done_ids = lifecycle.submit(ctx.fx(), 5, requires_approval=False)
     lifecycle.wait_terminal(done_ids, s.timeout)
 
@@ -102,7 +102,7 @@ POLL_QUERIES_GOAL = 2
 
 def polling(ctx: Context) -> None:
     s, t = ctx.sizes, ctx.table
-    ids = _pending_orders(ctx, s.pages)
+    ids = pending_orders(ctx, s.pages)
     manager = ctx.fx().manager
     _poll_cost(ctx, ids)
     server = ctx.gunicorn()

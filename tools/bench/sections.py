@@ -17,6 +17,7 @@ from tools.bench.page_sections import approve, export, list_pages, panel, pollin
 from tools.bench.report import at_least, at_most
 from tools.bench.scale import scale
 from tools.bench.split_orders import split
+from tools.bench.stream import live_stream
 
 # Throughput of the real path / a baseline shape's: (goal, moonshot or None), by (manager-approved?, shape key)
 # (tools/bench/baseline.py). The psycopg shape does the real path's writes: its ratio says what is left above the work.
@@ -258,6 +259,7 @@ ALL = [
     ("approve", approve),
     ("panel", panel),
     ("polling", polling),
+    ("stream", live_stream),
     ("lists", list_pages),
     ("export", export),
     ("scale", scale),

@@ -115,7 +115,7 @@ async def approve_to_visible(address: str, browser: Browser, ids: list[int], gap
             result.statuses[response.status] = result.statuses.get(response.status, 0) + 1
             if response.status not in (200, 202):  # accepted, or queued while the workflow has not answered yet
                 raise RuntimeError(f"approve answered {response.status}: {response.text[:300]}")
-            shown, page = _state(response.body), response.body
+            shown, page = state_of(response.body), response.body
             polls = 0
             while shown == states.PENDING_APPROVAL:
                 polls += 1
@@ -125,7 +125,7 @@ async def approve_to_visible(address: str, browser: Browser, ids: list[int], gap
                 extra = {"X-Panel-Version": v.group(1).decode()} if (v := VERSION_RE.search(page)) else {}
                 response = await pool.request("GET", reverse("orders:panel", args=[pk]), browser.headers(extra=extra))
                 if response.status == 200:
-                    shown, page = _state(response.body), response.body
+                    shown, page = state_of(response.body), response.body
             result.visible.append(time.perf_counter() - t0)
             result.direct += polls == 0
             await asyncio.sleep(gap)
@@ -146,7 +146,7 @@ def _poll_period(body: bytes) -> float:
     return value / 1000 if match.group(2) == b"ms" else value
 
 
-def _state(body: bytes) -> str:
+def state_of(body: bytes) -> str:
     match = STATE_RE.search(body)
     return match.group(1).decode() if match else ""
 
