@@ -40,12 +40,12 @@ MOVING, WAITING, FALLBACK = "moving", "waiting", "fallback"
 @dataclass(frozen=True)
 class Timing:
     """The hub's periods, in seconds (docs/live-panel.md says how they were chosen)."""
-    tick: float = 0.5  # how often the change stamps are read
+    tick: float = 0.2  # how often the change stamps (and the streams' sessions) are read
     settle: float = 1.0  # the re-query after a change
     moving: float = 3.0  # safety re-query of an order that moves by itself
     waiting: float = 30.0  # safety re-query of an order that waits on people
     fallback: float = 5.0  # the workflow did not answer: ask again soon
-    access: float = 5.0  # a stream re-checks its session and its user's right to the order
+    access: float = 15.0  # a stream re-checks its user's rights and delegations (its session: every tick)
     heartbeat: float = 15.0  # a comment on an idle stream, so proxies and clients see it alive
     slow_client: float = 30.0  # an event not taken by the client in this long drops the stream
     max_life: float = 1800.0  # a stream is closed after this long; the browser reconnects (every check anew)
@@ -143,6 +143,7 @@ class Hub:
         refresh: Callable[[int], Refreshed | None],
         render: Callable[[Stream, Refreshed], Panel],
         check_access: Callable[[Stream], str | None],
+        standing_sessions: Callable[[set[str]], set[str]] = lambda keys: keys,
         clock: Callable[[], float] = time.monotonic,
         timing: Timing = Timing(),
         per_session: int = 20,
@@ -150,6 +151,7 @@ class Hub:
         parallel: Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]] = map,
     ) -> None:
         self.read_stamps, self.refresh, self.render, self.check_access = read_stamps, refresh, render, check_access
+        self.standing_sessions = standing_sessions
         self.clock, self.timing, self.per_session, self.per_process, self.parallel = clock, timing, per_session, per_process, parallel
         self.watched: dict[int, Watched] = {}
         self.queries = 0  # workflow queries made (the figure the docs quote)
@@ -213,8 +215,25 @@ class Hub:
                 watched.stamp = stamp
                 if changed or now >= watched.next_query_at:
                     due.append((order_id, changed))
+        self._end_gone_sessions()
         list(self.parallel(lambda item: self._refresh_order(*item, now=now), due))
         self._check_streams(now)
+
+    def _end_gone_sessions(self) -> None:
+        """One query for every open stream's session: a logout or an expiry, in any web process, ends its streams
+        at the next tick. The per-stream access check (rights, delegations) runs far less often."""
+        with self._lock:
+            streams = [s for w in self.watched.values() for s in w.streams]
+        if not streams:
+            return
+        try:
+            standing = self.standing_sessions({s.session_key for s in streams})
+        except Exception:
+            logger.exception("live panel: the streams' sessions could not be read")
+            return
+        for stream in streams:
+            if stream.session_key not in standing:
+                self._end(stream, "the session is gone")
 
     def _refresh_order(self, order_id: int, changed: bool, *, now: float) -> None:
         try:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 
 from approvals.models import ApprovalDecision
 from orders.intents.models import RecordedIntent
@@ -60,3 +62,11 @@ def order_stamps(order_ids: list[int]) -> dict[int, str]:
             rows[order_id].append((kind, text))
     return {order_id: hashlib.blake2b(repr(sorted(found)).encode(), digest_size=16).hexdigest()
             for order_id, found in rows.items() if any(kind == "o" for kind, _ in found)}
+
+
+def standing_sessions(session_keys: set[str]) -> set[str]:
+    """The keys of `session_keys` whose session still stands (not logged out, not expired). One query."""
+    if not session_keys:
+        return set()
+    return set(Session.objects.filter(session_key__in=session_keys, expire_date__gt=timezone.now())
+               .values_list("session_key", flat=True))

@@ -65,6 +65,7 @@ def hub() -> Hub:
     """This process's hub (one per web process)."""
     global _hub
     if _hub is None:
-        _hub = Hub(read_stamps=stamps.order_stamps, refresh=refresh, render=render, check_access=check_access, timing=timing(),
+        _hub = Hub(read_stamps=stamps.order_stamps, refresh=refresh, render=render, check_access=check_access,
+                   standing_sessions=stamps.standing_sessions, timing=timing(),
                    per_session=settings.LIVE_PANEL_STREAMS_PER_SESSION, per_process=settings.LIVE_PANEL_STREAMS_PER_PROCESS)
     return _hub

@@ -3,6 +3,7 @@ when a stream ends. Real stamps, real panels, real sessions; the workflow is the
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -50,7 +51,8 @@ def clock():
 @pytest.fixture
 def hub(clock):
     return Hub(read_stamps=live_feed.stamps.order_stamps, refresh=live_feed.refresh, render=live_feed.render,
-               check_access=live_feed.check_access, clock=clock, timing=TIMING, per_session=3, per_process=50)
+               check_access=live_feed.check_access, standing_sessions=live_feed.stamps.standing_sessions, clock=clock,
+               timing=TIMING, per_session=3, per_process=50)
 
 
 def open_stream(hub: Hub, user, order, *, version: str = "") -> Stream:
@@ -179,14 +181,22 @@ def test_a_change_is_followed_by_a_settle_look_one_second_later(hub, clock, make
     assert fake_temporal.queries == [order.pk, order.pk]
 
 
-def test_a_logged_out_session_ends_its_stream_at_the_next_access_check(hub, clock, make_order, manager, fake_temporal):
+def test_a_logged_out_session_ends_its_streams_at_the_next_tick_and_only_its_own(hub, clock, make_order, manager,
+                                                                                  fake_temporal):
     order = make_order()
-    stream = open_stream(hub, manager, order)
-    Session.objects.filter(session_key=stream.session_key).delete()  # logout
-    clock.now += 4.5
+    stream, other = open_stream(hub, manager, order), open_stream(hub, manager, order)
     hub.tick()
     assert not stream.closed
-    clock.now += 0.5
+    Session.objects.filter(session_key=stream.session_key).delete()  # logout, in whichever web process
+    clock.now += TIMING.tick  # long before the next access check
+    hub.tick()
+    assert stream.closed and not other.closed and hub.stream_count() == 1
+
+
+def test_an_expired_session_ends_its_stream_at_the_next_tick(hub, clock, make_order, manager, fake_temporal):
+    stream = open_stream(hub, manager, make_order())
+    Session.objects.filter(session_key=stream.session_key).update(expire_date=timezone.now() - timedelta(seconds=1))
+    clock.now += TIMING.tick
     hub.tick()
     assert stream.closed and hub.stream_count() == 0
 
