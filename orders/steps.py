@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -106,13 +106,8 @@ def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: s
     with transaction.atomic(savepoint=False):
         order = locked_order(order_id)
         subject = NOTIFICATION_SUBJECTS[kind].format(number=order.number)
-        # Only this function writes an order's notifications, under the order's lock: what it reads here
-        # cannot change before its insert (the unique key still fails a write that got through some other way).
-        if CustomerNotification.objects.filter(order=order, idempotency_key=idempotency_key).exists():
+        if not _notification_recorded(order=order, kind=kind, idempotency_key=idempotency_key, subject=subject):
             return False
-        CustomerNotification.objects.create(
-            order=order, kind=kind, idempotency_key=idempotency_key, recipient=order.customer.email, subject=subject,
-        )
         context = {"order": order, "kind": kind, "reason": reason, "lines": order.lines.select_related("product")}
         send_mail(
             subject=subject,
@@ -121,6 +116,22 @@ def customer_notify(*, order_id: int, kind: str, idempotency_key: str, reason: s
             recipient_list=[order.customer.email],
         )
     return True
+
+
+def _notification_recorded(*, order: Order, kind: str, idempotency_key: str, subject: str) -> bool:
+    """Write the email's marker row unless the key has one already: one statement, True when the row is new.
+
+    The unique key (notification_once_per_key) decides, so a second run, or a write that got in some other
+    way, inserts nothing and sends nothing."""
+    table = connection.ops.quote_name(CustomerNotification._meta.db_table)
+    sent_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (order_id, kind, idempotency_key, recipient, subject, sent_at) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (order_id, idempotency_key) DO NOTHING RETURNING id",
+            [order.pk, kind, idempotency_key, order.customer.email, subject, sent_at],
+        )
+        return cursor.fetchone() is not None
 
 
 class _OrderLockHeld:

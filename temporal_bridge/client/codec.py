@@ -54,6 +54,7 @@ from temporalio.converter import (
 )
 
 from temporal_bridge.client.subject_keys import OPERATIONAL, SUBJECT_KEY_ID, CachedSubjectKeys, ErasedKey, tombstone
+from temporal_bridge.contract.payload_types import DeskPayloadConverter
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -233,7 +234,9 @@ def _open(key: AESGCM, payload: Payload, key_id: str, aad: bytes) -> Payload:
 
 @functools.lru_cache(maxsize=4)
 def _converter_for(spec: str, subjects: CachedSubjectKeys | None = None) -> DataConverter:
-    return dataclasses.replace(temporalio.converter.default(), payload_codec=EncryptionCodec(parse_keys(spec), subjects))
+    # DeskPayloadConverter: the SDK's default, decoding our dataclasses with their type hints read once (payload_types.py).
+    return dataclasses.replace(temporalio.converter.default(), payload_converter_class=DeskPayloadConverter,
+                               payload_codec=EncryptionCodec(parse_keys(spec), subjects))
 
 
 def data_converter(spec: str | None = None, subjects: CachedSubjectKeys | None = None) -> DataConverter:

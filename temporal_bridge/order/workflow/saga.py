@@ -75,6 +75,11 @@ PARTIALLY_SHIPPED = "partially-shipped"
 # Orders that reach the stock after this marker have their credit checked by
 # the reservation's activity, just before it reserves: one activity fewer per order.
 CREDIT_WITH_STOCK = "credit-with-stock"
+# Orders that start after this marker take every change above without a marker of its own (each marker costs the
+# history two events: the marker and the server's TemporalChangeVersion upsert), fold the state's search-attribute
+# updates of one workflow task into one upsert, and leave the service-level timer running when the order ends
+# rather than cancel it: five events fewer per auto-approved order.
+FEWER_EVENTS = "fewer-history-events"
 
 
 class FulfilmentSaga:
@@ -85,6 +90,12 @@ class FulfilmentSaga:
         self._stock = stock
         self.waits = Waits(inp, state, timeline)
         self.carrier = ""
+        # Set by the workflow from FEWER_EVENTS at the start of its run: the changes above are taken without markers.
+        self.fewer_events = False
+
+    def adopted(self, patch_id: str) -> bool:
+        """Whether the change behind `patch_id` applies: always past FEWER_EVENTS, else by its own marker."""
+        return self.fewer_events or workflow.patched(patch_id)
 
     def check_cancel(self) -> None:
         if self._s.cancel is not None:
@@ -94,14 +105,14 @@ class FulfilmentSaga:
 
     async def reserve_and_charge(self) -> None:
         s, order_id = self._s, self._inp.order_id
-        credit_with_stock = workflow.patched(CREDIT_WITH_STOCK)
+        credit_with_stock = self.adopted(CREDIT_WITH_STOCK)
         if not credit_with_stock and workflow.patched(CREDIT_CHECK):
             await self.waits.credit_check()
         self._timeline.record("status", "Processing: reserving stock and taking payment", status=states.PROCESSING)
         self.check_cancel()
 
         s.step = "Reserving stock"
-        keep_available = workflow.patched(STOCK_DECISIONS)
+        keep_available = self.adopted(STOCK_DECISIONS)
 
         def reserve(credit_check: bool) -> Any:
             return self._business_step(fulfilment_messages.ACT_RESERVE_STOCK, "stock", lambda record: ReserveInput(
@@ -188,7 +199,7 @@ class FulfilmentSaga:
         )
         s.tracking_number = shipped.tracking_number
         self.carrier = shipped.carrier
-        if len(shipped.parcels) > 1 and workflow.patched(SHIPMENT_PER_FULFILMENT):
+        if len(shipped.parcels) > 1 and self.adopted(SHIPMENT_PER_FULFILMENT):
             s.parcels = list(shipped.parcels)  # each followed by its own shipment workflow
         s.compensations.clear()
 
@@ -219,7 +230,7 @@ class FulfilmentSaga:
                                            ShipResult, timeout=DB_STEP, retry=MIRROR_RETRY)
                 s.tracking_number, self.carrier = shipped.tracking_number, shipped.carrier
                 s.parcels.extend(shipped.parcels)
-                if n < len(warehouses) - 1 and workflow.patched(PARTIALLY_SHIPPED):
+                if n < len(warehouses) - 1 and self.adopted(PARTIALLY_SHIPPED):
                     self._partially_shipped(warehouses, shipped_now)
         except OrderCancelled:
             if s.parcels:

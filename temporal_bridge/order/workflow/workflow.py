@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.people import People
     from temporal_bridge.order.workflow.refusals import Refusals
     from temporal_bridge.order.workflow.requests import Requests
-    from temporal_bridge.order.workflow.saga import FULFILMENT_BY_FULFILMENT, FulfilmentSaga
+    from temporal_bridge.order.workflow.saga import FEWER_EVENTS, FULFILMENT_BY_FULFILMENT, FulfilmentSaga
     from temporal_bridge.order.workflow.service_watch import ServiceLevelWatch
     from temporal_bridge.order.workflow.stock_wait import StockWait
     from temporal_bridge.order.workflow.timeline import Timeline
@@ -80,6 +80,8 @@ class OrderWorkflow:
         self.intake = intake
         # The client set the order's search attributes at start (see search_attributes.py).
         self._searchable = False
+        # Past FEWER_EVENTS (set in run()): the search-attribute updates waiting for the task's one upsert.
+        self._state_updates: dict[str, SearchAttributeUpdate] | None = None
         if inp.carried is None:
             # Entry 0 of the timeline, before any signal handler can run: a
             # signal delivered with the first task (a cancel sent while no
@@ -194,6 +196,9 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, inp: m.OrderWorkflowInput) -> m.OrderSnapshot:
+        fewer_events = workflow.patched(FEWER_EVENTS)  # first: the marker goes before any other command
+        self.saga.fewer_events = self.watch.leave_last_timer = fewer_events
+        self._state_updates = {} if fewer_events else None
         self._searchable = workflow.info().typed_search_attributes.get(sa.ORDER_STATE) is not None
         if not self.s.transitions:
             self.s.transitions.append(m.StateTransition(states.PENDING_APPROVAL, self.s.submitted_at))
@@ -244,7 +249,7 @@ class OrderWorkflow:
             outcome = await self._reapprove()
             if outcome is not Outcome.APPROVED:
                 return outcome
-        if self.s.fulfilments_planned > 1 and workflow.patched(FULFILMENT_BY_FULFILMENT):
+        if self.s.fulfilments_planned > 1 and self.saga.adopted(FULFILMENT_BY_FULFILMENT):
             await self.saga.fulfil_each(lambda parcels: self.delivery.follow_now(parcels, self.saga.carrier))
         else:
             await self.saga.fulfil()
@@ -353,8 +358,26 @@ class OrderWorkflow:
                 updates += [sa.ORDER_STATE.value_set(entry.status), sa.STATE_ENTERED_AT.value_set(datetime.fromisoformat(at))]
             if entry.escalated:
                 updates.append(sa.ESCALATED.value_set(True))
-            workflow.upsert_search_attributes(updates)
+            self._upsert(updates)
         workflow.set_current_details(self._details())
+
+    def _upsert(self, updates: list[SearchAttributeUpdate]) -> None:
+        """Upsert now; or, past FEWER_EVENTS, once for the whole workflow task: the updates wait for the
+        loop's next turn, which comes when the process blocks, and a later value of an attribute replaces an
+        earlier one (an auto-approved order enters approved and processing in its first task: one upsert)."""
+        pending = self._state_updates
+        if pending is None:
+            workflow.upsert_search_attributes(updates)
+            return
+        if not pending:
+            asyncio.get_running_loop().call_soon(self._flush_state_updates)
+        pending.update((update.key.name, update) for update in updates)
+
+    def _flush_state_updates(self) -> None:
+        pending = self._state_updates
+        if pending:
+            workflow.upsert_search_attributes(list(pending.values()))
+            pending.clear()
 
     def _breached(self, stage: str) -> None:
         if self._searchable:
