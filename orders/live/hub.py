@@ -278,6 +278,7 @@ class Hub:
     def _check_streams(self, now: float) -> None:
         with self._lock:
             streams = [(s, w.last) for w in self.watched.values() for s in w.streams]
+        due = []
         for stream, last in streams:
             if stream.stalled_for(now) >= self.timing.slow_client:
                 self._end(stream, "the client does not read")
@@ -286,7 +287,11 @@ class Hub:
                 self._end(stream, "the stream reached its age limit")
             elif now >= stream.next_access_check:
                 stream.next_access_check = now + self.timing.access
-                self._check_access(stream, last, now)
+                due.append((stream, last))
+        # Side by side, as the workflow queries are: pages opened together come due together, and one
+        # after another their checks (a query each, a render when the user's rows changed) held up the
+        # tick, and with it every change waiting to be pushed.
+        list(self.parallel(lambda item: self._check_access(item[0], item[1], now), due))
 
     def _check_access(self, stream: Stream, last: Refreshed | None, now: float) -> None:
         before = stream.access_stamp
