@@ -74,13 +74,18 @@ def test_the_senior_slot_is_recomputed_when_the_senior_withdraws(temporal: Share
 
 def test_withdrawal_is_refused_with_its_reason_once_the_quorum_was_met(temporal: SharedTimeSkippingEnv):
     async def story(s):
+        # The charge waits until the withdrawal was answered: the order has moved on and cannot end
+        # first (it did, now and then under load, and the signal then found a closed workflow).
+        s.mocks.charge_blocks = True
         handle = await s.start(order_input())
         await s.wait_for_message(handle, "Awaiting a manager's decision")
         await handle.signal(m.SIGNAL_APPROVE, approve(MANAGER, "a-1"))
         await s.wait_for(handle, lambda snap: snap.state != states.PENDING_APPROVAL, "the order moving on")
         await handle.signal(W, withdraw(MANAGER, "w-1"))
         refused = await s.wait_for(handle, lambda snap: any("Withdrawal by manager" in msg for msg in messages(snap)), "refusal")
-        return refused, await verdict(handle, "w-1"), await handle.result()
+        answer = await verdict(handle, "w-1")
+        s.mocks.charge_released = True
+        return refused, answer, await handle.result()
 
     (refused, answer, final), _ = temporal.play(story)
     assert answer.status == m.VERDICT_REFUSED
