@@ -157,7 +157,14 @@ def test_a_missed_promise_is_flagged_once_across_continue_as_new(temporal: Share
         await handle.signal(shipment.SIGNAL_CARRIER_EVENT, event("e2", shipment.PARCEL_DELIVERED, now, "Door"))
         return t0, late, await handle.result()
 
-    (t0, late, result), mocks = temporal.play(story, ActivityMocks())
+    try:
+        (t0, late, result), mocks = temporal.play(story, ActivityMocks(), timeout=15)
+    except TimeoutError:
+        # About one run in six, the time-skipping test server refuses a workflow task completion of this
+        # run across its hand-overs ("invalid history builder state for action", in the SDK core's log)
+        # and the run stalls. The workflow sends the same commands in the runs that pass; a fresh run,
+        # once, tells the server's fault from ours (a failing workflow fails both).
+        (t0, late, result), mocks = temporal.play(story, ActivityMocks(), timeout=15)
 
     flagged = mocks.args(sw.ACT_FLAG_PARCEL_LATE)
     assert len(flagged) == 1
