@@ -139,6 +139,19 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
     # a fresh server process loads its templates and connects to the database and Temporal.
     asyncio.run(web.poll_load(address, browser, open_, seconds=POLL_EVERY * 1.5, connections=s.http_connections,
                               conditional=True, follow=follow))
+    # Following: until every page polls at the pace its order's panel names. A page whose first
+    # answer came while all pages opened at once may have been told a shorter pace (the workflow's
+    # query timed out: "look again in 5 s"); measured from there, its later switch to 20 s read as
+    # polls not served (95-98 % "served" with every answer under 10 ms).
+    slowest = max(page.every for page in open_)
+    unsettled = [page for page in open_ if page.every < slowest] if follow else []
+    told_sooner = len(unsettled)
+    for _ in range(3):
+        if not unsettled:
+            break
+        asyncio.run(web.poll_load(address, browser, open_, seconds=max(p.every for p in unsettled) * 1.2,
+                                  connections=s.http_connections, conditional=True, follow=follow))
+        unsettled = [page for page in open_ if page.every < slowest]
     offered = sum(1 / page.every for page in open_)
     access_log = ctx.procs.log_dir / f"{name}.log"
     log_start = access_log.stat().st_size if access_log.exists() else 0
@@ -153,7 +166,8 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
     else:
         goal_text = f"all served, p95 ≤ {ms(goal)}"
         verdict = at_most(p95, goal) if served >= POLL_SERVED_GOAL else f"MISSED: {served:.0%} served"
-    t.add(section, label, f"{result.rps:.1f} of {offered:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}; HTTP {statuses}",
+    opening = f"; {told_sooner} pages were told a shorter pace while all opened at once" if told_sooner else ""
+    t.add(section, label, f"{result.rps:.1f} of {offered:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}; HTTP {statuses}{opening}",
           goal_text, verdict)
     web_ms = used["web"] / max(result.rps, 1e-9) * 1000
     driver = result.driver_cpu / result.seconds
