@@ -101,6 +101,15 @@ def wait_until_serving(process: subprocess.Popen, port: int, timeout: float = 30
     raise AssertionError("gunicorn did not serve in time")
 
 
+def start_gunicorn(env: dict) -> subprocess.Popen:
+    """`make serve`'s command line."""
+    return subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn") if (ROOT / ".venv" / "bin" / "gunicorn").exists() else "gunicorn",
+         "--config", "config/gunicorn.conf.py"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+
+
 @pytest.fixture
 def gunicorn(tmp_path):
     """`make serve` as production runs it: collectstatic, then gunicorn behind a proxy."""
@@ -109,11 +118,7 @@ def gunicorn(tmp_path):
                          DJANGO_SECURE_PROXY_SSL_HEADER="1")
     collected = manage(env, "collectstatic", "--noinput", "-v", "0")
     assert collected.returncode == 0, collected.stderr
-    process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn") if (ROOT / ".venv" / "bin" / "gunicorn").exists() else "gunicorn",
-         "--config", "config/gunicorn.conf.py"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
+    process = start_gunicorn(env)
     try:
         wait_until_serving(process, port)
         yield process, port
@@ -196,11 +201,7 @@ def test_an_open_event_stream_is_served_and_ended_by_a_graceful_stop(tmp_path):
     seeded = manage(env, "shell", "-c", SEED_A_WATCHED_ORDER)
     assert seeded.returncode == 0, seeded.stderr
     order_id, session_key = seeded.stdout.split()[-2:]
-    process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn") if (ROOT / ".venv" / "bin" / "gunicorn").exists() else "gunicorn",
-         "--config", "config/gunicorn.conf.py"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
+    process = start_gunicorn(env)
     try:
         wait_until_serving(process, port)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -227,3 +228,35 @@ def test_an_open_event_stream_is_served_and_ended_by_a_graceful_stop(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+
+
+def test_the_threaded_wsgi_server_serves_the_panel_and_sends_the_page_back_to_polling(tmp_path):
+    port = free_port()
+    env = production_env(tmp_path, PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="1", DJANGO_SECURE_PROXY_SSL_HEADER="1",
+                         TEMPORAL_QUERY_TIMEOUT="0.5", WEB_SERVER="wsgi")
+    for step in (("migrate", "-v", "0"), ("collectstatic", "--noinput", "-v", "0")):
+        assert manage(env, *step).returncode == 0
+    seeded = manage(env, "shell", "-c", SEED_A_WATCHED_ORDER)
+    assert seeded.returncode == 0, seeded.stderr
+    order_id, session_key = seeded.stdout.split()[-2:]
+    process = start_gunicorn(env)
+    try:
+        wait_until_serving(process, port)
+        cookie = {"Cookie": f"sessionid={session_key}"}
+        assert get(port, f"/orders/{order_id}/panel/stream/", headers=cookie).status == 204  # no streams: the page polls
+        panel = get(port, f"/orders/{order_id}/panel/", headers={**cookie, "HX-Request": "true"})
+        assert panel.status == 200 and 'id="live-panel"' in panel.body.decode()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=40)
+        assert process.returncode == 0 and "gthread" in output and "Traceback" not in output, output
+        assert re.search(rf'"GET /orders/{order_id}/panel/ HTTP/1.1" 200 .* \d+us$', output, re.M), output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def test_an_unknown_web_server_is_refused_at_start(tmp_path):
+    env = production_env(tmp_path, PORT=str(free_port()), HOST="127.0.0.1", WEB_SERVER="tornado")
+    output, _ = start_gunicorn(env).communicate(timeout=60)
+    assert "WEB_SERVER must be asgi or wsgi, not 'tornado'" in output

@@ -82,6 +82,9 @@ def summary(ctx: Context) -> None:
     fast_goal = f"all served, p95 ≤ {FAST_P95 * 1000:.0f} ms"
     for figure, row in (("200 pages polling every 1.5 s (every order moving: each poll asks its workflow)",
                          _row(t.rows, "Polling load, 200 open pages", "every", full_way=True)),
+                        ("the same, on the threaded WSGI server (WEB_SERVER=wsgi: pages poll, no streams)",
+                         _row(t.rows, "Polling load, 200 open pages", "every 1.5 s, ORDER_PANEL_TRUST_SECONDS=0, WEB_SERVER=wsgi",
+                              full_way=True)),
                         ("200 pages polling every 1.5 s, orders waiting on people (answered from the stamp)",
                          _row(t.rows, "Polling load, 200 open pages", "every", full_way=False))):
         if row is None:
