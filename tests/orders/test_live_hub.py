@@ -16,7 +16,7 @@ from approvals.models import ApprovalDecision
 from orders import roles
 from orders.live import loop as live_loop
 from orders.live.hub import Hub, Stream, StreamRefused, Timing, close_every_stream
-from orders.models import OrderEvent
+from orders.models import Order, OrderEvent
 from orders.timeline.mirror import mirror_snapshot
 from orders.views import live_feed
 from temporal_bridge.order import states
@@ -72,8 +72,6 @@ def open_stream(hub: Hub, user, order, *, version: str = "") -> Stream:
 
 def moving(order_id: int, step: str):
     """The workflow's answer: the order mid-way through processing, on `step` (no desk write says so)."""
-    from orders.models import Order
-
     return replace(mirror_snapshot(Order.objects.get(pk=order_id)), state=states.PROCESSING, step=step, allowed_actions=[])
 
 

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import typing
 from dataclasses import dataclass
 
 import pytest
+import temporalio.converter._payload_converter as sdk_module
 from temporalio.converter import DataConverter
 
-from temporal_bridge.contract.payload_types import resolve_annotations
+from temporal_bridge.contract import payload_types
+from temporal_bridge.contract.payload_types import DeskPayloadConverter, resolve_annotations
 from temporal_bridge.order.fulfilment import ReserveInput, ReserveResult
+from temporal_bridge.order.messages import OrderSnapshot
 from temporal_bridge.order.records import MirrorInput, StepRecord, TimelineEntry
+from temporal_bridge.order.service_levels import ServiceLevelReport
+from tests.temporal_bridge.helpers import order_input
 
 ORDER_MESSAGE_MODULES = ["messages", "fulfilment", "records", "payments", "discussion", "stock_decisions", "split_plan", "holds",
                          "service_levels", "fulfilment_states"]
@@ -49,10 +55,6 @@ def test_a_class_naming_what_its_module_cannot_see_keeps_its_strings():
 
 def sample_payloads() -> list[tuple[object, type]]:
     """Payloads as the order sends them: nested dataclasses, lists of them, optional ones, init=False fields."""
-    from temporal_bridge.order.messages import OrderSnapshot
-    from temporal_bridge.order.service_levels import ServiceLevelReport
-    from tests.temporal_bridge.helpers import order_input
-
     entry = MirrorInput(7, "0001-status", "status", "Auto-approved", status="approved", at="2026-12-05T10:00:00+00:00")
     reserved = ReserveResult(lines_reserved=1, units_reserved=2)
     reserved.recorded = [TimelineEntry("2026-12-05T10:00:00+00:00", "stock", "Reserved", key="0003-stock")]
@@ -69,8 +71,6 @@ def sample_payloads() -> list[tuple[object, type]]:
 
 
 def test_the_desk_converter_decodes_every_payload_as_the_sdk_does():
-    from temporal_bridge.contract.payload_types import DeskPayloadConverter
-
     sdk, desk = DataConverter.default.payload_converter, DeskPayloadConverter()
     for value, hint in sample_payloads():
         payloads = sdk.to_payloads([value])
@@ -79,13 +79,6 @@ def test_the_desk_converter_decodes_every_payload_as_the_sdk_does():
 
 
 def test_the_desk_converter_reads_a_class_hints_once(monkeypatch):
-    import typing
-
-    import temporalio.converter._payload_converter as sdk_module
-
-    from temporal_bridge.contract import payload_types
-    from temporal_bridge.contract.payload_types import DeskPayloadConverter
-
     calls = []
 
     def counted(real):
@@ -111,8 +104,6 @@ def test_the_desk_converter_reads_a_class_hints_once(monkeypatch):
 
 
 def test_the_desk_converter_refuses_what_the_sdk_refuses():
-    from temporal_bridge.contract.payload_types import DeskPayloadConverter
-
     desk = DeskPayloadConverter()
     for bad in ([{}], ["not an object"], [{"order_id": 7, "record": "not an object"}]):
         payloads = DataConverter.default.payload_converter.to_payloads(bad)
