@@ -192,15 +192,21 @@ print(order.pk, session.session_key)
 """
 
 
-def test_an_open_event_stream_is_served_and_ended_by_a_graceful_stop(tmp_path):
+def production_with_a_watched_order(tmp_path, **extra) -> tuple[dict, int, str, str]:
+    """A migrated production environment with one order and a manager's session: (env, port, order id, session key)."""
     port = free_port()
     env = production_env(tmp_path, PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="1", DJANGO_SECURE_PROXY_SSL_HEADER="1",
-                         TEMPORAL_QUERY_TIMEOUT="0.5")
+                         TEMPORAL_QUERY_TIMEOUT="0.5", **extra)
     for step in (("migrate", "-v", "0"), ("collectstatic", "--noinput", "-v", "0")):
         assert manage(env, *step).returncode == 0
     seeded = manage(env, "shell", "-c", SEED_A_WATCHED_ORDER)
     assert seeded.returncode == 0, seeded.stderr
     order_id, session_key = seeded.stdout.split()[-2:]
+    return env, port, order_id, session_key
+
+
+def test_an_open_event_stream_is_served_and_ended_by_a_graceful_stop(tmp_path):
+    env, port, order_id, session_key = production_with_a_watched_order(tmp_path)
     process = start_gunicorn(env)
     try:
         wait_until_serving(process, port)
@@ -231,14 +237,7 @@ def test_an_open_event_stream_is_served_and_ended_by_a_graceful_stop(tmp_path):
 
 
 def test_the_threaded_wsgi_server_serves_the_panel_and_sends_the_page_back_to_polling(tmp_path):
-    port = free_port()
-    env = production_env(tmp_path, PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="1", DJANGO_SECURE_PROXY_SSL_HEADER="1",
-                         TEMPORAL_QUERY_TIMEOUT="0.5", WEB_SERVER="wsgi")
-    for step in (("migrate", "-v", "0"), ("collectstatic", "--noinput", "-v", "0")):
-        assert manage(env, *step).returncode == 0
-    seeded = manage(env, "shell", "-c", SEED_A_WATCHED_ORDER)
-    assert seeded.returncode == 0, seeded.stderr
-    order_id, session_key = seeded.stdout.split()[-2:]
+    env, port, order_id, session_key = production_with_a_watched_order(tmp_path, WEB_SERVER="wsgi")
     process = start_gunicorn(env)
     try:
         wait_until_serving(process, port)

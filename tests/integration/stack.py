@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +15,11 @@ from django.conf import settings
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
 
+from orders import services
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.client.connection import connect_kwargs
+from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import states
 from temporal_bridge.runtime import devserver
 from temporal_bridge.runtime.devserver import free_port
 from temporal_bridge.runtime.worker import build_worker
@@ -124,3 +128,15 @@ async def _connect_once_healthy(address: str, patience: float = 30.0) -> Client:
             if "not healthy" not in str(err) or asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+def pending_order(clerk, customer, product, quantity: int = 1):
+    """An order above the auto-approval threshold, once its workflow waits for a manager."""
+    order = services.order_submit(customer=customer, lines=[services.LineRequest(product, quantity)], created_by=clerk,
+                                  shipping_address="1 Main Street\nSpringfield")
+    assert order.requires_approval
+    deadline = time.monotonic() + 30
+    while order_calls.query_order(order.pk).state != states.PENDING_APPROVAL:
+        assert time.monotonic() < deadline, "the workflow never reached pending approval"
+        time.sleep(0.1)
+    return order

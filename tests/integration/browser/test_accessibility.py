@@ -24,6 +24,7 @@ from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import states
 from tests.conftest import make_user
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
+from tests.integration.stack import pending_order
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,16 +35,6 @@ pytestmark = [
 
 # Screenshots for the people reviewing the change (not test artifacts); set to keep them.
 SHOTS = os.environ.get("ORDER_DESK_SCREENSHOTS", "")
-
-
-def pending_order(clerk, customer, product, quantity: int = 1):
-    order = services.order_submit(customer=customer, lines=[services.LineRequest(product, quantity)], created_by=clerk,
-                                  shipping_address="1 Main Street\nSpringfield")
-    deadline = time.monotonic() + 30
-    while order_calls.query_order(order.pk).state != states.PENDING_APPROVAL:
-        assert time.monotonic() < deadline, "the workflow never reached pending approval"
-        time.sleep(0.1)
-    return order
 
 
 def violations(page) -> list[str]:

@@ -4,17 +4,15 @@ a real worker: what a manager and a clerk see and do, htmx and all."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
-from orders import services
 from orders.models import StockReservation
 from orders.payments.models import PaymentTransaction
-from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
+from tests.integration.stack import pending_order
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,19 +37,6 @@ RECORD_PANEL = """() => {
 }"""
 
 
-def submit_pending_order(clerk, customer, product):
-    """An order above the auto-approval threshold, once its workflow waits for a manager."""
-    order = services.order_submit(
-        customer=customer, lines=[services.LineRequest(product, 1)], created_by=clerk, shipping_address="1 Main Street\nSpringfield",
-    )
-    assert order.requires_approval
-    deadline = time.monotonic() + 30
-    while order_calls.query_order(order.pk).state != states.PENDING_APPROVAL:
-        assert time.monotonic() < deadline, "the workflow never reached pending approval"
-        time.sleep(0.1)
-    return order
-
-
 def open_order(page, order):
     page.goto(f"/orders/{order.pk}/")
     panel = page.locator("#live-panel")
@@ -68,7 +53,7 @@ def test_manager_approves_and_watches_the_order_reach_fulfilled_without_reloadin
     stack, settings, log_in, clerk, manager, customer, server,
 ):
     settings.ORDER_FULFILMENT_STEPS, settings.ORDER_FULFILMENT_STEP_SECONDS = SEEN_STEPS, SEEN_STEP_SECONDS
-    order = submit_pending_order(clerk, customer, server)
+    order = pending_order(clerk, customer, server)
     page = log_in(manager)
     panel = open_order(page, order)
     expect(panel.locator("#order-state")).to_have_text("Pending approval")
@@ -101,7 +86,7 @@ def test_manager_approves_and_watches_the_order_reach_fulfilled_without_reloadin
 
 
 def test_manager_rejects_an_order_with_a_reason_and_cannot_without_one(stack, log_in, clerk, manager, customer, server):
-    order = submit_pending_order(clerk, customer, server)
+    order = pending_order(clerk, customer, server)
     page = log_in(manager)
     open_order(page, order)
     decisions = []
@@ -131,7 +116,7 @@ def test_manager_cancels_during_fulfilment_and_sees_refund_then_stock_release(
     stack, settings, log_in, clerk, manager, customer, server,
 ):
     settings.ORDER_FULFILMENT_STEPS, settings.ORDER_FULFILMENT_STEP_SECONDS = CANCEL_STEPS, CANCEL_STEP_SECONDS
-    order = submit_pending_order(clerk, customer, server)
+    order = pending_order(clerk, customer, server)
     page = log_in(manager)
     panel = open_order(page, order)
     panel.get_by_role("button", name="Approve").click()
@@ -163,7 +148,7 @@ def test_manager_cancels_during_fulfilment_and_sees_refund_then_stock_release(
 
 
 def test_clerk_follows_an_order_live_but_sees_no_approve_or_reject(stack, log_in, clerk, customer, server):
-    order = submit_pending_order(clerk, customer, server)
+    order = pending_order(clerk, customer, server)
     page = log_in(clerk)
     panel = open_order(page, order)
 

@@ -15,11 +15,9 @@ import uvicorn
 from django.core.asgi import get_asgi_application
 from playwright.sync_api import expect
 
-from orders import services
-from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
-from tests.integration.stack import free_port
+from tests.integration.stack import free_port, pending_order
 
 pytestmark = [
     pytest.mark.browser,
@@ -68,16 +66,6 @@ def page_on(browser):
     yield open_page
     for context in contexts:
         context.close()
-
-
-def pending_order(clerk, customer, product):
-    order = services.order_submit(customer=customer, lines=[services.LineRequest(product, 1)], created_by=clerk,
-                                  shipping_address="1 Main Street\nSpringfield")
-    deadline = time.monotonic() + 30
-    while order_calls.query_order(order.pk).state != states.PENDING_APPROVAL:
-        assert time.monotonic() < deadline, "the workflow never reached pending approval"
-        time.sleep(0.1)
-    return order
 
 
 def approve_elsewhere(page, order) -> None:
