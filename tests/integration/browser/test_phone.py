@@ -18,7 +18,8 @@ from playwright.sync_api import expect
 from temporal_bridge.order import states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
 from tests.integration.browser.conftest import ARTIFACTS, csp_violations
-from tests.integration.browser.test_journeys import action_box, open_order, submit_pending_order
+from tests.integration.browser.test_journeys import action_box, open_order
+from tests.integration.stack import pending_order
 
 pytestmark = [
     pytest.mark.browser,
@@ -99,7 +100,7 @@ def test_manager_approves_an_order_on_a_phone(stack, settings, log_in, clerk, ma
     customer.name = "Landesversorgungsgesellschaft Mecklenburg-Vorpommern"
     customer.email = "purchasing.department.north@landesversorgungsgesellschaft.example"
     customer.save()
-    order = submit_pending_order(clerk, customer, server)
+    order = pending_order(clerk, customer, server)
     page = log_in(manager, **PHONE)
     assert page.evaluate("() => navigator.maxTouchPoints > 0 && matchMedia('(pointer: coarse)').matches"), "not a touch browser"
     journey = Journey(page)
