@@ -6,10 +6,13 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
+from approvals.models import ApprovalPolicy
 from orders import roles
 from orders.models import Customer, Order, OrderLine, Product
 from temporal_bridge.order import states
+from tests.fakes import FakeTemporal
 
 
 def make_user(username: str, *group_names: str, **extra):
@@ -49,8 +52,6 @@ def policies(db):
     """The default approval policies, stated here (a transactional test's flush
     removes what the data migration seeded): below 500 automatic, one manager
     up to 10,000, above that two managers including a senior; 24/36/48 h."""
-    from approvals.models import ApprovalPolicy
-
     ApprovalPolicy.objects.all().delete()
     times = {"remind_after_hours": Decimal("24"), "escalate_after_hours": Decimal("36"), "expire_after_hours": Decimal("48")}
     return {
@@ -104,8 +105,6 @@ def make_order(db, customer, clerk, widget):
         order.number = f"OD-{order.pk:06d}"
         order.workflow_id = f"order-{order.pk}"
         if started:
-            from django.utils import timezone
-
             order.workflow_started_at = timezone.now()
         order.save()
         OrderLine.objects.create(order=order, product=product, quantity=quantity, unit_price=product.price)
@@ -117,6 +116,4 @@ def make_order(db, customer, clerk, widget):
 @pytest.fixture
 def fake_temporal(monkeypatch):
     """The Temporal boundary replaced by a recording fake (see tests/fakes.py)."""
-    from tests.fakes import FakeTemporal
-
     return FakeTemporal().install(monkeypatch)

@@ -10,11 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
+
+from orders.models import Order
+from orders.selectors import LIVE_FAILURES_KEY
+from orders.timeline.mirror import mirror_snapshot
 from temporal_bridge.approvals import calls as approval_calls
 from temporal_bridge.approvals.messages import BulkDecisionInput, BulkDecisionProgress
 from temporal_bridge.client import queue_health
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowNotFound
 from temporal_bridge.client.queue_health import PollerStatus
+from temporal_bridge.client.worker_status import forget_worker_check
 from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import payments
@@ -131,9 +137,6 @@ class FakeTemporal:
         if self.query_error is not None:
             raise self.query_error
         if self.snapshot is None:
-            from orders.models import Order
-            from orders.timeline.mirror import mirror_snapshot
-
             return mirror_snapshot(Order.objects.get(pk=order_id))
         if callable(self.snapshot):
             return self.snapshot(order_id)
@@ -179,13 +182,7 @@ class FakeTemporal:
             for name in names:
                 monkeypatch.setattr(module, name, getattr(self, name))
         # A fresh fake starts without a worker check cached from an earlier test.
-        from temporal_bridge.client.worker_status import forget_worker_check
-
         forget_worker_check()
         # Nor with live failures recorded by an earlier test (SQLite reuses primary keys).
-        from django.core.cache import cache
-
-        from orders.selectors import LIVE_FAILURES_KEY
-
         cache.delete(LIVE_FAILURES_KEY)
         return self

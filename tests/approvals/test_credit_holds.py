@@ -7,8 +7,10 @@ import re
 
 import pytest
 
+from approvals.identity import actor_verify
 from orders import roles
 from orders.models import Order
+from temporal_bridge.contract.intents import ActorCheckInput
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from tests.conftest import make_user
@@ -66,9 +68,6 @@ def test_a_clerk_has_no_inbox_and_a_manager_sees_no_credit_review(client, clerk,
 def test_finance_cancels_from_the_inbox_with_the_ordinary_cancel_which_the_workflow_accepts_from_them(
     client, finance, credit_held, fake_temporal,
 ):
-    from approvals.identity import actor_verify
-    from temporal_bridge.contract.intents import ActorCheckInput
-
     order = credit_held()
     client.force_login(finance)
     html = client.get("/approvals/").content.decode()

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.utils.html import escape
 
+from approvals.identity import actor_verify
 from orders.webhooks.models import WebhookEvent
 from temporal_bridge.contract.intents import ActorCheckInput
 from temporal_bridge.order import holds, payments, states
@@ -115,8 +116,6 @@ def test_the_order_page_offers_release_hold_to_an_approver(client, manager, fake
 
 
 def test_the_workflow_checks_release_hold_as_an_approvers_action(manager, clerk, held):
-    from approvals.identity import actor_verify
-
     order = held()
     ok = actor_verify(ActorCheckInput(order_id=order.pk, actor="manager", action=holds.SIGNAL_RELEASE_HOLD))
     refused = actor_verify(ActorCheckInput(order_id=order.pk, actor="clerk", action=holds.SIGNAL_RELEASE_HOLD))

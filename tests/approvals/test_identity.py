@@ -30,6 +30,7 @@ from temporal_bridge.order import activities, discussion, intents, payments
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import CommentSignal, QuestionSignal
 from temporal_bridge.runtime import worker
+from tests.approvals.delegation.test_delegation import delegate
 
 pytestmark = pytest.mark.django_db
 
@@ -80,8 +81,6 @@ def test_each_kind_of_recorded_message_counts_for_who_may_send_it(clerk, manager
 
 
 def test_a_delegated_decision_counts_only_as_recorded_on_behalf_of_its_delegator(manager, manager2, make_order):
-    from tests.approvals.delegation.test_delegation import delegate
-
     delegate(manager2, manager)
     order = make_order()
     check = record(order, m.SIGNAL_APPROVE, approval(on_behalf_of="manager2"))
@@ -136,8 +135,6 @@ def test_a_recorded_message_whose_actor_was_deactivated_since_is_refused(manager
 
 
 def test_a_recorded_decision_whose_delegation_ended_since_is_refused(manager, manager2, make_order):
-    from tests.approvals.delegation.test_delegation import delegate
-
     delegation = delegate(manager2, manager)
     order = make_order()
     check = record(order, m.SIGNAL_APPROVE, approval(on_behalf_of="manager2"))

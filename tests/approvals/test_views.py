@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals import selectors
 from temporal_bridge.order import states
 
 pytestmark = pytest.mark.django_db
@@ -103,8 +104,6 @@ def test_nav_badge_counts_the_orders_awaiting_my_decision(client, manager, manag
 
 
 def test_nav_badge_stops_counting_at_99(client, manager, fake_temporal, make_order, monkeypatch):
-    from approvals import selectors
-
     monkeypatch.setattr(selectors, "BADGE_CAP", 2)  # 100 orders would make the test slow, not truer
     for _ in range(3):
         make_order()

@@ -5,7 +5,7 @@ whatever its size."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core import mail
@@ -90,8 +90,6 @@ def test_the_order_page_tells_the_approver_why_and_not_the_requester(client, sen
 
 
 def test_the_reminder_and_the_digest_carry_the_sentence(senior, manager, fake_temporal, make_order, widget):
-    from datetime import date
-
     for user in (senior, manager):
         user.email = f"{user.username}@desk.example"
         user.save()

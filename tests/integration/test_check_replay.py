@@ -6,6 +6,8 @@ import io
 import pytest
 from django.core.management import call_command
 
+from orders.privacy.models import CustomerDataKey
+from temporal_bridge.order import messages as m
 from tests.integration.test_lifecycle import finished, submit
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -24,9 +26,6 @@ def test_check_replay_replays_the_servers_recent_histories_against_the_current_c
 
 def test_a_history_under_a_customer_key_this_database_lacks_is_reported_apart_not_as_non_determinism(stack, clerk, customer,
                                                                                                     widget):
-    from orders.privacy.models import CustomerDataKey
-    from temporal_bridge.order import messages as m
-
     order = submit(clerk, customer, widget, 1)
     finished(order.pk)
     CustomerDataKey.objects.filter(customer=customer).delete()  # as in a database restored from before the order

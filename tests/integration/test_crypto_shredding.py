@@ -26,6 +26,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from orders import roles, services
 from orders.models import Customer, Order, Product
+from orders.privacy import services as privacy
 from orders.privacy.keys import unwrap
 from orders.privacy.models import CustomerDataKey
 from temporal_bridge.client.codec import NONCE_BYTES, parse_keys
@@ -185,8 +186,6 @@ async def _every_search_attribute_and_id(address: str, task_queue: str) -> str:
 
 
 def test_stop_running_cancels_a_pending_order_with_its_workflow_then_erases(stack, policies, monkeypatch):
-    from orders.privacy import services as privacy
-
     monkeypatch.setattr(privacy, "CLOSING_GRACE", timedelta(0))  # the workflow's end is awaited below, not guessed
     clerk = make_user("clerk", roles.CLERKS)
     make_user("dpo-finance", roles.DATA_PROTECTION, roles.FINANCE, is_staff=True)

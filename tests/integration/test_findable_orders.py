@@ -8,7 +8,11 @@ the run carries a summary and current details; no personal data sits in the
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from temporalio.client import Client
 
 from temporal_bridge.client.bridge import bridge
@@ -62,17 +66,11 @@ def test_a_finished_order_is_found_by_state_and_number_and_carries_a_summary(sta
 
 
 def test_the_operations_filter_for_orders_stuck_in_a_state_is_a_valid_visibility_query(stack):
-    from datetime import UTC, datetime, timedelta
-
     query = sa.visibility_query(state=states.FULFILLING, entered_before=datetime.now(UTC) - timedelta(hours=1))
     assert listed(query) == []  # accepted by the server (an unknown attribute or bad syntax raises)
 
 
 def test_registering_the_search_attributes_again_changes_nothing(stack):
-    from io import StringIO
-
-    from django.core.management import call_command
-
     out = StringIO()
     call_command("register_search_attributes", stdout=out)
     assert out.getvalue().startswith("All present on 'default': OrderState, OrderNumber")

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from temporalio.api.enums.v1 import EventType
 
@@ -21,6 +22,7 @@ from orders.timeline.mirror import mirror_snapshot
 from orders.timeline.models import OrderEvent
 from temporal_bridge.client.bridge import bridge
 from temporal_bridge.order import calls as order_calls
+from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -38,8 +40,6 @@ def wait_for(predicate, *, timeout: float = 40.0, every: float = 0.2, what: str 
 
 def finished(order_id: int):
     """Wait for the workflow to complete and return its final snapshot."""
-
-    from temporal_bridge.order import messages as m
 
     async def result(client: Client):
         return await client.get_workflow_handle(m.workflow_id_for(order_id), result_type=m.OrderSnapshot).result()
@@ -107,8 +107,6 @@ def test_small_order_is_auto_approved_and_fulfilled_without_a_manager(stack, set
 
 
 def order_history(order_id: int):
-    from temporal_bridge.order import messages as m
-
     async def fetch(client):
         return await client.get_workflow_handle(m.workflow_id_for(order_id)).fetch_history()
 
@@ -164,8 +162,6 @@ def test_detail_page_shows_the_live_workflow_state(stack, clerk, manager, custom
 
 
 def test_reconcile_orders_starts_the_workflow_of_an_order_whose_start_failed(stack, settings, clerk, customer, widget):
-    from django.core.management import call_command
-
     settings.TEMPORAL_ADDRESS = "127.0.0.1:1"  # Temporal unreachable while the order is submitted
     bridge.reset()
     order = submit(clerk, customer, widget, 1)
@@ -182,8 +178,6 @@ def test_reconcile_orders_starts_the_workflow_of_an_order_whose_start_failed(sta
 
 
 def test_seed_demo_submits_orders_with_real_workflows(stack):
-    from django.core.management import call_command
-
     call_command("seed_demo", orders=4)
     orders = list(Order.objects.all())
     assert len(orders) == 4 and all(o.workflow_started_at for o in orders)

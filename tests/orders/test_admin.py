@@ -1,6 +1,8 @@
 """The Django admin for orders: the same permission rules and the same signals as the pages."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
@@ -8,6 +10,7 @@ from django.contrib.messages import get_messages
 from approvals.models import ApprovalDecision
 from orders import roles
 from orders.models import Order
+from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from tests.conftest import make_user
@@ -24,8 +27,6 @@ def change_url(order: Order) -> str:
 def edit_form_data(client, order: Order, **changes) -> dict:
     """What a browser posts from the change page: its hidden inputs (the
     inlines' management forms) plus the editable fields, with `changes`."""
-    import re
-
     body = client.get(change_url(order)).content.decode()
     data = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
     data.pop("csrfmiddlewaretoken", None)
@@ -180,8 +181,6 @@ def test_manager_sees_the_order_lines_payments_and_events_in_the_admin(client, m
 
 
 def test_admin_actions_report_the_workflows_verdict_per_order(client, manager, fake_temporal, make_order, monkeypatch):
-    from temporal_bridge.order import calls as order_calls
-
     refused, queued = make_order(), make_order()
 
     def answer(order_id, request_id, *, wait):

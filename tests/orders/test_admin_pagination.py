@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders import pagination
+from orders.models import Order
 from temporal_bridge.order import states
 
 pytestmark = pytest.mark.django_db
@@ -55,8 +56,6 @@ def test_small_tables_are_counted_exactly(client, manager, make_order, fake_temp
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimate is PostgreSQL's")
 def test_postgresql_estimate_follows_analyze(make_order):
-    from orders.models import Order
-
     for _ in range(5):
         make_order()
     with connection.cursor() as cursor:

@@ -1,9 +1,13 @@
 """The order detail page and its live panel: the buttons shown, polling, and the mirror when Temporal cannot answer."""
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import pytest
 
 from orders.models import Order
+from orders.timeline.mirror import mirror_snapshot
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
@@ -124,18 +128,12 @@ def test_detail_of_an_order_whose_workflow_has_not_started_says_so(client, clerk
 
 
 def _snapshot(order: Order, **changes) -> m.OrderSnapshot:
-    from dataclasses import replace
-
-    from orders.timeline.mirror import mirror_snapshot
-
     return replace(mirror_snapshot(order), **changes)
 
 
 def test_each_action_form_carries_its_own_request_id(client, manager, fake_temporal, make_order):
     """The workflow ignores a repeated request id whatever the signal, so an
     approve and a cancel rendered together must never share one."""
-    import re
-
     order = make_order()
     body = logged_in(client, manager).get(url("detail", order)).content.decode()
     ids = re.findall(r'name="(?:\w+-)?request_id" value="([^"]+)"', body)

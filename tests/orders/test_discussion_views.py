@@ -7,8 +7,10 @@ from dataclasses import replace
 import pytest
 from django.urls import reverse
 
+from approvals.models import ApprovalDecision
 from orders.timeline.mirror import mirror_snapshot
 from orders.timeline.models import OrderEvent
+from orders.views.panel import POLL_WAITING
 from temporal_bridge.order import discussion, states
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import AnswerSignal, CommentSignal, QuestionSignal
@@ -89,8 +91,6 @@ def test_an_approver_asks_the_requester_and_a_refusal_shows_the_workflows_reason
 
 
 def test_a_clerk_cannot_ask_and_nor_can_the_requester_or_an_approver_who_decided(client, clerk, manager, fake_temporal, make_order):
-    from approvals.models import ApprovalDecision
-
     order = make_order()
     clerk_try = logged_in(client, clerk).post(url("ask", order), {"ask-question": "?"}, headers=HTMX)
     assert clerk_try.status_code == 403 and "Only approvers can ask the requester a question." in clerk_try.content.decode()
@@ -228,8 +228,6 @@ def test_the_orders_list_flags_an_order_waiting_on_its_requester(client, manager
 
 
 def test_a_page_waiting_for_an_answer_polls_slowly_like_one_waiting_for_a_decision(client, clerk, fake_temporal, make_order):
-    from orders.views.panel import POLL_WAITING
-
     order = ask_open(make_order())
     body = logged_in(client, clerk).get(url("detail", order)).content.decode()
     assert f'hx-trigger="every {POLL_WAITING}"' in body

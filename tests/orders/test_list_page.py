@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from orders.models import Customer
 from temporal_bridge.order import states
 from tests.orders.pages import HTMX, logged_in
 
@@ -26,8 +27,6 @@ def test_list_rejects_an_unknown_status_with_400(client, clerk, fake_temporal):
 
 
 def test_list_searches_by_number_and_by_customer_name(client, clerk, fake_temporal, make_order):
-    from orders.models import Customer
-
     globex = Customer.objects.create(name="Globex Inc", email="x@globex.example")
     acme_order = make_order()
     globex_order = make_order(customer=globex)

@@ -8,8 +8,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from approvals.models import ApprovalPolicy
+from orders import services
 from orders.models import Customer, Order, OrderLine, Product, WarehouseStock
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import states
@@ -213,8 +216,6 @@ def test_the_preview_matches_what_submission_freezes(client, clerk, policies, cu
 
 
 def test_the_preview_uses_order_quote(client, clerk, customer, widget, monkeypatch):
-    from orders import services
-
     calls = []
     real = services.order_quote
     monkeypatch.setattr(services, "order_quote", lambda **kwargs: calls.append(kwargs) or real(**kwargs))
@@ -350,9 +351,6 @@ def test_a_customer_picked_from_the_search_submits_once_however_often_posted(
 
 
 # --- Hostile input -------------------------------------------------------------------------------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 hostile = st.one_of(
     st.text(max_size=30), st.text(min_size=90, max_size=400),

@@ -1,4 +1,4 @@
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from orders import roles
 
@@ -25,8 +25,6 @@ def test_every_role_has_exactly_its_listed_permissions(db):
 def test_ensure_roles_restores_what_is_missing_keeps_what_an_admin_added_and_is_cheap_when_nothing_is(
     db, django_assert_max_num_queries,
 ):
-    from django.contrib.auth.models import Permission
-
     managers = Group.objects.get(name=roles.MANAGERS)
     managers.permissions.remove(Permission.objects.get(codename="approve_order"))
     managers.permissions.add(Permission.objects.get(codename="delete_order"))  # given by hand in the admin

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.contrib.auth import get_user_model
 from django.core import mail
+from django.test import Client
 from django.utils import timezone
 
 from approvals import approver_mail
@@ -187,8 +189,6 @@ def test_the_workflows_refusal_is_shown_and_the_link_stays_used(client, make_ord
 
 
 def test_the_digest_links_each_order_for_its_reader(emailed, make_order, fake_temporal):
-    from datetime import date
-
     order = make_order()
     approver_mail.digests_send(digest_date=date(2026, 3, 2))
     bodies = {email.to[0]: email.body for email in mail.outbox}
@@ -198,8 +198,6 @@ def test_the_digest_links_each_order_for_its_reader(emailed, make_order, fake_te
 
 
 def test_the_admin_lists_the_links_sent_without_their_hash_and_withdrawals_can_be_filtered(client, make_order, manager, fake_temporal):
-    from django.contrib.auth import get_user_model
-
     order = make_order()
     link_issue(approver=manager, order=order, decision="approved")
     admin = get_user_model().objects.create_superuser("root", password="pw")
@@ -213,8 +211,6 @@ def test_the_admin_lists_the_links_sent_without_their_hash_and_withdrawals_can_b
 
 
 def test_the_confirmation_posts_with_the_csrf_token_of_its_own_page(make_order, fake_temporal, manager):
-    from django.test import Client
-
     order = make_order()
     path = path_of(link_issue(approver=manager, order=order, decision="approved"))
     browser = Client(enforce_csrf_checks=True)  # as a real browser: no sign-in, the cookie and token from the GET

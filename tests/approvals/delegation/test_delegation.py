@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals import approver_mail, identity, services
@@ -138,8 +139,6 @@ def test_only_the_delegator_can_end_it_and_others_learn_nothing(client, manager,
 
 
 def test_the_database_refuses_a_delegation_to_oneself(manager):
-    from django.db import IntegrityError, transaction
-
     with pytest.raises(IntegrityError), transaction.atomic():
         delegate(manager, manager)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
@@ -107,8 +108,6 @@ def test_axe_finds_no_violation_on_any_page_as_any_role(stack, policies, log_in,
         locked.get_by_role("button", name="Log in").click()
     expect(locked.get_by_role("heading", name="Too many failed login attempts")).to_be_visible()
     found["anonymous locked-out page"] = violations(locked)
-    from axes.models import AccessAttempt
-
     AccessAttempt.objects.all().delete()  # the auditor may sign in again
     sweep(log_in(auditor), "auditor", ["/orders/", "/approvals/audit/"])
     sweep(log_in(finance), "finance", ["/approvals/"])

@@ -12,6 +12,7 @@ from orders.models import StockReservation
 from orders.payments.models import PaymentTransaction
 from temporal_bridge.order import states
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
+from tests.integration.browser.conftest import csp_violations
 from tests.integration.stack import pending_order
 
 pytestmark = [
@@ -161,8 +162,6 @@ def test_clerk_follows_an_order_live_but_sees_no_approve_or_reject(stack, log_in
 def test_pages_satisfy_the_content_security_policy(stack, log_in, clerk, manager, customer, server):
     """The policy allows no inline script or style: the new-order form, the order it makes, its live
     panel (polling, a refused action swapped in), the list, the inbox and the admin log no violation."""
-    from tests.integration.browser.conftest import csp_violations
-
     page = log_in(clerk)
     response = page.goto("/orders/new/")
     assert "default-src 'self'" in response.headers["content-security-policy"]

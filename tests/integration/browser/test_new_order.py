@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from orders.models import Customer, Order, Product
 from tests.integration.browser.chromium import CHROMIUM, HAVE_CHROMIUM
+from tests.integration.browser.conftest import csp_violations
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,8 +23,6 @@ PHONE = {"width": 390, "height": 844}
 
 
 def test_clerk_finds_a_customer_sees_total_and_policy_change_and_submits_at_390px(log_in, clerk, policies, fake_temporal):
-    from tests.integration.browser.conftest import csp_violations
-
     Customer.objects.bulk_create(
         [Customer(name=f"Customer {n:05d} Trading", email=f"buyer{n:05d}@shop.example") for n in range(9_999)]
         + [Customer(name="Zephyr Logistics", email="orders@zephyr.example")],

@@ -12,6 +12,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 
@@ -79,8 +80,6 @@ NUMBERS = ["9223372036854775807", "9223372036854775808", "9999999999999999999999
 @pytest.mark.parametrize("field", ["customer_id", "quantity"])
 @pytest.mark.parametrize("number", NUMBERS)
 def test_every_numeric_field_beyond_its_column_is_a_json_400_and_writes_nothing(storefront_key, customer, widget, field, number):
-    from django.test import Client
-
     customer_id = number if field == "customer_id" else str(customer.pk)
     quantity = number if field == "quantity" else "1"
     lines = f'[{{"sku": "{widget.sku}", "quantity": {quantity}}}]'
@@ -95,8 +94,6 @@ def test_every_numeric_field_beyond_its_column_is_a_json_400_and_writes_nothing(
 @pytest.mark.django_db
 @pytest.mark.parametrize("number", ["OD-" + "9" * 18, "OD-" + "9" * 19, "OD-" + "9" * 30, "OD--1", "9" * 23])
 def test_order_numbers_beyond_any_order_are_a_json_404(storefront_key, number):
-    from django.test import Client
-
     headers = {"Authorization": f"Bearer {storefront_key}"}
     assert Client().get(f"/api/v1/orders/{number}", headers=headers).status_code == 404
     response = Client().post(f"/api/v1/orders/{number}/cancel", '{"reason": "x"}', content_type="application/json", headers=headers)

@@ -27,9 +27,11 @@ from temporal_bridge.order import activities as acts
 from temporal_bridge.order import holds as holds_messages
 from temporal_bridge.order import payments as payment
 from temporal_bridge.order import records, states
+from temporal_bridge.order.activities import read_hold
 from temporal_bridge.order.holds import HoldInput
 from temporal_bridge.order.payments import PaymentInput, PaymentResult
 from temporal_bridge.order.records import MirrorInput
+from temporal_bridge.runtime.worker import ACTIVITIES
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -187,9 +189,6 @@ def test_the_banner_and_the_operations_page_say_a_breaker_is_open(provider, make
 
 
 def test_the_read_hold_activity_is_registered_and_answers_from_the_database(make_order):
-    from temporal_bridge.order.activities import read_hold
-    from temporal_bridge.runtime.worker import ACTIVITIES
-
     assert read_hold in ACTIVITIES
     holds.fulfilment_pause(by="olga", reason="outage")
     order = make_order(status=states.PROCESSING)

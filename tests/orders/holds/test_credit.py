@@ -10,6 +10,7 @@ import pytest
 from django.db import connection, connections, transaction
 from temporalio.testing import ActivityEnvironment
 
+from orders import roles
 from orders.holds import services as holds
 from orders.inventory.models import WarehouseStock
 from orders.models import Customer, Order, StockReservation
@@ -127,8 +128,6 @@ def test_the_mirror_knows_an_order_waits_for_credit_review_until_its_release(mak
 
 @pytest.fixture
 def finance(db):
-    from orders import roles
-
     return make_user("fiona", roles.FINANCE, is_staff=True)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
 
+from orders import roles
 from orders.holds import services as holds
 from orders.holds import waiting
 from orders.holds.models import FulfilmentPause, HoldEvent
@@ -23,8 +25,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def operator(db):
     """Staff with the permission to pause fulfilment (as senior managers have it)."""
-    from orders import roles
-
     return make_user("olga", roles.SENIOR_MANAGERS, is_staff=True)
 
 
@@ -195,8 +195,6 @@ def test_a_hold_entry_in_other_words_still_marks_the_order_as_waiting(make_order
 
 
 def test_pause_and_resume_need_a_csrf_token(operator, fake_temporal):
-    from django.test import Client
-
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(operator)
     assert browser.post("/ops/fulfilment/pause/", {"reason": "outage"}).status_code == 403

@@ -11,9 +11,11 @@ from orders import steps
 from orders.intents.models import RecordedIntent
 from orders.inventory import services
 from orders.models import Backorder, Order, OrderLine
+from orders.timeline import mirror
 from orders.timeline.models import OrderEvent
 from temporal_bridge.order import states
 from temporal_bridge.order import stock_decisions as sd
+from temporal_bridge.order.records import MirrorInput
 from tests.conftest import make_user
 from tests.orders.pages import HTMX, REQUEST_ID, logged_in, url
 
@@ -91,9 +93,6 @@ def test_the_list_filters_the_orders_waiting_for_a_stock_decision(client, clerk,
 
 
 def test_the_mirror_raises_and_clears_the_flag_with_the_workflows_entries(make_order):
-    from orders.timeline import mirror
-    from temporal_bridge.order.records import MirrorInput
-
     order = make_order(status=states.PROCESSING)
     mirror.order_record_entries([MirrorInput(order.pk, "0005-stock_wait", sd.KIND_STOCK_WAIT, "Waiting for a stock decision: …")])
     assert Order.objects.get(pk=order.pk).awaiting_stock

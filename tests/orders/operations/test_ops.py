@@ -1,22 +1,30 @@
 """The operations page, the "no worker" banner on every page, /readyz, and structured logs."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.cache.backends import base as cache_base
 from django.core.cache.backends import locmem
 from django.utils import timezone
+from temporalio import activity
+from temporalio.testing import ActivityEnvironment
 
 from config import logs
+from orders import roles
 from orders.models import Order
-from temporal_bridge.client.queue_health import PollerInfo, PollerStatus, WorkerHeartbeat
+from temporal_bridge.client.queue_health import BacklogStats, PollerInfo, PollerStatus, WorkerHeartbeat
+from temporal_bridge.client.worker_status import forget_worker_check
 from temporal_bridge.order import states
+from tests.conftest import make_user
+from tests.orders.api.test_api import ApiClient, issue_key
 
 pytestmark = pytest.mark.django_db
 
@@ -41,8 +49,6 @@ def test_staff_see_workers_backlog_orders_by_state_and_approvals_by_age(client, 
         heartbeats=[WorkerHeartbeat("order-desk@host:42", "running", 2.0, 5.0, host="host")],
         backlog=[],
     )
-    from temporal_bridge.client.queue_health import BacklogStats
-
     fake_temporal.pollers.backlog = [BacklogStats("workflow", 7, 12.0, 0.5, 0.4), BacklogStats("activity", 0, 0.0, 0.0, 0.0)]
     submitted(make_order(), timedelta(minutes=10))
     submitted(make_order(), timedelta(hours=30))
@@ -192,10 +198,6 @@ def json_log():
 
 
 def test_web_log_lines_carry_the_order_number_and_workflow_id(client, json_log, fake_temporal, customer, widget):
-    from orders import roles
-    from tests.conftest import make_user
-    from tests.orders.api.test_api import ApiClient, issue_key
-
     api = ApiClient(issue_key(make_user("shop", roles.STOREFRONTS)))
     body = {"customer_id": customer.pk, "lines": [{"sku": "WID-1", "quantity": 1}], "shipping_address": "x"}
     number = api.post("/orders", body).json()["number"]
@@ -206,11 +208,6 @@ def test_web_log_lines_carry_the_order_number_and_workflow_id(client, json_log, 
 
 
 def test_worker_log_lines_name_the_order_of_the_running_activity(json_log):
-    import dataclasses
-
-    from temporalio import activity
-    from temporalio.testing import ActivityEnvironment
-
     @activity.defn
     def logs_something() -> None:
         logging.getLogger("orders.services").warning("Payment provider slow")
@@ -236,8 +233,6 @@ def test_log_format_must_be_json_or_plain():
 
 
 def test_ops_page_links_to_the_temporal_ui_filtered_to_orders_stuck_in_fulfilling(client, manager, fake_temporal, settings):
-    from urllib.parse import parse_qs, urlsplit
-
     settings.TEMPORAL_UI_URL = "http://ui.example:8233"
     client.force_login(manager)
     html = client.get("/ops/").content.decode()
@@ -252,8 +247,6 @@ def test_ops_page_links_to_the_temporal_ui_filtered_to_orders_stuck_in_fulfillin
 
 def test_a_killed_worker_shows_as_missing_since_its_last_heartbeat_and_the_banner_and_readyz_agree(
         client, manager, fake_temporal, settings):
-    from temporal_bridge.client.worker_status import forget_worker_check
-
     settings.WORKER_HEARTBEAT_SECONDS = 5.0
     now = datetime.now(UTC)
     killed = now - timedelta(seconds=60)
@@ -278,8 +271,6 @@ def test_a_killed_worker_shows_as_missing_since_its_last_heartbeat_and_the_banne
 
 
 def test_a_live_worker_shows_as_running_on_the_page_the_banner_and_readyz(client, manager, fake_temporal, settings):
-    from temporal_bridge.client.worker_status import forget_worker_check
-
     now = datetime.now(UTC)
     pollers = [PollerInfo("w@h:1", "workflow", now), PollerInfo("w@h:1", "activity", now)]
     fake_temporal.pollers = PollerStatus(1, 1, ["w@h:1"], pollers=pollers,

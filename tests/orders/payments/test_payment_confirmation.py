@@ -14,7 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from orders.exceptions import PaymentMismatch
 from orders.payments import services as payments
 from orders.payments.models import PaymentTransaction
-from orders.timeline.mirror import PAYMENT_WAITING_STEP
+from orders.timeline.mirror import PAYMENT_WAITING_STEP, mirror_snapshot
 from temporal_bridge.order import activities as acts
 from temporal_bridge.order import states
 from temporal_bridge.order.payments import PaymentInput
@@ -119,8 +119,6 @@ def test_the_order_page_shows_the_wait_for_the_provider(client, manager, fake_te
     client.force_login(manager)
     shown = escape(PAYMENT_WAITING_STEP)
     # The workflow's own step text, as its query answers...
-    from orders.timeline.mirror import mirror_snapshot
-
     fake_temporal.snapshot = lambda order_id: replace(mirror_snapshot(order), step="Waiting for the payment provider's confirmation")
     assert shown in client.get(order.get_absolute_url()).content.decode()
     # ...and the same from the mirror when no worker answers.

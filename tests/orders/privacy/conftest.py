@@ -10,6 +10,7 @@ from django.utils import timezone
 from approvals.models import ApprovalDecision
 from orders import roles
 from orders.models import CustomerNotification, Order, OrderEvent
+from orders.privacy.keys import customer_keys
 from temporal_bridge.order import states
 from tests.conftest import make_user
 
@@ -45,8 +46,6 @@ def closed_order(make_order, manager):
 @pytest.fixture(autouse=True)
 def fresh_key_cache():
     """Each test meets the process's key cache empty: order ids repeat between tests, never in production."""
-    from orders.privacy.keys import customer_keys
-
     customer_keys.workflow_keys.clear()
     customer_keys.keys.clear()
     yield

@@ -7,17 +7,20 @@ import asyncio
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from io import StringIO
 
 import pytest
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.core.management import call_command
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 from django.test import override_settings
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
 
+from orders.models import Customer
 from orders.privacy import keys
 from orders.privacy.keys import CustomerKeys, customer_keys, customer_keys_rewrap
 from orders.privacy.models import CustomerDataKey
@@ -92,8 +95,6 @@ def test_a_workflow_id_naming_no_order_is_operational(db):
 
 
 def test_each_customer_has_their_own_key(customer, closed_order, make_order):
-    from orders.models import Customer
-
     other = Customer.objects.create(name="Globex", email="ap@globex.example")
     theirs = make_order(customer=other)
     a = encode(for_workflow(f"order-{closed_order.pk}"), plain("x"))
@@ -165,8 +166,6 @@ def test_the_key_cache_is_bounded_and_lets_keys_expire():
 
 def test_after_erasure_every_copy_decodes_to_a_tombstone_and_no_remaining_key_opens_it(protector, customer, closed_order,
                                                                                         make_order):
-    from orders.models import Customer
-
     backup = encode(for_workflow(f"order-{closed_order.pk}"), order_input(closed_order)).SerializeToString()  # a copy kept
     other = Customer.objects.create(name="Globex", email="ap@globex.example")
     encode(for_workflow(f"order-{make_order(customer=other).pk}"), plain("x"))  # another customer's live key
@@ -201,8 +200,6 @@ def test_an_unknown_customer_key_is_a_clear_refusal_naming_only_the_id(db):
 
 
 def test_a_payload_relabelled_with_another_customers_key_id_fails_authentication(customer, closed_order, make_order):
-    from orders.models import Customer
-
     sealed = encode(for_workflow(f"order-{closed_order.pk}"), plain("secret"))
     other = Customer.objects.create(name="Globex", email="ap@globex.example")
     theirs = encode(for_workflow(f"order-{make_order(customer=other).pk}"), plain("x"))
@@ -231,10 +228,6 @@ def test_rotating_the_desk_keys_rewraps_customer_keys_and_old_payloads_still_dec
 
 
 def test_the_rewrap_command_reports_what_it_rewrapped(customer, closed_order):
-    from io import StringIO
-
-    from django.core.management import call_command
-
     encode(for_workflow(f"order-{closed_order.pk}"), plain("x"))
     out = StringIO()
     with override_settings(ORDER_DESK_PAYLOAD_KEYS=f"{new_key_entry('k3')},{DEV_KEYS}"):

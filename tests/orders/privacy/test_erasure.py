@@ -2,10 +2,13 @@
 recorded; what the audit needs stays; running orders, missing reasons and the wrong people are refused."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
-from approvals.models import ApprovalDecision
+from approvals.models import ApprovalDecision, AuditExport
 from orders import services
 from orders.exceptions import OrderError
 from orders.models import Customer, CustomerNotification, Order, OrderEvent
@@ -119,8 +122,6 @@ def test_a_customer_without_any_key_gets_a_destroyed_one_so_none_is_made_later(p
 
 
 def test_an_audit_exports_record_that_searched_the_customer_by_name_is_scrubbed(protector, auditor, customer, closed_order):
-    from approvals.models import AuditExport
-
     named = AuditExport.objects.create(user=auditor, username="auditor", records="all", format="csv",
                                        filters={"customer": "acme corp", "state": "fulfilled"})
     other = AuditExport.objects.create(user=auditor, username="auditor", records="all", format="csv", filters={"customer": "Globex"})
@@ -134,10 +135,6 @@ def test_an_audit_exports_record_that_searched_the_customer_by_name_is_scrubbed(
 
 
 def test_an_order_closed_moments_ago_still_counts_as_running(protector, customer, closed_order, make_order):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     just_closed = make_order(status=states.CANCELLED)  # its workflow may still be completing under the customer's key
     with pytest.raises(ErasureRefused, match=just_closed.number):
         customer_erase(customer_id=customer.pk, actor=protector, reason="Request DPR-2026-17")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from orders.delivery import services as parcels
 from orders.payments.models import PaymentTransaction
@@ -188,8 +189,6 @@ def test_a_failing_web_app_is_tried_again_next_tick(live_server, make_order, sec
 
 
 def test_the_command_refuses_to_run_without_secrets(monkeypatch, settings):
-    from django.core.management.base import CommandError
-
     monkeypatch.delenv("WEBHOOK_SECRET_PAYMENTS", raising=False)
     monkeypatch.setenv("WEBHOOK_SECRET_CARRIER", "x")
     settings.WEBHOOK_SECRETS = {}

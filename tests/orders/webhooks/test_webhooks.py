@@ -13,6 +13,7 @@ from orders.operations.reconcile import reconcile
 from orders.webhooks import services as webhooks
 from orders.webhooks import signing as webhook_signing
 from orders.webhooks.models import WebhookEvent
+from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import payments, states
 from temporal_bridge.order.payments import PaymentEvent
 from temporal_bridge.shipment import messages as shipment
@@ -83,8 +84,6 @@ def test_a_carrier_event_goes_to_the_shipment_workflow(send, fake_temporal, make
 
 
 def test_the_shipment_signal_is_addressed_to_the_shipment_workflow_id(monkeypatch):
-    from temporal_bridge.order import calls as order_calls
-
     sent = []
     monkeypatch.setattr(order_calls, "_signal_workflow", lambda wid, name, payload, timeout: sent.append((wid, name)))
     order_calls.signal_carrier_event(7, CarrierEvent(event_id="e", status=shipment.PARCEL_IN_TRANSIT))
