@@ -7,7 +7,7 @@ without a mirror write of its own.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -21,9 +21,10 @@ from tests.temporal_bridge.helpers import DAY, MANAGER, Scenario, SharedTimeSkip
 pytestmark = pytest.mark.database_agnostic
 
 
-def noted_order(**overrides) -> m.OrderWorkflowInput:
-    """As order_submit starts it: submitted a moment ago, its first note already on the mirror."""
-    submitted = datetime.now(UTC) - timedelta(seconds=2)
+async def noted_order(s: Scenario, **overrides) -> m.OrderWorkflowInput:
+    """As order_submit starts it: submitted a moment ago (on the test server's clock, which other tests skip
+    forward), its first note already on the mirror."""
+    submitted = await s.env.get_current_time() - timedelta(seconds=2)
     return order_input(submitted_at=submitted.isoformat(), awaiting_noted=True, **overrides)
 
 
@@ -37,16 +38,15 @@ def desk_note(inp: m.OrderWorkflowInput) -> tuple[str, datetime]:
 
 def test_the_desk_noted_order_waits_for_its_decision_without_writing_and_holds_the_desk_note_as_entry_1(
         temporal: SharedTimeSkippingEnv):
-    inp = noted_order()
-
     async def story(s: Scenario):
+        inp = await noted_order(s)
         handle = await s.start(inp)
         pending = await s.wait_for(handle, lambda snap: snap.step == "Waiting for a manager's decision", "the gate's wait")
         written_while_waiting = list(s.mocks.calls)
         await handle.signal(m.SIGNAL_APPROVE, m.DecisionSignal(actor=MANAGER, request_id="approve-1"))
-        return pending, written_while_waiting, await handle.result()
+        return inp, pending, written_while_waiting, await handle.result()
 
-    (pending, while_waiting, final), mocks = temporal.play(story)
+    (inp, pending, while_waiting, final), mocks = temporal.play(story)
 
     note, expire_at = desk_note(inp)
     assert while_waiting == []  # no activity at all before the decision
@@ -65,18 +65,17 @@ def test_the_desk_noted_order_waits_for_its_decision_without_writing_and_holds_t
 def test_messages_delivered_with_the_first_task_come_after_the_desk_note(temporal: SharedTimeSkippingEnv):
     """A cancel and a message nobody sent from the desk, both waiting before any worker ran: the note the
     desk wrote keeps entry 1, so the mirror and the workflow agree on every key."""
-    inp = noted_order()
-
     async def story(s: Scenario):
+        inp = await noted_order(s)
         handle = await s.env.client.start_workflow(
             m.WORKFLOW_NAME, inp, id=f"order-desk-noted-{time.monotonic_ns()}", task_queue=s.task_queue,
             result_type=m.OrderSnapshot, start_signal="no_such_message", start_signal_args=["forged"],
         )
         s.handles.append(handle)
         await handle.signal(m.SIGNAL_CANCEL, m.CancelSignal(actor=MANAGER, request_id="cancel-1", reason="Not needed"))
-        return await handle.result()
+        return inp, await handle.result()
 
-    final, mocks = temporal.play(story)
+    (inp, final), mocks = temporal.play(story)
 
     assert final.state == states.CANCELLED
     assert [e.key for e in final.timeline][:2] == ["0000-submitted", "0001-note"]
@@ -87,12 +86,11 @@ def test_messages_delivered_with_the_first_task_come_after_the_desk_note(tempora
 
 
 def test_the_desk_noted_order_expires_48_hours_after_its_submission(temporal: SharedTimeSkippingEnv):
-    inp = noted_order(approval_deadline_seconds=2 * DAY)
-
     async def story(s: Scenario):
-        return await (await s.start(inp)).result()
+        inp = await noted_order(s, approval_deadline_seconds=2 * DAY)
+        return inp, await (await s.start(inp)).result()
 
-    final, mocks = temporal.play(story)
+    (inp, final), mocks = temporal.play(story)
 
     assert final.state == states.EXPIRED
     expired = next(e for e in final.timeline if e.message.startswith("Expired"))
