@@ -31,6 +31,7 @@ from orders.steps import locked_order
 from orders.timeline import mirror
 from orders.timeline import service_levels as sla
 from orders.timeline.models import OrderEvent
+from temporal_bridge.approvals import rules as approval_rules
 from temporal_bridge.approvals.messages import ApprovalRule
 from temporal_bridge.client.bridge import TemporalUnavailable, WorkflowFlooded, WorkflowNotFound
 from temporal_bridge.order import calls as order_calls
@@ -43,6 +44,7 @@ from temporal_bridge.order.stock_decisions import SIGNAL_STOCK_DECISION, StockDe
 log = logging.getLogger(__name__)
 
 SUBMITTED_EVENT_KEY = records.timeline_key(0, "submitted")
+AWAITING_EVENT_KEY = records.timeline_key(1, "note")  # the approval gate's first note, when the order waits for approvers
 
 
 @dataclass(frozen=True)
@@ -117,15 +119,22 @@ def order_submit(
         raise OrderError(f"Customer {customer.pk}'s personal data has been erased: no new order can be written for them.")
     order.number = f"OD-{order.pk:06d}"
     order.workflow_id = m.workflow_id_for(order.pk)
-    order.save(update_fields=["number", "workflow_id"])
-    OrderLine.objects.bulk_create(
-        OrderLine(order=order, product=line.product, quantity=line.quantity, unit_price=line.product.price) for line in merged
-    )
-    OrderEvent.objects.create(
+    events = [OrderEvent(
         order=order, kind=OrderEvent.Kind.SUBMITTED, idempotency_key=SUBMITTED_EVENT_KEY,
         message=f"Order {order.number} submitted ({total} {order.currency})", actor=created_by.get_username(),
         created_at=order.created_at, status=states.PENDING_APPROVAL,
+    )]
+    if not rule.auto_approve:
+        # The approval gate's first note and deadline, written here as the workflow would write them (entry 1,
+        # counted from the submission): its workflow then waits for a decision without a write of its own.
+        order.approval_deadline = approval_rules.first_expiry(rule, order.created_at)
+        events.append(OrderEvent(order=order, kind=OrderEvent.Kind.NOTE, idempotency_key=AWAITING_EVENT_KEY,
+                                 message=approval_rules.awaiting_note(rule, order.approval_deadline), created_at=order.created_at))
+    order.save(update_fields=["number", "workflow_id", "approval_deadline"])
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, product=line.product, quantity=line.quantity, unit_price=line.product.price) for line in merged
     )
+    OrderEvent.objects.bulk_create(events)
     # Never start the workflow before the row is committed: its first activity
     # reads the order. A failed start leaves workflow_started_at empty for
     # reconcile_orders to pick up.
@@ -212,6 +221,7 @@ def workflow_input_for(order: Order) -> m.OrderWorkflowInput:
         note=order.note,
         approval_rule=rule,
         submitted_at=order.created_at.isoformat(),
+        awaiting_noted=order.requires_approval and OrderEvent.objects.filter(order=order, idempotency_key=AWAITING_EVENT_KEY).exists(),
         service_levels=sla.targets_from_settings(),
         track_delivery=settings.ORDER_DESK_TRACK_DELIVERY,
         delivery_promise_days=settings.ORDER_DESK_DELIVERY_PROMISE_DAYS,

@@ -7,6 +7,7 @@ checked twice must be the same rule.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from temporal_bridge.approvals.messages import ApprovalProgress, ApprovalRule
 
@@ -70,6 +71,17 @@ def awaiting_text(rule: ApprovalRule) -> str:
         return "a senior approver's decision"
     senior = ", at least one senior" if rule.requires_senior else ""
     return f"{rule.approvals_required} approvals from different managers{senior}"
+
+
+def first_expiry(rule: ApprovalRule, submitted_at: datetime) -> datetime:
+    """When a new order's approval expires: its rule's window, counted from submission."""
+    return submitted_at + timedelta(seconds=rule.expire_after_seconds)
+
+
+def awaiting_note(rule: ApprovalRule, expire_at: datetime) -> str:
+    """The gate's note on the timeline as the order starts (or restarts) to wait: what for, and by when."""
+    policy = f" (policy “{rule.policy_name}”)" if rule.policy_name else ""
+    return f"Awaiting {awaiting_text(rule)}{policy}, due by {expire_at:%Y-%m-%d %H:%M} UTC"
 
 
 def hours(seconds: float) -> str:

@@ -103,6 +103,11 @@ class OrderWorkflowInput:
     # When the order was submitted (its mirror's entry 0 has this time, so the
     # workflow's has too); None in older inputs: the first task's time.
     submitted_at: str | None = None
+    # The desk wrote the gate's first note ("Awaiting …, due by …", entry 1)
+    # and the order's approval deadline with the order, counted from
+    # `submitted_at`: the workflow adds the note as written (no activity).
+    # False in older inputs, and for auto-approved orders.
+    awaiting_noted: bool = False
     # Service-level targets per stage (None: no targets).
     service_levels: ServiceLevelTargets | None = None
     # Follow the parcel until the carrier says it is delivered (a shipment

@@ -2,6 +2,7 @@
 submission, validation in the admin, and the page saying which rule applies."""
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from approvals.models import ApprovalPolicy
 from approvals.selectors import approval_rule_for, policy_for
 from orders import services
 from orders.models import Customer, Order
+from orders.timeline.models import OrderEvent
 from temporal_bridge.approvals.messages import ApprovalRule
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +98,37 @@ def test_submission_freezes_the_policy_into_the_order_and_the_workflow_input(
     assert (started.requires_approval, started.approval_deadline_seconds) == (True, 48 * 3600.0)
     order.refresh_from_db()
     assert (order.approvals_required, order.requires_senior, order.requires_approval) == (2, True, True)
+
+
+def test_submission_writes_the_gates_first_note_and_deadline_and_tells_the_workflow(
+    policies, clerk, customer, server, widget, fake_temporal, django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        large = submit(clerk, customer, server, 12)
+        small = submit(clerk, customer, widget, 2)
+    large.refresh_from_db()
+    due = large.created_at + timedelta(hours=48)
+    assert large.approval_deadline == due
+    notes = [(e.idempotency_key, e.kind, e.message, e.created_at) for e in OrderEvent.objects.filter(order=large)]
+    assert notes == [("0000-submitted", "submitted", f"Order {large.number} submitted (12000.00 USD)", large.created_at),
+                     ("0001-note", "note", f"Awaiting 2 approvals from different managers, at least one senior "
+                      f"(policy “Large orders”), due by {due:%Y-%m-%d %H:%M} UTC", large.created_at)]
+    started = {inp.order_id: inp for inp in fake_temporal.starts}
+    assert (started[large.pk].awaiting_noted, started[large.pk].submitted_at) == (True, large.created_at.isoformat())
+    # An auto-approved order waits for nobody: no note, no deadline, and its workflow is told so.
+    small.refresh_from_db()
+    assert small.approval_deadline is None
+    assert list(OrderEvent.objects.filter(order=small).values_list("idempotency_key", flat=True)) == ["0000-submitted"]
+    assert started[small.pk].awaiting_noted is False
+
+
+def test_an_order_submitted_without_the_note_has_its_workflow_write_it(policies, clerk, customer, server, fake_temporal):
+    fake_temporal.unavailable = True  # as an order submitted before the desk wrote the note, started later by reconcile
+    order = submit(clerk, customer, server, 12)
+    OrderEvent.objects.filter(order=order, idempotency_key="0001-note").delete()
+    fake_temporal.unavailable = False
+    assert services.order_start_workflow(order_id=order.pk) is True
+    assert fake_temporal.starts[-1].awaiting_noted is False
 
 
 def test_editing_a_policy_changes_no_order_already_submitted(

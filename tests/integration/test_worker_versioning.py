@@ -135,7 +135,8 @@ def test_pinned_batches_finish_on_their_version_while_new_runs_start_on_the_new_
     def submit() -> Order:
         order = services.order_submit(customer=customer, lines=[services.LineRequest(lamp, 2)], created_by=clerk,
                                       shipping_address="1 Main St")
-        wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the order waiting for a decision")
+        # The deadline is written with the order now: its first workflow task says the workflow waits.
+        wait_for(lambda: task_builds(m.workflow_id_for(order.pk))[0], what="the order waiting for a decision")
         return order
 
     # Version A is current; an order starts on it and waits for a manager.

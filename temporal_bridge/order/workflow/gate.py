@@ -26,6 +26,11 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.workflow.timeline import Timeline
 
 
+# A new order whose desk wrote the gate's first note at submission (OrderWorkflowInput.awaiting_noted):
+# the workflow adds it as written instead of writing it, one activity and one workflow task fewer.
+DESK_NOTES_AWAITING = "desk-notes-awaiting"
+
+
 class Outcome(Enum):
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -41,6 +46,8 @@ class ApprovalGate:
             requires_approval=inp.requires_approval, approval_deadline_seconds=inp.approval_deadline_seconds)
         # Set by an answer that edited the order: the gate says the clock restarts.
         self.clock_restarted = False
+        # The first note is on the mirror already (take_desk_note).
+        self._desk_noted = False
 
     # --- What the rules and the query ask -----------------------------------------------
 
@@ -67,6 +74,16 @@ class ApprovalGate:
 
     # --- Waiting ---------------------------------------------------------------------------
 
+    def take_desk_note(self) -> None:
+        """The desk wrote the first note with the order (order_submit), as entry 1, its time the submission's,
+        counted from it (the state's submitted_at is the input's): add it as written. Called on a new order's
+        first run before any handler can append, so its position is the one the desk gave it."""
+        expire_at, _ = self._schedule(None)
+        self._timeline.add("note", rules.awaiting_note(self.rule, expire_at), approval_deadline=self._s.deadline,
+                           at=self._s.submitted_at)
+        self._desk_noted = True
+
+
     async def wait(self, *, round_started: datetime | None = None) -> Outcome:
         """Wait for the quorum, a rejection, a cancel (raised) or the expiry."""
         rule, s = self.rule, self._s
@@ -79,10 +96,8 @@ class ApprovalGate:
 
         expire_at, milestones = self._schedule(round_started)
         s.step = self.waiting_step()
-        policy = f" (policy “{rule.policy_name}”)" if rule.policy_name else ""
-        if self._inp.carried is None or reapproval:
-            awaiting = f"Awaiting {rules.awaiting_text(rule)}{policy}, due by {expire_at:%Y-%m-%d %H:%M} UTC"
-            await self._timeline.record_now("note", awaiting, approval_deadline=s.deadline)
+        if (self._inp.carried is None and not self._desk_noted) or reapproval:
+            await self._timeline.record_now("note", rules.awaiting_note(rule, expire_at), approval_deadline=s.deadline)
 
         while True:
             if s.question is not None and not self.decided():

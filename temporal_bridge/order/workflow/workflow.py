@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from temporal_bridge.order.records import MirrorInput
     from temporal_bridge.order.workflow.conversation import Conversation
     from temporal_bridge.order.workflow.delivery import Delivery
-    from temporal_bridge.order.workflow.gate import ApprovalGate, Outcome
+    from temporal_bridge.order.workflow.gate import DESK_NOTES_AWAITING, ApprovalGate, Outcome
     from temporal_bridge.order.workflow.intake import Intake
     from temporal_bridge.order.workflow.outcomes import OrderCancelled, OrderFailed
     from temporal_bridge.order.workflow.outside import OutsideWorld
@@ -58,8 +58,13 @@ class OrderWorkflow:
         # Set here, not in run(), so signals and queries delivered with the
         # first workflow task already see the order.
         self._input = inp
+        # The desk wrote the gate's first note with the order: its approval clock, like the note, counts from
+        # the submission's time (the patch is asked only then, so other orders' histories keep their events).
+        desk_noted = (inp.carried is None and inp.awaiting_noted and inp.submitted_at is not None
+                      and workflow.patched(DESK_NOTES_AWAITING))
         self.s = inp.carried or m.OrderState(
-            submitted_at=workflow.info().workflow_start_time.isoformat(), timeline=[], decisions=[], seen_requests={},
+            submitted_at=inp.submitted_at if desk_noted and inp.submitted_at else workflow.info().workflow_start_time.isoformat(),
+            timeline=[], decisions=[], seen_requests={},
             approvals=[], priority=inp.priority, shipping_address=inp.shipping_address, note=inp.note, runs=0,
         )
         self.timeline = Timeline(self.s, inp.order_id)
@@ -92,6 +97,8 @@ class OrderWorkflow:
                 "submitted", f"Order {inp.order_number} submitted ({inp.total} {inp.currency})",
                 actor=inp.requested_by, status=states.PENDING_APPROVAL, at=inp.submitted_at,
             ))
+            if desk_noted:
+                self.gate.take_desk_note()
 
     # --- What people send: decisions and edits (people.py) ----------------------------------
     # Every handler takes *args: the SDK then decodes the payloads as plain
