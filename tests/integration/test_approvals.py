@@ -36,7 +36,7 @@ from temporal_bridge.order import calls as order_calls
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from tests.conftest import make_user
-from tests.integration.test_lifecycle import finished, wait_for
+from tests.integration.test_lifecycle import finished, wait_for, waiting_for_decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -72,7 +72,7 @@ def test_a_50k_order_needs_two_managers_including_senior_and_nobody_counts_twice
     rack = Product.objects.create(sku="RACK-1", name="Rack", price=Decimal("5000.00"), stock_on_hand=20)
     order = services.order_submit(customer=customer, lines=[services.LineRequest(rack, 10)], created_by=buyer, shipping_address="1 Main St")
     assert order.total == Decimal("50000.00")
-    wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the approval deadline mirrored")
+    waiting_for_decision(order.pk)
 
     # The submitter: 403 in the view, and a signal sent anyway is ignored and noted.
     response = decide(browser_for(buyer), order, "it-buyer-000001")
@@ -123,7 +123,8 @@ def test_bulk_approval_of_20_orders_survives_a_killed_web_process(stack, policie
     orders = [services.order_submit(customer=customer, lines=[services.LineRequest(stock, 30)], created_by=clerk, shipping_address="Dock 4")
               for _ in range(20)]  # 750.00 each: "Standard orders", one manager
     ids = [o.pk for o in orders]
-    wait_for(lambda: Order.objects.filter(pk__in=ids, approval_deadline__isnull=False).count() == 20, what="20 orders pending approval")
+    for pk in ids:
+        waiting_for_decision(pk)
 
     batch_id = "it-bulk-20-orders"
     env = {

@@ -37,7 +37,7 @@ from temporal_bridge.order import states
 from temporal_bridge.runtime import devserver
 from tests.conftest import make_user
 from tests.integration.stack import dev_server, live_stack
-from tests.integration.test_lifecycle import finished, wait_for
+from tests.integration.test_lifecycle import finished, waiting_for_decision
 from tests.integration.test_payload_encryption import clear_text, raw_histories
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -193,7 +193,7 @@ def test_stop_running_cancels_a_pending_order_with_its_workflow_then_erases(stac
     product = Product.objects.create(sku="SHRED-2", name="Server", price=Decimal("1000.00"), stock_on_hand=5)
     order = services.order_submit(customer=customer, lines=[services.LineRequest(product, 2)], created_by=clerk,
                                   shipping_address=ADDRESS)  # 2,000: waits for a manager
-    wait_for(lambda: Order.objects.filter(pk=order.pk, approval_deadline__isnull=False).exists(), what="pending approval")
+    waiting_for_decision(order.pk)
 
     out = StringIO()
     call_command("erase_customer", str(customer.pk), reason="Request DPR-2026-22", username="dpo-finance", stop_running=True,

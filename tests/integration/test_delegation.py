@@ -24,7 +24,7 @@ from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from tests.conftest import make_user
 from tests.integration.test_approvals import browser_for, decide, notes, recorded_signal
-from tests.integration.test_lifecycle import finished, wait_for
+from tests.integration.test_lifecycle import finished, wait_for, waiting_for_decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +42,7 @@ def test_a_substitute_decides_on_behalf_counts_once_cannot_fill_a_senior_slot_an
     def large_order() -> Order:
         order = services.order_submit(customer=customer, lines=[services.LineRequest(rack, 10)], created_by=clerk,
                                       shipping_address="1 Main St")
-        wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the approval deadline mirrored")
+        waiting_for_decision(order.pk)
         return Order.objects.get(pk=order.pk)
 
     first, second = large_order(), large_order()

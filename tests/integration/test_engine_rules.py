@@ -26,7 +26,7 @@ from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from tests.integration.stack import WorkerThread
 from tests.integration.test_approvals import browser_for, decide
-from tests.integration.test_lifecycle import finished, wait_for
+from tests.integration.test_lifecycle import finished, wait_for, waiting_for_decision
 from tests.temporal_bridge.order.test_engine_rules import HOSTILE_MESSAGES
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -59,7 +59,7 @@ def pending_order(policies, customer, clerk):
         lamp = Product.objects.create(sku=f"LAMP-{Product.objects.count()}", name="Lamp", price=Decimal("600.00"), stock_on_hand=50)
         order = services.order_submit(customer=customer, lines=[services.LineRequest(lamp, 2)], created_by=clerk,
                                       shipping_address="1 Main St")
-        wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the order waiting for a decision")
+        waiting_for_decision(order.pk)
         return order
 
     return submit

@@ -38,6 +38,20 @@ def wait_for(predicate, *, timeout: float = 40.0, every: float = 0.2, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def waiting_for_decision(order_id: int, *, timeout: float = 40.0) -> m.OrderSnapshot:
+    """Wait until the order's workflow itself says it waits for a decision (the desk writes the
+    approval deadline with the order, so a mirrored deadline no longer proves the workflow ran)."""
+
+    def snapshot():
+        try:
+            answer = order_calls.query_order(order_id, timeout=2)
+        except Exception:  # noqa: BLE001 - not started or no first workflow task yet: ask again
+            return None
+        return answer if answer.state == states.PENDING_APPROVAL else None
+
+    return wait_for(snapshot, timeout=timeout, what="the workflow waiting for a decision")
+
+
 def finished(order_id: int):
     """Wait for the workflow to complete and return its final snapshot."""
 

@@ -24,7 +24,7 @@ from temporal_bridge.order import discussion
 from temporal_bridge.order import messages as m
 from temporal_bridge.order.discussion import CommentSignal
 from tests.integration.test_approvals import browser_for, recorded_signal
-from tests.integration.test_lifecycle import wait_for
+from tests.integration.test_lifecycle import wait_for, waiting_for_decision
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +39,7 @@ def test_a_question_holds_the_order_for_its_requester_and_the_answer_gives_it_ba
         user.save(update_fields=["email"])
     shelf = Product.objects.create(sku="SHELF-Q", name="Shelf", price=Decimal("1000.00"), stock_on_hand=20)
     order = services.order_submit(customer=customer, lines=[services.LineRequest(shelf, 2)], created_by=clerk, shipping_address="1 Main St")
-    wait_for(lambda: Order.objects.get(pk=order.pk).approval_deadline, what="the approval deadline mirrored")
+    waiting_for_decision(order.pk)
     as_manager, as_clerk = browser_for(manager), browser_for(clerk)
 
     asked = as_manager.post(f"/orders/{order.pk}/ask/", {"ask-question": "Which dock?", "ask-request_id": "qa-ask-000001"},
