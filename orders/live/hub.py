@@ -62,6 +62,7 @@ class Refreshed:
     live: Any
     pace: str  # MOVING, WAITING or FALLBACK: when to ask again without a change
     final: bool  # the order reached its end: push the last panel and close
+    state: str = ""  # the state the answer shows (for the trace)
 
 
 @dataclass
@@ -85,13 +86,16 @@ class Stream:
     next_access_check: float = 0.0
     closed: str = ""  # why the stream ended ("" while open)
     _pending: tuple[str, str] | None = None
+    _pending_trace: dict[str, Any] | None = None  # the pending panel's timings (tracing only)
+    taken_trace: dict[str, Any] | None = None  # the timings of the panel being written
     _waiting_since: float | None = None  # an event has waited (to be taken, or to be sent) since
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def offer(self, version: str, html: str, now: float) -> None:
+    def offer(self, version: str, html: str, now: float, trace: dict[str, Any] | None = None) -> None:
         """The panel to send next; a newer one replaces it (the page only needs the latest)."""
         with self._lock:
             self._pending = (version, html)
+            self._pending_trace = trace
             self.version = version
             if self._waiting_since is None:
                 self._waiting_since = now
@@ -101,6 +105,7 @@ class Stream:
         """The event to send now, if any (it counts as waiting until `sent`)."""
         with self._lock:
             pending, self._pending = self._pending, None
+            self.taken_trace, self._pending_trace = self._pending_trace, None
             return pending
 
     def sending(self, now: float) -> None:
@@ -133,6 +138,7 @@ class Watched:
     streams: set[Stream] = field(default_factory=set)
     stamp: str | None = None
     next_query_at: float = 0.0
+    next_query_why: str = "opened"  # what the look at next_query_at is for (the trace names it)
     last: Refreshed | None = None
 
 
@@ -149,8 +155,11 @@ class Hub:
         per_session: int = 20,
         per_process: int = 5000,
         parallel: Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]] = map,
+        trace: Callable[[dict[str, Any]], None] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.read_stamps, self.refresh, self.render, self.check_access = read_stamps, refresh, render, check_access
+        self.trace, self.wall = trace, wall  # per-push timings (orders.live.trace), wall-clock: off unless asked for
         self.standing_sessions = standing_sessions
         self.clock, self.timing, self.per_session, self.per_process, self.parallel = clock, timing, per_session, per_process, parallel
         self.watched: dict[int, Watched] = {}
@@ -203,8 +212,10 @@ class Hub:
             order_ids = list(self.watched)
         if not order_ids:
             return
+        started = self.wall() if self.trace else 0.0
         stamps = self.read_stamps(order_ids)
-        due: list[tuple[int, bool]] = []
+        seen = self.wall() if self.trace else 0.0
+        due: list[tuple[int, str]] = []
         with self._lock:
             for order_id in order_ids:
                 watched = self.watched.get(order_id)
@@ -213,11 +224,16 @@ class Hub:
                 stamp = stamps.get(order_id, "")
                 changed = watched.stamp is not None and stamp != watched.stamp
                 watched.stamp = stamp
-                if changed or now >= watched.next_query_at:
-                    due.append((order_id, changed))
+                if changed:
+                    due.append((order_id, "change"))
+                elif now >= watched.next_query_at:
+                    due.append((order_id, watched.next_query_why))
         self._end_gone_sessions()
-        list(self.parallel(lambda item: self._refresh_order(*item, now=now), due))
+        list(self.parallel(lambda item: self._refresh_order(*item, now=now, seen=seen), due))
         self._check_streams(now)
+        if self.trace:
+            self.trace({"kind": "tick", "started": started, "seen": seen, "ended": self.wall(), "orders": len(order_ids),
+                        "asked": len(due)})
 
     def _end_gone_sessions(self) -> None:
         """One query for every open stream's session: a logout or an expiry, in any web process, ends its streams
@@ -235,14 +251,21 @@ class Hub:
             if stream.session_key not in standing:
                 self._end(stream, "the session is gone")
 
-    def _refresh_order(self, order_id: int, changed: bool, *, now: float) -> None:
+    def _refresh_order(self, order_id: int, reason: str, *, now: float, seen: float = 0.0) -> None:
+        """Ask the order's workflow (`reason`: a changed stamp, or the look that fell due) and push each stream's panel."""
+        asked = self.wall() if self.trace else 0.0
         try:
             refreshed = self.refresh(order_id)
             self.queries += 1
         except Exception:
             logger.exception("live panel: order %s could not be read", order_id)
-            self._schedule(order_id, now + self.timing.fallback)
+            self._schedule(order_id, now + self.timing.fallback, FALLBACK)
             return
+        timings = None
+        if self.trace:
+            timings = {"order": order_id, "reason": reason, "seen": seen, "asked": asked, "answered": self.wall(),
+                       "state": refreshed.state if refreshed else "", "final": bool(refreshed and refreshed.final)}
+            self.trace({"kind": "answer", **timings})
         with self._lock:
             watched = self.watched.get(order_id)
             streams = list(watched.streams) if watched else []
@@ -253,27 +276,38 @@ class Hub:
         if watched is not None:
             watched.last = refreshed
         for stream in streams:
-            self._push(stream, refreshed, now)
+            self._push(stream, refreshed, now, timings)
         if refreshed.final:
             for stream in streams:
                 self._end(stream, "the order is final")
             return
-        period = {MOVING: self.timing.moving, WAITING: self.timing.waiting}.get(refreshed.pace, self.timing.fallback)
-        self._schedule(order_id, now + (self.timing.settle if changed else period))
+        if reason == "change":
+            self._schedule(order_id, now + self.timing.settle, "settle")
+        else:
+            period = {MOVING: self.timing.moving, WAITING: self.timing.waiting}.get(refreshed.pace, self.timing.fallback)
+            self._schedule(order_id, now + period, refreshed.pace)
 
-    def _schedule(self, order_id: int, when: float) -> None:
+    def _schedule(self, order_id: int, when: float, why: str) -> None:
         with self._lock:
             watched = self.watched.get(order_id)
             if watched is not None:
-                watched.next_query_at = when
+                watched.next_query_at, watched.next_query_why = when, why
 
-    def _push(self, stream: Stream, refreshed: Refreshed, now: float) -> None:
+    def _push(self, stream: Stream, refreshed: Refreshed, now: float, timings: dict[str, Any] | None = None) -> None:
         try:
             panel = self.render(stream, refreshed)
             if panel.version != stream.version:
-                stream.offer(panel.version, panel.html(), now)
+                html = panel.html()
+                trace = {**timings, "version": panel.version, "rendered": self.wall()} if timings is not None else None
+                stream.offer(panel.version, html, now, trace)
         except Exception:
             logger.exception("live panel: the panel of order %s could not be rendered", stream.order_id)
+
+    def written(self, stream: Stream) -> None:
+        """The stream's event went to its socket (the trace's last time stamp)."""
+        if self.trace and stream.taken_trace is not None:
+            self.trace({"kind": "write", **stream.taken_trace, "written": self.wall()})
+            stream.taken_trace = None
 
     def _check_streams(self, now: float) -> None:
         with self._lock:

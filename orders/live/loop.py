@@ -122,6 +122,7 @@ async def events(hub: Hub, stream: Stream, wake: asyncio.Event, first: str) -> A
             if item is not None:
                 yield panel_event(*item)
                 stream.sent()
+                hub.written(stream)
                 continue
             if stream.closed:
                 return

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from orders.live import stamps
+from orders.live import stamps, trace
 from orders.live.hub import FALLBACK, MOVING, WAITING, Hub, Panel, Refreshed, Stream, Timing
 from orders.models import Order
 from orders.selectors import order_for_panel, order_live_state
@@ -24,11 +24,12 @@ def refresh(order_id: int) -> Refreshed | None:
     except Order.DoesNotExist:
         return None
     live = order_live_state(order, fresh=True)
+    state = live.snapshot.state
     if live.is_terminal:
-        return Refreshed(order, live, pace=FALLBACK, final=True)
+        return Refreshed(order, live, pace=FALLBACK, final=True, state=state)
     if live.source != "workflow":
-        return Refreshed(order, live, pace=FALLBACK, final=False)
-    return Refreshed(order, live, pace=WAITING if poll_interval(live) == POLL_WAITING else MOVING, final=False)
+        return Refreshed(order, live, pace=FALLBACK, final=False, state=state)
+    return Refreshed(order, live, pace=WAITING if poll_interval(live) == POLL_WAITING else MOVING, final=False, state=state)
 
 
 def render(stream: Stream, refreshed: Refreshed) -> Panel:
@@ -67,5 +68,6 @@ def hub() -> Hub:
     if _hub is None:
         _hub = Hub(read_stamps=stamps.order_stamps, refresh=refresh, render=render, check_access=check_access,
                    standing_sessions=stamps.standing_sessions, timing=timing(),
-                   per_session=settings.LIVE_PANEL_STREAMS_PER_SESSION, per_process=settings.LIVE_PANEL_STREAMS_PER_PROCESS)
+                   per_session=settings.LIVE_PANEL_STREAMS_PER_SESSION, per_process=settings.LIVE_PANEL_STREAMS_PER_PROCESS,
+                   trace=trace.from_environment())
     return _hub
