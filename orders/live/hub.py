@@ -28,13 +28,18 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 MOVING, WAITING, FALLBACK = "moving", "waiting", "fallback"
+# Looks at one order's workflow out at once. A query sent while the workflow ends can take a second
+# (docs/live-panel.md, "Why a look never holds the tick"); a second look, started by the next change of its
+# stamp, reads the mirror's final row meanwhile. A third change waits for one of them to return.
+MAX_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ class Watched:
     next_query_at: float = 0.0
     next_query_why: str = "opened"  # what the look at next_query_at is for (the trace names it)
     last: Refreshed | None = None
+    asked: int = 0  # looks started (each numbered), and the newest whose answer was taken
+    answered: int = 0
+    in_flight: int = 0  # looks started and not answered yet
+    again: bool = False  # the stamp changed while MAX_IN_FLIGHT looks were out: one more when one returns
 
 
 class Hub:
@@ -154,14 +163,17 @@ class Hub:
         timing: Timing = Timing(),
         per_session: int = 20,
         per_process: int = 5000,
-        parallel: Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]] = map,
+        submit: Callable[[Callable[[], None]], None] = lambda look: look(),
         trace: Callable[[dict[str, Any]], None] | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.read_stamps, self.refresh, self.render, self.check_access = read_stamps, refresh, render, check_access
         self.trace, self.wall = trace, wall  # per-push timings (orders.live.trace), wall-clock: off unless asked for
         self.standing_sessions = standing_sessions
-        self.clock, self.timing, self.per_session, self.per_process, self.parallel = clock, timing, per_session, per_process, parallel
+        self.clock, self.timing, self.per_session, self.per_process = clock, timing, per_session, per_process
+        # Starts a look at an order, or a stream's access check, without waiting for it (orders.live.loop: the
+        # hub's threads; here, at once in the caller's thread, which is what the tests use).
+        self.submit = submit
         self.watched: dict[int, Watched] = {}
         self.queries = 0  # workflow queries made (the figure the docs quote)
         self._lock = threading.RLock()
@@ -206,7 +218,12 @@ class Hub:
     # --- the tick (a worker thread) --------------------------------------------------------------
 
     def tick(self) -> None:
-        """Read the stamps, ask the workflows that are due, push what changed, check access."""
+        """Read the stamps, start the looks that are due, check access.
+
+        The tick does not wait for the looks it starts: one slow workflow
+        answer must not hold up the next stamp read, and with it every other
+        order's change.
+        """
         now = self.clock()
         with self._lock:
             order_ids = list(self.watched)
@@ -215,7 +232,7 @@ class Hub:
         started = self.wall() if self.trace else 0.0
         stamps = self.read_stamps(order_ids)
         seen = self.wall() if self.trace else 0.0
-        due: list[tuple[int, str]] = []
+        due: list[tuple[int, str, tuple[Watched, int]]] = []
         with self._lock:
             for order_id in order_ids:
                 watched = self.watched.get(order_id)
@@ -225,15 +242,29 @@ class Hub:
                 changed = watched.stamp is not None and stamp != watched.stamp
                 watched.stamp = stamp
                 if changed:
-                    due.append((order_id, "change"))
-                elif now >= watched.next_query_at:
-                    due.append((order_id, watched.next_query_why))
+                    reason = "change"
+                elif now >= watched.next_query_at and not watched.in_flight:
+                    reason = watched.next_query_why
+                else:
+                    continue
+                if watched.in_flight >= MAX_IN_FLIGHT:
+                    watched.again = True
+                    continue
+                due.append((order_id, reason, self._start_look(watched)))
         self._end_gone_sessions()
-        list(self.parallel(lambda item: self._refresh_order(*item, now=now, seen=seen), due))
+        for order_id, reason, look in due:
+            self.submit(partial(self._refresh_order, order_id, reason, look, seen=seen))
         self._check_streams(now)
         if self.trace:
             self.trace({"kind": "tick", "started": started, "seen": seen, "ended": self.wall(), "orders": len(order_ids),
                         "asked": len(due)})
+
+    @staticmethod
+    def _start_look(watched: Watched) -> tuple[Watched, int]:
+        """A new look at the order: whom it is for, and its number (under the hub's lock)."""
+        watched.in_flight += 1
+        watched.asked += 1
+        return watched, watched.asked
 
     def _end_gone_sessions(self) -> None:
         """One query for every open stream's session: a logout or an expiry, in any web process, ends its streams
@@ -251,30 +282,51 @@ class Hub:
             if stream.session_key not in standing:
                 self._end(stream, "the session is gone")
 
-    def _refresh_order(self, order_id: int, reason: str, *, now: float, seen: float = 0.0) -> None:
-        """Ask the order's workflow (`reason`: a changed stamp, or the look that fell due) and push each stream's panel."""
+    def _refresh_order(self, order_id: int, reason: str, look: tuple[Watched, int], *, seen: float = 0.0) -> None:
+        """Look at the order (`reason`: a changed stamp, or the look that fell due) and push each stream's panel.
+
+        Only the newest answer counts: a look that returns after a later one
+        (a workflow query that waited while the mirror already said more) is dropped.
+        """
         asked = self.wall() if self.trace else 0.0
+        failed = False
         try:
             refreshed = self.refresh(order_id)
             self.queries += 1
         except Exception:
             logger.exception("live panel: order %s could not be read", order_id)
-            self._schedule(order_id, now + self.timing.fallback, FALLBACK)
-            return
+            refreshed, failed = None, True
+        now = self.clock()
+        watched, number = look
+        next_look = None
+        with self._lock:
+            watched.in_flight -= 1
+            # The streams' order is still watched by the same registration (not closed and opened anew meanwhile).
+            newest = self.watched.get(order_id) is watched and number > watched.answered
+            if newest:
+                watched.answered = number
+                if refreshed is not None:
+                    watched.last = refreshed
+            if watched.again and self.watched.get(order_id) is watched:
+                watched.again = False
+                next_look = self._start_look(watched)
+            streams = list(watched.streams) if newest else []
+        if next_look is not None:
+            self.submit(partial(self._refresh_order, order_id, "change", next_look, seen=self.wall() if self.trace else 0.0))
         timings = None
         if self.trace:
             timings = {"order": order_id, "reason": reason, "seen": seen, "asked": asked, "answered": self.wall(),
                        "state": refreshed.state if refreshed else "", "final": bool(refreshed and refreshed.final)}
-            self.trace({"kind": "answer", **timings})
-        with self._lock:
-            watched = self.watched.get(order_id)
-            streams = list(watched.streams) if watched else []
+            self.trace({"kind": "answer", "newest": newest, **timings})
+        if not newest:
+            return
+        if failed:
+            self._schedule(order_id, now + self.timing.fallback, FALLBACK)
+            return
         if refreshed is None:  # the order is gone
             for stream in streams:
                 self._end(stream, "the order no longer exists")
             return
-        if watched is not None:
-            watched.last = refreshed
         for stream in streams:
             self._push(stream, refreshed, now, timings)
         if refreshed.final:
@@ -294,12 +346,17 @@ class Hub:
                 watched.next_query_at, watched.next_query_why = when, why
 
     def _push(self, stream: Stream, refreshed: Refreshed, now: float, timings: dict[str, Any] | None = None) -> None:
+        """Render `refreshed` for the stream, and offer it if its version is news and it is still the order's latest
+        answer (two looks at an order may render side by side: the older must not replace the newer's panel)."""
         try:
             panel = self.render(stream, refreshed)
             if panel.version != stream.version:
                 html = panel.html()
                 trace = {**timings, "version": panel.version, "rendered": self.wall()} if timings is not None else None
-                stream.offer(panel.version, html, now, trace)
+                with self._lock:
+                    watched = self.watched.get(stream.order_id)
+                    if watched is not None and watched.last is refreshed:
+                        stream.offer(panel.version, html, now, trace)
         except Exception:
             logger.exception("live panel: the panel of order %s could not be rendered", stream.order_id)
 
@@ -322,10 +379,11 @@ class Hub:
             elif now >= stream.next_access_check:
                 stream.next_access_check = now + self.timing.access
                 due.append((stream, last))
-        # Side by side, as the workflow queries are: pages opened together come due together, and one
+        # Started, as the looks are, not waited for: pages opened together come due together, and one
         # after another their checks (a query each, a render when the user's rows changed) held up the
         # tick, and with it every change waiting to be pushed.
-        list(self.parallel(lambda item: self._check_access(item[0], item[1], now), due))
+        for stream, last in due:
+            self.submit(partial(self._check_access, stream, last, now))
 
     def _check_access(self, stream: Stream, last: Refreshed | None, now: float) -> None:
         before = stream.access_stamp
