@@ -17,7 +17,8 @@ from typing import TypeVar
 
 from django.db import close_old_connections
 
-from orders.live.hub import Hub, Stream
+from orders.live.hub import Hub
+from orders.live.streams import Stream
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

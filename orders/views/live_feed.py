@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from orders.live import stamps, trace
-from orders.live.hub import FALLBACK, MOVING, WAITING, Hub, Panel, Refreshed, Stream, Timing
+from orders.live.hub import FALLBACK, MOVING, WAITING, Hub, Timing
+from orders.live.streams import Panel, Refreshed, Stream
 from orders.models import Order
 from orders.selectors import order_for_panel, order_live_state
 from orders.views import unchanged_poll

@@ -15,7 +15,8 @@ from django.utils import timezone
 from approvals.models import ApprovalDecision
 from orders import roles
 from orders.live import loop as live_loop
-from orders.live.hub import Hub, Stream, StreamRefused, Timing, close_every_stream
+from orders.live.hub import Hub, StreamRefused, Timing, close_every_stream
+from orders.live.streams import Stream
 from orders.models import Order, OrderEvent
 from orders.timeline.mirror import mirror_snapshot
 from orders.views import live_feed

@@ -13,8 +13,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from orders.live.hub import FALLBACK, MOVING, Hub, Panel, Refreshed, Stream, Timing
+from orders.live.hub import FALLBACK, MOVING, Hub, Timing
 from orders.live.loop import HubLoop
+from orders.live.streams import Panel, Refreshed, Stream
 
 TICK = 0.05
 # Nothing but the tick and changed stamps looks at an order in these tests.
