@@ -310,6 +310,7 @@ class Hub:
             self.submit(partial(self._check_access, stream, last, now))
 
     def _check_access(self, stream: Stream, last: Refreshed | None, now: float) -> None:
+        started = self.wall() if self.trace else 0.0
         before = stream.access_stamp
         try:
             stamp = self.check_access(stream)
@@ -320,8 +321,11 @@ class Hub:
             self._end(stream, "the session or the right to view the order is gone")
             return
         stream.access_stamp = stamp
-        if before and stamp != before and last is not None:
+        rendered = bool(before and stamp != before and last is not None)
+        if rendered and last is not None:
             self._push(stream, last, now)  # the user's own rows changed (permissions, delegations): their actions may have
+        if self.trace:
+            self.trace({"kind": "access", "order": stream.order_id, "started": started, "ended": self.wall(), "rendered": rendered})
 
     def _end(self, stream: Stream, reason: str) -> None:
         self.remove(stream)
