@@ -18,9 +18,20 @@ when something may have changed:
   user may still view the order; a final order pushes its last panel and
   closes its streams.
 
-The hub is plain synchronous code (it runs in a worker thread of the web
-process, see orders.live.loop); what it asks the database and the workflow,
-and how a panel is rendered, come in as functions (orders.views.live_feed).
+A look at an order (its workflow asked, its panels rendered) is started by
+the tick, never waited for by it: a workflow asked while it ends answers
+after about a second, and a tick that waited for it held every other
+order's change for as long (the push channel's p95 was ~1 s). While a look
+is out, a changed stamp starts a second one (at most MAX_IN_FLIGHT); it
+finds the mirror's final row, written before the workflow's last task, and
+pushes the last panel at once. Looks are numbered: an answer that returns
+after a newer one is dropped, so a page never steps back.
+
+The hub is plain synchronous code (its tick runs in a thread of the web
+process, its looks on a few others, see orders.live.loop); what it asks the
+database and the workflow, and how a panel is rendered, come in as
+functions (orders.views.live_feed). `trace` (orders.live.trace) times each
+look and push, when asked for.
 """
 from __future__ import annotations
 
@@ -38,10 +49,6 @@ from orders.live.streams import Panel, Refreshed, Stream
 logger = logging.getLogger(__name__)
 
 MOVING, WAITING, FALLBACK = "moving", "waiting", "fallback"
-# Looks at one order's workflow out at once. A query sent while the workflow ends can take a second
-# (docs/live-panel.md, "Why a look never holds the tick"); a second look, started by the next change of its
-# stamp, reads the mirror's final row meanwhile. A third change waits for one of them to return.
-MAX_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ class Watched:
     last: Refreshed | None = None
     asked: int = 0  # looks started (each numbered), and the newest whose answer was taken
     answered: int = 0
-    in_flight: int = 0  # looks started and not answered yet
-    again: bool = False  # the stamp changed while MAX_IN_FLIGHT looks were out: one more when one returns
+    asking: bool = False  # a look that asks the workflow is out (one at a time per order)
+    again: bool = False  # the stamp changed while it was out, and the mirror could not answer: one more look after it
 
 
 class Hub:
@@ -80,6 +87,7 @@ class Hub:
         self, *,
         read_stamps: Callable[[list[int]], dict[int, str]],
         refresh: Callable[[int], Refreshed | None],
+        refresh_final: Callable[[int], Refreshed | None] = lambda order_id: None,
         render: Callable[[Stream, Refreshed], Panel],
         check_access: Callable[[Stream], str | None],
         standing_sessions: Callable[[set[str]], set[str]] = lambda keys: keys,
@@ -92,6 +100,7 @@ class Hub:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.read_stamps, self.refresh, self.render, self.check_access = read_stamps, refresh, render, check_access
+        self.refresh_final = refresh_final  # the order's final answer from its mirror alone; None while its row is not final
         self.trace, self.wall = trace, wall  # per-push timings (orders.live.trace), wall-clock: off unless asked for
         self.standing_sessions = standing_sessions
         self.clock, self.timing, self.per_session, self.per_process = clock, timing, per_session, per_process
@@ -157,6 +166,7 @@ class Hub:
         stamps = self.read_stamps(order_ids)
         seen = self.wall() if self.trace else 0.0
         due: list[tuple[int, str, tuple[Watched, int]]] = []
+        mirror_only: list[tuple[int, tuple[Watched, int]]] = []
         with self._lock:
             for order_id in order_ids:
                 watched = self.watched.get(order_id)
@@ -165,28 +175,26 @@ class Hub:
                 stamp = stamps.get(order_id, "")
                 changed = watched.stamp is not None and stamp != watched.stamp
                 watched.stamp = stamp
-                if changed:
-                    reason = "change"
-                elif now >= watched.next_query_at and not watched.in_flight:
-                    reason = watched.next_query_why
-                else:
-                    continue
-                if watched.in_flight >= MAX_IN_FLIGHT:
-                    watched.again = True
-                    continue
-                due.append((order_id, reason, self._start_look(watched)))
+                if changed and watched.asking:
+                    mirror_only.append((order_id, self._start_look(watched, asking=False)))
+                elif changed:
+                    due.append((order_id, "change", self._start_look(watched)))
+                elif now >= watched.next_query_at and not watched.asking:
+                    due.append((order_id, watched.next_query_why, self._start_look(watched)))
         self._end_gone_sessions()
         for order_id, reason, look in due:
             self.submit(partial(self._refresh_order, order_id, reason, look, seen=seen))
+        for order_id, look in mirror_only:
+            self._refresh_order(order_id, "change", look, seen=seen, mirror_only=True)
         self._check_streams(now)
         if self.trace:
             self.trace({"kind": "tick", "started": started, "seen": seen, "ended": self.wall(), "orders": len(order_ids),
-                        "asked": len(due)})
+                        "asked": len(due), "mirror_only": len(mirror_only)})
 
     @staticmethod
-    def _start_look(watched: Watched) -> tuple[Watched, int]:
+    def _start_look(watched: Watched, *, asking: bool = True) -> tuple[Watched, int]:
         """A new look at the order: whom it is for, and its number (under the hub's lock)."""
-        watched.in_flight += 1
+        watched.asking = watched.asking or asking
         watched.asked += 1
         return watched, watched.asked
 
@@ -206,17 +214,22 @@ class Hub:
             if stream.session_key not in standing:
                 self._end(stream, "the session is gone")
 
-    def _refresh_order(self, order_id: int, reason: str, look: tuple[Watched, int], *, seen: float = 0.0) -> None:
+    def _refresh_order(self, order_id: int, reason: str, look: tuple[Watched, int], *, seen: float = 0.0,
+                       mirror_only: bool = False) -> None:
         """Look at the order (`reason`: a changed stamp, or the look that fell due) and push each stream's panel.
 
-        Only the newest answer counts: a look that returns after a later one
-        (a workflow query that waited while the mirror already said more) is dropped.
+        `mirror_only`: the stamp changed while the workflow is being asked; only a final row is read (no
+        second query to the workflow), and when the row is not final one more look follows the one out.
+        Only the newest answer counts: an answer that returns after a later one is dropped.
         """
         asked = self.wall() if self.trace else 0.0
         failed = False
         try:
-            refreshed = self.refresh(order_id)
-            self.queries += 1
+            if mirror_only:
+                refreshed = self.refresh_final(order_id)
+            else:
+                refreshed = self.refresh(order_id)
+                self.queries += 1
         except Exception:
             logger.exception("live panel: order %s could not be read", order_id)
             refreshed, failed = None, True
@@ -224,14 +237,18 @@ class Hub:
         watched, number = look
         next_look = None
         with self._lock:
-            watched.in_flight -= 1
-            # The streams' order is still watched by the same registration (not closed and opened anew meanwhile).
-            newest = self.watched.get(order_id) is watched and number > watched.answered
+            registered = self.watched.get(order_id) is watched  # not closed (and perhaps opened anew) meanwhile
+            if not mirror_only:
+                watched.asking = False
+            answered = not (mirror_only and refreshed is None)
+            newest = registered and answered and number > watched.answered
             if newest:
                 watched.answered = number
                 if refreshed is not None:
                     watched.last = refreshed
-            if watched.again and self.watched.get(order_id) is watched:
+            if registered and not answered:
+                watched.again = True  # the row is not final: the workflow must be asked again after the look out
+            if registered and watched.again and not watched.asking:
                 watched.again = False
                 next_look = self._start_look(watched)
             streams = list(watched.streams) if newest else []
@@ -241,7 +258,7 @@ class Hub:
         if self.trace:
             timings = {"order": order_id, "reason": reason, "seen": seen, "asked": asked, "answered": self.wall(),
                        "state": refreshed.state if refreshed else "", "final": bool(refreshed and refreshed.final)}
-            self.trace({"kind": "answer", "newest": newest, **timings})
+            self.trace({"kind": "answer", "newest": newest, "mirror_only": mirror_only, **timings})
         if not newest:
             return
         if failed:
