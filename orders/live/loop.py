@@ -81,9 +81,15 @@ class HubLoop:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         reported_at, reported_queries = loop.time(), self.hub.queries
+        due = loop.time()
         while True:
-            # A tick period first: a stream's page was rendered a moment ago, as it opened.
-            await asyncio.sleep(self.hub.timing.tick)
+            # A tick period first: a stream's page was rendered a moment ago, as it opened. Ticks start a
+            # period apart, however long the last one took (a write waits half a period on average to be
+            # seen); one that ran past the next start is followed a full period later, not at once.
+            due += self.hub.timing.tick
+            if due <= loop.time():
+                due = loop.time() + self.hub.timing.tick
+            await asyncio.sleep(due - loop.time())
             if not self.hub.stream_count():
                 return
             try:
