@@ -288,17 +288,23 @@ def _push_breakdown(ctx: Context, section: str, pages: list[StreamPage], finishe
         p50, p95 = web.p50_p95(values)
         ctx.table.add(section, f"  final push: {name}, p50 / p95", f"{ms(p50)} / {ms(p95)}", "",
                       f"{len(values)} pages" + (f"; {untraced} final events not in the trace" if untraced and name == "total" else ""))
-    checks = [r for r in records if r["kind"] == "access" and r["started"] >= since]
-    answers = [r for r in records if r["kind"] == "answer" and r["asked"] >= since]
     window = max((r["ended"] for r in records if r["kind"] == "tick"), default=since) - since
+    checks = [r for r in records if r["kind"] == "access" and since <= r["started"] <= since + window]
+    answers = [r for r in records if r["kind"] == "answer" and since <= r["asked"] <= since + window]
+    asked = [r for r in answers if not r.get("mirror_only")]
+    mirror = [r for r in answers if r.get("mirror_only")]
     if window > 0:
-        # What the per-stream access checks cost beside the looks (each a query, and a render when the user's
-        # rows, or the order's, changed since the last check), in thread time while the orders moved.
-        ctx.table.add(section, "  while they moved: looks at orders / access checks (per second, thread time in all)",
-                      f"{len(answers) / window:.1f} / {len(checks) / window:.1f} per s; "
-                      f"{sum(r['answered'] - r['asked'] for r in answers):.1f} s / {sum(r['ended'] - r['started'] for r in checks):.1f} s",
-                      "", f"{sum(r['rendered'] for r in checks)} access checks re-rendered a panel; "
-                      f"{sum(not r.get('newest', True) for r in answers)} answers dropped (a newer one was taken first)")
+        # The workflow queries the moving orders cost, and what the per-stream access checks cost beside them (each
+        # a query, and a render when the user's rows, or the order's, changed since the last check), in thread time.
+        ctx.table.add(section, "  while they moved: workflow looks / mirror-only looks / access checks, per second "
+                      "(thread time in all)",
+                      f"{len(asked) / window:.1f} / {len(mirror) / window:.1f} / {len(checks) / window:.1f} per s "
+                      f"({sum(r['answered'] - r['asked'] for r in asked):.1f} s / {sum(r['answered'] - r['asked'] for r in mirror):.1f} s"
+                      f" / {sum(r['ended'] - r['started'] for r in checks):.1f} s)", "",
+                      f"{sum(r['answered'] - r['asked'] > 0.5 for r in asked)} workflow answers took over 0.5 s, "
+                      f"{sum(r.get('newest') is False for r in asked)} came after a newer answer and were dropped; "
+                      f"{sum(r['final'] for r in mirror)} final panels from the mirror alone; "
+                      f"{sum(r['rendered'] for r in checks)} access checks re-rendered a panel")
     p50, p95 = web.p50_p95(ticks)
     ctx.table.add(section, "  final push: why the hub looked; the hub's tick while they moved, p50 / p95 / max",
                   f"{dict(reasons.most_common())}; tick {ms(p50)} / {ms(p95)} / {ms(max(ticks, default=float('nan')))}", "",
