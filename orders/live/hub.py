@@ -21,11 +21,13 @@ when something may have changed:
 A look at an order (its workflow asked, its panels rendered) is started by
 the tick, never waited for by it: a workflow asked while it ends answers
 after about a second, and a tick that waited for it held every other
-order's change for as long (the push channel's p95 was ~1 s). While a look
-is out, a changed stamp starts a second one (at most MAX_IN_FLIGHT); it
-finds the mirror's final row, written before the workflow's last task, and
-pushes the last panel at once. Looks are numbered: an answer that returns
-after a newer one is dropped, so a page never steps back.
+order's change for as long (the push channel's p95 was ~1 s). One workflow
+query per order is out at a time; a changed stamp meanwhile reads only the
+order's row (`refresh_final`): a final row, written by the last activity
+before the workflow's last task, pushes the last panel at once, and any
+other change gets one more look once the answer is in. Looks are numbered:
+an answer that returns after a newer one is dropped, so a page never steps
+back.
 
 The hub is plain synchronous code (its tick runs in a thread of the web
 process, its looks on a few others, see orders.live.loop); what it asks the
