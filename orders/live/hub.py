@@ -18,9 +18,22 @@ when something may have changed:
   user may still view the order; a final order pushes its last panel and
   closes its streams.
 
-The hub is plain synchronous code (it runs in a worker thread of the web
-process, see orders.live.loop); what it asks the database and the workflow,
-and how a panel is rendered, come in as functions (orders.views.live_feed).
+A look at an order (its workflow asked, its panels rendered) is started by
+the tick, never waited for by it: a workflow asked while it ends answers
+after about a second, and a tick that waited for it held every other
+order's change for as long (the push channel's p95 was ~1 s). One workflow
+query per order is out at a time; a changed stamp meanwhile reads only the
+order's row (`refresh_final`): a final row, written by the last activity
+before the workflow's last task, pushes the last panel at once, and any
+other change gets one more look once the answer is in. Looks are numbered:
+an answer that returns after a newer one is dropped, so a page never steps
+back.
+
+The hub is plain synchronous code (its tick runs in a thread of the web
+process, its looks on a few others, see orders.live.loop); what it asks the
+database and the workflow, and how a panel is rendered, come in as
+functions (orders.views.live_feed). `trace` (orders.live.trace) times each
+look and push, when asked for.
 """
 from __future__ import annotations
 
@@ -28,9 +41,12 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+
+from orders.live.streams import Panel, Refreshed, Stream
 
 logger = logging.getLogger(__name__)
 
@@ -56,84 +72,16 @@ class StreamRefused(Exception):
 
 
 @dataclass
-class Refreshed:
-    """One answer of an order's workflow (or its mirror), shared by every stream watching it."""
-    order: Any
-    live: Any
-    pace: str  # MOVING, WAITING or FALLBACK: when to ask again without a change
-    final: bool  # the order reached its end: push the last panel and close
-
-
-@dataclass
-class Panel:
-    version: str
-    html: Callable[[], str]  # rendered only when the version is news to the stream
-
-
-@dataclass(eq=False)
-class Stream:
-    """One open page's connection: who watches which order, and the version it shows."""
-    order_id: int
-    session_key: str
-    user_id: int
-    context: Any  # what the render needs (the request the stream was opened with)
-    version: str = ""  # what the page shows (or will, once the pending event is sent)
-    notify: Callable[[], None] = lambda: None  # wakes the connection's writer (thread-safe)
-    abort: Callable[[], None] = lambda: None  # cuts the connection (a client that does not read)
-    opened_at: float = 0.0
-    access_stamp: str = ""
-    next_access_check: float = 0.0
-    closed: str = ""  # why the stream ended ("" while open)
-    _pending: tuple[str, str] | None = None
-    _waiting_since: float | None = None  # an event has waited (to be taken, or to be sent) since
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def offer(self, version: str, html: str, now: float) -> None:
-        """The panel to send next; a newer one replaces it (the page only needs the latest)."""
-        with self._lock:
-            self._pending = (version, html)
-            self.version = version
-            if self._waiting_since is None:
-                self._waiting_since = now
-        self.notify()
-
-    def take(self) -> tuple[str, str] | None:
-        """The event to send now, if any (it counts as waiting until `sent`)."""
-        with self._lock:
-            pending, self._pending = self._pending, None
-            return pending
-
-    def sending(self, now: float) -> None:
-        """Something else (a heartbeat) is being written: it counts as waiting until `sent`."""
-        with self._lock:
-            if self._waiting_since is None:
-                self._waiting_since = now
-
-    def sent(self) -> None:
-        with self._lock:
-            if self._pending is None:
-                self._waiting_since = None
-
-    def ready(self) -> bool:
-        """An event to send, or the end to write."""
-        with self._lock:
-            return self._pending is not None or bool(self.closed)
-
-    def stalled_for(self, now: float) -> float:
-        with self._lock:
-            return 0.0 if self._waiting_since is None else now - self._waiting_since
-
-    def close(self, reason: str) -> None:
-        self.closed = self.closed or reason
-        self.notify()
-
-
-@dataclass
 class Watched:
     streams: set[Stream] = field(default_factory=set)
     stamp: str | None = None
     next_query_at: float = 0.0
+    next_query_why: str = "opened"  # what the look at next_query_at is for (the trace names it)
     last: Refreshed | None = None
+    asked: int = 0  # looks started (each numbered), and the newest whose answer was taken
+    answered: int = 0
+    asking: bool = False  # a look that asks the workflow is out (one at a time per order)
+    again: bool = False  # the stamp changed while it was out, and the mirror could not answer: one more look after it
 
 
 class Hub:
@@ -141,6 +89,7 @@ class Hub:
         self, *,
         read_stamps: Callable[[list[int]], dict[int, str]],
         refresh: Callable[[int], Refreshed | None],
+        refresh_final: Callable[[int], Refreshed | None] = lambda order_id: None,
         render: Callable[[Stream, Refreshed], Panel],
         check_access: Callable[[Stream], str | None],
         standing_sessions: Callable[[set[str]], set[str]] = lambda keys: keys,
@@ -148,11 +97,18 @@ class Hub:
         timing: Timing = Timing(),
         per_session: int = 20,
         per_process: int = 5000,
-        parallel: Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]] = map,
+        submit: Callable[[Callable[[], None]], None] = lambda look: look(),
+        trace: Callable[[dict[str, Any]], None] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.read_stamps, self.refresh, self.render, self.check_access = read_stamps, refresh, render, check_access
+        self.refresh_final = refresh_final  # the order's final answer from its mirror alone; None while its row is not final
+        self.trace, self.wall = trace, wall  # per-push timings (orders.live.trace), wall-clock: off unless asked for
         self.standing_sessions = standing_sessions
-        self.clock, self.timing, self.per_session, self.per_process, self.parallel = clock, timing, per_session, per_process, parallel
+        self.clock, self.timing, self.per_session, self.per_process = clock, timing, per_session, per_process
+        # Starts a look at an order, or a stream's access check, without waiting for it (orders.live.loop: the
+        # hub's threads; here, at once in the caller's thread, which is what the tests use).
+        self.submit = submit
         self.watched: dict[int, Watched] = {}
         self.queries = 0  # workflow queries made (the figure the docs quote)
         self._lock = threading.RLock()
@@ -197,14 +153,22 @@ class Hub:
     # --- the tick (a worker thread) --------------------------------------------------------------
 
     def tick(self) -> None:
-        """Read the stamps, ask the workflows that are due, push what changed, check access."""
+        """Read the stamps, start the looks that are due, check access.
+
+        The tick does not wait for the looks it starts: one slow workflow
+        answer must not hold up the next stamp read, and with it every other
+        order's change.
+        """
         now = self.clock()
         with self._lock:
             order_ids = list(self.watched)
         if not order_ids:
             return
+        started = self.wall() if self.trace else 0.0
         stamps = self.read_stamps(order_ids)
-        due: list[tuple[int, bool]] = []
+        seen = self.wall() if self.trace else 0.0
+        due: list[tuple[int, str, tuple[Watched, int]]] = []
+        mirror_only: list[tuple[int, tuple[Watched, int]]] = []
         with self._lock:
             for order_id in order_ids:
                 watched = self.watched.get(order_id)
@@ -213,11 +177,28 @@ class Hub:
                 stamp = stamps.get(order_id, "")
                 changed = watched.stamp is not None and stamp != watched.stamp
                 watched.stamp = stamp
-                if changed or now >= watched.next_query_at:
-                    due.append((order_id, changed))
+                if changed and watched.asking:
+                    mirror_only.append((order_id, self._start_look(watched, asking=False)))
+                elif changed:
+                    due.append((order_id, "change", self._start_look(watched)))
+                elif now >= watched.next_query_at and not watched.asking:
+                    due.append((order_id, watched.next_query_why, self._start_look(watched)))
         self._end_gone_sessions()
-        list(self.parallel(lambda item: self._refresh_order(*item, now=now), due))
+        for order_id, reason, look in due:
+            self.submit(partial(self._refresh_order, order_id, reason, look, seen=seen))
+        for order_id, look in mirror_only:
+            self._refresh_order(order_id, "change", look, seen=seen, mirror_only=True)
         self._check_streams(now)
+        if self.trace:
+            self.trace({"kind": "tick", "started": started, "seen": seen, "ended": self.wall(), "orders": len(order_ids),
+                        "asked": len(due), "mirror_only": len(mirror_only)})
+
+    @staticmethod
+    def _start_look(watched: Watched, *, asking: bool = True) -> tuple[Watched, int]:
+        """A new look at the order: whom it is for, and its number (under the hub's lock)."""
+        watched.asking = watched.asking or asking
+        watched.asked += 1
+        return watched, watched.asked
 
     def _end_gone_sessions(self) -> None:
         """One query for every open stream's session: a logout or an expiry, in any web process, ends its streams
@@ -235,45 +216,98 @@ class Hub:
             if stream.session_key not in standing:
                 self._end(stream, "the session is gone")
 
-    def _refresh_order(self, order_id: int, changed: bool, *, now: float) -> None:
+    def _refresh_order(self, order_id: int, reason: str, look: tuple[Watched, int], *, seen: float = 0.0,
+                       mirror_only: bool = False) -> None:
+        """Look at the order (`reason`: a changed stamp, or the look that fell due) and push each stream's panel.
+
+        `mirror_only`: the stamp changed while the workflow is being asked; only a final row is read (no
+        second query to the workflow), and when the row is not final one more look follows the one out.
+        Only the newest answer counts: an answer that returns after a later one is dropped.
+        """
+        asked = self.wall() if self.trace else 0.0
+        failed = False
         try:
-            refreshed = self.refresh(order_id)
-            self.queries += 1
+            if mirror_only:
+                refreshed = self.refresh_final(order_id)
+            else:
+                refreshed = self.refresh(order_id)
+                self.queries += 1
         except Exception:
             logger.exception("live panel: order %s could not be read", order_id)
-            self._schedule(order_id, now + self.timing.fallback)
-            return
+            refreshed, failed = None, True
+        now = self.clock()
+        watched, number = look
+        next_look = None
         with self._lock:
-            watched = self.watched.get(order_id)
-            streams = list(watched.streams) if watched else []
+            registered = self.watched.get(order_id) is watched  # not closed (and perhaps opened anew) meanwhile
+            if not mirror_only:
+                watched.asking = False
+            answered = not (mirror_only and refreshed is None)
+            newest = registered and answered and number > watched.answered
+            if newest:
+                watched.answered = number
+                if refreshed is not None:
+                    watched.last = refreshed
+            if registered and not answered:
+                watched.again = True  # the row is not final: the workflow must be asked again after the look out
+            if registered and watched.again and not watched.asking:
+                watched.again = False
+                next_look = self._start_look(watched)
+            streams = list(watched.streams) if newest else []
+        if next_look is not None:
+            self.submit(partial(self._refresh_order, order_id, "change", next_look, seen=self.wall() if self.trace else 0.0))
+        timings = None
+        if self.trace:
+            timings = {"order": order_id, "reason": reason, "seen": seen, "asked": asked, "answered": self.wall(),
+                       "state": refreshed.state if refreshed else "", "final": bool(refreshed and refreshed.final)}
+            self.trace({"kind": "answer", "newest": newest, "mirror_only": mirror_only, **timings})
+        if not newest:
+            return
+        if failed:
+            self._schedule(order_id, now + self.timing.fallback, FALLBACK)
+            return
         if refreshed is None:  # the order is gone
             for stream in streams:
                 self._end(stream, "the order no longer exists")
             return
-        if watched is not None:
-            watched.last = refreshed
         for stream in streams:
-            self._push(stream, refreshed, now)
+            self._push(stream, refreshed, now, timings)
         if refreshed.final:
             for stream in streams:
                 self._end(stream, "the order is final")
             return
-        period = {MOVING: self.timing.moving, WAITING: self.timing.waiting}.get(refreshed.pace, self.timing.fallback)
-        self._schedule(order_id, now + (self.timing.settle if changed else period))
+        if reason == "change":
+            self._schedule(order_id, now + self.timing.settle, "settle")
+        else:
+            period = {MOVING: self.timing.moving, WAITING: self.timing.waiting}.get(refreshed.pace, self.timing.fallback)
+            self._schedule(order_id, now + period, refreshed.pace)
 
-    def _schedule(self, order_id: int, when: float) -> None:
+    def _schedule(self, order_id: int, when: float, why: str) -> None:
         with self._lock:
             watched = self.watched.get(order_id)
             if watched is not None:
-                watched.next_query_at = when
+                watched.next_query_at, watched.next_query_why = when, why
 
-    def _push(self, stream: Stream, refreshed: Refreshed, now: float) -> None:
+    def _push(self, stream: Stream, refreshed: Refreshed, now: float, timings: dict[str, Any] | None = None) -> None:
+        """Render `refreshed` for the stream, and offer it if its version is news and it is still the order's latest
+        answer (two looks at an order may render side by side: the older must not replace the newer's panel)."""
         try:
             panel = self.render(stream, refreshed)
             if panel.version != stream.version:
-                stream.offer(panel.version, panel.html(), now)
+                html = panel.html()
+                trace = {**timings, "version": panel.version, "rendered": self.wall()} if timings is not None else None
+                with self._lock:
+                    watched = self.watched.get(stream.order_id)
+                    if watched is not None and watched.last is refreshed:
+                        stream.offer(panel.version, html, now, trace)
         except Exception:
             logger.exception("live panel: the panel of order %s could not be rendered", stream.order_id)
+
+    def written(self, stream: Stream) -> None:
+        """The stream's event went to its socket (the trace's last time stamp)."""
+        if self.trace and stream.taken_trace is not None:
+            self.trace({"kind": "write", **stream.taken_trace, "written": self.wall()})
+            stream.taken_trace = None
 
     def _check_streams(self, now: float) -> None:
         with self._lock:
@@ -288,12 +322,14 @@ class Hub:
             elif now >= stream.next_access_check:
                 stream.next_access_check = now + self.timing.access
                 due.append((stream, last))
-        # Side by side, as the workflow queries are: pages opened together come due together, and one
+        # Started, as the looks are, not waited for: pages opened together come due together, and one
         # after another their checks (a query each, a render when the user's rows changed) held up the
         # tick, and with it every change waiting to be pushed.
-        list(self.parallel(lambda item: self._check_access(item[0], item[1], now), due))
+        for stream, last in due:
+            self.submit(partial(self._check_access, stream, last, now))
 
     def _check_access(self, stream: Stream, last: Refreshed | None, now: float) -> None:
+        started = self.wall() if self.trace else 0.0
         before = stream.access_stamp
         try:
             stamp = self.check_access(stream)
@@ -304,8 +340,11 @@ class Hub:
             self._end(stream, "the session or the right to view the order is gone")
             return
         stream.access_stamp = stamp
-        if before and stamp != before and last is not None:
+        rendered = bool(before and stamp != before and last is not None)
+        if rendered and last is not None:
             self._push(stream, last, now)  # the user's own rows changed (permissions, delegations): their actions may have
+        if self.trace:
+            self.trace({"kind": "access", "order": stream.order_id, "started": started, "ended": self.wall(), "rendered": rendered})
 
     def _end(self, stream: Stream, reason: str) -> None:
         self.remove(stream)

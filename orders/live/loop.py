@@ -12,12 +12,13 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from django.db import close_old_connections
 
-from orders.live.hub import Hub, Stream
+from orders.live.hub import Hub
+from orders.live.streams import Stream
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,13 +45,19 @@ def shown_version(last_event_id: str | None) -> str:
 
 
 class HubLoop:
-    """Runs `hub.tick` on the current event loop while streams are open."""
+    """Runs `hub.tick` on the current event loop while streams are open.
 
-    def __init__(self, hub: Hub, *, threads: int = 4) -> None:
+    The tick has a thread of its own; the looks it starts (a workflow query
+    and the renders each) run on `threads` others. A look may wait a second
+    on a workflow that is ending: the next tick does not wait for it.
+    """
+
+    def __init__(self, hub: Hub, *, threads: int = 8) -> None:
         self.hub = hub
         self.threads = threads
         self._task: asyncio.Task | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._ticker: ThreadPoolExecutor | None = None
 
     def ensure_running(self) -> None:
         loop = asyncio.get_running_loop()
@@ -66,20 +73,27 @@ class HubLoop:
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="live-panel")
+            self._ticker = ThreadPoolExecutor(1, thread_name_prefix="live-panel-tick")
             pool = self._pool
-            self.hub.parallel = lambda fn, items: pool.map(_with_connections(fn), items)
+            self.hub.submit = lambda look: pool.submit(_with_connections(lambda _: look()), None).add_done_callback(_log_failure)
         return self._pool
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         reported_at, reported_queries = loop.time(), self.hub.queries
+        due = loop.time()
         while True:
-            # A tick period first: a stream's page was rendered a moment ago, as it opened.
-            await asyncio.sleep(self.hub.timing.tick)
+            # A tick period first: a stream's page was rendered a moment ago, as it opened. Ticks start a
+            # period apart, however long the last one took (a write waits half a period on average to be
+            # seen); one that ran past the next start is followed a full period later, not at once.
+            due += self.hub.timing.tick
+            if due <= loop.time():
+                due = loop.time() + self.hub.timing.tick
+            await asyncio.sleep(due - loop.time())
             if not self.hub.stream_count():
                 return
             try:
-                await loop.run_in_executor(self._pool, _with_connections(lambda _: self.hub.tick()), None)
+                await loop.run_in_executor(self._ticker, _with_connections(lambda _: self.hub.tick()), None)
             except Exception:
                 logger.exception("live panel: a tick of the hub failed")
             if loop.time() - reported_at >= REPORT_EVERY:
@@ -88,6 +102,11 @@ class HubLoop:
                             self.hub.stream_count(), len(self.hub.watched),
                             (self.hub.queries - reported_queries) / (loop.time() - reported_at), loop.time() - reported_at)
                 reported_at, reported_queries = loop.time(), self.hub.queries
+
+
+def _log_failure(done: Future) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.error("live panel: a look at an order failed", exc_info=done.exception())
 
 
 def _with_connections(fn):
@@ -122,6 +141,7 @@ async def events(hub: Hub, stream: Stream, wake: asyncio.Event, first: str) -> A
             if item is not None:
                 yield panel_event(*item)
                 stream.sent()
+                hub.written(stream)
                 continue
             if stream.closed:
                 return

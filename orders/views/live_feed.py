@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 
-from orders.live import stamps
-from orders.live.hub import FALLBACK, MOVING, WAITING, Hub, Panel, Refreshed, Stream, Timing
+from orders.live import stamps, trace
+from orders.live.hub import FALLBACK, MOVING, WAITING, Hub, Timing
+from orders.live.streams import Panel, Refreshed, Stream
 from orders.models import Order
 from orders.selectors import order_for_panel, order_live_state
 from orders.views import unchanged_poll
@@ -23,12 +25,39 @@ def refresh(order_id: int) -> Refreshed | None:
         order = order_for_panel(order_id)
     except Order.DoesNotExist:
         return None
+    if not order.is_terminal:
+        _return_pooled_connection()
     live = order_live_state(order, fresh=True)
+    state = live.snapshot.state
     if live.is_terminal:
-        return Refreshed(order, live, pace=FALLBACK, final=True)
+        return Refreshed(order, live, pace=FALLBACK, final=True, state=state)
     if live.source != "workflow":
-        return Refreshed(order, live, pace=FALLBACK, final=False)
-    return Refreshed(order, live, pace=WAITING if poll_interval(live) == POLL_WAITING else MOVING, final=False)
+        return Refreshed(order, live, pace=FALLBACK, final=False, state=state)
+    return Refreshed(order, live, pace=WAITING if poll_interval(live) == POLL_WAITING else MOVING, final=False, state=state)
+
+
+def _return_pooled_connection() -> None:
+    """Give this thread's connection back to the pool before asking the workflow, which may take a second on a
+    workflow that is ending or a busy worker: the hub's threads should not hold the connections requests need.
+    Taken again from the pool at the next read (no new PostgreSQL connection)."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()
+
+
+def refresh_final(order_id: int) -> Refreshed | None:
+    """The order's last answer from its mirror, when its row is final; None otherwise. One query, no workflow.
+
+    Asked when the order's stamp changed while its workflow is being asked: the last activity writes the
+    final row a moment before the workflow's last task, and a query sent then waits about a second.
+    """
+    try:
+        order = order_for_panel(order_id)
+    except Order.DoesNotExist:
+        return None
+    if not order.is_terminal:
+        return None
+    live = order_live_state(order)  # a final row is answered from the mirror, without asking the workflow
+    return Refreshed(order, live, pace=FALLBACK, final=True, state=live.snapshot.state)
 
 
 def render(stream: Stream, refreshed: Refreshed) -> Panel:
@@ -65,7 +94,9 @@ def hub() -> Hub:
     """This process's hub (one per web process)."""
     global _hub
     if _hub is None:
-        _hub = Hub(read_stamps=stamps.order_stamps, refresh=refresh, render=render, check_access=check_access,
+        _hub = Hub(read_stamps=stamps.order_stamps, refresh=refresh, refresh_final=refresh_final, render=render,
+                   check_access=check_access,
                    standing_sessions=stamps.standing_sessions, timing=timing(),
-                   per_session=settings.LIVE_PANEL_STREAMS_PER_SESSION, per_process=settings.LIVE_PANEL_STREAMS_PER_PROCESS)
+                   per_session=settings.LIVE_PANEL_STREAMS_PER_SESSION, per_process=settings.LIVE_PANEL_STREAMS_PER_PROCESS,
+                   trace=trace.from_environment())
     return _hub

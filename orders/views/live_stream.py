@@ -20,7 +20,8 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.views.decorators.http import require_GET
 
 from orders.live import loop as live_loop
-from orders.live.hub import Hub, Stream, StreamRefused
+from orders.live.hub import Hub, StreamRefused
+from orders.live.streams import Stream
 from orders.models import Order
 from orders.selectors import order_for_panel
 from orders.views import live_feed

@@ -15,7 +15,8 @@ from django.utils import timezone
 from approvals.models import ApprovalDecision
 from orders import roles
 from orders.live import loop as live_loop
-from orders.live.hub import Hub, Stream, StreamRefused, Timing, close_every_stream
+from orders.live.hub import Hub, StreamRefused, Timing, close_every_stream
+from orders.live.streams import Stream
 from orders.models import Order, OrderEvent
 from orders.timeline.mirror import mirror_snapshot
 from orders.views import live_feed
@@ -240,6 +241,18 @@ def test_a_final_order_pushes_its_last_panel_and_closes_its_streams(hub, clock, 
     version, html = stream.take()
     assert "Rejected" in html
     assert stream.closed and hub.watched == {}
+
+
+def test_a_final_row_is_read_from_the_mirror_alone_and_a_row_that_is_not_final_is_left_to_the_workflow(
+        make_order, fake_temporal):
+    order = make_order(status=states.PROCESSING)
+    assert live_feed.refresh_final(order.pk) is None
+    order.status = states.FULFILLED
+    order.save()
+    final = live_feed.refresh_final(order.pk)
+    assert final is not None and final.final and final.state == states.FULFILLED
+    assert fake_temporal.queries == []  # the workflow was not asked
+    assert live_feed.refresh_final(987654) is None
 
 
 def test_a_deleted_order_ends_its_streams(hub, clock, make_order, manager, fake_temporal):

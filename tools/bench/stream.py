@@ -10,10 +10,14 @@ page shows it) and by the CPU every process spends meanwhile.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
 
 from django.urls import reverse
 
@@ -41,6 +45,9 @@ APPROVALS_PER_SECOND = 4.0
 # Pages opening per second: a room of people opening pages, or every page
 # reconnecting over a few seconds after a deploy (EventSource waits ~3 s).
 OPENING_PER_SECOND = 100.0
+# While iterating on the hub: fewer pages (BENCH_STREAM_PAGES), and the
+# 1,000-page idle phase skipped (BENCH_STREAM_MANY_PAGES=0). make bench sets neither.
+PAGES_ENV, MANY_PAGES_ENV = "BENCH_STREAM_PAGES", "BENCH_STREAM_MANY_PAGES"
 
 
 @dataclass
@@ -51,6 +58,7 @@ class StreamPage:
     browser: Browser
     opened_at: float = 0.0
     states: list[tuple[float, str]] = field(default_factory=list)  # (arrival, the panel's data-state)
+    versions: list[str] = field(default_factory=list)  # each event's id (the panel version), as `states`
     events: int = 0
     ended_by_server: bool = False
     error: str = ""
@@ -72,6 +80,7 @@ async def _follow(address: str, page: StreamPage) -> None:
             if event.name == "panel":
                 page.events += 1
                 page.states.append((event.at, web.state_of(event.data.encode())))
+                page.versions.append(event.id)
         page.ended_by_server = True
     except asyncio.CancelledError:
         raise
@@ -81,7 +90,14 @@ async def _follow(address: str, page: StreamPage) -> None:
 
 def live_stream(ctx: Context) -> None:
     s, t = ctx.sizes, ctx.table
-    ids = pending_orders(ctx, s.pages)
+    page_count = int(os.environ.get(PAGES_ENV) or s.pages)
+    many_pages = int(os.environ.get(MANY_PAGES_ENV) or s.many_pages)
+    ids = pending_orders(ctx, page_count)
+    # Each push's timings from the web processes (orders/live/trace.py): where "written → shown" goes.
+    # Taken only when this section starts the web server (it may run already, started by the polling rows).
+    trace_path = ctx.procs.log_dir / "live-trace.jsonl"
+    trace_path.unlink(missing_ok=True)
+    os.environ["LIVE_PANEL_TRACE"] = str(trace_path)
     server = ctx.gunicorn()
     if server is None:
         t.add("Live panel push channel", "gunicorn (make serve)", "skipped: gunicorn not installed")
@@ -94,10 +110,12 @@ def live_stream(ctx: Context) -> None:
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     # One session per page, as many managers' browsers: a session's own streams are capped.
     waiting = [StreamPage(pk, Browser(web.session_for(manager))) for pk in ids]
-    asyncio.run(_waiting_and_moving(ctx, server, waiting))
+    asyncio.run(_waiting_and_moving(ctx, server, waiting, trace_path))
+    if not many_pages:
+        return
     # The first orders have ended: as many again, each watched by several pages.
     more = pending_orders(ctx, len(ids))
-    many = [StreamPage(more[i % len(more)], Browser(web.session_for(manager))) for i in range(s.many_pages)]
+    many = [StreamPage(more[i % len(more)], Browser(web.session_for(manager))) for i in range(many_pages)]
     asyncio.run(_idle_only(ctx, server, many, len(more)))
 
 
@@ -147,7 +165,7 @@ async def _idle_window(ctx: Context, server: tuple[str, int], section: str, page
                   "(a page polling at the panel's pace asks every 20 s)")
 
 
-async def _waiting_and_moving(ctx: Context, server: tuple[str, int], pages: list[StreamPage]) -> None:
+async def _waiting_and_moving(ctx: Context, server: tuple[str, int], pages: list[StreamPage], trace_path: Path) -> None:
     address = server[0]
     section = (f"Live panel push channel (server-sent events), {len(pages):,} open pages on {len(pages)} orders "
                "(gunicorn as make serve runs it)")
@@ -155,7 +173,9 @@ async def _waiting_and_moving(ctx: Context, server: tuple[str, int], pages: list
     try:
         _opening_row(ctx, section, pages)
         await _idle_window(ctx, server, section, pages)
-        await _every_order_moves(ctx, server, section, pages)
+        moving_from = time.time()
+        finished = await _every_order_moves(ctx, server, section, pages)
+        _push_breakdown(ctx, section, pages, finished, trace_path, since=moving_from)
     finally:
         await _close(tasks)
 
@@ -171,7 +191,7 @@ async def _idle_only(ctx: Context, server: tuple[str, int], pages: list[StreamPa
         await _close(tasks)
 
 
-async def _every_order_moves(ctx: Context, server: tuple[str, int], section: str, pages: list[StreamPage]) -> None:
+async def _every_order_moves(ctx: Context, server: tuple[str, int], section: str, pages: list[StreamPage]) -> dict[int, float]:
     """Managers approve every order (APPROVALS_PER_SECOND): each then moves by itself to its end.
 
     Per page: from the approval's POST to the page showing the order past
@@ -222,7 +242,71 @@ async def _every_order_moves(ctx: Context, server: tuple[str, int], section: str
     t.add(section, f"  CPU while they moved ({seconds:.0f} s, including the orders' own work)", cores(used))
     ctx.figures["stream change p95"] = f95
     ctx.figures["stream every change"] = float(every_change)
+    return finished
 
 
 def _ended(page: StreamPage) -> bool:
     return bool(page.error) or page.ended_by_server or bool(page.states and page.states[-1][1] in states.TERMINAL)
+
+
+def _push_breakdown(ctx: Context, section: str, pages: list[StreamPage], finished: dict[int, float], trace_path: Path, *,
+                    since: float) -> None:
+    """Where "its final state written → the page shows it" goes, from the web processes' trace of each push.
+
+    Per page's final event: the mirror's write → the tick that read the changed stamp ("seen") → the hub's thread
+    asks the workflow → the answer → the page's panel rendered → the event written to the socket → this
+    driver reads it. And why the hub looked (a changed stamp, or a settle or safety look fell due), and how many
+    orders had their workflow answer a state that was not final after the final row was written.
+    """
+    if not trace_path.exists():
+        ctx.table.add(section, "  where written → shown goes", "not traced: the web server was started before this section")
+        return
+    records = [json.loads(line) for line in trace_path.read_text().splitlines() if line.strip()]
+    writes = {(r["order"], r["version"]): r for r in records if r["kind"] == "write"}
+    parts: dict[str, list[float]] = {name: [] for name in
+                                     ("write → seen", "seen → asked", "asked → answered", "answered → rendered",
+                                      "rendered → written", "written → read here", "total")}
+    reasons: Counter[str] = Counter()
+    untraced = 0
+    for page in pages:
+        if page.pk not in finished or not page.states or page.states[-1][1] not in states.TERMINAL:
+            continue
+        record = writes.get((page.pk, page.versions[-1]))
+        if record is None:
+            untraced += 1
+            continue
+        reasons[record["reason"]] += 1
+        marks = [finished[page.pk], record["seen"], record["asked"], record["answered"], record["rendered"], record["written"],
+                 page.states[-1][0]]
+        for name, (a, b) in zip(list(parts)[:-1], pairwise(marks), strict=True):
+            parts[name].append(b - a)
+        parts["total"].append(marks[-1] - marks[0])
+    stale = {r["order"] for r in records if r["kind"] == "answer" and not r["final"] and r["order"] in finished
+             and r["asked"] >= finished[r["order"]]}
+    ticks = [r["ended"] - r["started"] for r in records if r["kind"] == "tick" and r["started"] >= since]
+    for name, values in parts.items():
+        p50, p95 = web.p50_p95(values)
+        ctx.table.add(section, f"  final push: {name}, p50 / p95", f"{ms(p50)} / {ms(p95)}", "",
+                      f"{len(values)} pages" + (f"; {untraced} final events not in the trace" if untraced and name == "total" else ""))
+    window = max((r["ended"] for r in records if r["kind"] == "tick"), default=since) - since
+    checks = [r for r in records if r["kind"] == "access" and since <= r["started"] <= since + window]
+    answers = [r for r in records if r["kind"] == "answer" and since <= r["asked"] <= since + window]
+    asked = [r for r in answers if not r.get("mirror_only")]
+    mirror = [r for r in answers if r.get("mirror_only")]
+    if window > 0:
+        # The workflow queries the moving orders cost, and what the per-stream access checks cost beside them (each
+        # a query, and a render when the user's rows, or the order's, changed since the last check), in thread time.
+        ctx.table.add(section, "  while they moved: workflow looks / mirror-only looks / access checks, per second "
+                      "(thread time in all)",
+                      f"{len(asked) / window:.1f} / {len(mirror) / window:.1f} / {len(checks) / window:.1f} per s "
+                      f"({sum(r['answered'] - r['asked'] for r in asked):.1f} s / {sum(r['answered'] - r['asked'] for r in mirror):.1f} s"
+                      f" / {sum(r['ended'] - r['started'] for r in checks):.1f} s)", "",
+                      f"{sum(r['answered'] - r['asked'] > 0.5 for r in asked)} workflow answers took over 0.5 s, "
+                      f"{sum(r.get('newest') is False for r in asked)} came after a newer answer and were dropped; "
+                      f"{sum(r['final'] for r in mirror)} final panels from the mirror alone; "
+                      f"{sum(r['rendered'] for r in checks)} access checks re-rendered a panel")
+    p50, p95 = web.p50_p95(ticks)
+    ctx.table.add(section, "  final push: why the hub looked; the hub's tick while they moved, p50 / p95 / max",
+                  f"{dict(reasons.most_common())}; tick {ms(p50)} / {ms(p95)} / {ms(max(ticks, default=float('nan')))}", "",
+                  f"{len(stale)} orders' workflows answered a state short of final after the final row was written; "
+                  f"{len(ticks)} ticks")
