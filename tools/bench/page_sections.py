@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 from django.conf import settings
 from django.test import Client
@@ -141,8 +142,9 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
     open_ = web.open_pages(ids, pages, POLL_EVERY)
     # One period unmeasured first: every page gets its panel (and, following, its pace);
     # a fresh server process loads its templates and connects to the database and Temporal.
-    asyncio.run(web.poll_load(address, browser, open_, seconds=POLL_EVERY * 1.5, connections=s.http_connections,
-                              conditional=True, follow=follow))
+    opening = asyncio.run(web.poll_load(address, browser, open_, seconds=POLL_EVERY * 1.5, connections=s.http_connections,
+                                        conditional=True, follow=follow))
+    changes = list(opening.pace_changes)
     # Following: until every page polls at the pace its order's panel names. A page whose first
     # answer came while all pages opened at once may have been told a shorter pace (the workflow's
     # query timed out: "look again in 5 s"); measured from there, its later switch to 20 s read as
@@ -153,8 +155,9 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
     for _ in range(3):
         if not unsettled:
             break
-        asyncio.run(web.poll_load(address, browser, open_, seconds=max(p.every for p in unsettled) * 1.2,
-                                  connections=s.http_connections, conditional=True, follow=follow))
+        settling = asyncio.run(web.poll_load(address, browser, open_, seconds=max(p.every for p in unsettled) * 1.2,
+                                             connections=s.http_connections, conditional=True, follow=follow))
+        changes += settling.pace_changes
         unsettled = [page for page in open_ if page.every < slowest]
     offered = sum(1 / page.every for page in open_)
     access_log = ctx.procs.log_dir / f"{name}.log"
@@ -170,9 +173,11 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
     else:
         goal_text = f"all served, p95 ≤ {ms(goal)}"
         verdict = at_most(p95, goal) if served >= POLL_SERVED_GOAL else f"MISSED: {served:.0%} served"
-    opening = f"; {told_sooner} pages were told a shorter pace while all opened at once" if told_sooner else ""
-    t.add(section, label, f"{result.rps:.1f} of {offered:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}; HTTP {statuses}{opening}",
+    told = f"; {told_sooner} pages were told a shorter pace while all opened at once" if told_sooner else ""
+    t.add(section, label, f"{result.rps:.1f} of {offered:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}; HTTP {statuses}{told}",
           goal_text, verdict)
+    if follow:
+        t.add(section, "  pace changes before the window / inside it", f"{_pace_changes(changes)} / {_pace_changes(result.pace_changes)}")
     web_ms = used["web"] / max(result.rps, 1e-9) * 1000
     driver = result.driver_cpu / result.seconds
     served_in = web.server_seconds(access_log, log_start)
@@ -184,6 +189,15 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
           f"web {web_ms:.1f} ms CPU per answered poll")
     if set(result.statuses) - {200, 204}:
         t.errors.append(f"polling {pages} pages: unexpected statuses {result.statuses}")
+
+
+def _pace_changes(changes: list[tuple[float, float, int, str]]) -> str:
+    """How many answers named another pace than the page's, grouped by (from, to, status, the panel's notice)."""
+    if not changes:
+        return "none"
+    counted = Counter((f"{old:g}→{new:g} s", status, notice) for old, new, status, notice in changes)
+    return "; ".join(f"{n}× {pace} (HTTP {status}{', ' + repr(notice) if notice else ''})"
+                     for (pace, status, notice), n in counted.most_common())
 
 
 def _poll_cost(ctx: Context, ids: list[int]) -> None:

@@ -21,6 +21,7 @@ from tools.bench.stats import percentile
 
 STATE_RE = re.compile(rb'id="live-panel"[^>]*data-state="([a-z_]+)"')
 VERSION_RE = re.compile(rb'"X-Panel-Version": *"([0-9a-f]+)"')
+NOTICE_RE = re.compile(rb'<p class="alert alert-warning" role="status">([^<]*)</p>')
 
 
 def wait_awaiting_decision(ids: list[int], timeout: float) -> None:
@@ -162,6 +163,8 @@ class PollResult:
     seconds: float
     offered: int = 0  # polls the pages' timers fired (answered or still waiting at the end)
     driver_cpu: float = 0.0  # CPU seconds this process (the simulated browsers) used meanwhile
+    # Following the pace: each answer that named another pace than the page's (from, to, HTTP status, the panel's notice).
+    pace_changes: list[tuple[float, float, int, str]] = field(default_factory=list)
 
     @property
     def rps(self) -> float:
@@ -240,6 +243,8 @@ async def poll_load(address: str, browser: Browser, pages: list[Page], *, second
                     page.next_at = float("inf")
                     return
                 if every != page.every:
+                    notice = NOTICE_RE.search(response.body)
+                    result.pace_changes.append((page.every, every, response.status, notice.group(1).decode()[:160] if notice else ""))
                     # Pages are opened at random moments: over the pace they now
                     # follow, not over the period they were opened in. Without
                     # this, 200 pages that learn "every 20 s" within 1.5 s poll
