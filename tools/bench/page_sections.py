@@ -122,7 +122,7 @@ def polling(ctx: Context) -> None:
     # answered from the stamp (orders/views/unchanged_poll.py). An order that
     # moves is asked every poll: the same load with that shortcut off.
     # The same on the threaded WSGI server (WEB_SERVER=wsgi, the choice where streams cannot pass):
-    # a full poll costs less CPU there than under ASGI, which decides this row on 2 cores.
+    # a full poll should cost the same CPU on both (config/asgi_sync.py); this row decides on 2 cores.
     for server_name, env, suffix in (("web-gunicorn-full-way", {}, ""),
                                      ("web-gunicorn-wsgi-full-way", {"WEB_SERVER": "wsgi"}, ", WEB_SERVER=wsgi")):
         address, process = ctx.procs.gunicorn(server_name, {"ORDER_PANEL_TRUST_SECONDS": "0", **env})
