@@ -3,7 +3,7 @@
 An open order page holds one connection for its live panel's event stream
 (orders/live/); an async server holds thousands of them on one event loop,
 where a threaded worker would hold a thread per page. Ordinary views stay
-synchronous: Django runs each in a thread of its own.
+synchronous, on a few long-lived threads (config/asgi_sync.py).
 
 Two things gunicorn's own workers did are kept:
 - the access line, in gunicorn's combined format with the time the request

@@ -5,8 +5,9 @@
 Django under ASGI on uvicorn workers (config/asgi_worker.py): every open order
 page holds one long-lived connection for its live panel's event stream
 (orders/live/, docs/live-panel.md), which an event loop holds cheaply and a
-thread per page would not. Ordinary views stay synchronous (Django runs each
-in a thread), and pages that cannot stream poll as before. Each process has
+thread per page would not. Ordinary views stay synchronous, on GUNICORN_THREADS
+long-lived threads per process (config/asgi_sync.py), and pages that cannot
+stream poll as before. Each process has
 its own Temporal client (temporal_bridge.client.bridge builds one per process)
 and its own live-panel hub.
 """
@@ -18,8 +19,7 @@ if WEB_SERVER == "asgi":
     worker_class = "config.asgi_worker.Worker"
 elif WEB_SERVER == "wsgi":
     # The threaded WSGI worker: no event streams (their endpoint answers 204), every page polls its
-    # panel. A poll of a moving order costs ~3 ms less CPU here than under ASGI (a thread and three
-    # loop hops per request there): the choice for a site whose proxy cannot pass streams.
+    # panel, at the CPU a poll costs under ASGI: the choice for a site whose proxy cannot pass streams.
     wsgi_app = "config.wsgi:application"
     worker_class = "gthread"
     threads = int(os.environ.get("GUNICORN_THREADS", "8"))

@@ -120,12 +120,15 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)}
     if env_bool("DB_POOL") and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # The web process under ASGI (config/asgi.py sets DB_POOL): each request's synchronous
-        # part runs in a thread of its own, so a connection kept per thread (CONN_MAX_AGE)
-        # would be a new PostgreSQL connection per request. A pool per process instead.
+        # The web process under ASGI (config/asgi.py sets DB_POOL): an event stream's request runs
+        # its synchronous parts in a thread of its own, so a connection kept per thread (CONN_MAX_AGE)
+        # would be a new PostgreSQL connection per stream. A pool per process instead, which the
+        # threads of the synchronous views (config/asgi_sync.py, GUNICORN_THREADS: 8), the live-panel
+        # hub (orders/live/loop.py: 8 and the tick's) and the unchanged polls (4) share: each holds a
+        # connection only while it works, and 24 lets all of them work at once.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 16), "timeout": env_float("DB_POOL_TIMEOUT", 30.0)}
+            "min_size": 2, "max_size": env_int("DB_POOL_MAX_SIZE", 24), "timeout": env_float("DB_POOL_TIMEOUT", 30.0)}
 else:
     DATABASES = {
         "default": {

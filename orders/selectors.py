@@ -312,7 +312,11 @@ def workflow_problem(status: WorkflowStatus) -> str:
     task = status.workflow_task
     if task is not None and task.failing:
         return f"the workflow's task is failing (attempt {task.attempt}): {task.last_failure or 'no failure message recorded'}"
-    if not cached_worker_check().running:
+    check = cached_worker_check()
+    # Only a check that reached Temporal can tell there is no worker. One that timed out (in a burst
+    # of queries, the moment a query did too) tells nothing: named "no worker", it kept a live order's
+    # pages on the fallback and its 5 s pace, and skipped the query that would have found it live.
+    if not check.running and check.reachable:
         return "no worker is polling the task queue"
     if task is not None and not task.started and task.waiting_seconds > NO_PICKUP_SECONDS:
         return f"no worker has picked up the workflow's task for {task.waiting_seconds:.0f} s"

@@ -13,6 +13,8 @@ from django.urls import reverse
 
 from orders.models import Order
 from orders.timeline.mirror import mirror_snapshot
+from temporal_bridge.client import queue_health
+from temporal_bridge.client.bridge import TemporalUnavailable
 from temporal_bridge.order import messages as m
 from temporal_bridge.order import states
 from temporal_bridge.order.records import TimelineEntry
@@ -328,3 +330,26 @@ def test_when_the_order_starts_moving_the_waiting_page_gets_the_fast_pace(manage
     response = poll(client, order, version_of(first.content.decode()))
     assert response.status_code == 200
     assert trigger_of(response.content.decode()) == "1500ms"
+
+
+def test_a_worker_check_that_timed_out_does_not_keep_a_live_order_on_the_fallback_pace(
+        monkeypatch, manager, fake_temporal, make_order):
+    """In a burst a query times out, and the worker check its fallback consults may too: that check says
+    nothing about workers. The page is told the query's own failure and 5 s; at its next poll the workflow
+    is asked again and the page goes back to its own pace, though the check still cannot be made."""
+    def timed_out(*args, **kwargs):
+        raise TemporalUnavailable("DescribeTaskQueue: deadline exceeded")
+
+    monkeypatch.setattr(queue_health, "task_queue_pollers", timed_out)
+    order = make_order()
+    client = as_user(manager)
+    fake_temporal.query_error = TemporalUnavailable("no answer from the workflow within 2s")
+    first = poll(client, order)
+    assert first["X-Panel-Poll"] == "5s"
+    assert "Live state unavailable (no answer from the workflow within 2s)" in first.content.decode()
+    assert "no worker" not in first.content.decode()
+
+    fake_temporal.query_error = None
+    again = poll(client, order, version_of(first.content.decode()))
+    assert again.status_code == 200 and again["X-Panel-Poll"] == "20s"
+    assert len(fake_temporal.queries) == 2  # asked again, not answered from the inconclusive check

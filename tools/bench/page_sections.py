@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 from django.conf import settings
 from django.test import Client
@@ -121,7 +122,7 @@ def polling(ctx: Context) -> None:
     # answered from the stamp (orders/views/unchanged_poll.py). An order that
     # moves is asked every poll: the same load with that shortcut off.
     # The same on the threaded WSGI server (WEB_SERVER=wsgi, the choice where streams cannot pass):
-    # a full poll costs less CPU there than under ASGI, which decides this row on 2 cores.
+    # a full poll should cost the same CPU on both (config/asgi_sync.py); this row decides on 2 cores.
     for server_name, env, suffix in (("web-gunicorn-full-way", {}, ""),
                                      ("web-gunicorn-wsgi-full-way", {"WEB_SERVER": "wsgi"}, ", WEB_SERVER=wsgi")):
         address, process = ctx.procs.gunicorn(server_name, {"ORDER_PANEL_TRUST_SECONDS": "0", **env})
@@ -141,20 +142,25 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
     open_ = web.open_pages(ids, pages, POLL_EVERY)
     # One period unmeasured first: every page gets its panel (and, following, its pace);
     # a fresh server process loads its templates and connects to the database and Temporal.
-    asyncio.run(web.poll_load(address, browser, open_, seconds=POLL_EVERY * 1.5, connections=s.http_connections,
-                              conditional=True, follow=follow))
+    opening = asyncio.run(web.poll_load(address, browser, open_, seconds=POLL_EVERY * 1.5, connections=s.http_connections,
+                                        conditional=True, follow=follow))
+    changes = list(opening.pace_changes)
     # Following: until every page polls at the pace its order's panel names. A page whose first
-    # answer came while all pages opened at once may have been told a shorter pace (the workflow's
-    # query timed out: "look again in 5 s"); measured from there, its later switch to 20 s read as
-    # polls not served (95-98 % "served" with every answer under 10 ms).
+    # answer came while all pages opened at once may have been told a shorter pace: its workflow's
+    # query timed out in the burst, and so did the worker check the fallback then consults, so the
+    # panel read "Live state unavailable (no worker is polling the task queue)", look again in 5 s.
+    # Such an order is then checked that way on each full poll for 15 min (orders.selectors), and a
+    # page may be told 5 s again inside the window: the row counts what each pace asked for while
+    # the page held it (PollResult.asked), and says which answers changed a page's pace.
     slowest = max(page.every for page in open_)
     unsettled = [page for page in open_ if page.every < slowest] if follow else []
     told_sooner = len(unsettled)
     for _ in range(3):
         if not unsettled:
             break
-        asyncio.run(web.poll_load(address, browser, open_, seconds=max(p.every for p in unsettled) * 1.2,
-                                  connections=s.http_connections, conditional=True, follow=follow))
+        settling = asyncio.run(web.poll_load(address, browser, open_, seconds=max(p.every for p in unsettled) * 1.2,
+                                             connections=s.http_connections, conditional=True, follow=follow))
+        changes += settling.pace_changes
         unsettled = [page for page in open_ if page.every < slowest]
     offered = sum(1 / page.every for page in open_)
     access_log = ctx.procs.log_dir / f"{name}.log"
@@ -164,15 +170,21 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
                                            connections=s.http_connections, conditional=True, follow=follow))
     p50, p95 = web.p50_p95(result.latencies)
     served = result.rps / offered
+    if follow:
+        # Against what each page's pace asked for while it held it: a page told a shorter pace
+        # in the window, then the longer one again, is not counted as polls not served (or extra).
+        offered, served = result.asked_rps, len(result.latencies) / max(result.asked, 1e-9)
     statuses = ", ".join(f"{code}: {n}" for code, n in sorted(result.statuses.items()))
     if goal is None:
         goal_text, verdict = "", ""
     else:
         goal_text = f"all served, p95 ≤ {ms(goal)}"
         verdict = at_most(p95, goal) if served >= POLL_SERVED_GOAL else f"MISSED: {served:.0%} served"
-    opening = f"; {told_sooner} pages were told a shorter pace while all opened at once" if told_sooner else ""
-    t.add(section, label, f"{result.rps:.1f} of {offered:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}; HTTP {statuses}{opening}",
+    told = f"; {told_sooner} pages were told a shorter pace while all opened at once" if told_sooner else ""
+    t.add(section, label, f"{result.rps:.1f} of {offered:.1f} req/s served, p50 {ms(p50)}, p95 {ms(p95)}; HTTP {statuses}{told}",
           goal_text, verdict)
+    if follow:
+        t.add(section, "  pace changes before the window / inside it", f"{_pace_changes(changes)} / {_pace_changes(result.pace_changes)}")
     web_ms = used["web"] / max(result.rps, 1e-9) * 1000
     driver = result.driver_cpu / result.seconds
     served_in = web.server_seconds(access_log, log_start)
@@ -184,6 +196,15 @@ def _poll_row(ctx: Context, server: tuple[str, int], name: str, browser: Browser
           f"web {web_ms:.1f} ms CPU per answered poll")
     if set(result.statuses) - {200, 204}:
         t.errors.append(f"polling {pages} pages: unexpected statuses {result.statuses}")
+
+
+def _pace_changes(changes: list[tuple[float, float, int, str]]) -> str:
+    """How many answers named another pace than the page's, grouped by (from, to, status, the panel's notice)."""
+    if not changes:
+        return "none"
+    counted = Counter((f"{old:g}→{new:g} s", status, notice) for old, new, status, notice in changes)
+    return "; ".join(f"{n}× {pace} (HTTP {status}{', ' + repr(notice) if notice else ''})"
+                     for (pace, status, notice), n in counted.most_common())
 
 
 def _poll_cost(ctx: Context, ids: list[int]) -> None:

@@ -21,6 +21,7 @@ from tools.bench.stats import percentile
 
 STATE_RE = re.compile(rb'id="live-panel"[^>]*data-state="([a-z_]+)"')
 VERSION_RE = re.compile(rb'"X-Panel-Version": *"([0-9a-f]+)"')
+NOTICE_RE = re.compile(rb'<p class="alert alert-warning" role="status">([^<]*)</p>')
 
 
 def wait_awaiting_decision(ids: list[int], timeout: float) -> None:
@@ -162,6 +163,16 @@ class PollResult:
     seconds: float
     offered: int = 0  # polls the pages' timers fired (answered or still waiting at the end)
     driver_cpu: float = 0.0  # CPU seconds this process (the simulated browsers) used meanwhile
+    # Following the pace: each answer that named another pace than the page's (from, to, HTTP status, the panel's notice).
+    pace_changes: list[tuple[float, float, int, str]] = field(default_factory=list)
+    # The polls the pages' own paces asked for in the window, each pace counted from the answer that named it
+    # (a page told 5 s, then 20 s, asks for neither 5 s's count nor 20 s's over the whole window).
+    asked: float = 0.0
+    window: float = 1.0  # the seconds asked for: the window the pages' polls were fired in
+
+    @property
+    def asked_rps(self) -> float:
+        return self.asked / self.window
 
     @property
     def rps(self) -> float:
@@ -219,8 +230,10 @@ async def poll_load(address: str, browser: Browser, pages: list[Page], *, second
 
     async def run(page: Page) -> None:
         path = reverse("orders:panel", args=[page.pk])
+        since = now  # the page's pace holds from here
         while True:
             if page.next_at >= end:
+                result.asked += (end - since) / page.every
                 return  # its next poll falls in the next run: the page keeps its moment
             await asyncio.sleep(max(0.0, page.next_at - time.monotonic()))
             started = time.monotonic()
@@ -237,9 +250,14 @@ async def poll_load(address: str, browser: Browser, pages: list[Page], *, second
             if follow:
                 every = pace(response.headers.get("x-panel-poll"))
                 if every is None:
+                    result.asked += (min(started, end) - since) / page.every
                     page.next_at = float("inf")
                     return
                 if every != page.every:
+                    notice = NOTICE_RE.search(response.body)
+                    result.pace_changes.append((page.every, every, response.status, notice.group(1).decode()[:160] if notice else ""))
+                    result.asked += (started - since) / page.every
+                    since = started
                     # Pages are opened at random moments: over the pace they now
                     # follow, not over the period they were opened in. Without
                     # this, 200 pages that learn "every 20 s" within 1.5 s poll
@@ -258,6 +276,7 @@ async def poll_load(address: str, browser: Browser, pages: list[Page], *, second
         pool.close()
     # The window the pages' polls were fired in (the last answers may come in after it).
     result.seconds = max(time.monotonic() - t0, seconds)
+    result.window = seconds
     result.driver_cpu = time.process_time() - cpu0
     return result
 
