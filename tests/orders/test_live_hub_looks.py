@@ -90,6 +90,17 @@ async def shown_within(shown: list[tuple[float, str]], state: str, seconds: floa
     return None
 
 
+async def open_then_hold_a_query(board: Board, hub: Hub, runner: HubLoop, step: str) -> tuple[Stream, list[tuple[float, str]]]:
+    """A page open on order 1; after the baseline the order moves to `step`, and its workflow's answer is held."""
+    stream, shown = stream_on(hub, 1)
+    runner.ensure_running()
+    await asyncio.sleep(3 * TICK)  # the baseline stamps
+    board.held[1] = threading.Event()
+    board.stamps[1], board.workflow[1] = "b", step
+    await asyncio.sleep(3 * TICK)
+    return stream, shown
+
+
 def run_hub(board: Board, scenario) -> None:
     hub = Hub(read_stamps=board.read_stamps, refresh=board.refresh, refresh_final=board.refresh_final, render=render,
               check_access=lambda stream: "ok", timing=TIMING)
@@ -136,12 +147,8 @@ def test_the_mirrors_final_row_reaches_the_page_while_an_earlier_query_still_wai
     board = Board(stamps={1: "a"}, workflow={1: "processing"})
 
     async def scenario(hub: Hub, runner: HubLoop) -> None:
-        stream, shown = stream_on(hub, 1)
-        runner.ensure_running()
-        await asyncio.sleep(3 * TICK)
-        board.held[1] = threading.Event()
-        board.stamps[1], board.workflow[1] = "b", "fulfilling"  # a step's row: the query goes out as the workflow ends
-        await asyncio.sleep(3 * TICK)
+        # A step's row: the query goes out as the workflow ends, and waits.
+        stream, shown = await open_then_hold_a_query(board, hub, runner, "fulfilling")
 
         board.stamps[1], board.final_rows[1] = "c", "fulfilled"  # the last activity writes the final row meanwhile
         waited = await shown_within(shown, "fulfilled", PROMPT)
@@ -159,12 +166,7 @@ def test_a_change_while_the_workflow_is_asked_starts_no_second_query_and_one_mor
     board = Board(stamps={1: "a"}, workflow={1: "processing"})
 
     async def scenario(hub: Hub, runner: HubLoop) -> None:
-        stream, shown = stream_on(hub, 1)
-        runner.ensure_running()
-        await asyncio.sleep(3 * TICK)
-        board.held[1] = threading.Event()
-        board.stamps[1], board.workflow[1] = "b", "charging"
-        await asyncio.sleep(3 * TICK)
+        stream, shown = await open_then_hold_a_query(board, hub, runner, "charging")
         board.stamps[1], board.workflow[1] = "c", "shipping"  # a step's row, not the final one
         await asyncio.sleep(6 * TICK)
         assert board.asked == [1], "a busy workflow was asked a second time before it answered the first"

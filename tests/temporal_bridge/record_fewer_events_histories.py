@@ -79,12 +79,13 @@ STORIES = {
 MOCKS = {"orderpath2_processing_over_its_target": lambda: ActivityMocks(charge_blocks=True)}
 
 
-async def record(target: Path) -> None:
+async def record_on_dev_server(target: Path, stories: dict, mocks: dict | None = None) -> None:
+    """Each story on a dev server with the desk's search attributes, its history written to `target`/<name>.json."""
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(),
                                                 data_converter=DataConverter.default, search_attributes=sa.ALL)
     try:
-        for name, story in STORIES.items():
-            scenario = SearchableScenario(env, f"orders-record-{uuid.uuid4().hex}", MOCKS.get(name, ActivityMocks)())
+        for name, story in stories.items():
+            scenario = SearchableScenario(env, f"orders-record-{uuid.uuid4().hex}", (mocks or {}).get(name, ActivityMocks)())
             async with scenario.worker():
                 handle = await story(scenario)
             history = (await handle.fetch_history()).to_json_dict()
@@ -97,7 +98,7 @@ async def record(target: Path) -> None:
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
-    asyncio.run(record(target))
+    asyncio.run(record_on_dev_server(target, STORIES, MOCKS))
 
 
 if __name__ == "__main__":

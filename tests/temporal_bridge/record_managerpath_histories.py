@@ -9,12 +9,10 @@ targets. The stories go to histories/<release>/managerpath_*.json.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import django
 
@@ -22,15 +20,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
 django.setup()
 
 from temporalio.client import WorkflowHandle  # noqa: E402
-from temporalio.converter import DataConverter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from temporal_bridge.order import messages as m  # noqa: E402
 from temporal_bridge.order import search_attributes as sa  # noqa: E402
 from temporal_bridge.order.service_levels import ServiceLevelTargets  # noqa: E402
-from temporal_bridge.runtime import devserver  # noqa: E402
-from tests.temporal_bridge.helpers import MANAGER, ActivityMocks, Scenario, order_input  # noqa: E402
-from tests.temporal_bridge.record_fewer_events_histories import SearchableScenario  # noqa: E402
+from tests.temporal_bridge.helpers import MANAGER, Scenario, order_input  # noqa: E402
+from tests.temporal_bridge.record_fewer_events_histories import record_on_dev_server  # noqa: E402
 from tests.temporal_bridge.record_histories import HISTORIES  # noqa: E402
 
 
@@ -76,25 +71,10 @@ STORIES = {
 }
 
 
-async def record(target: Path) -> None:
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=devserver.temporal_cli_path(),
-                                                data_converter=DataConverter.default, search_attributes=sa.ALL)
-    try:
-        for name, story in STORIES.items():
-            scenario = SearchableScenario(env, f"orders-record-{uuid.uuid4().hex}", ActivityMocks())
-            async with scenario.worker():
-                handle = await story(scenario)
-            history = (await handle.fetch_history()).to_json_dict()
-            (target / f"{name}.json").write_text(json.dumps(history, indent=1) + "\n")
-            print(f"recorded {target / name}.json ({len(history['events'])} events)")
-    finally:
-        await env.shutdown()
-
-
 def main(version: str) -> None:
     target = HISTORIES / version
     target.mkdir(parents=True, exist_ok=True)
-    asyncio.run(record(target))
+    asyncio.run(record_on_dev_server(target, STORIES))
 
 
 if __name__ == "__main__":
