@@ -7,10 +7,15 @@ import time
 from dataclasses import replace
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.core.cache.backends import base, locmem
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from approvals.models import ApprovalDecision
 from orders.models import Order
 from orders.timeline.mirror import mirror_snapshot
 from temporal_bridge.client import queue_health
@@ -117,8 +122,6 @@ class CacheClock:
 
 
 def test_the_cached_snapshot_is_refreshed_once_its_period_is_over(settings, monkeypatch, clerk, fake_temporal, make_order):
-    from django.core.cache.backends import base, locmem
-
     clock = CacheClock()
     monkeypatch.setattr(locmem, "time", clock)
     monkeypatch.setattr(base, "time", clock)
@@ -163,9 +166,6 @@ def test_a_poll_costs_a_handful_of_queries(clerk, fake_temporal, make_order, dja
 
 def test_a_managers_poll_does_not_count_the_approval_inbox(manager, fake_temporal, make_order):
     """The nav badge's count is for full pages; the polled fragment has no nav."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     order = make_order()
     fake_temporal.snapshot = mirror_snapshot(order)
     client = as_user(manager)
@@ -182,8 +182,6 @@ def test_a_managers_poll_does_not_count_the_approval_inbox(manager, fake_tempora
 
 def sql_of(request_fn):
     """The SQL statements one request runs, and its answer."""
-    from django.db import connection
-
     statements: list[str] = []
 
     def record(execute, sql, params, many, context):
@@ -196,8 +194,6 @@ def sql_of(request_fn):
 
 
 def test_an_unchanged_poll_writes_nothing_sets_no_cookie_and_renders_no_template(clerk, fake_temporal, make_order):
-    from django.contrib.sessions.models import Session
-
     order = make_order(status=states.FULFILLING)
     fake_temporal.snapshot = mirror_snapshot(order)  # answered without touching the database
     client = as_user(clerk)
@@ -233,8 +229,6 @@ def test_a_logged_out_poll_is_sent_to_the_login_page(clerk, fake_temporal, make_
 
 def test_a_decision_recorded_by_another_page_changes_the_managers_panel_not_a_204(manager, fake_temporal, make_order):
     """The workflow's snapshot is the same; the buttons this manager may use are not."""
-    from approvals.models import ApprovalDecision
-
     order = make_order()
     client = as_user(manager)
     first = poll(client, order)
@@ -250,8 +244,6 @@ def test_workflow_progress_with_no_database_write_is_seen_once_the_cache_period_
     settings, monkeypatch, clerk, fake_temporal, make_order,
 ):
     """The mirror may record a step later than the workflow takes it: the poll asks the workflow, not the row's updated_at."""
-    from django.core.cache.backends import base, locmem
-
     clock = CacheClock()
     monkeypatch.setattr(locmem, "time", clock)
     monkeypatch.setattr(base, "time", clock)

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -52,8 +53,6 @@ def poll(client: Client, order: Order, version: str = ""):
 
 
 def sql_of(request_fn):
-    from django.db import connection
-
     statements: list[str] = []
 
     def record(execute, sql, params, many, context):

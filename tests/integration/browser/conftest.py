@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import sync_playwright
 
 from tests.integration.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 
@@ -29,8 +30,6 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="module")
 def browser():
     """One chromium per module: starting it is the slow part (about 2 s)."""
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API keeps its event loop "running" on this thread (in
     # another greenlet), which Django would take for an async context and
     # refuse ORM calls from the test body. They are plain sync calls here.

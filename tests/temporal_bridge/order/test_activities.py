@@ -7,6 +7,7 @@ break it. So these tests use real transactions (`transaction=True`).
 """
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -309,8 +310,6 @@ def test_failed_email_leaves_no_marker_so_the_retry_sends(env, make_order, monke
 
 def test_activities_run_in_the_calling_thread_here(env, make_order):
     """Why the tests above can share the test database: no other thread is involved."""
-    import threading
-
     seen = []
     order = make_order()
 

@@ -26,7 +26,7 @@ from temporal_bridge.approvals.messages import (
     DigestInput,
     DigestResult,
 )
-from temporal_bridge.approvals.workflows import APPROVAL_WORKFLOWS
+from temporal_bridge.approvals.workflows import APPROVAL_WORKFLOWS, bulk_request_id
 from temporal_bridge.order import fulfilment, payments, states
 from temporal_bridge.order import messages as m
 from tests.temporal_bridge.helpers import MANAGER, ORDER_ID, REQUESTER, ActivityMocks, Scenario, SharedTimeSkippingEnv, order_input
@@ -287,8 +287,6 @@ def test_bulk_decision_sends_every_order_and_reports_refusals_and_failures_per_o
 
 def test_bulk_request_ids_stay_distinct_per_order_however_long_the_batch_id():
     """A 64-character batch id used to truncate every order's id to the same one."""
-    from temporal_bridge.approvals.workflows import bulk_request_id
-
     batch = "b" * 64
     ids = [bulk_request_id(batch, order_id) for order_id in (1, 22, 333, 10**18)]
     assert len(set(ids)) == 4 and all(len(i) <= m.MAX_REQUEST_ID for i in ids)

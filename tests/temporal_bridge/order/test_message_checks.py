@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from approvals.models import ApprovalDecision
 from orders import forms
+from orders.models import Priority
 from orders.timeline.models import OrderEvent
 from temporal_bridge.contract.decoding import Refused
 from temporal_bridge.order import message_checks as checks
@@ -64,8 +65,6 @@ def test_the_caps_match_what_the_models_and_forms_allow():
     assert m.MAX_COMMENT == forms.ApproveForm.base_fields["comment"].max_length == forms.ReasonForm.base_fields["reason"].max_length
     assert m.MAX_ADDRESS == forms.UpdateForm.base_fields["shipping_address"].max_length
     assert m.MAX_NOTE == forms.UpdateForm.base_fields["note"].max_length
-    from orders.models import Priority
-
     assert set(m.PRIORITIES) == set(Priority.values)
 
 
