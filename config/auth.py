@@ -13,6 +13,8 @@ from functools import cache
 from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection
 
@@ -59,9 +61,6 @@ class LockoutModelBackend(AxesStandaloneBackend, ModelBackend):
 @cache
 def _permissions_sql(*, everyone: bool = False) -> str:
     """SELECT app_label, codename of every permission, or of one user's (own + groups'; two parameters: the user's id)."""
-    from django.contrib.auth.models import Group, Permission
-    from django.contrib.contenttypes.models import ContentType
-
     user = get_user_model()
     name = {model: connection.ops.quote_name(model._meta.db_table)
             for model in (Permission, ContentType, user.user_permissions.through, user.groups.through, Group.permissions.through)}

@@ -14,6 +14,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from temporalio import activity
+
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("order_desk_log_context", default=None)
 WORKFLOW_ID = re.compile(r"^order-(\d+)$")
 # Attributes every LogRecord has; anything else was passed in `extra`.
@@ -56,8 +58,6 @@ def order_number_from_workflow_id(workflow_id: str) -> str | None:
 
 def _activity_workflow_id() -> str | None:
     try:
-        from temporalio import activity
-
         if activity.in_activity():
             return activity.info().workflow_id
     except Exception:  # noqa: BLE001 - logging must never fail the code that logs

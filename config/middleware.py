@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from axes.helpers import get_client_username, get_cool_off, get_failure_limit
 from django.conf import settings
 from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
 from django.urls import reverse
 
 from orders.amounts import MAX_ID
@@ -55,9 +57,6 @@ class AdminSelectionGuard:
 
 def login_locked_out(request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None) -> HttpResponse:
     """The page a locked-out login gets (django-axes' AXES_LOCKOUT_CALLABLE): 429, and when to try again."""
-    from axes.helpers import get_client_username, get_cool_off, get_failure_limit
-    from django.shortcuts import render
-
     cool_off = get_cool_off(request)
     context = {
         "failure_limit": get_failure_limit(request, credentials),

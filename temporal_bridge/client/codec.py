@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import temporalio.converter
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
@@ -247,8 +248,6 @@ def data_converter(spec: str | None = None, subjects: CachedSubjectKeys | None =
     (connection.payload_converter).
     """
     if spec is None:
-        from django.conf import settings
-
         spec = settings.ORDER_DESK_PAYLOAD_KEYS
     return _converter_for(spec, subjects)
 
