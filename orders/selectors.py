@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 
+from orders.amounts import MAX_ID
 from orders.models import Customer, Order, Parcel, StockReservation
 from orders.timeline import mirror
 from orders.timeline.mirror import mirror_snapshot
@@ -181,8 +182,12 @@ def order_for_panel(pk: int) -> Order:
     """The order as the live panel needs it: one query, no lines (the detail page shows those).
 
     A plain query: every open page polls this, and building the queryset cost
-    more CPU than the database took to answer it.
+    more CPU than the database took to answer it. A number past any id is no
+    order (the ORM's lookups say so themselves; a raw query would hand SQLite a
+    number it refuses).
     """
+    if not 0 < pk <= MAX_ID:
+        raise Order.DoesNotExist(f"No order {pk}.")
     order = next(iter(Order.objects.raw(f"SELECT * FROM {connection.ops.quote_name(Order._meta.db_table)} WHERE id = %s", [pk])), None)
     if order is None:
         raise Order.DoesNotExist(f"No order {pk}.")

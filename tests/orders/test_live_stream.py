@@ -114,6 +114,12 @@ def test_the_stream_has_the_panels_access_rule(make_order, manager, outsider, fa
     assert client.post(stream_url(order.pk)).status_code == 405
 
 
+@pytest.mark.parametrize("number", [2**63, 10**23])
+def test_an_order_number_past_any_id_is_a_404_not_a_server_error(manager, fake_temporal, number):
+    # SQLite refused the number outright (OverflowError, a 500) before the panel's selector checked its range.
+    assert open_stream(manager, number)[0].status_code == 404
+
+
 def test_an_auditor_may_watch_an_order_without_its_actions(make_order, auditor, fake_temporal):
     order = make_order()
     response, body = open_stream(auditor, order.pk)
