@@ -83,7 +83,6 @@ class ApprovalGate:
                            at=self._s.submitted_at)
         self._desk_noted = True
 
-
     async def wait(self, *, round_started: datetime | None = None) -> Outcome:
         """Wait for the quorum, a rejection, a cancel (raised) or the expiry."""
         rule, s = self.rule, self._s
