@@ -10,6 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
 from tools.bench import baseline, history
@@ -22,7 +23,10 @@ EXPECTED = {
     ("same", True): (17, 2),
     ("business", False): (5, 1),  # reserve, charge, fulfil (+ its progress signal), ship, notify
     ("business", True): (6, 2),  # + the approval signal and one activity to check and record it
+    ("checked", True): (6, 2),  # the same, the check before the reservation
 }
+# Manager-approved: the business shape checks the decision beside the reservation, the checked shape before it.
+CHECKS_FIRST = {"business": False, "checked": True}
 
 
 def test_each_baseline_shape_runs_the_activities_and_signals_it_stands_for(temporal_dev_server):
@@ -41,9 +45,17 @@ def test_each_baseline_shape_runs_the_activities_and_signals_it_stands_for(tempo
                                                        step_seconds=0.0, prefix=prefix, timeout=30, shape=shape)
                     assert failures == 0, (shape, approval)
                     counts[shape, approval] = await history.count(client, [f"{prefix}-0", f"{prefix}-1"], timeout=30)
+                    if approval and shape in CHECKS_FIRST:
+                        events = (await client.get_workflow_handle(f"{prefix}-0").fetch_history()).events
+                        kinds = [event.event_type for event in events]
+                        second_scheduled = [i for i, kind in enumerate(kinds) if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED][1]
+                        first_completed = kinds.index(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+                        waited[shape] = second_scheduled > first_completed
         return counts
 
+    waited: dict[str, bool] = {}
     counts, _ = temporal_dev_server.play(body, start_worker=False)
+    assert waited == CHECKS_FIRST
     for key, (activities, signals) in EXPECTED.items():
         got = counts[key]
         assert (got.workflows, got.activities, got.signals) == (2, activities, signals), key

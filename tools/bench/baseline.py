@@ -7,7 +7,7 @@ what is left is the cost of the engine (server, SDK, worker) for that shape.
 The real path's throughput is divided by each one.
 
 A shape is data (`Shape`): the activities in order, where the approval wait
-goes, and what the approval handler runs. Two are measured:
+goes, and what the approval handler runs:
 
 - SAME_SHAPE ("BaselineOrder"): OrderWorkflow as it was before the lean
   engine (15 activities per auto-approved order, 10 of them mirror writes,
@@ -21,6 +21,10 @@ goes, and what the approval handler runs. Two are measured:
 - PSYCOPG_SHAPE ("PsycopgShapeOrder"): the business shape whose activities
   do the real path's database writes through psycopg, without Django
   (tools/bench/baseline_db.py): what the work itself costs. PostgreSQL only.
+- CHECKED_SHAPE ("CheckedShapeOrder"), manager-approved rounds only: the
+  business shape whose run checks the decision before it reserves, as the
+  real path must, where BUSINESS_SHAPE's signal handler checks it beside the
+  reservation.
 
 Run as a worker process: python -m tools.bench.baseline --address HOST:PORT --task-queue Q
 Imports no Django (the workflow sandbox re-imports this module).
@@ -57,6 +61,7 @@ class Shape:
     steps: tuple[str, ...]
     decision: tuple[str, ...]  # the activities the approval signal's handler runs
     db: bool = False  # the steps are baseline_db's activities ("db " + step), writing the order's rows
+    approval_only: bool = False  # measured in the manager-approved rounds only (auto-approved, it is another shape's twin)
 
 
 SAME_SHAPE = Shape(
@@ -76,7 +81,15 @@ PSYCOPG_SHAPE = Shape(
     "psycopg", "PsycopgShapeOrder", "business shape doing the real path's database writes through psycopg (no Django)",
     steps=BUSINESS_SHAPE.steps, decision=("check and record decision",), db=True,
 )
-SHAPES = (SAME_SHAPE, BUSINESS_SHAPE, PSYCOPG_SHAPE)
+# The business shape as the desk must run it: the decision is checked before anything acts on it (the real
+# path counts an approval only once the desk's record confirms it). BUSINESS_SHAPE's handler runs its check
+# beside the reservation, one workflow task fewer; this says what checking first costs on its own.
+CHECKED_SHAPE = Shape(
+    "checked", "CheckedShapeOrder", "business shape checking the decision before the reservation",
+    steps=(WAIT, "?check and record decision", "reserve stock", "charge payment", FULFIL, "ship", "notify"),
+    decision=(), approval_only=True,
+)
+SHAPES = (SAME_SHAPE, BUSINESS_SHAPE, PSYCOPG_SHAPE, CHECKED_SHAPE)
 
 
 @dataclass
@@ -223,7 +236,21 @@ class PsycopgShapeOrderWorkflow(_ShapedOrder):
         return await self._run(inp)
 
 
-WORKFLOWS = {cls.SHAPE.key: cls for cls in (BaselineOrderWorkflow, BusinessShapeOrderWorkflow, PsycopgShapeOrderWorkflow)}
+@workflow.defn(name=CHECKED_SHAPE.workflow)
+class CheckedShapeOrderWorkflow(_ShapedOrder):
+    SHAPE = CHECKED_SHAPE
+
+    @workflow.init
+    def __init__(self, inp: BaselineInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: BaselineInput) -> int:
+        return await self._run(inp)
+
+
+WORKFLOWS = {cls.SHAPE.key: cls for cls in (BaselineOrderWorkflow, BusinessShapeOrderWorkflow, PsycopgShapeOrderWorkflow,
+                                            CheckedShapeOrderWorkflow)}
 
 
 class Orders(Protocol):

@@ -53,7 +53,6 @@ def throughput(ctx: Context) -> None:
     if len(shapes) < len(baseline.SHAPES):
         t.add(section, "psycopg-shape baseline (the business shape doing the real path's writes)", "skipped", "",
               "needs PostgreSQL; this run is on SQLite")
-    sides = ["real", *shapes]
     recording = ctx.recording("worker-auto-approved", worker.pid, section)
 
     def measure(side: str, approval: bool, ids: list) -> tuple[float, int, dict[str, float]]:
@@ -83,6 +82,7 @@ def throughput(ctx: Context) -> None:
         t.add(section, f"idle: both workers polling, nothing to run ({idle_seconds:g} s), cores", cores(idle), "",
               "included in every CPU-per-order figure below")
         for approval, label in ((False, "auto-approved"), (True, "manager-approved")):
+            sides = ["real", *(key for key, shape in shapes.items() if approval or not shape.approval_only)]
             totals = {side: [0.0, {}] for side in sides}
             failures = dict.fromkeys(sides, 0)
             ids: dict[str, list] = {side: [] for side in sides}
@@ -98,10 +98,10 @@ def throughput(ctx: Context) -> None:
             how = f"{n} orders each, in {rounds} alternating rounds"
             t.add(section, f"{label}: real path (1 runworker, 20 slots), {how}", f"{rate['real']:.1f} orders/s", "",
                   f"CPU cores: {cores(used['real'])}")
-            for key, shape in shapes.items():
-                t.add(section, f"{label}: bare-SDK baseline, {shape.summary}", f"{rate[key]:.1f} orders/s", "",
+            for key in sides[1:]:
+                t.add(section, f"{label}: bare-SDK baseline, {shapes[key].summary}", f"{rate[key]:.1f} orders/s", "",
                       f"CPU cores: {cores(used[key])}")
-            for key in shapes:
+            for key in sides[1:]:
                 ratio = rate["real"] / rate[key]
                 t.add(section, f"{label}: ratio real / {_side_name(key)}", f"{ratio:.2f}", *_ratio_goal(approval, key, ratio))
             # Wall-clock rates move with whatever else the machine runs; CPU per
