@@ -16,9 +16,7 @@ os.environ.setdefault("DB_POOL", "1")
 django_application = get_asgi_application()
 
 from config.asgi_sync import SyncViewsOnThreads  # noqa: E402  (needs the apps loaded above)
-from orders.views.unchanged_poll_asgi import UnchangedPollsFirst  # noqa: E402  (needs the apps loaded above)
 
 # GUNICORN_THREADS, as for the threaded WSGI server: how many synchronous requests a process serves at once.
-threaded = SyncViewsOnThreads(django_application, threads=int(os.environ.get("GUNICORN_THREADS", "8")))
-# An unchanged panel poll (a 204 from one query) is answered before any middleware (orders/views/unchanged_poll_asgi.py).
-application = UnchangedPollsFirst(threaded)
+# An unchanged panel poll is answered by its middleware early in that chain, as under WSGI (orders/views/unchanged_poll.py).
+application = SyncViewsOnThreads(django_application, threads=int(os.environ.get("GUNICORN_THREADS", "8")))

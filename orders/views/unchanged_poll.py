@@ -228,8 +228,5 @@ class UnchangedPanelPolls:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # Under ASGI the poll was looked at before Django's handler (orders/views/unchanged_poll_asgi.py).
-        if getattr(request, "scope", {}).get("orders.unchanged_poll_checked"):
-            return self.get_response(request)
         answer = unchanged_answer(request)
         return answer if answer is not None else self.get_response(request)
