@@ -142,7 +142,8 @@ async def fulfil(job: BaselineInput) -> int:
 
 
 class _ShapedOrder:
-    """Runs its class's SHAPE; the subclasses below only name it (the SDK wants run on each workflow class)."""
+    """Runs its class's SHAPE; the subclasses below only name it. The SDK wants `run` on each workflow class and
+    refuses it on a class made inside a function, so each shape's class is written out."""
 
     SHAPE: Shape
 
