@@ -31,8 +31,11 @@ class RecordingASGIHandler(ASGIHandler):
         await super().__call__(scope, receive, send)
 
 
-def call(app, path: str, *, method: str = "GET", body_parts: tuple[bytes, ...] = (b"",), disconnect: bool = False):
-    """Status, headers (lower-case names, a list of values each) and body messages of one request to `app`."""
+def call(app, path: str, *, method: str = "GET", body_parts: tuple[bytes, ...] = (b"",), disconnect: bool = False,
+         headers: dict[str, str] | None = None):
+    """Status, headers (lower-case names, a list of values each) and body messages of one request to `app`
+    (`headers`: the request's, the host's by default)."""
+    request_headers = [(name.lower().encode(), value.encode()) for name, value in (headers or {"Host": "testserver"}).items()]
     sent: list[dict] = []
     incoming = [{"type": "http.disconnect"}] if disconnect else [
         {"type": "http.request", "body": part, "more_body": i < len(body_parts) - 1} for i, part in enumerate(body_parts)]
@@ -50,16 +53,16 @@ def call(app, path: str, *, method: str = "GET", body_parts: tuple[bytes, ...] =
 
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
                  "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                 "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "headers": [(b"host", b"testserver")]}
+                 "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "headers": request_headers}
         await app(scope, receive, send)
 
     asyncio.run(run())
     if not sent:
         return None, {}, []
-    headers: dict[str, list[str]] = {}
+    answered: dict[str, list[str]] = {}
     for name, value in sent[0]["headers"]:
-        headers.setdefault(name.decode().lower(), []).append(value.decode())
-    return sent[0]["status"], headers, [m for m in sent[1:] if m["type"] == "http.response.body"]
+        answered.setdefault(name.decode().lower(), []).append(value.decode())
+    return sent[0]["status"], answered, [m for m in sent[1:] if m["type"] == "http.response.body"]
 
 
 def body_of(messages: list[dict]) -> bytes:

@@ -3,12 +3,12 @@ headers the WSGI server gives it."""
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.core.handlers.asgi import ASGIHandler
 
 from config.asgi_sync import SyncViewsOnThreads
 from orders.views import unchanged_poll
+from tests.deploy.test_asgi_sync import call
 from tests.orders.test_unchanged_poll import as_user, poll, trusted
 
 # The app answers on its own threads: they must see what the test wrote.
@@ -29,20 +29,8 @@ def fresh(settings):
 
 
 def asgi_get(app, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
-    sent: list[dict] = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
-             "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
-             "server": ("testserver", 80), "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
-    async_to_sync(app)(scope, receive, send)
-    start = sent[0]
-    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    status, answered, _ = call(app, path, headers=headers)
+    return status, {name: values[-1] for name, values in answered.items()}
 
 
 def test_an_unchanged_poll_gets_the_same_204_and_headers_as_under_wsgi(manager, fake_temporal, make_order):
